@@ -1,0 +1,168 @@
+/* graph.h - the checked model: layers with fixed shapes, their parameter
+ * tensors, the train settings, and the static memory plan.
+ *
+ * Node 0 is the model input; node i (1-based) is the output of layers[i-1].
+ * Every tensor is channels-last with the batch axis left out.
+ */
+#ifndef CNNGEN_GRAPH_H
+#define CNNGEN_GRAPH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ast.h"
+#include "diag.h"
+#include "util.h"
+
+enum { SHAPE_MAX_RANK = 5 };          /* conv3d kernels: [kd, kh, kw, cin, cout] */
+#define SHAPE_MAX_ELEMENTS INT64_C(2147483647)
+
+typedef struct {
+    int rank;
+    int64_t dim[SHAPE_MAX_RANK];
+} Shape;
+
+/* The number of elements, saturated at INT64_MAX. */
+int64_t shape_size(const Shape *s);
+/* a * b for a, b >= 0, saturated at INT64_MAX. */
+int64_t mul_sat(int64_t a, int64_t b);
+/* "[94, 94, 10]" */
+void shape_format(const Shape *s, StrBuf *out);
+bool shape_equal(const Shape *a, const Shape *b);
+
+typedef enum {
+    ACT_NONE,       /* the layer has no activation (pooling, flatten, ...) */
+    ACT_LINEAR,
+    ACT_RELU,
+    ACT_SIGMOID,
+    ACT_TANH,
+    ACT_SOFTMAX,
+    ACT_LEAKY_RELU,
+} Activation;
+
+extern const char *const activation_names[];    /* indexed by Activation */
+
+typedef enum {
+    INIT_GLOROT_UNIFORM,
+    INIT_GLOROT_NORMAL,
+    INIT_HE_UNIFORM,
+    INIT_HE_NORMAL,
+    INIT_LECUN_NORMAL,
+    INIT_ZEROS,
+    INIT_ONES,
+} InitKind;
+
+extern const char *const init_names[];          /* indexed by InitKind */
+
+/* One weights tensor: NAME.kernel, NAME.bias, NAME.gamma, ... */
+typedef struct {
+    const char *name;           /* "conv2d_1.kernel" */
+    Shape shape;
+    bool trainable;
+    InitKind init;
+    int64_t fan_in, fan_out;    /* Keras' fans of the channels-last kernel */
+    const double *literal;      /* values written in the model, or NULL */
+} Param;
+
+/* A list literal (weights=, bias=[...]): its nested shape and values. */
+typedef struct {
+    Loc loc;
+    Shape shape;
+    double *values;
+    int64_t count;
+    bool given;
+} Literal;
+
+typedef enum { PAD_VALID, PAD_SAME, PAD_CAUSAL, PAD_EXPLICIT } PadMode;
+
+typedef struct LayerKind LayerKind;
+
+enum { LAYER_MAX_PARAMS = 4 };
+
+typedef struct Layer {
+    const LayerKind *kind;
+    const char *name;           /* the label, or kind_N */
+    const char *label;          /* NULL without one */
+    Loc loc;                    /* of the layer's kind in the source */
+    int *srcs;                  /* input nodes: the current tensor, then merge labels */
+    int nsrcs;
+    Shape out;
+    Param params[LAYER_MAX_PARAMS];
+    int nparams;
+    Activation activation;      /* final activation of conv*, dense and activation layers */
+    bool linear_explicit;       /* activation= was written */
+    bool expand;                /* reads [n] / [H, W] / [D, H, W] as one channel */
+
+    /* Sliding windows (conv*, depthwise, pools): one entry per spatial axis. */
+    int nd;
+    int64_t kernel[3], stride[3], dilation[3];
+    PadMode padding;
+    int64_t pad_explicit[3];
+    int64_t pad_before[3], pad_after[3];
+    int64_t cin;
+
+    int64_t filters, multiplier, units;
+    bool use_bias, trainable;
+    InitKind init;
+    Literal weights, bias_values;
+    double momentum, epsilon;   /* batchnorm */
+    double rate;                /* dropout */
+    double alpha;               /* leaky_relu */
+    Arg *label_args;            /* add, concat: the label arguments */
+
+    /* The memory plan (graph_plan_memory): where the output lives. */
+    int64_t arena_offset;       /* in floats; -1: the caller's output, -2: its input */
+    int alias_of;               /* node whose storage this output shares, or -1 */
+} Layer;
+
+typedef enum { LOSS_DEFAULT, LOSS_MSE, LOSS_MAE, LOSS_BCE, LOSS_CROSSENTROPY } Loss;
+typedef enum { OPT_SGD, OPT_ADAM } OptimizerKind;
+typedef enum { METRIC_ACCURACY, METRIC_MAE, METRIC_RMSE } Metric;
+
+extern const char *const loss_names[];          /* indexed by Loss */
+extern const char *const metric_names[];        /* indexed by Metric */
+
+typedef struct {
+    Loss loss;
+    OptimizerKind optimizer;
+    double lr, momentum, weight_decay, beta1, beta2, epsilon;
+    bool nesterov;
+    int64_t batch, epochs, seed;
+    Metric metrics[3];
+    int nmetrics;
+} TrainConfig;
+
+typedef struct {
+    const char *name;
+    const char *filename;
+    Shape input;                /* as declared */
+    int input_line;
+    Layer **layers;
+    int nlayers;
+    TrainConfig train;
+    bool has_train;
+    Loc train_loc;
+    int64_t arena_floats;       /* static activation memory for one sample */
+    Arena arena;                /* owns everything above */
+} Model;
+
+const Shape *model_node_shape(const Model *m, int node);
+const Shape *model_output_shape(const Model *m);
+Activation model_final_activation(const Model *m);
+
+int64_t layer_param_count(const Layer *l, bool trainable);
+int64_t model_param_count(const Model *m, bool trainable);
+/* Forward FLOPs of one sample: 2 per multiply-add of conv and dense layers. */
+__int128 layer_flops(const Layer *l, const Model *m);
+__int128 model_flops(const Model *m);
+
+/* Plan the static activation arena: every intermediate output gets an
+ * offset, buffers whose lifetimes do not overlap share space. */
+void graph_plan_memory(Model *m);
+
+void model_free(Model *m);
+
+/* Decimal text of an __int128 (for FLOPs and out-of-range sizes). */
+void format_int128(__int128 v, char buf[48]);
+
+#endif

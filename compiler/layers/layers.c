@@ -1,0 +1,185 @@
+/* layers.c - the registry of layer kinds and the helpers the families
+ * share: parameters, the implicit channel axis, literal weights and the
+ * sliding-window shape rule. */
+#include "layers.h"
+
+#include <string.h>
+
+static const LayerKind *const families[] = {conv_kinds,       pool_kinds,   dense_kinds,
+                                            norm_kinds,       activation_kinds, merge_kinds};
+
+const LayerKind *layer_kind_find(const char *name)
+{
+    for (size_t f = 0; f < sizeof families / sizeof families[0]; f++)
+        for (const LayerKind *k = families[f]; k->name; k++)
+            if (strcmp(k->name, name) == 0)
+                return k;
+    return NULL;
+}
+
+/* Keras' fan_in and fan_out of a channels-last kernel [k..., in, out]. */
+static void keras_fans(const Shape *s, int64_t *fan_in, int64_t *fan_out)
+{
+    if (s->rank < 2) {
+        *fan_in = *fan_out = 1;
+        return;
+    }
+    int64_t receptive = 1;
+    for (int i = 0; i < s->rank - 2; i++)
+        receptive = mul_sat(receptive, s->dim[i]);
+    *fan_in = mul_sat(s->dim[s->rank - 2], receptive);
+    *fan_out = mul_sat(s->dim[s->rank - 1], receptive);
+}
+
+Param *layer_add_param(Layer *l, Arena *arena, const char *suffix, const Shape *shape,
+                       bool trainable, InitKind init, const double *literal)
+{
+    if (l->nparams == LAYER_MAX_PARAMS)
+        unreachable();
+    Param *p = &l->params[l->nparams++];
+    p->name = arena_printf(arena, "%s.%s", l->name, suffix);
+    p->shape = *shape;
+    p->trainable = trainable;
+    p->init = init;
+    p->literal = literal;
+    keras_fans(shape, &p->fan_in, &p->fan_out);
+    return p;
+}
+
+static const char *const layouts[] = {"", "[T, C]", "[H, W, C]", "[D, H, W, C]"};
+
+/* The [*spatial, C] input of an nd-dimensional layer; a tensor of rank nd
+ * is read as having one channel (`input [10]` is [10, 1] for conv1d). */
+bool layer_spatial_input(Layer *l, const Shape *in, Diag *diag, Shape *out)
+{
+    *out = *in;
+    if (in->rank == l->nd) {
+        l->expand = true;
+        out->dim[out->rank++] = 1;
+        return true;
+    }
+    if (in->rank != l->nd + 1) {
+        StrBuf got = {0};
+        shape_format(in, &got);
+        diag_error(diag, l->loc, "%s needs a rank-%d input %s, got %s", l->kind->name, l->nd + 1,
+                   layouts[l->nd], got.data);
+        strbuf_free(&got);
+        return false;
+    }
+    return true;
+}
+
+/* weights= gives the kernel literally: a nested list of exactly its shape,
+ * where trailing axes of size 1 may be left out, or a flat list of exactly
+ * as many values. */
+bool layer_fit_weights(const Literal *lit, const Shape *kernel, const char *what, Diag *diag,
+                       const double **values)
+{
+    *values = NULL;
+    if (!lit->given)
+        return true;
+    const Shape *given = &lit->shape;
+    int64_t size = shape_size(kernel);
+    bool fits = shape_equal(given, kernel) || (given->rank == 1 && given->dim[0] == size);
+    if (!fits && given->rank < kernel->rank) {
+        fits = true;
+        for (int i = 0; i < kernel->rank; i++)
+            if (i < given->rank ? given->dim[i] != kernel->dim[i] : kernel->dim[i] != 1)
+                fits = false;
+    }
+    if (fits) {
+        *values = lit->values;
+        return true;
+    }
+    StrBuf a = {0}, b = {0};
+    shape_format(given, &a);
+    shape_format(kernel, &b);
+    diag_error(diag, lit->loc,
+               "weights have shape %s; the kernel of %s is %s (trailing axes of size 1 may be "
+               "left out), or give a flat list of %lld values",
+               a.data, what, b.data, (long long)size);
+    strbuf_free(&a);
+    strbuf_free(&b);
+    return false;
+}
+
+bool layer_fit_bias(const Literal *lit, int64_t n, const char *what, Diag *diag,
+                    const double **values)
+{
+    *values = NULL;
+    if (!lit->given)
+        return true;
+    if (lit->shape.rank == 1 && lit->shape.dim[0] == n) {
+        *values = lit->values;
+        return true;
+    }
+    StrBuf a = {0};
+    shape_format(&lit->shape, &a);
+    diag_error(diag, lit->loc, "bias has shape %s; %s needs a flat list of %lld values", a.data,
+               what, (long long)n);
+    strbuf_free(&a);
+    return false;
+}
+
+/* Python's floor division, which the contract's formulas use. */
+static __int128 floor_div(__int128 a, __int128 b)
+{
+    __int128 q = a / b;
+    if ((a % b != 0) && ((a < 0) != (b < 0)))
+        q--;
+    return q;
+}
+
+static int64_t clamp64(__int128 v)
+{
+    return v > INT64_MAX ? INT64_MAX : v < INT64_MIN ? INT64_MIN : (int64_t)v;
+}
+
+static const char *const pad_names[] = {"valid", "same", "causal", ""};
+
+bool layer_window_output(Layer *l, const Shape *in, const int64_t *kernel,
+                         const int64_t *dilation, Diag *diag, int64_t *sizes)
+{
+    for (int axis = 0; axis < l->nd; axis++) {
+        __int128 n = in->dim[axis], k = kernel[axis], s = l->stride[axis], d = dilation[axis];
+        __int128 span = d * (k - 1) + 1, before = 0, after = 0;
+        switch (l->padding) {
+        case PAD_VALID:
+            break;
+        case PAD_SAME: {            /* out = ceil(in/stride); TensorFlow's split */
+            __int128 out = -floor_div(-n, s);
+            __int128 total = (out - 1) * s + span - n;
+            if (total < 0)
+                total = 0;
+            before = total / 2;
+            after = total - before;
+            break;
+        }
+        case PAD_CAUSAL:
+            before = d * (k - 1);
+            break;
+        case PAD_EXPLICIT:
+            before = after = l->pad_explicit[axis];
+            break;
+        }
+        __int128 size = floor_div(n + before + after - span, s) + 1;
+        if (size <= 0) {
+            char sz[48], how[64];
+            format_int128(size, sz);
+            if (l->padding == PAD_EXPLICIT)
+                snprintf(how, sizeof how, "%lld on each side", (long long)l->pad_explicit[axis]);
+            else
+                snprintf(how, sizeof how, "%s", pad_names[l->padding]);
+            diag_error(diag, l->loc,
+                       "%s: output size %s on spatial axis %d (input %lld, kernel %lld, dilation "
+                       "%lld, stride %lld, padding %s); the shape comes out empty",
+                       l->name, sz, axis + 1, (long long)in->dim[axis], (long long)kernel[axis],
+                       (long long)dilation[axis], (long long)l->stride[axis], how);
+            return false;
+        }
+        sizes[axis] = clamp64(size);
+        l->pad_before[axis] = clamp64(before);
+        l->pad_after[axis] = clamp64(after);
+    }
+    return true;
+}

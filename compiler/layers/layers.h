@@ -1,0 +1,67 @@
+/* layers.h - the table of layer kinds.
+ *
+ * Each layer family lives in one file (conv.c, pool.c, dense.c, norm.c,
+ * activation.c, merge.c) with its argument reading (configure), its
+ * shape rule (infer) and its cost (flops) side by side; code generation
+ * adds the forward and backward lowering to the same files.
+ */
+#ifndef CNNGEN_LAYERS_H
+#define CNNGEN_LAYERS_H
+
+#include "../args.h"
+#include "../graph.h"
+
+typedef enum {
+    FAMILY_CONV,            /* conv1d, conv2d, conv3d */
+    FAMILY_DEPTHWISE,       /* depthwise_conv2d */
+    FAMILY_MAXPOOL,
+    FAMILY_AVGPOOL,
+    FAMILY_GLOBAL_MAXPOOL,
+    FAMILY_GLOBAL_AVGPOOL,
+    FAMILY_DENSE,
+    FAMILY_FLATTEN,
+    FAMILY_BATCHNORM,
+    FAMILY_DROPOUT,
+    FAMILY_ACTIVATION,      /* relu, sigmoid, tanh, softmax, linear, leaky_relu */
+    FAMILY_ADD,
+    FAMILY_CONCAT,
+} LayerFamily;
+
+/* What infer() may report through. */
+typedef struct {
+    Diag *diag;
+    Arena *arena;
+} InferCtx;
+
+struct LayerKind {
+    const char *name;
+    LayerFamily family;
+    int nd;                                 /* spatial axes of windows, else 0 */
+    bool linear_map;                        /* conv*, depthwise, dense */
+    const char *const *positional;          /* NULL-terminated */
+    const char *const *named;
+    bool (*configure)(Layer *l, ArgReader *r);
+    /* ins[i] is the shape of srcs[i]; sets l->out and l->params. */
+    bool (*infer)(Layer *l, const Shape *ins, InferCtx *ctx);
+    __int128 (*flops)(const Layer *l, const Shape *in);
+};
+
+const LayerKind *layer_kind_find(const char *name);
+
+/* Helpers shared by the families. */
+Param *layer_add_param(Layer *l, Arena *arena, const char *suffix, const Shape *shape,
+                       bool trainable, InitKind init, const double *literal);
+bool layer_spatial_input(Layer *l, const Shape *in, Diag *diag, Shape *out);
+bool layer_fit_weights(const Literal *lit, const Shape *kernel, const char *what, Diag *diag,
+                       const double **values);
+bool layer_fit_bias(const Literal *lit, int64_t n, const char *what, Diag *diag,
+                    const double **values);
+/* Output size and zero padding of a sliding window on every spatial axis. */
+bool layer_window_output(Layer *l, const Shape *in, const int64_t *kernel,
+                         const int64_t *dilation, Diag *diag, int64_t *sizes);
+
+/* The family tables, one per file. */
+extern const LayerKind conv_kinds[], pool_kinds[], dense_kinds[], norm_kinds[],
+    activation_kinds[], merge_kinds[];
+
+#endif

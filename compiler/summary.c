@@ -1,0 +1,124 @@
+/* summary.c - `cnngen --summary`: the Keras-style layer table, the
+ * forward FLOPs and static memory, then the three totals lines; and the
+ * same facts as JSON (`--summary --json`), the form the reference's
+ * `summary --json` gives, for tests. */
+#include "summary.h"
+
+#include <string.h>
+
+#include "layers/layers.h"
+
+typedef struct {
+    const char *cells[7];
+} Row;
+
+enum { COLUMNS = 7 };
+
+static char *row_cell(Arena *a, int64_t v)
+{
+    return arena_printf(a, "%lld", (long long)v);
+}
+
+static char *shape_cell(Arena *a, const Shape *s)
+{
+    StrBuf b = {0};
+    shape_format(s, &b);
+    char *cell = arena_strndup(a, b.data, b.len);
+    strbuf_free(&b);
+    return cell;
+}
+
+static void print_row(FILE *out, const Row *row, const size_t *widths)
+{
+    StrBuf line = {0};
+    for (int c = 0; c < COLUMNS; c++) {
+        size_t len = strlen(row->cells[c]);
+        size_t pad = widths[c] - len;
+        if (c)
+            strbuf_append(&line, "  ", 2);
+        if (c >= 3)                             /* numbers are right-aligned */
+            for (size_t i = 0; i < pad; i++)
+                strbuf_append(&line, " ", 1);
+        strbuf_append(&line, row->cells[c], len);
+        if (c < 3)
+            for (size_t i = 0; i < pad; i++)
+                strbuf_append(&line, " ", 1);
+    }
+    while (line.len && line.data[line.len - 1] == ' ')
+        line.data[--line.len] = '\0';
+    fprintf(out, "%s\n", line.data);
+    strbuf_free(&line);
+}
+
+void summary_print(const Model *m, FILE *out)
+{
+    Arena a = {0};
+    int nrows = m->nlayers + 2;
+    Row *rows = arena_alloc(&a, (size_t)nrows * sizeof *rows);
+    rows[0] = (Row){{"Layer", "Name", "Output shape", "Params", "Trainable", "Fixed", "Line"}};
+    rows[1] = (Row){{"input", "input", shape_cell(&a, &m->input), "0", "0", "0",
+                     row_cell(&a, m->input_line)}};
+    for (int i = 0; i < m->nlayers; i++) {
+        const Layer *l = m->layers[i];
+        int64_t t = layer_param_count(l, true), f = layer_param_count(l, false);
+        rows[i + 2] = (Row){{l->kind->name, l->name, shape_cell(&a, &l->out), row_cell(&a, t + f),
+                             row_cell(&a, t), row_cell(&a, f), row_cell(&a, l->loc.line)}};
+    }
+    size_t widths[COLUMNS] = {0};
+    for (int r = 0; r < nrows; r++)
+        for (int c = 0; c < COLUMNS; c++)
+            if (strlen(rows[r].cells[c]) > widths[c])
+                widths[c] = strlen(rows[r].cells[c]);
+    fprintf(out, "Model: %s\n", m->name);
+    for (int r = 0; r < nrows; r++)
+        print_row(out, &rows[r], widths);
+
+    int64_t trainable = model_param_count(m, true), fixed = model_param_count(m, false);
+    char flops[48];
+    format_int128(model_flops(m), flops);
+    fprintf(out, "Forward FLOPs per sample: %s\n", flops);
+    fprintf(out, "Static memory: parameters %lld bytes, activations %lld bytes\n",
+            (long long)(4 * (trainable + fixed)), (long long)(4 * m->arena_floats));
+    fprintf(out, "Total params: %lld\nTrainable params: %lld\nFixed params: %lld\n",
+            (long long)(trainable + fixed), (long long)trainable, (long long)fixed);
+    arena_free(&a);
+}
+
+static void json_shape(FILE *out, const Shape *s, const char *indent)
+{
+    fputc('[', out);
+    for (int i = 0; i < s->rank; i++)
+        fprintf(out, "%s\n%s %lld", i ? "," : "", indent, (long long)s->dim[i]);
+    fprintf(out, "\n%s]", indent);
+}
+
+void summary_print_json(const Model *m, FILE *out)
+{
+    int64_t trainable = model_param_count(m, true), fixed = model_param_count(m, false);
+    fprintf(out, "{\n \"model\": \"%s\",\n \"input\": ", m->name);
+    json_shape(out, &m->input, " ");
+    fprintf(out, ",\n \"output\": ");
+    json_shape(out, model_output_shape(m), " ");
+    fprintf(out, ",\n \"layers\": [");
+    for (int i = 0; i < m->nlayers; i++) {
+        const Layer *l = m->layers[i];
+        int64_t t = layer_param_count(l, true), f = layer_param_count(l, false);
+        char flops[48];
+        format_int128(layer_flops(l, m), flops);
+        fprintf(out, "%s\n  {\n   \"layer\": \"%s\",\n   \"name\": \"%s\",\n   \"output_shape\": ",
+                i ? "," : "", l->kind->name, l->name);
+        json_shape(out, &l->out, "   ");
+        fprintf(out,
+                ",\n   \"params\": %lld,\n   \"trainable\": %lld,\n   \"fixed\": %lld,\n"
+                "   \"line\": %d,\n   \"flops\": %s\n  }",
+                (long long)(t + f), (long long)t, (long long)f, l->loc.line, flops);
+    }
+    char flops[48];
+    format_int128(model_flops(m), flops);
+    fprintf(out,
+            "%s],\n \"params\": %lld,\n \"trainable\": %lld,\n \"fixed\": %lld,\n"
+            " \"flops\": %s,\n \"param_bytes\": %lld,\n \"activation_bytes\": %lld\n}\n",
+            m->nlayers ? "\n " : "", (long long)(trainable + fixed), (long long)trainable,
+            (long long)fixed, flops, (long long)(4 * (trainable + fixed)),
+            (long long)(4 * m->arena_floats));
+}

@@ -11,6 +11,7 @@
 typedef struct {
     Loc loc;
     DiagKind kind;
+    bool early;             /* the scanner's: first at its location */
     int order;              /* insertion order: ties keep it (a stable sort) */
     char *message;
 } DiagItem;
@@ -58,7 +59,7 @@ void diag_free(Diag *d)
     free(d);
 }
 
-static void diag_add(Diag *d, Loc loc, DiagKind kind, const char *fmt, va_list ap)
+static void diag_add(Diag *d, Loc loc, DiagKind kind, bool early, const char *fmt, va_list ap)
 {
     va_list ap2;
     va_copy(ap2, ap);
@@ -70,7 +71,7 @@ static void diag_add(Diag *d, Loc loc, DiagKind kind, const char *fmt, va_list a
         d->cap = d->cap ? 2 * d->cap : 16;
         d->items = xrealloc(d->items, (size_t)d->cap * sizeof *d->items);
     }
-    d->items[d->count] = (DiagItem){loc, kind, d->count, text};
+    d->items[d->count] = (DiagItem){loc, kind, early, d->count, text};
     d->count++;
     if (kind == DIAG_ERROR)
         d->errors++;
@@ -82,7 +83,15 @@ void diag_error(Diag *d, Loc loc, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    diag_add(d, loc, DIAG_ERROR, fmt, ap);
+    diag_add(d, loc, DIAG_ERROR, false, fmt, ap);
+    va_end(ap);
+}
+
+void diag_error_early(Diag *d, Loc loc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    diag_add(d, loc, DIAG_ERROR, true, fmt, ap);
     va_end(ap);
 }
 
@@ -90,7 +99,7 @@ void diag_warning(Diag *d, Loc loc, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    diag_add(d, loc, DIAG_WARNING, fmt, ap);
+    diag_add(d, loc, DIAG_WARNING, false, fmt, ap);
     va_end(ap);
 }
 
@@ -107,6 +116,8 @@ static int compare_items(const void *pa, const void *pb)
         return a->loc.line < b->loc.line ? -1 : 1;
     if (a->loc.col != b->loc.col)
         return a->loc.col < b->loc.col ? -1 : 1;
+    if (a->early != b->early)
+        return a->early ? -1 : 1;
     return a->order < b->order ? -1 : a->order > b->order;
 }
 

@@ -29,6 +29,9 @@ void diag_free(Diag *d);
 
 void diag_error(Diag *d, Loc loc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void diag_warning(Diag *d, Loc loc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* An error of the scanner: at the same location it comes before the
+ * parser's, as the scanner reads the whole file first. */
+void diag_error_early(Diag *d, Loc loc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int diag_error_count(const Diag *d);
 int diag_warning_count(const Diag *d);
 

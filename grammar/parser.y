@@ -39,6 +39,7 @@ void parse_source(const char *source, size_t len, Ast *ast, Diag *diag);
 
 LexState *yyget_extra(yyscan_t scanner);
 static void yyerror(YYLTYPE *loc, yyscan_t scanner, const char *msg);
+static void report_junk(yyscan_t scanner, Loc loc, SkipMode skip);
 
 #define AST (yyget_extra(scanner)->ast)
 
@@ -59,15 +60,6 @@ static Expr *binop(Ast *ast, char op, Loc op_loc, Expr *lhs, Expr *rhs)
     e->lhs = lhs;
     e->rhs = rhs;
     return e;
-}
-
-static bool is_statement_keyword(const char *name)
-{
-    static const char *const keywords[] = {"model", "input", "const", "from", "train"};
-    for (size_t i = 0; i < sizeof keywords / sizeof keywords[0]; i++)
-        if (strcmp(name, keywords[i]) == 0)
-            return true;
-    return false;
 }
 
 static Stmt *layer_stmt(Ast *ast, const char *kind, Loc loc, ArgList args)
@@ -95,10 +87,15 @@ static Stmt *layer_stmt(Ast *ast, const char *kind, Loc loc, ArgList args)
 %token <str> MODEL "model" INPUT "input" CONST "const" FROM "from" TRAIN "train"
 %token END "end of statement"
 
-%type <str> name
+/* Maximal munch: a token that can continue a statement does, rather
+ * than end it as junk.  LOW marks the rules that would end it early. */
+%precedence LOW
+%precedence ':' '(' '+' '-' '*' '/' 
+
+%type <str> name statement_keyword
 %type <expr> expr term unary primary
 %type <stmt> stmt layer
-%type <args> opt_args arglist args train_body body_a body_b body_err
+%type <args> opt_args arglist args train_body body_a body_b
 %type <arg> arg entry
 %type <items> items itemlist
 
@@ -109,7 +106,19 @@ program
     : %empty
     | program END
     | program stmt END              { if ($2) ast_push_stmt(AST, $2); }
+    | program stmt junk END         { if ($2) ast_push_stmt(AST, $2); }
     | program error END             { yyerrok; }
+    ;
+
+/* A statement extends as far as it can (every conflict below is resolved
+ * by shifting, as for a dangling else); a token that cannot continue it
+ * is junk: an error, after which the statement itself still counts and
+ * the rest of the line is skipped. */
+junk: junk_token                    { report_junk(scanner, @1, SKIP_STATEMENT); } ;
+
+junk_token
+    : NUM | IDENT | MODEL | INPUT | CONST | FROM | TRAIN
+    | '=' | '{' | '}' | ':' | '(' | ')' | '[' | ']' | ',' | '+' | '-' | '*' | '/'
     ;
 
 /* stmt = "model" name | "input" expr | "const" name "=" expr
@@ -117,9 +126,9 @@ program
 stmt
     : MODEL name
         { $$ = ast_stmt(AST, STMT_MODEL, @1); $$->name = $2; $$->name_loc = @2; }
-    | INPUT expr
+    | INPUT expr %prec LOW
         { $$ = ast_stmt(AST, STMT_INPUT, @1); $$->value = $2; }
-    | CONST name '=' expr
+    | CONST name '=' expr %prec LOW
         { $$ = ast_stmt(AST, STMT_CONST, @1); $$->name = $2; $$->name_loc = @2; $$->value = $4; }
     | FROM name
         { $$ = ast_stmt(AST, STMT_FROM, @1); $$->name = $2; $$->name_loc = @2; }
@@ -132,25 +141,29 @@ stmt
 layer
     : IDENT opt_args
         { $$ = layer_stmt(AST, $1, @1, $2); }
-    | IDENT ':' name opt_args
+    | IDENT ':' IDENT opt_args
         {
-            if (is_statement_keyword($3)) {
-                diag_error(yyget_extra(scanner)->diag, @3,
-                           "'%s' is a statement and cannot have a label", $3);
-                $$ = NULL;
-            } else {
-                $$ = layer_stmt(AST, $3, @3, $4);
-                $$->label = $1;
-                $$->label_loc = @1;
-            }
+            $$ = layer_stmt(AST, $3, @3, $4);
+            $$->label = $1;
+            $$->label_loc = @1;
+        }
+    | IDENT ':' statement_keyword
+        {
+            /* Reported at once, and the rest of the statement skipped. */
+            LexState *s = yyget_extra(scanner);
+            diag_error(s->diag, @3, "'%s' is a statement and cannot have a label", $3);
+            s->skip = SKIP_STATEMENT;
+            s->skip_depth = 0;
+            $$ = NULL;
         }
     ;
 
 /* Keywords are names everywhere but at the start of a statement. */
-name: IDENT | MODEL | INPUT | CONST | FROM | TRAIN ;
+name: IDENT | statement_keyword ;
+statement_keyword: MODEL | INPUT | CONST | FROM | TRAIN ;
 
 opt_args
-    : %empty                        { $$ = (ArgList){0}; }
+    : %empty %prec LOW              { $$ = (ArgList){0}; }
     | '(' arglist ')'               { $$ = $2; }
     ;
 
@@ -173,24 +186,37 @@ arg
     ;
 
 /* The train block: entries end at a newline, ';' or ','.  body_a may be
- * followed by an entry, body_b (just after one) needs a separator first;
- * after an error the rest of the entry is skipped. */
-train_body: body_a | body_b | body_err { $$ = $1; yyerrok; } ;
+ * followed by an entry, body_b (just after one) needs a separator first.
+ * After an error the rest of the entry is skipped; the error token stays
+ * on the stack until a newline, ';' or '}' comes, so that recovery
+ * resumes inside the block. */
+train_body
+    : body_a
+    | body_b
+    | body_a error                  { $$ = $1; yyerrok; }
+    | body_b error                  { $$ = $1; yyerrok; }
+    ;
 
 body_a
     : %empty                        { $$ = (ArgList){0}; }
     | body_a sep
     | body_b sep
-    | body_err END                  { $$ = $1; yyerrok; }
+    | body_a error END              { $$ = $1; yyerrok; }
+    | body_b error END              { $$ = $1; yyerrok; }
     ;
 
 body_b
     : body_a entry                  { $$ = $1; ast_push_arg(AST, &$$, $2); }
+    | body_a entry entry_junk       { $$ = $1; ast_push_arg(AST, &$$, $2); }
     ;
 
-body_err
-    : body_a error
-    | body_b error
+/* As after a statement: the entry counts, the rest of it is skipped. */
+entry_junk: entry_junk_token        { report_junk(scanner, @1, SKIP_TRAIN_ENTRY); } ;
+
+/* ',' and '}' end an entry, so they are not junk after one. */
+entry_junk_token
+    : NUM | IDENT | MODEL | INPUT | CONST | FROM | TRAIN
+    | '=' | '{' | ':' | '(' | ')' | '[' | ']' | '+' | '-' | '*' | '/'
     ;
 
 sep: END | ',' ;
@@ -198,14 +224,14 @@ sep: END | ',' ;
 train_close: '}'                    { yyget_extra(scanner)->in_train = false; } ;
 
 entry
-    : name '=' expr                 { $$ = (Arg){@1, $1, $3}; }
+    : name '=' expr %prec LOW       { $$ = (Arg){@1, $1, $3}; }
     ;
 
 /* expr = term { ("+" | "-") term } */
 expr
-    : term
-    | expr '+' term                 { $$ = binop(AST, '+', @2, $1, $3); }
-    | expr '-' term                 { $$ = binop(AST, '-', @2, $1, $3); }
+    : term %prec LOW
+    | expr '+' term %prec LOW       { $$ = binop(AST, '+', @2, $1, $3); }
+    | expr '-' term %prec LOW       { $$ = binop(AST, '-', @2, $1, $3); }
     ;
 
 /* term = unary { ("*" | "/") unary } */
@@ -224,7 +250,7 @@ unary
 /* primary = NUM | name | name "(" arglist ")" | "(" items ")" | "[" items "]" */
 primary
     : NUM                           { $$ = ast_expr(AST, EXPR_NUM, @1); $$->num = $1; }
-    | name                          { $$ = ast_expr(AST, EXPR_NAME, @1); $$->name = $1; }
+    | name %prec LOW                { $$ = ast_expr(AST, EXPR_NAME, @1); $$->name = $1; }
     | name '(' arglist ')'
         { $$ = ast_expr(AST, EXPR_CALL, @1); $$->name = $1; $$->args = $3; }
     | '(' items ')'
@@ -327,6 +353,8 @@ static const char *expected_words(const yysymbol_kind_t *e, int n, const LexStat
         return "',' or ')'";
     if (has_char(e, n, ']'))
         return "',' or ']'";
+    if (has(e, n, YYSYMBOL_YYEOF))
+        return "a statement";
     switch (s->prev_token) {
     case MODEL: return "a model name";
     case CONST: return "a constant name";
@@ -349,6 +377,21 @@ static void found_words(const LexState *s, StrBuf *b)
     else
         strbuf_printf(b, "'%.*s'", (int)s->text_len, s->text);
 }
+
+/* A token after a complete statement or train entry. */
+static void report_junk(yyscan_t scanner, Loc loc, SkipMode skip)
+{
+    LexState *s = yyget_extra(scanner);
+    StrBuf found = {0};
+    found_words(s, &found);
+    diag_error(s->diag, loc, "expected %s, found %s",
+               skip == SKIP_STATEMENT ? "a newline or ';' after the statement"
+                                      : "a newline, ';' or '}'", found.data);
+    strbuf_free(&found);
+    s->skip = skip;
+    s->skip_depth = s->token == '{' ? 1 : 0;
+}
+
 
 static int yyreport_syntax_error(const yypcontext_t *ctx, yyscan_t scanner)
 {

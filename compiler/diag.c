@@ -152,7 +152,8 @@ static void print_caret(FILE *out, const char *text, size_t len, int col)
 
 void diag_report(Diag *d, FILE *out, bool warnings)
 {
-    qsort(d->items, (size_t)d->count, sizeof *d->items, compare_items);
+    if (d->count > 1)
+        qsort(d->items, (size_t)d->count, sizeof *d->items, compare_items);
     int errors = 0;
     for (int i = 0; i < d->count; i++) {
         DiagItem *it = &d->items[i];

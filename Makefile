@@ -1,0 +1,54 @@
+# The front door.  Every target installs what is missing first (as root,
+# from Debian's packages), then configures and builds with CMake.
+#
+#   make            build into build/
+#   make check      every test, then the whole suite again under ASan+UBSan
+#   make demo       build and run the main example end to end
+#   make fuzz       the libFuzzer target on the front end, FUZZ_SECONDS (300)
+#   make install    install into PREFIX (/usr/local)
+#   make clean
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+PREFIX     ?= /usr/local
+FUZZ_SECONDS ?= 300
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build check test asan demo fuzz install clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+build: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+asan: deps
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCNNGEN_SANITIZE=ON $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS)
+
+check: test asan
+
+demo: build
+	@sh scripts/demo.sh $(BUILD)
+
+fuzz:
+	@scripts/install-deps --fuzz
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCNNGEN_FUZZ=ON -DCNNGEN_TESTS=OFF >/dev/null
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_frontend
+	sh tests/fuzz/run_fuzz.sh $(FUZZ_BUILD)/fuzz_frontend $(FUZZ_SECONDS)
+
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -1,0 +1,71 @@
+#!/bin/sh
+# The command line: exit statuses, messages, and --summary goldens.
+#   test_cli.sh CNNGEN SOURCE_DIR [--update]
+set -u
+cnngen=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+src=$(cd "$2" && pwd) update=${3:-}
+pass=0 fail=0
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# expect STATUS PATTERN -- ARGS...: exit status and a pattern in stderr+stdout
+expect() {
+    want=$1 pattern=$2
+    shift 3
+    "$cnngen" "$@" >"$work/out" 2>&1
+    got=$?
+    if [ "$got" -eq "$want" ] && grep -q -- "$pattern" "$work/out"; then
+        pass=$((pass + 1))
+    else
+        fail=$((fail + 1))
+        echo "FAIL: cnngen $*: exit $got (want $want), output:"
+        sed 's/^/  /' "$work/out"
+        echo "  (wanted /$pattern/)"
+    fi
+}
+
+m=$src/examples/seed42.cnn
+printf 'model m\ninput [4]\ndense(0)\n' >"$work/bad.cnn"
+expect 2 'no model file given' -- 
+expect 2 "unknown option '--frobnicate'" -- "$m" --frobnicate
+expect 2 "cannot read '$work/missing.cnn'" -- "$work/missing.cnn" --summary
+expect 2 'one model file at a time' -- "$m" "$m" --summary
+expect 2 'nothing to do' -- "$m"
+expect 2 '--emit takes c, llvm or obj' -- "$m" --emit=wasm -o "$work/x.c"
+expect 2 'built without LLVM' -- "$m" --emit=llvm -o "$work/x.ll"
+expect 2 'built without LLVM' -- "$m" --emit obj -o "$work/x.o"
+expect 2 '--prefix takes a C identifier' -- "$m" --prefix 9lives -o "$work/x.c"
+expect 2 'not implemented' -- "$m" -o "$work/x.c"
+expect 2 'not implemented' -- --cflags
+expect 2 '-o needs a file name' -- "$m" -o
+expect 0 'usage: cnngen MODEL.cnn -o OUT.c' -- --help
+expect 0 '^cnngen [0-9]' -- --version
+expect 1 'units must be at least 1, got 0' -- "$work/bad.cnn" --summary
+expect 1 'units must be at least 1, got 0' -- "$work/bad.cnn" -o "$work/x.c"
+expect 0 '^Total params: 42$' -- "$m" --summary
+expect 0 '"params": 42' -- "$m" --summary --json
+expect 2 '--json goes with --summary' -- "$m" --json
+
+# --summary ends with the three totals lines, as Keras prints them.
+"$cnngen" "$src/examples/filters100.cnn" --summary 2>/dev/null | tail -n 3 >"$work/tail"
+printf 'Total params: 490\nTrainable params: 490\nFixed params: 0\n' | cmp -s - "$work/tail" \
+    && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL: totals lines"; cat "$work/tail"; }
+
+# Goldens: the whole --summary of every example.
+for model in "$src"/examples/*.cnn; do
+    name=$(basename "$model" .cnn)
+    golden=$src/tests/golden/$name.summary
+    (cd "$src/examples" && "$cnngen" "$name.cnn" --summary 2>&1) >"$work/summary"
+    if [ "$update" = "--update" ]; then
+        cp "$work/summary" "$golden"
+    elif cmp -s "$golden" "$work/summary"; then
+        pass=$((pass + 1))
+    else
+        fail=$((fail + 1))
+        echo "FAIL: --summary of $name.cnn differs from tests/golden/$name.summary:"
+        diff "$golden" "$work/summary" | sed 's/^/  /'
+    fi
+done
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

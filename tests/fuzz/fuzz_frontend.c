@@ -1,0 +1,41 @@
+/* fuzz_frontend.c - libFuzzer target: any bytes through the whole front
+ * end (UTF-8 check, scanner, parser, sema, diagnostics, summary).  Built
+ * by `make fuzz` with clang -fsanitize=fuzzer,address,undefined. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compile.h"
+#include "diag.h"
+#include "source.h"
+#include "summary.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static FILE *sink;
+    if (!sink)
+        sink = fopen("/dev/null", "w");
+    char *text = malloc(size + 1);
+    if (!text || !sink)
+        return 0;
+    memcpy(text, data, size);
+    text[size] = '\0';
+    Source src = {.data = text, .len = size, .text = text, .text_len = size};
+    int line, col;
+    if (!source_find_bad_utf8(&src, &line, &col)) {
+        Diag *diag = diag_new("fuzz.cnn", text, size);
+        Model *m = compile_source("fuzz.cnn", text, size, diag);
+        diag_report(diag, sink, true);
+        if (m) {
+            summary_print(m, sink);
+            summary_print_json(m, sink);
+        }
+        model_free(m);
+        diag_free(diag);
+    }
+    free(text);
+    return 0;
+}

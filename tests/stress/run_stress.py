@@ -1,0 +1,68 @@
+#!/usr/bin/python3
+"""Pathological inputs: cnngen must finish quickly with exit status 0, 1
+or 2, never crash or hang.
+
+    run_stress.py CNNGEN [--time-scale K]
+
+Limits (times K, for sanitizer builds): 2 s for each input, and a
+20,000-layer model checked in under 1 s.
+"""
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def cases():
+    head = 'model m\ninput [4]\n'
+    yield '200,000 nested parentheses', (head + 'dense(' + '(' * 200000 + '1' +
+                                          ')' * 200000 + ')\n').encode(), 2.0
+    yield '200,000 unclosed parentheses', (head + 'dense' + '(' * 200000 + '\n').encode(), 2.0
+    yield '200,000 minus signs', (head + 'dense(' + '-' * 200000 + '1)\n').encode(), 2.0
+    yield '1 MB identifier', (head + 'a' * (1 << 20) + '(1)\n').encode(), 2.0
+    yield '1 MB label', (head + 'b' * (1 << 20) + ': dense(1)\n').encode(), 2.0
+    yield 'NUL bytes', (head + '\0dense(\0 1)\0\n' + '\0' * 1000).encode(), 2.0
+    rng = random.Random(7)
+    yield 'invalid UTF-8', head.encode() + bytes(rng.randrange(256) for _ in range(100000)), 2.0
+    yield 'random ASCII', bytes(rng.choice(b'()[]{},=:;+-*/ \n\tabz019#.e') for _ in range(200000)), 2.0
+    layers = ''.join(f'l{i}: dense(4, activation=relu)\n' if i % 3 else 'add(l1)\n'
+                     for i in range(1, 20001))
+    yield '20,000-layer model', (head + 'l0: dense(4, activation=relu)\n' + layers +
+                                 'train { batch = 8 }\n').encode(), 1.0
+    yield '20,000 errors', (head + 'dense(0)\n' * 20000).encode(), 2.0
+    yield '100,000 empty statements', (head + ';' * 100000 + '\n' * 100000 + 'dense(1)\n').encode(), 2.0
+    yield 'deep weights list', (head + 'dense(1, weights=' + '[' * 5000 + '1' + ']' * 5000 + ')\n').encode(), 2.0
+
+
+def main():
+    cnngen = sys.argv[1]
+    scale = float(sys.argv[sys.argv.index('--time-scale') + 1]) if '--time-scale' in sys.argv else 1.0
+    failed = total = 0
+    with tempfile.TemporaryDirectory() as work:
+        for name, data, limit in cases():
+            total += 1
+            path = os.path.join(work, 'stress.cnn')
+            with open(path, 'wb') as f:
+                f.write(data)
+            start = time.monotonic()
+            try:
+                p = subprocess.run([cnngen, path, '--check'], capture_output=True,
+                                   timeout=10 * scale)
+                code = p.returncode
+            except subprocess.TimeoutExpired:
+                code = 'timeout'
+            seconds = time.monotonic() - start
+            ok = code in (0, 1, 2) and seconds < limit * scale
+            if name == '20,000-layer model':
+                ok = ok and code == 0
+            print(f'{"ok  " if ok else "FAIL"} {name}: exit {code}, {seconds:.3f} s '
+                  f'(limit {limit * scale:g} s)')
+            failed += not ok
+    print(f'{total - failed} passed, {failed} failed')
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -13,36 +13,25 @@ static const char *const depthwise_positional[] = {"kernel", NULL};
 static const char *const depthwise_named[] = {"stride", "padding", "dilation", "activation",
                                               "bias", "weights", "trainable", "init",
                                               "multiplier", NULL};
-static const char *const initializers[] = {"glorot_uniform", "glorot_normal", "he_uniform",
-                                           "he_normal", "lecun_normal", "zeros", "ones", NULL};
 
 /* Read in the order the reference does, so the first bad argument is the
  * one reported. */
 static bool conv_configure(Layer *l, ArgReader *r)
 {
     bool depthwise = l->kind->family == FAMILY_DEPTHWISE;
-    int init = INIT_GLOROT_UNIFORM;
     l->nd = l->kind->nd;
     l->multiplier = 1;
-    l->trainable = true;
     for (int i = 0; i < 3; i++)
         l->stride[i] = l->dilation[i] = 1;
     if (depthwise ? !args_integer(r, "multiplier", false, 1, &l->multiplier)
                   : !args_integer(r, "filters", true, 1, &l->filters))
         return false;
-    if (!args_ints(r, "kernel", l->nd, true, 1, l->kernel) ||
-        !args_ints(r, "stride", l->nd, false, 1, l->stride) ||
-        !args_ints(r, "dilation", l->nd, false, 1, l->dilation) ||
-        !args_padding(r, l->nd, l->kind->family == FAMILY_CONV && l->nd == 1, &l->padding,
-                      l->pad_explicit) ||
-        !args_activation(r, &l->activation, &l->linear_explicit) ||
-        !args_boolean(r, "trainable", &l->trainable) ||
-        !args_word(r, "init", initializers, &init) ||
-        !args_literal(r, "weights", &l->weights) ||
-        !args_bias(r, &l->use_bias, &l->bias_values))
-        return false;
-    l->init = (InitKind)init;
-    return true;
+    return args_ints(r, "kernel", l->nd, true, 1, l->kernel) &&
+           args_ints(r, "stride", l->nd, false, 1, l->stride) &&
+           args_ints(r, "dilation", l->nd, false, 1, l->dilation) &&
+           args_padding(r, l->nd, l->kind->family == FAMILY_CONV && l->nd == 1, &l->padding,
+                        l->pad_explicit) &&
+           layer_configure_linear_map(l, r);
 }
 
 static bool conv_infer(Layer *l, const Shape *ins, InferCtx *ctx)
@@ -66,17 +55,7 @@ static bool conv_infer(Layer *l, const Shape *ins, InferCtx *ctx)
         kshape.dim[i] = l->kernel[i];
     kshape.dim[l->nd] = l->cin;
     kshape.dim[l->nd + 1] = depthwise ? l->multiplier : l->filters;
-    const double *kernel_values, *bias_values;
-    if (!layer_fit_weights(&l->weights, &kshape, l->name, ctx->diag, &kernel_values))
-        return false;
-    layer_add_param(l, ctx->arena, "kernel", &kshape, l->trainable, l->init, kernel_values);
-    if (l->use_bias) {
-        if (!layer_fit_bias(&l->bias_values, out_channels, l->name, ctx->diag, &bias_values))
-            return false;
-        Shape bshape = {.rank = 1, .dim = {out_channels}};
-        layer_add_param(l, ctx->arena, "bias", &bshape, l->trainable, INIT_ZEROS, bias_values);
-    }
-    return true;
+    return layer_add_kernel_and_bias(l, &kshape, out_channels, ctx);
 }
 
 /* Every output element is a dot product over the kernel's taps (times the

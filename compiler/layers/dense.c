@@ -9,39 +9,17 @@ static const char *const dense_positional[] = {"units", NULL};
 static const char *const dense_named[] = {"activation", "bias", "weights", "trainable", "init",
                                           NULL};
 static const char *const no_names[] = {NULL};
-static const char *const initializers[] = {"glorot_uniform", "glorot_normal", "he_uniform",
-                                           "he_normal", "lecun_normal", "zeros", "ones", NULL};
 
 static bool dense_configure(Layer *l, ArgReader *r)
 {
-    int init = INIT_GLOROT_UNIFORM;
-    l->trainable = true;
-    if (!args_integer(r, "units", true, 1, &l->units) ||
-        !args_activation(r, &l->activation, &l->linear_explicit) ||
-        !args_boolean(r, "trainable", &l->trainable) ||
-        !args_word(r, "init", initializers, &init) ||
-        !args_literal(r, "weights", &l->weights) ||
-        !args_bias(r, &l->use_bias, &l->bias_values))
-        return false;
-    l->init = (InitKind)init;
-    return true;
+    return args_integer(r, "units", true, 1, &l->units) && layer_configure_linear_map(l, r);
 }
 
 static bool dense_infer(Layer *l, const Shape *ins, InferCtx *ctx)
 {
     Shape kshape = {.rank = 2, .dim = {shape_size(&ins[0]), l->units}};
-    const double *kernel_values, *bias_values;
     l->out = (Shape){.rank = 1, .dim = {l->units}};
-    if (!layer_fit_weights(&l->weights, &kshape, l->name, ctx->diag, &kernel_values))
-        return false;
-    layer_add_param(l, ctx->arena, "kernel", &kshape, l->trainable, l->init, kernel_values);
-    if (l->use_bias) {
-        if (!layer_fit_bias(&l->bias_values, l->units, l->name, ctx->diag, &bias_values))
-            return false;
-        Shape bshape = {.rank = 1, .dim = {l->units}};
-        layer_add_param(l, ctx->arena, "bias", &bshape, l->trainable, INIT_ZEROS, bias_values);
-    }
-    return true;
+    return layer_add_kernel_and_bias(l, &kshape, l->units, ctx);
 }
 
 static __int128 dense_flops(const Layer *l, const Shape *in)

@@ -121,6 +121,38 @@ bool layer_fit_bias(const Literal *lit, int64_t n, const char *what, Diag *diag,
     return false;
 }
 
+static const char *const initializers[] = {"glorot_uniform", "glorot_normal", "he_uniform",
+                                           "he_normal", "lecun_normal", "zeros", "ones", NULL};
+
+bool layer_configure_linear_map(Layer *l, ArgReader *r)
+{
+    int init = INIT_GLOROT_UNIFORM;
+    l->trainable = true;
+    if (!args_activation(r, &l->activation, &l->linear_explicit) ||
+        !args_boolean(r, "trainable", &l->trainable) ||
+        !args_word(r, "init", initializers, &init) ||
+        !args_literal(r, "weights", &l->weights) ||
+        !args_bias(r, &l->use_bias, &l->bias_values))
+        return false;
+    l->init = (InitKind)init;
+    return true;
+}
+
+bool layer_add_kernel_and_bias(Layer *l, const Shape *kshape, int64_t n, InferCtx *ctx)
+{
+    const double *kernel_values, *bias_values;
+    if (!layer_fit_weights(&l->weights, kshape, l->name, ctx->diag, &kernel_values))
+        return false;
+    layer_add_param(l, ctx->arena, "kernel", kshape, l->trainable, l->init, kernel_values);
+    if (!l->use_bias)
+        return true;
+    if (!layer_fit_bias(&l->bias_values, n, l->name, ctx->diag, &bias_values))
+        return false;
+    Shape bshape = {.rank = 1, .dim = {n}};
+    layer_add_param(l, ctx->arena, "bias", &bshape, l->trainable, INIT_ZEROS, bias_values);
+    return true;
+}
+
 /* Python's floor division, which the contract's formulas use. */
 static __int128 floor_div(__int128 a, __int128 b)
 {

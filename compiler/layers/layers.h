@@ -56,6 +56,12 @@ bool layer_fit_weights(const Literal *lit, const Shape *kernel, const char *what
                        const double **values);
 bool layer_fit_bias(const Literal *lit, int64_t n, const char *what, Diag *diag,
                     const double **values);
+/* The arguments every linear map (conv*, dense) ends with: activation,
+ * trainable, init, weights, bias; read in that order. */
+bool layer_configure_linear_map(Layer *l, ArgReader *r);
+/* NAME.kernel of kshape (from weights= if given) and, with a bias,
+ * NAME.bias of n values. */
+bool layer_add_kernel_and_bias(Layer *l, const Shape *kshape, int64_t n, InferCtx *ctx);
 /* Output size and zero padding of a sliding window on every spatial axis. */
 bool layer_window_output(Layer *l, const Shape *in, const int64_t *kernel,
                          const int64_t *dilation, Diag *diag, int64_t *sizes);

@@ -13,8 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cnnrt.h"
 #include "compile.h"
+#include "util.h"
 #include "diag.h"
+#include "emit_c.h"
+#include "lower.h"
 #include "source.h"
 #include "summary.h"
 
@@ -180,6 +184,132 @@ static Model *load_model(const Options *o, Source *src, Diag **diag, int *status
     return m;
 }
 
+/* OUT.c and OUT.h from -o OUT.c (or -o OUT). */
+static void output_names(const char *output, char **c_path, char **h_path, char **h_name)
+{
+    size_t len = strlen(output);
+    if (len > 2 && strcmp(output + len - 2, ".c") == 0)
+        len -= 2;
+    *c_path = xmalloc(len + 3);
+    *h_path = xmalloc(len + 3);
+    snprintf(*c_path, len + 3, "%.*s.c", (int)len, output);
+    snprintf(*h_path, len + 3, "%.*s.h", (int)len, output);
+    const char *slash = strrchr(*h_path, '/');
+    *h_name = xstrdup(slash ? slash + 1 : *h_path);
+}
+
+/* The weights to bake, in the parameter block's order. */
+static float *load_baked_weights(const Model *m, const char *path, int *status)
+{
+    int64_t count = model_param_count(m, true) + model_param_count(m, false);
+    int ntensors = 0;
+    for (int i = 0; i < m->nlayers; i++)
+        ntensors += m->layers[i]->nparams;
+    cnnrt_tensor_spec *specs = xcalloc((size_t)ntensors + 1, sizeof *specs);
+    int k = 0;
+    for (int i = 0; i < m->nlayers; i++)
+        for (int j = 0; j < m->layers[i]->nparams; j++, k++) {
+            const Param *p = &m->layers[i]->params[j];
+            specs[k].name = p->name;
+            specs[k].rank = p->shape.rank;
+            for (int d = 0; d < p->shape.rank; d++)
+                specs[k].shape[d] = (int)p->shape.dim[d];
+            specs[k].offset = (long)lower_param_offset(m, p);
+        }
+    float *weights = xcalloc((size_t)count + 1, sizeof *weights);
+    char error[1024];
+    int rc = cnnrt_load_safetensors(path, specs, ntensors, weights, (long)count, error,
+                                    sizeof error);
+    free(specs);
+    if (rc != 0) {
+        fprintf(stderr, "%s\n", error);
+        *status = rc == -2 ? 2 : 1;
+        free(weights);
+        return NULL;
+    }
+    return weights;
+}
+
+static char *command_line(int argc, char **argv)
+{
+    StrBuf b = {0};
+    strbuf_printf(&b, "cnngen");
+    for (int i = 1; i < argc; i++)
+        strbuf_printf(&b, " %s", argv[i]);
+    /* The banner is a C comment: keep the command from closing it. */
+    for (char *p = strstr(b.data, "*/"); p; p = strstr(p, "*/"))
+        p[1] = '|';
+    return b.data;
+}
+
+static int write_dependencies(const Options *o, const char *c_path, const char *h_path)
+{
+    char *path;
+    if (o->depfile) {
+        path = xstrdup(o->depfile);
+    } else {
+        size_t len = strlen(c_path);
+        path = xmalloc(len + 1);
+        snprintf(path, len + 1, "%.*s.d", (int)len - 2, c_path);
+    }
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "cnngen: error: cannot write '%s': %s\n", path, strerror(errno));
+        free(path);
+        return 2;
+    }
+    fprintf(f, "%s %s: %s%s%s\n", c_path, h_path, o->model, o->weights ? " " : "",
+            o->weights ? o->weights : "");
+    fprintf(f, "%s:\n", o->model);
+    if (o->weights)
+        fprintf(f, "%s:\n", o->weights);
+    int bad = fclose(f) != 0;
+    free(path);
+    return bad ? 2 : 0;
+}
+
+static int generate(const Options *o, const Model *m, int argc, char **argv)
+{
+    int status = 0;
+    float *weights = NULL;
+    if (o->weights && !(weights = load_baked_weights(m, o->weights, &status)))
+        return status;
+    IrProgram program = {0};
+    lower_model(m, &program);
+    ir_unroll(&program, 8);
+    char *cmd = command_line(argc, argv);
+    EmitOptions eo = {o->prefix ? o->prefix : m->name, NULL, cmd, weights, o->main, o->no_train};
+    if (strcmp(o->output, "-") == 0) {
+        emit_c_source(stdout, m, &program, &eo);
+    } else {
+        char *c_path, *h_path, *h_name;
+        output_names(o->output, &c_path, &h_path, &h_name);
+        eo.header_name = h_name;
+        FILE *c = fopen(c_path, "w"), *h = fopen(h_path, "w");
+        if (!c || !h) {
+            fprintf(stderr, "cnngen: error: cannot write '%s': %s\n", !c ? c_path : h_path,
+                    strerror(errno));
+            status = 2;
+        } else {
+            emit_c_header(h, m, &eo);
+            emit_c_source(c, m, &program, &eo);
+        }
+        if ((c && fclose(c) != 0) || (h && fclose(h) != 0)) {
+            fprintf(stderr, "cnngen: error: cannot write '%s'\n", c_path);
+            status = 2;
+        }
+        if (status == 0 && (o->md || o->depfile))
+            status = write_dependencies(o, c_path, h_path);
+        free(c_path);
+        free(h_path);
+        free(h_name);
+    }
+    free(cmd);
+    free(weights);
+    ir_program_free(&program);
+    return status;
+}
+
 static int not_yet(const char *what)
 {
     fprintf(stderr, "cnngen: error: %s is not implemented in this version of cnngen yet\n", what);
@@ -215,7 +345,7 @@ int main(int argc, char **argv)
         else
             summary_print(m, stdout);
     } else if (m && !o.check) {
-        status = not_yet("C code generation (-o)");
+        status = generate(&o, m, argc, argv);
     }
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "cnngen: error: cannot write the output: %s\n", strerror(errno));

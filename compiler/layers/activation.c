@@ -19,8 +19,22 @@ static bool activation_infer(Layer *l, const Shape *ins, InferCtx *ctx)
     return true;
 }
 
+/* Element by element; softmax row by row over the last axis. */
+static void activation_lower(LowerCtx *c)
+{
+    const Layer *l = c->l;
+    int64_t n = shape_size(&l->out);
+    int i = ir_var(c->p, c->f, "i");
+    IrStmt *loop = ir_for(c->p, &c->f->body, i, 0, n);
+    ir_store(c->p, &loop->body, c->out, ix_var(i, 1),
+             lower_activation(c, l->activation, (float)l->alpha,
+                              ir_load(c->p, c->in[0], ix_var(i, 1))), false);
+    lower_output_softmax(c);
+}
+
 #define ACTIVATION_KIND(name) \
-    {name, FAMILY_ACTIVATION, 0, false, no_names, no_names, NULL, activation_infer, NULL}
+    {name, FAMILY_ACTIVATION, 0, false, no_names, no_names, NULL, activation_infer, NULL, \
+     activation_lower}
 
 const LayerKind activation_kinds[] = {
     ACTIVATION_KIND("relu"),
@@ -29,6 +43,6 @@ const LayerKind activation_kinds[] = {
     ACTIVATION_KIND("softmax"),
     ACTIVATION_KIND("linear"),
     {"leaky_relu", FAMILY_ACTIVATION, 0, false, alpha_positional, no_names, leaky_relu_configure,
-     activation_infer, NULL},
+     activation_infer, NULL, activation_lower},
     {0},
 };

@@ -71,14 +71,117 @@ static __int128 conv_flops(const Layer *l, const Shape *in)
     return 2 * (__int128)shape_size(&l->out) * taps;
 }
 
+/* ---- forward lowering -------------------------------------------------------
+ * Channels-last activations, [k..., cin, cout] kernels.  For every output
+ * position: accumulators for all output channels start at the bias, each
+ * valid tap adds x * w with the output channel innermost (contiguous in
+ * the kernel and the output, a constant trip count: what a vectoriser
+ * wants), then the activation is applied on the way out.  Padding is
+ * never tested: layer_for_each_region splits the output into regions
+ * whose valid taps are constant. */
+
+static const char *const out_names[3][3] = {{"ot"}, {"oh", "ow"}, {"od", "oh", "ow"}};
+static const char *const tap_names[3][3] = {{"kt"}, {"kh", "kw"}, {"kd", "kh", "kw"}};
+
+/* The input as [*spatial, C], with the implicit channel axis. */
+static Shape spatial_shape(const Layer *l, const Shape *in)
+{
+    Shape s = *in;
+    if (s.rank == l->nd)
+        s.dim[s.rank++] = 1;
+    return s;
+}
+
+static void conv_region(LowerCtx *c, const WindowSegment *region)
+{
+    IrProgram *p = c->p;
+    IrFunc *f = c->f;
+    const Layer *l = c->l;
+    bool depthwise = l->kind->family == FAMILY_DEPTHWISE;
+    int nd = l->nd;
+    Shape in = spatial_shape(l, c->in_shape[0]);
+    int64_t cin = l->cin, cout = l->out.dim[nd], mult = l->multiplier;
+    int acc = c->acc;                   /* one output position's accumulators */
+
+    /* Strides of each axis in x, w and y, in floats. */
+    int64_t xs[3], ws[3], ys[3], x_run = cin, w_run = cin * (depthwise ? mult : cout), y_run = cout;
+    for (int a = nd - 1; a >= 0; a--) {
+        xs[a] = x_run;
+        x_run *= in.dim[a];
+        ws[a] = w_run;
+        w_run *= l->kernel[a];
+        ys[a] = y_run;
+        y_run *= l->out.dim[a];
+    }
+
+    IrBlock *b = &f->body;
+    IrIndex x_ix = ix_const(0), w_ix = ix_const(0), y_ix = ix_const(0);
+    for (int a = 0; a < nd; a++) {
+        int o = ir_var(p, f, out_names[nd - 1][a]);
+        b = &ir_for(p, b, o, region[a].lo, region[a].hi)->body;
+        x_ix = ix_add(x_ix, ix_scale(ix_add_var(ix_const(-l->pad_before[a]), o, l->stride[a]),
+                                     xs[a]));
+        y_ix = ix_add_var(y_ix, o, ys[a]);
+    }
+    int co = ir_var(p, f, "co");
+    IrStmt *init = ir_for(p, b, co, 0, cout);
+    ir_store(p, &init->body, acc, ix_var(co, 1),
+             l->use_bias ? ir_load(p, c->params[1], ix_var(co, 1)) : ir_num(p, 0.0f), false);
+
+    bool any_taps = true;
+    for (int a = 0; a < nd; a++)
+        any_taps &= region[a].klo < region[a].khi;
+    if (any_taps) {
+        IrBlock *taps = b;
+        for (int a = 0; a < nd; a++) {
+            int k = ir_var(p, f, tap_names[nd - 1][a]);
+            IrStmt *loop = ir_for(p, taps, k, region[a].klo, region[a].khi);
+            loop->unroll = a == nd - 1 && cin <= 4;
+            taps = &loop->body;
+            x_ix = ix_add_var(x_ix, k, l->dilation[a] * xs[a]);
+            w_ix = ix_add_var(w_ix, k, ws[a]);
+        }
+        int ci = ir_var(p, f, "ci");
+        IrBlock *body = &ir_for(p, taps, ci, 0, cin)->body;
+        IrIndex xi = ix_add_var(x_ix, ci, 1);
+        if (depthwise) {        /* output channel ci*mult + j reads input channel ci */
+            int j = ir_var(p, f, "j");
+            IrBlock *inner = &ir_for(p, body, j, 0, mult)->body;
+            IrIndex oc = ix_add_var(ix_var(ci, mult), j, 1);
+            ir_store(p, inner, acc, oc,
+                     ir_op(p, IRE_MUL, ir_load(p, c->in[0], xi),
+                           ir_load(p, c->params[0], ix_add(w_ix, oc))), true);
+        } else {
+            int co2 = ir_var(p, f, "co");
+            IrBlock *inner = &ir_for(p, body, co2, 0, cout)->body;
+            ir_store(p, inner, acc, ix_var(co2, 1),
+                     ir_op(p, IRE_MUL, ir_load(p, c->in[0], xi),
+                           ir_load(p, c->params[0],
+                                   ix_add_var(ix_add_var(w_ix, ci, cout), co2, 1))), true);
+        }
+    }
+    int co3 = ir_var(p, f, "co");
+    IrStmt *out = ir_for(p, b, co3, 0, cout);
+    ir_store(p, &out->body, c->out, ix_add_var(y_ix, co3, 1),
+             lower_activation(c, l->activation, 0.01f, ir_load(p, acc, ix_var(co3, 1))), false);
+}
+
+static void conv_lower(LowerCtx *c)
+{
+    Shape in = spatial_shape(c->l, c->in_shape[0]);
+    c->acc = lower_local(c, "acc", c->l->out.dim[c->l->nd]);
+    layer_for_each_region(c, c->l, &in, conv_region);
+    lower_output_softmax(c);
+}
+
 const LayerKind conv_kinds[] = {
     {"conv1d", FAMILY_CONV, 1, true, conv_positional, conv_named, conv_configure, conv_infer,
-     conv_flops},
+     conv_flops, conv_lower},
     {"conv2d", FAMILY_CONV, 2, true, conv_positional, conv_named, conv_configure, conv_infer,
-     conv_flops},
+     conv_flops, conv_lower},
     {"conv3d", FAMILY_CONV, 3, true, conv_positional, conv_named, conv_configure, conv_infer,
-     conv_flops},
+     conv_flops, conv_lower},
     {"depthwise_conv2d", FAMILY_DEPTHWISE, 2, true, depthwise_positional, depthwise_named,
-     conv_configure, conv_infer, conv_flops},
+     conv_configure, conv_infer, conv_flops, conv_lower},
     {0},
 };

@@ -34,9 +34,48 @@ static bool flatten_infer(Layer *l, const Shape *ins, InferCtx *ctx)
     return true;
 }
 
+/* ---- forward lowering -------------------------------------------------------
+ * y = act(b + x W) with W [in, units] row-major: for each input, a whole
+ * row of W is added into the accumulators, units innermost (contiguous,
+ * a constant trip count), so W streams through once. */
+static void dense_lower(LowerCtx *c)
+{
+    IrProgram *p = c->p;
+    IrFunc *f = c->f;
+    const Layer *l = c->l;
+    int64_t in = shape_size(c->in_shape[0]), units = l->units;
+    int acc = lower_local(c, "acc", units);
+    int u = ir_var(p, f, "u");
+    IrStmt *init = ir_for(p, &f->body, u, 0, units);
+    ir_store(p, &init->body, acc, ix_var(u, 1),
+             l->use_bias ? ir_load(p, c->params[1], ix_var(u, 1)) : ir_num(p, 0.0f), false);
+    int i = ir_var(p, f, "i");
+    IrStmt *rows = ir_for(p, &f->body, i, 0, in);
+    int u2 = ir_var(p, f, "u");
+    IrStmt *cols = ir_for(p, &rows->body, u2, 0, units);
+    ir_store(p, &cols->body, acc, ix_var(u2, 1),
+             ir_op(p, IRE_MUL, ir_load(p, c->in[0], ix_var(i, 1)),
+                   ir_load(p, c->params[0], ix_add_var(ix_var(i, units), u2, 1))), true);
+    int u3 = ir_var(p, f, "u");
+    IrStmt *out = ir_for(p, &f->body, u3, 0, units);
+    ir_store(p, &out->body, c->out, ix_var(u3, 1),
+             lower_activation(c, l->activation, 0.01f, ir_load(p, acc, ix_var(u3, 1))), false);
+    lower_output_softmax(c);
+}
+
+/* Only a flatten that is the model's output gets code: a copy into the
+ * caller's buffer (elsewhere it shares its input's storage). */
+static void copy_lower(LowerCtx *c)
+{
+    int i = ir_var(c->p, c->f, "i");
+    IrStmt *loop = ir_for(c->p, &c->f->body, i, 0, shape_size(&c->l->out));
+    ir_store(c->p, &loop->body, c->out, ix_var(i, 1), ir_load(c->p, c->in[0], ix_var(i, 1)),
+             false);
+}
+
 const LayerKind dense_kinds[] = {
     {"dense", FAMILY_DENSE, 0, true, dense_positional, dense_named, dense_configure, dense_infer,
-     dense_flops},
-    {"flatten", FAMILY_FLATTEN, 0, false, no_names, no_names, NULL, flatten_infer, NULL},
+     dense_flops, dense_lower},
+    {"flatten", FAMILY_FLATTEN, 0, false, no_names, no_names, NULL, flatten_infer, NULL, copy_lower},
     {0},
 };

@@ -3,6 +3,7 @@
  * sliding-window shape rule. */
 #include "layers.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static const LayerKind *const families[] = {conv_kinds,       pool_kinds,   dense_kinds,
@@ -214,4 +215,95 @@ bool layer_window_output(Layer *l, const Shape *in, const int64_t *kernel,
         l->pad_after[axis] = clamp64(after);
     }
     return true;
+}
+
+/* ---- sliding-window regions ------------------------------------------------ */
+
+/* The taps of output position o that read real input, [*klo, *khi). */
+static void valid_taps(const Layer *l, int axis, int64_t n, int64_t o, int64_t *klo, int64_t *khi)
+{
+    int64_t s = l->stride[axis], d = l->dilation[axis], k = l->kernel[axis];
+    int64_t first = o * s - l->pad_before[axis];        /* input index of tap 0 */
+    int64_t lo = 0, hi = k;
+    if (first < 0)
+        lo = (-first + d - 1) / d;
+    if (first + (k - 1) * d > n - 1)
+        hi = first > n - 1 ? 0 : (n - 1 - first) / d + 1;
+    if (lo > hi)
+        lo = hi;
+    *klo = lo;
+    *khi = hi;
+}
+
+typedef struct {
+    WindowSegment *items;
+    int count, cap;
+} Segments;
+
+static void push_segment(Segments *v, int64_t o, int64_t klo, int64_t khi)
+{
+    if (v->count && v->items[v->count - 1].hi == o && v->items[v->count - 1].klo == klo &&
+        v->items[v->count - 1].khi == khi) {
+        v->items[v->count - 1].hi = o + 1;
+        return;
+    }
+    if (v->count == v->cap) {
+        v->cap = v->cap ? 2 * v->cap : 8;
+        v->items = xrealloc(v->items, (size_t)v->cap * sizeof *v->items);
+    }
+    v->items[v->count++] = (WindowSegment){o, o + 1, klo, khi};
+}
+
+/* Runs of output positions with the same valid taps; the interior, where
+ * every tap is valid, is found directly rather than position by position. */
+static Segments axis_segments(const Layer *l, int axis, int64_t n, int64_t out)
+{
+    Segments v = {0};
+    int64_t s = l->stride[axis], d = l->dilation[axis], k = l->kernel[axis];
+    int64_t pb = l->pad_before[axis];
+    int64_t inner_lo = (pb + s - 1) / s;                        /* o*s - pb >= 0 */
+    int64_t last = n - 1 - (k - 1) * d + pb;                    /* o*s <= last */
+    int64_t inner_hi = last < 0 ? 0 : last / s + 1;
+    if (inner_lo > out)
+        inner_lo = out;
+    if (inner_hi > out)
+        inner_hi = out;
+    for (int64_t o = 0; o < out; o++) {
+        if (o == inner_lo && inner_lo < inner_hi) {
+            push_segment(&v, o, 0, k);
+            v.items[v.count - 1].hi = inner_hi;
+            o = inner_hi - 1;
+            continue;
+        }
+        int64_t klo, khi;
+        valid_taps(l, axis, n, o, &klo, &khi);
+        push_segment(&v, o, klo, khi);
+    }
+    return v;
+}
+
+static void visit_regions(LowerCtx *c, const Layer *l, Segments *axes, int axis,
+                          WindowSegment *region,
+                          void (*visit)(LowerCtx *c, const WindowSegment *region))
+{
+    if (axis == l->nd) {
+        visit(c, region);
+        return;
+    }
+    for (int i = 0; i < axes[axis].count; i++) {
+        region[axis] = axes[axis].items[i];
+        visit_regions(c, l, axes, axis + 1, region, visit);
+    }
+}
+
+void layer_for_each_region(LowerCtx *c, const Layer *l, const Shape *in,
+                           void (*visit)(LowerCtx *c, const WindowSegment *region))
+{
+    Segments axes[3] = {{0}};
+    WindowSegment region[3];
+    for (int a = 0; a < l->nd; a++)
+        axes[a] = axis_segments(l, a, in->dim[a], l->out.dim[a]);
+    visit_regions(c, l, axes, 0, region, visit);
+    for (int a = 0; a < l->nd; a++)
+        free(axes[a].items);
 }

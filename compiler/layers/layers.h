@@ -10,6 +10,7 @@
 
 #include "../args.h"
 #include "../graph.h"
+#include "../lower.h"
 
 typedef enum {
     FAMILY_CONV,            /* conv1d, conv2d, conv3d */
@@ -44,6 +45,8 @@ struct LayerKind {
     /* ins[i] is the shape of srcs[i]; sets l->out and l->params. */
     bool (*infer)(Layer *l, const Shape *ins, InferCtx *ctx);
     __int128 (*flops)(const Layer *l, const Shape *in);
+    /* The forward pass at inference, as loops (lower.h). */
+    void (*lower)(LowerCtx *c);
 };
 
 const LayerKind *layer_kind_find(const char *name);
@@ -65,6 +68,19 @@ bool layer_add_kernel_and_bias(Layer *l, const Shape *kshape, int64_t n, InferCt
 /* Output size and zero padding of a sliding window on every spatial axis. */
 bool layer_window_output(Layer *l, const Shape *in, const int64_t *kernel,
                          const int64_t *dilation, Diag *diag, int64_t *sizes);
+
+/* Sliding windows, for lowering: per spatial axis, the output positions
+ * split into segments over which the valid taps are the same (the
+ * interior, and each border position apart), so no loop tests bounds. */
+typedef struct {
+    int64_t lo, hi;         /* output positions [lo, hi) */
+    int64_t klo, khi;       /* taps [klo, khi) fall inside the input */
+} WindowSegment;
+
+/* For every combination of one segment per spatial axis (a region of the
+ * output), calls visit with region[axis]. */
+void layer_for_each_region(LowerCtx *c, const Layer *l, const Shape *in,
+                           void (*visit)(LowerCtx *c, const WindowSegment *region));
 
 /* The family tables, one per file. */
 extern const LayerKind conv_kinds[], pool_kinds[], dense_kinds[], norm_kinds[],

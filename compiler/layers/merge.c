@@ -36,8 +36,38 @@ static bool merge_infer(Layer *l, const Shape *ins, InferCtx *ctx)
     return true;
 }
 
+/* add: y = x + x1 + ... left to right, as the reference adds. */
+static void add_lower(LowerCtx *c)
+{
+    int64_t n = shape_size(&c->l->out);
+    int i = ir_var(c->p, c->f, "i");
+    IrStmt *loop = ir_for(c->p, &c->f->body, i, 0, n);
+    IrExpr *sum = ir_load(c->p, c->in[0], ix_var(i, 1));
+    for (int k = 1; k < c->nin; k++)
+        sum = ir_op(c->p, IRE_ADD, sum, ir_load(c->p, c->in[k], ix_var(i, 1)));
+    ir_store(c->p, &loop->body, c->out, ix_var(i, 1), sum, false);
+}
+
+/* concat: each position's channels, source after source. */
+static void concat_lower(LowerCtx *c)
+{
+    const Shape *out = &c->l->out;
+    int64_t total = out->dim[out->rank - 1], positions = shape_size(out) / total, at = 0;
+    int pos = ir_var(c->p, c->f, "pos");
+    IrStmt *outer = ir_for(c->p, &c->f->body, pos, 0, positions);
+    for (int k = 0; k < c->nin; k++) {
+        int64_t ch = c->in_shape[k]->dim[c->in_shape[k]->rank - 1];
+        int ci = ir_var(c->p, c->f, "c");
+        IrStmt *inner = ir_for(c->p, &outer->body, ci, 0, ch);
+        ir_store(c->p, &inner->body, c->out, ix_add(ix_add_var(ix_var(pos, total), ci, 1), ix_const(at)),
+                 ir_load(c->p, c->in[k], ix_add_var(ix_var(pos, ch), ci, 1)), false);
+        at += ch;
+    }
+}
+
 const LayerKind merge_kinds[] = {
-    {"add", FAMILY_ADD, 0, false, no_names, no_names, NULL, merge_infer, NULL},
-    {"concat", FAMILY_CONCAT, 0, false, no_names, no_names, NULL, merge_infer, NULL},
+    {"add", FAMILY_ADD, 0, false, no_names, no_names, NULL, merge_infer, NULL, add_lower},
+    {"concat", FAMILY_CONCAT, 0, false, no_names, no_names, NULL, merge_infer, NULL,
+     concat_lower},
     {0},
 };

@@ -48,10 +48,48 @@ static bool same_shape_infer(Layer *l, const Shape *ins, InferCtx *ctx)
     return true;
 }
 
+/* ---- forward lowering (inference) -------------------------------------------
+ * batchnorm with the moving statistics: per channel a scale
+ * gamma / sqrt(var + epsilon), computed once per call, then
+ * y = (x - mean) * scale + beta with the channel innermost. */
+static void batchnorm_lower(LowerCtx *c)
+{
+    IrProgram *p = c->p;
+    IrFunc *f = c->f;
+    const Shape *in = c->in_shape[0];
+    int64_t ch = in->dim[in->rank - 1], positions = shape_size(in) / ch;
+    int gamma = c->params[0], beta = c->params[1], mean = c->params[2], var = c->params[3];
+    int scale = lower_local(c, "scale", ch);
+    int c1 = ir_var(p, f, "c");
+    IrStmt *s1 = ir_for(p, &f->body, c1, 0, ch);
+    ir_store(p, &s1->body, scale, ix_var(c1, 1),
+             ir_op(p, IRE_DIV, ir_load(p, gamma, ix_var(c1, 1)),
+                   ir_op(p, IRE_SQRT, ir_op(p, IRE_ADD, ir_load(p, var, ix_var(c1, 1)),
+                                            ir_num(p, (float)c->l->epsilon)), NULL)), false);
+    int pos = ir_var(p, f, "pos");
+    IrStmt *outer = ir_for(p, &f->body, pos, 0, positions);
+    int c2 = ir_var(p, f, "c");
+    IrStmt *inner = ir_for(p, &outer->body, c2, 0, ch);
+    IrIndex at = ix_add_var(ix_var(pos, ch), c2, 1);
+    IrExpr *centred = ir_op(p, IRE_SUB, ir_load(p, c->in[0], at), ir_load(p, mean, ix_var(c2, 1)));
+    ir_store(p, &inner->body, c->out, at,
+             ir_op(p, IRE_ADD, ir_op(p, IRE_MUL, centred, ir_load(p, scale, ix_var(c2, 1))),
+                   ir_load(p, beta, ix_var(c2, 1))), false);
+}
+
+/* dropout at inference is the identity: a copy. */
+static void dropout_lower(LowerCtx *c)
+{
+    int i = ir_var(c->p, c->f, "i");
+    IrStmt *loop = ir_for(c->p, &c->f->body, i, 0, shape_size(&c->l->out));
+    ir_store(c->p, &loop->body, c->out, ix_var(i, 1), ir_load(c->p, c->in[0], ix_var(i, 1)),
+             false);
+}
+
 const LayerKind norm_kinds[] = {
     {"batchnorm", FAMILY_BATCHNORM, 0, false, no_names, batchnorm_named, batchnorm_configure,
-     batchnorm_infer, NULL},
+     batchnorm_infer, NULL, batchnorm_lower},
     {"dropout", FAMILY_DROPOUT, 0, false, dropout_positional, no_names, dropout_configure,
-     same_shape_infer, NULL},
+     same_shape_infer, NULL, dropout_lower},
     {0},
 };

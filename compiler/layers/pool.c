@@ -6,6 +6,8 @@
  */
 #include "layers.h"
 
+#include <math.h>
+
 static const char *const pool_positional[] = {"size", NULL};
 static const char *const pool_named[] = {"stride", "padding", NULL};
 static const char *const no_names[] = {NULL};
@@ -63,22 +65,125 @@ static bool global_pool_infer(Layer *l, const Shape *ins, InferCtx *ctx)
     return true;
 }
 
+/* ---- forward lowering -------------------------------------------------------
+ * Per output position: the channel innermost; padding never read (the
+ * regions of layer_for_each_region), so max ignores it and the average
+ * divides by the count of real inputs, a constant in each region. */
+
+static const char *const out_names[3][3] = {{"ot"}, {"oh", "ow"}, {"od", "oh", "ow"}};
+static const char *const tap_names[3][3] = {{"kt"}, {"kh", "kw"}, {"kd", "kh", "kw"}};
+
+static void pool_region(LowerCtx *c, const WindowSegment *region)
+{
+    IrProgram *p = c->p;
+    IrFunc *f = c->f;
+    const Layer *l = c->l;
+    bool is_max = l->kind->family == FAMILY_MAXPOOL;
+    int nd = l->nd;
+    int64_t ch = l->cin, xs[3], ys[3], x_run = ch, y_run = ch, count = 1;
+    const Shape *in = c->in_shape[0];
+    for (int a = nd - 1; a >= 0; a--) {
+        xs[a] = x_run;
+        x_run *= in->dim[a];
+        ys[a] = y_run;
+        y_run *= l->out.dim[a];
+        count *= region[a].khi - region[a].klo;
+    }
+    IrBlock *b = &f->body;
+    IrIndex x_ix = ix_const(0), y_ix = ix_const(0);
+    for (int a = 0; a < nd; a++) {
+        int o = ir_var(p, f, out_names[nd - 1][a]);
+        b = &ir_for(p, b, o, region[a].lo, region[a].hi)->body;
+        x_ix = ix_add(x_ix, ix_scale(ix_add_var(ix_const(-l->pad_before[a]), o, l->stride[a]),
+                                     xs[a]));
+        y_ix = ix_add_var(y_ix, o, ys[a]);
+    }
+    int c1 = ir_var(p, f, "c");
+    IrStmt *init = ir_for(p, b, c1, 0, ch);
+    ir_store(p, &init->body, c->acc, ix_var(c1, 1), ir_num(p, is_max ? -INFINITY : 0.0f), false);
+    IrBlock *taps = b;
+    for (int a = 0; a < nd && count > 0; a++) {
+        int k = ir_var(p, f, tap_names[nd - 1][a]);
+        IrStmt *loop = ir_for(p, taps, k, region[a].klo, region[a].khi);
+        loop->unroll = a == nd - 1;
+        taps = &loop->body;
+        x_ix = ix_add_var(x_ix, k, xs[a]);
+    }
+    if (count > 0) {
+        int c2 = ir_var(p, f, "c");
+        IrBlock *inner = &ir_for(p, taps, c2, 0, ch)->body;
+        IrExpr *x = ir_load(p, c->in[0], ix_add_var(x_ix, c2, 1));
+        if (is_max)
+            ir_store(p, inner, c->acc, ix_var(c2, 1),
+                     ir_op(p, IRE_MAX, ir_load(p, c->acc, ix_var(c2, 1)), x), false);
+        else
+            ir_store(p, inner, c->acc, ix_var(c2, 1), x, true);
+    }
+    int c3 = ir_var(p, f, "c");
+    IrStmt *out = ir_for(p, b, c3, 0, ch);
+    IrExpr *v = ir_load(p, c->acc, ix_var(c3, 1));
+    if (!is_max)
+        v = ir_op(p, IRE_DIV, v, ir_num(p, (float)(count > 0 ? count : 1)));
+    ir_store(p, &out->body, c->out, ix_add_var(y_ix, c3, 1), v, false);
+}
+
+static void pool_lower(LowerCtx *c)
+{
+    Shape in = *c->in_shape[0];
+    if (in.rank == c->l->nd)
+        in.dim[in.rank++] = 1;
+    c->in_shape[0] = &in;
+    c->acc = lower_local(c, "acc", c->l->cin);
+    layer_for_each_region(c, c->l, &in, pool_region);
+}
+
+/* Over every position, the channel innermost; the mean divides the sum by
+ * the count, as the reference's mean does. */
+static void global_pool_lower(LowerCtx *c)
+{
+    IrProgram *p = c->p;
+    IrFunc *f = c->f;
+    bool is_max = c->l->kind->family == FAMILY_GLOBAL_MAXPOOL;
+    const Shape *in = c->in_shape[0];
+    int64_t ch = in->dim[in->rank - 1], positions = shape_size(in) / ch;
+    int c1 = ir_var(p, f, "c");
+    IrStmt *init = ir_for(p, &f->body, c1, 0, ch);
+    ir_store(p, &init->body, c->out, ix_var(c1, 1), ir_num(p, is_max ? -INFINITY : 0.0f), false);
+    int pos = ir_var(p, f, "pos");
+    IrStmt *outer = ir_for(p, &f->body, pos, 0, positions);
+    int c2 = ir_var(p, f, "c");
+    IrStmt *inner = ir_for(p, &outer->body, c2, 0, ch);
+    IrExpr *x = ir_load(p, c->in[0], ix_add_var(ix_var(pos, ch), c2, 1));
+    if (is_max)
+        ir_store(p, &inner->body, c->out, ix_var(c2, 1),
+                 ir_op(p, IRE_MAX, ir_load(p, c->out, ix_var(c2, 1)), x), false);
+    else
+        ir_store(p, &inner->body, c->out, ix_var(c2, 1), x, true);
+    if (!is_max) {
+        int c3 = ir_var(p, f, "c");
+        IrStmt *mean = ir_for(p, &f->body, c3, 0, ch);
+        ir_store(p, &mean->body, c->out, ix_var(c3, 1),
+                 ir_op(p, IRE_DIV, ir_load(p, c->out, ix_var(c3, 1)),
+                       ir_num(p, (float)positions)), false);
+    }
+}
+
 const LayerKind pool_kinds[] = {
     {"maxpool1d", FAMILY_MAXPOOL, 1, false, pool_positional, pool_named, pool_configure, pool_infer,
-     NULL},
+     NULL, pool_lower},
     {"maxpool2d", FAMILY_MAXPOOL, 2, false, pool_positional, pool_named, pool_configure, pool_infer,
-     NULL},
+     NULL, pool_lower},
     {"maxpool3d", FAMILY_MAXPOOL, 3, false, pool_positional, pool_named, pool_configure, pool_infer,
-     NULL},
+     NULL, pool_lower},
     {"avgpool1d", FAMILY_AVGPOOL, 1, false, pool_positional, pool_named, pool_configure, pool_infer,
-     NULL},
+     NULL, pool_lower},
     {"avgpool2d", FAMILY_AVGPOOL, 2, false, pool_positional, pool_named, pool_configure, pool_infer,
-     NULL},
+     NULL, pool_lower},
     {"avgpool3d", FAMILY_AVGPOOL, 3, false, pool_positional, pool_named, pool_configure, pool_infer,
-     NULL},
+     NULL, pool_lower},
     {"global_maxpool", FAMILY_GLOBAL_MAXPOOL, 0, false, no_names, no_names, NULL,
-     global_pool_infer, NULL},
+     global_pool_infer, NULL, global_pool_lower},
     {"global_avgpool", FAMILY_GLOBAL_AVGPOOL, 0, false, no_names, no_names, NULL,
-     global_pool_infer, NULL},
+     global_pool_infer, NULL, global_pool_lower},
     {0},
 };

@@ -1,0 +1,559 @@
+/* emit_c.c - print the loop IR as C99: OUT.h (sizes, the API) and OUT.c
+ * (the static arena, the parameters, one function per layer, predict).
+ *
+ * The output is meant to be read: a banner, a comment on every layer's
+ * function naming its kind, name, source line and shapes, and one
+ * public prefix.  It is deterministic: the same input gives the same
+ * bytes.  Everything but the API is static.
+ */
+#include "emit_c.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layers/layers.h"
+#include "lower.h"
+
+#ifndef CNNGEN_VERSION
+#define CNNGEN_VERSION "0.1.0"
+#endif
+
+extern const char cnngen_embedded_predict_lines[];
+
+/* One writer with an indent level, for every line of output. */
+typedef struct {
+    FILE *out;
+    int indent;
+    const char *prefix;
+} Writer;
+
+static void line(Writer *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void line(Writer *w, const char *fmt, ...)
+{
+    if (*fmt)
+        for (int i = 0; i < w->indent; i++)
+            fputs("    ", w->out);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(w->out, fmt, ap);
+    va_end(ap);
+    fputc('\n', w->out);
+}
+
+static void blank(Writer *w)
+{
+    fputc('\n', w->out);
+}
+
+/* A float that reads back as the same float, as a C constant. */
+static void format_float(char buf[48], float v)
+{
+    if (isinf(v)) {
+        snprintf(buf, 48, v < 0 ? "-INFINITY" : "INFINITY");
+        return;
+    }
+    snprintf(buf, 48, "%.9g", (double)v);
+    if (!strpbrk(buf, ".en"))
+        strcat(buf, ".0");
+    strcat(buf, "f");
+}
+
+static char *upper(const char *s)
+{
+    char *u = xstrdup(s);
+    for (char *c = u; *c; c++)
+        *c = (char)toupper((unsigned char)*c);
+    return u;
+}
+
+/* ---- expressions ---------------------------------------------------------- */
+
+typedef struct {
+    Writer *w;
+    const IrFunc *f;
+    StrBuf *b;
+} ExprCtx;
+
+/* c + sum(coef * var), outer loop variables first: "896*oh + 32*ow + ci - 29". */
+static void print_index(ExprCtx *x, const IrIndex *ix)
+{
+    bool first = true;
+    for (int v = 0; v < x->f->nvars; v++)
+        for (int i = 0; i < ix->n; i++) {
+            if (ix->t[i].var != v)
+                continue;
+            int64_t coef = ix->t[i].coef, mag = coef < 0 ? -coef : coef;
+            if (!first)
+                strbuf_printf(x->b, coef < 0 ? " - " : " + ");
+            else if (coef < 0)
+                strbuf_printf(x->b, "-");
+            if (mag != 1)
+                strbuf_printf(x->b, "%lld*", (long long)mag);
+            strbuf_printf(x->b, "%s", x->f->var_names[v]);
+            first = false;
+        }
+    if (first)
+        strbuf_printf(x->b, "%lld", (long long)ix->c);
+    else if (ix->c != 0)
+        strbuf_printf(x->b, " %c %lld", ix->c < 0 ? '-' : '+',
+                      (long long)(ix->c < 0 ? -ix->c : ix->c));
+}
+
+static void print_expr(ExprCtx *x, const IrExpr *e);
+
+static void print_binary(ExprCtx *x, const char *op, const IrExpr *e)
+{
+    strbuf_printf(x->b, "(");
+    print_expr(x, e->a);
+    strbuf_printf(x->b, " %s ", op);
+    print_expr(x, e->b);
+    strbuf_printf(x->b, ")");
+}
+
+static void print_call(ExprCtx *x, const char *fn, const IrExpr *e)
+{
+    strbuf_printf(x->b, "%s(", fn);
+    print_expr(x, e->a);
+    strbuf_printf(x->b, ")");
+}
+
+static void print_expr(ExprCtx *x, const IrExpr *e)
+{
+    char buf[48];
+    switch (e->kind) {
+    case IRE_CONST:
+        format_float(buf, e->value);
+        strbuf_printf(x->b, "%s", buf);
+        break;
+    case IRE_LOAD:
+        strbuf_printf(x->b, "%s[", x->f->views[e->view].name);
+        print_index(x, &e->index);
+        strbuf_printf(x->b, "]");
+        break;
+    case IRE_SCALAR:
+        strbuf_printf(x->b, "%s%d", x->f->scalar_names[e->scalar], e->scalar);
+        break;
+    case IRE_ADD: print_binary(x, "+", e); break;
+    case IRE_SUB: print_binary(x, "-", e); break;
+    case IRE_MUL: print_binary(x, "*", e); break;
+    case IRE_DIV: print_binary(x, "/", e); break;
+    case IRE_MAX:
+    case IRE_MIN:
+        /* a > b ? a : b: what a vector max instruction computes. */
+        strbuf_printf(x->b, "(");
+        print_expr(x, e->a);
+        strbuf_printf(x->b, e->kind == IRE_MAX ? " > " : " < ");
+        print_expr(x, e->b);
+        strbuf_printf(x->b, " ? ");
+        print_expr(x, e->a);
+        strbuf_printf(x->b, " : ");
+        print_expr(x, e->b);
+        strbuf_printf(x->b, ")");
+        break;
+    case IRE_NEG:
+        strbuf_printf(x->b, "-");
+        print_expr(x, e->a);
+        break;
+    case IRE_EXP: print_call(x, "expf", e); break;
+    case IRE_TANH: print_call(x, "tanhf", e); break;
+    case IRE_SQRT: print_call(x, "sqrtf", e); break;
+    case IRE_SELECT_POS:
+        strbuf_printf(x->b, "(");
+        print_expr(x, e->a);
+        strbuf_printf(x->b, " > 0.0f ? ");
+        print_expr(x, e->b);
+        strbuf_printf(x->b, " : ");
+        print_expr(x, e->c);
+        strbuf_printf(x->b, ")");
+        break;
+    }
+}
+
+/* ---- statements ----------------------------------------------------------- */
+
+static void print_block(Writer *w, const IrFunc *f, const IrBlock *b);
+
+static void print_stmt(Writer *w, const IrFunc *f, const IrStmt *s)
+{
+    StrBuf b = {0};
+    ExprCtx x = {w, f, &b};
+    switch (s->kind) {
+    case IRS_FOR:
+        line(w, "for (int %s = %lld; %s < %lld; %s++) {", f->var_names[s->var], (long long)s->lo,
+             f->var_names[s->var], (long long)s->hi, f->var_names[s->var]);
+        w->indent++;
+        print_block(w, f, &s->body);
+        w->indent--;
+        line(w, "}");
+        break;
+    case IRS_STORE:
+        strbuf_printf(&b, "%s[", f->views[s->view].name);
+        print_index(&x, &s->index);
+        strbuf_printf(&b, "] %s ", s->accumulate ? "+=" : "=");
+        print_expr(&x, s->value);
+        line(w, "%s;", b.data);
+        break;
+    case IRS_SCALAR:
+        strbuf_printf(&b, "%s%s%d %s ", s->mode == SCALAR_DECLARE ? "float " : "",
+                      f->scalar_names[s->scalar], s->scalar, s->mode == SCALAR_ADD ? "+=" : "=");
+        print_expr(&x, s->value);
+        line(w, "%s;", b.data);
+        break;
+    case IRS_COMMENT:
+        line(w, "/* %s */", s->text);
+        break;
+    }
+    strbuf_free(&b);
+}
+
+static void print_block(Writer *w, const IrFunc *f, const IrBlock *b)
+{
+    for (int i = 0; i < b->count; i++)
+        print_stmt(w, f, b->items[i]);
+}
+
+/* Which views a function really reads or writes (a region with no
+ * valid taps, say, never reads the kernel). */
+static void mark_expr(const IrExpr *e, bool *used)
+{
+    if (!e)
+        return;
+    if (e->kind == IRE_LOAD)
+        used[e->view] = true;
+    mark_expr(e->a, used);
+    mark_expr(e->b, used);
+    mark_expr(e->c, used);
+}
+
+static void mark_block(const IrBlock *b, bool *used)
+{
+    for (int i = 0; i < b->count; i++) {
+        const IrStmt *s = b->items[i];
+        if (s->kind == IRS_FOR)
+            mark_block(&s->body, used);
+        if (s->kind == IRS_STORE)
+            used[s->view] = true;
+        mark_expr(s->value, used);
+    }
+}
+
+static void print_views(Writer *w, const IrFunc *f)
+{
+    bool uses_input = false, uses_output = false;
+    bool *used = xcalloc((size_t)f->nviews + 1, sizeof *used);
+    mark_block(&f->body, used);
+    for (int i = 0; i < f->nviews; i++) {
+        const IrView *v = &f->views[i];
+        if (!used[i])
+            continue;
+        const char *qual = v->written ? "" : "const ";
+        switch (v->base) {
+        case VIEW_INPUT:
+            uses_input = true;
+            line(w, "const float *restrict %s = input + %lld;", v->name, (long long)v->offset);
+            break;
+        case VIEW_OUTPUT:
+            uses_output = true;
+            line(w, "%sfloat *restrict %s = output;", qual, v->name);
+            break;
+        case VIEW_ARENA:
+            line(w, "%sfloat *restrict %s = %s_arena + %lld;", qual, v->name, w->prefix,
+                 (long long)v->offset);
+            break;
+        case VIEW_PARAMS:
+            line(w, "const float *restrict %s = %s_params + %lld;", v->name, w->prefix,
+                 (long long)v->offset);
+            break;
+        case VIEW_LOCAL:
+            line(w, "float %s[%lld];", v->name, (long long)(v->size ? v->size : 1));
+            break;
+        }
+    }
+    free(used);
+    if (!uses_input)
+        line(w, "(void)input;");
+    if (!uses_output)
+        line(w, "(void)output;");
+}
+
+static void print_function(Writer *w, const IrFunc *f)
+{
+    if (f->comment)
+        line(w, "/* %s */", f->comment);
+    line(w, "static void %s_%s(const float *restrict input, float *restrict output)", w->prefix,
+         f->name);
+    line(w, "{");
+    w->indent++;
+    print_views(w, f);
+    print_block(w, f, &f->body);
+    w->indent--;
+    line(w, "}");
+    blank(w);
+}
+
+/* ---- the files ------------------------------------------------------------ */
+
+static int64_t tensor_count(const Model *m)
+{
+    int64_t n = 0;
+    for (int i = 0; i < m->nlayers; i++)
+        n += m->layers[i]->nparams;
+    return n;
+}
+
+static void banner(Writer *w, const Model *m, const EmitOptions *o)
+{
+    line(w, "/* Generated by cnngen %s from %s; do not edit.", CNNGEN_VERSION, m->filename);
+    line(w, " * %s", o->command_line);
+    line(w, " * Model %s: input [%lld floats], output [%lld floats], %lld parameters. */",
+         m->name, (long long)shape_size(&m->input), (long long)shape_size(model_output_shape(m)),
+         (long long)(model_param_count(m, true) + model_param_count(m, false)));
+}
+
+void emit_c_header(FILE *out, const Model *m, const EmitOptions *o)
+{
+    Writer w = {out, 0, o->prefix};
+    char *P = upper(o->prefix);
+    banner(&w, m, o);
+    line(&w, "#ifndef CNNGEN_%s_H", P);
+    line(&w, "#define CNNGEN_%s_H", P);
+    blank(&w);
+    line(&w, "#include <stddef.h>");
+    blank(&w);
+    line(&w, "#define %s_INPUT_SIZE %lld   /* floats per sample, channels-last */", P,
+         (long long)shape_size(&m->input));
+    line(&w, "#define %s_OUTPUT_SIZE %lld", P, (long long)shape_size(model_output_shape(m)));
+    line(&w, "#define %s_PARAM_COUNT %lld", P,
+         (long long)(model_param_count(m, true) + model_param_count(m, false)));
+    line(&w, "#define %s_TENSOR_COUNT %lld", P, (long long)tensor_count(m));
+    line(&w, "#define %s_ARENA_FLOATS %lld   /* static activation memory */", P,
+         (long long)m->arena_floats);
+    line(&w, "#define %s_PARAM_BYTES (4 * %s_PARAM_COUNT)", P, P);
+    line(&w, "#define %s_ARENA_BYTES (4 * %s_ARENA_FLOATS)", P, P);
+    blank(&w);
+    line(&w, "#ifdef __cplusplus");
+    line(&w, "extern \"C\" {");
+    line(&w, "#endif");
+    blank(&w);
+    line(&w, "/* One sample: INPUT_SIZE floats in, OUTPUT_SIZE floats out. */");
+    line(&w, "void %s_predict(const float *input, float *output);", o->prefix);
+    line(&w, "/* n samples, one after another. */");
+    line(&w, "void %s_predict_batch(const float *input, float *output, int n);", o->prefix);
+    blank(&w);
+    line(&w, "/* A weights tensor: its name in safetensors files, shape, and offset in the");
+    line(&w, " * parameter block (model order, channels-last). */");
+    line(&w, "typedef struct {");
+    line(&w, "    const char *name;");
+    line(&w, "    int rank;");
+    line(&w, "    int shape[5];");
+    line(&w, "    long offset;");
+    line(&w, "    int trainable;");
+    line(&w, "} %s_tensor;", o->prefix);
+    line(&w, "extern const %s_tensor %s_tensors[%s_TENSOR_COUNT + 1];", o->prefix, o->prefix, P);
+    if (!o->weights) {
+        blank(&w);
+        line(&w, "/* The parameter block, PARAM_COUNT floats, to read or fill in place. */");
+        line(&w, "float *%s_params_data(void);", o->prefix);
+        line(&w, "/* Load weights from a safetensors file (needs the cnnrt runtime).  Returns 0,");
+        line(&w, " * or -1 with a message in error; nothing is changed on failure. */");
+        line(&w, "int %s_load_weights(const char *path, char *error, size_t error_size);",
+             o->prefix);
+    }
+    blank(&w);
+    line(&w, "#ifdef __cplusplus");
+    line(&w, "}");
+    line(&w, "#endif");
+    blank(&w);
+    line(&w, "#endif");
+    free(P);
+}
+
+static void emit_params(Writer *w, const Model *m, const EmitOptions *o, const char *P)
+{
+    int64_t count = model_param_count(m, true) + model_param_count(m, false);
+    if (!o->weights) {
+        /* Literal weights from the model are the starting values; the rest
+         * start at zero until loaded. */
+        bool literals = false;
+        for (int i = 0; i < m->nlayers; i++)
+            for (int k = 0; k < m->layers[i]->nparams; k++)
+                literals |= m->layers[i]->params[k].literal != NULL ||
+                            m->layers[i]->params[k].init == INIT_ONES;
+        if (!literals) {
+            line(w, "static float %s_params[%s_PARAM_COUNT + 1];", o->prefix, P);
+            return;
+        }
+    }
+    line(w, "static %sfloat %s_params[%s_PARAM_COUNT + 1] = {", o->weights ? "const " : "",
+         o->prefix, P);
+    w->indent++;
+    for (int i = 0; i < m->nlayers; i++)
+        for (int k = 0; k < m->layers[i]->nparams; k++) {
+            const Param *p = &m->layers[i]->params[k];
+            int64_t n = shape_size(&p->shape), off = lower_param_offset(m, p);
+            line(w, "/* %s */", p->name);
+            StrBuf b = {0};
+            for (int64_t j = 0; j < n; j++) {
+                char buf[48];
+                float v = o->weights ? o->weights[off + j]
+                          : p->literal ? (float)p->literal[j]
+                          : p->init == INIT_ONES ? 1.0f : 0.0f;
+                format_float(buf, v);
+                strbuf_printf(&b, "%s,%s", buf, (j % 8 == 7 || j == n - 1) ? "" : " ");
+                if (j % 8 == 7 || j == n - 1) {
+                    line(w, "%s", b.data);
+                    b.len = 0;
+                    b.data[0] = '\0';
+                }
+            }
+            strbuf_free(&b);
+        }
+    if (count == 0)
+        line(w, "0.0f");
+    w->indent--;
+    line(w, "};");
+}
+
+static void emit_tensor_table(Writer *w, const Model *m, const EmitOptions *o, const char *P)
+{
+    line(w, "const %s_tensor %s_tensors[%s_TENSOR_COUNT + 1] = {", o->prefix, o->prefix, P);
+    w->indent++;
+    for (int i = 0; i < m->nlayers; i++)
+        for (int k = 0; k < m->layers[i]->nparams; k++) {
+            const Param *p = &m->layers[i]->params[k];
+            StrBuf dims = {0};
+            for (int d = 0; d < SHAPE_MAX_RANK; d++)
+                strbuf_printf(&dims, "%s%lld", d ? ", " : "",
+                              d < p->shape.rank ? (long long)p->shape.dim[d] : 0LL);
+            line(w, "{\"%s\", %d, {%s}, %lldL, %d},", p->name, p->shape.rank, dims.data,
+                 (long long)lower_param_offset(m, p), p->trainable ? 1 : 0);
+            strbuf_free(&dims);
+        }
+    line(w, "{0, 0, {0, 0, 0, 0, 0}, 0L, 0}");
+    w->indent--;
+    line(w, "};");
+}
+
+static void emit_predict(Writer *w, const Model *m, const IrProgram *p, const EmitOptions *o,
+                         const char *P)
+{
+    line(w, "void %s_predict(const float *input, float *output)", o->prefix);
+    line(w, "{");
+    w->indent++;
+    line(w, "(void)%s_arena;   /* unused by some models */", o->prefix);
+    line(w, "(void)%s_params;", o->prefix);
+    if (m->nlayers == 0 || p->nfuncs == 0)
+        line(w, "memcpy(output, input, sizeof(float) * %s_INPUT_SIZE);", P);
+    for (int i = 0; i < p->nfuncs; i++)
+        line(w, "%s_%s(input, output);", o->prefix, p->funcs[i]->name);
+    w->indent--;
+    line(w, "}");
+    blank(w);
+    line(w, "void %s_predict_batch(const float *input, float *output, int n)", o->prefix);
+    line(w, "{");
+    w->indent++;
+    line(w, "for (int i = 0; i < n; i++)");
+    line(w, "    %s_predict(input + (size_t)i * %s_INPUT_SIZE, output + (size_t)i * %s_OUTPUT_SIZE);",
+         o->prefix, P, P);
+    w->indent--;
+    line(w, "}");
+}
+
+static void emit_loader(Writer *w, const EmitOptions *o, const char *P)
+{
+    blank(w);
+    line(w, "float *%s_params_data(void)", o->prefix);
+    line(w, "{");
+    line(w, "    return %s_params;", o->prefix);
+    line(w, "}");
+    blank(w);
+    line(w, "int %s_load_weights(const char *path, char *error, size_t error_size)", o->prefix);
+    line(w, "{");
+    w->indent++;
+    line(w, "cnnrt_tensor_spec specs[%s_TENSOR_COUNT + 1];", P);
+    line(w, "memset(specs, 0, sizeof specs);");
+    line(w, "for (int i = 0; i < %s_TENSOR_COUNT; i++) {", P);
+    line(w, "    specs[i].name = %s_tensors[i].name;", o->prefix);
+    line(w, "    specs[i].rank = %s_tensors[i].rank;", o->prefix);
+    line(w, "    for (int d = 0; d < 5; d++)");
+    line(w, "        specs[i].shape[d] = %s_tensors[i].shape[d];", o->prefix);
+    line(w, "    specs[i].offset = %s_tensors[i].offset;", o->prefix);
+    line(w, "}");
+    line(w, "return cnnrt_load_safetensors(path, specs, %s_TENSOR_COUNT, %s_params, "
+            "%s_PARAM_COUNT, error, error_size);", P, o->prefix, P);
+    w->indent--;
+    line(w, "}");
+}
+
+static void emit_main(Writer *w, const Model *m, const EmitOptions *o, const char *P)
+{
+    blank(w);
+    if (o->weights) {
+        /* Standalone: the sample reader is part of this file. */
+        line(w, "/* The program: predict (weights baked in; cnngen's sample reader). */");
+        line(w, "#define CNNRT_API static");
+        fputs(cnngen_embedded_predict_lines, w->out);
+        blank(w);
+        line(w, "int main(int argc, char **argv)");
+        line(w, "{");
+        w->indent++;
+        line(w, "return cnnrt_predict_command(argc, argv, \"%s\", %s_INPUT_SIZE, %s_OUTPUT_SIZE,",
+             m->name, P, P);
+        line(w, "                             %s_predict_batch, 0);", o->prefix);
+        w->indent--;
+        line(w, "}");
+        return;
+    }
+    line(w, "static int %s_load_for_main(const char *path, char *error, size_t error_size)",
+         o->prefix);
+    line(w, "{");
+    line(w, "    return %s_load_weights(path, error, error_size);", o->prefix);
+    line(w, "}");
+    blank(w);
+    line(w, "int main(int argc, char **argv)");
+    line(w, "{");
+    w->indent++;
+    line(w, "return cnnrt_predict_command(argc, argv, \"%s\", %s_INPUT_SIZE, %s_OUTPUT_SIZE,",
+         m->name, P, P);
+    line(w, "                             %s_predict_batch, %s_load_for_main);", o->prefix,
+         o->prefix);
+    w->indent--;
+    line(w, "}");
+}
+
+void emit_c_source(FILE *out, const Model *m, const IrProgram *p, const EmitOptions *o)
+{
+    Writer w = {out, 0, o->prefix};
+    char *P = upper(o->prefix);
+    banner(&w, m, o);
+    blank(&w);
+    if (o->header_name)
+        line(&w, "#include \"%s\"", o->header_name);
+    else
+        emit_c_header(out, m, o);
+    blank(&w);
+    line(&w, "#include <math.h>");
+    line(&w, "#include <stdio.h>");
+    line(&w, "#include <stdlib.h>");
+    line(&w, "#include <string.h>");
+    if (!o->weights)
+        line(&w, "#include \"cnnrt.h\"");
+    blank(&w);
+    line(&w, "/* Activations of one sample; buffers share space where lifetimes allow. */");
+    line(&w, "static float %s_arena[%s_ARENA_FLOATS + 1];", o->prefix, P);
+    emit_params(&w, m, o, P);
+    blank(&w);
+    emit_tensor_table(&w, m, o, P);
+    blank(&w);
+    for (int i = 0; i < p->nfuncs; i++)
+        print_function(&w, p->funcs[i]);
+    emit_predict(&w, m, p, o, P);
+    if (!o->weights)
+        emit_loader(&w, o, P);
+    if (o->main)
+        emit_main(&w, m, o, P);
+    free(P);
+}

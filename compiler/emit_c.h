@@ -1,0 +1,23 @@
+/* emit_c.h - the C backend: prints the loop IR as C99, with the header. */
+#ifndef CNNGEN_EMIT_C_H
+#define CNNGEN_EMIT_C_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "graph.h"
+#include "ir.h"
+
+typedef struct {
+    const char *prefix;         /* of every public symbol */
+    const char *header_name;    /* what OUT.c includes ("model.h"), or NULL for -o - */
+    const char *command_line;   /* for the banner */
+    const float *weights;       /* baked weights (PARAM_COUNT floats), or NULL */
+    bool main;                  /* add main() */
+    bool no_train;
+} EmitOptions;
+
+void emit_c_header(FILE *out, const Model *m, const EmitOptions *o);
+void emit_c_source(FILE *out, const Model *m, const IrProgram *p, const EmitOptions *o);
+
+#endif

@@ -1,0 +1,306 @@
+/* ir.c - building the loop IR, and the passes over it. */
+#include "ir.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void *grow_array(Arena *a, void *items, int count, int *cap, size_t size)
+{
+    if (count < *cap)
+        return items;
+    int bigger = *cap ? 2 * *cap : 8;
+    void *copy = arena_alloc(a, (size_t)bigger * size);
+    if (count)
+        memcpy(copy, items, (size_t)count * size);
+    *cap = bigger;
+    return copy;
+}
+
+IrFunc *ir_func(IrProgram *p, const char *name, const char *comment)
+{
+    IrFunc *f = arena_alloc(&p->arena, sizeof *f);
+    f->name = arena_strndup(&p->arena, name, strlen(name));
+    f->comment = comment ? arena_strndup(&p->arena, comment, strlen(comment)) : NULL;
+    p->funcs = grow_array(&p->arena, p->funcs, p->nfuncs, &p->cap, sizeof *p->funcs);
+    p->funcs[p->nfuncs++] = f;
+    return f;
+}
+
+void ir_program_free(IrProgram *p)
+{
+    arena_free(&p->arena);
+    memset(p, 0, sizeof *p);
+}
+
+int ir_view(IrProgram *p, IrFunc *f, const char *name, ViewBase base, int64_t offset,
+            int64_t size, bool written)
+{
+    f->views = grow_array(&p->arena, f->views, f->nviews, &f->views_cap, sizeof *f->views);
+    f->views[f->nviews] = (IrView){arena_strndup(&p->arena, name, strlen(name)), base, offset,
+                                   size, written};
+    return f->nviews++;
+}
+
+static int add_name(IrProgram *p, const char ***names, int *n, int *cap, const char *name)
+{
+    *names = grow_array(&p->arena, *names, *n, cap, sizeof **names);
+    (*names)[*n] = arena_strndup(&p->arena, name, strlen(name));
+    return (*n)++;
+}
+
+int ir_var(IrProgram *p, IrFunc *f, const char *name)
+{
+    return add_name(p, &f->var_names, &f->nvars, &f->vars_cap, name);
+}
+
+int ir_scalar(IrProgram *p, IrFunc *f, const char *name)
+{
+    return add_name(p, &f->scalar_names, &f->nscalars, &f->scalars_cap, name);
+}
+
+/* ---- indices ------------------------------------------------------------ */
+
+IrIndex ix_const(int64_t c)
+{
+    IrIndex ix = {.c = c};
+    return ix;
+}
+
+IrIndex ix_add_var(IrIndex a, int var, int64_t coef)
+{
+    if (coef == 0)
+        return a;
+    for (int i = 0; i < a.n; i++)
+        if (a.t[i].var == var) {
+            a.t[i].coef += coef;
+            if (a.t[i].coef == 0) {
+                a.t[i] = a.t[--a.n];
+            }
+            return a;
+        }
+    if (a.n == IR_MAX_TERMS)
+        unreachable();
+    a.t[a.n].var = var;
+    a.t[a.n].coef = coef;
+    a.n++;
+    return a;
+}
+
+IrIndex ix_var(int var, int64_t coef)
+{
+    return ix_add_var(ix_const(0), var, coef);
+}
+
+IrIndex ix_add(IrIndex a, IrIndex b)
+{
+    a.c += b.c;
+    for (int i = 0; i < b.n; i++)
+        a = ix_add_var(a, b.t[i].var, b.t[i].coef);
+    return a;
+}
+
+IrIndex ix_scale(IrIndex a, int64_t k)
+{
+    a.c *= k;
+    for (int i = 0; i < a.n; i++)
+        a.t[i].coef *= k;
+    if (k == 0)
+        a.n = 0;
+    return a;
+}
+
+/* ---- expressions and statements ----------------------------------------- */
+
+static IrExpr *new_expr(IrProgram *p, IrExprKind kind)
+{
+    IrExpr *e = arena_alloc(&p->arena, sizeof *e);
+    e->kind = kind;
+    return e;
+}
+
+IrExpr *ir_num(IrProgram *p, float value)
+{
+    IrExpr *e = new_expr(p, IRE_CONST);
+    e->value = value;
+    return e;
+}
+
+IrExpr *ir_load(IrProgram *p, int view, IrIndex index)
+{
+    IrExpr *e = new_expr(p, IRE_LOAD);
+    e->view = view;
+    e->index = index;
+    return e;
+}
+
+IrExpr *ir_ref(IrProgram *p, int scalar)
+{
+    IrExpr *e = new_expr(p, IRE_SCALAR);
+    e->scalar = scalar;
+    return e;
+}
+
+IrExpr *ir_op(IrProgram *p, IrExprKind kind, IrExpr *a, IrExpr *b)
+{
+    IrExpr *e = new_expr(p, kind);
+    e->a = a;
+    e->b = b;
+    return e;
+}
+
+IrExpr *ir_select_pos(IrProgram *p, IrExpr *cond, IrExpr *then, IrExpr *otherwise)
+{
+    IrExpr *e = new_expr(p, IRE_SELECT_POS);
+    e->a = cond;
+    e->b = then;
+    e->c = otherwise;
+    return e;
+}
+
+static IrStmt *append(IrProgram *p, IrBlock *b, IrStmtKind kind)
+{
+    IrStmt *s = arena_alloc(&p->arena, sizeof *s);
+    s->kind = kind;
+    b->items = grow_array(&p->arena, b->items, b->count, &b->cap, sizeof *b->items);
+    b->items[b->count++] = s;
+    return s;
+}
+
+IrStmt *ir_for(IrProgram *p, IrBlock *b, int var, int64_t lo, int64_t hi)
+{
+    IrStmt *s = append(p, b, IRS_FOR);
+    s->var = var;
+    s->lo = lo;
+    s->hi = hi;
+    return s;
+}
+
+void ir_store(IrProgram *p, IrBlock *b, int view, IrIndex index, IrExpr *value, bool accumulate)
+{
+    IrStmt *s = append(p, b, IRS_STORE);
+    s->view = view;
+    s->index = index;
+    s->value = value;
+    s->accumulate = accumulate;
+}
+
+void ir_set(IrProgram *p, IrBlock *b, int scalar, ScalarMode mode, IrExpr *value)
+{
+    IrStmt *s = append(p, b, IRS_SCALAR);
+    s->scalar = scalar;
+    s->mode = mode;
+    s->value = value;
+}
+
+void ir_comment(IrProgram *p, IrBlock *b, const char *text)
+{
+    IrStmt *s = append(p, b, IRS_COMMENT);
+    s->text = arena_strndup(&p->arena, text, strlen(text));
+}
+
+/* ---- unrolling -----------------------------------------------------------
+ * A copy of a subtree with one loop variable fixed to a constant.  Scalars
+ * declared inside a copied body are renamed, so each copy has its own. */
+
+typedef struct {
+    IrProgram *p;
+    IrFunc *f;
+    int var;
+    int64_t value;
+    int *scalar_map;        /* old scalar -> new, for those declared in the copy */
+} Subst;
+
+static IrIndex subst_index(const Subst *s, IrIndex ix)
+{
+    for (int i = 0; i < ix.n; i++)
+        if (ix.t[i].var == s->var) {
+            ix.c += ix.t[i].coef * s->value;
+            ix.t[i] = ix.t[--ix.n];
+            break;
+        }
+    return ix;
+}
+
+static IrExpr *subst_expr(const Subst *s, const IrExpr *e)
+{
+    if (!e)
+        return NULL;
+    IrExpr *copy = new_expr(s->p, e->kind);
+    *copy = *e;
+    if (e->kind == IRE_LOAD)
+        copy->index = subst_index(s, e->index);
+    if (e->kind == IRE_SCALAR)
+        copy->scalar = s->scalar_map[e->scalar];
+    copy->a = subst_expr(s, e->a);
+    copy->b = subst_expr(s, e->b);
+    copy->c = subst_expr(s, e->c);
+    return copy;
+}
+
+static void subst_block(const Subst *s, const IrBlock *from, IrBlock *to);
+
+static void subst_stmt(const Subst *s, const IrStmt *st, IrBlock *to)
+{
+    switch (st->kind) {
+    case IRS_FOR: {
+        IrStmt *loop = ir_for(s->p, to, st->var, st->lo, st->hi);
+        loop->unroll = st->unroll;
+        subst_block(s, &st->body, &loop->body);
+        break;
+    }
+    case IRS_STORE:
+        ir_store(s->p, to, st->view, subst_index(s, st->index), subst_expr(s, st->value),
+                 st->accumulate);
+        break;
+    case IRS_SCALAR: {
+        IrExpr *value = subst_expr(s, st->value);   /* before a redeclared name */
+        if (st->mode == SCALAR_DECLARE)
+            s->scalar_map[st->scalar] = ir_scalar(s->p, s->f, s->f->scalar_names[st->scalar]);
+        ir_set(s->p, to, s->scalar_map[st->scalar], st->mode, value);
+        break;
+    }
+    case IRS_COMMENT:
+        ir_comment(s->p, to, st->text);
+        break;
+    }
+}
+
+static void subst_block(const Subst *s, const IrBlock *from, IrBlock *to)
+{
+    for (int i = 0; i < from->count; i++)
+        subst_stmt(s, from->items[i], to);
+}
+
+static void unroll_block(IrProgram *p, IrFunc *f, IrBlock *b, int max_trip)
+{
+    IrBlock out = {0};
+    for (int i = 0; i < b->count; i++) {
+        IrStmt *st = b->items[i];
+        if (st->kind != IRS_FOR) {
+            out.items = grow_array(&p->arena, out.items, out.count, &out.cap, sizeof *out.items);
+            out.items[out.count++] = st;
+            continue;
+        }
+        unroll_block(p, f, &st->body, max_trip);
+        if (!st->unroll || st->hi - st->lo > max_trip) {
+            out.items = grow_array(&p->arena, out.items, out.count, &out.cap, sizeof *out.items);
+            out.items[out.count++] = st;
+            continue;
+        }
+        for (int64_t v = st->lo; v < st->hi; v++) {
+            int *map = xmalloc(((size_t)f->nscalars + 1) * sizeof *map);
+            for (int k = 0; k < f->nscalars; k++)
+                map[k] = k;
+            Subst s = {p, f, st->var, v, map};
+            subst_block(&s, &st->body, &out);
+            free(map);
+        }
+    }
+    *b = out;
+}
+
+void ir_unroll(IrProgram *p, int max_trip)
+{
+    for (int i = 0; i < p->nfuncs; i++)
+        unroll_block(p, p->funcs[i], &p->funcs[i]->body, max_trip);
+}

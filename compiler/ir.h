@@ -1,0 +1,151 @@
+/* ir.h - the loop IR: what every layer lowers to, and what the C (and
+ * LLVM) backends print.
+ *
+ * A program is a list of functions, one per layer.  A function's body is
+ * a tree of statements: counted loops with constant bounds, stores to a
+ * buffer at an affine index, and scalar temporaries.  Expressions are
+ * trees of loads, constants, arithmetic and a few intrinsics.  Buffers
+ * are *views*: a base (the model input, its output, the activation
+ * arena, the parameters, or an array local to the function) plus a
+ * constant offset, so a backend can give each a restrict pointer.
+ */
+#ifndef CNNGEN_IR_H
+#define CNNGEN_IR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util.h"
+
+enum { IR_MAX_TERMS = 8 };
+
+/* c + sum(coef * var): an index into a view, in floats. */
+typedef struct {
+    int64_t c;
+    int n;
+    struct {
+        int var;
+        int64_t coef;
+    } t[IR_MAX_TERMS];
+} IrIndex;
+
+typedef enum {
+    IRE_CONST,      /* value */
+    IRE_LOAD,       /* view[index] */
+    IRE_SCALAR,     /* a float temporary */
+    IRE_ADD, IRE_SUB, IRE_MUL, IRE_DIV,
+    IRE_MAX, IRE_MIN,
+    IRE_NEG,
+    IRE_EXP, IRE_TANH, IRE_SQRT,
+    IRE_SELECT_POS, /* a > 0 ? b : c */
+} IrExprKind;
+
+typedef struct IrExpr IrExpr;
+struct IrExpr {
+    IrExprKind kind;
+    float value;            /* CONST */
+    int view;               /* LOAD */
+    IrIndex index;          /* LOAD */
+    int scalar;             /* SCALAR */
+    IrExpr *a, *b, *c;      /* operands */
+};
+
+typedef struct IrStmt IrStmt;
+
+typedef struct {
+    IrStmt **items;
+    int count, cap;
+} IrBlock;
+
+typedef enum {
+    IRS_FOR,        /* for (var = lo; var < hi; var++) body */
+    IRS_STORE,      /* view[index] = value, or += value */
+    IRS_SCALAR,     /* float s = value; s = value; s += value */
+    IRS_COMMENT,
+} IrStmtKind;
+
+typedef enum { SCALAR_DECLARE, SCALAR_SET, SCALAR_ADD } ScalarMode;
+
+struct IrStmt {
+    IrStmtKind kind;
+    int var;                /* FOR */
+    int64_t lo, hi;         /* FOR */
+    bool unroll;            /* FOR: the unroll pass may replicate the body */
+    IrBlock body;           /* FOR */
+    int view;               /* STORE */
+    IrIndex index;          /* STORE */
+    bool accumulate;        /* STORE: += */
+    int scalar;             /* SCALAR */
+    ScalarMode mode;        /* SCALAR */
+    IrExpr *value;          /* STORE, SCALAR */
+    const char *text;       /* COMMENT */
+};
+
+typedef enum {
+    VIEW_INPUT,     /* the model's input (const) */
+    VIEW_OUTPUT,    /* the model's output */
+    VIEW_ARENA,     /* the static activation arena */
+    VIEW_PARAMS,    /* the parameters (const) */
+    VIEW_LOCAL,     /* an array local to the function */
+} ViewBase;
+
+typedef struct {
+    const char *name;       /* the pointer's name in the function */
+    ViewBase base;
+    int64_t offset;         /* floats from the base */
+    int64_t size;           /* floats in the view */
+    bool written;
+} IrView;
+
+typedef struct {
+    const char *name;       /* the function's name, without the model prefix */
+    const char *comment;    /* what the layer is: kind, name, line, shapes */
+    IrView *views;
+    int nviews, views_cap;
+    const char **var_names;     /* loop variables */
+    int nvars, vars_cap;
+    const char **scalar_names;  /* float temporaries */
+    int nscalars, scalars_cap;
+    IrBlock body;
+} IrFunc;
+
+typedef struct {
+    Arena arena;
+    IrFunc **funcs;
+    int nfuncs, cap;
+} IrProgram;
+
+IrFunc *ir_func(IrProgram *p, const char *name, const char *comment);
+void ir_program_free(IrProgram *p);
+
+int ir_view(IrProgram *p, IrFunc *f, const char *name, ViewBase base, int64_t offset,
+            int64_t size, bool written);
+int ir_var(IrProgram *p, IrFunc *f, const char *name);
+int ir_scalar(IrProgram *p, IrFunc *f, const char *name);
+
+/* Affine indices. */
+IrIndex ix_const(int64_t c);
+IrIndex ix_var(int var, int64_t coef);
+IrIndex ix_add(IrIndex a, IrIndex b);
+IrIndex ix_add_var(IrIndex a, int var, int64_t coef);
+IrIndex ix_scale(IrIndex a, int64_t k);
+
+/* Expressions. */
+IrExpr *ir_num(IrProgram *p, float value);
+IrExpr *ir_load(IrProgram *p, int view, IrIndex index);
+IrExpr *ir_ref(IrProgram *p, int scalar);
+IrExpr *ir_op(IrProgram *p, IrExprKind kind, IrExpr *a, IrExpr *b);
+IrExpr *ir_select_pos(IrProgram *p, IrExpr *cond, IrExpr *then, IrExpr *otherwise);
+
+/* Statements, appended to a block. */
+IrStmt *ir_for(IrProgram *p, IrBlock *b, int var, int64_t lo, int64_t hi);
+void ir_store(IrProgram *p, IrBlock *b, int view, IrIndex index, IrExpr *value, bool accumulate);
+void ir_set(IrProgram *p, IrBlock *b, int scalar, ScalarMode mode, IrExpr *value);
+void ir_comment(IrProgram *p, IrBlock *b, const char *text);
+
+/* Passes. */
+/* Replace loops marked unroll whose trip count is at most max_trip by
+ * copies of their body, the loop variable a constant in each. */
+void ir_unroll(IrProgram *p, int max_trip);
+
+#endif

@@ -1,0 +1,144 @@
+/* lower.c - the model to the loop IR: one function per layer. */
+#include "lower.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "layers/layers.h"
+
+int64_t lower_param_offset(const Model *m, const Param *param)
+{
+    int64_t offset = 0;
+    for (int i = 0; i < m->nlayers; i++)
+        for (int k = 0; k < m->layers[i]->nparams; k++) {
+            const Param *q = &m->layers[i]->params[k];
+            if (q == param)
+                return offset;
+            offset += shape_size(&q->shape);
+        }
+    unreachable();
+}
+
+int lower_local(LowerCtx *c, const char *name, int64_t size)
+{
+    return ir_view(c->p, c->f, name, VIEW_LOCAL, 0, size, true);
+}
+
+IrExpr *lower_activation(LowerCtx *c, Activation act, float alpha, IrExpr *x)
+{
+    IrProgram *p = c->p;
+    switch (act) {
+    case ACT_RELU:
+        return ir_op(p, IRE_MAX, x, ir_num(p, 0.0f));
+    case ACT_SIGMOID:           /* 1 / (1 + exp(-x)) */
+        return ir_op(p, IRE_DIV, ir_num(p, 1.0f),
+                     ir_op(p, IRE_ADD, ir_num(p, 1.0f), ir_op(p, IRE_EXP, ir_op(p, IRE_NEG, x, NULL),
+                                                          NULL)));
+    case ACT_TANH:
+        return ir_op(p, IRE_TANH, x, NULL);
+    case ACT_LEAKY_RELU:
+        return ir_select_pos(p, x, x, ir_op(p, IRE_MUL, ir_num(p, alpha), x));
+    default:                    /* linear; softmax is applied over a whole row */
+        return x;
+    }
+}
+
+void lower_softmax(LowerCtx *c, IrBlock *b, int view, int64_t positions, int64_t channels)
+{
+    IrProgram *p = c->p;
+    IrFunc *f = c->f;
+    int pos = ir_var(p, f, "sp");
+    IrStmt *rows = ir_for(p, b, pos, 0, positions);
+    IrIndex row = ix_var(pos, channels);
+    int max = ir_scalar(p, f, "max"), sum = ir_scalar(p, f, "sum");
+    ir_set(p, &rows->body, max, SCALAR_DECLARE, ir_num(p, -INFINITY));
+    int ch = ir_var(p, f, "sc");
+    IrStmt *l1 = ir_for(p, &rows->body, ch, 0, channels);
+    ir_set(p, &l1->body, max, SCALAR_SET,
+           ir_op(p, IRE_MAX, ir_ref(p, max), ir_load(p, view, ix_add_var(row, ch, 1))));
+    ir_set(p, &rows->body, sum, SCALAR_DECLARE, ir_num(p, 0.0f));
+    IrStmt *l2 = ir_for(p, &rows->body, ch, 0, channels);
+    IrExpr *e = ir_op(p, IRE_EXP,
+                      ir_op(p, IRE_SUB, ir_load(p, view, ix_add_var(row, ch, 1)), ir_ref(p, max)),
+                      NULL);
+    ir_store(p, &l2->body, view, ix_add_var(row, ch, 1), e, false);
+    ir_set(p, &l2->body, sum, SCALAR_ADD, ir_load(p, view, ix_add_var(row, ch, 1)));
+    IrStmt *l3 = ir_for(p, &rows->body, ch, 0, channels);
+    ir_store(p, &l3->body, view, ix_add_var(row, ch, 1),
+             ir_op(p, IRE_DIV, ir_load(p, view, ix_add_var(row, ch, 1)), ir_ref(p, sum)), false);
+}
+
+void lower_output_softmax(LowerCtx *c)
+{
+    if (c->l->activation != ACT_SOFTMAX)
+        return;
+    const Shape *s = &c->l->out;
+    int64_t channels = s->dim[s->rank - 1];
+    lower_softmax(c, &c->f->body, c->out, shape_size(s) / channels, channels);
+}
+
+/* Where a node's values live: the model input, the caller's output, or
+ * the arena at the planned offset (through flatten aliases). */
+static int node_view(LowerCtx *c, int node, const char *name, bool written)
+{
+    const Model *m = c->m;
+    int64_t size = shape_size(model_node_shape(m, node));
+    while (node > 0 && m->layers[node - 1]->alias_of >= 0)
+        node = m->layers[node - 1]->alias_of;
+    if (node == 0)
+        return ir_view(c->p, c->f, name, VIEW_INPUT, 0, size, written);
+    if (node == m->nlayers)
+        return ir_view(c->p, c->f, name, VIEW_OUTPUT, 0, size, written);
+    return ir_view(c->p, c->f, name, VIEW_ARENA, m->layers[node - 1]->arena_offset, size, written);
+}
+
+static const char *const input_names[] = {"x", "x1", "x2", "x3", "x4", "x5", "x6", "x7"};
+static const char *const param_names[] = {"w", "b", "mean", "var"};
+
+static char *layer_comment(Arena *a, const Model *m, const Layer *l)
+{
+    StrBuf b = {0};
+    strbuf_printf(&b, "%s %s (line %d): ", l->kind->name, l->name, l->loc.line);
+    for (int i = 0; i < l->nsrcs; i++) {
+        if (i)
+            strbuf_printf(&b, " + ");
+        shape_format(model_node_shape(m, l->srcs[i]), &b);
+    }
+    strbuf_printf(&b, " -> ");
+    shape_format(&l->out, &b);
+    char *text = arena_strndup(a, b.data, b.len);
+    strbuf_free(&b);
+    return text;
+}
+
+static void lower_layer(const Model *m, IrProgram *p, int index)
+{
+    const Layer *l = m->layers[index];
+    if (l->alias_of >= 0)
+        return;
+    char *fname = arena_printf(&p->arena, "layer_%s", l->name);
+    IrFunc *f = ir_func(p, fname, layer_comment(&p->arena, m, l));
+    LowerCtx c = {.p = p, .f = f, .m = m, .l = l, .nin = l->nsrcs};
+    c.in = arena_alloc(&p->arena, (size_t)l->nsrcs * sizeof *c.in);
+    c.in_shape = arena_alloc(&p->arena, (size_t)l->nsrcs * sizeof *c.in_shape);
+    for (int i = 0; i < l->nsrcs; i++) {
+        const char *name = i < 8 ? input_names[i] : arena_printf(&p->arena, "x%d", i);
+        c.in[i] = node_view(&c, l->srcs[i], name, false);
+        c.in_shape[i] = model_node_shape(m, l->srcs[i]);
+    }
+    c.out = node_view(&c, index + 1, "y", true);
+    for (int k = 0; k < l->nparams; k++) {
+        const char *name = l->kind->family == FAMILY_BATCHNORM
+                               ? (const char *[]){"gamma", "beta", "mean", "var"}[k]
+                               : param_names[k];
+        c.params[k] = ir_view(p, f, name, VIEW_PARAMS, lower_param_offset(m, &l->params[k]),
+                              shape_size(&l->params[k].shape), false);
+    }
+    l->kind->lower(&c);
+}
+
+void lower_model(const Model *m, IrProgram *p)
+{
+    for (int i = 0; i < m->nlayers; i++)
+        lower_layer(m, p, i);
+}

@@ -1,0 +1,56 @@
+/* cnnrt.h - the cnngen runtime: what generated code links against to
+ * load weights and to be a program (predict from sample lines).
+ *
+ * Everything is C99 and needs only libc and libm.  Errors are returned,
+ * never printed by the library (the command helpers print them).
+ */
+#ifndef CNNRT_H
+#define CNNRT_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CNNRT_VERSION "0.1.0"
+
+/* A tensor the model expects in a weights file. */
+typedef struct {
+    const char *name;       /* "conv2d_1.kernel" */
+    int rank;
+    int shape[5];
+    long offset;            /* where it goes in the parameter block, in floats */
+} cnnrt_tensor_spec;
+
+/* Load every spec'd tensor from a safetensors file into params (count
+ * floats).  The file must hold exactly these tensors, as F32 with these
+ * shapes; the first mismatch (in spec order, then a tensor the model
+ * lacks) is the error.  Returns 0, or with a message ("FILE: error: ...")
+ * in error -1 for a bad file and -2 for one that cannot be read; params
+ * is untouched on failure. */
+int cnnrt_load_safetensors(const char *path, const cnnrt_tensor_spec *specs, int nspecs,
+                           float *params, long count, char *error, size_t error_size);
+
+/* The predict command of a generated program:
+ *   PROG predict [--weights W.safetensors] [FILE|-]
+ * Reads samples, one per line (input_size numbers separated by commas
+ * and/or blanks; blank and '#' lines skipped), prints one line per
+ * sample: the outputs comma-separated as %.9g.  load may be NULL when
+ * the weights are baked in.  Returns the exit status. */
+typedef void (*cnnrt_predict_fn)(const float *input, float *output, int n);
+typedef int (*cnnrt_load_fn)(const char *path, char *error, size_t error_size);
+int cnnrt_predict_command(int argc, char **argv, const char *model_name, int input_size,
+                          int output_size, cnnrt_predict_fn predict, cnnrt_load_fn load);
+
+/* Predict every sample line of in (named where in messages) to out.
+ * Returns 0, or 1 after a bad line (the lines before it are printed). */
+int cnnrt_predict_lines(FILE *in, const char *where, int input_size, int output_size,
+                        cnnrt_predict_fn predict, FILE *out, FILE *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

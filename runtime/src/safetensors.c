@@ -1,0 +1,577 @@
+/* safetensors.c - strict reading of safetensors weights files.
+ *
+ * Format: 8-byte little-endian header length N, N bytes of JSON (an
+ * object: tensor name -> {dtype, shape, data_offsets}, and optionally
+ * __metadata__: string -> string), then the data.  Reading is strict:
+ * the offsets must tile the data exactly, a name may appear once, and
+ * every message names the first problem found.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cnnrt.h"
+
+/* ---- a small JSON reader: just what a safetensors header holds ---------- */
+
+typedef enum { J_NULL, J_BOOL, J_INT, J_REAL, J_STRING, J_ARRAY, J_OBJECT } JsonKind;
+
+typedef struct Json Json;
+struct Json {
+    JsonKind kind;
+    long long integer;          /* J_INT (non-negative whole numbers only) */
+    char *string;               /* J_STRING; the key of an object member */
+    Json *items;                /* J_ARRAY elements, J_OBJECT members */
+    int count;
+    char *key;                  /* as a member of an object */
+};
+
+typedef struct {
+    const char *p, *end;
+    int depth;
+    int duplicate;              /* an object named a key twice */
+} JsonParser;
+
+static void json_free(Json *j)
+{
+    if (!j)
+        return;
+    for (int i = 0; i < j->count; i++)
+        json_free(&j->items[i]);
+    free(j->items);
+    free(j->string);
+    free(j->key);
+}
+
+static void skip_space(JsonParser *s)
+{
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+        s->p++;
+}
+
+static int parse_value(JsonParser *s, Json *out);
+
+static int hex4(const char *p, unsigned *v)
+{
+    *v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        *v <<= 4;
+        if (c >= '0' && c <= '9') *v |= (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f') *v |= (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F') *v |= (unsigned)(c - 'A' + 10);
+        else return 0;
+    }
+    return 1;
+}
+
+static void put_utf8(char *buf, size_t *n, unsigned cp)
+{
+    if (cp < 0x80) {
+        buf[(*n)++] = (char)cp;
+    } else if (cp < 0x800) {
+        buf[(*n)++] = (char)(0xC0 | (cp >> 6));
+        buf[(*n)++] = (char)(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+        buf[(*n)++] = (char)(0xE0 | (cp >> 12));
+        buf[(*n)++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        buf[(*n)++] = (char)(0x80 | (cp & 0x3F));
+    } else {
+        buf[(*n)++] = (char)(0xF0 | (cp >> 18));
+        buf[(*n)++] = (char)(0x80 | ((cp >> 12) & 0x3F));
+        buf[(*n)++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        buf[(*n)++] = (char)(0x80 | (cp & 0x3F));
+    }
+}
+
+static int parse_string(JsonParser *s, char **out)
+{
+    if (s->p >= s->end || *s->p != '"')
+        return 0;
+    s->p++;
+    const char *start = s->p;
+    while (s->p < s->end && *s->p != '"') {
+        if (*s->p == '\\')
+            s->p++;
+        s->p++;
+    }
+    if (s->p >= s->end)
+        return 0;
+    char *buf = malloc((size_t)(s->p - start) + 1);
+    size_t n = 0;
+    if (!buf)
+        return 0;
+    for (const char *q = start; q < s->p; q++) {
+        unsigned char c = (unsigned char)*q;
+        if (c < 0x20) {
+            free(buf);
+            return 0;
+        }
+        if (c != '\\') {
+            buf[n++] = (char)c;
+            continue;
+        }
+        q++;
+        switch (*q) {
+        case '"': buf[n++] = '"'; break;
+        case '\\': buf[n++] = '\\'; break;
+        case '/': buf[n++] = '/'; break;
+        case 'b': buf[n++] = '\b'; break;
+        case 'f': buf[n++] = '\f'; break;
+        case 'n': buf[n++] = '\n'; break;
+        case 'r': buf[n++] = '\r'; break;
+        case 't': buf[n++] = '\t'; break;
+        case 'u': {
+            unsigned cp, lo;
+            if (s->p - q < 5 || !hex4(q + 1, &cp)) {
+                free(buf);
+                return 0;
+            }
+            q += 4;
+            if (cp >= 0xD800 && cp < 0xDC00 && s->p - q >= 7 && q[1] == '\\' && q[2] == 'u' &&
+                hex4(q + 3, &lo) && lo >= 0xDC00 && lo < 0xE000) {
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                q += 6;
+            }
+            put_utf8(buf, &n, cp);      /* \uXXXX takes 6 bytes, UTF-8 at most 4 */
+            break;
+        }
+        default:
+            free(buf);
+            return 0;
+        }
+    }
+    buf[n] = '\0';
+    s->p++;
+    *out = buf;
+    return 1;
+}
+
+static int parse_number(JsonParser *s, Json *out)
+{
+    const char *start = s->p;
+    int is_int = 1;
+    if (s->p < s->end && *s->p == '-') {
+        s->p++;
+        is_int = 0;                 /* counts are never negative */
+    }
+    if (s->p >= s->end || *s->p < '0' || *s->p > '9')
+        return 0;
+    if (*s->p == '0' && s->p + 1 < s->end && s->p[1] >= '0' && s->p[1] <= '9')
+        return 0;                   /* no leading zeros in JSON */
+    while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
+        s->p++;
+    if (s->p < s->end && *s->p == '.') {
+        is_int = 0;
+        s->p++;
+        if (s->p >= s->end || *s->p < '0' || *s->p > '9')
+            return 0;
+        while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
+            s->p++;
+    }
+    if (s->p < s->end && (*s->p == 'e' || *s->p == 'E')) {
+        is_int = 0;
+        s->p++;
+        if (s->p < s->end && (*s->p == '+' || *s->p == '-'))
+            s->p++;
+        if (s->p >= s->end || *s->p < '0' || *s->p > '9')
+            return 0;
+        while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
+            s->p++;
+    }
+    out->kind = is_int ? J_INT : J_REAL;
+    if (is_int) {
+        long long v = 0;
+        for (const char *q = start; q < s->p; q++) {
+            if (v > (LLONG_MAX - 9) / 10) {
+                out->kind = J_REAL;         /* too large to be a count here */
+                break;
+            }
+            v = v * 10 + (*q - '0');
+        }
+        out->integer = v;
+    }
+    return 1;
+}
+
+static int add_item(Json *parent, Json *item)
+{
+    Json *bigger = realloc(parent->items, ((size_t)parent->count + 1) * sizeof *bigger);
+    if (!bigger)
+        return 0;
+    parent->items = bigger;
+    parent->items[parent->count++] = *item;
+    return 1;
+}
+
+static int parse_container(JsonParser *s, Json *out, char close)
+{
+    out->kind = close == '}' ? J_OBJECT : J_ARRAY;
+    s->p++;
+    skip_space(s);
+    if (s->p < s->end && *s->p == close) {
+        s->p++;
+        return 1;
+    }
+    for (;;) {
+        Json item = {0};
+        skip_space(s);
+        if (close == '}') {
+            if (!parse_string(s, &item.key))
+                return 0;
+            for (int i = 0; i < out->count; i++)
+                if (strcmp(out->items[i].key, item.key) == 0)
+                    s->duplicate = 1;
+            skip_space(s);
+            if (s->p >= s->end || *s->p != ':') {
+                free(item.key);
+                return 0;
+            }
+            s->p++;
+        }
+        if (!parse_value(s, &item) || !add_item(out, &item)) {
+            json_free(&item);
+            return 0;
+        }
+        skip_space(s);
+        if (s->p < s->end && *s->p == ',') {
+            s->p++;
+            continue;
+        }
+        if (s->p < s->end && *s->p == close) {
+            s->p++;
+            return 1;
+        }
+        return 0;
+    }
+}
+
+static int parse_literal(JsonParser *s, const char *word, JsonKind kind, Json *out)
+{
+    size_t n = strlen(word);
+    if ((size_t)(s->end - s->p) < n || memcmp(s->p, word, n) != 0)
+        return 0;
+    s->p += n;
+    out->kind = kind;
+    return 1;
+}
+
+static int parse_value(JsonParser *s, Json *out)
+{
+    skip_space(s);
+    if (s->p >= s->end || ++s->depth > 64)
+        return 0;
+    int ok;
+    switch (*s->p) {
+    case '{': ok = parse_container(s, out, '}'); break;
+    case '[': ok = parse_container(s, out, ']'); break;
+    case '"': out->kind = J_STRING; ok = parse_string(s, &out->string); break;
+    case 't': ok = parse_literal(s, "true", J_BOOL, out); break;
+    case 'f': ok = parse_literal(s, "false", J_BOOL, out); break;
+    case 'n': ok = parse_literal(s, "null", J_NULL, out); break;
+    default: ok = parse_number(s, out); break;
+    }
+    s->depth--;
+    return ok;
+}
+
+/* ---- safetensors -------------------------------------------------------- */
+
+typedef struct {
+    const char *name;
+    const char *dtype;
+    int rank;
+    long long shape[8];
+    long long begin, end;
+} Entry;
+
+static int fail(char *error, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (error && size)
+        vsnprintf(error, size, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static int dtype_size(const char *dtype)
+{
+    static const struct { const char *name; int size; } sizes[] = {
+        {"F64", 8}, {"F32", 4}, {"F16", 2}, {"BF16", 2}, {"I64", 8}, {"I32", 4}, {"I16", 2},
+        {"I8", 1}, {"U64", 8}, {"U32", 4}, {"U16", 2}, {"U8", 1}, {"BOOL", 1}};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        if (strcmp(sizes[i].name, dtype) == 0)
+            return sizes[i].size;
+    return 0;
+}
+
+static void format_dims(char *buf, size_t size, const long long *dims, int rank)
+{
+    size_t n = 0;
+    n += (size_t)snprintf(buf + n, size - n, "[");
+    for (int i = 0; i < rank && n < size; i++)
+        n += (size_t)snprintf(buf + n, size - n, "%s%lld", i ? ", " : "", dims[i]);
+    if (n < size)
+        snprintf(buf + n, size - n, "]");
+}
+
+static int compare_begin(const void *a, const void *b)
+{
+    const Entry *x = *(const Entry *const *)a, *y = *(const Entry *const *)b;
+    if (x->begin != y->begin)
+        return x->begin < y->begin ? -1 : 1;
+    if (x->end != y->end)
+        return x->end < y->end ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+/* Check the header against the data; fills entries (pointing into j). */
+static int read_entries(const char *path, const Json *j, long long data_size, Entry *entries,
+                        int *count, char *error, size_t size)
+{
+    *count = 0;
+    for (int i = 0; i < j->count; i++) {
+        const Json *info = &j->items[i];
+        const char *name = info->key;
+        if (strcmp(name, "__metadata__") == 0) {
+            int ok = info->kind == J_OBJECT;
+            for (int k = 0; ok && k < info->count; k++)
+                ok = info->items[k].kind == J_STRING;
+            if (!ok)
+                return fail(error, size, "%s: error: __metadata__ must map strings to strings",
+                            path);
+            continue;
+        }
+        const Json *dtype = NULL, *shape = NULL, *offsets = NULL;
+        int others = info->kind != J_OBJECT;
+        for (int k = 0; !others && k < info->count; k++) {
+            const char *key = info->items[k].key;
+            if (strcmp(key, "dtype") == 0) dtype = &info->items[k];
+            else if (strcmp(key, "shape") == 0) shape = &info->items[k];
+            else if (strcmp(key, "data_offsets") == 0) offsets = &info->items[k];
+            else others = 1;
+        }
+        if (others || !dtype || !shape || !offsets)
+            return fail(error, size,
+                        "%s: error: tensor '%s': expected exactly dtype, shape and data_offsets",
+                        path, name);
+        int ok = dtype->kind == J_STRING && shape->kind == J_ARRAY && shape->count <= 8 &&
+                 offsets->kind == J_ARRAY && offsets->count == 2;
+        for (int k = 0; ok && k < shape->count; k++)
+            ok = shape->items[k].kind == J_INT;
+        for (int k = 0; ok && k < 2; k++)
+            ok = offsets->items[k].kind == J_INT;
+        if (!ok)
+            return fail(error, size, "%s: error: tensor '%s': malformed dtype, shape or "
+                                     "data_offsets", path, name);
+        Entry *e = &entries[(*count)++];
+        e->name = name;
+        e->dtype = dtype->string;
+        e->rank = shape->count;
+        for (int k = 0; k < e->rank; k++)
+            e->shape[k] = shape->items[k].integer;
+        e->begin = offsets->items[0].integer;
+        e->end = offsets->items[1].integer;
+        if (!(e->begin <= e->end && e->end <= data_size))
+            return fail(error, size, "%s: error: tensor '%s': data_offsets [%lld, %lld] are "
+                                     "outside the %lld bytes of data",
+                        path, name, e->begin, e->end, data_size);
+        int width = dtype_size(e->dtype);
+        if (width) {
+            long double bytes = width;
+            for (int k = 0; k < e->rank; k++)
+                bytes *= e->shape[k];
+            if (bytes != (long double)(e->end - e->begin)) {
+                char dims[256];
+                format_dims(dims, sizeof dims, e->shape, e->rank);
+                return fail(error, size, "%s: error: tensor '%s': %lld bytes of data for %s %s",
+                            path, name, e->end - e->begin, e->dtype, dims);
+            }
+        }
+    }
+    /* The data must be tiled exactly: no gap, no overlap, nothing after. */
+    const Entry **sorted = malloc(((size_t)*count + 1) * sizeof *sorted);
+    if (!sorted)
+        return fail(error, size, "%s: error: out of memory", path);
+    for (int i = 0; i < *count; i++)
+        sorted[i] = &entries[i];
+    qsort(sorted, (size_t)*count, sizeof *sorted, compare_begin);
+    long long position = 0;
+    for (int i = 0; i < *count; i++) {
+        if (sorted[i]->begin != position) {
+            int status = fail(error, size, "%s: error: tensor '%s': a gap or an overlap in the "
+                                           "data at byte %lld", path, sorted[i]->name,
+                              sorted[i]->begin);
+            free(sorted);
+            return status;
+        }
+        position = sorted[i]->end;
+    }
+    free(sorted);
+    if (position != data_size)
+        return fail(error, size, "%s: error: %lld bytes of data after the last tensor", path,
+                    data_size - position);
+    return 0;
+}
+
+static const Entry *find_entry(const Entry *entries, int count, const char *name)
+{
+    for (int i = 0; i < count; i++)
+        if (strcmp(entries[i].name, name) == 0)
+            return &entries[i];
+    return NULL;
+}
+
+/* Match the model's tensors; the first mismatch in model order, then a
+ * tensor the model lacks. */
+static int match_specs(const char *path, const Entry *entries, int count,
+                       const cnnrt_tensor_spec *specs, int nspecs, char *error, size_t size)
+{
+    char want[256], got[256];
+    for (int i = 0; i < nspecs; i++) {
+        const cnnrt_tensor_spec *s = &specs[i];
+        long long dims[5];
+        for (int k = 0; k < s->rank; k++)
+            dims[k] = s->shape[k];
+        format_dims(want, sizeof want, dims, s->rank);
+        const Entry *e = find_entry(entries, count, s->name);
+        if (!e)
+            return fail(error, size, "%s: error: tensor '%s' %s is missing", path, s->name, want);
+        if (strcmp(e->dtype, "F32") != 0)
+            return fail(error, size, "%s: error: tensor '%s' has dtype %s; the model needs F32",
+                        path, s->name, e->dtype);
+        int same = e->rank == s->rank;
+        for (int k = 0; same && k < s->rank; k++)
+            same = e->shape[k] == s->shape[k];
+        if (!same) {
+            format_dims(got, sizeof got, e->shape, e->rank);
+            return fail(error, size, "%s: error: tensor '%s' has shape %s; the model needs %s",
+                        path, s->name, got, want);
+        }
+    }
+    for (int i = 0; i < count; i++) {
+        int known = 0;
+        for (int k = 0; k < nspecs && !known; k++)
+            known = strcmp(specs[k].name, entries[i].name) == 0;
+        if (!known)
+            return fail(error, size, "%s: error: tensor '%s' is not in the model", path,
+                        entries[i].name);
+    }
+    return 0;
+}
+
+static unsigned char *read_file(const char *path, long long *size)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 1 << 16, n = 0;
+    unsigned char *buf = malloc(cap);
+    while (buf) {
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (n < cap)
+            break;
+        unsigned char *bigger = realloc(buf, cap * 2);
+        if (!bigger) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = bigger;
+        cap *= 2;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        return NULL;
+    }
+    *size = (long long)n;
+    return buf;
+}
+
+static float read_f32(const unsigned char *p)
+{
+    uint32_t bits = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+                    (uint32_t)p[3] << 24;
+    float v;
+    memcpy(&v, &bits, sizeof v);
+    return v;
+}
+
+int cnnrt_load_safetensors(const char *path, const cnnrt_tensor_spec *specs, int nspecs,
+                           float *params, long count, char *error, size_t error_size)
+{
+    long long size;
+    unsigned char *raw = read_file(path, &size);
+    if (!raw) {
+        fail(error, error_size, "%s: error: cannot read the file: %s", path, strerror(errno));
+        return -2;                      /* an unreadable file, not a bad one */
+    }
+    int status = -1;
+    Json header = {0};
+    Entry *entries = NULL;
+    if (size < 8) {
+        fail(error, error_size, "%s: error: not a safetensors file: shorter than 8 bytes", path);
+        goto done;
+    }
+    unsigned long long hlen = 0;
+    for (int i = 7; i >= 0; i--)
+        hlen = hlen << 8 | raw[i];
+    if (hlen > (unsigned long long)(size - 8)) {
+        fail(error, error_size, "%s: error: the header length %llu runs past the end of the file",
+             path, hlen);
+        goto done;
+    }
+    JsonParser parser = {(const char *)raw + 8, (const char *)raw + 8 + hlen, 0, 0};
+    int parsed = parse_value(&parser, &header);
+    skip_space(&parser);
+    if (!parsed || parser.p != parser.end) {
+        fail(error, error_size, "%s: error: the header is not valid JSON", path);
+        goto done;
+    }
+    if (parser.duplicate) {
+        fail(error, error_size, "%s: error: the header names a tensor twice", path);
+        goto done;
+    }
+    if (header.kind != J_OBJECT) {
+        fail(error, error_size, "%s: error: the header is not a JSON object", path);
+        goto done;
+    }
+    entries = calloc((size_t)header.count + 1, sizeof *entries);
+    int nentries;
+    long long data_size = size - 8 - (long long)hlen;
+    if (!entries ||
+        read_entries(path, &header, data_size, entries, &nentries, error, error_size) != 0 ||
+        match_specs(path, entries, nentries, specs, nspecs, error, error_size) != 0)
+        goto done;
+    /* All checked: now copy, so a failure never leaves params half-loaded. */
+    const unsigned char *data = raw + 8 + hlen;
+    for (int i = 0; i < nspecs; i++) {
+        const Entry *e = find_entry(entries, nentries, specs[i].name);
+        long long n = (e->end - e->begin) / 4;
+        if (specs[i].offset < 0 || specs[i].offset + n > count) {
+            fail(error, error_size, "%s: error: tensor '%s' does not fit the parameter block",
+                 path, specs[i].name);
+            goto done;
+        }
+    }
+    for (int i = 0; i < nspecs; i++) {
+        const Entry *e = find_entry(entries, nentries, specs[i].name);
+        long long n = (e->end - e->begin) / 4;
+        for (long long k = 0; k < n; k++)
+            params[specs[i].offset + k] = read_f32(data + e->begin + 4 * k);
+    }
+    status = 0;
+done:
+    json_free(&header);
+    free(entries);
+    free(raw);
+    return status;
+}

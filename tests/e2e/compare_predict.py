@@ -1,0 +1,184 @@
+#!/usr/bin/python3
+"""Generated predictors against the reference: the same model, weights and
+inputs must give the same outputs within float tolerance.
+
+    compare_predict.py --cnngen BIN --oracle cnnref.py --runtime-include DIR
+                       --runtime-lib DIR [--cc gcc] [--cflags "-O1"] [--samples 4]
+                       [--standalone-every K] [--sanitize] [--min N] MODEL.cnn|DIR ...
+
+For every model the reference writes random initial weights (`init`, a
+different seed per model) and predicts random inputs; cnngen's program,
+built with `--main` against the runtime, predicts the same inputs with
+`--weights`.  Every output must agree to 1e-5 relative plus 1e-6
+absolute.  Every K-th model is also built standalone (`--weights W
+--no-train --main`, compiled with libm alone) and must print exactly what
+the runtime build prints.  Generated C is compiled with -std=c99 -Wall
+-Wextra -pedantic -Werror: a warning fails the test.
+"""
+
+import argparse
+import concurrent.futures
+import math
+import os
+import random
+import shlex
+import subprocess
+import sys
+import tempfile
+
+WARNINGS = ['-std=c99', '-Wall', '-Wextra', '-pedantic', '-Werror']
+
+
+def model_files(paths):
+    files = []
+    for p in paths:
+        if os.path.isdir(p):
+            files += sorted(os.path.join(p, f) for f in os.listdir(p) if f.endswith('.cnn'))
+        else:
+            files.append(p)
+    return files
+
+
+def write_inputs(path, size, samples, rng):
+    with open(path, 'w') as f:
+        for _ in range(samples):
+            f.write(','.join('%.6g' % rng.uniform(-1, 1) for _ in range(size)) + '\n')
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, **kw)
+
+
+def build_and_predict(args, index, model, work):
+    """Returns (problems, runtime output text)."""
+    d = os.path.join(work, str(index))
+    w0, inp = os.path.join(d, 'w0.safetensors'), os.path.join(d, 'in.txt')
+    problems = []
+    gen = run([args.cnngen, model, '--main', '-o', os.path.join(d, 'm.c')])
+    if gen.returncode != 0:
+        return [f'cnngen failed ({gen.returncode}):\n{gen.stderr}'], None
+    extra = ['-fsanitize=address,undefined', '-fno-sanitize-recover=undefined'] \
+        if args.sanitize else []
+    cc = run([args.cc] + WARNINGS + shlex.split(args.cflags) + extra +
+             [os.path.join(d, 'm.c'), '-I', args.runtime_include, '-L', args.runtime_lib,
+              '-lcnnrt', '-lm', '-o', os.path.join(d, 'prog')])
+    if cc.returncode != 0:
+        return [f'the generated C does not compile cleanly:\n{cc.stderr[:3000]}'], None
+    out = run([os.path.join(d, 'prog'), 'predict', '--weights', w0, inp])
+    if out.returncode != 0:
+        return [f'predict failed ({out.returncode}):\n{out.stderr}'], None
+    if args.standalone_every and index % args.standalone_every == 0:
+        gen = run([args.cnngen, model, '--weights', w0, '--no-train', '--main', '-o',
+                   os.path.join(d, 's.c')])
+        cc = run([args.cc] + WARNINGS + shlex.split(args.cflags) + extra +
+                 [os.path.join(d, 's.c'), '-lm', '-o', os.path.join(d, 'standalone')])
+        if gen.returncode != 0 or cc.returncode != 0:
+            problems.append(f'the standalone predictor does not build:\n{gen.stderr}{cc.stderr[:3000]}')
+        else:
+            alone = run([os.path.join(d, 'standalone'), 'predict', inp])
+            if alone.returncode != 0 or alone.stdout != out.stdout:
+                problems.append('the standalone predictor prints something else:\n' +
+                                alone.stdout[:500] + alone.stderr[:500])
+    return problems, out.stdout
+
+
+def compare(ours, ref, rel, abs_):
+    a, b = ours.strip().split('\n'), ref.strip().split('\n')
+    if len(a) != len(b):
+        return [f'{len(a)} output lines, the reference {len(b)}'], 0.0
+    worst = 0.0
+    problems = []
+    for n, (la, lb) in enumerate(zip(a, b), 1):
+        va, vb = [float(v) for v in la.split(',')], [float(v) for v in lb.split(',')]
+        if len(va) != len(vb):
+            return [f'line {n}: {len(va)} values, the reference {len(vb)}'], 0.0
+        for k, (x, y) in enumerate(zip(va, vb)):
+            if math.isnan(x) and math.isnan(y):
+                continue
+            err = abs(x - y)
+            if math.isinf(y) or math.isinf(x):
+                ok = x == y
+            else:
+                ok = err <= rel * abs(y) + abs_
+            if not math.isinf(y):
+                worst = max(worst, err / (abs(y) + abs_ / rel))
+            if not ok and len(problems) < 3:
+                problems.append(f'line {n} value {k}: cnngen {x!r}, reference {y!r}')
+    return problems, worst
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--cnngen', required=True)
+    ap.add_argument('--oracle', required=True)
+    ap.add_argument('--runtime-include', required=True)
+    ap.add_argument('--runtime-lib', required=True)
+    ap.add_argument('--cc', default='gcc')
+    ap.add_argument('--cflags', default='-O1')
+    ap.add_argument('--samples', type=int, default=4)
+    ap.add_argument('--standalone-every', type=int, default=0)
+    ap.add_argument('--sanitize', action='store_true')
+    ap.add_argument('--min', type=int, default=0)
+    ap.add_argument('--jobs', type=int, default=os.cpu_count() or 2)
+    ap.add_argument('paths', nargs='+')
+    args = ap.parse_args()
+    args.cnngen = os.path.abspath(args.cnngen)
+    files = model_files(args.paths)
+    rng = random.Random(1234)
+    with tempfile.TemporaryDirectory() as work:
+        lines, sizes = [], {}
+        for i, model in enumerate(files):
+            d = os.path.join(work, str(i))
+            os.makedirs(d)
+            q = shlex.quote
+            lines.append(f'{q(d)}/init.out {q(d)}/init.err init {q(model)} --seed {i + 1} '
+                         f'--out {q(d)}/w0.safetensors')
+            lines.append(f'{q(d)}/sum.out {q(d)}/sum.err summary --json {q(model)}')
+        env = dict(os.environ, CNNREF_THREADS='1')
+        codes = run(['/usr/bin/python3', args.oracle, 'batch'], input='\n'.join(lines) + '\n',
+                    env=env).stdout.split()
+        valid = []
+        for i, model in enumerate(files):
+            if codes[2 * i] != '0':
+                continue
+            import json
+            with open(os.path.join(work, str(i), 'sum.out')) as f:
+                summary = json.load(f)
+            size = 1
+            for dim in summary['input']:
+                size *= dim
+            write_inputs(os.path.join(work, str(i), 'in.txt'), size, args.samples, rng)
+            valid.append(i)
+        lines = [f'{shlex.quote(os.path.join(work, str(i), "ref.txt"))} '
+                 f'{shlex.quote(os.path.join(work, str(i), "ref.err"))} predict '
+                 f'{shlex.quote(files[i])} --weights {shlex.quote(os.path.join(work, str(i), "w0.safetensors"))} '
+                 f'{shlex.quote(os.path.join(work, str(i), "in.txt"))}' for i in valid]
+        codes = run(['/usr/bin/python3', args.oracle, 'batch'], input='\n'.join(lines) + '\n',
+                    env=env).stdout.split()
+        failures, worst = 0, 0.0
+        with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
+            results = list(pool.map(lambda i: build_and_predict(args, i, files[i], work), valid))
+        for i, code, (problems, ours) in zip(valid, codes, results):
+            with open(os.path.join(work, str(i), 'ref.txt')) as f:
+                ref = f.read()
+            if code != '0':
+                problems = problems + ['the reference failed to predict']
+            elif ours is not None:
+                diffs, w = compare(ours, ref, 1e-5, 1e-6)
+                problems += diffs
+                worst = max(worst, w)
+            if problems:
+                failures += 1
+                print(f'FAIL {files[i]}')
+                for p in problems:
+                    print('  ' + p.replace('\n', '\n  '))
+    print(f'{len(valid)} models predicted, worst relative difference {worst:.2e}')
+    ok = failures == 0 and len(valid) >= args.min
+    if len(valid) < args.min:
+        print(f'too few models: {len(valid)} < {args.min}')
+    print(f'{len(valid) - failures} passed, {failures} failed')
+    return 0 if ok else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -160,6 +160,14 @@ static void print_expr(ExprCtx *x, const IrExpr *e)
     case IRE_EXP: print_call(x, "expf", e); break;
     case IRE_TANH: print_call(x, "tanhf", e); break;
     case IRE_SQRT: print_call(x, "sqrtf", e); break;
+    case IRE_VREG:
+        strbuf_printf(x->b, "%s%d", x->f->vreg_names[e->scalar], e->scalar);
+        break;
+    case IRE_VZERO:
+        strbuf_printf(x->b, "(%s_vec){0}", x->w->prefix);
+        break;
+    case IRE_VLOAD:
+        unreachable();          /* only as the value of a vector assignment */
     case IRE_SELECT_POS:
         strbuf_printf(x->b, "(");
         print_expr(x, e->a);
@@ -205,6 +213,31 @@ static void print_stmt(Writer *w, const IrFunc *f, const IrStmt *s)
     case IRS_COMMENT:
         line(w, "/* %s */", s->text);
         break;
+    case IRS_VSET: {
+        const char *name = f->vreg_names[s->scalar];
+        if (s->value->kind == IRE_VLOAD) {
+            /* memcpy: an unaligned load with no aliasing question */
+            if (s->mode == SCALAR_DECLARE)
+                line(w, "%s_vec %s%d;", w->prefix, name, s->scalar);
+            strbuf_printf(&b, "memcpy(&%s%d, %s + ", name, s->scalar,
+                          f->views[s->value->view].name);
+            print_index(&x, &s->value->index);
+            line(w, "%s, sizeof %s%d);", b.data, name, s->scalar);
+            break;
+        }
+        if (s->mode == SCALAR_DECLARE)
+            strbuf_printf(&b, "%s_vec ", w->prefix);
+        strbuf_printf(&b, "%s%d %s ", name, s->scalar, s->mode == SCALAR_ADD ? "+=" : "=");
+        print_expr(&x, s->value);
+        line(w, "%s;", b.data);
+        break;
+    }
+    case IRS_VSTORE:
+        strbuf_printf(&b, "memcpy(%s + ", f->views[s->view].name);
+        print_index(&x, &s->index);
+        line(w, "%s, &%s%d, sizeof %s%d);", b.data, f->vreg_names[s->scalar], s->scalar,
+             f->vreg_names[s->scalar], s->scalar);
+        break;
     }
     strbuf_free(&b);
 }
@@ -221,7 +254,7 @@ static void mark_expr(const IrExpr *e, bool *used)
 {
     if (!e)
         return;
-    if (e->kind == IRE_LOAD)
+    if (e->kind == IRE_LOAD || e->kind == IRE_VLOAD)
         used[e->view] = true;
     mark_expr(e->a, used);
     mark_expr(e->b, used);
@@ -234,7 +267,7 @@ static void mark_block(const IrBlock *b, bool *used)
         const IrStmt *s = b->items[i];
         if (s->kind == IRS_FOR)
             mark_block(&s->body, used);
-        if (s->kind == IRS_STORE)
+        if (s->kind == IRS_STORE || s->kind == IRS_VSTORE)
             used[s->view] = true;
         mark_expr(s->value, used);
     }
@@ -279,12 +312,20 @@ static void print_views(Writer *w, const IrFunc *f)
         line(w, "(void)output;");
 }
 
+static bool uses_vectors(const IrProgram *p)
+{
+    for (int i = 0; i < p->nfuncs; i++)
+        if (p->funcs[i]->nvregs)
+            return true;
+    return false;
+}
+
 static void print_function(Writer *w, const IrFunc *f)
 {
     if (f->comment)
         line(w, "/* %s */", f->comment);
-    line(w, "static void %s_%s(const float *restrict input, float *restrict output)", w->prefix,
-         f->name);
+    line(w, "%s_LAYER void %s_%s(const float *restrict input, float *restrict output)",
+         w->prefix, w->prefix, f->name);
     line(w, "{");
     w->indent++;
     print_views(w, f);
@@ -541,6 +582,21 @@ void emit_c_source(FILE *out, const Model *m, const IrProgram *p, const EmitOpti
     line(&w, "#include <string.h>");
     if (!o->weights)
         line(&w, "#include \"cnnrt.h\"");
+    blank(&w);
+    if (uses_vectors(p)) {
+        line(&w, "/* Register blocks: GNU C vectors of %d floats (gcc, clang). */",
+             p->vector_width);
+        line(&w, "typedef float %s_vec __attribute__((vector_size(%d)));", o->prefix,
+             4 * p->vector_width);
+        blank(&w);
+    }
+    /* Each layer is a function of its own: inlined into predict, large
+     * layers leave gcc's register allocator too little room. */
+    line(&w, "#if defined(__GNUC__)");
+    line(&w, "#define %s_LAYER static __attribute__((noinline))", o->prefix);
+    line(&w, "#else");
+    line(&w, "#define %s_LAYER static", o->prefix);
+    line(&w, "#endif");
     blank(&w);
     line(&w, "/* Activations of one sample; buffers share space where lifetimes allow. */");
     line(&w, "static float %s_arena[%s_ARENA_FLOATS + 1];", o->prefix, P);

@@ -58,6 +58,11 @@ int ir_scalar(IrProgram *p, IrFunc *f, const char *name)
     return add_name(p, &f->scalar_names, &f->nscalars, &f->scalars_cap, name);
 }
 
+int ir_vreg(IrProgram *p, IrFunc *f, const char *name)
+{
+    return add_name(p, &f->vreg_names, &f->nvregs, &f->vregs_cap, name);
+}
+
 /* ---- indices ------------------------------------------------------------ */
 
 IrIndex ix_const(int64_t c)
@@ -198,6 +203,42 @@ void ir_comment(IrProgram *p, IrBlock *b, const char *text)
     s->text = arena_strndup(&p->arena, text, strlen(text));
 }
 
+IrExpr *ir_vref(IrProgram *p, int vreg)
+{
+    IrExpr *e = new_expr(p, IRE_VREG);
+    e->scalar = vreg;
+    return e;
+}
+
+IrExpr *ir_vzero(IrProgram *p)
+{
+    return new_expr(p, IRE_VZERO);
+}
+
+IrExpr *ir_vload(IrProgram *p, int view, IrIndex index)
+{
+    IrExpr *e = new_expr(p, IRE_VLOAD);
+    e->view = view;
+    e->index = index;
+    return e;
+}
+
+void ir_vset(IrProgram *p, IrBlock *b, int vreg, ScalarMode mode, IrExpr *value)
+{
+    IrStmt *s = append(p, b, IRS_VSET);
+    s->scalar = vreg;
+    s->mode = mode;
+    s->value = value;
+}
+
+void ir_vstore(IrProgram *p, IrBlock *b, int view, IrIndex index, int vreg)
+{
+    IrStmt *s = append(p, b, IRS_VSTORE);
+    s->view = view;
+    s->index = index;
+    s->scalar = vreg;
+}
+
 /* ---- unrolling -----------------------------------------------------------
  * A copy of a subtree with one loop variable fixed to a constant.  Scalars
  * declared inside a copied body are renamed, so each copy has its own. */
@@ -208,6 +249,7 @@ typedef struct {
     int var;
     int64_t value;
     int *scalar_map;        /* old scalar -> new, for those declared in the copy */
+    int *vreg_map;          /* the same for vectors */
 } Subst;
 
 static IrIndex subst_index(const Subst *s, IrIndex ix)
@@ -227,10 +269,12 @@ static IrExpr *subst_expr(const Subst *s, const IrExpr *e)
         return NULL;
     IrExpr *copy = new_expr(s->p, e->kind);
     *copy = *e;
-    if (e->kind == IRE_LOAD)
+    if (e->kind == IRE_LOAD || e->kind == IRE_VLOAD)
         copy->index = subst_index(s, e->index);
     if (e->kind == IRE_SCALAR)
         copy->scalar = s->scalar_map[e->scalar];
+    if (e->kind == IRE_VREG)
+        copy->scalar = s->vreg_map[e->scalar];
     copy->a = subst_expr(s, e->a);
     copy->b = subst_expr(s, e->b);
     copy->c = subst_expr(s, e->c);
@@ -262,6 +306,16 @@ static void subst_stmt(const Subst *s, const IrStmt *st, IrBlock *to)
     case IRS_COMMENT:
         ir_comment(s->p, to, st->text);
         break;
+    case IRS_VSET: {
+        IrExpr *value = subst_expr(s, st->value);
+        if (st->mode == SCALAR_DECLARE)
+            s->vreg_map[st->scalar] = ir_vreg(s->p, s->f, s->f->vreg_names[st->scalar]);
+        ir_vset(s->p, to, s->vreg_map[st->scalar], st->mode, value);
+        break;
+    }
+    case IRS_VSTORE:
+        ir_vstore(s->p, to, st->view, subst_index(s, st->index), s->vreg_map[st->scalar]);
+        break;
     }
 }
 
@@ -282,18 +336,23 @@ static void unroll_block(IrProgram *p, IrFunc *f, IrBlock *b, int max_trip)
             continue;
         }
         unroll_block(p, f, &st->body, max_trip);
-        if (!st->unroll || st->hi - st->lo > max_trip) {
+        /* A loop of one iteration is never worth keeping. */
+        if ((!st->unroll || st->hi - st->lo > max_trip) && st->hi - st->lo != 1) {
             out.items = grow_array(&p->arena, out.items, out.count, &out.cap, sizeof *out.items);
             out.items[out.count++] = st;
             continue;
         }
         for (int64_t v = st->lo; v < st->hi; v++) {
             int *map = xmalloc(((size_t)f->nscalars + 1) * sizeof *map);
+            int *vmap = xmalloc(((size_t)f->nvregs + 1) * sizeof *vmap);
             for (int k = 0; k < f->nscalars; k++)
                 map[k] = k;
-            Subst s = {p, f, st->var, v, map};
+            for (int k = 0; k < f->nvregs; k++)
+                vmap[k] = k;
+            Subst s = {p, f, st->var, v, map, vmap};
             subst_block(&s, &st->body, &out);
             free(map);
+            free(vmap);
         }
     }
     *b = out;

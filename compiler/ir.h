@@ -38,6 +38,13 @@ typedef enum {
     IRE_NEG,
     IRE_EXP, IRE_TANH, IRE_SQRT,
     IRE_SELECT_POS, /* a > 0 ? b : c */
+    /* Vectors of the program's vector width (a register block):
+     * IRE_VREG and IRE_VZERO are vectors; a scalar times a vector is a
+     * vector; IRE_VLOAD, width floats from view[index], appears only as
+     * the value of an IRS_VSET. */
+    IRE_VREG,
+    IRE_VZERO,
+    IRE_VLOAD,
 } IrExprKind;
 
 typedef struct IrExpr IrExpr;
@@ -46,7 +53,7 @@ struct IrExpr {
     float value;            /* CONST */
     int view;               /* LOAD */
     IrIndex index;          /* LOAD */
-    int scalar;             /* SCALAR */
+    int scalar;             /* SCALAR; VREG: the vector */
     IrExpr *a, *b, *c;      /* operands */
 };
 
@@ -62,6 +69,8 @@ typedef enum {
     IRS_STORE,      /* view[index] = value, or += value */
     IRS_SCALAR,     /* float s = value; s = value; s += value */
     IRS_COMMENT,
+    IRS_VSET,       /* vec v = value; v = value; v += value */
+    IRS_VSTORE,     /* view[index .. index+width) = vector */
 } IrStmtKind;
 
 typedef enum { SCALAR_DECLARE, SCALAR_SET, SCALAR_ADD } ScalarMode;
@@ -75,8 +84,8 @@ struct IrStmt {
     int view;               /* STORE */
     IrIndex index;          /* STORE */
     bool accumulate;        /* STORE: += */
-    int scalar;             /* SCALAR */
-    ScalarMode mode;        /* SCALAR */
+    int scalar;             /* SCALAR; VSET, VSTORE: the vector */
+    ScalarMode mode;        /* SCALAR, VSET */
     IrExpr *value;          /* STORE, SCALAR */
     const char *text;       /* COMMENT */
 };
@@ -106,6 +115,8 @@ typedef struct {
     int nvars, vars_cap;
     const char **scalar_names;  /* float temporaries */
     int nscalars, scalars_cap;
+    const char **vreg_names;    /* vector temporaries */
+    int nvregs, vregs_cap;
     IrBlock body;
 } IrFunc;
 
@@ -113,6 +124,8 @@ typedef struct {
     Arena arena;
     IrFunc **funcs;
     int nfuncs, cap;
+    int vector_width;       /* floats in a vector; 0: no vectors */
+    int vector_registers;   /* how many the target has, for register blocks */
 } IrProgram;
 
 IrFunc *ir_func(IrProgram *p, const char *name, const char *comment);
@@ -122,6 +135,7 @@ int ir_view(IrProgram *p, IrFunc *f, const char *name, ViewBase base, int64_t of
             int64_t size, bool written);
 int ir_var(IrProgram *p, IrFunc *f, const char *name);
 int ir_scalar(IrProgram *p, IrFunc *f, const char *name);
+int ir_vreg(IrProgram *p, IrFunc *f, const char *name);
 
 /* Affine indices. */
 IrIndex ix_const(int64_t c);
@@ -142,10 +156,16 @@ IrStmt *ir_for(IrProgram *p, IrBlock *b, int var, int64_t lo, int64_t hi);
 void ir_store(IrProgram *p, IrBlock *b, int view, IrIndex index, IrExpr *value, bool accumulate);
 void ir_set(IrProgram *p, IrBlock *b, int scalar, ScalarMode mode, IrExpr *value);
 void ir_comment(IrProgram *p, IrBlock *b, const char *text);
+IrExpr *ir_vref(IrProgram *p, int vreg);
+IrExpr *ir_vzero(IrProgram *p);
+IrExpr *ir_vload(IrProgram *p, int view, IrIndex index);
+void ir_vset(IrProgram *p, IrBlock *b, int vreg, ScalarMode mode, IrExpr *value);
+void ir_vstore(IrProgram *p, IrBlock *b, int view, IrIndex index, int vreg);
 
 /* Passes. */
-/* Replace loops marked unroll whose trip count is at most max_trip by
- * copies of their body, the loop variable a constant in each. */
+/* Replace loops marked unroll whose trip count is at most max_trip, and
+ * every loop of one iteration, by copies of their body, the loop
+ * variable a constant in each. */
 void ir_unroll(IrProgram *p, int max_trip);
 
 #endif

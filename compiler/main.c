@@ -35,6 +35,8 @@ typedef struct {
     const char *prefix;
     const char *depfile;
     EmitKind emit;
+    int vector_width;           /* floats per vector in register blocks; 0: none */
+    int vector_registers;       /* the target's vector registers; 0: from the width */
     bool summary, json, check, no_train, main, md, cflags, libs;
 } Options;
 
@@ -53,6 +55,9 @@ static const char usage_text[] =
     "  --no-train         emit inference only\n"
     "  --main             add a main() (predict, train, eval)\n"
     "  --prefix NAME      prefix of every public symbol (default: the model's name)\n"
+    "  --vector-width N   floats per vector in register blocks: 8 (AVX2, default),\n"
+    "                     16 (AVX-512), 4 (SSE, NEON) or 0 (plain loops only)\n"
+    "  --vector-registers N  the target's vector registers (16; 32 with width 16)\n"
     "  -MD, -MF FILE      also write a make-style dependency file\n"
     "  --cflags, --libs   flags to build generated code against the runtime\n"
     "  --version, --help\n";
@@ -131,6 +136,18 @@ static int parse_options(int argc, char **argv, Options *o)
             if (!is_c_identifier(v))
                 return usage_error("--prefix takes a C identifier, not '%s'", v);
             o->prefix = v;
+        } else if (is_option(a, "--vector-width")) {
+            if (!(v = option_value(argc, argv, &i, "--vector-width")))
+                return usage_error("%s needs 0, 4, 8 or 16", a);
+            if (strcmp(v, "0") && strcmp(v, "4") && strcmp(v, "8") && strcmp(v, "16"))
+                return usage_error("--vector-width takes 0, 4, 8 or 16, not '%s'", v);
+            o->vector_width = atoi(v);
+        } else if (is_option(a, "--vector-registers")) {
+            if (!(v = option_value(argc, argv, &i, "--vector-registers")))
+                return usage_error("%s needs a number", a);
+            o->vector_registers = atoi(v);
+            if (o->vector_registers < 4 || o->vector_registers > 64)
+                return usage_error("--vector-registers takes 4 to 64, not '%s'", v);
         } else if (strcmp(a, "-MF") == 0) {
             if (i + 1 >= argc)
                 return usage_error("%s needs a file name", a);
@@ -275,6 +292,9 @@ static int generate(const Options *o, const Model *m, int argc, char **argv)
     if (o->weights && !(weights = load_baked_weights(m, o->weights, &status)))
         return status;
     IrProgram program = {0};
+    program.vector_width = o->vector_width;
+    program.vector_registers = o->vector_registers ? o->vector_registers
+                               : o->vector_width >= 16 ? 32 : 16;
     lower_model(m, &program);
     ir_unroll(&program, 8);
     char *cmd = command_line(argc, argv);
@@ -318,7 +338,7 @@ static int not_yet(const char *what)
 
 int main(int argc, char **argv)
 {
-    Options o = {0};
+    Options o = {.vector_width = 8};
     int status = parse_options(argc, argv, &o);
     if (status >= 0)
         return status;

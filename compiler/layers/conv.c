@@ -6,6 +6,8 @@
  */
 #include "layers.h"
 
+#include <string.h>
+
 static const char *const conv_positional[] = {"filters", "kernel", NULL};
 static const char *const conv_named[] = {"stride", "padding", "dilation", "activation", "bias",
                                          "weights", "trainable", "init", NULL};
@@ -92,7 +94,7 @@ static Shape spatial_shape(const Layer *l, const Shape *in)
     return s;
 }
 
-static void conv_region(LowerCtx *c, const WindowSegment *region)
+static void conv_region_scalar(LowerCtx *c, const WindowSegment *region)
 {
     IrProgram *p = c->p;
     IrFunc *f = c->f;
@@ -166,10 +168,145 @@ static void conv_region(LowerCtx *c, const WindowSegment *region)
              lower_activation(c, l->activation, 0.01f, ir_load(p, acc, ix_var(co3, 1))), false);
 }
 
+/* Register blocks: `block` output positions along the last spatial axis
+ * times up to four vectors of output channels are accumulated in vector
+ * registers over all taps and input channels; each kernel vector is loaded
+ * once and used for every position of the block.  Needs the output
+ * channels in whole vectors. */
+static void conv_region_vector(LowerCtx *c, const WindowSegment *region, int block)
+{
+    IrProgram *p = c->p;
+    IrFunc *f = c->f;
+    const Layer *l = c->l;
+    int nd = l->nd, width = p->vector_width;
+    Shape in = spatial_shape(l, c->in_shape[0]);
+    int64_t cin = l->cin, cout = l->out.dim[nd];
+    int64_t xs[3], ws[3], ys[3], x_run = cin, w_run = cin * cout, y_run = cout;
+    for (int a = nd - 1; a >= 0; a--) {
+        xs[a] = x_run;
+        x_run *= in.dim[a];
+        ws[a] = w_run;
+        w_run *= l->kernel[a];
+        ys[a] = y_run;
+        y_run *= l->out.dim[a];
+    }
+    int last = nd - 1;
+    int64_t nblocks = (region[last].hi - region[last].lo) / block;
+    IrBlock *b = &f->body;
+    IrIndex x_ix = ix_const(0), y_ix = ix_const(0);
+    for (int a = 0; a < last; a++) {
+        int o = ir_var(p, f, out_names[nd - 1][a]);
+        b = &ir_for(p, b, o, region[a].lo, region[a].hi)->body;
+        x_ix = ix_add(x_ix, ix_scale(ix_add_var(ix_const(-l->pad_before[a]), o, l->stride[a]),
+                                     xs[a]));
+        y_ix = ix_add_var(y_ix, o, ys[a]);
+    }
+    /* Position r of block ob is lo + ob*block + r along the last axis. */
+    int ob = ir_var(p, f, "blk");
+    b = &ir_for(p, b, ob, 0, nblocks)->body;
+    int64_t lo = region[last].lo, s = l->stride[last];
+    x_ix = ix_add(x_ix, ix_scale(ix_add_var(ix_const(lo * s - l->pad_before[last]), ob,
+                                            block * s), xs[last]));
+    y_ix = ix_add(y_ix, ix_scale(ix_add_var(ix_const(lo), ob, block), ys[last]));
+
+    int64_t nvec = cout / width;
+    for (int64_t first = 0; first < nvec; first += 4) {
+        int chunk = (int)(nvec - first < 4 ? nvec - first : 4);
+        int64_t base = first * width;
+        int acc[8][4], wv[4];
+        for (int r = 0; r < block; r++)
+            for (int v = 0; v < chunk; v++) {
+                acc[r][v] = ir_vreg(p, f, "a");
+                if (l->use_bias)
+                    ir_vset(p, b, acc[r][v], SCALAR_DECLARE,
+                            ir_vload(p, c->params[1], ix_const(base + v * width)));
+                else
+                    ir_vset(p, b, acc[r][v], SCALAR_DECLARE, ir_vzero(p));
+            }
+        IrBlock *taps = b;
+        IrIndex xk = x_ix, wk = ix_const(base);
+        bool any_taps = true;
+        for (int a = 0; a < nd; a++)
+            any_taps &= region[a].klo < region[a].khi;
+        if (any_taps) {
+            /* With no dilation on the last axis, its taps and the input
+             * channels are one contiguous run in x and in w: one loop. */
+            bool merge = l->dilation[last] == 1;
+            for (int a = 0; a < (merge ? last : nd); a++) {
+                int k = ir_var(p, f, tap_names[nd - 1][a]);
+                taps = &ir_for(p, taps, k, region[a].klo, region[a].khi)->body;
+                xk = ix_add_var(xk, k, l->dilation[a] * xs[a]);
+                wk = ix_add_var(wk, k, ws[a]);
+            }
+            int ci = ir_var(p, f, merge ? "j" : "ci");
+            IrBlock *body = &ir_for(p, taps, ci, merge ? region[last].klo * cin : 0,
+                                    merge ? region[last].khi * cin : cin)->body;
+            xk = ix_add_var(xk, ci, 1);
+            wk = ix_add_var(wk, ci, cout);
+            for (int v = 0; v < chunk; v++) {
+                wv[v] = ir_vreg(p, f, "w");
+                ir_vset(p, body, wv[v], SCALAR_DECLARE,
+                        ir_vload(p, c->params[0], ix_add(wk, ix_const(v * width))));
+            }
+            for (int r = 0; r < block; r++) {
+                IrExpr *x = ir_load(p, c->in[0], ix_add(xk, ix_const(r * s * xs[last])));
+                for (int v = 0; v < chunk; v++)
+                    ir_vset(p, body, acc[r][v], SCALAR_ADD, ir_op(p, IRE_MUL, x, ir_vref(p, wv[v])));
+            }
+        }
+        for (int r = 0; r < block; r++)
+            for (int v = 0; v < chunk; v++)
+                ir_vstore(p, b, c->acc, ix_const(r * cout + base + v * width), acc[r][v]);
+    }
+    /* The activation on the way out, position by position. */
+    int r = ir_var(p, f, "r");
+    IrStmt *rows = ir_for(p, b, r, 0, block);
+    int co = ir_var(p, f, "co");
+    IrStmt *out = ir_for(p, &rows->body, co, 0, cout);
+    ir_store(p, &out->body, c->out, ix_add_var(ix_add_var(y_ix, r, ys[last]), co, 1),
+             lower_activation(c, l->activation, 0.01f,
+                              ir_load(p, c->acc, ix_add_var(ix_var(r, cout), co, 1))), false);
+}
+
+/* How many output positions a register block holds: the accumulators and
+ * one chunk of kernel vectors must fit the vector registers. */
+static int conv_block_size(const LowerCtx *c)
+{
+    const IrProgram *p = c->p;
+    int64_t cout = c->l->out.dim[c->l->nd];
+    if (!p->vector_width || c->l->kind->family != FAMILY_CONV || cout % p->vector_width)
+        return 0;
+    int64_t chunk = cout / p->vector_width < 4 ? cout / p->vector_width : 4;
+    int64_t block = (p->vector_registers - 1 - chunk) / chunk;
+    return block < 2 ? 0 : block > 8 ? 8 : (int)block;
+}
+
+/* A region's positions along the last axis go to register blocks, the
+ * few left over to one smaller block; a layer whose output channels do not
+ * fill whole vectors is done position by position. */
+static void conv_region(LowerCtx *c, const WindowSegment *region)
+{
+    int block = conv_block_size(c), last = c->l->nd - 1;
+    int64_t n = region[last].hi - region[last].lo;
+    if (block == 0) {
+        conv_region_scalar(c, region);
+        return;
+    }
+    if (n >= block)
+        conv_region_vector(c, region, block);
+    if (n % block) {
+        WindowSegment tail[3];
+        memcpy(tail, region, sizeof tail);
+        tail[last].lo = region[last].hi - n % block;
+        conv_region_vector(c, tail, (int)(n % block));
+    }
+}
+
 static void conv_lower(LowerCtx *c)
 {
     Shape in = spatial_shape(c->l, c->in_shape[0]);
-    c->acc = lower_local(c, "acc", c->l->out.dim[c->l->nd]);
+    int block = conv_block_size(c);
+    c->acc = lower_local(c, "acc", c->l->out.dim[c->l->nd] * (block ? block : 1));
     layer_for_each_region(c, c->l, &in, conv_region);
     lower_output_softmax(c);
 }

@@ -1,0 +1,62 @@
+/* bench_driver.c - times a generated predictor (prefix bench_model) the
+ * way bench/peers/torch_peers.py times PyTorch: each call timed on its
+ * own after a warm-up, at least MIN_CALLS calls and MIN_TIME seconds;
+ * prints the median and the minimum per call as one JSON line.
+ *   bench_driver BATCH [MIN_TIME] [MIN_CALLS] */
+#define _POSIX_C_SOURCE 199309L
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "bench_model.h"
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int compare(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv)
+{
+    int batch = argc > 1 ? atoi(argv[1]) : 1;
+    double min_time = argc > 2 ? atof(argv[2]) : 1.0;
+    int min_calls = argc > 3 ? atoi(argv[3]) : 21;
+    float *params = bench_model_params_data();
+    unsigned state = 12345;
+    for (long i = 0; i < BENCH_MODEL_PARAM_COUNT; i++) {
+        state = state * 1103515245u + 12345u;
+        params[i] = ((float)(state >> 8) / 16777216.0f - 0.5f) * 0.1f;
+    }
+    float *x = malloc(sizeof(float) * (size_t)batch * BENCH_MODEL_INPUT_SIZE);
+    float *y = malloc(sizeof(float) * (size_t)batch * BENCH_MODEL_OUTPUT_SIZE);
+    for (long i = 0; i < (long)batch * BENCH_MODEL_INPUT_SIZE; i++)
+        x[i] = (float)(i % 17) / 17.0f;
+    double warm_end = now() + 0.3;
+    while (now() < warm_end)
+        bench_model_predict_batch(x, y, batch);
+    size_t cap = 1024, n = 0;
+    double *times = malloc(cap * sizeof *times);
+    double stop = now() + min_time;
+    while ((int)n < min_calls || now() < stop) {
+        double t0 = now();
+        bench_model_predict_batch(x, y, batch);
+        double t = now() - t0;
+        if (n == cap)
+            times = realloc(times, (cap *= 2) * sizeof *times);
+        times[n++] = t;
+    }
+    qsort(times, n, sizeof *times, compare);
+    printf("{\"batch\": %d, \"ms_median\": %.6f, \"ms_min\": %.6f, \"calls\": %zu, "
+           "\"check\": %g}\n", batch, 1e3 * times[n / 2], 1e3 * times[0], n, (double)y[0]);
+    free(times);
+    free(x);
+    free(y);
+    return 0;
+}

@@ -4,6 +4,8 @@
 #   make            build into build/
 #   make check      every test, then the whole suite again under ASan+UBSan
 #   make demo       build and run the main example end to end
+#   make check-long 1,000 generated models against the reference
+#   make bench      cnngen against PyTorch on the reference models
 #   make fuzz       the libFuzzer target on the front end, FUZZ_SECONDS (300)
 #   make install    install into PREFIX (/usr/local)
 #   make clean
@@ -16,7 +18,7 @@ FUZZ_SECONDS ?= 300
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build check test asan demo fuzz install clean
+.PHONY: all deps build check check-long test asan demo fuzz bench install clean
 
 all: build
 
@@ -37,6 +39,13 @@ asan: deps
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS)
 
 check: test asan
+
+check-long: build
+	cmake --build $(BUILD) --target check-long
+
+# Benchmarks against PyTorch on the peers' models, same run (minutes).
+bench: build
+	/usr/bin/python3 bench/run_bench.py --cnngen $(BUILD)/cnngen
 
 demo: build
 	@sh scripts/demo.sh $(BUILD)

@@ -9,6 +9,7 @@
 #include "emit_c.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -412,9 +413,54 @@ void emit_c_header(FILE *out, const Model *m, const EmitOptions *o)
     free(P);
 }
 
+/* Large baked weights go in as the bytes of little-endian floats in one
+ * string: compilers read a string of millions of bytes in a second or
+ * two, where as many decimal constants take half a minute.  The union
+ * reads them back as floats (exact: the bytes are the floats). */
+enum { BAKED_DECIMAL_MAX = 65536 };
+
+static void emit_weight_blob(Writer *w, const float *weights, int64_t count, const char *P)
+{
+    line(w, "#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__");
+    line(w, "#error \"the baked weights below are little-endian floats\"");
+    line(w, "#endif");
+    line(w, "#if defined(__GNUC__)");
+    line(w, "#pragma GCC diagnostic push");
+    line(w, "#pragma GCC diagnostic ignored \"-Woverlength-strings\"");
+    line(w, "#endif");
+    line(w, "static const union {");
+    line(w, "    unsigned char bytes[4 * (%s_PARAM_COUNT + 1)];", P);
+    line(w, "    float values[%s_PARAM_COUNT + 1];", P);
+    line(w, "} %s_weights = {", w->prefix);
+    StrBuf b = {0};
+    for (int64_t i = 0; i < count; i++) {
+        uint32_t bits;
+        memcpy(&bits, &weights[i], sizeof bits);
+        if (i % 16 == 0)
+            strbuf_printf(&b, "\"");
+        for (int k = 0; k < 4; k++)
+            strbuf_printf(&b, "\\x%02x", (unsigned)(bits >> (8 * k)) & 0xFF);
+        if (i % 16 == 15 || i == count - 1) {
+            line(w, "    %s\"", b.data);
+            b.len = 0;
+            b.data[0] = '\0';
+        }
+    }
+    strbuf_free(&b);
+    line(w, "};");
+    line(w, "#if defined(__GNUC__)");
+    line(w, "#pragma GCC diagnostic pop");
+    line(w, "#endif");
+    line(w, "static const float *const %s_params = %s_weights.values;", w->prefix, w->prefix);
+}
+
 static void emit_params(Writer *w, const Model *m, const EmitOptions *o, const char *P)
 {
     int64_t count = model_param_count(m, true) + model_param_count(m, false);
+    if (o->weights && count > BAKED_DECIMAL_MAX) {
+        emit_weight_blob(w, o->weights, count, P);
+        return;
+    }
     if (!o->weights) {
         /* Literal weights from the model are the starting values; the rest
          * start at zero until loaded. */

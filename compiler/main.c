@@ -7,7 +7,10 @@
  * Exit status: 0 success; 1 errors in the model or weights; 2 wrong use,
  * unreadable or unwritable file.
  */
+#define _DEFAULT_SOURCE         /* readlink, realpath */
 #include <errno.h>
+#include <limits.h>
+#include <unistd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +27,10 @@
 
 #ifndef CNNGEN_VERSION
 #define CNNGEN_VERSION "0.1.0"
+#endif
+#ifndef CNNGEN_BUILD_DIR
+#define CNNGEN_BUILD_DIR "."
+#define CNNGEN_SOURCE_DIR "."
 #endif
 
 typedef enum { EMIT_C, EMIT_LLVM, EMIT_OBJ } EmitKind;
@@ -330,10 +337,38 @@ static int generate(const Options *o, const Model *m, int argc, char **argv)
     return status;
 }
 
-static int not_yet(const char *what)
+/* --cflags and --libs, as llvm-config gives them: for the runtime of the
+ * build tree this cnngen sits in, or of the prefix it is installed in
+ * (found from the executable's own path, so an install can be moved). */
+static int print_build_flags(bool cflags, bool libs)
 {
-    fprintf(stderr, "cnngen: error: %s is not implemented in this version of cnngen yet\n", what);
-    return 2;
+    char exe[4096], build[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) {
+        fprintf(stderr, "cnngen: error: cannot find where cnngen is installed\n");
+        return 2;
+    }
+    exe[n] = '\0';
+    *strrchr(exe, '/') = '\0';                 /* the directory cnngen is in */
+    const char *include, *libdir;
+    char prefix_include[4200], prefix_lib[4200];
+    if (realpath(CNNGEN_BUILD_DIR, build) && strcmp(build, exe) == 0) {
+        include = CNNGEN_SOURCE_DIR "/runtime/include";
+        libdir = CNNGEN_BUILD_DIR;
+    } else {
+        char *slash = strrchr(exe, '/');        /* PREFIX/bin -> PREFIX */
+        if (slash)
+            *slash = '\0';
+        snprintf(prefix_include, sizeof prefix_include, "%s/include", exe);
+        snprintf(prefix_lib, sizeof prefix_lib, "%s/lib", exe);
+        include = prefix_include;
+        libdir = prefix_lib;
+    }
+    if (cflags)
+        printf("-I%s%s", include, libs ? " " : "\n");
+    if (libs)
+        printf("-L%s -lcnnrt -lm\n", libdir);
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -343,7 +378,7 @@ int main(int argc, char **argv)
     if (status >= 0)
         return status;
     if (o.cflags || o.libs)
-        return not_yet("--cflags/--libs (the runtime library)");
+        return print_build_flags(o.cflags, o.libs);
     if (!o.model)
         return usage_error("%s", "no model file given");
     if (o.json && !o.summary)

@@ -432,21 +432,26 @@ static void emit_weight_blob(Writer *w, const float *weights, int64_t count, con
     line(w, "    unsigned char bytes[4 * (%s_PARAM_COUNT + 1)];", P);
     line(w, "    float values[%s_PARAM_COUNT + 1];", P);
     line(w, "} %s_weights = {", w->prefix);
-    StrBuf b = {0};
-    for (int64_t i = 0; i < count; i++) {
-        uint32_t bits;
-        memcpy(&bits, &weights[i], sizeof bits);
-        if (i % 16 == 0)
-            strbuf_printf(&b, "\"");
-        for (int k = 0; k < 4; k++)
-            strbuf_printf(&b, "\\x%02x", (unsigned)(bits >> (8 * k)) & 0xFF);
-        if (i % 16 == 15 || i == count - 1) {
-            line(w, "    %s\"", b.data);
-            b.len = 0;
-            b.data[0] = '\0';
+    static const char hex[] = "0123456789abcdef";
+    char text[16 * 16 + 8];         /* 16 floats a line, \xNN per byte */
+    for (int64_t i = 0; i < count; i += 16) {
+        char *t = text;
+        *t++ = '"';
+        for (int64_t j = i; j < i + 16 && j < count; j++) {
+            uint32_t bits;
+            memcpy(&bits, &weights[j], sizeof bits);
+            for (int k = 0; k < 4; k++) {
+                unsigned byte = (bits >> (8 * k)) & 0xFF;
+                *t++ = '\\';
+                *t++ = 'x';
+                *t++ = hex[byte >> 4];
+                *t++ = hex[byte & 15];
+            }
         }
+        *t++ = '"';
+        *t = '\0';
+        line(w, "    %s", text);
     }
-    strbuf_free(&b);
     line(w, "};");
     line(w, "#if defined(__GNUC__)");
     line(w, "#pragma GCC diagnostic pop");

@@ -183,30 +183,78 @@ static void plan_release(FreeList *fl, int64_t offset, int64_t size)
     }
 }
 
-/* The node that owns the storage of `node` (through flatten aliases). */
-static int storage_owner(const Model *m, int node)
+int model_storage_owner(const Model *m, int node)
 {
     while (node > 0 && m->layers[node - 1]->alias_of >= 0)
         node = m->layers[node - 1]->alias_of;
     return node;
 }
 
+static bool fusable_follower(const Layer *f)
+{
+    return (f->kind->family == FAMILY_ACTIVATION && f->activation != ACT_SOFTMAX) ||
+           f->kind->family == FAMILY_BATCHNORM;
+}
+
+/* A conv or dense layer takes the element-wise layers right after it into
+ * its epilogue while each link's output has no other reader. */
+static void fuse_epilogues(Model *m, const int *users)
+{
+    for (int i = 0; i < m->nlayers; i++) {
+        Layer *p = m->layers[i];
+        if (!p->kind->linear_map || p->activation == ACT_SOFTMAX)
+            continue;
+        int last = i + 1;                       /* node of the chain's end so far */
+        for (int j = i + 1; j < m->nlayers && p->nepilogue < LAYER_MAX_EPILOGUE; j++) {
+            Layer *f = m->layers[j];
+            if (!fusable_follower(f) || f->srcs[0] != last || users[last] != 1)
+                break;
+            f->fused = true;
+            f->alias_of = last;
+            p->epilogue[p->nepilogue++] = j + 1;
+            last = j + 1;
+        }
+        i = last - 1;
+    }
+}
+
+static int64_t block_size(const Layer *l)
+{
+    return (shape_size(&l->out) + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN;
+}
+
 void graph_plan_memory(Model *m)
 {
     int n = m->nlayers;
     int *last_use = xmalloc(((size_t)n + 1) * sizeof *last_use);
+    int *users = xcalloc((size_t)n + 1, sizeof *users);
     for (int node = 0; node <= n; node++)
         last_use[node] = node;
     for (int i = 0; i < n; i++) {
         Layer *l = m->layers[i];
-        l->alias_of = (l->kind->family == FAMILY_FLATTEN && i + 1 < n) ? l->srcs[0] : -1;
+        l->alias_of = -1;
         l->arena_offset = -1;
+        l->nepilogue = 0;
+        l->fused = false;
+        for (int k = 0; k < l->nsrcs; k++)
+            users[l->srcs[k]]++;
     }
-    /* An alias keeps its owner alive as long as the alias is read. */
+    fuse_epilogues(m, users);
+    /* flatten only renames its input, and dropout at inference is the
+     * identity: they share their input's storage (as the model's output,
+     * unless that is the model's input: then they copy). */
+    for (int i = 0; i < n; i++) {
+        Layer *l = m->layers[i];
+        if ((l->kind->family == FAMILY_FLATTEN || l->kind->family == FAMILY_DROPOUT) &&
+            !(i + 1 == n && model_storage_owner(m, l->srcs[0]) == 0))
+            l->alias_of = l->srcs[0];
+    }
+    int output_owner = n ? model_storage_owner(m, n) : 0;
+    /* An owner lives as long as anything that shares its storage is read. */
     for (int i = n - 1; i >= 0; i--) {
         Layer *l = m->layers[i];
         for (int k = 0; k < l->nsrcs; k++) {
-            int owner = storage_owner(m, l->srcs[k]);
+            int owner = model_storage_owner(m, l->srcs[k]);
             if (last_use[owner] < i + 1)
                 last_use[owner] = i + 1;
         }
@@ -215,31 +263,31 @@ void graph_plan_memory(Model *m)
     for (int i = 0; i < n; i++) {
         Layer *l = m->layers[i];
         int node = i + 1;
-        if (node < n && l->alias_of < 0) {
-            int64_t size = (shape_size(&l->out) + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN;
-            l->arena_offset = plan_alloc(&fl, size);
-        } else if (l->alias_of >= 0) {
-            int owner = storage_owner(m, node);
-            l->arena_offset = owner > 0 ? m->layers[owner - 1]->arena_offset : -2;
+        if (l->alias_of < 0 && node != output_owner)
+            l->arena_offset = plan_alloc(&fl, block_size(l));
+        else if (l->alias_of >= 0) {
+            int owner = model_storage_owner(m, node);
+            l->arena_offset = owner == output_owner ? -1
+                              : owner > 0           ? m->layers[owner - 1]->arena_offset
+                                                    : -2;   /* the caller's input */
         }
         /* Free what this layer was the last to read. */
         for (int k = 0; k < l->nsrcs; k++) {
-            int owner = storage_owner(m, l->srcs[k]);
-            if (owner > 0 && last_use[owner] == node && m->layers[owner - 1]->arena_offset >= 0) {
-                Layer *o = m->layers[owner - 1];
-                int64_t size = (shape_size(&o->out) + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN;
-                plan_release(&fl, o->arena_offset, size);
+            int owner = model_storage_owner(m, l->srcs[k]);
+            if (owner > 0 && last_use[owner] == node && m->layers[owner - 1]->arena_offset >= 0 &&
+                m->layers[owner - 1]->alias_of < 0) {
+                plan_release(&fl, m->layers[owner - 1]->arena_offset,
+                             block_size(m->layers[owner - 1]));
                 last_use[owner] = -1;           /* freed once, even if read twice */
             }
         }
-        if (last_use[node] == node && node < n && l->alias_of < 0) {
-            int64_t size = (shape_size(&l->out) + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN;
-            plan_release(&fl, l->arena_offset, size);       /* an output nothing reads */
-        }
+        if (last_use[node] == node && l->alias_of < 0 && l->arena_offset >= 0)
+            plan_release(&fl, l->arena_offset, block_size(l));   /* an output nothing reads */
     }
     m->arena_floats = fl.top;
     free(fl.free);
     free(last_use);
+    free(users);
 }
 
 void model_free(Model *m)

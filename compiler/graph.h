@@ -77,7 +77,7 @@ typedef enum { PAD_VALID, PAD_SAME, PAD_CAUSAL, PAD_EXPLICIT } PadMode;
 
 typedef struct LayerKind LayerKind;
 
-enum { LAYER_MAX_PARAMS = 4 };
+enum { LAYER_MAX_PARAMS = 4, LAYER_MAX_EPILOGUE = 4 };
 
 typedef struct Layer {
     const LayerKind *kind;
@@ -113,6 +113,11 @@ typedef struct Layer {
     /* The memory plan (graph_plan_memory): where the output lives. */
     int64_t arena_offset;       /* in floats; -1: the caller's output, -2: its input */
     int alias_of;               /* node whose storage this output shares, or -1 */
+    /* Inference fusion: element-wise layers run in their producer's
+     * epilogue (the producer writes their output; they have no code). */
+    int epilogue[LAYER_MAX_EPILOGUE];   /* nodes of the fused followers, in order */
+    int nepilogue;
+    bool fused;                 /* this layer runs in its producer's epilogue */
 } Layer;
 
 typedef enum { LOSS_DEFAULT, LOSS_MSE, LOSS_MAE, LOSS_BCE, LOSS_CROSSENTROPY } Loss;
@@ -147,6 +152,8 @@ typedef struct {
 } Model;
 
 const Shape *model_node_shape(const Model *m, int node);
+/* The node that owns node's storage (through aliases and fusion). */
+int model_storage_owner(const Model *m, int node);
 const Shape *model_output_shape(const Model *m);
 Activation model_final_activation(const Model *m);
 
@@ -156,8 +163,12 @@ int64_t model_param_count(const Model *m, bool trainable);
 __int128 layer_flops(const Layer *l, const Model *m);
 __int128 model_flops(const Model *m);
 
-/* Plan the static activation arena: every intermediate output gets an
- * offset, buffers whose lifetimes do not overlap share space. */
+/* Plan the static activation arena for inference: element-wise layers
+ * that directly follow a conv or dense layer (whose output nothing else
+ * reads) are fused into its epilogue; every remaining intermediate output
+ * gets an offset, and buffers whose lifetimes do not overlap share space.
+ * The node whose storage is the model output is written to the caller's
+ * buffer. */
 void graph_plan_memory(Model *m);
 
 void model_free(Model *m);

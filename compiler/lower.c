@@ -77,19 +77,69 @@ void lower_output_softmax(LowerCtx *c)
     lower_softmax(c, &c->f->body, c->out, shape_size(s) / channels, channels);
 }
 
-/* Where a node's values live: the model input, the caller's output, or
- * the arena at the planned offset (through flatten aliases). */
+/* Where a node's values live: the model input, the caller's output (for
+ * the node that owns the model output's storage), or the arena at the
+ * planned offset. */
 static int node_view(LowerCtx *c, int node, const char *name, bool written)
 {
     const Model *m = c->m;
     int64_t size = shape_size(model_node_shape(m, node));
-    while (node > 0 && m->layers[node - 1]->alias_of >= 0)
-        node = m->layers[node - 1]->alias_of;
-    if (node == 0)
+    int owner = model_storage_owner(m, node);
+    if (owner == 0)
         return ir_view(c->p, c->f, name, VIEW_INPUT, 0, size, written);
-    if (node == m->nlayers)
+    if (owner == model_storage_owner(m, m->nlayers))
         return ir_view(c->p, c->f, name, VIEW_OUTPUT, 0, size, written);
-    return ir_view(c->p, c->f, name, VIEW_ARENA, m->layers[node - 1]->arena_offset, size, written);
+    return ir_view(c->p, c->f, name, VIEW_ARENA, m->layers[owner - 1]->arena_offset, size,
+                   written);
+}
+
+/* ---- epilogues ------------------------------------------------------------
+ * A conv or dense layer applies its own activation, then each fused
+ * follower (element-wise activations; batchnorm with the moving
+ * statistics, whose per-channel scale is computed once per call). */
+
+void lower_epilogue_setup(LowerCtx *c)
+{
+    IrProgram *p = c->p;
+    IrFunc *f = c->f;
+    for (int e = 0; e < c->l->nepilogue; e++) {
+        const Layer *bn = c->m->layers[c->l->epilogue[e] - 1];
+        if (bn->kind->family != FAMILY_BATCHNORM)
+            continue;
+        int64_t ch = bn->out.dim[bn->out.rank - 1];
+        int views[4];
+        static const char *const names[] = {"gamma", "beta", "mean", "var"};
+        for (int k = 0; k < 4; k++)
+            views[k] = ir_view(p, f, arena_printf(&p->arena, "%s%d", names[k], e), VIEW_PARAMS,
+                               lower_param_offset(c->m, &bn->params[k]), ch, false);
+        c->epi_beta[e] = views[1];
+        c->epi_mean[e] = views[2];
+        c->epi_scale[e] = lower_local(c, arena_printf(&p->arena, "scale%d", e), ch);
+        int i = ir_var(p, f, "c");
+        IrStmt *loop = ir_for(p, &f->body, i, 0, ch);
+        ir_store(p, &loop->body, c->epi_scale[e], ix_var(i, 1),
+                 ir_op(p, IRE_DIV, ir_load(p, views[0], ix_var(i, 1)),
+                       ir_op(p, IRE_SQRT,
+                             ir_op(p, IRE_ADD, ir_load(p, views[3], ix_var(i, 1)),
+                                   ir_num(p, (float)bn->epsilon)), NULL)), false);
+    }
+}
+
+IrExpr *lower_epilogue(LowerCtx *c, IrExpr *v, IrIndex channel)
+{
+    IrProgram *p = c->p;
+    v = lower_activation(c, c->l->activation, 0.01f, v);
+    for (int e = 0; e < c->l->nepilogue; e++) {
+        const Layer *f = c->m->layers[c->l->epilogue[e] - 1];
+        if (f->kind->family == FAMILY_BATCHNORM)
+            v = ir_op(p, IRE_ADD,
+                      ir_op(p, IRE_MUL, ir_op(p, IRE_SUB, v, ir_load(p, c->epi_mean[e], channel)),
+                            ir_load(p, c->epi_scale[e], channel)),
+                      ir_load(p, c->epi_beta[e], channel));
+        else
+            v = lower_activation(c, f->activation, (float)f->alpha, v);
+    }
+    return v;
 }
 
 static const char *const input_names[] = {"x", "x1", "x2", "x3", "x4", "x5", "x6", "x7"};
@@ -106,6 +156,10 @@ static char *layer_comment(Arena *a, const Model *m, const Layer *l)
     }
     strbuf_printf(&b, " -> ");
     shape_format(&l->out, &b);
+    for (int e = 0; e < l->nepilogue; e++) {
+        const Layer *f = m->layers[l->epilogue[e] - 1];
+        strbuf_printf(&b, ", then %s %s (line %d)", f->kind->name, f->name, f->loc.line);
+    }
     char *text = arena_strndup(a, b.data, b.len);
     strbuf_free(&b);
     return text;
@@ -126,7 +180,7 @@ static void lower_layer(const Model *m, IrProgram *p, int index)
         c.in[i] = node_view(&c, l->srcs[i], name, false);
         c.in_shape[i] = model_node_shape(m, l->srcs[i]);
     }
-    c.out = node_view(&c, index + 1, "y", true);
+    c.out = node_view(&c, l->nepilogue ? l->epilogue[l->nepilogue - 1] : index + 1, "y", true);
     for (int k = 0; k < l->nparams; k++) {
         const char *name = l->kind->family == FAMILY_BATCHNORM
                                ? (const char *[]){"gamma", "beta", "mean", "var"}[k]

@@ -23,6 +23,7 @@ typedef struct {
     int out;                /* the view of the layer's output */
     int params[4];          /* a view of each parameter tensor */
     int acc;                /* a local array a family's lowering may make */
+    int epi_beta[LAYER_MAX_EPILOGUE], epi_mean[LAYER_MAX_EPILOGUE], epi_scale[LAYER_MAX_EPILOGUE];
 } LowerCtx;
 
 /* Offsets of every parameter tensor in the parameter block, model order. */
@@ -36,6 +37,11 @@ void lower_model(const Model *m, IrProgram *p);
 IrExpr *lower_activation(LowerCtx *c, Activation act, float alpha, IrExpr *x);
 /* Softmax over the last axis of a view holding `positions` rows of `channels`. */
 void lower_softmax(LowerCtx *c, IrBlock *b, int view, int64_t positions, int64_t channels);
+/* A conv or dense layer's epilogue: its activation, then the fused
+ * followers' (see graph_plan_memory); setup first, at the top of the
+ * function, then the value of each output at the given channel. */
+void lower_epilogue_setup(LowerCtx *c);
+IrExpr *lower_epilogue(LowerCtx *c, IrExpr *v, IrIndex channel);
 /* Apply the layer's activation in place to its output (softmax or none). */
 void lower_output_softmax(LowerCtx *c);
 int lower_local(LowerCtx *c, const char *name, int64_t size);

@@ -165,7 +165,7 @@ static void conv_region_scalar(LowerCtx *c, const WindowSegment *region)
     int co3 = ir_var(p, f, "co");
     IrStmt *out = ir_for(p, b, co3, 0, cout);
     ir_store(p, &out->body, c->out, ix_add_var(y_ix, co3, 1),
-             lower_activation(c, l->activation, 0.01f, ir_load(p, acc, ix_var(co3, 1))), false);
+             lower_epilogue(c, ir_load(p, acc, ix_var(co3, 1)), ix_var(co3, 1)), false);
 }
 
 /* Register blocks: `block` output positions along the last spatial axis
@@ -264,8 +264,8 @@ static void conv_region_vector(LowerCtx *c, const WindowSegment *region, int blo
     int co = ir_var(p, f, "co");
     IrStmt *out = ir_for(p, &rows->body, co, 0, cout);
     ir_store(p, &out->body, c->out, ix_add_var(ix_add_var(y_ix, r, ys[last]), co, 1),
-             lower_activation(c, l->activation, 0.01f,
-                              ir_load(p, c->acc, ix_add_var(ix_var(r, cout), co, 1))), false);
+             lower_epilogue(c, ir_load(p, c->acc, ix_add_var(ix_var(r, cout), co, 1)),
+                            ix_var(co, 1)), false);
 }
 
 /* How many output positions a register block holds: the accumulators and
@@ -307,6 +307,7 @@ static void conv_lower(LowerCtx *c)
     Shape in = spatial_shape(c->l, c->in_shape[0]);
     int block = conv_block_size(c);
     c->acc = lower_local(c, "acc", c->l->out.dim[c->l->nd] * (block ? block : 1));
+    lower_epilogue_setup(c);
     layer_for_each_region(c, c->l, &in, conv_region);
     lower_output_softmax(c);
 }

@@ -45,6 +45,7 @@ static void dense_lower(LowerCtx *c)
     const Layer *l = c->l;
     int64_t in = shape_size(c->in_shape[0]), units = l->units;
     int acc = lower_local(c, "acc", units);
+    lower_epilogue_setup(c);
     int u = ir_var(p, f, "u");
     IrStmt *init = ir_for(p, &f->body, u, 0, units);
     ir_store(p, &init->body, acc, ix_var(u, 1),
@@ -59,7 +60,7 @@ static void dense_lower(LowerCtx *c)
     int u3 = ir_var(p, f, "u");
     IrStmt *out = ir_for(p, &f->body, u3, 0, units);
     ir_store(p, &out->body, c->out, ix_var(u3, 1),
-             lower_activation(c, l->activation, 0.01f, ir_load(p, acc, ix_var(u3, 1))), false);
+             lower_epilogue(c, ir_load(p, acc, ix_var(u3, 1)), ix_var(u3, 1)), false);
     lower_output_softmax(c);
 }
 

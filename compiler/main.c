@@ -31,6 +31,8 @@
 #ifndef CNNGEN_BUILD_DIR
 #define CNNGEN_BUILD_DIR "."
 #define CNNGEN_SOURCE_DIR "."
+#define CNNGEN_INSTALL_LIBDIR "lib"
+#define CNNGEN_INSTALL_INCLUDEDIR "include"
 #endif
 
 typedef enum { EMIT_C, EMIT_LLVM, EMIT_OBJ } EmitKind;
@@ -254,6 +256,34 @@ static float *load_baked_weights(const Model *m, const char *path, int *status)
     return weights;
 }
 
+/* Replace path with text unless it holds exactly that already; a new file
+ * is written beside it and renamed over it, so a reader never sees half. */
+static int write_if_changed(const char *path, const char *text, size_t len)
+{
+    Source old;
+    if (source_read(path, &old)) {
+        bool same = old.len == len && memcmp(old.data, text, len) == 0;
+        source_free(&old);
+        if (same)
+            return 0;
+    }
+    size_t tmp_len = strlen(path) + 32;
+    char *tmp = xmalloc(tmp_len);
+    snprintf(tmp, tmp_len, "%s.tmp%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    bool ok = f && fwrite(text, 1, len, f) == len;
+    if (f && fclose(f) != 0)
+        ok = false;
+    if (!ok || rename(tmp, path) != 0) {
+        fprintf(stderr, "cnngen: error: cannot write '%s': %s\n", path, strerror(errno));
+        remove(tmp);
+        free(tmp);
+        return 2;
+    }
+    free(tmp);
+    return 0;
+}
+
 static char *command_line(int argc, char **argv)
 {
     StrBuf b = {0};
@@ -282,7 +312,9 @@ static int write_dependencies(const Options *o, const char *c_path, const char *
         free(path);
         return 2;
     }
-    fprintf(f, "%s %s: %s%s%s\n", c_path, h_path, o->model, o->weights ? " " : "",
+    /* One target (ninja reads no more); the header is made with it. */
+    (void)h_path;
+    fprintf(f, "%s: %s%s%s\n", c_path, o->model, o->weights ? " " : "",
             o->weights ? o->weights : "");
     fprintf(f, "%s:\n", o->model);
     if (o->weights)
@@ -312,19 +344,25 @@ static int generate(const Options *o, const Model *m, int argc, char **argv)
         char *c_path, *h_path, *h_name;
         output_names(o->output, &c_path, &h_path, &h_name);
         eo.header_name = h_name;
-        FILE *c = fopen(c_path, "w"), *h = fopen(h_path, "w");
+        /* Built in memory, then written only where the text changed: a
+         * build system then rebuilds nothing for a model that compiles to
+         * the same code (the header survives most edits unchanged). */
+        char *c_text = NULL, *h_text = NULL;
+        size_t c_len = 0, h_len = 0;
+        FILE *c = open_memstream(&c_text, &c_len), *h = open_memstream(&h_text, &h_len);
         if (!c || !h) {
-            fprintf(stderr, "cnngen: error: cannot write '%s': %s\n", !c ? c_path : h_path,
-                    strerror(errno));
-            status = 2;
-        } else {
-            emit_c_header(h, m, &eo);
-            emit_c_source(c, m, &program, &eo);
+            fprintf(stderr, "cnngen: error: out of memory\n");
+            exit(2);
         }
-        if ((c && fclose(c) != 0) || (h && fclose(h) != 0)) {
-            fprintf(stderr, "cnngen: error: cannot write '%s'\n", c_path);
+        emit_c_header(h, m, &eo);
+        emit_c_source(c, m, &program, &eo);
+        fclose(c);
+        fclose(h);
+        if (write_if_changed(h_path, h_text, h_len) != 0 ||
+            write_if_changed(c_path, c_text, c_len) != 0)
             status = 2;
-        }
+        free(c_text);
+        free(h_text);
         if (status == 0 && (o->md || o->depfile))
             status = write_dependencies(o, c_path, h_path);
         free(c_path);
@@ -359,15 +397,17 @@ static int print_build_flags(bool cflags, bool libs)
         char *slash = strrchr(exe, '/');        /* PREFIX/bin -> PREFIX */
         if (slash)
             *slash = '\0';
-        snprintf(prefix_include, sizeof prefix_include, "%s/include", exe);
-        snprintf(prefix_lib, sizeof prefix_lib, "%s/lib", exe);
+        snprintf(prefix_include, sizeof prefix_include, "%s/%s", exe, CNNGEN_INSTALL_INCLUDEDIR);
+        snprintf(prefix_lib, sizeof prefix_lib, "%s/%s", exe, CNNGEN_INSTALL_LIBDIR);
         include = prefix_include;
         libdir = prefix_lib;
     }
     if (cflags)
         printf("-I%s%s", include, libs ? " " : "\n");
+    /* The static library by name: the program then runs without a search
+     * path for a shared one. */
     if (libs)
-        printf("-L%s -lcnnrt -lm\n", libdir);
+        printf("%s/libcnnrt.a -lm\n", libdir);
     return 0;
 }
 

@@ -1,0 +1,60 @@
+# cnngen_add_model(TARGET model.cnn [WEIGHTS w.safetensors] [PREFIX p]
+#                  [NO_TRAIN] [MAIN] [EMIT c|obj])
+#
+# Runs cnngen at build time on model.cnn and makes TARGET from the result:
+# a static library (link it and include TARGET.h), or with MAIN an
+# executable (the generated program: PROG predict ...).  cnngen runs again
+# when the model or the weights change (its -MD -MF depfile, and DEPENDS);
+# nothing else is rebuilt.  Symbols carry PREFIX, by default the model's
+# name.  The generated TARGET.c and TARGET.h are in
+# ${CMAKE_CURRENT_BINARY_DIR}/TARGET/.
+#
+# Works with find_package(cnngen) and with add_subdirectory/FetchContent.
+function(cnngen_add_model target model)
+  cmake_parse_arguments(ARG "NO_TRAIN;MAIN" "WEIGHTS;PREFIX;EMIT" "" ${ARGN})
+  if(ARG_UNPARSED_ARGUMENTS)
+    message(FATAL_ERROR "cnngen_add_model: unknown arguments: ${ARG_UNPARSED_ARGUMENTS}")
+  endif()
+  if(ARG_EMIT AND NOT ARG_EMIT STREQUAL "c")
+    if(ARG_EMIT STREQUAL "obj")
+      message(FATAL_ERROR "cnngen_add_model: EMIT obj needs cnngen's LLVM backend, "
+                          "which this cnngen does not have")
+    endif()
+    message(FATAL_ERROR "cnngen_add_model: EMIT takes c or obj, not '${ARG_EMIT}'")
+  endif()
+  get_filename_component(model "${model}" ABSOLUTE)
+  set(dir "${CMAKE_CURRENT_BINARY_DIR}/${target}")
+  set(source "${dir}/${target}.c")
+  set(header "${dir}/${target}.h")
+  set(options "")
+  set(depends "${model}")
+  if(ARG_WEIGHTS)
+    get_filename_component(weights "${ARG_WEIGHTS}" ABSOLUTE)
+    list(APPEND options --weights "${weights}")
+    list(APPEND depends "${weights}")
+  endif()
+  if(ARG_PREFIX)
+    list(APPEND options --prefix "${ARG_PREFIX}")
+  endif()
+  if(ARG_NO_TRAIN)
+    list(APPEND options --no-train)
+  endif()
+  if(ARG_MAIN)
+    list(APPEND options --main)
+  endif()
+  file(MAKE_DIRECTORY "${dir}")
+  add_custom_command(
+    OUTPUT "${source}" "${header}"
+    COMMAND cnngen::cnngen "${model}" -o "${source}" -MD -MF "${dir}/${target}.d" ${options}
+    DEPENDS ${depends} cnngen::cnngen
+    DEPFILE "${dir}/${target}.d"
+    COMMENT "cnngen ${target}: ${model}"
+    VERBATIM)
+  if(ARG_MAIN)
+    add_executable(${target} "${source}" "${header}")
+  else()
+    add_library(${target} STATIC "${source}" "${header}")
+  endif()
+  target_include_directories(${target} PUBLIC "${dir}")
+  target_link_libraries(${target} PUBLIC cnngen::cnnrt)
+endfunction()

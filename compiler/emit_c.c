@@ -403,6 +403,9 @@ void emit_c_header(FILE *out, const Model *m, const EmitOptions *o)
         line(&w, " * or -1 with a message in error; nothing is changed on failure. */");
         line(&w, "int %s_load_weights(const char *path, char *error, size_t error_size);",
              o->prefix);
+        line(&w, "/* Starting weights: the literal ones of the model, the init rules for the");
+        line(&w, " * rest, from seed (needs the cnnrt runtime). */");
+        line(&w, "void %s_init_params(unsigned long long seed);", o->prefix);
     }
     blank(&w);
     line(&w, "#ifdef __cplusplus");
@@ -580,6 +583,37 @@ static void emit_loader(Writer *w, const EmitOptions *o, const char *P)
     line(w, "}");
 }
 
+static const char *const init_kind_names[] = {
+    [INIT_GLOROT_UNIFORM] = "CNNRT_INIT_GLOROT_UNIFORM", [INIT_GLOROT_NORMAL] = "CNNRT_INIT_GLOROT_NORMAL",
+    [INIT_HE_UNIFORM] = "CNNRT_INIT_HE_UNIFORM",         [INIT_HE_NORMAL] = "CNNRT_INIT_HE_NORMAL",
+    [INIT_LECUN_NORMAL] = "CNNRT_INIT_LECUN_NORMAL",     [INIT_ZEROS] = "CNNRT_INIT_ZEROS",
+    [INIT_ONES] = "CNNRT_INIT_ONES"};
+
+static void emit_init(Writer *w, const Model *m, const EmitOptions *o)
+{
+    blank(w);
+    line(w, "void %s_init_params(unsigned long long seed)", o->prefix);
+    line(w, "{");
+    w->indent++;
+    line(w, "static const cnnrt_init_spec specs[] = {");
+    w->indent++;
+    int n = 0;
+    for (int i = 0; i < m->nlayers; i++)
+        for (int k = 0; k < m->layers[i]->nparams; k++, n++) {
+            const Param *p = &m->layers[i]->params[k];
+            line(w, "{%lldL, %lldL, %s, %lldL, %lldL},   /* %s */",
+                 (long long)lower_param_offset(m, p), (long long)shape_size(&p->shape),
+                 p->literal ? "CNNRT_INIT_KEEP" : init_kind_names[p->init], (long long)p->fan_in,
+                 (long long)p->fan_out, p->name);
+        }
+    line(w, "{0L, 0L, CNNRT_INIT_KEEP, 0L, 0L}");
+    w->indent--;
+    line(w, "};");
+    line(w, "cnnrt_init_params(specs, %d, %s_params, seed);", n, o->prefix);
+    w->indent--;
+    line(w, "}");
+}
+
 static void emit_main(Writer *w, const Model *m, const EmitOptions *o, const char *P)
 {
     blank(w);
@@ -594,7 +628,7 @@ static void emit_main(Writer *w, const Model *m, const EmitOptions *o, const cha
         w->indent++;
         line(w, "return cnnrt_predict_command(argc, argv, \"%s\", %s_INPUT_SIZE, %s_OUTPUT_SIZE,",
              m->name, P, P);
-        line(w, "                             %s_predict_batch, 0);", o->prefix);
+        line(w, "                             %s_predict_batch, 0, 0, 0);", o->prefix);
         w->indent--;
         line(w, "}");
         return;
@@ -610,8 +644,10 @@ static void emit_main(Writer *w, const Model *m, const EmitOptions *o, const cha
     w->indent++;
     line(w, "return cnnrt_predict_command(argc, argv, \"%s\", %s_INPUT_SIZE, %s_OUTPUT_SIZE,",
          m->name, P, P);
-    line(w, "                             %s_predict_batch, %s_load_for_main);", o->prefix,
-         o->prefix);
+    line(w, "                             %s_predict_batch, %s_load_for_main, %s_init_params,",
+         o->prefix, o->prefix, o->prefix);
+    line(w, "                             %lluULL);   /* the train block's seed */",
+         (unsigned long long)m->train.seed);
     w->indent--;
     line(w, "}");
 }
@@ -658,8 +694,10 @@ void emit_c_source(FILE *out, const Model *m, const IrProgram *p, const EmitOpti
     for (int i = 0; i < p->nfuncs; i++)
         print_function(&w, p->funcs[i]);
     emit_predict(&w, m, p, o, P);
-    if (!o->weights)
+    if (!o->weights) {
         emit_loader(&w, o, P);
+        emit_init(&w, m, o);
+    }
     if (o->main)
         emit_main(&w, m, o, P);
     free(P);

@@ -33,6 +33,31 @@ typedef struct {
 int cnnrt_load_safetensors(const char *path, const cnnrt_tensor_spec *specs, int nspecs,
                            float *params, long count, char *error, size_t error_size);
 
+/* Starting weights by the init rules (Keras' VarianceScaling), from a
+ * seed; one entry per tensor, at its offset in the parameter block.
+ * CNNRT_INIT_KEEP leaves a tensor alone (its values were written in the
+ * model).  The numbers are this runtime's own; the distributions are the
+ * contract's. */
+typedef enum {
+    CNNRT_INIT_KEEP,
+    CNNRT_INIT_ZEROS,
+    CNNRT_INIT_ONES,
+    CNNRT_INIT_GLOROT_UNIFORM,
+    CNNRT_INIT_GLOROT_NORMAL,
+    CNNRT_INIT_HE_UNIFORM,
+    CNNRT_INIT_HE_NORMAL,
+    CNNRT_INIT_LECUN_NORMAL
+} cnnrt_init_kind;
+
+typedef struct {
+    long offset, count;
+    int init;                   /* a cnnrt_init_kind */
+    long fan_in, fan_out;
+} cnnrt_init_spec;
+
+void cnnrt_init_params(const cnnrt_init_spec *specs, int n, float *params,
+                       unsigned long long seed);
+
 /* The predict command of a generated program:
  *   PROG predict [--weights W.safetensors] [FILE|-]
  * Reads samples, one per line (input_size numbers separated by commas
@@ -41,8 +66,12 @@ int cnnrt_load_safetensors(const char *path, const cnnrt_tensor_spec *specs, int
  * the weights are baked in.  Returns the exit status. */
 typedef void (*cnnrt_predict_fn)(const float *input, float *output, int n);
 typedef int (*cnnrt_load_fn)(const char *path, char *error, size_t error_size);
+typedef void (*cnnrt_init_fn)(unsigned long long seed);
+/* Without --weights, init (when not NULL) sets the starting weights from
+ * seed (the train block's). */
 int cnnrt_predict_command(int argc, char **argv, const char *model_name, int input_size,
-                          int output_size, cnnrt_predict_fn predict, cnnrt_load_fn load);
+                          int output_size, cnnrt_predict_fn predict, cnnrt_load_fn load,
+                          cnnrt_init_fn init, unsigned long long seed);
 
 /* Predict every sample line of in (named where in messages) to out.
  * Returns 0, or 1 after a bad line (the lines before it are printed). */

@@ -20,6 +20,7 @@
 #ifndef CNNRT_H     /* embedded in a standalone program: no cnnrt.h */
 typedef void (*cnnrt_predict_fn)(const float *input, float *output, int n);
 typedef int (*cnnrt_load_fn)(const char *path, char *error, size_t error_size);
+typedef void (*cnnrt_init_fn)(unsigned long long seed);
 #endif
 
 static int cnnrt_is_blank(int c)
@@ -229,7 +230,8 @@ CNNRT_API int cnnrt_predict_lines(FILE *in, const char *where, int input_size, i
 }
 
 CNNRT_API int cnnrt_predict_command(int argc, char **argv, const char *model_name, int input_size,
-                                    int output_size, cnnrt_predict_fn predict, cnnrt_load_fn load)
+                                    int output_size, cnnrt_predict_fn predict, cnnrt_load_fn load,
+                                    cnnrt_init_fn init, unsigned long long seed)
 {
     const char *prog = argc > 0 ? argv[0] : model_name;
     const char *weights = NULL, *file = NULL;
@@ -269,6 +271,8 @@ CNNRT_API int cnnrt_predict_command(int argc, char **argv, const char *model_nam
             return status == -2 ? 2 : 1;      /* unreadable: 2; bad content: 1 */
         }
     }
+    if (!weights && init)
+        init(seed);         /* the literal weights and the init rules */
     if (!file || strcmp(file, "-") == 0)
         return cnnrt_predict_lines(stdin, "<stdin>", input_size, output_size, predict, stdout,
                                    stderr);

@@ -1,0 +1,211 @@
+/* test_runtime.c - unit tests of libcnnrt (cmocka): the init rules'
+ * distributions, the strict safetensors reader, the sample reader. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <unistd.h>
+
+#include "cnnrt.h"
+
+/* ---- init rules ---------------------------------------------------------- */
+
+static void moments(const float *v, long n, double *mean, double *var, double *maxabs)
+{
+    double s = 0, s2 = 0, m = 0;
+    for (long i = 0; i < n; i++) {
+        s += v[i];
+        s2 += (double)v[i] * v[i];
+        if (fabs(v[i]) > m)
+            m = fabs(v[i]);
+    }
+    *mean = s / n;
+    *var = s2 / n - *mean * *mean;
+    *maxabs = m;
+}
+
+static void test_glorot_uniform(void **state)
+{
+    (void)state;
+    enum { N = 200000 };
+    float *p = malloc(N * sizeof *p);
+    cnnrt_init_spec spec = {0, N, CNNRT_INIT_GLOROT_UNIFORM, 100, 300};
+    cnnrt_init_params(&spec, 1, p, 7);
+    double mean, var, maxabs, limit = sqrt(3.0 / 200.0);
+    moments(p, N, &mean, &var, &maxabs);
+    assert_true(maxabs <= limit);
+    assert_true(maxabs > 0.99 * limit);
+    assert_true(fabs(mean) < 0.01 * limit);
+    assert_true(fabs(var - limit * limit / 3) < 0.02 * limit * limit / 3);
+    free(p);
+}
+
+static void test_he_normal_truncated(void **state)
+{
+    (void)state;
+    enum { N = 200000 };
+    float *p = malloc(N * sizeof *p);
+    cnnrt_init_spec spec = {0, N, CNNRT_INIT_HE_NORMAL, 50, 7};
+    cnnrt_init_params(&spec, 1, p, 1);
+    double mean, var, maxabs, sd = sqrt(2.0 / 50.0);
+    moments(p, N, &mean, &var, &maxabs);
+    /* rescaled so the variance is scale/fan_in; cut at 2 of the unit sd */
+    assert_true(fabs(sqrt(var) - sd) < 0.02 * sd);
+    assert_true(maxabs <= 2 * sd / 0.87962566103423978 + 1e-6);
+    free(p);
+}
+
+static void test_init_keeps_and_fills(void **state)
+{
+    (void)state;
+    float p[6] = {5, 5, 5, 5, 5, 5};
+    cnnrt_init_spec specs[] = {{0, 2, CNNRT_INIT_KEEP, 1, 1},
+                               {2, 2, CNNRT_INIT_ONES, 1, 1},
+                               {4, 2, CNNRT_INIT_ZEROS, 1, 1}};
+    cnnrt_init_params(specs, 3, p, 0);
+    float want[6] = {5, 5, 1, 1, 0, 0};
+    assert_memory_equal(p, want, sizeof want);
+    /* the same seed gives the same numbers */
+    float a[64], b[64];
+    cnnrt_init_spec g = {0, 64, CNNRT_INIT_LECUN_NORMAL, 10, 10};
+    cnnrt_init_params(&g, 1, a, 3);
+    cnnrt_init_params(&g, 1, b, 3);
+    assert_memory_equal(a, b, sizeof a);
+}
+
+/* ---- safetensors ---------------------------------------------------------- */
+
+static char path[64];
+
+static void write_file(const char *header, const void *data, size_t n)
+{
+    snprintf(path, sizeof path, "/tmp/cnnrt_test_%d.safetensors", (int)getpid());
+    FILE *f = fopen(path, "wb");
+    uint64_t len = strlen(header);
+    unsigned char le[8];
+    for (int i = 0; i < 8; i++)
+        le[i] = (unsigned char)(len >> (8 * i));
+    fwrite(le, 1, 8, f);
+    fwrite(header, 1, len, f);
+    fwrite(data, 1, n, f);
+    fclose(f);
+}
+
+static const cnnrt_tensor_spec specs2[] = {{"a.kernel", 2, {2, 2}, 0}, {"a.bias", 1, {2}, 4}};
+
+static int load(char *error)
+{
+    float params[6] = {9, 9, 9, 9, 9, 9};
+    int rc = cnnrt_load_safetensors(path, specs2, 2, params, 6, error, 256);
+    if (rc == 0)
+        assert_true(params[0] == 1 && params[4] == 5 && params[5] == 6);
+    else
+        assert_true(params[0] == 9);            /* nothing half-loaded */
+    return rc;
+}
+
+static const float data6[6] = {1, 2, 3, 4, 5, 6};
+
+static void test_safetensors_good(void **state)
+{
+    (void)state;
+    char error[256];
+    write_file("{\"a.kernel\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]},"
+               "\"a.bias\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[16,24]}}",
+               data6, 24);
+    assert_int_equal(load(error), 0);
+}
+
+static void expect_error(const char *header, size_t bytes, const char *message)
+{
+    char error[256], want[256];
+    write_file(header, data6, bytes);
+    assert_int_equal(load(error), -1);
+    snprintf(want, sizeof want, "%s: error: %s", path, message);
+    assert_string_equal(error, want);
+}
+
+static void test_safetensors_errors(void **state)
+{
+    (void)state;
+    expect_error("{\"a.kernel\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]}}", 16,
+                 "tensor 'a.bias' [2] is missing");
+    expect_error("{\"a.kernel\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
+                 "\"a.bias\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[16,24]}}", 24,
+                 "tensor 'a.kernel' has shape [4]; the model needs [2, 2]");
+    expect_error("{\"a.kernel\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]},"
+                 "\"a.bias\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[16,24]},"
+                 "\"x\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[24,24]}}", 24,
+                 "tensor 'x' is not in the model");
+    expect_error("{\"a.kernel\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]},"
+                 "\"a.bias\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[16,24]}}", 20,
+                 "tensor 'a.bias': data_offsets [16, 24] are outside the 20 bytes of data");
+    expect_error("{\"a.kernel\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]},"
+                 "\"a.bias\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[16,24]}}", 28,
+                 "4 bytes of data after the last tensor");
+    expect_error("{\"a\":1,\"a\":2}", 0, "the header names a tensor twice");
+    expect_error("[1]", 0, "the header is not a JSON object");
+    expect_error("{\"a.kernel\":", 0, "the header is not valid JSON");
+    expect_error("{\"a.kernel\":{\"dtype\":\"F16\",\"shape\":[2,2],\"data_offsets\":[0,8]},"
+                 "\"a.bias\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}", 16,
+                 "tensor 'a.kernel' has dtype F16; the model needs F32");
+}
+
+/* ---- the sample reader ---------------------------------------------------- */
+
+static void echo_predict(const float *in, float *out, int n)
+{
+    for (int i = 0; i < n; i++) {
+        out[2 * i] = in[3 * i] + in[3 * i + 1] + in[3 * i + 2];
+        out[2 * i + 1] = -in[3 * i];
+    }
+}
+
+static void run_lines(const char *text, int want_status, const char *want_out, const char *want_err)
+{
+    FILE *in = fmemopen((void *)text, strlen(text), "r");
+    char *out_text = NULL, *err_text = NULL;
+    size_t out_len, err_len;
+    FILE *out = open_memstream(&out_text, &out_len), *err = open_memstream(&err_text, &err_len);
+    int status = cnnrt_predict_lines(in, "s.txt", 3, 2, echo_predict, out, err);
+    fclose(in);
+    fclose(out);
+    fclose(err);
+    assert_int_equal(status, want_status);
+    assert_string_equal(out_text, want_out);
+    assert_string_equal(err_text, want_err);
+    free(out_text);
+    free(err_text);
+}
+
+static void test_sample_lines(void **state)
+{
+    (void)state;
+    run_lines("# a comment\n1, 2 3\n\n  0.5e1,-1,.5  \n", 0, "6,-1\n4.5,-5\n", "");
+    run_lines("1 2 3\n1,,3\n4 5 6\n", 1, "6,-1\n", "s.txt:2:3: error: an empty field\n");
+    run_lines("1 2\n", 1, "", "s.txt:1:1: error: expected 3 numbers, found 2\n");
+    run_lines("1 2 x3\n", 1, "", "s.txt:1:5: error: 'x3' is not a number\n");
+    run_lines("1 2 nan\n", 1, "", "s.txt:1:5: error: 'nan' is not a number\n");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_glorot_uniform),
+        cmocka_unit_test(test_he_normal_truncated),
+        cmocka_unit_test(test_init_keeps_and_fills),
+        cmocka_unit_test(test_safetensors_good),
+        cmocka_unit_test(test_safetensors_errors),
+        cmocka_unit_test(test_sample_lines),
+    };
+    int failed = cmocka_run_group_tests_name("runtime", tests, NULL, NULL);
+    remove(path);
+    return failed;
+}

@@ -39,7 +39,7 @@ def build(args, name, work):
     exe = os.path.join(work, f'{name}_bench')
     run([args.cc] + shlex.split(args.cflags) + [src, os.path.join(HERE, 'bench_driver.c'),
         '-I', work, '-I', os.path.join(ROOT, 'runtime', 'include'), '-o', exe,
-        os.path.join(os.path.dirname(args.cnngen), 'libcnnrt.a'), '-lm'])
+        os.path.join(os.path.dirname(args.cnngen), 'libcnnrt.a'), '-lz', '-lm'])
     summary = json.loads(run([args.cnngen, model, '--summary', '--json']))
     return exe, int(summary['flops'])
 

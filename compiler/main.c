@@ -407,7 +407,7 @@ static int print_build_flags(bool cflags, bool libs)
     /* The static library by name: the program then runs without a search
      * path for a shared one. */
     if (libs)
-        printf("%s/libcnnrt.a -lm\n", libdir);
+        printf("%s/libcnnrt.a -lz -lm\n", libdir);
     return 0;
 }
 

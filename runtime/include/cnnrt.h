@@ -33,6 +33,32 @@ typedef struct {
 int cnnrt_load_safetensors(const char *path, const cnnrt_tensor_spec *specs, int nspecs,
                            float *params, long count, char *error, size_t error_size);
 
+/* Training data: count samples of input_size floats, and of target_size
+ * targets (output values, or class indices stored as whole floats). */
+typedef struct {
+    long count;
+    int input_size;
+    int target_size;
+    float *inputs;              /* count * input_size */
+    float *targets;             /* count * target_size */
+} cnnrt_data;
+
+/* What the model needs of its data. */
+typedef struct {
+    int input_size;
+    int output_size;
+    int classes;                /* crossentropy: classes on the last axis; else 0 */
+    int positions;              /* crossentropy: class indices per sample */
+} cnnrt_data_layout;
+
+/* Load DATA: FILE.csv, series:FILE.csv:COLUMN:N or idx:PREFIX.  Returns 0,
+ * 1 for bad content (the message names file, line and column) or 2 for a
+ * file that cannot be read or a malformed DATA (the message starts
+ * "error:", for the caller to put the program's name before). */
+int cnnrt_load_data(const char *spec, const cnnrt_data_layout *layout, cnnrt_data *data,
+                    char *error, size_t error_size);
+void cnnrt_free_data(cnnrt_data *data);
+
 /* Starting weights by the init rules (Keras' VarianceScaling), from a
  * seed; one entry per tensor, at its offset in the parameter block.
  * CNNRT_INIT_KEEP leaves a tensor alone (its values were written in the

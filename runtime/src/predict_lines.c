@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cnnrt.h"
+#include "fields.h"
 
 #define CNNRT_API
 
@@ -23,13 +24,13 @@ typedef int (*cnnrt_load_fn)(const char *path, char *error, size_t error_size);
 typedef void (*cnnrt_init_fn)(unsigned long long seed);
 #endif
 
-static int cnnrt_is_blank(int c)
+CNNRT_API int cnnrt_is_blank(int c)
 {
     return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v' || c == '\n';
 }
 
 /* A decimal number, as the whole field: sign, digits, fraction, exponent. */
-static int cnnrt_is_number(const char *s, size_t n)
+CNNRT_API int cnnrt_is_number(const char *s, size_t n)
 {
     size_t i = 0, digits = 0;
     if (i < n && (s[i] == '+' || s[i] == '-'))
@@ -57,7 +58,7 @@ static int cnnrt_is_number(const char *s, size_t n)
 }
 
 /* Columns count characters: UTF-8 continuation bytes do not. */
-static long cnnrt_column(const char *line, size_t byte)
+CNNRT_API long cnnrt_column(const char *line, size_t byte)
 {
     long col = 1;
     for (size_t i = 0; i < byte; i++)
@@ -65,7 +66,7 @@ static long cnnrt_column(const char *line, size_t byte)
     return col;
 }
 
-static int cnnrt_valid_utf8(const unsigned char *p, size_t n)
+CNNRT_API int cnnrt_valid_utf8(const unsigned char *p, size_t n)
 {
     for (size_t i = 0; i < n;) {
         unsigned char c = p[i];
@@ -89,7 +90,7 @@ static int cnnrt_valid_utf8(const unsigned char *p, size_t n)
 }
 
 /* The end of the field at pos, and where the next one starts. */
-static size_t cnnrt_field_end(const char *line, size_t pos, size_t end, size_t *next)
+CNNRT_API size_t cnnrt_field_end(const char *line, size_t pos, size_t end, size_t *next)
 {
     while (pos < end && line[pos] != ',' && !cnnrt_is_blank(line[pos]))
         pos++;
@@ -165,7 +166,7 @@ static void cnnrt_print_outputs(FILE *out, const float *y, int rows, int size)
 }
 
 /* Read one line of any length; returns its length, or -1 at the end. */
-static long cnnrt_read_line(FILE *in, char **buf, size_t *cap)
+CNNRT_API long cnnrt_read_line(FILE *in, char **buf, size_t *cap)
 {
     size_t len = 0;
     int c;

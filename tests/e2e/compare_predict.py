@@ -61,7 +61,8 @@ def build_and_predict(args, index, model, work):
         if args.sanitize else []
     cc = run([args.cc] + WARNINGS + shlex.split(args.cflags) + extra +
              [os.path.join(d, 'm.c'), '-I', args.runtime_include,
-              os.path.join(args.runtime_lib, 'libcnnrt.a'), '-lm', '-o', os.path.join(d, 'prog')])
+              os.path.join(args.runtime_lib, 'libcnnrt.a'), '-lz', '-lm', '-o',
+              os.path.join(d, 'prog')])
     if cc.returncode != 0:
         return [f'the generated C does not compile cleanly:\n{cc.stderr[:3000]}'], None
     out = run([os.path.join(d, 'prog'), 'predict', '--weights', w0, inp])

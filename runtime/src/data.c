@@ -1,0 +1,584 @@
+/* data.c - the DATA forms of the generated program's train and eval:
+ *
+ *   FILE.csv                 one sample per row: inputs, then targets
+ *   series:FILE.csv:COL:N    a sliding window of N values over one column
+ *   idx:PREFIX               MNIST-style IDX images and labels, gzipped or not
+ *
+ * Messages are the reference implementation's, word for word: a bad row
+ * is FILE:LINE:COL: error: ..., a bad file FILE: error: ...
+ */
+#define _POSIX_C_SOURCE 200809L     /* strdup, strndup */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "cnnrt.h"
+#include "fields.h"
+
+static int fail(char *error, size_t size, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (error && size)
+        vsnprintf(error, size, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+/* A growing array of floats. */
+typedef struct {
+    float *v;
+    long n, cap;
+} Floats;
+
+static int push(Floats *f, float value)
+{
+    if (f->n == f->cap) {
+        long cap = f->cap ? 2 * f->cap : 1024;
+        float *bigger = realloc(f->v, (size_t)cap * sizeof *bigger);
+        if (!bigger)
+            return 0;
+        f->v = bigger;
+        f->cap = cap;
+    }
+    f->v[f->n++] = value;
+    return 1;
+}
+
+void cnnrt_free_data(cnnrt_data *data)
+{
+    free(data->inputs);
+    free(data->targets);
+    memset(data, 0, sizeof *data);
+}
+
+/* Whole file, checked to be UTF-8; status 0, or 1/2 with a message. */
+static int read_text(const char *path, char **text, size_t *len, char *error, size_t size)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return fail(error, size, 2, "error: cannot read '%s': %s", path, strerror(errno));
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap + 1);
+    while (buf) {
+        n += fread(buf + n, 1, cap - n, f);
+        if (n < cap)
+            break;
+        char *bigger = realloc(buf, 2 * cap + 1);
+        if (!bigger) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = bigger;
+        cap *= 2;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (!buf || bad) {
+        free(buf);
+        return fail(error, size, 2, "error: cannot read '%s'", path);
+    }
+    buf[n] = '\0';
+    if (!cnnrt_valid_utf8((const unsigned char *)buf, n)) {
+        free(buf);
+        return fail(error, size, 1, "%s: error: the file is not valid UTF-8", path);
+    }
+    *text = buf;
+    *len = n;
+    return 0;
+}
+
+/* The next line of text (without its newline); 0 at the end. */
+static int next_line(const char *text, size_t len, size_t *pos, const char **line, size_t *n)
+{
+    if (*pos >= len)
+        return 0;
+    const char *start = text + *pos, *nl = memchr(start, '\n', len - *pos);
+    *line = start;
+    *n = nl ? (size_t)(nl - start) : len - *pos;
+    *pos += *n + (nl ? 1 : 0);
+    return 1;
+}
+
+static int skipped(const char *line, size_t n)
+{
+    size_t i = 0;
+    while (i < n && cnnrt_is_blank(line[i]))
+        i++;
+    return i == n || line[i] == '#';
+}
+
+/* The fields of a line: byte ranges, blanks and a comma between them. */
+typedef struct {
+    size_t start[4096 + 1], end[4096 + 1];
+    int count;
+    int overflow;
+} Fields;
+
+static void split(const char *line, size_t n, Fields *f)
+{
+    size_t start = 0, end = n, pos, next;
+    while (start < end && cnnrt_is_blank(line[start]))
+        start++;
+    while (end > start && cnnrt_is_blank(line[end - 1]))
+        end--;
+    f->count = 0;
+    f->overflow = 0;
+    for (pos = start;; pos = next) {
+        size_t e = cnnrt_field_end(line, pos, end, &next);
+        if (f->count < 4096) {
+            f->start[f->count] = pos;
+            f->end[f->count] = e;
+        } else {
+            f->overflow = 1;
+        }
+        f->count++;
+        if (e >= end)
+            break;
+    }
+}
+
+static int field_number(const char *line, const Fields *f, int k)
+{
+    return cnnrt_is_number(line + f->start[k], f->end[k] - f->start[k]);
+}
+
+/* ---- FILE.csv ------------------------------------------------------------ */
+
+static int load_csv(const char *path, const cnnrt_data_layout *layout, cnnrt_data *data,
+                    char *error, size_t size)
+{
+    char *text;
+    size_t len, pos = 0, n;
+    int status = read_text(path, &text, &len, error, size);
+    if (status)
+        return status;
+    int n_in = layout->input_size;
+    int n_targets = layout->classes ? layout->positions : layout->output_size;
+    Floats x = {0}, t = {0};
+    Fields *f = malloc(sizeof *f);
+    const char *line;
+    long lineno = 0;
+    int first = 1;
+    while (status == 0 && f && next_line(text, len, &pos, &line, &n)) {
+        lineno++;
+        if (skipped(line, n))
+            continue;
+        split(line, n, f);
+        if (first) {
+            first = 0;
+            int any = 0;
+            for (int k = 0; k < f->count && k < 4096; k++)
+                any |= field_number(line, f, k);
+            if (!any)
+                continue;           /* a header row */
+        }
+        if (f->count != n_in + n_targets || f->overflow) {
+            status = fail(error, size, 1, "%s:%ld:1: error: expected %d numbers (%d inputs, %d "
+                          "target%s), found %d", path, lineno, n_in + n_targets, n_in, n_targets,
+                          n_targets != 1 ? "s" : "", f->count);
+            break;
+        }
+        for (int k = 0; k < f->count && status == 0; k++) {
+            const char *s = line + f->start[k];
+            size_t flen = f->end[k] - f->start[k];
+            if (!cnnrt_is_number(s, flen)) {
+                long col = cnnrt_column(line, f->start[k]);
+                if (flen == 0)
+                    status = fail(error, size, 1, "%s:%ld:%ld: error: an empty field", path,
+                                  lineno, col);
+                else
+                    status = fail(error, size, 1, "%s:%ld:%ld: error: '%.*s' is not a number",
+                                  path, lineno, col, (int)flen, s);
+            }
+        }
+        for (int k = 0; k < f->count && status == 0; k++) {
+            double v = strtod(line + f->start[k], NULL);
+            if (k < n_in) {
+                status = push(&x, (float)v) ? 0 : fail(error, size, 1, "%s: error: out of memory", path);
+            } else if (layout->classes && (v != floor(v) || v < 0 || v >= layout->classes)) {
+                status = fail(error, size, 1, "%s:%ld:%ld: error: %.9g is not a class index in "
+                              "0..%d", path, lineno, cnnrt_column(line, f->start[k]), v,
+                              layout->classes - 1);
+            } else {
+                status = push(&t, (float)v) ? 0 : fail(error, size, 1, "%s: error: out of memory", path);
+            }
+        }
+    }
+    if (!f)
+        status = fail(error, size, 1, "%s: error: out of memory", path);
+    if (status == 0 && x.n == 0)
+        status = fail(error, size, 1, "%s: error: no samples", path);
+    free(f);
+    free(text);
+    if (status) {
+        free(x.v);
+        free(t.v);
+        return status;
+    }
+    data->count = x.n / n_in;
+    data->input_size = n_in;
+    data->target_size = n_targets;
+    data->inputs = x.v;
+    data->targets = t.v;
+    return 0;
+}
+
+/* ---- series:FILE.csv:COLUMN:N -------------------------------------------- */
+
+static int all_digits(const char *s)
+{
+    if (!*s)
+        return 0;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return 0;
+    return 1;
+}
+
+/* One CSV row (comma-separated, "quoted" cells with "" for a quote), each
+ * cell stripped of blanks; as Python's csv module reads it. */
+static int csv_row(const char *line, size_t n, char ***cells, int *count)
+{
+    *cells = NULL;
+    *count = 0;
+    size_t i = 0;
+    for (;;) {
+        char *cell = malloc(n + 1);
+        size_t k = 0;
+        if (!cell)
+            return 0;
+        if (i < n && line[i] == '"') {
+            for (i++; i < n; i++) {
+                if (line[i] == '"' && i + 1 < n && line[i + 1] == '"')
+                    cell[k++] = line[i++];
+                else if (line[i] == '"')
+                    break;
+                else
+                    cell[k++] = line[i];
+            }
+            i++;                            /* the closing quote */
+            while (i < n && line[i] != ',')
+                cell[k++] = line[i++];
+        } else {
+            while (i < n && line[i] != ',')
+                cell[k++] = line[i++];
+        }
+        cell[k] = '\0';
+        size_t a = 0, b = k;                /* strip */
+        while (a < b && cnnrt_is_blank(cell[a]))
+            a++;
+        while (b > a && cnnrt_is_blank(cell[b - 1]))
+            b--;
+        memmove(cell, cell + a, b - a);
+        cell[b - a] = '\0';
+        char **bigger = realloc(*cells, ((size_t)*count + 1) * sizeof **cells);
+        if (!bigger) {
+            free(cell);
+            return 0;
+        }
+        *cells = bigger;
+        (*cells)[(*count)++] = cell;
+        if (i >= n)
+            return 1;
+        i++;                                /* the comma */
+    }
+}
+
+static void free_row(char **cells, int count)
+{
+    for (int i = 0; i < count; i++)
+        free(cells[i]);
+    free(cells);
+}
+
+static int load_series(const char *spec, const cnnrt_data_layout *layout, cnnrt_data *data,
+                       char *error, size_t size)
+{
+    /* series:PATH:COLUMN:N, split at the last two colons (PATH may hold one). */
+    const char *body = spec + strlen("series:");
+    const char *c2 = strrchr(body, ':');
+    const char *c1 = NULL;
+    for (const char *p = body; c2 && p < c2; p++)
+        if (*p == ':')
+            c1 = p;
+    if (!c1 || !c2)
+        return fail(error, size, 2, "error: bad DATA '%s': expected series:FILE.csv:COLUMN:N", spec);
+    char *path = strndup(body, (size_t)(c1 - body));
+    char *column = strndup(c1 + 1, (size_t)(c2 - c1 - 1));
+    const char *window = c2 + 1;
+    int status = 0;
+    if (!path || !column) {
+        status = fail(error, size, 2, "error: out of memory");
+        goto done;
+    }
+    if (!all_digits(window) || atol(window) < 1 || !*column || (all_digits(column) && atol(column) < 1)) {
+        status = fail(error, size, 2, "error: bad DATA '%s': COLUMN is a name or a number from 1, "
+                      "N a number from 1", spec);
+        goto done;
+    }
+    long n = atol(window);
+    if (n != layout->input_size) {
+        status = fail(error, size, 1, "%s: error: a window of %ld values does not fit the model's "
+                      "input size %d", spec, n, layout->input_size);
+        goto done;
+    }
+    if (layout->output_size != 1 || layout->classes) {
+        status = fail(error, size, 1, "%s: error: a series target is one value: the model needs a "
+                      "single output and a loss other than crossentropy", spec);
+        goto done;
+    }
+    char *text;
+    size_t len, pos = 0, ln;
+    if ((status = read_text(path, &text, &len, error, size)) != 0)
+        goto done;
+    Floats values = {0};
+    const char *line;
+    long lineno = 0, index = -1;
+    int by_number = all_digits(column);
+    while (status == 0 && next_line(text, len, &pos, &line, &ln)) {
+        lineno++;
+        if (skipped(line, ln))
+            continue;
+        char **row;
+        int count;
+        if (!csv_row(line, ln, &row, &count)) {
+            status = fail(error, size, 1, "%s: error: out of memory", path);
+            break;
+        }
+        if (index < 0) {
+            if (by_number) {
+                index = atol(column) - 1;
+                if (index >= count) {
+                    status = fail(error, size, 1, "%s:%ld:1: error: no column %s: the row has %d",
+                                  path, lineno, column, count);
+                } else if (!cnnrt_is_number(row[index], strlen(row[index]))) {
+                    free_row(row, count);
+                    continue;               /* a header row */
+                }
+            } else {
+                for (int k = 0; k < count && index < 0; k++)
+                    if (strcmp(row[k], column) == 0)
+                        index = k;
+                if (index < 0)
+                    status = fail(error, size, 1, "%s:%ld:1: error: no column named '%s' in the "
+                                  "header", path, lineno, column);
+                free_row(row, count);
+                continue;
+            }
+        }
+        if (status == 0) {
+            if (index >= count || !cnnrt_is_number(row[index], strlen(row[index]))) {
+                if (index < count)
+                    status = fail(error, size, 1, "%s:%ld:1: error: column %s: '%s' is not a number",
+                                  path, lineno, column, row[index]);
+                else
+                    status = fail(error, size, 1, "%s:%ld:1: error: column %s: nothing is not a "
+                                  "number", path, lineno, column);
+            } else if (!push(&values, (float)strtod(row[index], NULL))) {
+                status = fail(error, size, 1, "%s: error: out of memory", path);
+            }
+        }
+        free_row(row, count);
+    }
+    free(text);
+    long count = values.n - n;
+    if (status == 0 && count < 1)
+        status = fail(error, size, 1, "%s: error: %ld values give no sample with a window of %ld",
+                      path, values.n, n);
+    if (status == 0) {
+        data->inputs = malloc(sizeof(float) * (size_t)(count * n));
+        data->targets = malloc(sizeof(float) * (size_t)count);
+        if (!data->inputs || !data->targets) {
+            cnnrt_free_data(data);
+            status = fail(error, size, 1, "%s: error: out of memory", path);
+        } else {
+            for (long i = 0; i < count; i++) {
+                memcpy(data->inputs + i * n, values.v + i, sizeof(float) * (size_t)n);
+                data->targets[i] = values.v[i + n];
+            }
+            data->count = count;
+            data->input_size = (int)n;
+            data->target_size = 1;
+        }
+    }
+    free(values.v);
+done:
+    free(path);
+    free(column);
+    return status;
+}
+
+/* ---- idx:PREFIX ------------------------------------------------------------ */
+
+/* The bytes of PATH, or of PATH.gz when only that exists. */
+static int read_idx_file(const char *path, char **name, unsigned char **raw, size_t *len,
+                         char *error, size_t size)
+{
+    size_t plen = strlen(path);
+    char *gz = malloc(plen + 4);
+    if (!gz)
+        return fail(error, size, 2, "error: out of memory");
+    snprintf(gz, plen + 4, "%s.gz", path);
+    FILE *probe = fopen(path, "rb");
+    const char *chosen = probe ? path : gz;
+    if (probe)
+        fclose(probe);
+    else if (!(probe = fopen(gz, "rb"))) {
+        int status = fail(error, size, 2, "error: cannot read '%s' (nor '%s.gz')", path, path);
+        free(gz);
+        return status;
+    } else {
+        fclose(probe);
+    }
+    /* zlib reads a plain file as it is, and a gzipped one inflated. */
+    gzFile f = gzopen(chosen, "rb");
+    size_t cap = 1 << 20, n = 0;
+    unsigned char *buf = f ? malloc(cap) : NULL;
+    int bad = !f || !buf;
+    while (!bad) {
+        int got = gzread(f, buf + n, (unsigned)(cap - n));
+        if (got < 0) {
+            bad = 1;
+            break;
+        }
+        n += (size_t)got;
+        if (n < cap)
+            break;
+        unsigned char *bigger = realloc(buf, 2 * cap);
+        if (!bigger) {
+            bad = 1;
+            break;
+        }
+        buf = bigger;
+        cap *= 2;
+    }
+    if (f)
+        gzclose(f);
+    if (bad) {
+        free(buf);
+        int status = fail(error, size, 2, "error: cannot read '%s'", chosen);
+        free(gz);
+        return status;
+    }
+    *name = strdup(chosen);
+    *raw = buf;
+    *len = n;
+    free(gz);
+    return 0;
+}
+
+/* Two zero bytes, type 0x08, the rank, big-endian uint32 sizes, data. */
+static int parse_idx(const char *name, const unsigned char *raw, size_t len, int rank,
+                     uint32_t *dims, char *error, size_t size)
+{
+    if (len < 4 + 4 * (size_t)rank || raw[0] || raw[1] || raw[2] != 8 || raw[3] != rank)
+        return fail(error, size, 1, "%s: error: not an IDX file of unsigned bytes with %d "
+                    "dimension%s", name, rank, rank > 1 ? "s" : "");
+    unsigned long long total = 1;
+    for (int i = 0; i < rank; i++) {
+        const unsigned char *p = raw + 4 + 4 * i;
+        dims[i] = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+        total *= dims[i];
+    }
+    size_t data = len - 4 - 4 * (size_t)rank;
+    if (data != total)
+        return fail(error, size, 1, "%s: error: %zu bytes of data; the header says %llu", name,
+                    data, total);
+    return 0;
+}
+
+static int load_idx(const char *prefix, const cnnrt_data_layout *layout, cnnrt_data *data,
+                    char *error, size_t size)
+{
+    size_t plen = strlen(prefix) + 32;
+    char *images = malloc(plen), *labels = malloc(plen);
+    char *image_name = NULL, *label_name = NULL;
+    unsigned char *image_raw = NULL, *label_raw = NULL;
+    size_t image_len, label_len;
+    uint32_t idims[3], ldims[1];
+    int status;
+    if (!images || !labels) {
+        status = fail(error, size, 2, "error: out of memory");
+        goto done;
+    }
+    snprintf(images, plen, "%s-images-idx3-ubyte", prefix);
+    snprintf(labels, plen, "%s-labels-idx1-ubyte", prefix);
+    if ((status = read_idx_file(images, &image_name, &image_raw, &image_len, error, size)) ||
+        (status = read_idx_file(labels, &label_name, &label_raw, &label_len, error, size)) ||
+        (status = parse_idx(image_name, image_raw, image_len, 3, idims, error, size)) ||
+        (status = parse_idx(label_name, label_raw, label_len, 1, ldims, error, size)))
+        goto done;
+    long count = idims[0], pixels = (long)idims[1] * idims[2];
+    if (ldims[0] != idims[0]) {
+        status = fail(error, size, 1, "%s: error: %u labels for %u images", label_name, ldims[0],
+                      idims[0]);
+        goto done;
+    }
+    if (pixels != layout->input_size) {
+        status = fail(error, size, 1, "%s: error: %ux%u images do not fit the model's input size "
+                      "%d", image_name, idims[1], idims[2], layout->input_size);
+        goto done;
+    }
+    const unsigned char *lab = label_raw + 8;
+    int max = 0;
+    for (long i = 0; i < count; i++)
+        if (lab[i] > max)
+            max = lab[i];
+    if (layout->classes) {
+        if (layout->positions != 1) {
+            status = fail(error, size, 1, "%s: error: one label per image, the model has %d class "
+                          "positions", label_name, layout->positions);
+            goto done;
+        }
+        if (count && max >= layout->classes) {
+            status = fail(error, size, 1, "%s: error: label %d is not a class index in 0..%d",
+                          label_name, max, layout->classes - 1);
+            goto done;
+        }
+    } else if (layout->output_size != 1) {
+        status = fail(error, size, 1, "%s: error: labels are class indices: the model needs "
+                      "crossentropy or a single output", label_name);
+        goto done;
+    }
+    data->inputs = malloc(sizeof(float) * (size_t)(count * pixels) + 1);
+    data->targets = malloc(sizeof(float) * (size_t)count + 1);
+    if (!data->inputs || !data->targets) {
+        cnnrt_free_data(data);
+        status = fail(error, size, 1, "%s: error: out of memory", image_name);
+        goto done;
+    }
+    const unsigned char *pix = image_raw + 16;
+    for (long i = 0; i < count * pixels; i++)
+        data->inputs[i] = (float)pix[i] / 255.0f;
+    for (long i = 0; i < count; i++)
+        data->targets[i] = (float)lab[i];
+    data->count = count;
+    data->input_size = (int)pixels;
+    data->target_size = 1;
+done:
+    free(images);
+    free(labels);
+    free(image_name);
+    free(label_name);
+    free(image_raw);
+    free(label_raw);
+    return status;
+}
+
+int cnnrt_load_data(const char *spec, const cnnrt_data_layout *layout, cnnrt_data *data,
+                    char *error, size_t error_size)
+{
+    memset(data, 0, sizeof *data);
+    if (strncmp(spec, "series:", 7) == 0)
+        return load_series(spec, layout, data, error, error_size);
+    if (strncmp(spec, "idx:", 4) == 0)
+        return load_idx(spec + 4, layout, data, error, error_size);
+    return load_csv(spec, layout, data, error, error_size);
+}

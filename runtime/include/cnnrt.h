@@ -84,6 +84,14 @@ typedef struct {
 void cnnrt_init_params(const cnnrt_init_spec *specs, int n, float *params,
                        unsigned long long seed);
 
+/* Write the spec'd tensors of params to a safetensors file, as F32 in spec
+ * order (byte for byte what the reference writes).  The file is written
+ * under a temporary name and renamed over path, so an existing file is
+ * never left half-written.  Returns 0, or -2 with a message ("error:
+ * cannot write ...") in error. */
+int cnnrt_save_safetensors(const char *path, const cnnrt_tensor_spec *specs, int nspecs,
+                           const float *params, char *error, size_t error_size);
+
 /* The predict command of a generated program:
  *   PROG predict [--weights W.safetensors] [FILE|-]
  * Reads samples, one per line (input_size numbers separated by commas

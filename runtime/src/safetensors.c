@@ -6,6 +6,7 @@
  * the offsets must tile the data exactly, a name may appear once, and
  * every message names the first problem found.
  */
+#define _POSIX_C_SOURCE 200809L     /* open_memstream, getpid */
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -13,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <unistd.h>
 
 #include "cnnrt.h"
 
@@ -573,5 +576,96 @@ done:
     json_free(&header);
     free(entries);
     free(raw);
+    return status;
+}
+
+/* ---- writing ---------------------------------------------------------------
+ * The header as the reference writes it: compact JSON in model order, no
+ * __metadata__, padded with spaces so the data starts 8-byte aligned.  The
+ * file is written beside its final name and renamed over it, so an
+ * existing file is never left half-written. */
+
+static void put_json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+int cnnrt_save_safetensors(const char *path, const cnnrt_tensor_spec *specs, int nspecs,
+                           const float *params, char *error, size_t error_size)
+{
+    /* The header, in memory first: its length comes before it. */
+    char *header = NULL;
+    size_t header_len = 0;
+    FILE *h = open_memstream(&header, &header_len);
+    if (!h)
+        return fail(error, error_size, "error: out of memory");
+    long long offset = 0;
+    fputc('{', h);
+    for (int i = 0; i < nspecs; i++) {
+        long long count = 1;
+        if (i)
+            fputc(',', h);
+        put_json_string(h, specs[i].name);
+        fputs(":{\"dtype\":\"F32\",\"shape\":[", h);
+        for (int d = 0; d < specs[i].rank; d++) {
+            fprintf(h, "%s%d", d ? "," : "", specs[i].shape[d]);
+            count *= specs[i].shape[d];
+        }
+        fprintf(h, "],\"data_offsets\":[%lld,%lld]}", offset, offset + 4 * count);
+        offset += 4 * count;
+    }
+    fputc('}', h);
+    while ((ftell(h) % 8) != 0)
+        fputc(' ', h);
+    fclose(h);
+
+    size_t tmp_len = strlen(path) + 32;
+    char *tmp = malloc(tmp_len);
+    if (!tmp) {
+        free(header);
+        return fail(error, error_size, "error: out of memory");
+    }
+    snprintf(tmp, tmp_len, "%s.tmp%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    int ok = f != NULL;
+    if (ok) {
+        unsigned char le[8];
+        for (int i = 0; i < 8; i++)
+            le[i] = (unsigned char)((unsigned long long)header_len >> (8 * i));
+        ok = fwrite(le, 1, 8, f) == 8 && fwrite(header, 1, header_len, f) == header_len;
+        for (int i = 0; ok && i < nspecs; i++) {
+            long long count = 1;
+            for (int d = 0; d < specs[i].rank; d++)
+                count *= specs[i].shape[d];
+            for (long long k = 0; ok && k < count; k++) {
+                uint32_t bits;
+                unsigned char b[4];
+                memcpy(&bits, &params[specs[i].offset + k], sizeof bits);
+                for (int j = 0; j < 4; j++)
+                    b[j] = (unsigned char)(bits >> (8 * j));
+                ok = fwrite(b, 1, 4, f) == 4;
+            }
+        }
+        if (fclose(f) != 0)
+            ok = 0;
+    }
+    int status = 0;
+    if (!ok || rename(tmp, path) != 0) {
+        fail(error, error_size, "error: cannot write '%s': %s", path, strerror(errno));
+        status = -2;
+        remove(tmp);
+    }
+    free(tmp);
+    free(header);
     return status;
 }

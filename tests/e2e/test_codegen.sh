@@ -76,6 +76,32 @@ printf '1 2 x 4 5 6 7\n' | ./sf predict 2>err.txt; [ $? -eq 1 ] \
 "$cnngen" "$src/examples/lenet.cnn" --weights missing.safetensors -o x.c 2>/dev/null; [ $? -eq 2 ] \
     && ok || bad "unreadable weights exit 2"
 
+# Weights read and written again are the reference's file, byte for byte.
+/usr/bin/python3 "$oracle" init "$src/examples/residual.cnn" --out r0.safetensors
+"$cnngen" "$src/examples/residual.cnn" -o res.c 2>/dev/null
+cat >copy.c <<'CEOF'
+#include <string.h>
+#include "cnnrt.h"
+#include "res.h"
+int main(void)
+{
+    char error[256];
+    cnnrt_tensor_spec specs[RESIDUAL_TENSOR_COUNT];
+    if (residual_load_weights("r0.safetensors", error, sizeof error))
+        return 1;
+    for (int i = 0; i < RESIDUAL_TENSOR_COUNT; i++) {
+        specs[i].name = residual_tensors[i].name;
+        specs[i].rank = residual_tensors[i].rank;
+        memcpy(specs[i].shape, residual_tensors[i].shape, sizeof specs[i].shape);
+        specs[i].offset = residual_tensors[i].offset;
+    }
+    return cnnrt_save_safetensors("r1.safetensors", specs, RESIDUAL_TENSOR_COUNT,
+                                  residual_params_data(), error, sizeof error) != 0;
+}
+CEOF
+cc $extra copy.c res.c $("$cnngen" --cflags) $("$cnngen" --libs) -o copy && ./copy \
+    && cmp -s r0.safetensors r1.safetensors && ok || bad "safetensors written back differ from the reference's"
+
 # The 3.3M-parameter fashion model: generate and compile (gcc -O2) in < 30 s
 # (times the scale, for a sanitizer build of cnngen).
 /usr/bin/python3 "$oracle" init "$src/examples/fashion.cnn" --out fashion.safetensors

@@ -158,6 +158,33 @@ static void test_safetensors_errors(void **state)
                  "tensor 'a.kernel' has dtype F16; the model needs F32");
 }
 
+static void test_safetensors_write(void **state)
+{
+    (void)state;
+    char error[256];
+    snprintf(path, sizeof path, "/tmp/cnnrt_test_%d.safetensors", (int)getpid());
+    assert_int_equal(cnnrt_save_safetensors(path, specs2, 2, data6, error, sizeof error), 0);
+    /* The reference's bytes: compact JSON, padded with spaces to 8. */
+    const char *want = "{\"a.kernel\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]},"
+                       "\"a.bias\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[16,24]}}";
+    size_t len = strlen(want), padded = (len + 7) / 8 * 8;
+    unsigned char buf[512];
+    FILE *f = fopen(path, "rb");
+    size_t got = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    assert_int_equal(got, 8 + padded + 24);
+    assert_int_equal(buf[0] | buf[1] << 8, padded);
+    assert_memory_equal(buf + 8, want, len);
+    for (size_t i = len; i < padded; i++)
+        assert_int_equal(buf[8 + i], ' ');
+    assert_memory_equal(buf + 8 + padded, data6, 24);
+    assert_int_equal(load(error), 0);           /* and it reads back */
+    /* An unwritable place: an error, and nothing left behind. */
+    assert_int_equal(cnnrt_save_safetensors("/nonexistent/dir/w.safetensors", specs2, 2, data6,
+                                            error, sizeof error), -2);
+    assert_non_null(strstr(error, "error: cannot write '/nonexistent/dir/w.safetensors'"));
+}
+
 /* ---- the sample reader ---------------------------------------------------- */
 
 static void echo_predict(const float *in, float *out, int n)
@@ -203,6 +230,7 @@ int main(void)
         cmocka_unit_test(test_init_keeps_and_fills),
         cmocka_unit_test(test_safetensors_good),
         cmocka_unit_test(test_safetensors_errors),
+        cmocka_unit_test(test_safetensors_write),
         cmocka_unit_test(test_sample_lines),
     };
     int failed = cmocka_run_group_tests_name("runtime", tests, NULL, NULL);

@@ -24,6 +24,14 @@ int lower_local(LowerCtx *c, const char *name, int64_t size)
     return ir_view(c->p, c->f, name, VIEW_LOCAL, 0, size, true);
 }
 
+void lower_copy(LowerCtx *c)
+{
+    int i = ir_var(c->p, c->f, "i");
+    IrStmt *loop = ir_for(c->p, &c->f->body, i, 0, shape_size(&c->l->out));
+    ir_store(c->p, &loop->body, c->out, ix_var(i, 1), ir_load(c->p, c->in[0], ix_var(i, 1)),
+             false);
+}
+
 IrExpr *lower_activation(LowerCtx *c, Activation act, float alpha, IrExpr *x)
 {
     IrProgram *p = c->p;

@@ -45,5 +45,7 @@ IrExpr *lower_epilogue(LowerCtx *c, IrExpr *v, IrIndex channel);
 /* Apply the layer's activation in place to its output (softmax or none). */
 void lower_output_softmax(LowerCtx *c);
 int lower_local(LowerCtx *c, const char *name, int64_t size);
+/* y = x, element by element (a layer that is the identity here). */
+void lower_copy(LowerCtx *c);
 
 #endif

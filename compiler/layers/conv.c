@@ -82,9 +82,6 @@ static __int128 conv_flops(const Layer *l, const Shape *in)
  * never tested: layer_for_each_region splits the output into regions
  * whose valid taps are constant. */
 
-static const char *const out_names[3][3] = {{"ot"}, {"oh", "ow"}, {"od", "oh", "ow"}};
-static const char *const tap_names[3][3] = {{"kt"}, {"kh", "kw"}, {"kd", "kh", "kw"}};
-
 /* The input as [*spatial, C], with the implicit channel axis. */
 static Shape spatial_shape(const Layer *l, const Shape *in)
 {
@@ -106,25 +103,12 @@ static void conv_region_scalar(LowerCtx *c, const WindowSegment *region)
     int acc = c->acc;                   /* one output position's accumulators */
 
     /* Strides of each axis in x, w and y, in floats. */
-    int64_t xs[3], ws[3], ys[3], x_run = cin, w_run = cin * (depthwise ? mult : cout), y_run = cout;
-    for (int a = nd - 1; a >= 0; a--) {
-        xs[a] = x_run;
-        x_run *= in.dim[a];
-        ws[a] = w_run;
-        w_run *= l->kernel[a];
-        ys[a] = y_run;
-        y_run *= l->out.dim[a];
-    }
-
-    IrBlock *b = &f->body;
+    int64_t xs[3], ws[3], ys[3];
+    layer_axis_strides(in.dim, nd, cin, xs);
+    layer_axis_strides(l->kernel, nd, cin * (depthwise ? mult : cout), ws);
+    layer_axis_strides(l->out.dim, nd, cout, ys);
     IrIndex x_ix = ix_const(0), w_ix = ix_const(0), y_ix = ix_const(0);
-    for (int a = 0; a < nd; a++) {
-        int o = ir_var(p, f, out_names[nd - 1][a]);
-        b = &ir_for(p, b, o, region[a].lo, region[a].hi)->body;
-        x_ix = ix_add(x_ix, ix_scale(ix_add_var(ix_const(-l->pad_before[a]), o, l->stride[a]),
-                                     xs[a]));
-        y_ix = ix_add_var(y_ix, o, ys[a]);
-    }
+    IrBlock *b = layer_position_loops(c, region, nd, xs, ys, &x_ix, &y_ix);
     int co = ir_var(p, f, "co");
     IrStmt *init = ir_for(p, b, co, 0, cout);
     ir_store(p, &init->body, acc, ix_var(co, 1),
@@ -136,7 +120,7 @@ static void conv_region_scalar(LowerCtx *c, const WindowSegment *region)
     if (any_taps) {
         IrBlock *taps = b;
         for (int a = 0; a < nd; a++) {
-            int k = ir_var(p, f, tap_names[nd - 1][a]);
+            int k = ir_var(p, f, layer_tap_name(nd, a));
             IrStmt *loop = ir_for(p, taps, k, region[a].klo, region[a].khi);
             loop->unroll = a == nd - 1 && cin <= 4;
             taps = &loop->body;
@@ -181,26 +165,14 @@ static void conv_region_vector(LowerCtx *c, const WindowSegment *region, int blo
     int nd = l->nd, width = p->vector_width;
     Shape in = spatial_shape(l, c->in_shape[0]);
     int64_t cin = l->cin, cout = l->out.dim[nd];
-    int64_t xs[3], ws[3], ys[3], x_run = cin, w_run = cin * cout, y_run = cout;
-    for (int a = nd - 1; a >= 0; a--) {
-        xs[a] = x_run;
-        x_run *= in.dim[a];
-        ws[a] = w_run;
-        w_run *= l->kernel[a];
-        ys[a] = y_run;
-        y_run *= l->out.dim[a];
-    }
+    int64_t xs[3], ws[3], ys[3];
+    layer_axis_strides(in.dim, nd, cin, xs);
+    layer_axis_strides(l->kernel, nd, cin * cout, ws);
+    layer_axis_strides(l->out.dim, nd, cout, ys);
     int last = nd - 1;
     int64_t nblocks = (region[last].hi - region[last].lo) / block;
-    IrBlock *b = &f->body;
     IrIndex x_ix = ix_const(0), y_ix = ix_const(0);
-    for (int a = 0; a < last; a++) {
-        int o = ir_var(p, f, out_names[nd - 1][a]);
-        b = &ir_for(p, b, o, region[a].lo, region[a].hi)->body;
-        x_ix = ix_add(x_ix, ix_scale(ix_add_var(ix_const(-l->pad_before[a]), o, l->stride[a]),
-                                     xs[a]));
-        y_ix = ix_add_var(y_ix, o, ys[a]);
-    }
+    IrBlock *b = layer_position_loops(c, region, last, xs, ys, &x_ix, &y_ix);
     /* Position r of block ob is lo + ob*block + r along the last axis. */
     int ob = ir_var(p, f, "blk");
     b = &ir_for(p, b, ob, 0, nblocks)->body;
@@ -233,7 +205,7 @@ static void conv_region_vector(LowerCtx *c, const WindowSegment *region, int blo
              * channels are one contiguous run in x and in w: one loop. */
             bool merge = l->dilation[last] == 1;
             for (int a = 0; a < (merge ? last : nd); a++) {
-                int k = ir_var(p, f, tap_names[nd - 1][a]);
+                int k = ir_var(p, f, layer_tap_name(nd, a));
                 taps = &ir_for(p, taps, k, region[a].klo, region[a].khi)->body;
                 xk = ix_add_var(xk, k, l->dilation[a] * xs[a]);
                 wk = ix_add_var(wk, k, ws[a]);

@@ -27,6 +27,8 @@ static __int128 dense_flops(const Layer *l, const Shape *in)
     return 2 * (__int128)shape_size(in) * l->units;
 }
 
+/* flatten only renames its input; it gets code (a copy, lower_copy) only
+ * as the model's output when its input is the model's input. */
 static bool flatten_infer(Layer *l, const Shape *ins, InferCtx *ctx)
 {
     (void)ctx;
@@ -64,19 +66,9 @@ static void dense_lower(LowerCtx *c)
     lower_output_softmax(c);
 }
 
-/* Only a flatten that is the model's output gets code: a copy into the
- * caller's buffer (elsewhere it shares its input's storage). */
-static void copy_lower(LowerCtx *c)
-{
-    int i = ir_var(c->p, c->f, "i");
-    IrStmt *loop = ir_for(c->p, &c->f->body, i, 0, shape_size(&c->l->out));
-    ir_store(c->p, &loop->body, c->out, ix_var(i, 1), ir_load(c->p, c->in[0], ix_var(i, 1)),
-             false);
-}
-
 const LayerKind dense_kinds[] = {
     {"dense", FAMILY_DENSE, 0, true, dense_positional, dense_named, dense_configure, dense_infer,
      dense_flops, dense_lower},
-    {"flatten", FAMILY_FLATTEN, 0, false, no_names, no_names, NULL, flatten_infer, NULL, copy_lower},
+    {"flatten", FAMILY_FLATTEN, 0, false, no_names, no_names, NULL, flatten_infer, NULL, lower_copy},
     {0},
 };

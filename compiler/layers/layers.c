@@ -219,6 +219,38 @@ bool layer_window_output(Layer *l, const Shape *in, const int64_t *kernel,
 
 /* ---- sliding-window regions ------------------------------------------------ */
 
+static const char *const out_names[3][3] = {{"ot"}, {"oh", "ow"}, {"od", "oh", "ow"}};
+static const char *const tap_names[3][3] = {{"kt"}, {"kh", "kw"}, {"kd", "kh", "kw"}};
+
+const char *layer_tap_name(int nd, int a)
+{
+    return tap_names[nd - 1][a];
+}
+
+void layer_axis_strides(const int64_t *dims, int nd, int64_t channels, int64_t *strides)
+{
+    int64_t run = channels;
+    for (int a = nd - 1; a >= 0; a--) {
+        strides[a] = run;
+        run *= dims[a];
+    }
+}
+
+IrBlock *layer_position_loops(LowerCtx *c, const WindowSegment *region, int axes,
+                              const int64_t *xs, const int64_t *ys, IrIndex *x_ix, IrIndex *y_ix)
+{
+    const Layer *l = c->l;
+    IrBlock *b = &c->f->body;
+    for (int a = 0; a < axes; a++) {
+        int o = ir_var(c->p, c->f, out_names[l->nd - 1][a]);
+        b = &ir_for(c->p, b, o, region[a].lo, region[a].hi)->body;
+        *x_ix = ix_add(*x_ix, ix_scale(ix_add_var(ix_const(-l->pad_before[a]), o, l->stride[a]),
+                                       xs[a]));
+        *y_ix = ix_add_var(*y_ix, o, ys[a]);
+    }
+    return b;
+}
+
 /* The taps of output position o that read real input, [*klo, *khi). */
 static void valid_taps(const Layer *l, int axis, int64_t n, int64_t o, int64_t *klo, int64_t *khi)
 {

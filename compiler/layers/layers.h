@@ -77,6 +77,18 @@ typedef struct {
     int64_t klo, khi;       /* taps [klo, khi) fall inside the input */
 } WindowSegment;
 
+/* Strides in floats of the spatial axes of a [*spatial, C] tensor. */
+void layer_axis_strides(const int64_t *dims, int nd, int64_t channels, int64_t *strides);
+
+/* Loops over a region's output positions on its first `axes` spatial
+ * axes (named oh, ow, ...); adds to *x_ix the input index of tap 0 of
+ * each (o*stride - pad_before, times xs) and to *y_ix the output index
+ * (o times ys).  Returns the innermost loop's body. */
+IrBlock *layer_position_loops(LowerCtx *c, const WindowSegment *region, int axes,
+                              const int64_t *xs, const int64_t *ys, IrIndex *x_ix, IrIndex *y_ix);
+/* The loop variable name of tap axis a of an nd-dimensional window. */
+const char *layer_tap_name(int nd, int a);
+
 /* For every combination of one segment per spatial axis (a region of the
  * output), calls visit with region[axis]. */
 void layer_for_each_region(LowerCtx *c, const Layer *l, const Shape *in,

@@ -77,19 +77,10 @@ static void batchnorm_lower(LowerCtx *c)
                    ir_load(p, beta, ix_var(c2, 1))), false);
 }
 
-/* dropout at inference is the identity: a copy. */
-static void dropout_lower(LowerCtx *c)
-{
-    int i = ir_var(c->p, c->f, "i");
-    IrStmt *loop = ir_for(c->p, &c->f->body, i, 0, shape_size(&c->l->out));
-    ir_store(c->p, &loop->body, c->out, ix_var(i, 1), ir_load(c->p, c->in[0], ix_var(i, 1)),
-             false);
-}
-
 const LayerKind norm_kinds[] = {
     {"batchnorm", FAMILY_BATCHNORM, 0, false, no_names, batchnorm_named, batchnorm_configure,
      batchnorm_infer, NULL, batchnorm_lower},
     {"dropout", FAMILY_DROPOUT, 0, false, dropout_positional, no_names, dropout_configure,
-     same_shape_infer, NULL, dropout_lower},
+     same_shape_infer, NULL, lower_copy},
     {0},
 };

@@ -70,9 +70,6 @@ static bool global_pool_infer(Layer *l, const Shape *ins, InferCtx *ctx)
  * regions of layer_for_each_region), so max ignores it and the average
  * divides by the count of real inputs, a constant in each region. */
 
-static const char *const out_names[3][3] = {{"ot"}, {"oh", "ow"}, {"od", "oh", "ow"}};
-static const char *const tap_names[3][3] = {{"kt"}, {"kh", "kw"}, {"kd", "kh", "kw"}};
-
 static void pool_region(LowerCtx *c, const WindowSegment *region)
 {
     IrProgram *p = c->p;
@@ -80,30 +77,19 @@ static void pool_region(LowerCtx *c, const WindowSegment *region)
     const Layer *l = c->l;
     bool is_max = l->kind->family == FAMILY_MAXPOOL;
     int nd = l->nd;
-    int64_t ch = l->cin, xs[3], ys[3], x_run = ch, y_run = ch, count = 1;
-    const Shape *in = c->in_shape[0];
-    for (int a = nd - 1; a >= 0; a--) {
-        xs[a] = x_run;
-        x_run *= in->dim[a];
-        ys[a] = y_run;
-        y_run *= l->out.dim[a];
+    int64_t ch = l->cin, xs[3], ys[3], count = 1;
+    layer_axis_strides(c->in_shape[0]->dim, nd, ch, xs);
+    layer_axis_strides(l->out.dim, nd, ch, ys);
+    for (int a = 0; a < nd; a++)
         count *= region[a].khi - region[a].klo;
-    }
-    IrBlock *b = &f->body;
     IrIndex x_ix = ix_const(0), y_ix = ix_const(0);
-    for (int a = 0; a < nd; a++) {
-        int o = ir_var(p, f, out_names[nd - 1][a]);
-        b = &ir_for(p, b, o, region[a].lo, region[a].hi)->body;
-        x_ix = ix_add(x_ix, ix_scale(ix_add_var(ix_const(-l->pad_before[a]), o, l->stride[a]),
-                                     xs[a]));
-        y_ix = ix_add_var(y_ix, o, ys[a]);
-    }
+    IrBlock *b = layer_position_loops(c, region, nd, xs, ys, &x_ix, &y_ix);
     int c1 = ir_var(p, f, "c");
     IrStmt *init = ir_for(p, b, c1, 0, ch);
     ir_store(p, &init->body, c->acc, ix_var(c1, 1), ir_num(p, is_max ? -INFINITY : 0.0f), false);
     IrBlock *taps = b;
     for (int a = 0; a < nd && count > 0; a++) {
-        int k = ir_var(p, f, tap_names[nd - 1][a]);
+        int k = ir_var(p, f, layer_tap_name(nd, a));
         IrStmt *loop = ir_for(p, taps, k, region[a].klo, region[a].khi);
         loop->unroll = a == nd - 1;
         taps = &loop->body;

@@ -1,18 +1,36 @@
 #!/bin/sh
-# make demo: the course's models through cnngen, end to end as far as
-# this version goes: shapes and parameter counts, then what a mistake
-# looks like.
+# make demo: the course's models through cnngen, end to end as far as this
+# version goes: shapes and parameter counts, a predictor with hand-made
+# filters that needs only libm, a CNN built against the runtime, and what
+# a mistake looks like.
 set -eu
 build=${1:-build}
-cnngen=$build/cnngen
 cd "$(dirname "$0")/.."
+cnngen=$(pwd)/$build/cnngen
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
 
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@" || true; }
 
 step "$cnngen" examples/seed42.cnn --summary
 step "$cnngen" examples/seed42_dense.cnn --summary
 step "$cnngen" examples/filters100.cnn --summary
-step "$cnngen" examples/fashion.cnn --summary
-printf 'model oops\ninput [5, 5, 1]\nconv2d(10, 7, bias=false)\ndense(4, activaton=relu)\n' >/tmp/cnngen-demo-oops.cnn
-step "$cnngen" /tmp/cnngen-demo-oops.cnn --check
-rm -f /tmp/cnngen-demo-oops.cnn
+
+# The first difference and a 3-day moving average, as fixed filters: no
+# weights file, and the program needs nothing but libm.
+step "$cnngen" examples/series_filters.cnn --main -o "$work/sf.c"
+step cc -O2 "$work/sf.c" $("$cnngen" --cflags) $("$cnngen" --libs) -o "$work/series_filters"
+printf '\n\033[1m$ echo 8 12 10 12 10 12 8 | series_filters predict\033[0m\n'
+echo 8 12 10 12 10 12 8 | "$work/series_filters" predict
+
+# A LeNet for 28x28 images: specialised C, weights by the init rules.
+step "$cnngen" examples/lenet.cnn --main -o "$work/lenet.c"
+step cc -O2 "$work/lenet.c" $("$cnngen" --cflags) $("$cnngen" --libs) -o "$work/lenet"
+awk 'BEGIN { for (s = 0; s < 2; s++) { for (i = 0; i < 784; i++)
+      printf "%s%.3f", i ? "," : "", ((i * 7 + s * 13) % 17) / 17; print "" } }' >"$work/two.txt"
+printf '\n\033[1m$ lenet predict two-images.txt\033[0m\n'
+"$work/lenet" predict "$work/two.txt"
+
+printf 'model oops\ninput [5, 5, 1]\nconv2d(10, 7, bias=false)\ndense(4, activaton=relu)\n' \
+    >"$work/oops.cnn"
+step "$cnngen" "$work/oops.cnn" --check

@@ -107,6 +107,42 @@ int cnnrt_predict_command(int argc, char **argv, const char *model_name, int inp
                           int output_size, cnnrt_predict_fn predict, cnnrt_load_fn load,
                           cnnrt_init_fn init, unsigned long long seed);
 
+/* ---- training: the program's train and eval commands -------------------- */
+
+enum { CNNRT_LOSS_MSE, CNNRT_LOSS_MAE, CNNRT_LOSS_BCE, CNNRT_LOSS_CROSSENTROPY };
+enum { CNNRT_METRIC_ACCURACY, CNNRT_METRIC_MAE, CNNRT_METRIC_RMSE };
+
+/* A model as the commands see it; generated code fills one in.  The
+ * model does one batch of n <= batch samples at a time: train_batch runs
+ * the forward pass in training mode, the loss, the backward pass and the
+ * optimizer step, and returns the batch's loss (the mean over it) with
+ * the outputs before the update in y; eval_batch the same at inference,
+ * without the update. */
+typedef struct {
+    const char *name;           /* the default weights file is NAME.safetensors */
+    int input_size, output_size;
+    int last_axis;              /* size of the output's last axis (classes) */
+    int batch;
+    long epochs;
+    unsigned long long seed;
+    cnnrt_data_layout layout;
+    int loss;                   /* CNNRT_LOSS_* */
+    int metrics[3], nmetrics;   /* CNNRT_METRIC_*, in the train block's order */
+    int ntensors;
+    const cnnrt_tensor_spec *tensors;
+    float *params;
+    long param_count;
+    void (*init)(unsigned long long seed);
+    void (*start_training)(unsigned long long seed);   /* optimizer state, dropout */
+    double (*train_batch)(const float *x, const float *t, int n, float *y);
+    double (*eval_batch)(const float *x, const float *t, int n, float *y);
+    cnnrt_predict_fn predict;
+} cnnrt_model;
+
+/* PROG predict | train | eval, as the contract describes; returns the
+ * exit status.  Epoch lines: "epoch 3/10 - loss: X - mae: Y" (%.9g). */
+int cnnrt_main(int argc, char **argv, const cnnrt_model *m);
+
 /* Predict every sample line of in (named where in messages) to out.
  * Returns 0, or 1 after a bad line (the lines before it are printed). */
 int cnnrt_predict_lines(FILE *in, const char *where, int input_size, int output_size,

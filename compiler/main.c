@@ -296,7 +296,7 @@ static char *command_line(int argc, char **argv)
     return b.data;
 }
 
-static int write_dependencies(const Options *o, const char *c_path, const char *h_path)
+static int write_dependencies(const Options *o, const char *c_path)
 {
     char *path;
     if (o->depfile) {
@@ -313,7 +313,6 @@ static int write_dependencies(const Options *o, const char *c_path, const char *
         return 2;
     }
     /* One target (ninja reads no more); the header is made with it. */
-    (void)h_path;
     fprintf(f, "%s: %s%s%s\n", c_path, o->model, o->weights ? " " : "",
             o->weights ? o->weights : "");
     fprintf(f, "%s:\n", o->model);
@@ -364,7 +363,7 @@ static int generate(const Options *o, const Model *m, int argc, char **argv)
         free(c_text);
         free(h_text);
         if (status == 0 && (o->md || o->depfile))
-            status = write_dependencies(o, c_path, h_path);
+            status = write_dependencies(o, c_path);
         free(c_path);
         free(h_path);
         free(h_name);

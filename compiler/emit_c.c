@@ -490,7 +490,7 @@ static void emit_params(Writer *w, const Model *m, const EmitOptions *o, const c
     for (int i = 0; i < m->nlayers; i++)
         for (int k = 0; k < m->layers[i]->nparams; k++) {
             const Param *p = &m->layers[i]->params[k];
-            int64_t n = shape_size(&p->shape), off = lower_param_offset(m, p);
+            int64_t n = shape_size(&p->shape), off = p->offset;
             line(w, "/* %s */", p->name);
             StrBuf b = {0};
             for (int64_t j = 0; j < n; j++) {
@@ -526,7 +526,7 @@ static void emit_tensor_table(Writer *w, const Model *m, const EmitOptions *o, c
                 strbuf_printf(&dims, "%s%lld", d ? ", " : "",
                               d < p->shape.rank ? (long long)p->shape.dim[d] : 0LL);
             line(w, "{\"%s\", %d, {%s}, %lldL, %d},", p->name, p->shape.rank, dims.data,
-                 (long long)lower_param_offset(m, p), p->trainable ? 1 : 0);
+                 (long long)p->offset, p->trainable ? 1 : 0);
             strbuf_free(&dims);
         }
     line(w, "{0, 0, {0, 0, 0, 0, 0}, 0L, 0}");
@@ -604,7 +604,7 @@ static void emit_init(Writer *w, const Model *m, const EmitOptions *o)
         for (int k = 0; k < m->layers[i]->nparams; k++, n++) {
             const Param *p = &m->layers[i]->params[k];
             line(w, "{%lldL, %lldL, %s, %lldL, %lldL},   /* %s */",
-                 (long long)lower_param_offset(m, p), (long long)shape_size(&p->shape),
+                 (long long)p->offset, (long long)shape_size(&p->shape),
                  p->literal ? "CNNRT_INIT_KEEP" : init_kind_names[p->init], (long long)p->fan_in,
                  (long long)p->fan_out, p->name);
         }

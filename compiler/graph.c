@@ -290,6 +290,17 @@ void graph_plan_memory(Model *m)
     free(users);
 }
 
+void graph_assign_param_offsets(Model *m)
+{
+    int64_t offset = 0;
+    for (int i = 0; i < m->nlayers; i++)
+        for (int k = 0; k < m->layers[i]->nparams; k++) {
+            Param *p = &m->layers[i]->params[k];
+            p->offset = offset;
+            offset += shape_size(&p->shape);
+        }
+}
+
 void model_free(Model *m)
 {
     if (!m)

@@ -62,6 +62,7 @@ typedef struct {
     InitKind init;
     int64_t fan_in, fan_out;    /* Keras' fans of the channels-last kernel */
     const double *literal;      /* values written in the model, or NULL */
+    int64_t offset;             /* in the parameter block: model order, in floats */
 } Param;
 
 /* A list literal (weights=, bias=[...]): its nested shape and values. */
@@ -170,6 +171,9 @@ __int128 model_flops(const Model *m);
  * The node whose storage is the model output is written to the caller's
  * buffer. */
 void graph_plan_memory(Model *m);
+
+/* Give every parameter tensor its offset in the parameter block. */
+void graph_assign_param_offsets(Model *m);
 
 void model_free(Model *m);
 

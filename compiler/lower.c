@@ -6,19 +6,6 @@
 
 #include "layers/layers.h"
 
-int64_t lower_param_offset(const Model *m, const Param *param)
-{
-    int64_t offset = 0;
-    for (int i = 0; i < m->nlayers; i++)
-        for (int k = 0; k < m->layers[i]->nparams; k++) {
-            const Param *q = &m->layers[i]->params[k];
-            if (q == param)
-                return offset;
-            offset += shape_size(&q->shape);
-        }
-    unreachable();
-}
-
 int lower_local(LowerCtx *c, const char *name, int64_t size)
 {
     return ir_view(c->p, c->f, name, VIEW_LOCAL, 0, size, true);
@@ -119,7 +106,7 @@ void lower_epilogue_setup(LowerCtx *c)
         static const char *const names[] = {"gamma", "beta", "mean", "var"};
         for (int k = 0; k < 4; k++)
             views[k] = ir_view(p, f, arena_printf(&p->arena, "%s%d", names[k], e), VIEW_PARAMS,
-                               lower_param_offset(c->m, &bn->params[k]), ch, false);
+                               bn->params[k].offset, ch, false);
         c->epi_beta[e] = views[1];
         c->epi_mean[e] = views[2];
         c->epi_scale[e] = lower_local(c, arena_printf(&p->arena, "scale%d", e), ch);
@@ -193,7 +180,7 @@ static void lower_layer(const Model *m, IrProgram *p, int index)
         const char *name = l->kind->family == FAMILY_BATCHNORM
                                ? (const char *[]){"gamma", "beta", "mean", "var"}[k]
                                : param_names[k];
-        c.params[k] = ir_view(p, f, name, VIEW_PARAMS, lower_param_offset(m, &l->params[k]),
+        c.params[k] = ir_view(p, f, name, VIEW_PARAMS, l->params[k].offset,
                               shape_size(&l->params[k].shape), false);
     }
     l->kind->lower(&c);

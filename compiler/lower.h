@@ -26,9 +26,6 @@ typedef struct {
     int epi_beta[LAYER_MAX_EPILOGUE], epi_mean[LAYER_MAX_EPILOGUE], epi_scale[LAYER_MAX_EPILOGUE];
 } LowerCtx;
 
-/* Offsets of every parameter tensor in the parameter block, model order. */
-int64_t lower_param_offset(const Model *m, const Param *param);
-
 /* Lower the whole model: one function per layer that computes something
  * (flatten in the middle of a model only renames its input). */
 void lower_model(const Model *m, IrProgram *p);

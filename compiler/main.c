@@ -240,7 +240,7 @@ static float *load_baked_weights(const Model *m, const char *path, int *status)
             specs[k].rank = p->shape.rank;
             for (int d = 0; d < p->shape.rank; d++)
                 specs[k].shape[d] = (int)p->shape.dim[d];
-            specs[k].offset = (long)lower_param_offset(m, p);
+            specs[k].offset = (long)p->offset;
         }
     float *weights = xcalloc((size_t)count + 1, sizeof *weights);
     char error[1024];

@@ -539,6 +539,7 @@ static Model *finish(Sema *s)
                                                : LOSS_MSE;
     }
     warn(s, m);
+    graph_assign_param_offsets(m);
     graph_plan_memory(m);
     return m;
 }

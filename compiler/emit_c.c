@@ -122,6 +122,24 @@ static void print_call(ExprCtx *x, const char *fn, const IrExpr *e)
     strbuf_printf(x->b, ")");
 }
 
+/* (a OP b ? then : otherwise), b NULL for zero. */
+static void print_conditional(ExprCtx *x, const IrExpr *a, const char *op, const IrExpr *b,
+                              const IrExpr *then, const IrExpr *otherwise)
+{
+    strbuf_printf(x->b, "(");
+    print_expr(x, a);
+    strbuf_printf(x->b, " %s ", op);
+    if (b)
+        print_expr(x, b);
+    else
+        strbuf_printf(x->b, "0.0f");
+    strbuf_printf(x->b, " ? ");
+    print_expr(x, then);
+    strbuf_printf(x->b, " : ");
+    print_expr(x, otherwise);
+    strbuf_printf(x->b, ")");
+}
+
 static void print_expr(ExprCtx *x, const IrExpr *e)
 {
     char buf[48];
@@ -145,15 +163,7 @@ static void print_expr(ExprCtx *x, const IrExpr *e)
     case IRE_MAX:
     case IRE_MIN:
         /* a > b ? a : b: what a vector max instruction computes. */
-        strbuf_printf(x->b, "(");
-        print_expr(x, e->a);
-        strbuf_printf(x->b, e->kind == IRE_MAX ? " > " : " < ");
-        print_expr(x, e->b);
-        strbuf_printf(x->b, " ? ");
-        print_expr(x, e->a);
-        strbuf_printf(x->b, " : ");
-        print_expr(x, e->b);
-        strbuf_printf(x->b, ")");
+        print_conditional(x, e->a, e->kind == IRE_MAX ? ">" : "<", e->b, e->a, e->b);
         break;
     case IRE_NEG:
         strbuf_printf(x->b, "-");
@@ -171,13 +181,7 @@ static void print_expr(ExprCtx *x, const IrExpr *e)
     case IRE_VLOAD:
         unreachable();          /* only as the value of a vector assignment */
     case IRE_SELECT_POS:
-        strbuf_printf(x->b, "(");
-        print_expr(x, e->a);
-        strbuf_printf(x->b, " > 0.0f ? ");
-        print_expr(x, e->b);
-        strbuf_printf(x->b, " : ");
-        print_expr(x, e->c);
-        strbuf_printf(x->b, ")");
+        print_conditional(x, e->a, ">", NULL, e->b, e->c);
         break;
     }
 }

@@ -82,15 +82,6 @@ static __int128 conv_flops(const Layer *l, const Shape *in)
  * never tested: layer_for_each_region splits the output into regions
  * whose valid taps are constant. */
 
-/* The input as [*spatial, C], with the implicit channel axis. */
-static Shape spatial_shape(const Layer *l, const Shape *in)
-{
-    Shape s = *in;
-    if (s.rank == l->nd)
-        s.dim[s.rank++] = 1;
-    return s;
-}
-
 static void conv_region_scalar(LowerCtx *c, const WindowSegment *region)
 {
     IrProgram *p = c->p;
@@ -98,7 +89,7 @@ static void conv_region_scalar(LowerCtx *c, const WindowSegment *region)
     const Layer *l = c->l;
     bool depthwise = l->kind->family == FAMILY_DEPTHWISE;
     int nd = l->nd;
-    Shape in = spatial_shape(l, c->in_shape[0]);
+    Shape in = layer_spatial_shape(l, c->in_shape[0]);
     int64_t cin = l->cin, cout = l->out.dim[nd], mult = l->multiplier;
     int acc = c->acc;                   /* one output position's accumulators */
 
@@ -163,7 +154,7 @@ static void conv_region_vector(LowerCtx *c, const WindowSegment *region, int blo
     IrFunc *f = c->f;
     const Layer *l = c->l;
     int nd = l->nd, width = p->vector_width;
-    Shape in = spatial_shape(l, c->in_shape[0]);
+    Shape in = layer_spatial_shape(l, c->in_shape[0]);
     int64_t cin = l->cin, cout = l->out.dim[nd];
     int64_t xs[3], ws[3], ys[3];
     layer_axis_strides(in.dim, nd, cin, xs);
@@ -276,7 +267,7 @@ static void conv_region(LowerCtx *c, const WindowSegment *region)
 
 static void conv_lower(LowerCtx *c)
 {
-    Shape in = spatial_shape(c->l, c->in_shape[0]);
+    Shape in = layer_spatial_shape(c->l, c->in_shape[0]);
     int block = conv_block_size(c);
     c->acc = lower_local(c, "acc", c->l->out.dim[c->l->nd] * (block ? block : 1));
     lower_epilogue_setup(c);

@@ -70,6 +70,14 @@ bool layer_spatial_input(Layer *l, const Shape *in, Diag *diag, Shape *out)
     return true;
 }
 
+Shape layer_spatial_shape(const Layer *l, const Shape *in)
+{
+    Shape s = *in;
+    if (s.rank == l->nd)
+        s.dim[s.rank++] = 1;
+    return s;
+}
+
 /* weights= gives the kernel literally: a nested list of exactly its shape,
  * where trailing axes of size 1 may be left out, or a flat list of exactly
  * as many values. */

@@ -55,6 +55,8 @@ const LayerKind *layer_kind_find(const char *name);
 Param *layer_add_param(Layer *l, Arena *arena, const char *suffix, const Shape *shape,
                        bool trainable, InitKind init, const double *literal);
 bool layer_spatial_input(Layer *l, const Shape *in, Diag *diag, Shape *out);
+/* The same once checked: the input as [*spatial, C] (for lowering). */
+Shape layer_spatial_shape(const Layer *l, const Shape *in);
 bool layer_fit_weights(const Literal *lit, const Shape *kernel, const char *what, Diag *diag,
                        const double **values);
 bool layer_fit_bias(const Literal *lit, int64_t n, const char *what, Diag *diag,

@@ -115,9 +115,7 @@ static void pool_region(LowerCtx *c, const WindowSegment *region)
 
 static void pool_lower(LowerCtx *c)
 {
-    Shape in = *c->in_shape[0];
-    if (in.rank == c->l->nd)
-        in.dim[in.rank++] = 1;
+    Shape in = layer_spatial_shape(c->l, c->in_shape[0]);
     c->in_shape[0] = &in;
     c->acc = lower_local(c, "acc", c->l->cin);
     layer_for_each_region(c, c->l, &in, pool_region);

@@ -60,37 +60,14 @@ void cnnrt_free_data(cnnrt_data *data)
 /* Whole file, checked to be UTF-8; status 0, or 1/2 with a message. */
 static int read_text(const char *path, char **text, size_t *len, char *error, size_t size)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    char *buf = cnnrt_read_file(path, len);
+    if (!buf)
         return fail(error, size, 2, "error: cannot read '%s': %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap + 1);
-    while (buf) {
-        n += fread(buf + n, 1, cap - n, f);
-        if (n < cap)
-            break;
-        char *bigger = realloc(buf, 2 * cap + 1);
-        if (!bigger) {
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        buf = bigger;
-        cap *= 2;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (!buf || bad) {
-        free(buf);
-        return fail(error, size, 2, "error: cannot read '%s'", path);
-    }
-    buf[n] = '\0';
-    if (!cnnrt_valid_utf8((const unsigned char *)buf, n)) {
+    if (!cnnrt_valid_utf8((const unsigned char *)buf, *len)) {
         free(buf);
         return fail(error, size, 1, "%s: error: the file is not valid UTF-8", path);
     }
     *text = buf;
-    *len = n;
     return 0;
 }
 

@@ -1,5 +1,6 @@
-/* fields.h - the text helpers the sample reader (predict_lines.c) and the
- * data loaders (data.c) share; internal to libcnnrt. */
+/* fields.h - the helpers the sample reader (predict_lines.c), the data
+ * loaders (data.c) and the weights reader (safetensors.c) share;
+ * internal to libcnnrt. */
 #ifndef CNNRT_FIELDS_H
 #define CNNRT_FIELDS_H
 
@@ -18,5 +19,9 @@ size_t cnnrt_field_end(const char *line, size_t pos, size_t end, size_t *next);
 /* One line of any length with its newline; its length, -1 at the end of
  * the input, -2 out of memory. */
 long cnnrt_read_line(FILE *in, char **buf, size_t *cap);
+
+/* A whole file, NUL-terminated (the NUL not counted in *len); NULL with
+ * errno set when it cannot be read or memory runs out. */
+char *cnnrt_read_file(const char *path, size_t *len);
 
 #endif

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cnnrt.h"
+#include "fields.h"
 
 /* ---- a small JSON reader: just what a safetensors header holds ---------- */
 
@@ -468,22 +469,22 @@ static int match_specs(const char *path, const Entry *entries, int count,
     return 0;
 }
 
-static unsigned char *read_file(const char *path, long long *size)
+char *cnnrt_read_file(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
         return NULL;
     size_t cap = 1 << 16, n = 0;
-    unsigned char *buf = malloc(cap);
+    char *buf = malloc(cap + 1);
     while (buf) {
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
+        n += fread(buf + n, 1, cap - n, f);
         if (n < cap)
             break;
-        unsigned char *bigger = realloc(buf, cap * 2);
+        char *bigger = realloc(buf, 2 * cap + 1);
         if (!bigger) {
             free(buf);
             buf = NULL;
+            errno = ENOMEM;
             break;
         }
         buf = bigger;
@@ -493,9 +494,13 @@ static unsigned char *read_file(const char *path, long long *size)
     fclose(f);
     if (bad) {
         free(buf);
+        errno = EIO;
         return NULL;
     }
-    *size = (long long)n;
+    if (buf) {
+        buf[n] = '\0';
+        *len = n;
+    }
     return buf;
 }
 
@@ -511,8 +516,9 @@ static float read_f32(const unsigned char *p)
 int cnnrt_load_safetensors(const char *path, const cnnrt_tensor_spec *specs, int nspecs,
                            float *params, long count, char *error, size_t error_size)
 {
-    long long size;
-    unsigned char *raw = read_file(path, &size);
+    size_t file_len;
+    unsigned char *raw = (unsigned char *)cnnrt_read_file(path, &file_len);
+    long long size = (long long)file_len;
     if (!raw) {
         fail(error, error_size, "%s: error: cannot read the file: %s", path, strerror(errno));
         return -2;                      /* an unreadable file, not a bad one */

@@ -79,10 +79,26 @@ typedef struct {
     StrBuf *b;
 } ExprCtx;
 
-/* c + sum(coef * var), outer loop variables first: "896*oh + 32*ow + ci - 29". */
-static void print_index(ExprCtx *x, const IrIndex *ix)
+/* c + sum(coef * var), outer loop variables first: "896*oh + 32*ow + ci - 29";
+ * in a per-sample function, a view with a sample stride starts with the
+ * sample's offset, "9*s + ...". */
+static void print_index(ExprCtx *x, int view, const IrIndex *ix)
 {
     bool first = true;
+    int64_t stride = x->f->views[view].sample_stride;
+    if (x->f->per_sample && stride) {
+        strbuf_printf(x->b, stride == 1 ? "s" : "%lld*s", (long long)stride);
+        first = false;
+        if (ix->n == 0 && ix->c == 0)
+            return;
+        if (ix->n == 0) {
+            strbuf_printf(x->b, " %c %lld", ix->c < 0 ? '-' : '+',
+                          (long long)(ix->c < 0 ? -ix->c : ix->c));
+            return;
+        }
+        strbuf_printf(x->b, " + ");
+        first = true;
+    }
     for (int v = 0; v < x->f->nvars; v++)
         for (int i = 0; i < ix->n; i++) {
             if (ix->t[i].var != v)
@@ -150,7 +166,7 @@ static void print_expr(ExprCtx *x, const IrExpr *e)
         break;
     case IRE_LOAD:
         strbuf_printf(x->b, "%s[", x->f->views[e->view].name);
-        print_index(x, &e->index);
+        print_index(x, e->view, &e->index);
         strbuf_printf(x->b, "]");
         break;
     case IRE_SCALAR:
@@ -172,6 +188,10 @@ static void print_expr(ExprCtx *x, const IrExpr *e)
     case IRE_EXP: print_call(x, "expf", e); break;
     case IRE_TANH: print_call(x, "tanhf", e); break;
     case IRE_SQRT: print_call(x, "sqrtf", e); break;
+    case IRE_LOG: print_call(x, "logf", e); break;
+    case IRE_BATCH:
+        strbuf_printf(x->b, "(float)n");
+        break;
     case IRE_VREG:
         strbuf_printf(x->b, "%s%d", x->f->vreg_names[e->scalar], e->scalar);
         break;
@@ -205,7 +225,7 @@ static void print_stmt(Writer *w, const IrFunc *f, const IrStmt *s)
         break;
     case IRS_STORE:
         strbuf_printf(&b, "%s[", f->views[s->view].name);
-        print_index(&x, &s->index);
+        print_index(&x, s->view, &s->index);
         strbuf_printf(&b, "] %s ", s->accumulate ? "+=" : "=");
         print_expr(&x, s->value);
         line(w, "%s;", b.data);
@@ -227,7 +247,7 @@ static void print_stmt(Writer *w, const IrFunc *f, const IrStmt *s)
                 line(w, "%s_vec %s%d;", w->prefix, name, s->scalar);
             strbuf_printf(&b, "memcpy(&%s%d, %s + ", name, s->scalar,
                           f->views[s->value->view].name);
-            print_index(&x, &s->value->index);
+            print_index(&x, s->value->view, &s->value->index);
             line(w, "%s, sizeof %s%d);", b.data, name, s->scalar);
             break;
         }
@@ -240,7 +260,7 @@ static void print_stmt(Writer *w, const IrFunc *f, const IrStmt *s)
     }
     case IRS_VSTORE:
         strbuf_printf(&b, "memcpy(%s + ", f->views[s->view].name);
-        print_index(&x, &s->index);
+        print_index(&x, s->view, &s->index);
         line(w, "%s, &%s%d, sizeof %s%d);", b.data, f->vreg_names[s->scalar], s->scalar,
              f->vreg_names[s->scalar], s->scalar);
         break;
@@ -279,32 +299,58 @@ static void mark_block(const IrBlock *b, bool *used)
     }
 }
 
+static char *joined(const char *a, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b);
+    char *s = xmalloc(na + nb + 1);
+    memcpy(s, a, na);
+    memcpy(s + na, b, nb + 1);
+    return s;
+}
+
+/* "base + offset"; a per-sample function adds the sample's offset in
+ * every index (print_index).  Training functions get the training arena
+ * and the parameters as arguments. */
+static void print_view_pointer(Writer *w, const IrView *v, const char *qual, const char *base)
+{
+    line(w, "%sfloat *restrict %s = %s + %lld;", qual, v->name, base, (long long)v->offset);
+}
+
 static void print_views(Writer *w, const IrFunc *f)
 {
-    bool uses_input = false, uses_output = false;
+    bool uses_input = false, uses_output = false, uses_target = false, uses_train = false,
+         uses_params = false;
     bool *used = xcalloc((size_t)f->nviews + 1, sizeof *used);
     mark_block(&f->body, used);
+    char *arena = joined(w->prefix, "_arena"), *params = joined(w->prefix, "_params");
     for (int i = 0; i < f->nviews; i++) {
         const IrView *v = &f->views[i];
         if (!used[i])
             continue;
         const char *qual = v->written ? "" : "const ";
+        uses_train |= v->base == VIEW_TRAIN;
+        uses_params |= v->base == VIEW_PARAMS;
         switch (v->base) {
         case VIEW_INPUT:
             uses_input = true;
-            line(w, "const float *restrict %s = input + %lld;", v->name, (long long)v->offset);
+            print_view_pointer(w, v, "const ", "input");
             break;
         case VIEW_OUTPUT:
             uses_output = true;
             line(w, "%sfloat *restrict %s = output;", qual, v->name);
             break;
         case VIEW_ARENA:
-            line(w, "%sfloat *restrict %s = %s_arena + %lld;", qual, v->name, w->prefix,
-                 (long long)v->offset);
+            print_view_pointer(w, v, qual, arena);
             break;
         case VIEW_PARAMS:
-            line(w, "const float *restrict %s = %s_params + %lld;", v->name, w->prefix,
-                 (long long)v->offset);
+            print_view_pointer(w, v, qual, f->phase == PHASE_PREDICT ? params : "params");
+            break;
+        case VIEW_TRAIN:
+            print_view_pointer(w, v, qual, "train");
+            break;
+        case VIEW_TARGET:
+            uses_target = true;
+            print_view_pointer(w, v, "const ", "target");
             break;
         case VIEW_LOCAL:
             line(w, "float %s[%lld];", v->name, (long long)(v->size ? v->size : 1));
@@ -312,10 +358,18 @@ static void print_views(Writer *w, const IrFunc *f)
         }
     }
     free(used);
+    free(arena);
+    free(params);
     if (!uses_input)
         line(w, "(void)input;");
-    if (!uses_output)
+    if (f->phase == PHASE_PREDICT && !uses_output)
         line(w, "(void)output;");
+    if (f->phase != PHASE_PREDICT && !uses_target)
+        line(w, "(void)target;");
+    if (f->phase != PHASE_PREDICT && !uses_train)
+        line(w, "(void)train;");
+    if (f->phase != PHASE_PREDICT && !uses_params)
+        line(w, "(void)params;");
 }
 
 static bool uses_vectors(const IrProgram *p)
@@ -326,19 +380,53 @@ static bool uses_vectors(const IrProgram *p)
     return false;
 }
 
+static bool uses_batch_size(const IrBlock *b);
+
 static void print_function(Writer *w, const IrFunc *f)
 {
     if (f->comment)
         line(w, "/* %s */", f->comment);
-    line(w, "%s_LAYER void %s_%s(const float *restrict input, float *restrict output)",
-         w->macro_prefix, w->prefix, f->name);
+    if (f->phase == PHASE_PREDICT)
+        line(w, "%s_LAYER void %s_%s(const float *restrict input, float *restrict output)",
+             w->macro_prefix, w->prefix, f->name);
+    else
+        line(w, "%s_STEP void %s_%s(float *restrict train, float *restrict params,",
+             w->macro_prefix, w->prefix, f->name);
+    if (f->phase != PHASE_PREDICT)
+        line(w, "    const float *restrict input, const float *restrict target, int n)");
     line(w, "{");
     w->indent++;
+    if (!f->per_sample && f->phase != PHASE_PREDICT && !uses_batch_size(&f->body))
+        line(w, "(void)n;");
     print_views(w, f);
+    if (f->per_sample) {
+        line(w, "for (int s = 0; s < n; s++) {");
+        w->indent++;
+    }
     print_block(w, f, &f->body);
+    if (f->per_sample) {
+        w->indent--;
+        line(w, "}");
+    }
     w->indent--;
     line(w, "}");
     blank(w);
+}
+
+static bool expr_uses_batch_size(const IrExpr *e)
+{
+    return e && (e->kind == IRE_BATCH || expr_uses_batch_size(e->a) ||
+                 expr_uses_batch_size(e->b) || expr_uses_batch_size(e->c));
+}
+
+static bool uses_batch_size(const IrBlock *b)
+{
+    for (int i = 0; i < b->count; i++) {
+        const IrStmt *s = b->items[i];
+        if ((s->kind == IRS_FOR && uses_batch_size(&s->body)) || expr_uses_batch_size(s->value))
+            return true;
+    }
+    return false;
 }
 
 /* ---- the files ------------------------------------------------------------ */
@@ -361,6 +449,22 @@ static void banner(Writer *w, const Model *m, const EmitOptions *o)
          in, in == 1 ? "" : "s", out, out == 1 ? "" : "s", params, params == 1 ? "" : "s");
 }
 
+static bool emits_training(const Model *m, const EmitOptions *o)
+{
+    return !o->weights && !o->no_train && m->nlayers > 0;
+}
+
+/* Targets per sample: class indices per position for crossentropy, else
+ * one per output value. */
+static int64_t target_size(const Model *m)
+{
+    const Shape *out = model_output_shape(m);
+    int64_t size = shape_size(out);
+    if (m->train.loss == LOSS_CROSSENTROPY)
+        return size / out->dim[out->rank - 1];
+    return size;
+}
+
 void emit_c_header(FILE *out, const Model *m, const EmitOptions *o)
 {
     char *P = upper(o->prefix);
@@ -381,6 +485,22 @@ void emit_c_header(FILE *out, const Model *m, const EmitOptions *o)
          (long long)m->arena_floats);
     line(&w, "#define %s_PARAM_BYTES (4 * %s_PARAM_COUNT)", P, P);
     line(&w, "#define %s_ARENA_BYTES (4 * %s_ARENA_FLOATS)", P, P);
+    if (emits_training(m, o)) {
+        const TrainPlan *tp = &m->tp;
+        line(&w, "#define %s_TRAIN_BATCH %lld   /* samples per training step, at most */", P,
+             (long long)tp->batch);
+        line(&w, "#define %s_TARGET_SIZE %lld   /* target floats per sample */", P,
+             (long long)target_size(m));
+        line(&w, "#define %s_TRAIN_FLOATS %lld   /* static training memory: */", P,
+             (long long)tp->floats);
+        line(&w, "#define %s_TRAIN_ACTIVATION_FLOATS %lld   /* saved activations */", P,
+             (long long)tp->activation_floats);
+        line(&w, "#define %s_TRAIN_GRADIENT_FLOATS %lld   /* gradients */", P,
+             (long long)tp->gradient_floats);
+        line(&w, "#define %s_TRAIN_STATE_FLOATS %lld   /* optimizer state */", P,
+             (long long)tp->state_floats);
+        line(&w, "#define %s_TRAIN_BYTES (4 * %s_TRAIN_FLOATS)", P, P);
+    }
     blank(&w);
     line(&w, "#ifdef __cplusplus");
     line(&w, "extern \"C\" {");
@@ -412,6 +532,22 @@ void emit_c_header(FILE *out, const Model *m, const EmitOptions *o)
         line(&w, "/* Starting weights: the literal ones of the model, the init rules for the");
         line(&w, " * rest, from seed (needs the cnnrt runtime). */");
         line(&w, "void %s_init_params(unsigned long long seed);", o->prefix);
+    }
+    if (emits_training(m, o)) {
+        blank(&w);
+        line(&w, "/* Training, by the model's train block.  start_training resets the optimizer");
+        line(&w, " * state and seeds dropout; each step takes n <= TRAIN_BATCH samples (inputs,");
+        line(&w, " * and TARGET_SIZE targets each: output values, or class indices for");
+        line(&w, " * crossentropy), writes the outputs before the update to output, updates the");
+        line(&w, " * parameters and returns the batch's mean loss.  eval_batch is the same at");
+        line(&w, " * inference, without the update.  Both return NAN for a bad n. */");
+        line(&w, "void %s_start_training(unsigned long long seed);", o->prefix);
+        line(&w, "double %s_train_batch(const float *input, const float *target, int n, "
+                 "float *output);", o->prefix);
+        line(&w, "double %s_eval_batch(const float *input, const float *target, int n, "
+                 "float *output);", o->prefix);
+        line(&w, "/* The program's commands: predict, train and eval (cnnrt_main). */");
+        line(&w, "int %s_main(int argc, char **argv);", o->prefix);
     }
     blank(&w);
     line(&w, "#ifdef __cplusplus");
@@ -546,10 +682,14 @@ static void emit_predict(Writer *w, const Model *m, const IrProgram *p, const Em
     w->indent++;
     line(w, "(void)%s_arena;   /* unused by some models */", o->prefix);
     line(w, "(void)%s_params;", o->prefix);
-    if (m->nlayers == 0 || p->nfuncs == 0)
-        line(w, "memcpy(output, input, sizeof(float) * %s_INPUT_SIZE);", P);
+    int calls = 0;
     for (int i = 0; i < p->nfuncs; i++)
-        line(w, "%s_%s(input, output);", o->prefix, p->funcs[i]->name);
+        if (p->funcs[i]->phase == PHASE_PREDICT) {
+            line(w, "%s_%s(input, output);", o->prefix, p->funcs[i]->name);
+            calls++;
+        }
+    if (m->nlayers == 0 || calls == 0)
+        line(w, "memcpy(output, input, sizeof(float) * %s_INPUT_SIZE);", P);
     w->indent--;
     line(w, "}");
     blank(w);
@@ -620,8 +760,160 @@ static void emit_init(Writer *w, const Model *m, const EmitOptions *o)
     line(w, "}");
 }
 
+/* ---- training: the step around the IR's functions --------------------------- */
+
+static void call_phase(Writer *w, const IrProgram *p, IrPhase a, IrPhase b)
+{
+    for (int i = 0; i < p->nfuncs; i++)
+        if (p->funcs[i]->phase == a || p->funcs[i]->phase == b)
+            line(w, "%s_%s(%s_train, %s_params, input, target, n);", w->prefix,
+                 p->funcs[i]->name, w->prefix, w->prefix);
+}
+
+static void emit_batch_check(Writer *w, const char *P)
+{
+    line(w, "if (n < 1 || n > %s_TRAIN_BATCH)", P);
+    line(w, "    return NAN;");
+}
+
+/* The outputs, before the update, to the caller; the batch's mean loss. */
+static void emit_step_results(Writer *w, const Model *m, const char *P)
+{
+    const TrainPlan *tp = &m->tp;
+    int owner = tp->owner[m->nlayers];
+    if (owner == 0)
+        line(w, "memcpy(output, input, sizeof(float) * (size_t)n * %s_OUTPUT_SIZE);", P);
+    else
+        line(w, "memcpy(output, %s_train + %lld, sizeof(float) * (size_t)n * %s_OUTPUT_SIZE);",
+             w->prefix, (long long)tp->act[owner], P);
+}
+
+static void emit_training(Writer *w, const Model *m, const IrProgram *p, const char *P)
+{
+    const TrainPlan *tp = &m->tp;
+    const TrainConfig *tc = &m->train;
+    const char *x = w->prefix;
+    blank(w);
+    line(w, "static unsigned long long %s_train_seed, %s_train_step;", x, x);
+    blank(w);
+    line(w, "void %s_start_training(unsigned long long seed)", x);
+    line(w, "{");
+    line(w, "    memset(%s_train, 0, sizeof %s_train);", x, x);
+    line(w, "    %s_train_seed = seed;", x);
+    line(w, "    %s_train_step = 0;", x);
+    line(w, "}");
+    blank(w);
+    line(w, "static double %s_mean_loss(int n)", x);
+    line(w, "{");
+    line(w, "    double sum = 0;");
+    line(w, "    for (int s = 0; s < n; s++)");
+    line(w, "        sum += %s_train[%lld + s];", x, (long long)tp->loss);
+    line(w, "    return sum / n;");
+    line(w, "}");
+    blank(w);
+    line(w, "double %s_eval_batch(const float *input, const float *target, int n, float *output)", x);
+    line(w, "{");
+    w->indent++;
+    emit_batch_check(w, P);
+    call_phase(w, p, PHASE_FORWARD, PHASE_FORWARD_EVAL);
+    call_phase(w, p, PHASE_LOSS, PHASE_LOSS);
+    emit_step_results(w, m, P);
+    line(w, "return %s_mean_loss(n);", x);
+    w->indent--;
+    line(w, "}");
+    blank(w);
+    line(w, "double %s_train_batch(const float *input, const float *target, int n, float *output)", x);
+    line(w, "{");
+    w->indent++;
+    emit_batch_check(w, P);
+    line(w, "%s_train_step++;", x);
+    for (int i = 0; i < m->nlayers; i++)
+        if (tp->mask[i + 1] >= 0)
+            line(w, "cnnrt_dropout_mask(%s_train + %lld, (long)n * %lld, %.9g, %s_train_seed, %d, "
+                    "%s_train_step);   /* %s */", x, (long long)tp->mask[i + 1],
+                 (long long)shape_size(&m->layers[i]->out), m->layers[i]->rate, x, i + 1, x,
+                 m->layers[i]->name);
+    call_phase(w, p, PHASE_FORWARD, PHASE_FORWARD_TRAIN);
+    line(w, "/* Gradients start at zero; each layer adds its part. */");
+    for (int node = 1; node <= m->nlayers; node++)
+        if (tp->owner[node] == node && tp->grad[node] >= 0)
+            line(w, "memset(%s_train + %lld, 0, sizeof(float) * (size_t)n * %lld);", x,
+                 (long long)tp->grad[node], (long long)shape_size(model_node_shape(m, node)));
+    line(w, "memset(%s_train + %lld, 0, sizeof(float) * %s_PARAM_COUNT);", x,
+         (long long)tp->param_grad, P);
+    call_phase(w, p, PHASE_LOSS, PHASE_LOSS);
+    emit_step_results(w, m, P);
+    call_phase(w, p, PHASE_BACKWARD, PHASE_BACKWARD);
+    if (tc->optimizer == OPT_ADAM) {
+        line(w, "/* Adam's step size: lr * sqrt(1 - beta2^t) / (1 - beta1^t) */");
+        line(w, "%s_train[%lld] = (float)(%.17g * sqrt(1 - pow(%.17g, (double)%s_train_step)) /",
+             x, (long long)tp->hyper, tc->lr, tc->beta2, x);
+        line(w, "                         (1 - pow(%.17g, (double)%s_train_step)));", tc->beta1, x);
+    }
+    call_phase(w, p, PHASE_UPDATE, PHASE_UPDATE);
+    line(w, "return %s_mean_loss(n);", x);
+    w->indent--;
+    line(w, "}");
+    blank(w);
+    static const char *const loss_enum[] = {"CNNRT_LOSS_MSE", "CNNRT_LOSS_MSE", "CNNRT_LOSS_MAE",
+                                            "CNNRT_LOSS_BCE", "CNNRT_LOSS_CROSSENTROPY"};
+    static const char *const metric_enum[] = {"CNNRT_METRIC_ACCURACY", "CNNRT_METRIC_MAE",
+                                              "CNNRT_METRIC_RMSE"};
+    const Shape *out = model_output_shape(m);
+    int64_t last_axis = out->dim[out->rank - 1];
+    bool ce = tc->loss == LOSS_CROSSENTROPY;
+    line(w, "int %s_main(int argc, char **argv)", x);
+    line(w, "{");
+    w->indent++;
+    line(w, "static cnnrt_tensor_spec specs[%s_TENSOR_COUNT + 1];", P);
+    line(w, "for (int i = 0; i < %s_TENSOR_COUNT; i++) {", P);
+    line(w, "    specs[i].name = %s_tensors[i].name;", x);
+    line(w, "    specs[i].rank = %s_tensors[i].rank;", x);
+    line(w, "    for (int d = 0; d < 5; d++)");
+    line(w, "        specs[i].shape[d] = %s_tensors[i].shape[d];", x);
+    line(w, "    specs[i].offset = %s_tensors[i].offset;", x);
+    line(w, "}");
+    line(w, "cnnrt_model m;");
+    line(w, "memset(&m, 0, sizeof m);");
+    line(w, "m.name = \"%s\";", m->name);
+    line(w, "m.input_size = %s_INPUT_SIZE;", P);
+    line(w, "m.output_size = %s_OUTPUT_SIZE;", P);
+    line(w, "m.last_axis = %lld;", (long long)last_axis);
+    line(w, "m.batch = %s_TRAIN_BATCH;", P);
+    line(w, "m.epochs = %lldL;", (long long)tc->epochs);
+    line(w, "m.seed = %lluULL;", (unsigned long long)tc->seed);
+    line(w, "m.layout.input_size = %s_INPUT_SIZE;", P);
+    line(w, "m.layout.output_size = %s_OUTPUT_SIZE;", P);
+    line(w, "m.layout.classes = %lld;", (long long)(ce ? last_axis : 0));
+    line(w, "m.layout.positions = %lld;", (long long)(ce ? shape_size(out) / last_axis : 0));
+    line(w, "m.loss = %s;", loss_enum[tc->loss]);
+    for (int k = 0; k < tc->nmetrics; k++)
+        line(w, "m.metrics[%d] = %s;", k, metric_enum[tc->metrics[k]]);
+    line(w, "m.nmetrics = %d;", tc->nmetrics);
+    line(w, "m.ntensors = %s_TENSOR_COUNT;", P);
+    line(w, "m.tensors = specs;");
+    line(w, "m.params = %s_params;", x);
+    line(w, "m.param_count = %s_PARAM_COUNT;", P);
+    line(w, "m.init = %s_init_params;", x);
+    line(w, "m.start_training = %s_start_training;", x);
+    line(w, "m.train_batch = %s_train_batch;", x);
+    line(w, "m.eval_batch = %s_eval_batch;", x);
+    line(w, "m.predict = %s_predict_batch;", x);
+    line(w, "return cnnrt_main(argc, argv, &m);");
+    w->indent--;
+    line(w, "}");
+}
+
 static void emit_main(Writer *w, const Model *m, const EmitOptions *o, const char *P)
 {
+    if (emits_training(m, o)) {
+        blank(w);
+        line(w, "int main(int argc, char **argv)");
+        line(w, "{");
+        line(w, "    return %s_main(argc, argv);", o->prefix);
+        line(w, "}");
+        return;
+    }
     blank(w);
     if (o->weights) {
         /* Standalone: the sample reader is part of this file. */
@@ -690,9 +982,24 @@ void emit_c_source(FILE *out, const Model *m, const IrProgram *p, const EmitOpti
     line(&w, "#else");
     line(&w, "#define %s_LAYER static", P);
     line(&w, "#endif");
+    if (emits_training(m, o)) {
+        /* gcc 12 -O2 (Debian 12's) drops calls to some of these functions
+         * after vectorising them, as if they stored nothing; with no
+         * interprocedural analysis of them it cannot. */
+        line(&w, "#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 8");
+        line(&w, "#define %s_STEP static __attribute__((noipa))", P);
+        line(&w, "#else");
+        line(&w, "#define %s_STEP %s_LAYER", P, P);
+        line(&w, "#endif");
+    }
     blank(&w);
     line(&w, "/* Activations of one sample; buffers share space where lifetimes allow. */");
     line(&w, "static float %s_arena[%s_ARENA_FLOATS + 1];", o->prefix, P);
+    if (emits_training(m, o)) {
+        line(&w, "/* Training: a batch's activations and gradients, the parameters' gradients,");
+        line(&w, " * the optimizer state. */");
+        line(&w, "static float %s_train[%s_TRAIN_FLOATS + 1];", o->prefix, P);
+    }
     emit_params(&w, m, o, P);
     blank(&w);
     emit_tensor_table(&w, m, o, P);
@@ -704,6 +1011,8 @@ void emit_c_source(FILE *out, const Model *m, const IrProgram *p, const EmitOpti
         emit_loader(&w, o, P);
         emit_init(&w, m, o);
     }
+    if (emits_training(m, o))
+        emit_training(&w, m, p, P);
     if (o->main)
         emit_main(&w, m, o, P);
     free(P);

@@ -301,6 +301,114 @@ void graph_assign_param_offsets(Model *m)
         }
 }
 
+/* ---- training memory -------------------------------------------------------
+ * flatten, a linear activation layer and dropout(0) are identities: they
+ * share their input's values and gradient.  Everything else gets its own
+ * [batch][size] block for its values and one for its gradient; a conv or
+ * dense layer with an activation also keeps its pre-activation (the
+ * backward pass needs both, and the loss may need the logits). */
+
+static bool train_identity(const Layer *l)
+{
+    return l->kind->family == FAMILY_FLATTEN ||
+           (l->kind->family == FAMILY_DROPOUT && l->rate == 0) ||
+           (l->kind->family == FAMILY_ACTIVATION && l->activation == ACT_LINEAR);
+}
+
+static bool train_has_pre(const Layer *l)
+{
+    return l->kind->linear_map && l->activation != ACT_LINEAR && l->activation != ACT_NONE;
+}
+
+bool train_needs_grad(const Model *m, int node)
+{
+    return m->tp.owner[node] != 0;
+}
+
+int train_logits_node(const Model *m, bool *pre)
+{
+    *pre = false;
+    if (m->nlayers == 0)
+        return -1;
+    const Layer *last = m->layers[m->nlayers - 1];
+    bool from_logits = (m->train.loss == LOSS_CROSSENTROPY && last->activation == ACT_SOFTMAX) ||
+                       (m->train.loss == LOSS_BCE && last->activation == ACT_SIGMOID);
+    if (!from_logits)
+        return -1;
+    if (train_has_pre(last)) {
+        *pre = true;
+        return m->nlayers;
+    }
+    return last->srcs[0];           /* an activation layer: its input */
+}
+
+static int64_t take(int64_t *top, int64_t n)
+{
+    int64_t at = *top;
+    *top += (n + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN;
+    return at;
+}
+
+void graph_plan_training(Model *m)
+{
+    TrainPlan *tp = &m->tp;
+    int n = m->nlayers;
+    size_t count = (size_t)n + 1;
+    tp->batch = m->train.batch;
+    tp->owner = arena_alloc(&m->arena, count * sizeof *tp->owner);
+    int64_t **tables[] = {&tp->act, &tp->grad, &tp->pre, &tp->mask, &tp->stats};
+    for (size_t t = 0; t < sizeof tables / sizeof *tables; t++) {
+        *tables[t] = arena_alloc(&m->arena, count * sizeof **tables[t]);
+        for (size_t i = 0; i < count; i++)
+            (*tables[t])[i] = -1;
+    }
+    int64_t top = 0, acts = 0, grads = 0, batch = tp->batch;
+    tp->owner[0] = 0;
+    for (int i = 0; i < n; i++) {
+        const Layer *l = m->layers[i];
+        int node = i + 1;
+        int64_t size = mul_sat(shape_size(&l->out), batch);
+        if (train_identity(l)) {
+            int owner = tp->owner[l->srcs[0]];
+            tp->owner[node] = owner;
+            tp->act[node] = tp->act[owner];
+            tp->grad[node] = tp->grad[owner];
+            continue;
+        }
+        tp->owner[node] = node;
+        tp->act[node] = take(&top, size);
+        tp->grad[node] = take(&top, size);
+        acts += size;
+        grads += size;
+        if (train_has_pre(l)) {
+            tp->pre[node] = take(&top, size);
+            acts += size;
+        }
+        if (l->kind->family == FAMILY_DROPOUT) {
+            tp->mask[node] = take(&top, size);
+            acts += size;
+        }
+        if (l->kind->family == FAMILY_BATCHNORM) {
+            int64_t ch = l->out.dim[l->out.rank - 1];
+            tp->stats[node] = take(&top, 4 * ch);
+            acts += 4 * ch;
+        }
+    }
+    int64_t params = model_param_count(m, true) + model_param_count(m, false);
+    tp->loss = take(&top, batch);
+    tp->param_grad = take(&top, params);
+    grads += params;
+    int nstate = m->train.optimizer == OPT_ADAM ? 2 : m->train.momentum != 0 ? 1 : 0;
+    tp->state[0] = tp->state[1] = -1;
+    for (int k = 0; k < nstate; k++)
+        tp->state[k] = take(&top, params);
+    tp->hyper = take(&top, 4);
+    tp->floats = top;
+    tp->activation_floats = acts;
+    tp->gradient_floats = grads;
+    tp->state_floats = nstate * params;
+}
+
 void model_free(Model *m)
 {
     if (!m)

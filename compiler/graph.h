@@ -138,6 +138,26 @@ typedef struct {
     int nmetrics;
 } TrainConfig;
 
+/* The static memory of training (graph_plan_training), in floats from the
+ * start of the training arena.  Per-node buffers hold a whole batch,
+ * [batch][node size]; nothing is shared between nodes, since the backward
+ * pass reads what the forward pass saved.  -1: the node has none. */
+typedef struct {
+    int64_t batch;
+    int *owner;             /* per node: the node whose storage it shares (flatten, identities) */
+    int64_t *act;           /* per node: its values (node 0, the input, is the caller's) */
+    int64_t *grad;          /* per node: the loss's gradient with respect to it */
+    int64_t *pre;           /* per node: a conv or dense layer's values before its activation */
+    int64_t *mask;          /* per node: dropout's scaled keep mask */
+    int64_t *stats;         /* per node: batchnorm's mean, 1/std, and two per-channel sums */
+    int64_t loss;           /* batch floats: each sample's loss */
+    int64_t param_grad;     /* PARAM_COUNT floats, at the parameters' offsets */
+    int64_t state[2];       /* optimizer state: SGD's velocity; Adam's m and v */
+    int64_t hyper;          /* scalars set before each step (Adam's step size) */
+    int64_t floats;         /* the whole arena */
+    int64_t activation_floats, gradient_floats, state_floats;   /* for --summary */
+} TrainPlan;
+
 typedef struct {
     const char *name;
     const char *filename;
@@ -149,6 +169,7 @@ typedef struct {
     bool has_train;
     Loc train_loc;
     int64_t arena_floats;       /* static activation memory for one sample */
+    TrainPlan tp;               /* static training memory */
     Arena arena;                /* owns everything above */
 } Model;
 
@@ -171,6 +192,17 @@ __int128 model_flops(const Model *m);
  * The node whose storage is the model output is written to the caller's
  * buffer. */
 void graph_plan_memory(Model *m);
+
+/* Plan the training arena for the train block's batch (TrainPlan). */
+void graph_plan_training(Model *m);
+/* Whether a training step needs the gradient of node (its storage is
+ * not the model input). */
+bool train_needs_grad(const Model *m, int node);
+/* The node holding the final layer's logits when the loss is computed
+ * from them (crossentropy after softmax, binary crossentropy after
+ * sigmoid), with *pre set when they are that layer's pre-activation;
+ * -1 otherwise. */
+int train_logits_node(const Model *m, bool *pre);
 
 /* Give every parameter tensor its offset in the parameter block. */
 void graph_assign_param_offsets(Model *m);

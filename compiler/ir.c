@@ -26,6 +26,15 @@ IrFunc *ir_func(IrProgram *p, const char *name, const char *comment)
     return f;
 }
 
+IrFunc *ir_train_func(IrProgram *p, const char *name, const char *comment, IrPhase phase,
+                      bool per_sample)
+{
+    IrFunc *f = ir_func(p, name, comment);
+    f->phase = phase;
+    f->per_sample = per_sample;
+    return f;
+}
+
 void ir_program_free(IrProgram *p)
 {
     arena_free(&p->arena);
@@ -37,8 +46,16 @@ int ir_view(IrProgram *p, IrFunc *f, const char *name, ViewBase base, int64_t of
 {
     f->views = grow_array(&p->arena, f->views, f->nviews, &f->views_cap, sizeof *f->views);
     f->views[f->nviews] = (IrView){arena_strndup(&p->arena, name, strlen(name)), base, offset,
-                                   size, written};
+                                   size, written, 0};
     return f->nviews++;
+}
+
+int ir_sample_view(IrProgram *p, IrFunc *f, const char *name, ViewBase base, int64_t offset,
+                   int64_t size, bool written, int64_t sample_stride)
+{
+    int v = ir_view(p, f, name, base, offset, size, written);
+    f->views[v].sample_stride = sample_stride;
+    return v;
 }
 
 static int add_name(IrProgram *p, const char ***names, int *n, int *cap, const char *name)

@@ -36,7 +36,8 @@ typedef enum {
     IRE_ADD, IRE_SUB, IRE_MUL, IRE_DIV,
     IRE_MAX, IRE_MIN,
     IRE_NEG,
-    IRE_EXP, IRE_TANH, IRE_SQRT,
+    IRE_EXP, IRE_TANH, IRE_SQRT, IRE_LOG,
+    IRE_BATCH,      /* training: the number of samples in the batch, as a float */
     IRE_SELECT_POS, /* a > 0 ? b : c */
     /* Vectors of the program's vector width (a register block):
      * IRE_VREG and IRE_VZERO are vectors; a scalar times a vector is a
@@ -96,19 +97,39 @@ typedef enum {
     VIEW_ARENA,     /* the static activation arena */
     VIEW_PARAMS,    /* the parameters (const) */
     VIEW_LOCAL,     /* an array local to the function */
+    VIEW_TRAIN,     /* training: the static training arena (graph.h, TrainPlan) */
+    VIEW_TARGET,    /* training: the batch's targets (const) */
 } ViewBase;
 
 typedef struct {
     const char *name;       /* the pointer's name in the function */
     ViewBase base;
     int64_t offset;         /* floats from the base */
-    int64_t size;           /* floats in the view */
+    int64_t size;           /* floats in the view (one sample's, in a per-sample view) */
     bool written;
+    int64_t sample_stride;  /* per-sample functions: floats from one sample to the next */
 } IrView;
+
+/* Inference functions compute one sample: (input, output).  Training
+ * functions see a batch of n samples: (input, target, n); a per-sample
+ * one runs its body for each sample in order, its views with a sample
+ * stride moved to that sample, the others (parameters, their gradients,
+ * per-channel sums) shared, so sums over the batch come in sample order. */
+typedef enum {
+    PHASE_PREDICT,          /* inference, one sample */
+    PHASE_FORWARD,          /* training and evaluation: the forward pass */
+    PHASE_FORWARD_TRAIN,    /* the forward pass in training mode only */
+    PHASE_FORWARD_EVAL,     /* the forward pass in evaluation only */
+    PHASE_LOSS,             /* the loss and its gradient */
+    PHASE_BACKWARD,
+    PHASE_UPDATE,           /* the optimizer step */
+} IrPhase;
 
 typedef struct {
     const char *name;       /* the function's name, without the model prefix */
     const char *comment;    /* what the layer is: kind, name, line, shapes */
+    IrPhase phase;
+    bool per_sample;        /* training: the body runs once per sample */
     IrView *views;
     int nviews, views_cap;
     const char **var_names;     /* loop variables */
@@ -129,6 +150,12 @@ typedef struct {
 } IrProgram;
 
 IrFunc *ir_func(IrProgram *p, const char *name, const char *comment);
+/* A training function (see IrPhase). */
+IrFunc *ir_train_func(IrProgram *p, const char *name, const char *comment, IrPhase phase,
+                      bool per_sample);
+/* A view that moves by sample_stride floats from one sample to the next. */
+int ir_sample_view(IrProgram *p, IrFunc *f, const char *name, ViewBase base, int64_t offset,
+                   int64_t size, bool written, int64_t sample_stride);
 void ir_program_free(IrProgram *p);
 
 int ir_view(IrProgram *p, IrFunc *f, const char *name, ViewBase base, int64_t offset,

@@ -65,7 +65,7 @@ void lower_softmax(LowerCtx *c, IrBlock *b, int view, int64_t positions, int64_t
 
 void lower_output_softmax(LowerCtx *c)
 {
-    if (c->l->activation != ACT_SOFTMAX)
+    if (c->act != ACT_SOFTMAX)
         return;
     const Shape *s = &c->l->out;
     int64_t channels = s->dim[s->rank - 1];
@@ -97,7 +97,7 @@ void lower_epilogue_setup(LowerCtx *c)
 {
     IrProgram *p = c->p;
     IrFunc *f = c->f;
-    for (int e = 0; e < c->l->nepilogue; e++) {
+    for (int e = 0; e < c->nepi; e++) {
         const Layer *bn = c->m->layers[c->l->epilogue[e] - 1];
         if (bn->kind->family != FAMILY_BATCHNORM)
             continue;
@@ -123,8 +123,8 @@ void lower_epilogue_setup(LowerCtx *c)
 IrExpr *lower_epilogue(LowerCtx *c, IrExpr *v, IrIndex channel)
 {
     IrProgram *p = c->p;
-    v = lower_activation(c, c->l->activation, 0.01f, v);
-    for (int e = 0; e < c->l->nepilogue; e++) {
+    v = lower_activation(c, c->act, 0.01f, v);
+    for (int e = 0; e < c->nepi; e++) {
         const Layer *f = c->m->layers[c->l->epilogue[e] - 1];
         if (f->kind->family == FAMILY_BATCHNORM)
             v = ir_op(p, IRE_ADD,
@@ -167,7 +167,8 @@ static void lower_layer(const Model *m, IrProgram *p, int index)
         return;
     char *fname = arena_printf(&p->arena, "layer_%s", l->name);
     IrFunc *f = ir_func(p, fname, layer_comment(&p->arena, m, l));
-    LowerCtx c = {.p = p, .f = f, .m = m, .l = l, .nin = l->nsrcs};
+    LowerCtx c = {.p = p, .f = f, .m = m, .l = l, .nin = l->nsrcs, .act = l->activation,
+                  .nepi = l->nepilogue, .index = index};
     c.in = arena_alloc(&p->arena, (size_t)l->nsrcs * sizeof *c.in);
     c.in_shape = arena_alloc(&p->arena, (size_t)l->nsrcs * sizeof *c.in_shape);
     for (int i = 0; i < l->nsrcs; i++) {

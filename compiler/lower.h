@@ -24,11 +24,41 @@ typedef struct {
     int params[4];          /* a view of each parameter tensor */
     int acc;                /* a local array a family's lowering may make */
     int epi_beta[LAYER_MAX_EPILOGUE], epi_mean[LAYER_MAX_EPILOGUE], epi_scale[LAYER_MAX_EPILOGUE];
+    Activation act;         /* what the epilogue applies (training: none, see pre) */
+    int nepi;               /* fused followers (training: none) */
+
+    /* Training functions (lower_train.c); -1 where there is none. */
+    int index;              /* the layer's index; its node is index + 1 */
+    int pre;                /* conv, dense: the values before the activation */
+    int dout;               /* the gradient of the output (of pre, when there is one) */
+    int *din;               /* the gradient of each source, added to */
+    int dparams[4];         /* the gradient of each trainable parameter, added to */
+    int mask;               /* dropout's scaled keep mask */
+    int stats;              /* batchnorm: mean, 1/std, and two sums, per channel */
+    bool logits_grad;       /* dout already is the gradient of the logits (the loss made it) */
 } LowerCtx;
 
 /* Lower the whole model: one function per layer that computes something
  * (flatten in the middle of a model only renames its input). */
 void lower_model(const Model *m, IrProgram *p);
+
+/* Lower the training step: the forward pass in training mode, the loss,
+ * the backward pass and the optimizer step (the phases of ir.h), from the
+ * training plan (graph.h). */
+void lower_training(const Model *m, IrProgram *p);
+/* A new training function for layer base->l with every view it may use:
+ * its sources, output, pre-activation, their gradients, the parameters
+ * and their gradients, mask and statistics.  what ends its name. */
+LowerCtx lower_train_func(const LowerCtx *base, IrPhase phase, bool per_sample, const char *what);
+/* The inference lowering of base's layer, as a training function of the
+ * phase (the layers whose training forward pass is their inference one). */
+void lower_train_forward(const LowerCtx *base, IrPhase phase);
+/* dy * act'(x), from the activation's input x or output y. */
+IrExpr *lower_activation_grad(LowerCtx *c, Activation act, float alpha, IrExpr *dy, IrExpr *x,
+                              IrExpr *y);
+/* Backward of softmax over rows of `channels`: g = y * (g - sum(g*y)), in place. */
+void lower_softmax_grad(LowerCtx *c, IrBlock *b, int grad, int y, int64_t positions,
+                        int64_t channels);
 
 /* Shared by the families. */
 IrExpr *lower_activation(LowerCtx *c, Activation act, float alpha, IrExpr *x);

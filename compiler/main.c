@@ -334,6 +334,8 @@ static int generate(const Options *o, const Model *m, int argc, char **argv)
     program.vector_registers = o->vector_registers ? o->vector_registers
                                : o->vector_width >= 16 ? 32 : 16;
     lower_model(m, &program);
+    if (!o->weights && !o->no_train)
+        lower_training(m, &program);
     ir_unroll(&program, 8);
     char *cmd = command_line(argc, argv);
     EmitOptions eo = {o->prefix ? o->prefix : m->name, NULL, cmd, weights, o->main, o->no_train};

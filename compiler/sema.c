@@ -541,6 +541,7 @@ static Model *finish(Sema *s)
     warn(s, m);
     graph_assign_param_offsets(m);
     graph_plan_memory(m);
+    graph_plan_training(m);
     return m;
 }
 

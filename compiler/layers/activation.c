@@ -32,9 +32,30 @@ static void activation_lower(LowerCtx *c)
     lower_output_softmax(c);
 }
 
+/* dx += dy * f'(x); softmax row by row (in place in dy, then added);
+ * when the loss gave the gradient of the logits already (this is the
+ * model's softmax or sigmoid output), dx += dy. */
+static void activation_backward(const LowerCtx *base)
+{
+    LowerCtx c = lower_train_func(base, PHASE_BACKWARD, true, "backward");
+    IrProgram *p = c.p;
+    const Layer *l = c.l;
+    int64_t n = shape_size(&l->out), channels = l->out.dim[l->out.rank - 1];
+    if (l->activation == ACT_SOFTMAX && !c.logits_grad)
+        lower_softmax_grad(&c, &c.f->body, c.dout, c.out, n / channels, channels);
+    int i = ir_var(p, c.f, "i");
+    IrStmt *loop = ir_for(p, &c.f->body, i, 0, n);
+    IrIndex at = ix_var(i, 1);
+    IrExpr *g = ir_load(p, c.dout, at);
+    if (!c.logits_grad)
+        g = lower_activation_grad(&c, l->activation, (float)l->alpha, g, ir_load(p, c.in[0], at),
+                                  ir_load(p, c.out, at));
+    ir_store(p, &loop->body, c.din[0], at, g, true);
+}
+
 #define ACTIVATION_KIND(name) \
     {name, FAMILY_ACTIVATION, 0, false, no_names, no_names, NULL, activation_infer, NULL, \
-     activation_lower}
+     activation_lower, NULL, activation_backward}
 
 const LayerKind activation_kinds[] = {
     ACTIVATION_KIND("relu"),
@@ -43,6 +64,6 @@ const LayerKind activation_kinds[] = {
     ACTIVATION_KIND("softmax"),
     ACTIVATION_KIND("linear"),
     {"leaky_relu", FAMILY_ACTIVATION, 0, false, alpha_positional, no_names, leaky_relu_configure,
-     activation_infer, NULL, activation_lower},
+     activation_infer, NULL, activation_lower, NULL, activation_backward},
     {0},
 };

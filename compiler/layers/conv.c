@@ -275,14 +275,86 @@ static void conv_lower(LowerCtx *c)
     lower_output_softmax(c);
 }
 
+/* ---- backward lowering ------------------------------------------------------
+ * The forward loops again (the same regions, so padding is never
+ * touched), with g the gradient of the pre-activation at each output
+ * position: every tap adds x * g to the kernel's gradient (output channel
+ * innermost, contiguous) and W . g to the input's gradient; the bias
+ * gradient is the sum of g over the positions. */
+static void conv_backward_region(LowerCtx *c, const WindowSegment *region)
+{
+    IrProgram *p = c->p;
+    IrFunc *f = c->f;
+    const Layer *l = c->l;
+    bool depthwise = l->kind->family == FAMILY_DEPTHWISE;
+    int nd = l->nd;
+    Shape in = layer_spatial_shape(l, c->in_shape[0]);
+    int64_t cin = l->cin, cout = l->out.dim[nd], mult = l->multiplier;
+    int64_t xs[3], ws[3], ys[3];
+    layer_axis_strides(in.dim, nd, cin, xs);
+    layer_axis_strides(l->kernel, nd, cin * (depthwise ? mult : cout), ws);
+    layer_axis_strides(l->out.dim, nd, cout, ys);
+    IrIndex x_ix = ix_const(0), w_ix = ix_const(0), y_ix = ix_const(0);
+    IrBlock *b = layer_position_loops(c, region, nd, xs, ys, &x_ix, &y_ix);
+    int dw = c->dparams[0], db = l->use_bias ? c->dparams[1] : -1, dx = c->din[0];
+    if (db >= 0) {
+        int co = ir_var(p, f, "co");
+        IrStmt *loop = ir_for(p, b, co, 0, cout);
+        ir_store(p, &loop->body, db, ix_var(co, 1), ir_load(p, c->dout, ix_add_var(y_ix, co, 1)),
+                 true);
+    }
+    for (int a = 0; a < nd; a++)
+        if (region[a].klo >= region[a].khi)
+            return;
+    if (dw < 0 && dx < 0)
+        return;
+    IrBlock *taps = b;
+    for (int a = 0; a < nd; a++) {
+        int k = ir_var(p, f, layer_tap_name(nd, a));
+        taps = &ir_for(p, taps, k, region[a].klo, region[a].khi)->body;
+        x_ix = ix_add_var(x_ix, k, l->dilation[a] * xs[a]);
+        w_ix = ix_add_var(w_ix, k, ws[a]);
+    }
+    int ci = ir_var(p, f, "ci");
+    IrBlock *body = &ir_for(p, taps, ci, 0, cin)->body;
+    IrIndex xi = ix_add_var(x_ix, ci, 1);
+    /* Output channels of this input channel: all (conv), or its multiplier's. */
+    int64_t nout = depthwise ? mult : cout;
+    IrIndex w_row = ix_add_var(w_ix, ci, nout), g_row = depthwise ? ix_add_var(y_ix, ci, mult) : y_ix;
+    if (dw >= 0) {
+        int co = ir_var(p, f, "co");
+        IrStmt *loop = ir_for(p, body, co, 0, nout);
+        ir_store(p, &loop->body, dw, ix_add_var(w_row, co, 1),
+                 ir_op(p, IRE_MUL, ir_load(p, c->in[0], xi),
+                       ir_load(p, c->dout, ix_add_var(g_row, co, 1))), true);
+    }
+    if (dx >= 0) {
+        int dot = ir_scalar(p, f, "dot");
+        ir_set(p, body, dot, SCALAR_DECLARE, ir_num(p, 0.0f));
+        int co = ir_var(p, f, "co");
+        IrStmt *loop = ir_for(p, body, co, 0, nout);
+        ir_set(p, &loop->body, dot, SCALAR_ADD,
+               ir_op(p, IRE_MUL, ir_load(p, c->params[0], ix_add_var(w_row, co, 1)),
+                     ir_load(p, c->dout, ix_add_var(g_row, co, 1))));
+        ir_store(p, body, dx, xi, ir_ref(p, dot), true);
+    }
+}
+
+static void conv_backward(const LowerCtx *base)
+{
+    LowerCtx c = lower_train_func(base, PHASE_BACKWARD, true, "backward");
+    Shape in = layer_spatial_shape(c.l, c.in_shape[0]);
+    layer_for_each_region(&c, c.l, &in, conv_backward_region);
+}
+
 const LayerKind conv_kinds[] = {
     {"conv1d", FAMILY_CONV, 1, true, conv_positional, conv_named, conv_configure, conv_infer,
-     conv_flops, conv_lower},
+     conv_flops, conv_lower, NULL, conv_backward},
     {"conv2d", FAMILY_CONV, 2, true, conv_positional, conv_named, conv_configure, conv_infer,
-     conv_flops, conv_lower},
+     conv_flops, conv_lower, NULL, conv_backward},
     {"conv3d", FAMILY_CONV, 3, true, conv_positional, conv_named, conv_configure, conv_infer,
-     conv_flops, conv_lower},
+     conv_flops, conv_lower, NULL, conv_backward},
     {"depthwise_conv2d", FAMILY_DEPTHWISE, 2, true, depthwise_positional, depthwise_named,
-     conv_configure, conv_infer, conv_flops, conv_lower},
+     conv_configure, conv_infer, conv_flops, conv_lower, NULL, conv_backward},
     {0},
 };

@@ -66,9 +66,48 @@ static void dense_lower(LowerCtx *c)
     lower_output_softmax(c);
 }
 
+/* ---- backward lowering ------------------------------------------------------
+ * With g the gradient of the pre-activation: dW += x^T g (a row of W per
+ * input, units innermost), db += g, dx += W g (a dot product per input). */
+static void dense_backward(const LowerCtx *base)
+{
+    LowerCtx c = lower_train_func(base, PHASE_BACKWARD, true, "backward");
+    IrProgram *p = c.p;
+    IrFunc *f = c.f;
+    int64_t in = shape_size(c.in_shape[0]), units = c.l->units;
+    int dw = c.dparams[0], db = c.l->use_bias ? c.dparams[1] : -1, dx = c.din[0];
+    if (db >= 0) {
+        int u = ir_var(p, f, "u");
+        IrStmt *loop = ir_for(p, &f->body, u, 0, units);
+        ir_store(p, &loop->body, db, ix_var(u, 1), ir_load(p, c.dout, ix_var(u, 1)), true);
+    }
+    if (dw < 0 && dx < 0)
+        return;
+    int i = ir_var(p, f, "i");
+    IrBlock *rows = &ir_for(p, &f->body, i, 0, in)->body;
+    if (dw >= 0) {
+        int u = ir_var(p, f, "u");
+        IrStmt *cols = ir_for(p, rows, u, 0, units);
+        ir_store(p, &cols->body, dw, ix_add_var(ix_var(i, units), u, 1),
+                 ir_op(p, IRE_MUL, ir_load(p, c.in[0], ix_var(i, 1)),
+                       ir_load(p, c.dout, ix_var(u, 1))), true);
+    }
+    if (dx >= 0) {
+        int dot = ir_scalar(p, f, "dot");
+        ir_set(p, rows, dot, SCALAR_DECLARE, ir_num(p, 0.0f));
+        int u = ir_var(p, f, "u");
+        IrStmt *cols = ir_for(p, rows, u, 0, units);
+        ir_set(p, &cols->body, dot, SCALAR_ADD,
+               ir_op(p, IRE_MUL, ir_load(p, c.params[0], ix_add_var(ix_var(i, units), u, 1)),
+                     ir_load(p, c.dout, ix_var(u, 1))));
+        ir_store(p, rows, dx, ix_var(i, 1), ir_ref(p, dot), true);
+    }
+}
+
 const LayerKind dense_kinds[] = {
     {"dense", FAMILY_DENSE, 0, true, dense_positional, dense_named, dense_configure, dense_infer,
-     dense_flops, dense_lower},
-    {"flatten", FAMILY_FLATTEN, 0, false, no_names, no_names, NULL, flatten_infer, NULL, lower_copy},
+     dense_flops, dense_lower, NULL, dense_backward},
+    {"flatten", FAMILY_FLATTEN, 0, false, no_names, no_names, NULL, flatten_infer, NULL, lower_copy,
+     NULL, NULL},
     {0},
 };

@@ -47,6 +47,13 @@ struct LayerKind {
     __int128 (*flops)(const Layer *l, const Shape *in);
     /* The forward pass at inference, as loops (lower.h). */
     void (*lower)(LowerCtx *c);
+    /* Training (lower_train.c): the forward pass, when it is not lower's
+     * (batchnorm, dropout); NULL: lower_train_forward. */
+    void (*lower_train)(const LowerCtx *base);
+    /* The backward pass: from the output's gradient, add to the gradient
+     * of each source and of each trainable parameter.  Makes its own
+     * functions with lower_train_func. */
+    void (*lower_backward)(const LowerCtx *base);
 };
 
 const LayerKind *layer_kind_find(const char *name);

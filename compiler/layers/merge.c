@@ -65,9 +65,35 @@ static void concat_lower(LowerCtx *c)
     }
 }
 
+/* add: every source gets the whole gradient; concat: each its slice of
+ * the channels.  A source that appears twice gets it twice. */
+static void merge_backward(const LowerCtx *base)
+{
+    LowerCtx c = lower_train_func(base, PHASE_BACKWARD, true, "backward");
+    IrProgram *p = c.p;
+    const Shape *out = &c.l->out;
+    bool concat = c.l->kind->family == FAMILY_CONCAT;
+    int64_t total = out->dim[out->rank - 1], positions = shape_size(out) / total, at = 0;
+    for (int k = 0; k < c.nin; k++) {
+        int64_t ch = concat ? c.in_shape[k]->dim[c.in_shape[k]->rank - 1] : total;
+        if (c.din[k] >= 0) {
+            int pos = ir_var(p, c.f, "pos");
+            IrStmt *outer = ir_for(p, &c.f->body, pos, 0, positions);
+            int ci = ir_var(p, c.f, "c");
+            IrStmt *inner = ir_for(p, &outer->body, ci, 0, ch);
+            ir_store(p, &inner->body, c.din[k], ix_add_var(ix_var(pos, ch), ci, 1),
+                     ir_load(p, c.dout, ix_add(ix_add_var(ix_var(pos, total), ci, 1),
+                                               ix_const(at))), true);
+        }
+        if (concat)
+            at += ch;
+    }
+}
+
 const LayerKind merge_kinds[] = {
-    {"add", FAMILY_ADD, 0, false, no_names, no_names, NULL, merge_infer, NULL, add_lower},
+    {"add", FAMILY_ADD, 0, false, no_names, no_names, NULL, merge_infer, NULL, add_lower, NULL,
+     merge_backward},
     {"concat", FAMILY_CONCAT, 0, false, no_names, no_names, NULL, merge_infer, NULL,
-     concat_lower},
+     concat_lower, NULL, merge_backward},
     {0},
 };

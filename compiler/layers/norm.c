@@ -77,10 +77,221 @@ static void batchnorm_lower(LowerCtx *c)
                    ir_load(p, beta, ix_var(c2, 1))), false);
 }
 
+/* ---- training ---------------------------------------------------------------
+ * batchnorm in training mode needs the whole batch: per-sample passes add
+ * to per-channel sums (stats: mean, std, sum1, sum2), and small passes
+ * between them turn the sums into the statistics.  The moving statistics
+ * are updated as the reference does, in the forward pass. */
+
+enum { STAT_MEAN, STAT_STD, STAT_SUM1, STAT_SUM2 };
+
+typedef struct {
+    LowerCtx c;
+    int64_t ch, positions;
+} BnPass;
+
+static BnPass bn_pass(const LowerCtx *base, IrPhase phase, bool per_sample, const char *what)
+{
+    BnPass b = {.c = lower_train_func(base, phase, per_sample, what)};
+    const Shape *in = b.c.in_shape[0];
+    b.ch = in->dim[in->rank - 1];
+    b.positions = shape_size(in) / b.ch;
+    return b;
+}
+
+static IrIndex stat(int which, int64_t ch, int var)
+{
+    return ix_add_var(ix_const(which * ch), var, 1);
+}
+
+/* for c: stats[which][c] = value(c) */
+static void bn_channel_loop(BnPass *b, IrBlock **body, int *c)
+{
+    *c = ir_var(b->c.p, b->c.f, "c");
+    *body = &ir_for(b->c.p, &b->c.f->body, *c, 0, b->ch)->body;
+}
+
+/* for pos, c: the loop body and the element's index */
+static IrBlock *bn_element_loop(BnPass *b, int *c, IrIndex *at)
+{
+    int pos = ir_var(b->c.p, b->c.f, "pos");
+    IrStmt *outer = ir_for(b->c.p, &b->c.f->body, pos, 0, b->positions);
+    *c = ir_var(b->c.p, b->c.f, "c");
+    IrStmt *inner = ir_for(b->c.p, &outer->body, *c, 0, b->ch);
+    *at = ix_add_var(ix_var(pos, b->ch), *c, 1);
+    return &inner->body;
+}
+
+static IrExpr *batch_count(IrProgram *p, int64_t positions)
+{
+    return ir_op(p, IRE_MUL, ir_op(p, IRE_BATCH, NULL, NULL), ir_num(p, (float)positions));
+}
+
+static void bn_zero_sums(const LowerCtx *base, IrPhase phase, const char *what)
+{
+    BnPass b = bn_pass(base, phase, false, what);
+    IrBlock *body;
+    int c;
+    bn_channel_loop(&b, &body, &c);
+    ir_store(b.c.p, body, b.c.stats, stat(STAT_SUM1, b.ch, c), ir_num(b.c.p, 0.0f), false);
+    ir_store(b.c.p, body, b.c.stats, stat(STAT_SUM2, b.ch, c), ir_num(b.c.p, 0.0f), false);
+}
+
+static void batchnorm_train(const LowerCtx *base)
+{
+    if (!base->l->trainable) {      /* frozen: the moving statistics, as at inference */
+        lower_train_forward(base, PHASE_FORWARD);
+        return;
+    }
+    const Layer *l = base->l;
+    int c;
+    IrIndex at;
+    IrBlock *body;
+    bn_zero_sums(base, PHASE_FORWARD_TRAIN, "zero");
+
+    BnPass sum = bn_pass(base, PHASE_FORWARD_TRAIN, true, "sum");
+    IrProgram *p = sum.c.p;
+    body = bn_element_loop(&sum, &c, &at);
+    ir_store(p, body, sum.c.stats, stat(STAT_SUM1, sum.ch, c), ir_load(p, sum.c.in[0], at), true);
+
+    BnPass mean = bn_pass(base, PHASE_FORWARD_TRAIN, false, "mean");
+    bn_channel_loop(&mean, &body, &c);
+    ir_store(p, body, mean.c.stats, stat(STAT_MEAN, mean.ch, c),
+             ir_op(p, IRE_DIV, ir_load(p, mean.c.stats, stat(STAT_SUM1, mean.ch, c)),
+                   batch_count(p, mean.positions)), false);
+
+    BnPass sq = bn_pass(base, PHASE_FORWARD_TRAIN, true, "squares");
+    body = bn_element_loop(&sq, &c, &at);
+    int d = ir_scalar(p, sq.c.f, "d");
+    ir_set(p, body, d, SCALAR_DECLARE,
+           ir_op(p, IRE_SUB, ir_load(p, sq.c.in[0], at), ir_load(p, sq.c.stats, stat(STAT_MEAN, sq.ch, c))));
+    ir_store(p, body, sq.c.stats, stat(STAT_SUM2, sq.ch, c), ir_op(p, IRE_MUL, ir_ref(p, d), ir_ref(p, d)), true);
+
+    /* var (biased), std, and the moving statistics (params 2 and 3) */
+    BnPass var = bn_pass(base, PHASE_FORWARD_TRAIN, false, "statistics");
+    int mm = ir_view(p, var.c.f, "moving_mean", VIEW_PARAMS, l->params[2].offset, var.ch, true);
+    int mv = ir_view(p, var.c.f, "moving_var", VIEW_PARAMS, l->params[3].offset, var.ch, true);
+    bn_channel_loop(&var, &body, &c);
+    int v = ir_scalar(p, var.c.f, "var");
+    ir_set(p, body, v, SCALAR_DECLARE,
+           ir_op(p, IRE_DIV, ir_load(p, var.c.stats, stat(STAT_SUM2, var.ch, c)),
+                 batch_count(p, var.positions)));
+    ir_store(p, body, var.c.stats, stat(STAT_STD, var.ch, c),
+             ir_op(p, IRE_SQRT, ir_op(p, IRE_ADD, ir_ref(p, v), ir_num(p, (float)l->epsilon)), NULL),
+             false);
+    float m = (float)l->momentum, rest = (float)(1 - l->momentum);
+    ir_store(p, body, mm, ix_var(c, 1),
+             ir_op(p, IRE_ADD, ir_op(p, IRE_MUL, ir_num(p, m), ir_load(p, mm, ix_var(c, 1))),
+                   ir_op(p, IRE_MUL, ir_num(p, rest), ir_load(p, var.c.stats, stat(STAT_MEAN, var.ch, c)))),
+             false);
+    ir_store(p, body, mv, ix_var(c, 1),
+             ir_op(p, IRE_ADD, ir_op(p, IRE_MUL, ir_num(p, m), ir_load(p, mv, ix_var(c, 1))),
+                   ir_op(p, IRE_MUL, ir_num(p, rest), ir_ref(p, v))),
+             false);
+
+    /* y = gamma * (x - mean) / std + beta */
+    BnPass out = bn_pass(base, PHASE_FORWARD_TRAIN, true, "normalise");
+    body = bn_element_loop(&out, &c, &at);
+    IrExpr *centred = ir_op(p, IRE_SUB, ir_load(p, out.c.in[0], at),
+                            ir_load(p, out.c.stats, stat(STAT_MEAN, out.ch, c)));
+    ir_store(p, body, out.c.out, at,
+             ir_op(p, IRE_ADD,
+                   ir_op(p, IRE_DIV, ir_op(p, IRE_MUL, ir_load(p, out.c.params[0], ix_var(c, 1)), centred),
+                         ir_load(p, out.c.stats, stat(STAT_STD, out.ch, c))),
+                   ir_load(p, out.c.params[1], ix_var(c, 1))),
+             false);
+
+    lower_train_forward(base, PHASE_FORWARD_EVAL);
+}
+
+/* With xhat = (x - mean) / std and means over the batch and positions:
+ * dbeta = sum g, dgamma = sum g*xhat,
+ * dx = gamma/std * (g - mean(g) - xhat * mean(g*xhat)).
+ * Frozen: dx = g * gamma / sqrt(moving_var + epsilon). */
+static void batchnorm_backward(const LowerCtx *base)
+{
+    const Layer *l = base->l;
+    int c;
+    IrIndex at;
+    IrBlock *body;
+    if (!l->trainable) {
+        BnPass b = bn_pass(base, PHASE_BACKWARD, true, "backward");
+        IrProgram *p = b.c.p;
+        body = bn_element_loop(&b, &c, &at);
+        IrExpr *scale = ir_op(p, IRE_DIV, ir_load(p, b.c.params[0], ix_var(c, 1)),
+                              ir_op(p, IRE_SQRT, ir_op(p, IRE_ADD, ir_load(p, b.c.params[3], ix_var(c, 1)),
+                                                       ir_num(p, (float)l->epsilon)), NULL));
+        ir_store(p, body, b.c.din[0], at, ir_op(p, IRE_MUL, ir_load(p, b.c.dout, at), scale), true);
+        return;
+    }
+    bn_zero_sums(base, PHASE_BACKWARD, "backward_zero");
+
+    BnPass sums = bn_pass(base, PHASE_BACKWARD, true, "backward_sums");
+    IrProgram *p = sums.c.p;
+    body = bn_element_loop(&sums, &c, &at);
+    int xhat = ir_scalar(p, sums.c.f, "xhat");
+    ir_set(p, body, xhat, SCALAR_DECLARE,
+           ir_op(p, IRE_DIV,
+                 ir_op(p, IRE_SUB, ir_load(p, sums.c.in[0], at), ir_load(p, sums.c.stats, stat(STAT_MEAN, sums.ch, c))),
+                 ir_load(p, sums.c.stats, stat(STAT_STD, sums.ch, c))));
+    ir_store(p, body, sums.c.stats, stat(STAT_SUM1, sums.ch, c), ir_load(p, sums.c.dout, at), true);
+    ir_store(p, body, sums.c.stats, stat(STAT_SUM2, sums.ch, c),
+             ir_op(p, IRE_MUL, ir_load(p, sums.c.dout, at), ir_ref(p, xhat)), true);
+
+    BnPass grads = bn_pass(base, PHASE_BACKWARD, false, "backward_params");
+    bn_channel_loop(&grads, &body, &c);
+    ir_store(p, body, grads.c.dparams[0], ix_var(c, 1), ir_load(p, grads.c.stats, stat(STAT_SUM2, grads.ch, c)), true);
+    ir_store(p, body, grads.c.dparams[1], ix_var(c, 1), ir_load(p, grads.c.stats, stat(STAT_SUM1, grads.ch, c)), true);
+
+    if (!train_needs_grad(base->m, l->srcs[0]))
+        return;
+    BnPass dx = bn_pass(base, PHASE_BACKWARD, true, "backward_input");
+    body = bn_element_loop(&dx, &c, &at);
+    int xh = ir_scalar(p, dx.c.f, "xhat");
+    ir_set(p, body, xh, SCALAR_DECLARE,
+           ir_op(p, IRE_DIV,
+                 ir_op(p, IRE_SUB, ir_load(p, dx.c.in[0], at), ir_load(p, dx.c.stats, stat(STAT_MEAN, dx.ch, c))),
+                 ir_load(p, dx.c.stats, stat(STAT_STD, dx.ch, c))));
+    IrExpr *count = batch_count(p, dx.positions);
+    IrExpr *inner = ir_op(p, IRE_SUB,
+                          ir_op(p, IRE_SUB, ir_load(p, dx.c.dout, at),
+                                ir_op(p, IRE_DIV, ir_load(p, dx.c.stats, stat(STAT_SUM1, dx.ch, c)), count)),
+                          ir_op(p, IRE_MUL, ir_ref(p, xh),
+                                ir_op(p, IRE_DIV, ir_load(p, dx.c.stats, stat(STAT_SUM2, dx.ch, c)), count)));
+    IrExpr *scale = ir_op(p, IRE_DIV, ir_load(p, dx.c.params[0], ix_var(c, 1)),
+                          ir_load(p, dx.c.stats, stat(STAT_STD, dx.ch, c)));
+    ir_store(p, body, dx.c.din[0], at, ir_op(p, IRE_MUL, scale, inner), true);
+}
+
+/* Inverted dropout: the runtime fills the mask (0 or 1/(1-rate)) from a
+ * counter-based generator before each step; y = x * mask, dx = g * mask. */
+static void dropout_train(const LowerCtx *base)
+{
+    LowerCtx c = lower_train_func(base, PHASE_FORWARD_TRAIN, true, "forward");
+    int64_t n = shape_size(&c.l->out);
+    int i = ir_var(c.p, c.f, "i");
+    IrStmt *loop = ir_for(c.p, &c.f->body, i, 0, n);
+    ir_store(c.p, &loop->body, c.out, ix_var(i, 1),
+             ir_op(c.p, IRE_MUL, ir_load(c.p, c.in[0], ix_var(i, 1)), ir_load(c.p, c.mask, ix_var(i, 1))),
+             false);
+    lower_train_forward(base, PHASE_FORWARD_EVAL);
+}
+
+static void dropout_backward(const LowerCtx *base)
+{
+    LowerCtx c = lower_train_func(base, PHASE_BACKWARD, true, "backward");
+    int64_t n = shape_size(&c.l->out);
+    int i = ir_var(c.p, c.f, "i");
+    IrStmt *loop = ir_for(c.p, &c.f->body, i, 0, n);
+    ir_store(c.p, &loop->body, c.din[0], ix_var(i, 1),
+             ir_op(c.p, IRE_MUL, ir_load(c.p, c.dout, ix_var(i, 1)), ir_load(c.p, c.mask, ix_var(i, 1))),
+             true);
+}
+
 const LayerKind norm_kinds[] = {
     {"batchnorm", FAMILY_BATCHNORM, 0, false, no_names, batchnorm_named, batchnorm_configure,
-     batchnorm_infer, NULL, batchnorm_lower},
+     batchnorm_infer, NULL, batchnorm_lower, batchnorm_train, batchnorm_backward},
     {"dropout", FAMILY_DROPOUT, 0, false, dropout_positional, no_names, dropout_configure,
-     same_shape_infer, NULL, lower_copy},
+     same_shape_infer, NULL, lower_copy, dropout_train, dropout_backward},
     {0},
 };

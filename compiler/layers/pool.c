@@ -152,22 +152,113 @@ static void global_pool_lower(LowerCtx *c)
     }
 }
 
+/* ---- backward lowering ------------------------------------------------------
+ * Average pooling spreads each output's gradient evenly over its real
+ * inputs.  Max pooling gives it to the first input equal to the maximum
+ * (PyTorch's choice on ties): `left` is 1 until that input is met. */
+static void pool_backward_region(LowerCtx *c, const WindowSegment *region)
+{
+    IrProgram *p = c->p;
+    IrFunc *f = c->f;
+    const Layer *l = c->l;
+    bool is_max = l->kind->family == FAMILY_MAXPOOL;
+    int nd = l->nd;
+    int64_t ch = l->cin, xs[3], ys[3], count = 1;
+    layer_axis_strides(c->in_shape[0]->dim, nd, ch, xs);
+    layer_axis_strides(l->out.dim, nd, ch, ys);
+    for (int a = 0; a < nd; a++)
+        count *= region[a].khi - region[a].klo;
+    if (count == 0)
+        return;
+    IrIndex x_ix = ix_const(0), y_ix = ix_const(0);
+    IrBlock *b = layer_position_loops(c, region, nd, xs, ys, &x_ix, &y_ix);
+    if (is_max) {
+        int c1 = ir_var(p, f, "c");
+        IrStmt *init = ir_for(p, b, c1, 0, ch);
+        ir_store(p, &init->body, c->acc, ix_var(c1, 1), ir_num(p, 1.0f), false);
+    }
+    IrBlock *taps = b;
+    for (int a = 0; a < nd; a++) {
+        int k = ir_var(p, f, layer_tap_name(nd, a));
+        taps = &ir_for(p, taps, k, region[a].klo, region[a].khi)->body;
+        x_ix = ix_add_var(x_ix, k, xs[a]);
+    }
+    int c2 = ir_var(p, f, "c");
+    IrBlock *inner = &ir_for(p, taps, c2, 0, ch)->body;
+    IrIndex xi = ix_add_var(x_ix, c2, 1), yi = ix_add_var(y_ix, c2, 1);
+    IrExpr *g = ir_load(p, c->dout, yi);
+    if (!is_max) {
+        ir_store(p, inner, c->din[0], xi, ir_op(p, IRE_DIV, g, ir_num(p, (float)count)), true);
+        return;
+    }
+    int hit = ir_scalar(p, f, "hit");
+    ir_set(p, inner, hit, SCALAR_DECLARE,
+           ir_select_pos(p, ir_op(p, IRE_SUB, ir_load(p, c->out, yi), ir_load(p, c->in[0], xi)),
+                         ir_num(p, 0.0f), ir_load(p, c->acc, ix_var(c2, 1))));
+    ir_store(p, inner, c->din[0], xi, ir_op(p, IRE_MUL, ir_ref(p, hit), g), true);
+    ir_store(p, inner, c->acc, ix_var(c2, 1), ir_op(p, IRE_SUB, ir_load(p, c->acc, ix_var(c2, 1)),
+                                                    ir_ref(p, hit)), false);
+}
+
+static void pool_backward(const LowerCtx *base)
+{
+    LowerCtx c = lower_train_func(base, PHASE_BACKWARD, true, "backward");
+    Shape in = layer_spatial_shape(c.l, c.in_shape[0]);
+    c.in_shape[0] = &in;
+    c.acc = lower_local(&c, "left", c.l->cin);
+    layer_for_each_region(&c, c.l, &in, pool_backward_region);
+}
+
+static void global_pool_backward(const LowerCtx *base)
+{
+    LowerCtx c = lower_train_func(base, PHASE_BACKWARD, true, "backward");
+    IrProgram *p = c.p;
+    IrFunc *f = c.f;
+    bool is_max = c.l->kind->family == FAMILY_GLOBAL_MAXPOOL;
+    const Shape *in = c.in_shape[0];
+    int64_t ch = in->dim[in->rank - 1], positions = shape_size(in) / ch;
+    int left = lower_local(&c, "left", ch);
+    if (is_max) {
+        int c1 = ir_var(p, f, "c");
+        IrStmt *init = ir_for(p, &f->body, c1, 0, ch);
+        ir_store(p, &init->body, left, ix_var(c1, 1), ir_num(p, 1.0f), false);
+    }
+    int pos = ir_var(p, f, "pos");
+    IrStmt *outer = ir_for(p, &f->body, pos, 0, positions);
+    int c2 = ir_var(p, f, "c");
+    IrBlock *inner = &ir_for(p, &outer->body, c2, 0, ch)->body;
+    IrIndex xi = ix_add_var(ix_var(pos, ch), c2, 1);
+    IrExpr *g = ir_load(p, c.dout, ix_var(c2, 1));
+    if (!is_max) {
+        ir_store(p, inner, c.din[0], xi, ir_op(p, IRE_DIV, g, ir_num(p, (float)positions)), true);
+        return;
+    }
+    int hit = ir_scalar(p, f, "hit");
+    ir_set(p, inner, hit, SCALAR_DECLARE,
+           ir_select_pos(p, ir_op(p, IRE_SUB, ir_load(p, c.out, ix_var(c2, 1)),
+                                  ir_load(p, c.in[0], xi)),
+                         ir_num(p, 0.0f), ir_load(p, left, ix_var(c2, 1))));
+    ir_store(p, inner, c.din[0], xi, ir_op(p, IRE_MUL, ir_ref(p, hit), g), true);
+    ir_store(p, inner, left, ix_var(c2, 1),
+             ir_op(p, IRE_SUB, ir_load(p, left, ix_var(c2, 1)), ir_ref(p, hit)), false);
+}
+
 const LayerKind pool_kinds[] = {
     {"maxpool1d", FAMILY_MAXPOOL, 1, false, pool_positional, pool_named, pool_configure, pool_infer,
-     NULL, pool_lower},
+     NULL, pool_lower, NULL, pool_backward},
     {"maxpool2d", FAMILY_MAXPOOL, 2, false, pool_positional, pool_named, pool_configure, pool_infer,
-     NULL, pool_lower},
+     NULL, pool_lower, NULL, pool_backward},
     {"maxpool3d", FAMILY_MAXPOOL, 3, false, pool_positional, pool_named, pool_configure, pool_infer,
-     NULL, pool_lower},
+     NULL, pool_lower, NULL, pool_backward},
     {"avgpool1d", FAMILY_AVGPOOL, 1, false, pool_positional, pool_named, pool_configure, pool_infer,
-     NULL, pool_lower},
+     NULL, pool_lower, NULL, pool_backward},
     {"avgpool2d", FAMILY_AVGPOOL, 2, false, pool_positional, pool_named, pool_configure, pool_infer,
-     NULL, pool_lower},
+     NULL, pool_lower, NULL, pool_backward},
     {"avgpool3d", FAMILY_AVGPOOL, 3, false, pool_positional, pool_named, pool_configure, pool_infer,
-     NULL, pool_lower},
+     NULL, pool_lower, NULL, pool_backward},
     {"global_maxpool", FAMILY_GLOBAL_MAXPOOL, 0, false, no_names, no_names, NULL,
-     global_pool_infer, NULL, global_pool_lower},
+     global_pool_infer, NULL, global_pool_lower, NULL, global_pool_backward},
     {"global_avgpool", FAMILY_GLOBAL_AVGPOOL, 0, false, no_names, no_names, NULL,
-     global_pool_infer, NULL, global_pool_lower},
+     global_pool_infer, NULL, global_pool_lower, NULL, global_pool_backward},
     {0},
 };

@@ -84,6 +84,12 @@ typedef struct {
 void cnnrt_init_params(const cnnrt_init_spec *specs, int n, float *params,
                        unsigned long long seed);
 
+/* Inverted dropout's mask for one layer and training step: count values,
+ * each 1/(1-rate) with probability 1-rate, else 0.  The values depend only
+ * on (seed, layer, step, index). */
+void cnnrt_dropout_mask(float *mask, long count, double rate, unsigned long long seed, int layer,
+                        unsigned long long step);
+
 /* Write the spec'd tensors of params to a safetensors file, as F32 in spec
  * order (byte for byte what the reference writes).  The file is written
  * under a temporary name and renamed over path, so an existing file is

@@ -85,3 +85,19 @@ void cnnrt_init_params(const cnnrt_init_spec *specs, int n, float *params,
         }
     }
 }
+
+/* Dropout masks: element i of step `step` of layer `layer` keeps its value
+ * when a uniform number hashed from (seed, layer, step, i) is at least
+ * rate.  A hash of the counter, not a stream: any element can be drawn on
+ * its own, so masks do not depend on how the batch is split. */
+void cnnrt_dropout_mask(float *mask, long count, double rate, unsigned long long seed, int layer,
+                        unsigned long long step)
+{
+    Rng key = {seed ^ ((uint64_t)(unsigned)layer << 48)};
+    uint64_t base = rng_next(&key) ^ (step * 0xD1B54A32D192ED03u);
+    float keep = (float)(1.0 / (1.0 - rate));
+    for (long i = 0; i < count; i++) {
+        Rng r = {base + (uint64_t)i * 0x9E3779B97F4A7C15u};
+        mask[i] = rng_uniform(&r) >= rate ? keep : 0.0f;
+    }
+}

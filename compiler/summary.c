@@ -79,6 +79,13 @@ void summary_print(const Model *m, FILE *out)
     fprintf(out, "Forward FLOPs per sample: %s\n", flops);
     fprintf(out, "Static memory: parameters %lld bytes, activations %lld bytes\n",
             (long long)(4 * (trainable + fixed)), (long long)(4 * m->arena_floats));
+    const TrainPlan *tp = &m->tp;
+    fprintf(out,
+            "Training memory (batch %lld): %lld bytes: activations %lld, gradients %lld, "
+            "optimizer state %lld\n",
+            (long long)tp->batch, (long long)mul_sat(4, tp->floats),
+            (long long)mul_sat(4, tp->activation_floats), (long long)mul_sat(4, tp->gradient_floats),
+            (long long)mul_sat(4, tp->state_floats));
     fprintf(out, "Total params: %lld\nTrainable params: %lld\nFixed params: %lld\n",
             (long long)(trainable + fixed), (long long)trainable, (long long)fixed);
     arena_free(&a);
@@ -117,8 +124,14 @@ void summary_print_json(const Model *m, FILE *out)
     format_int128(model_flops(m), flops);
     fprintf(out,
             "%s],\n \"params\": %lld,\n \"trainable\": %lld,\n \"fixed\": %lld,\n"
-            " \"flops\": %s,\n \"param_bytes\": %lld,\n \"activation_bytes\": %lld\n}\n",
+            " \"flops\": %s,\n \"param_bytes\": %lld,\n \"activation_bytes\": %lld,\n",
             m->nlayers ? "\n " : "", (long long)(trainable + fixed), (long long)trainable,
             (long long)fixed, flops, (long long)(4 * (trainable + fixed)),
             (long long)(4 * m->arena_floats));
+    const TrainConfig *tc = &m->train;
+    fprintf(out,
+            " \"train\": {\n  \"loss\": \"%s\",\n  \"optimizer\": \"%s\",\n  \"batch\": %lld,\n"
+            "  \"epochs\": %lld,\n  \"memory_bytes\": %lld\n }\n}\n",
+            loss_names[tc->loss], tc->optimizer == OPT_ADAM ? "adam" : "sgd",
+            (long long)tc->batch, (long long)tc->epochs, (long long)mul_sat(4, m->tp.floats));
 }

@@ -159,23 +159,38 @@ static void batchnorm_train(const LowerCtx *base)
     ir_store(p, body, mean.c.stats, stat(STAT_MEAN, mean.ch, c),
              ir_op(p, IRE_DIV, ir_load(p, mean.c.stats, stat(STAT_SUM1, mean.ch, c)),
                    batch_count(p, mean.positions)), false);
+    ir_store(p, body, mean.c.stats, stat(STAT_SUM1, mean.ch, c), ir_num(p, 0.0f), false);
 
     BnPass sq = bn_pass(base, PHASE_FORWARD_TRAIN, true, "squares");
     body = bn_element_loop(&sq, &c, &at);
     int d = ir_scalar(p, sq.c.f, "d");
     ir_set(p, body, d, SCALAR_DECLARE,
            ir_op(p, IRE_SUB, ir_load(p, sq.c.in[0], at), ir_load(p, sq.c.stats, stat(STAT_MEAN, sq.ch, c))));
+    ir_store(p, body, sq.c.stats, stat(STAT_SUM1, sq.ch, c), ir_ref(p, d), true);
     ir_store(p, body, sq.c.stats, stat(STAT_SUM2, sq.ch, c), ir_op(p, IRE_MUL, ir_ref(p, d), ir_ref(p, d)), true);
 
-    /* var (biased), std, and the moving statistics (params 2 and 3) */
+    /* The corrected two-pass statistics: the mean plus the mean of the
+     * deviations (exact for a constant channel, as PyTorch's is), the
+     * biased variance; std, and the moving statistics (params 2, 3). */
     BnPass var = bn_pass(base, PHASE_FORWARD_TRAIN, false, "statistics");
     int mm = ir_view(p, var.c.f, "moving_mean", VIEW_PARAMS, l->params[2].offset, var.ch, true);
     int mv = ir_view(p, var.c.f, "moving_var", VIEW_PARAMS, l->params[3].offset, var.ch, true);
     bn_channel_loop(&var, &body, &c);
+    int corr = ir_scalar(p, var.c.f, "corr");
+    ir_set(p, body, corr, SCALAR_DECLARE,
+           ir_op(p, IRE_DIV, ir_load(p, var.c.stats, stat(STAT_SUM1, var.ch, c)),
+                 batch_count(p, var.positions)));
+    ir_store(p, body, var.c.stats, stat(STAT_MEAN, var.ch, c),
+             ir_op(p, IRE_ADD, ir_load(p, var.c.stats, stat(STAT_MEAN, var.ch, c)), ir_ref(p, corr)),
+             false);
     int v = ir_scalar(p, var.c.f, "var");
     ir_set(p, body, v, SCALAR_DECLARE,
-           ir_op(p, IRE_DIV, ir_load(p, var.c.stats, stat(STAT_SUM2, var.ch, c)),
-                 batch_count(p, var.positions)));
+           ir_op(p, IRE_MAX,
+                 ir_op(p, IRE_SUB,
+                       ir_op(p, IRE_DIV, ir_load(p, var.c.stats, stat(STAT_SUM2, var.ch, c)),
+                             batch_count(p, var.positions)),
+                       ir_op(p, IRE_MUL, ir_ref(p, corr), ir_ref(p, corr))),
+                 ir_num(p, 0.0f)));
     ir_store(p, body, var.c.stats, stat(STAT_STD, var.ch, c),
              ir_op(p, IRE_SQRT, ir_op(p, IRE_ADD, ir_ref(p, v), ir_num(p, (float)l->epsilon)), NULL),
              false);

@@ -91,12 +91,39 @@ static int skipped(const char *line, size_t n)
     return i == n || line[i] == '#';
 }
 
-/* The fields of a line: byte ranges, blanks and a comma between them. */
+/* The fields of a line: byte ranges, blanks and a comma between them.
+ * The arrays grow with the longest line (a 100x100 image is 10,000). */
 typedef struct {
-    size_t start[4096 + 1], end[4096 + 1];
-    int count;
-    int overflow;
+    size_t *start, *end;
+    int count, cap;
+    int overflow;           /* out of memory */
 } Fields;
+
+static void fields_free(Fields *f)
+{
+    if (f) {
+        free(f->start);
+        free(f->end);
+    }
+    free(f);
+}
+
+static int fields_room(Fields *f)
+{
+    if (f->count < f->cap)
+        return 1;
+    int cap = f->cap ? 2 * f->cap : 256;
+    size_t *start = realloc(f->start, sizeof *start * (size_t)cap);
+    if (start)
+        f->start = start;
+    size_t *end = start ? realloc(f->end, sizeof *end * (size_t)cap) : NULL;
+    if (end)
+        f->end = end;
+    if (!start || !end)
+        return 0;
+    f->cap = cap;
+    return 1;
+}
 
 static void split(const char *line, size_t n, Fields *f)
 {
@@ -109,11 +136,12 @@ static void split(const char *line, size_t n, Fields *f)
     f->overflow = 0;
     for (pos = start;; pos = next) {
         size_t e = cnnrt_field_end(line, pos, end, &next);
-        if (f->count < 4096) {
+        if (fields_room(f)) {
             f->start[f->count] = pos;
             f->end[f->count] = e;
         } else {
             f->overflow = 1;
+            return;
         }
         f->count++;
         if (e >= end)
@@ -139,7 +167,7 @@ static int load_csv(const char *path, const cnnrt_data_layout *layout, cnnrt_dat
     int n_in = layout->input_size;
     int n_targets = layout->classes ? layout->positions : layout->output_size;
     Floats x = {0}, t = {0};
-    Fields *f = malloc(sizeof *f);
+    Fields *f = calloc(1, sizeof *f);
     const char *line;
     long lineno = 0;
     int first = 1;
@@ -151,12 +179,16 @@ static int load_csv(const char *path, const cnnrt_data_layout *layout, cnnrt_dat
         if (first) {
             first = 0;
             int any = 0;
-            for (int k = 0; k < f->count && k < 4096; k++)
+            for (int k = 0; k < f->count && !f->overflow; k++)
                 any |= field_number(line, f, k);
             if (!any)
                 continue;           /* a header row */
         }
-        if (f->count != n_in + n_targets || f->overflow) {
+        if (f->overflow) {
+            status = fail(error, size, 1, "%s: error: out of memory", path);
+            break;
+        }
+        if (f->count != n_in + n_targets) {
             status = fail(error, size, 1, "%s:%ld:1: error: expected %d numbers (%d inputs, %d "
                           "target%s), found %d", path, lineno, n_in + n_targets, n_in, n_targets,
                           n_targets != 1 ? "s" : "", f->count);
@@ -192,7 +224,7 @@ static int load_csv(const char *path, const cnnrt_data_layout *layout, cnnrt_dat
         status = fail(error, size, 1, "%s: error: out of memory", path);
     if (status == 0 && x.n == 0)
         status = fail(error, size, 1, "%s: error: no samples", path);
-    free(f);
+    fields_free(f);
     free(text);
     if (status) {
         free(x.v);

@@ -42,9 +42,10 @@ def out_size(n, k, s, d, pad):
 
 
 class Gen:
-    def __init__(self, rng, index):
+    def __init__(self, rng, index, train=False):
         self.r = rng
         self.index = index
+        self.train = train      # for training against the reference: no random dropout
         self.lines = []
         self.consts = {}
         self.labels = {}        # label -> shape
@@ -230,7 +231,7 @@ class Gen:
             text += self.args([], [('momentum', '0.9'), ('epsilon', '1e-3')][:self.r.randint(1, 2)]
                               + ([('trainable', 'false')] if self.r.random() < 0.3 else []))
         elif kind == 'dropout':
-            text += self.r.choice(['(0.5)', '(rate=0.25)', '(0)'])
+            text += '(0)' if self.train else self.r.choice(['(0.5)', '(rate=0.25)', '(0)'])
         self.emit(text, self.shape)
         return True
 
@@ -309,12 +310,47 @@ class Gen:
             for _attempt in range(5):
                 if self.step():
                     break
-        if self.r.random() < 0.5:
+        if self.train:
+            self.lines.append(self.training_head())
+        elif self.r.random() < 0.5:
             self.lines.append(self.train_block())
         sep = '\n'
         if self.r.random() < 0.1:
             return '; '.join(self.lines) + '\n'
         return sep.join(self.lines) + sep
+
+    def training_head(self):
+        """An output layer and a train block for every loss and optimizer:
+        softmax with crossentropy, sigmoid with binary crossentropy (from
+        the logits, or clipped after another layer), mse and mae."""
+        head = self.r.choice(['softmax', 'softmax_layer', 'sigmoid', 'sigmoid_layer', 'mse', 'mae',
+                              'clipped'])
+        units = self.r.randint(2, 5)
+        if head == 'softmax':
+            self.lines.append(f'dense({units}, activation=softmax)')
+            loss = 'crossentropy'
+        elif head == 'softmax_layer':
+            if len(self.shape) == 1:
+                self.lines.append(f'dense({units})')
+            self.lines.append('softmax')
+            loss = 'crossentropy'
+        elif head == 'sigmoid':
+            self.lines.append(f'dense({units}, activation=sigmoid)')
+            loss = 'binary_crossentropy'
+        elif head == 'sigmoid_layer':
+            self.lines.append('sigmoid')
+            loss = 'binary_crossentropy'
+        elif head == 'clipped':     # probabilities not from the last layer's logits
+            self.lines.append(f'dense({units}, activation=sigmoid)')
+            self.lines.append('dropout(0)')
+            loss = 'binary_crossentropy'
+        else:
+            loss = head
+        optimizer = self.r.choice(['sgd(lr=0.05, momentum=0.9)', 'adam(lr=1e-3)', 'sgd',
+                                   'adam(0.01, 0.8, 0.99, weight_decay=0.01)',
+                                   'sgd(0.1, 0.5, true)', 'sgd(0.02, weight_decay=0.1)'])
+        return (f'train {{\n  loss = {loss}\n  optimizer = {optimizer}\n'
+                f'  batch = {self.r.randint(1, 12)}\n}}')
 
     def train_block(self):
         entries = []
@@ -373,7 +409,7 @@ def main():
     os.makedirs(outdir, exist_ok=True)
     rng = random.Random(seed)
     for i in range(count):
-        text = Gen(rng, i).model()
+        text = Gen(rng, i, train=what == 'train').model()
         if what == 'broken':
             text = mutate(rng, text)
         with open(os.path.join(outdir, f'{what}_{seed}_{i:04d}.cnn'), 'w') as f:

@@ -1,0 +1,322 @@
+#!/usr/bin/python3
+"""Generated training against the reference: the same model, starting
+weights and data, `train --init W0 --no-shuffle` for 2 epochs, must print
+the same epoch losses (1e-4 relative) and end with the same weights (1e-4
+relative plus 1e-5 absolute).
+
+Adam is the exception for the weights: it divides each gradient by its
+own running size, so an element whose gradient is float rounding noise
+(a bias before a batchnorm has an exact gradient of zero; a first-layer
+kernel can come close) moves by up to lr per step in any two programs,
+PyTorch on two machines included.  For Adam the weights must agree within
+lr per step (which still catches a wrong index), and the gradients are
+checked apart: the same model with `sgd(lr=1)` for one batch, where
+w0 - w1 is the gradient, must agree with the reference's to 1e-4 of the
+largest gradient (but for the few elements, at most 2% of a tensor, where
+a pre-activation within rounding of zero flips relu's or max pooling's
+choice).
+
+    compare_train.py --cnngen BIN --oracle cnnref.py --runtime-include DIR
+                     --runtime-lib DIR [--cc gcc] [--cflags -O2] [--min N]
+                     [--sanitize] MODEL.cnn|DIR ...
+
+Random data fits each model: inputs in [-1, 1]; targets are class indices
+for crossentropy, 0 or 1 for binary crossentropy, else values in [-1, 1];
+two full batches and a partial one.  The reference's dropout draws from
+PyTorch's generator, which no other program reproduces, so a dropout
+with a rate is compared as dropout(0) (dropout has tests of its own).
+Also checks eval against the reference, on the trained weights.
+"""
+
+import argparse
+import concurrent.futures
+import json
+import math
+import os
+import random
+import re
+import shlex
+import struct
+import subprocess
+import sys
+import tempfile
+
+WARNINGS = ['-std=c99', '-Wall', '-Wextra', '-pedantic', '-Werror']
+
+
+def model_files(paths):
+    files = []
+    for p in paths:
+        if os.path.isdir(p):
+            files += sorted(os.path.join(p, f) for f in os.listdir(p) if f.endswith('.cnn'))
+        else:
+            files.append(p)
+    return files
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=900, **kw)
+
+
+def read_safetensors(path):
+    with open(path, 'rb') as f:
+        raw = f.read()
+    n = struct.unpack('<Q', raw[:8])[0]
+    header = json.loads(raw[8:8 + n])
+    body = raw[8 + n:]
+    out = {}
+    for name, info in header.items():
+        if name == '__metadata__':
+            continue
+        a, b = info['data_offsets']
+        out[name] = struct.unpack(f'<{(b - a) // 4}f', body[a:b])
+    return out
+
+
+def run_oracle(oracle, lines, env):
+    """Exit status of each batch line; 'crash' for a line the reference
+    died on (PyTorch itself segfaults on a few convolution shapes), after
+    which the rest run in a new batch."""
+    codes = []
+    while len(codes) < len(lines):
+        rest = lines[len(codes):]
+        got = run(['/usr/bin/python3', oracle, 'batch'], input='\n'.join(rest) + '\n',
+                  env=env).stdout.split()
+        codes += got
+        if len(codes) < len(lines):
+            codes.append('crash')
+    return codes
+
+
+def numbers(text):
+    return [float(v) for v in re.findall(r'[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf', text)]
+
+
+def write_data(path, summary, rng):
+    size = math.prod(summary['input'])
+    out = summary['output']
+    loss, batch = summary['train']['loss'], summary['train']['batch']
+    count = min(2 * batch + max(1, batch // 2), 150)
+    classes = out[-1]
+    with open(path, 'w') as f:
+        for _ in range(count):
+            row = ['%.6g' % rng.uniform(-1, 1) for _ in range(size)]
+            if loss == 'crossentropy':
+                row += [str(rng.randrange(classes)) for _ in range(math.prod(out) // classes)]
+            elif loss == 'binary_crossentropy':
+                row += [str(rng.randrange(2)) for _ in range(math.prod(out))]
+            else:
+                row += ['%.6g' % rng.uniform(-1, 1) for _ in range(math.prod(out))]
+            f.write(','.join(row) + '\n')
+
+
+def without_dropout(text):
+    return re.sub(r'\bdropout\s*\((?:\s*rate\s*=)?[^)]*\)', 'dropout(0)', text)
+
+
+def sgd_variant(text):
+    """The model with the optimizer replaced by sgd(lr=1): one step is -gradient."""
+    text = re.sub(r'optimizer\s*=\s*(adam|sgd)(\([^)]*\))?', 'optimizer = sgd(lr=1)', text)
+    if 'optimizer' not in text:
+        text = re.sub(r'train\s*\{', 'train {\n  optimizer = sgd(lr=1)\n', text, count=1)
+    return text
+
+
+def build_and_train(args, d, model):
+    """Our program: build, train, eval.  Returns (problems, train stdout, eval stdout)."""
+    gen = run([args.cnngen, model, '--main', '-o', os.path.join(d, 'm.c')])
+    if gen.returncode != 0:
+        return [f'cnngen failed ({gen.returncode}):\n{gen.stderr}'], None, None
+    extra = ['-fsanitize=address,undefined', '-fno-sanitize-recover=undefined'] \
+        if args.sanitize else []
+    cc = run([args.cc] + WARNINGS + shlex.split(args.cflags) + extra +
+             [os.path.join(d, 'm.c'), '-I', args.runtime_include,
+              os.path.join(args.runtime_lib, 'libcnnrt.a'), '-lz', '-lm', '-o',
+              os.path.join(d, 'prog')])
+    if cc.returncode != 0:
+        return [f'the generated C does not compile cleanly:\n{cc.stderr[:3000]}'], None, None
+    prog = os.path.join(d, 'prog')
+    tr = run([prog, 'train', '--data', os.path.join(d, 'data.csv'), '--init',
+              os.path.join(d, 'w0.safetensors'), '--no-shuffle', '--epochs', '2', '--save',
+              os.path.join(d, 'ours.safetensors')])
+    if tr.returncode != 0:
+        return [f'train failed ({tr.returncode}):\n{tr.stderr[:2000]}'], None, None
+    ev = run([prog, 'eval', '--data', os.path.join(d, 'data.csv'), '--weights',
+              os.path.join(d, 'ours.safetensors')])
+    if ev.returncode != 0:
+        return [f'eval failed ({ev.returncode}):\n{ev.stderr[:2000]}'], tr.stdout, None
+    if os.path.exists(os.path.join(d, 'grad.cnn')):
+        gen = run([args.cnngen, os.path.join(d, 'grad.cnn'), '--main', '-o', os.path.join(d, 'g.c')])
+        cc = run([args.cc] + shlex.split(args.cflags) + [os.path.join(d, 'g.c'), '-I', args.runtime_include,
+                  os.path.join(args.runtime_lib, 'libcnnrt.a'), '-lz', '-lm', '-o', os.path.join(d, 'gprog')])
+        g = run([os.path.join(d, 'gprog'), 'train', '--data', os.path.join(d, 'batch.csv'), '--init',
+                 os.path.join(d, 'w0.safetensors'), '--no-shuffle', '--epochs', '1', '--quiet',
+                 '--save', os.path.join(d, 'g_ours.safetensors')]) if gen.returncode == 0 and cc.returncode == 0 else None
+        if g is None or g.returncode != 0:
+            return ['the sgd(lr=1) variant failed'], tr.stdout, ev.stdout
+    return [], tr.stdout, ev.stdout
+
+
+def close(a, b, rel, abs_):
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    return abs(a - b) <= rel * abs(b) + abs_
+
+
+def compare_gradients(d):
+    w0 = read_safetensors(os.path.join(d, 'w0.safetensors'))
+    ours = read_safetensors(os.path.join(d, 'g_ours.safetensors'))
+    ref = read_safetensors(os.path.join(d, 'g_ref.safetensors'))
+    grads = {k: ([a - b for a, b in zip(w0[k], ours[k])], [a - b for a, b in zip(w0[k], ref[k])])
+             for k in ref}
+    top = max([abs(v) for _, gr in grads.values() for v in gr] + [1e-30])
+    problems = []
+    for name, (go, gr) in grads.items():
+        off = [k for k, (x, y) in enumerate(zip(go, gr)) if abs(x - y) > 1e-4 * top + 1e-7]
+        # A pre-activation within rounding of zero flips relu's or max
+        # pooling's choice in one program and not the other: a few
+        # elements may differ, not more.
+        if len(off) > max(1, len(gr) // 50):
+            k = off[0]
+            problems.append(f'gradient of {name}: {len(off)} of {len(gr)} differ, [{k}]: cnngen '
+                            f'{go[k]!r}, reference {gr[k]!r} (largest {top:.3g})')
+    return problems
+
+
+def compare(d, ours_lines, ref_lines, eval_ours, eval_ref, adam_bound):
+    problems, worst = [], 0.0
+    a, b = numbers(ours_lines), numbers(ref_lines)
+    if len(a) != len(b) or not all(close(x, y, 1e-4, 1e-7) for x, y in zip(a, b)):
+        problems.append(f'epoch lines differ:\n{ours_lines}reference:\n{ref_lines}')
+    ours = read_safetensors(os.path.join(d, 'ours.safetensors'))
+    ref = read_safetensors(os.path.join(d, 'ref.safetensors'))
+    if list(ours) != list(ref):
+        return problems + [f'tensors {list(ours)}, the reference {list(ref)}'], worst
+    for name in ref:
+        for k, (x, y) in enumerate(zip(ours[name], ref[name])):
+            worst = max(worst, abs(x - y) / (abs(y) + 0.1))
+            if adam_bound is not None and abs(x - y) <= adam_bound:
+                continue
+            if not close(x, y, 1e-4, 1e-5) and len(problems) < 4:
+                problems.append(f'{name}[{k}]: cnngen {x!r}, reference {y!r}')
+    if adam_bound is None:
+        ea, eb = numbers(eval_ours), numbers(eval_ref)
+        if len(ea) != len(eb) or not all(close(x, y, 1e-4, 1e-6) for x, y in zip(ea, eb)):
+            problems.append(f'eval differs: {eval_ours.strip()} | reference {eval_ref.strip()}')
+    else:
+        problems += compare_gradients(d)
+    return problems, worst
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--cnngen', required=True)
+    ap.add_argument('--oracle', required=True)
+    ap.add_argument('--runtime-include', required=True)
+    ap.add_argument('--runtime-lib', required=True)
+    ap.add_argument('--cc', default='gcc')
+    ap.add_argument('--cflags', default='-O2')
+    ap.add_argument('--sanitize', action='store_true')
+    ap.add_argument('--min', type=int, default=0)
+    ap.add_argument('--jobs', type=int, default=os.cpu_count() or 2)
+    ap.add_argument('--keep', help='work in this directory and leave it')
+    ap.add_argument('paths', nargs='+')
+    args = ap.parse_args()
+    args.cnngen = os.path.abspath(args.cnngen)
+    files = model_files(args.paths)
+    rng = random.Random(4321)
+    q = shlex.quote
+    with tempfile.TemporaryDirectory() as tmp:
+        work = os.path.abspath(args.keep) if args.keep else tmp
+        valid, lines, bounds = [], [], {}
+        for i, source in enumerate(files):
+            d = os.path.join(work, str(i))
+            os.makedirs(d)
+            with open(source) as f:
+                text = without_dropout(f.read())
+            model = os.path.join(d, 'model.cnn')
+            with open(model, 'w') as f:
+                f.write(text)
+            s = run([args.cnngen, '--summary', '--json', model])
+            if s.returncode != 0:
+                continue
+            summary = json.loads(s.stdout)
+            write_data(os.path.join(d, 'data.csv'), summary, rng)
+            valid.append(i)
+            adam = summary['train']['optimizer'] == 'adam'
+            if adam:
+                with open(os.path.join(d, 'grad.cnn'), 'w') as f:
+                    f.write(sgd_variant(text))
+                with open(os.path.join(d, 'data.csv')) as f:
+                    rows = f.readlines()[:summary['train']['batch']]
+                with open(os.path.join(d, 'batch.csv'), 'w') as f:
+                    f.writelines(rows)
+                steps = 2 * -(-len(open(os.path.join(d, 'data.csv')).readlines()) // summary['train']['batch'])
+                lr = float(re.search(r'adam\((?:lr\s*=\s*)?([0-9.eE+-]+)', text).group(1)) \
+                    if re.search(r'adam\((?:lr\s*=\s*)?[0-9.]', text) else 1e-3
+                bounds[i] = lr * steps + 1e-5
+            lines.append(f'{q(d)}/init.out {q(d)}/init.err init {q(model)} --seed {i + 1} '
+                         f'--out {q(d)}/w0.safetensors')
+            lines.append(f'{q(d)}/ref.txt {q(d)}/ref.err train {q(model)} --data {q(d)}/data.csv '
+                         f'--init {q(d)}/w0.safetensors --no-shuffle --epochs 2 '
+                         f'--save {q(d)}/ref.safetensors')
+            lines.append(f'{q(d)}/eval.txt {q(d)}/eval.err eval {q(model)} --data {q(d)}/data.csv '
+                         f'--weights {q(d)}/ref.safetensors')
+            if i in bounds:
+                lines.append(f'{q(d)}/g.txt {q(d)}/g.err train {q(d)}/grad.cnn --data {q(d)}/batch.csv '
+                             f'--init {q(d)}/w0.safetensors --no-shuffle --epochs 1 --quiet '
+                             f'--save {q(d)}/g_ref.safetensors')
+        env = dict(os.environ, CNNREF_THREADS='1')
+        codes = run_oracle(args.oracle, lines, env)
+
+        def ours(i):
+            return build_and_train(args, os.path.join(work, str(i)), os.path.join(work, str(i), 'model.cnn'))
+
+        with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
+            results = list(pool.map(ours, valid))
+        failures, worst, compared, crashed = 0, 0.0, 0, 0
+        at = 0
+        for i, (problems, train_out, eval_out) in zip(valid, results):
+            d = os.path.join(work, str(i))
+            n = 4 if i in bounds else 3
+            mine, at = codes[at:at + n], at + n
+            if 'crash' in mine:
+                crashed += 1
+                print(f'skipped {files[i]}: the reference crashed')
+                continue
+            if mine != ['0'] * n:
+                errors = ''
+                for name in ('init.err', 'ref.err', 'eval.err', 'g.err'):
+                    if os.path.exists(os.path.join(d, name)):
+                        with open(os.path.join(d, name)) as f:
+                            errors += f.read()
+                if 'internal error' in errors:       # PyTorch refused the shapes
+                    crashed += 1
+                    print(f'skipped {files[i]}: the reference failed: {errors.strip()[:200]}')
+                    continue
+                problems = problems + [f'the reference failed: {errors[:500]}']
+            elif train_out is not None and eval_out is not None:
+                with open(os.path.join(d, 'ref.txt')) as f:
+                    ref_train = f.read()
+                with open(os.path.join(d, 'eval.txt')) as f:
+                    ref_eval = f.read()
+                diffs, w = compare(d, train_out, ref_train, eval_out, ref_eval, bounds.get(i))
+                problems = problems + diffs
+                worst = max(worst, w)
+                compared += 1
+            if problems:
+                failures += 1
+                print(f'FAIL {files[i]}')
+                for p in problems:
+                    print('  ' + p.replace('\n', '\n  '))
+    if crashed:
+        print(f'{crashed} models skipped: the reference crashed or failed inside PyTorch')
+    print(f'{compared} models trained, worst weight difference {worst:.2e} (relative to |w| + 0.1)')
+    if compared < args.min:
+        print(f'too few models: {compared} < {args.min}')
+    print(f'{compared - failures if compared >= failures else 0} passed, {failures} failed')
+    return 0 if failures == 0 and compared >= args.min else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())

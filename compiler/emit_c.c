@@ -30,6 +30,7 @@ typedef struct {
     int indent;
     const char *prefix;         /* of symbols */
     const char *macro_prefix;   /* of macros: the prefix in capitals */
+    bool rebased;               /* printing a per-sample body: views point at the sample */
 } Writer;
 
 static void line(Writer *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -86,7 +87,7 @@ static void print_index(ExprCtx *x, int view, const IrIndex *ix)
 {
     bool first = true;
     int64_t stride = x->f->views[view].sample_stride;
-    if (x->f->per_sample && stride) {
+    if (x->f->per_sample && stride && !x->w->rebased) {
         strbuf_printf(x->b, stride == 1 ? "s" : "%lld*s", (long long)stride);
         first = false;
         if (ix->n == 0 && ix->c == 0)
@@ -216,8 +217,12 @@ static void print_stmt(Writer *w, const IrFunc *f, const IrStmt *s)
     ExprCtx x = {w, f, &b};
     switch (s->kind) {
     case IRS_FOR:
-        line(w, "for (int %s = %lld; %s < %lld; %s++) {", f->var_names[s->var], (long long)s->lo,
-             f->var_names[s->var], (long long)s->hi, f->var_names[s->var]);
+        if (s->to_batch)
+            line(w, "for (int %s = 0; %s < n; %s++) {", f->var_names[s->var],
+                 f->var_names[s->var], f->var_names[s->var]);
+        else
+            line(w, "for (int %s = %lld; %s < %lld; %s++) {", f->var_names[s->var],
+                 (long long)s->lo, f->var_names[s->var], (long long)s->hi, f->var_names[s->var]);
         w->indent++;
         print_block(w, f, &s->body);
         w->indent--;
@@ -382,8 +387,91 @@ static bool uses_vectors(const IrProgram *p)
 
 static bool uses_batch_size(const IrBlock *b);
 
+static const char *view_base_name(const IrView *v)
+{
+    switch (v->base) {
+    case VIEW_INPUT: return "input";
+    case VIEW_TARGET: return "target";
+    case VIEW_TRAIN: return "train";
+    default: return "params";
+    }
+}
+
+/* A per-sample training function is printed as a function of one sample,
+ * whose views are its arguments, and a loop that calls it for each
+ * sample with the views moved there.  The body then reads like the
+ * inference code, and compilers treat it as they treat that (clang 14
+ * spends minutes on large loop nests inside a loop over the samples). */
+static void print_per_sample_function(Writer *w, const IrFunc *f)
+{
+    bool *used = xcalloc((size_t)f->nviews + 1, sizeof *used);
+    mark_block(&f->body, used);
+    if (f->comment)
+        line(w, "/* %s: one sample */", f->comment);
+    line(w, "%s_STEP void %s_%s_sample(", w->macro_prefix, w->prefix, f->name);
+    for (int i = 0; i < f->nviews; i++)
+        if (used[i] && f->views[i].base != VIEW_LOCAL)
+            line(w, "    %sfloat *restrict %s,",
+                 f->views[i].written && f->views[i].base != VIEW_INPUT &&
+                         f->views[i].base != VIEW_TARGET ? "" : "const ",
+                 f->views[i].name);
+    line(w, "    int n)");
+    line(w, "{");
+    w->indent++;
+    if (!uses_batch_size(&f->body))
+        line(w, "(void)n;");
+    for (int i = 0; i < f->nviews; i++)
+        if (used[i] && f->views[i].base == VIEW_LOCAL)
+            line(w, "float %s[%lld];", f->views[i].name,
+                 (long long)(f->views[i].size ? f->views[i].size : 1));
+    w->rebased = true;
+    print_block(w, f, &f->body);
+    w->rebased = false;
+    w->indent--;
+    line(w, "}");
+    blank(w);
+
+    line(w, "%s_STEP void %s_%s(float *restrict train, float *restrict params,", w->macro_prefix,
+         w->prefix, f->name);
+    line(w, "    const float *restrict input, const float *restrict target, int n)");
+    line(w, "{");
+    w->indent++;
+    static const char *const bases[] = {"train", "params", "input", "target"};
+    for (int k = 0; k < 4; k++) {
+        bool any = false;
+        for (int i = 0; i < f->nviews; i++)
+            any |= used[i] && f->views[i].base != VIEW_LOCAL &&
+                   strcmp(view_base_name(&f->views[i]), bases[k]) == 0;
+        if (!any)
+            line(w, "(void)%s;", bases[k]);
+    }
+    line(w, "for (int s = 0; s < n; s++)");
+    StrBuf b = {0};
+    strbuf_printf(&b, "    %s_%s_sample(", w->prefix, f->name);
+    for (int i = 0; i < f->nviews; i++) {
+        const IrView *v = &f->views[i];
+        if (!used[i] || v->base == VIEW_LOCAL)
+            continue;
+        strbuf_printf(&b, "%s + %lld", view_base_name(v), (long long)v->offset);
+        if (v->sample_stride)
+            strbuf_printf(&b, " + (size_t)s * %lld", (long long)v->sample_stride);
+        strbuf_printf(&b, ", ");
+    }
+    strbuf_printf(&b, "n);");
+    line(w, "%s", b.data);
+    strbuf_free(&b);
+    w->indent--;
+    line(w, "}");
+    blank(w);
+    free(used);
+}
+
 static void print_function(Writer *w, const IrFunc *f)
 {
+    if (f->per_sample) {
+        print_per_sample_function(w, f);
+        return;
+    }
     if (f->comment)
         line(w, "/* %s */", f->comment);
     if (f->phase == PHASE_PREDICT)
@@ -423,7 +511,8 @@ static bool uses_batch_size(const IrBlock *b)
 {
     for (int i = 0; i < b->count; i++) {
         const IrStmt *s = b->items[i];
-        if ((s->kind == IRS_FOR && uses_batch_size(&s->body)) || expr_uses_batch_size(s->value))
+        if ((s->kind == IRS_FOR && (s->to_batch || uses_batch_size(&s->body))) ||
+            expr_uses_batch_size(s->value))
             return true;
     }
     return false;
@@ -468,7 +557,7 @@ static int64_t target_size(const Model *m)
 void emit_c_header(FILE *out, const Model *m, const EmitOptions *o)
 {
     char *P = upper(o->prefix);
-    Writer w = {out, 0, o->prefix, P};
+    Writer w = {out, 0, o->prefix, P, false};
     banner(&w, m, o);
     line(&w, "#ifndef CNNGEN_%s_H", P);
     line(&w, "#define CNNGEN_%s_H", P);
@@ -953,7 +1042,7 @@ static void emit_main(Writer *w, const Model *m, const EmitOptions *o, const cha
 void emit_c_source(FILE *out, const Model *m, const IrProgram *p, const EmitOptions *o)
 {
     char *P = upper(o->prefix);
-    Writer w = {out, 0, o->prefix, P};
+    Writer w = {out, 0, o->prefix, P, false};
     banner(&w, m, o);
     blank(&w);
     if (o->header_name)

@@ -197,6 +197,13 @@ IrStmt *ir_for(IrProgram *p, IrBlock *b, int var, int64_t lo, int64_t hi)
     return s;
 }
 
+IrStmt *ir_for_batch(IrProgram *p, IrBlock *b, int var)
+{
+    IrStmt *s = ir_for(p, b, var, 0, 0);
+    s->to_batch = true;
+    return s;
+}
+
 void ir_store(IrProgram *p, IrBlock *b, int view, IrIndex index, IrExpr *value, bool accumulate)
 {
     IrStmt *s = append(p, b, IRS_STORE);
@@ -306,6 +313,7 @@ static void subst_stmt(const Subst *s, const IrStmt *st, IrBlock *to)
     case IRS_FOR: {
         IrStmt *loop = ir_for(s->p, to, st->var, st->lo, st->hi);
         loop->unroll = st->unroll;
+        loop->to_batch = st->to_batch;
         subst_block(s, &st->body, &loop->body);
         break;
     }
@@ -354,7 +362,7 @@ static void unroll_block(IrProgram *p, IrFunc *f, IrBlock *b, int max_trip)
         }
         unroll_block(p, f, &st->body, max_trip);
         /* A loop of one iteration is never worth keeping. */
-        if ((!st->unroll || st->hi - st->lo > max_trip) && st->hi - st->lo != 1) {
+        if (st->to_batch || ((!st->unroll || st->hi - st->lo > max_trip) && st->hi - st->lo != 1)) {
             out.items = grow_array(&p->arena, out.items, out.count, &out.cap, sizeof *out.items);
             out.items[out.count++] = st;
             continue;

@@ -81,6 +81,7 @@ struct IrStmt {
     int var;                /* FOR */
     int64_t lo, hi;         /* FOR */
     bool unroll;            /* FOR: the unroll pass may replicate the body */
+    bool to_batch;          /* FOR: runs to the batch's n (a training function), not hi */
     IrBlock body;           /* FOR */
     int view;               /* STORE */
     IrIndex index;          /* STORE */
@@ -180,6 +181,8 @@ IrExpr *ir_select_pos(IrProgram *p, IrExpr *cond, IrExpr *then, IrExpr *otherwis
 
 /* Statements, appended to a block. */
 IrStmt *ir_for(IrProgram *p, IrBlock *b, int var, int64_t lo, int64_t hi);
+/* for (var = 0; var < n; var++): over the samples of a training batch. */
+IrStmt *ir_for_batch(IrProgram *p, IrBlock *b, int var);
 void ir_store(IrProgram *p, IrBlock *b, int view, IrIndex index, IrExpr *value, bool accumulate);
 void ir_set(IrProgram *p, IrBlock *b, int scalar, ScalarMode mode, IrExpr *value);
 void ir_comment(IrProgram *p, IrBlock *b, const char *text);

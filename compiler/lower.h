@@ -53,6 +53,9 @@ LowerCtx lower_train_func(const LowerCtx *base, IrPhase phase, bool per_sample, 
 /* The inference lowering of base's layer, as a training function of the
  * phase (the layers whose training forward pass is their inference one). */
 void lower_train_forward(const LowerCtx *base, IrPhase phase);
+/* y = act(pre) for a conv or dense layer's training forward pass written
+ * in its own way (the layer's activation, per sample). */
+void lower_train_activation(const LowerCtx *base, IrPhase phase);
 /* dy * act'(x), from the activation's input x or output y. */
 IrExpr *lower_activation_grad(LowerCtx *c, Activation act, float alpha, IrExpr *dy, IrExpr *x,
                               IrExpr *y);

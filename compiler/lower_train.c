@@ -79,8 +79,15 @@ LowerCtx lower_train_func(const LowerCtx *base, IrPhase phase, bool per_sample, 
         bool named = i < 8;
         c.in[i] = act_view(&c, l->srcs[i], named ? src_names[i] : arena_printf(&p->arena, "x%d", i),
                            false);
-        c.din[i] = grad_view(&c, l->srcs[i],
-                             named ? grad_names[i] : arena_printf(&p->arena, "dx%d", i));
+        /* A source met twice (add(a, a)) gets one view of its gradient:
+         * two restrict pointers must not write the same floats. */
+        int same = -1;
+        for (int j = 0; j < i; j++)
+            if (tp->owner[l->srcs[j]] == tp->owner[l->srcs[i]])
+                same = j;
+        c.din[i] = same >= 0 ? c.din[same]
+                             : grad_view(&c, l->srcs[i],
+                                         named ? grad_names[i] : arena_printf(&p->arena, "dx%d", i));
         c.in_shape[i] = model_node_shape(m, l->srcs[i]);
     }
     int64_t size = shape_size(&l->out);
@@ -166,6 +173,12 @@ static void lower_apply_activation(LowerCtx *c, int z, int y)
              lower_activation(c, c->l->activation, 0.01f, ir_load(p, z, ix_var(i, 1))), false);
     if (c->l->activation == ACT_SOFTMAX)
         lower_softmax(c, &c->f->body, y, size / channels, channels);
+}
+
+void lower_train_activation(const LowerCtx *base, IrPhase phase)
+{
+    LowerCtx c = lower_train_func(base, phase, true, "activation");
+    lower_apply_activation(&c, c.pre, c.out);
 }
 
 void lower_train_forward(const LowerCtx *base, IrPhase phase)

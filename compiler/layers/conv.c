@@ -321,29 +321,58 @@ static void conv_backward_region(LowerCtx *c, const WindowSegment *region)
     /* Output channels of this input channel: all (conv), or its multiplier's. */
     int64_t nout = depthwise ? mult : cout;
     IrIndex w_row = ix_add_var(w_ix, ci, nout), g_row = depthwise ? ix_add_var(y_ix, ci, mult) : y_ix;
-    if (dw >= 0) {
-        int co = ir_var(p, f, "co");
-        IrStmt *loop = ir_for(p, body, co, 0, nout);
-        ir_store(p, &loop->body, dw, ix_add_var(w_row, co, 1),
-                 ir_op(p, IRE_MUL, ir_load(p, c->in[0], xi),
-                       ir_load(p, c->dout, ix_add_var(g_row, co, 1))), true);
-    }
+    int width = p->vector_width;
+    int64_t vec = width && !depthwise ? nout / width * width : 0;
+    int dot = -1;
     if (dx >= 0) {
-        int dot = ir_scalar(p, f, "dot");
+        dot = ir_scalar(p, f, "dot");
         ir_set(p, body, dot, SCALAR_DECLARE, ir_num(p, 0.0f));
-        int co = ir_var(p, f, "co");
-        IrStmt *loop = ir_for(p, body, co, 0, nout);
-        ir_set(p, &loop->body, dot, SCALAR_ADD,
-               ir_op(p, IRE_MUL, ir_load(p, c->params[0], ix_add_var(w_row, co, 1)),
-                     ir_load(p, c->dout, ix_add_var(g_row, co, 1))));
-        ir_store(p, body, dx, xi, ir_ref(p, dot), true);
     }
+    if (vec) {          /* whole vectors of output channels */
+        int acc = ir_vreg(p, f, "acc");
+        if (dx >= 0)
+            ir_vset(p, body, acc, SCALAR_DECLARE, ir_vzero(p));
+        int cv = ir_var(p, f, "cv");
+        IrBlock *vb = &ir_for(p, body, cv, 0, vec / width)->body;
+        IrIndex at_w = ix_add_var(w_row, cv, width), at_g = ix_add_var(g_row, cv, width);
+        int gv = ir_vreg(p, f, "g");
+        ir_vset(p, vb, gv, SCALAR_DECLARE, ir_vload(p, c->dout, at_g));
+        if (dw >= 0) {
+            int dwv = ir_vreg(p, f, "dw");
+            ir_vset(p, vb, dwv, SCALAR_DECLARE, ir_vload(p, dw, at_w));
+            ir_vset(p, vb, dwv, SCALAR_ADD, ir_op(p, IRE_MUL, ir_load(p, c->in[0], xi), ir_vref(p, gv)));
+            ir_vstore(p, vb, dw, at_w, dwv);
+        }
+        if (dx >= 0) {
+            int wv = ir_vreg(p, f, "w");
+            ir_vset(p, vb, wv, SCALAR_DECLARE, ir_vload(p, c->params[0], at_w));
+            ir_vset(p, vb, acc, SCALAR_ADD, ir_op(p, IRE_MUL, ir_vref(p, wv), ir_vref(p, gv)));
+            ir_vstore(p, body, c->acc, ix_const(0), acc);
+            int lane = ir_var(p, f, "l");
+            IrStmt *lanes = ir_for(p, body, lane, 0, width);
+            ir_set(p, &lanes->body, dot, SCALAR_ADD, ir_load(p, c->acc, ix_var(lane, 1)));
+        }
+    }
+    if (vec < nout) {
+        int co = ir_var(p, f, "co");
+        IrBlock *tail = &ir_for(p, body, co, vec, nout)->body;
+        IrExpr *g = ir_load(p, c->dout, ix_add_var(g_row, co, 1));
+        if (dw >= 0)
+            ir_store(p, tail, dw, ix_add_var(w_row, co, 1),
+                     ir_op(p, IRE_MUL, ir_load(p, c->in[0], xi), g), true);
+        if (dx >= 0)
+            ir_set(p, tail, dot, SCALAR_ADD,
+                   ir_op(p, IRE_MUL, ir_load(p, c->params[0], ix_add_var(w_row, co, 1)), g));
+    }
+    if (dx >= 0)
+        ir_store(p, body, dx, xi, ir_ref(p, dot), true);
 }
 
 static void conv_backward(const LowerCtx *base)
 {
     LowerCtx c = lower_train_func(base, PHASE_BACKWARD, true, "backward");
     Shape in = layer_spatial_shape(c.l, c.in_shape[0]);
+    c.acc = lower_local(&c, "lanes", c.p->vector_width ? c.p->vector_width : 1);
     layer_for_each_region(&c, c.l, &in, conv_backward_region);
 }
 

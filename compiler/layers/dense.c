@@ -66,47 +66,137 @@ static void dense_lower(LowerCtx *c)
     lower_output_softmax(c);
 }
 
-/* ---- backward lowering ------------------------------------------------------
- * With g the gradient of the pre-activation: dW += x^T g (a row of W per
- * input, units innermost), db += g, dx += W g (a dot product per input). */
-static void dense_backward(const LowerCtx *base)
+/* ---- training -----------------------------------------------------------------
+ * The forward pass over the whole batch: for each input i, row i of W is
+ * added into every sample's accumulators (the batch's outputs fit in
+ * cache), so W streams through memory once per step, not once per
+ * sample; then the activation, sample by sample. */
+static void dense_train(const LowerCtx *base)
 {
-    LowerCtx c = lower_train_func(base, PHASE_BACKWARD, true, "backward");
+    LowerCtx c = lower_train_func(base, PHASE_FORWARD, false, "forward");
     IrProgram *p = c.p;
     IrFunc *f = c.f;
     int64_t in = shape_size(c.in_shape[0]), units = c.l->units;
-    int dw = c.dparams[0], db = c.l->use_bias ? c.dparams[1] : -1, dx = c.din[0];
+    int z = c.pre >= 0 ? c.pre : c.out;
+    int s = ir_var(p, f, "s");
+    IrBlock *init = &ir_for_batch(p, &f->body, s)->body;
+    int u = ir_var(p, f, "u");
+    IrStmt *cols = ir_for(p, init, u, 0, units);
+    ir_store(p, &cols->body, z, ix_add_var(ix_var(s, units), u, 1),
+             c.l->use_bias ? ir_load(p, c.params[1], ix_var(u, 1)) : ir_num(p, 0.0f), false);
+    int i = ir_var(p, f, "i");
+    IrBlock *rows = &ir_for(p, &f->body, i, 0, in)->body;
+    int s2 = ir_var(p, f, "s");
+    IrBlock *samples = &ir_for_batch(p, rows, s2)->body;
+    int xs = ir_scalar(p, f, "xs");
+    ir_set(p, samples, xs, SCALAR_DECLARE, ir_load(p, c.in[0], ix_add_var(ix_var(s2, in), i, 1)));
+    int u2 = ir_var(p, f, "u");
+    IrStmt *acc = ir_for(p, samples, u2, 0, units);
+    ir_store(p, &acc->body, z, ix_add_var(ix_var(s2, units), u2, 1),
+             ir_op(p, IRE_MUL, ir_ref(p, xs), ir_load(p, c.params[0], ix_add_var(ix_var(i, units), u2, 1))),
+             true);
+    if (c.pre >= 0)
+        lower_train_activation(base, PHASE_FORWARD);
+}
+
+/* ---- backward lowering ------------------------------------------------------
+ * With g the gradient of the pre-activation, over the whole batch:
+ * db = sum_s g[s], dW[i] += sum_s x[s][i] g[s] and dx[s][i] += W[i] . g[s].
+ * Row i of W and of dW stays in cache while every sample passes (the
+ * batch's g is small), so W and dW stream through memory once per step
+ * rather than once per sample.  The dot products run in vectors: each
+ * lane sums a strided share of the units, then the lanes are added. */
+
+typedef struct {
+    LowerCtx c;
+    int64_t in, units, width, vec_units;   /* units in whole vectors */
+    int s, i;
+    IrIndex xi, row_w, row_g;
+} DenseBack;
+
+static void dense_backward_vectors(DenseBack *d, IrBlock *b, int dot)
+{
+    IrProgram *p = d->c.p;
+    IrFunc *f = d->c.f;
+    int dw = d->c.dparams[0], dx = d->c.din[0];
+    int acc = ir_vreg(p, f, "acc"), part = lower_local(&d->c, "lanes", d->width);
+    if (dx >= 0)
+        ir_vset(p, b, acc, SCALAR_DECLARE, ir_vzero(p));
+    int uc = ir_var(p, f, "uc");
+    IrBlock *body = &ir_for(p, b, uc, 0, d->vec_units / d->width)->body;
+    IrIndex at_w = ix_add_var(d->row_w, uc, d->width), at_g = ix_add_var(d->row_g, uc, d->width);
+    int gv = ir_vreg(p, f, "g");
+    ir_vset(p, body, gv, SCALAR_DECLARE, ir_vload(p, d->c.dout, at_g));
+    if (dw >= 0) {
+        int wv = ir_vreg(p, f, "dw");
+        ir_vset(p, body, wv, SCALAR_DECLARE, ir_vload(p, dw, at_w));
+        ir_vset(p, body, wv, SCALAR_ADD,
+                ir_op(p, IRE_MUL, ir_load(p, d->c.in[0], d->xi), ir_vref(p, gv)));
+        ir_vstore(p, body, dw, at_w, wv);
+    }
+    if (dx < 0)
+        return;
+    int wv = ir_vreg(p, f, "w");
+    ir_vset(p, body, wv, SCALAR_DECLARE, ir_vload(p, d->c.params[0], at_w));
+    ir_vset(p, body, acc, SCALAR_ADD, ir_op(p, IRE_MUL, ir_vref(p, wv), ir_vref(p, gv)));
+    ir_vstore(p, b, part, ix_const(0), acc);
+    int l = ir_var(p, f, "l");
+    IrStmt *lanes = ir_for(p, b, l, 0, d->width);
+    ir_set(p, &lanes->body, dot, SCALAR_ADD, ir_load(p, part, ix_var(l, 1)));
+}
+
+static void dense_backward(const LowerCtx *base)
+{
+    DenseBack d = {.c = lower_train_func(base, PHASE_BACKWARD, false, "backward")};
+    IrProgram *p = d.c.p;
+    IrFunc *f = d.c.f;
+    d.in = shape_size(d.c.in_shape[0]);
+    d.units = d.c.l->units;
+    d.width = p->vector_width;
+    d.vec_units = d.width ? d.units / d.width * d.width : 0;
+    int dw = d.c.dparams[0], db = d.c.l->use_bias ? d.c.dparams[1] : -1, dx = d.c.din[0];
     if (db >= 0) {
+        int s = ir_var(p, f, "s");
+        IrBlock *samples = &ir_for_batch(p, &f->body, s)->body;
         int u = ir_var(p, f, "u");
-        IrStmt *loop = ir_for(p, &f->body, u, 0, units);
-        ir_store(p, &loop->body, db, ix_var(u, 1), ir_load(p, c.dout, ix_var(u, 1)), true);
+        IrStmt *loop = ir_for(p, samples, u, 0, d.units);
+        ir_store(p, &loop->body, db, ix_var(u, 1),
+                 ir_load(p, d.c.dout, ix_add_var(ix_var(s, d.units), u, 1)), true);
     }
     if (dw < 0 && dx < 0)
         return;
-    int i = ir_var(p, f, "i");
-    IrBlock *rows = &ir_for(p, &f->body, i, 0, in)->body;
-    if (dw >= 0) {
-        int u = ir_var(p, f, "u");
-        IrStmt *cols = ir_for(p, rows, u, 0, units);
-        ir_store(p, &cols->body, dw, ix_add_var(ix_var(i, units), u, 1),
-                 ir_op(p, IRE_MUL, ir_load(p, c.in[0], ix_var(i, 1)),
-                       ir_load(p, c.dout, ix_var(u, 1))), true);
-    }
+    d.i = ir_var(p, f, "i");
+    IrBlock *rows = &ir_for(p, &f->body, d.i, 0, d.in)->body;
+    d.s = ir_var(p, f, "s");
+    IrBlock *b = &ir_for_batch(p, rows, d.s)->body;
+    d.xi = ix_add_var(ix_var(d.s, d.in), d.i, 1);
+    d.row_w = ix_var(d.i, d.units);
+    d.row_g = ix_var(d.s, d.units);
+    int dot = -1;
     if (dx >= 0) {
-        int dot = ir_scalar(p, f, "dot");
-        ir_set(p, rows, dot, SCALAR_DECLARE, ir_num(p, 0.0f));
-        int u = ir_var(p, f, "u");
-        IrStmt *cols = ir_for(p, rows, u, 0, units);
-        ir_set(p, &cols->body, dot, SCALAR_ADD,
-               ir_op(p, IRE_MUL, ir_load(p, c.params[0], ix_add_var(ix_var(i, units), u, 1)),
-                     ir_load(p, c.dout, ix_var(u, 1))));
-        ir_store(p, rows, dx, ix_var(i, 1), ir_ref(p, dot), true);
+        dot = ir_scalar(p, f, "dot");
+        ir_set(p, b, dot, SCALAR_DECLARE, ir_num(p, 0.0f));
     }
+    if (d.vec_units)
+        dense_backward_vectors(&d, b, dot);
+    if (d.vec_units < d.units) {        /* the units past the last whole vector */
+        int u = ir_var(p, f, "u");
+        IrBlock *tail = &ir_for(p, b, u, d.vec_units, d.units)->body;
+        IrExpr *g = ir_load(p, d.c.dout, ix_add_var(d.row_g, u, 1));
+        if (dw >= 0)
+            ir_store(p, tail, dw, ix_add_var(d.row_w, u, 1),
+                     ir_op(p, IRE_MUL, ir_load(p, d.c.in[0], d.xi), g), true);
+        if (dx >= 0)
+            ir_set(p, tail, dot, SCALAR_ADD,
+                   ir_op(p, IRE_MUL, ir_load(p, d.c.params[0], ix_add_var(d.row_w, u, 1)), g));
+    }
+    if (dx >= 0)
+        ir_store(p, b, dx, d.xi, ir_ref(p, dot), true);
 }
 
 const LayerKind dense_kinds[] = {
     {"dense", FAMILY_DENSE, 0, true, dense_positional, dense_named, dense_configure, dense_infer,
-     dense_flops, dense_lower, NULL, dense_backward},
+     dense_flops, dense_lower, dense_train, dense_backward},
     {"flatten", FAMILY_FLATTEN, 0, false, no_names, no_names, NULL, flatten_infer, NULL, lower_copy,
      NULL, NULL},
     {0},

@@ -97,6 +97,8 @@ def write_data(path, summary, rng):
     out = summary['output']
     loss, batch = summary['train']['loss'], summary['train']['batch']
     count = min(2 * batch + max(1, batch // 2), 150)
+    if size * count > 30000:        # big inputs: one full batch and a partial one
+        count = batch + max(1, batch // 2)
     classes = out[-1]
     with open(path, 'w') as f:
         for _ in range(count):

@@ -12,7 +12,16 @@ PyTorch's inference variants on the same model, batch and thread count,
 and the best PyTorch median is the reference.  Prints a table of times,
 GFLOP/s (2 per multiply-add of conv and dense layers, the peers' count)
 and the ratio PyTorch time / cnngen time (above 1: cnngen is faster).
+
+Then training (--train-models): a step of batch 64 (forward, loss,
+backward, SGD with momentum 0.9, as the peers' train mode does) timed by
+bench_train_driver.c, in samples/s, against torch_peers.py --mode train at
+one and at two threads.  The classifiers train with crossentropy from the
+logits (the .cnn's last dense layer gets activation=softmax, which the
+loss folds away, as PyTorch's CrossEntropyLoss on logits does).  cnngen's
+training runs on one thread: its two-thread figure is its one-thread one.
 """
+import re
 import argparse
 import json
 import os
@@ -44,6 +53,40 @@ def build(args, name, work):
     return exe, int(summary['flops'])
 
 
+CLASSES = {'fashion': 10, 'lenet': 10, 'video3d': 4, 'seed42': 0}
+
+
+def build_train(args, name, work):
+    """The bench model as the peers train it: SGD(0.01, 0.9), batch 64,
+    crossentropy on the logits for a classifier, mse otherwise."""
+    with open(os.path.join(HERE, f'{name}.cnn')) as f:
+        text = f.read()
+    text = re.sub(r'\ntrain\s*\{.*?\}', '', text, flags=re.S)
+    if CLASSES[name]:
+        k = CLASSES[name]
+        text = re.sub(rf'dense\({k}\)\s*$', f'dense({k}, activation=softmax)', text.rstrip()) + '\n'
+    text += ('train {\n  loss = %s\n  optimizer = sgd(lr=0.01, momentum=0.9)\n  batch = 64\n}\n'
+             % ('crossentropy' if CLASSES[name] else 'mse'))
+    model = os.path.join(work, f'{name}_train.cnn')
+    with open(model, 'w') as f:
+        f.write(text)
+    src = os.path.join(work, 'bench_model.c')
+    run([args.cnngen, model, '--prefix', 'bench_model', '-o', src])
+    exe = os.path.join(work, f'{name}_train_bench')
+    run([args.cc] + shlex.split(args.cflags) + [src, os.path.join(HERE, 'bench_train_driver.c'),
+        '-I', work, '-I', os.path.join(ROOT, 'runtime', 'include'), '-o', exe,
+        os.path.join(os.path.dirname(args.cnngen), 'libcnnrt.a'), '-lz', '-lm'])
+    return exe
+
+
+def torch_train(args, name, threads):
+    out = run(['/usr/bin/python3', os.path.join(HERE, 'peers', 'torch_peers.py'), '--model', name,
+               '--mode', 'train', '--batch', '64', '--threads', str(threads),
+               '--min-time', str(args.min_time)])
+    records = [json.loads(line) for line in out.splitlines() if line.startswith('{')]
+    return min(r['ms_median'] for r in records)
+
+
 def torch_best(args, name, batch):
     out = run(['/usr/bin/python3', os.path.join(HERE, 'peers', 'torch_peers.py'), '--model', name,
                '--mode', 'infer', '--batch', str(batch), '--threads', '1',
@@ -61,6 +104,7 @@ def main():
     ap.add_argument('--cflags', default='-O3 -march=native -mprefer-vector-width=512')
     ap.add_argument('--min-time', type=float, default=1.0)
     ap.add_argument('--batches', default='1,64')
+    ap.add_argument('--train-models', default='fashion,lenet')
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as work:
@@ -81,6 +125,18 @@ def main():
         print(f'{r[0]:8} {r[1]:5} {r[2]:10.4f} {r[3]:6.1f} {r[4]:12.4f} {r[6]:6.1f}  {r[7]:6.2f}x')
     print(f'(one thread each; {args.cc} {args.cflags}; FLOPs: 2 per multiply-add of conv and '
           'dense layers)')
+    if not args.train_models:
+        return
+    print('\ntraining, batch 64: samples/s (higher is better)')
+    print('model    cnngen    pytorch 1 thread  ratio   pytorch 2 threads  ratio')
+    with tempfile.TemporaryDirectory() as work:
+        for name in args.train_models.split(','):
+            exe = build_train(args, name, work)
+            ours = json.loads(run([exe, str(CLASSES[name]), str(args.min_time)]))
+            ours_sps = 64e3 / ours['ms_median']
+            t1, t2 = (64e3 / torch_train(args, name, th) for th in (1, 2))
+            print(f'{name:8} {ours_sps:8.0f} {t1:12.0f} {ours_sps / t1:12.2f}x {t2:12.0f} '
+                  f'{ours_sps / t2:12.2f}x', flush=True)
 
 
 if __name__ == '__main__':

@@ -1,8 +1,9 @@
 #!/bin/sh
-# make demo: the course's models through cnngen, end to end as far as this
-# version goes: shapes and parameter counts, a predictor with hand-made
-# filters that needs only libm, a CNN built against the runtime, and what
-# a mistake looks like.
+# make demo: the course's models through cnngen, end to end: shapes and
+# parameter counts, a predictor with hand-made filters that needs only
+# libm, training on real data (tomorrow's temperature from the last 10
+# days; a CNN on Fashion-MNIST, then its weights baked into a standalone
+# predictor that classifies test images), and what a mistake looks like.
 set -eu
 build=${1:-build}
 cd "$(dirname "$0")/.."
@@ -30,6 +31,16 @@ awk 'BEGIN { for (s = 0; s < 2; s++) { for (i = 0; i < 784; i++)
       printf "%s%.3f", i ? "," : "", ((i * 7 + s * 13) % 17) / 17; print "" } }' >"$work/two.txt"
 printf '\n\033[1m$ lenet predict two-images.txt\033[0m\n'
 "$work/lenet" predict "$work/two.txt"
+
+# Real data: Seattle's daily maximum temperature, trained on 80% of the
+# days, tested on the rest against persistence.
+printf '\n\033[1m$ examples/temperature/run.sh  # 10 days -> tomorrow, Seattle 2012-2015\033[0m\n'
+sh examples/temperature/run.sh "$cnngen" runtime/include "$build/libcnnrt.a" "$work/temperature"
+
+# Fashion-MNIST: 60,000 images, 3 epochs of a small CNN (about a minute).
+printf '\n\033[1m$ examples/fashion/run.sh examples/fashion/quick.cnn\033[0m\n'
+sh examples/fashion/run.sh "$cnngen" runtime/include "$build/libcnnrt.a" examples/fashion/quick.cnn \
+    "$work/fashion"
 
 printf 'model oops\ninput [5, 5, 1]\nconv2d(10, 7, bias=false)\ndense(4, activaton=relu)\n' \
     >"$work/oops.cnn"

@@ -1,0 +1,67 @@
+/* bench_train_driver.c - times training steps of a generated model
+ * (prefix bench_model) the way bench/peers/torch_peers.py --mode train
+ * times PyTorch's: forward, loss, backward and the optimizer step on one
+ * fixed random batch, each step timed on its own after a warm-up; prints
+ * the median and the minimum per step as one JSON line.
+ *   bench_train_driver CLASSES [MIN_TIME] [MIN_CALLS]   (CLASSES 0: real targets) */
+#define _POSIX_C_SOURCE 199309L
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "bench_model.h"
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int compare(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv)
+{
+    int classes = argc > 1 ? atoi(argv[1]) : 0;
+    double min_time = argc > 2 ? atof(argv[2]) : 1.0;
+    int min_calls = argc > 3 ? atoi(argv[3]) : 11;
+    int batch = BENCH_MODEL_TRAIN_BATCH;
+    bench_model_init_params(1);
+    bench_model_start_training(1);
+    float *x = malloc(sizeof(float) * (size_t)batch * BENCH_MODEL_INPUT_SIZE);
+    float *t = malloc(sizeof(float) * (size_t)batch * BENCH_MODEL_TARGET_SIZE);
+    float *y = malloc(sizeof(float) * (size_t)batch * BENCH_MODEL_OUTPUT_SIZE);
+    unsigned state = 12345;
+    for (long i = 0; i < (long)batch * BENCH_MODEL_INPUT_SIZE; i++) {
+        state = state * 1103515245u + 12345u;
+        x[i] = (float)(state >> 8) / 16777216.0f * 2 - 1;
+    }
+    for (long i = 0; i < (long)batch * BENCH_MODEL_TARGET_SIZE; i++)
+        t[i] = classes ? (float)(i % classes) : 0.5f;
+    double warm_end = now() + 0.3, loss = 0;
+    while (now() < warm_end)
+        loss = bench_model_train_batch(x, t, batch, y);
+    size_t cap = 1024, n = 0;
+    double *times = malloc(cap * sizeof *times);
+    double stop = now() + min_time;
+    while ((int)n < min_calls || now() < stop) {
+        double t0 = now();
+        loss = bench_model_train_batch(x, t, batch, y);
+        double dt = now() - t0;
+        if (n == cap)
+            times = realloc(times, (cap *= 2) * sizeof *times);
+        times[n++] = dt;
+    }
+    qsort(times, n, sizeof *times, compare);
+    printf("{\"batch\": %d, \"ms_median\": %.6f, \"ms_min\": %.6f, \"calls\": %zu, "
+           "\"loss\": %g}\n", batch, 1e3 * times[n / 2], 1e3 * times[0], n, loss);
+    free(times);
+    free(x);
+    free(t);
+    free(y);
+    return 0;
+}

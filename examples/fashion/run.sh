@@ -1,0 +1,43 @@
+#!/bin/sh
+# Fashion-MNIST end to end: train MODEL on the 60,000 training images of
+# Debian's dataset-fashion-mnist, report the accuracy on the 10,000 test
+# images, bake the trained weights into a standalone predictor (libm
+# only) and classify a few test images with it.
+#   run.sh CNNGEN RUNTIME_INCLUDE LIBCNNRT.a MODEL.cnn WORK_DIR [EPOCHS]
+set -eu
+cnngen=$1 include=$2 lib=$3 model=$4 work=$5 epochs=${6:-}
+data=/usr/share/datasets/fashion-mnist
+[ -r "$data/train-images-idx3-ubyte.gz" ] ||
+    { echo "run.sh: $data is missing: apt-get install dataset-fashion-mnist" >&2; exit 2; }
+mkdir -p "$work"
+name=$(basename "$model" .cnn)
+"$cnngen" "$model" --main -o "$work/$name.c"
+cc -O3 -march=native "$work/$name.c" -I "$include" "$lib" -lz -lm -o "$work/$name"
+start=$(date +%s)
+"$work/$name" train --data "idx:$data/train" ${epochs:+--epochs "$epochs"} \
+    --save "$work/$name.safetensors"
+echo "trained in $(( $(date +%s) - start )) s"
+printf 'test images: '
+"$work/$name" eval --data "idx:$data/t10k" --weights "$work/$name.safetensors"
+
+# The trained weights baked into a program that needs nothing but libm.
+"$cnngen" "$model" --weights "$work/$name.safetensors" --no-train --main -o "$work/${name}_alone.c"
+cc -O2 "$work/${name}_alone.c" -lm -o "$work/${name}_alone"
+python3 - "$data" "$work" <<'PY'
+import gzip, sys
+data, work = sys.argv[1], sys.argv[2]
+images = gzip.open(f'{data}/t10k-images-idx3-ubyte.gz').read()[16:]
+labels = gzip.open(f'{data}/t10k-labels-idx1-ubyte.gz').read()[8:]
+with open(f'{work}/six.txt', 'w') as f, open(f'{work}/six.labels', 'w') as g:
+    for k in range(6):
+        f.write(' '.join('%.6g' % (b / 255) for b in images[784 * k:784 * (k + 1)]) + '\n')
+        g.write(f'{labels[k]}\n')
+PY
+"$work/${name}_alone" predict "$work/six.txt" >"$work/six.out"
+echo "six test images through the standalone predictor ($(wc -c <"$work/${name}_alone") bytes):"
+awk -F, -v labels="$work/six.labels" '
+    BEGIN { split("T-shirt/top Trouser Pullover Dress Coat Sandal Shirt Sneaker Bag Ankle-boot", names, " ") }
+    { best = 1; for (i = 2; i <= NF; i++) if ($i + 0 > $best + 0) best = i
+      getline truth <labels
+      printf "  image %d: %-12s (p = %.3f)   truth: %s\n", NR, names[best], $best, names[truth + 1] }' \
+    "$work/six.out"

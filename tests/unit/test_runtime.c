@@ -213,6 +213,33 @@ static void run_lines(const char *text, int want_status, const char *want_out, c
     free(err_text);
 }
 
+/* Dropout masks: the kept fraction is 1 - rate, kept values are
+ * 1/(1 - rate); the same (seed, layer, step) gives the same mask, another
+ * step an independent one. */
+static void test_dropout_mask(void **state)
+{
+    (void)state;
+    enum { N = 100000 };
+    static float whole[N], half[N];
+    cnnrt_dropout_mask(whole, N, 0.25, 42, 3, 7);
+    long kept = 0;
+    for (long i = 0; i < N; i++) {
+        assert_true(whole[i] == 0.0f || whole[i] == (float)(1 / 0.75));
+        kept += whole[i] != 0.0f;
+    }
+    assert_true(kept > 74000 && kept < 76000);
+    cnnrt_dropout_mask(half, N, 0.25, 42, 3, 7);
+    assert_memory_equal(whole, half, sizeof whole);
+    cnnrt_dropout_mask(half, N, 0.25, 42, 3, 8);        /* another step */
+    long same = 0;
+    for (long i = 0; i < N; i++)
+        same += half[i] == whole[i];
+    assert_true(same < 66000);      /* independent masks agree on 0.75^2 + 0.25^2 */
+    cnnrt_dropout_mask(half, N, 0.0, 42, 3, 7);         /* rate 0 keeps all */
+    for (long i = 0; i < N; i++)
+        assert_true(half[i] == 1.0f);
+}
+
 static void test_sample_lines(void **state)
 {
     (void)state;
@@ -233,6 +260,7 @@ int main(void)
         cmocka_unit_test(test_safetensors_errors),
         cmocka_unit_test(test_safetensors_write),
         cmocka_unit_test(test_sample_lines),
+        cmocka_unit_test(test_dropout_mask),
     };
     int failed = cmocka_run_group_tests_name("runtime", tests, NULL, NULL);
     remove(path);

@@ -334,11 +334,20 @@ static int generate(const Options *o, const Model *m, int argc, char **argv)
     program.vector_registers = o->vector_registers ? o->vector_registers
                                : o->vector_width >= 16 ? 32 : 16;
     lower_model(m, &program);
-    if (!o->weights && !o->no_train)
+    /* Training memory is one static array, indexed with int: a batch too
+     * large for that gets no training code, and says so. */
+    bool train = !o->weights && !o->no_train;
+    if (train && m->tp.floats > INT32_MAX) {
+        fprintf(stderr, "cnngen: warning: training batch %lld needs %lld bytes of static memory; "
+                "no training code (use a smaller batch)\n", (long long)m->tp.batch,
+                (long long)mul_sat(4, m->tp.floats));
+        train = false;
+    }
+    if (train)
         lower_training(m, &program);
     ir_unroll(&program, 8);
     char *cmd = command_line(argc, argv);
-    EmitOptions eo = {o->prefix ? o->prefix : m->name, NULL, cmd, weights, o->main, o->no_train};
+    EmitOptions eo = {o->prefix ? o->prefix : m->name, NULL, cmd, weights, o->main, !train};
     if (strcmp(o->output, "-") == 0) {
         emit_c_source(stdout, m, &program, &eo);
     } else {

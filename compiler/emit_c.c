@@ -196,6 +196,10 @@ static void print_expr(ExprCtx *x, const IrExpr *e)
     case IRE_VREG:
         strbuf_printf(x->b, "%s%d", x->f->vreg_names[e->scalar], e->scalar);
         break;
+    case IRE_VLANE:         /* GNU C vectors take subscripts */
+        strbuf_printf(x->b, "%s%d[%lld]", x->f->vreg_names[e->scalar], e->scalar,
+                      (long long)e->index.c);
+        break;
     case IRE_VZERO:
         strbuf_printf(x->b, "(%s_vec){0}", x->w->prefix);
         break;
@@ -217,6 +221,8 @@ static void print_stmt(Writer *w, const IrFunc *f, const IrStmt *s)
     ExprCtx x = {w, f, &b};
     switch (s->kind) {
     case IRS_FOR:
+        if (s->parallel)
+            line(w, "%s_PARALLEL_FOR", w->macro_prefix);
         if (s->to_batch)
             line(w, "for (int %s = 0; %s < n; %s++) {", f->var_names[s->var],
                  f->var_names[s->var], f->var_names[s->var]);
@@ -445,6 +451,15 @@ static void print_per_sample_function(Writer *w, const IrFunc *f)
         if (!any)
             line(w, "(void)%s;", bases[k]);
     }
+    /* Samples in parallel when no sample writes what another reads or
+     * writes (no shared sums): the result is the same for any number of
+     * threads. */
+    bool shared_writes = false;
+    for (int i = 0; i < f->nviews; i++)
+        shared_writes |= used[i] && f->views[i].base != VIEW_LOCAL && f->views[i].written &&
+                         f->views[i].sample_stride == 0;
+    if (!shared_writes)
+        line(w, "%s_PARALLEL_FOR", w->macro_prefix);
     line(w, "for (int s = 0; s < n; s++)");
     StrBuf b = {0};
     strbuf_printf(&b, "    %s_%s_sample(", w->prefix, f->name);
@@ -1079,6 +1094,13 @@ void emit_c_source(FILE *out, const Model *m, const IrProgram *p, const EmitOpti
         line(&w, "#define %s_STEP static __attribute__((noipa))", P);
         line(&w, "#else");
         line(&w, "#define %s_STEP %s_LAYER", P, P);
+        line(&w, "#endif");
+        line(&w, "/* Built with OpenMP (-fopenmp), loops whose iterations write disjoint");
+        line(&w, " * floats run on OMP_NUM_THREADS threads; sums stay in one thread, in order. */");
+        line(&w, "#ifdef _OPENMP");
+        line(&w, "#define %s_PARALLEL_FOR _Pragma(\"omp parallel for schedule(static)\")", P);
+        line(&w, "#else");
+        line(&w, "#define %s_PARALLEL_FOR", P);
         line(&w, "#endif");
     }
     blank(&w);

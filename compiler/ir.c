@@ -234,6 +234,14 @@ IrExpr *ir_vref(IrProgram *p, int vreg)
     return e;
 }
 
+IrExpr *ir_vlane(IrProgram *p, int vreg, int lane)
+{
+    IrExpr *e = new_expr(p, IRE_VLANE);
+    e->scalar = vreg;
+    e->index = ix_const(lane);
+    return e;
+}
+
 IrExpr *ir_vzero(IrProgram *p)
 {
     return new_expr(p, IRE_VZERO);
@@ -297,7 +305,7 @@ static IrExpr *subst_expr(const Subst *s, const IrExpr *e)
         copy->index = subst_index(s, e->index);
     if (e->kind == IRE_SCALAR)
         copy->scalar = s->scalar_map[e->scalar];
-    if (e->kind == IRE_VREG)
+    if (e->kind == IRE_VREG || e->kind == IRE_VLANE)
         copy->scalar = s->vreg_map[e->scalar];
     copy->a = subst_expr(s, e->a);
     copy->b = subst_expr(s, e->b);
@@ -314,6 +322,7 @@ static void subst_stmt(const Subst *s, const IrStmt *st, IrBlock *to)
         IrStmt *loop = ir_for(s->p, to, st->var, st->lo, st->hi);
         loop->unroll = st->unroll;
         loop->to_batch = st->to_batch;
+        loop->parallel = st->parallel;
         subst_block(s, &st->body, &loop->body);
         break;
     }
@@ -362,7 +371,7 @@ static void unroll_block(IrProgram *p, IrFunc *f, IrBlock *b, int max_trip)
         }
         unroll_block(p, f, &st->body, max_trip);
         /* A loop of one iteration is never worth keeping. */
-        if (st->to_batch || ((!st->unroll || st->hi - st->lo > max_trip) && st->hi - st->lo != 1)) {
+        if (st->to_batch || st->parallel || ((!st->unroll || st->hi - st->lo > max_trip) && st->hi - st->lo != 1)) {
             out.items = grow_array(&p->arena, out.items, out.count, &out.cap, sizeof *out.items);
             out.items[out.count++] = st;
             continue;

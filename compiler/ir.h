@@ -46,6 +46,7 @@ typedef enum {
     IRE_VREG,
     IRE_VZERO,
     IRE_VLOAD,
+    IRE_VLANE,      /* lane index.c of the vector `scalar`: a float */
 } IrExprKind;
 
 typedef struct IrExpr IrExpr;
@@ -82,6 +83,7 @@ struct IrStmt {
     int64_t lo, hi;         /* FOR */
     bool unroll;            /* FOR: the unroll pass may replicate the body */
     bool to_batch;          /* FOR: runs to the batch's n (a training function), not hi */
+    bool parallel;          /* FOR: iterations write disjoint floats (threads may share them) */
     IrBlock body;           /* FOR */
     int view;               /* STORE */
     IrIndex index;          /* STORE */
@@ -188,6 +190,7 @@ void ir_set(IrProgram *p, IrBlock *b, int scalar, ScalarMode mode, IrExpr *value
 void ir_comment(IrProgram *p, IrBlock *b, const char *text);
 IrExpr *ir_vref(IrProgram *p, int vreg);
 IrExpr *ir_vzero(IrProgram *p);
+IrExpr *ir_vlane(IrProgram *p, int vreg, int lane);
 IrExpr *ir_vload(IrProgram *p, int view, IrIndex index);
 void ir_vset(IrProgram *p, IrBlock *b, int vreg, ScalarMode mode, IrExpr *value);
 void ir_vstore(IrProgram *p, IrBlock *b, int view, IrIndex index, int vreg);

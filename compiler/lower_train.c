@@ -427,7 +427,9 @@ static void lower_update_tensor(const Model *m, IrProgram *p, IrFunc *f, const P
                                         true);
     ir_comment(p, &f->body, par->name);
     int i = ir_var(p, f, "i");
-    IrBlock *b = &ir_for(p, &f->body, i, 0, count)->body;
+    IrStmt *loop = ir_for(p, &f->body, i, 0, count);
+    loop->parallel = count >= 4096;     /* element by element */
+    IrBlock *b = &loop->body;
     IrIndex at = ix_var(i, 1);
     int gs = ir_scalar(p, f, "g");
     ir_set(p, b, gs, SCALAR_DECLARE, ir_load(p, g, at));

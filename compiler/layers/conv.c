@@ -347,10 +347,8 @@ static void conv_backward_region(LowerCtx *c, const WindowSegment *region)
             int wv = ir_vreg(p, f, "w");
             ir_vset(p, vb, wv, SCALAR_DECLARE, ir_vload(p, c->params[0], at_w));
             ir_vset(p, vb, acc, SCALAR_ADD, ir_op(p, IRE_MUL, ir_vref(p, wv), ir_vref(p, gv)));
-            ir_vstore(p, body, c->acc, ix_const(0), acc);
-            int lane = ir_var(p, f, "l");
-            IrStmt *lanes = ir_for(p, body, lane, 0, width);
-            ir_set(p, &lanes->body, dot, SCALAR_ADD, ir_load(p, c->acc, ix_var(lane, 1)));
+            for (int lane = 0; lane < width; lane++)
+                ir_set(p, body, dot, SCALAR_ADD, ir_vlane(p, acc, lane));
         }
     }
     if (vec < nout) {
@@ -368,12 +366,27 @@ static void conv_backward_region(LowerCtx *c, const WindowSegment *region)
         ir_store(p, body, dx, xi, ir_ref(p, dot), true);
 }
 
+/* Two functions: the input's gradient (each sample writes its own, so
+ * samples may run in parallel) and the parameters' (summed over the
+ * samples in order). */
 static void conv_backward(const LowerCtx *base)
 {
-    LowerCtx c = lower_train_func(base, PHASE_BACKWARD, true, "backward");
-    Shape in = layer_spatial_shape(c.l, c.in_shape[0]);
-    c.acc = lower_local(&c, "lanes", c.p->vector_width ? c.p->vector_width : 1);
-    layer_for_each_region(&c, c.l, &in, conv_backward_region);
+    if (train_needs_grad(base->m, base->l->srcs[0])) {
+        LowerCtx c = lower_train_func(base, PHASE_BACKWARD, true, "backward_input");
+        for (int k = 0; k < c.l->nparams; k++)
+            c.dparams[k] = -1;
+        Shape in = layer_spatial_shape(c.l, c.in_shape[0]);
+        layer_for_each_region(&c, c.l, &in, conv_backward_region);
+    }
+    bool trainable = false;
+    for (int k = 0; k < base->l->nparams; k++)
+        trainable |= base->l->params[k].trainable;
+    if (trainable) {
+        LowerCtx c = lower_train_func(base, PHASE_BACKWARD, true, "backward_params");
+        c.din[0] = -1;
+        Shape in = layer_spatial_shape(c.l, c.in_shape[0]);
+        layer_for_each_region(&c, c.l, &in, conv_backward_region);
+    }
 }
 
 const LayerKind conv_kinds[] = {

@@ -119,7 +119,7 @@ static void dense_backward_vectors(DenseBack *d, IrBlock *b, int dot)
     IrProgram *p = d->c.p;
     IrFunc *f = d->c.f;
     int dw = d->c.dparams[0], dx = d->c.din[0];
-    int acc = ir_vreg(p, f, "acc"), part = lower_local(&d->c, "lanes", d->width);
+    int acc = ir_vreg(p, f, "acc");
     if (dx >= 0)
         ir_vset(p, b, acc, SCALAR_DECLARE, ir_vzero(p));
     int uc = ir_var(p, f, "uc");
@@ -139,10 +139,8 @@ static void dense_backward_vectors(DenseBack *d, IrBlock *b, int dot)
     int wv = ir_vreg(p, f, "w");
     ir_vset(p, body, wv, SCALAR_DECLARE, ir_vload(p, d->c.params[0], at_w));
     ir_vset(p, body, acc, SCALAR_ADD, ir_op(p, IRE_MUL, ir_vref(p, wv), ir_vref(p, gv)));
-    ir_vstore(p, b, part, ix_const(0), acc);
-    int l = ir_var(p, f, "l");
-    IrStmt *lanes = ir_for(p, b, l, 0, d->width);
-    ir_set(p, &lanes->body, dot, SCALAR_ADD, ir_load(p, part, ix_var(l, 1)));
+    for (int lane = 0; lane < d->width; lane++)
+        ir_set(p, b, dot, SCALAR_ADD, ir_vlane(p, acc, lane));
 }
 
 static void dense_backward(const LowerCtx *base)
@@ -166,7 +164,9 @@ static void dense_backward(const LowerCtx *base)
     if (dw < 0 && dx < 0)
         return;
     d.i = ir_var(p, f, "i");
-    IrBlock *rows = &ir_for(p, &f->body, d.i, 0, d.in)->body;
+    IrStmt *row_loop = ir_for(p, &f->body, d.i, 0, d.in);
+    row_loop->parallel = true;      /* row i of dW and column i of dx are its own */
+    IrBlock *rows = &row_loop->body;
     d.s = ir_var(p, f, "s");
     IrBlock *b = &ir_for_batch(p, rows, d.s)->body;
     d.xi = ix_add_var(ix_var(d.s, d.in), d.i, 1);

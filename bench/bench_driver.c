@@ -6,22 +6,9 @@
 #define _POSIX_C_SOURCE 199309L
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "bench_model.h"
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int compare(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
+#include "timing.h"
 
 int main(int argc, char **argv)
 {
@@ -38,21 +25,21 @@ int main(int argc, char **argv)
     float *y = malloc(sizeof(float) * (size_t)batch * BENCH_MODEL_OUTPUT_SIZE);
     for (long i = 0; i < (long)batch * BENCH_MODEL_INPUT_SIZE; i++)
         x[i] = (float)(i % 17) / 17.0f;
-    double warm_end = now() + 0.3;
-    while (now() < warm_end)
+    double warm_end = bench_now() + 0.3;
+    while (bench_now() < warm_end)
         bench_model_predict_batch(x, y, batch);
     size_t cap = 1024, n = 0;
     double *times = malloc(cap * sizeof *times);
-    double stop = now() + min_time;
-    while ((int)n < min_calls || now() < stop) {
-        double t0 = now();
+    double stop = bench_now() + min_time;
+    while ((int)n < min_calls || bench_now() < stop) {
+        double t0 = bench_now();
         bench_model_predict_batch(x, y, batch);
-        double t = now() - t0;
+        double t = bench_now() - t0;
         if (n == cap)
             times = realloc(times, (cap *= 2) * sizeof *times);
         times[n++] = t;
     }
-    qsort(times, n, sizeof *times, compare);
+    bench_sort(times, n);
     printf("{\"batch\": %d, \"ms_median\": %.6f, \"ms_min\": %.6f, \"calls\": %zu, "
            "\"check\": %g}\n", batch, 1e3 * times[n / 2], 1e3 * times[0], n, (double)y[0]);
     free(times);

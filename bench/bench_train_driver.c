@@ -7,22 +7,9 @@
 #define _POSIX_C_SOURCE 199309L
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "bench_model.h"
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int compare(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
+#include "timing.h"
 
 int main(int argc, char **argv)
 {
@@ -42,21 +29,21 @@ int main(int argc, char **argv)
     }
     for (long i = 0; i < (long)batch * BENCH_MODEL_TARGET_SIZE; i++)
         t[i] = classes ? (float)(i % classes) : 0.5f;
-    double warm_end = now() + 0.3, loss = 0;
-    while (now() < warm_end)
+    double warm_end = bench_now() + 0.3, loss = 0;
+    while (bench_now() < warm_end)
         loss = bench_model_train_batch(x, t, batch, y);
     size_t cap = 1024, n = 0;
     double *times = malloc(cap * sizeof *times);
-    double stop = now() + min_time;
-    while ((int)n < min_calls || now() < stop) {
-        double t0 = now();
+    double stop = bench_now() + min_time;
+    while ((int)n < min_calls || bench_now() < stop) {
+        double t0 = bench_now();
         loss = bench_model_train_batch(x, t, batch, y);
-        double dt = now() - t0;
+        double dt = bench_now() - t0;
         if (n == cap)
             times = realloc(times, (cap *= 2) * sizeof *times);
         times[n++] = dt;
     }
-    qsort(times, n, sizeof *times, compare);
+    bench_sort(times, n);
     printf("{\"batch\": %d, \"ms_median\": %.6f, \"ms_min\": %.6f, \"calls\": %zu, "
            "\"loss\": %g}\n", batch, 1e3 * times[n / 2], 1e3 * times[0], n, loss);
     free(times);

@@ -815,11 +815,11 @@ static void emit_loader(Writer *w, const EmitOptions *o, const char *P)
     line(w, "    return %s_params;", o->prefix);
     line(w, "}");
     blank(w);
-    line(w, "int %s_load_weights(const char *path, char *error, size_t error_size)", o->prefix);
+    line(w, "/* The tensor table as the runtime takes it. */");
+    line(w, "static void %s_runtime_specs(cnnrt_tensor_spec *specs)", o->prefix);
     line(w, "{");
     w->indent++;
-    line(w, "cnnrt_tensor_spec specs[%s_TENSOR_COUNT + 1];", P);
-    line(w, "memset(specs, 0, sizeof specs);");
+    line(w, "memset(specs, 0, sizeof(cnnrt_tensor_spec) * (%s_TENSOR_COUNT + 1));", P);
     line(w, "for (int i = 0; i < %s_TENSOR_COUNT; i++) {", P);
     line(w, "    specs[i].name = %s_tensors[i].name;", o->prefix);
     line(w, "    specs[i].rank = %s_tensors[i].rank;", o->prefix);
@@ -827,6 +827,14 @@ static void emit_loader(Writer *w, const EmitOptions *o, const char *P)
     line(w, "        specs[i].shape[d] = %s_tensors[i].shape[d];", o->prefix);
     line(w, "    specs[i].offset = %s_tensors[i].offset;", o->prefix);
     line(w, "}");
+    w->indent--;
+    line(w, "}");
+    blank(w);
+    line(w, "int %s_load_weights(const char *path, char *error, size_t error_size)", o->prefix);
+    line(w, "{");
+    w->indent++;
+    line(w, "cnnrt_tensor_spec specs[%s_TENSOR_COUNT + 1];", P);
+    line(w, "%s_runtime_specs(specs);", o->prefix);
     line(w, "return cnnrt_load_safetensors(path, specs, %s_TENSOR_COUNT, %s_params, "
             "%s_PARAM_COUNT, error, error_size);", P, o->prefix, P);
     w->indent--;
@@ -970,13 +978,7 @@ static void emit_training(Writer *w, const Model *m, const IrProgram *p, const c
     line(w, "{");
     w->indent++;
     line(w, "static cnnrt_tensor_spec specs[%s_TENSOR_COUNT + 1];", P);
-    line(w, "for (int i = 0; i < %s_TENSOR_COUNT; i++) {", P);
-    line(w, "    specs[i].name = %s_tensors[i].name;", x);
-    line(w, "    specs[i].rank = %s_tensors[i].rank;", x);
-    line(w, "    for (int d = 0; d < 5; d++)");
-    line(w, "        specs[i].shape[d] = %s_tensors[i].shape[d];", x);
-    line(w, "    specs[i].offset = %s_tensors[i].offset;", x);
-    line(w, "}");
+    line(w, "%s_runtime_specs(specs);", x);
     line(w, "cnnrt_model m;");
     line(w, "memset(&m, 0, sizeof m);");
     line(w, "m.name = \"%s\";", m->name);

@@ -28,17 +28,10 @@ import subprocess
 import sys
 import tempfile
 
+from e2e_common import model_files
+
 FIELDS = ('layer', 'name', 'output_shape', 'params', 'trainable', 'fixed', 'line')
 
-
-def model_files(paths):
-    files = []
-    for p in paths:
-        if os.path.isdir(p):
-            files += sorted(os.path.join(p, f) for f in os.listdir(p) if f.endswith('.cnn'))
-        else:
-            files.append(p)
-    return files
 
 
 def run_oracle(oracle, files, work):

@@ -22,21 +22,12 @@ import math
 import os
 import random
 import shlex
-import subprocess
 import sys
 import tempfile
 
-WARNINGS = ['-std=c99', '-Wall', '-Wextra', '-pedantic', '-Werror']
+from e2e_common import WARNINGS, model_files, run
 
 
-def model_files(paths):
-    files = []
-    for p in paths:
-        if os.path.isdir(p):
-            files += sorted(os.path.join(p, f) for f in os.listdir(p) if f.endswith('.cnn'))
-        else:
-            files.append(p)
-    return files
 
 
 def write_inputs(path, size, samples, rng):
@@ -44,9 +35,6 @@ def write_inputs(path, size, samples, rng):
         for _ in range(samples):
             f.write(','.join('%.6g' % rng.uniform(-1, 1) for _ in range(size)) + '\n')
 
-
-def run(cmd, **kw):
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, **kw)
 
 
 def build_and_predict(args, index, model, work):

@@ -37,25 +37,13 @@ import random
 import re
 import shlex
 import struct
-import subprocess
 import sys
 import tempfile
 
-WARNINGS = ['-std=c99', '-Wall', '-Wextra', '-pedantic', '-Werror']
+from e2e_common import WARNINGS, model_files, run
 
 
-def model_files(paths):
-    files = []
-    for p in paths:
-        if os.path.isdir(p):
-            files += sorted(os.path.join(p, f) for f in os.listdir(p) if f.endswith('.cnn'))
-        else:
-            files.append(p)
-    return files
 
-
-def run(cmd, **kw):
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=900, **kw)
 
 
 def read_safetensors(path):

@@ -82,44 +82,78 @@ static __int128 conv_flops(const Layer *l, const Shape *in)
  * never tested: layer_for_each_region splits the output into regions
  * whose valid taps are constant. */
 
+/* One region's loops over its output positions, with the strides (in
+ * floats) of each axis of x, w and y and the indices of tap 0. */
+typedef struct {
+    bool depthwise;
+    int64_t cin, cout, mult;
+    int64_t xs[3], ws[3], ys[3];
+    IrIndex x_ix, w_ix, y_ix;
+    IrBlock *body;              /* inside the position loops */
+} ConvRegion;
+
+static ConvRegion conv_region_loops(LowerCtx *c, const WindowSegment *region)
+{
+    const Layer *l = c->l;
+    int nd = l->nd;
+    ConvRegion r = {.depthwise = l->kind->family == FAMILY_DEPTHWISE, .cin = l->cin,
+                    .cout = l->out.dim[nd], .mult = l->multiplier};
+    Shape in = layer_spatial_shape(l, c->in_shape[0]);
+    layer_axis_strides(in.dim, nd, r.cin, r.xs);
+    layer_axis_strides(l->kernel, nd, r.cin * (r.depthwise ? r.mult : r.cout), r.ws);
+    layer_axis_strides(l->out.dim, nd, r.cout, r.ys);
+    r.x_ix = r.w_ix = r.y_ix = ix_const(0);
+    r.body = layer_position_loops(c, region, nd, r.xs, r.ys, &r.x_ix, &r.y_ix);
+    return r;
+}
+
+static bool region_has_taps(const Layer *l, const WindowSegment *region)
+{
+    for (int a = 0; a < l->nd; a++)
+        if (region[a].klo >= region[a].khi)
+            return false;
+    return true;
+}
+
+/* The region's tap loops, then the input channel's: returns the body,
+ * with r->x_ix and r->w_ix moved to the tap and *ci the channel. */
+static IrBlock *conv_tap_loops(LowerCtx *c, const WindowSegment *region, ConvRegion *r,
+                               bool unroll_last, int *ci)
+{
+    const Layer *l = c->l;
+    int nd = l->nd;
+    IrBlock *taps = r->body;
+    for (int a = 0; a < nd; a++) {
+        int k = ir_var(c->p, c->f, layer_tap_name(nd, a));
+        IrStmt *loop = ir_for(c->p, taps, k, region[a].klo, region[a].khi);
+        loop->unroll = unroll_last && a == nd - 1;
+        taps = &loop->body;
+        r->x_ix = ix_add_var(r->x_ix, k, l->dilation[a] * r->xs[a]);
+        r->w_ix = ix_add_var(r->w_ix, k, r->ws[a]);
+    }
+    *ci = ir_var(c->p, c->f, "ci");
+    return &ir_for(c->p, taps, *ci, 0, r->cin)->body;
+}
+
 static void conv_region_scalar(LowerCtx *c, const WindowSegment *region)
 {
     IrProgram *p = c->p;
     IrFunc *f = c->f;
     const Layer *l = c->l;
-    bool depthwise = l->kind->family == FAMILY_DEPTHWISE;
-    int nd = l->nd;
-    Shape in = layer_spatial_shape(l, c->in_shape[0]);
-    int64_t cin = l->cin, cout = l->out.dim[nd], mult = l->multiplier;
     int acc = c->acc;                   /* one output position's accumulators */
-
-    /* Strides of each axis in x, w and y, in floats. */
-    int64_t xs[3], ws[3], ys[3];
-    layer_axis_strides(in.dim, nd, cin, xs);
-    layer_axis_strides(l->kernel, nd, cin * (depthwise ? mult : cout), ws);
-    layer_axis_strides(l->out.dim, nd, cout, ys);
-    IrIndex x_ix = ix_const(0), w_ix = ix_const(0), y_ix = ix_const(0);
-    IrBlock *b = layer_position_loops(c, region, nd, xs, ys, &x_ix, &y_ix);
+    ConvRegion r = conv_region_loops(c, region);
+    bool depthwise = r.depthwise;
+    int64_t cin = r.cin, cout = r.cout, mult = r.mult;
+    IrBlock *b = r.body;
     int co = ir_var(p, f, "co");
     IrStmt *init = ir_for(p, b, co, 0, cout);
     ir_store(p, &init->body, acc, ix_var(co, 1),
              l->use_bias ? ir_load(p, c->params[1], ix_var(co, 1)) : ir_num(p, 0.0f), false);
 
-    bool any_taps = true;
-    for (int a = 0; a < nd; a++)
-        any_taps &= region[a].klo < region[a].khi;
-    if (any_taps) {
-        IrBlock *taps = b;
-        for (int a = 0; a < nd; a++) {
-            int k = ir_var(p, f, layer_tap_name(nd, a));
-            IrStmt *loop = ir_for(p, taps, k, region[a].klo, region[a].khi);
-            loop->unroll = a == nd - 1 && cin <= 4;
-            taps = &loop->body;
-            x_ix = ix_add_var(x_ix, k, l->dilation[a] * xs[a]);
-            w_ix = ix_add_var(w_ix, k, ws[a]);
-        }
-        int ci = ir_var(p, f, "ci");
-        IrBlock *body = &ir_for(p, taps, ci, 0, cin)->body;
+    if (region_has_taps(l, region)) {
+        int ci;
+        IrBlock *body = conv_tap_loops(c, region, &r, cin <= 4, &ci);
+        IrIndex x_ix = r.x_ix, w_ix = r.w_ix;
         IrIndex xi = ix_add_var(x_ix, ci, 1);
         if (depthwise) {        /* output channel ci*mult + j reads input channel ci */
             int j = ir_var(p, f, "j");
@@ -139,7 +173,7 @@ static void conv_region_scalar(LowerCtx *c, const WindowSegment *region)
     }
     int co3 = ir_var(p, f, "co");
     IrStmt *out = ir_for(p, b, co3, 0, cout);
-    ir_store(p, &out->body, c->out, ix_add_var(y_ix, co3, 1),
+    ir_store(p, &out->body, c->out, ix_add_var(r.y_ix, co3, 1),
              lower_epilogue(c, ir_load(p, acc, ix_var(co3, 1)), ix_var(co3, 1)), false);
 }
 
@@ -286,37 +320,21 @@ static void conv_backward_region(LowerCtx *c, const WindowSegment *region)
     IrProgram *p = c->p;
     IrFunc *f = c->f;
     const Layer *l = c->l;
-    bool depthwise = l->kind->family == FAMILY_DEPTHWISE;
-    int nd = l->nd;
-    Shape in = layer_spatial_shape(l, c->in_shape[0]);
-    int64_t cin = l->cin, cout = l->out.dim[nd], mult = l->multiplier;
-    int64_t xs[3], ws[3], ys[3];
-    layer_axis_strides(in.dim, nd, cin, xs);
-    layer_axis_strides(l->kernel, nd, cin * (depthwise ? mult : cout), ws);
-    layer_axis_strides(l->out.dim, nd, cout, ys);
-    IrIndex x_ix = ix_const(0), w_ix = ix_const(0), y_ix = ix_const(0);
-    IrBlock *b = layer_position_loops(c, region, nd, xs, ys, &x_ix, &y_ix);
+    ConvRegion r = conv_region_loops(c, region);
+    bool depthwise = r.depthwise;
+    int64_t cout = r.cout, mult = r.mult;
     int dw = c->dparams[0], db = l->use_bias ? c->dparams[1] : -1, dx = c->din[0];
     if (db >= 0) {
         int co = ir_var(p, f, "co");
-        IrStmt *loop = ir_for(p, b, co, 0, cout);
-        ir_store(p, &loop->body, db, ix_var(co, 1), ir_load(p, c->dout, ix_add_var(y_ix, co, 1)),
+        IrStmt *loop = ir_for(p, r.body, co, 0, cout);
+        ir_store(p, &loop->body, db, ix_var(co, 1), ir_load(p, c->dout, ix_add_var(r.y_ix, co, 1)),
                  true);
     }
-    for (int a = 0; a < nd; a++)
-        if (region[a].klo >= region[a].khi)
-            return;
-    if (dw < 0 && dx < 0)
+    if (!region_has_taps(l, region) || (dw < 0 && dx < 0))
         return;
-    IrBlock *taps = b;
-    for (int a = 0; a < nd; a++) {
-        int k = ir_var(p, f, layer_tap_name(nd, a));
-        taps = &ir_for(p, taps, k, region[a].klo, region[a].khi)->body;
-        x_ix = ix_add_var(x_ix, k, l->dilation[a] * xs[a]);
-        w_ix = ix_add_var(w_ix, k, ws[a]);
-    }
-    int ci = ir_var(p, f, "ci");
-    IrBlock *body = &ir_for(p, taps, ci, 0, cin)->body;
+    int ci;
+    IrBlock *body = conv_tap_loops(c, region, &r, false, &ci);
+    IrIndex x_ix = r.x_ix, w_ix = r.w_ix, y_ix = r.y_ix;
     IrIndex xi = ix_add_var(x_ix, ci, 1);
     /* Output channels of this input channel: all (conv), or its multiplier's. */
     int64_t nout = depthwise ? mult : cout;

@@ -70,35 +70,59 @@ static bool global_pool_infer(Layer *l, const Shape *ins, InferCtx *ctx)
  * regions of layer_for_each_region), so max ignores it and the average
  * divides by the count of real inputs, a constant in each region. */
 
+/* One region's position loops: the strides of x and y, the indices of
+ * tap 0, and the count of real inputs in each window. */
+typedef struct {
+    int64_t ch, count, xs[3], ys[3];
+    IrIndex x_ix, y_ix;
+    IrBlock *body;
+} PoolRegion;
+
+static PoolRegion pool_region_loops(LowerCtx *c, const WindowSegment *region)
+{
+    const Layer *l = c->l;
+    PoolRegion r = {.ch = l->cin, .count = 1};
+    layer_axis_strides(c->in_shape[0]->dim, l->nd, r.ch, r.xs);
+    layer_axis_strides(l->out.dim, l->nd, r.ch, r.ys);
+    for (int a = 0; a < l->nd; a++)
+        r.count *= region[a].khi - region[a].klo;
+    r.x_ix = r.y_ix = ix_const(0);
+    r.body = layer_position_loops(c, region, l->nd, r.xs, r.ys, &r.x_ix, &r.y_ix);
+    return r;
+}
+
+/* The window's tap loops (the last unrolled): returns their body, with
+ * r->x_ix moved to the tap. */
+static IrBlock *pool_tap_loops(LowerCtx *c, const WindowSegment *region, PoolRegion *r)
+{
+    int nd = c->l->nd;
+    IrBlock *taps = r->body;
+    for (int a = 0; a < nd; a++) {
+        int k = ir_var(c->p, c->f, layer_tap_name(nd, a));
+        IrStmt *loop = ir_for(c->p, taps, k, region[a].klo, region[a].khi);
+        loop->unroll = a == nd - 1;
+        taps = &loop->body;
+        r->x_ix = ix_add_var(r->x_ix, k, r->xs[a]);
+    }
+    return taps;
+}
+
 static void pool_region(LowerCtx *c, const WindowSegment *region)
 {
     IrProgram *p = c->p;
     IrFunc *f = c->f;
-    const Layer *l = c->l;
-    bool is_max = l->kind->family == FAMILY_MAXPOOL;
-    int nd = l->nd;
-    int64_t ch = l->cin, xs[3], ys[3], count = 1;
-    layer_axis_strides(c->in_shape[0]->dim, nd, ch, xs);
-    layer_axis_strides(l->out.dim, nd, ch, ys);
-    for (int a = 0; a < nd; a++)
-        count *= region[a].khi - region[a].klo;
-    IrIndex x_ix = ix_const(0), y_ix = ix_const(0);
-    IrBlock *b = layer_position_loops(c, region, nd, xs, ys, &x_ix, &y_ix);
+    bool is_max = c->l->kind->family == FAMILY_MAXPOOL;
+    PoolRegion r = pool_region_loops(c, region);
+    int64_t ch = r.ch, count = r.count;
+    IrBlock *b = r.body;
     int c1 = ir_var(p, f, "c");
     IrStmt *init = ir_for(p, b, c1, 0, ch);
     ir_store(p, &init->body, c->acc, ix_var(c1, 1), ir_num(p, is_max ? -INFINITY : 0.0f), false);
-    IrBlock *taps = b;
-    for (int a = 0; a < nd && count > 0; a++) {
-        int k = ir_var(p, f, layer_tap_name(nd, a));
-        IrStmt *loop = ir_for(p, taps, k, region[a].klo, region[a].khi);
-        loop->unroll = a == nd - 1;
-        taps = &loop->body;
-        x_ix = ix_add_var(x_ix, k, xs[a]);
-    }
     if (count > 0) {
+        IrBlock *taps = pool_tap_loops(c, region, &r);
         int c2 = ir_var(p, f, "c");
         IrBlock *inner = &ir_for(p, taps, c2, 0, ch)->body;
-        IrExpr *x = ir_load(p, c->in[0], ix_add_var(x_ix, c2, 1));
+        IrExpr *x = ir_load(p, c->in[0], ix_add_var(r.x_ix, c2, 1));
         if (is_max)
             ir_store(p, inner, c->acc, ix_var(c2, 1),
                      ir_op(p, IRE_MAX, ir_load(p, c->acc, ix_var(c2, 1)), x), false);
@@ -110,7 +134,7 @@ static void pool_region(LowerCtx *c, const WindowSegment *region)
     IrExpr *v = ir_load(p, c->acc, ix_var(c3, 1));
     if (!is_max)
         v = ir_op(p, IRE_DIV, v, ir_num(p, (float)(count > 0 ? count : 1)));
-    ir_store(p, &out->body, c->out, ix_add_var(y_ix, c3, 1), v, false);
+    ir_store(p, &out->body, c->out, ix_add_var(r.y_ix, c3, 1), v, false);
 }
 
 static void pool_lower(LowerCtx *c)
@@ -160,29 +184,18 @@ static void pool_backward_region(LowerCtx *c, const WindowSegment *region)
 {
     IrProgram *p = c->p;
     IrFunc *f = c->f;
-    const Layer *l = c->l;
-    bool is_max = l->kind->family == FAMILY_MAXPOOL;
-    int nd = l->nd;
-    int64_t ch = l->cin, xs[3], ys[3], count = 1;
-    layer_axis_strides(c->in_shape[0]->dim, nd, ch, xs);
-    layer_axis_strides(l->out.dim, nd, ch, ys);
-    for (int a = 0; a < nd; a++)
-        count *= region[a].khi - region[a].klo;
+    bool is_max = c->l->kind->family == FAMILY_MAXPOOL;
+    PoolRegion r = pool_region_loops(c, region);
+    int64_t ch = r.ch, count = r.count;
     if (count == 0)
         return;
-    IrIndex x_ix = ix_const(0), y_ix = ix_const(0);
-    IrBlock *b = layer_position_loops(c, region, nd, xs, ys, &x_ix, &y_ix);
     if (is_max) {
         int c1 = ir_var(p, f, "c");
-        IrStmt *init = ir_for(p, b, c1, 0, ch);
+        IrStmt *init = ir_for(p, r.body, c1, 0, ch);
         ir_store(p, &init->body, c->acc, ix_var(c1, 1), ir_num(p, 1.0f), false);
     }
-    IrBlock *taps = b;
-    for (int a = 0; a < nd; a++) {
-        int k = ir_var(p, f, layer_tap_name(nd, a));
-        taps = &ir_for(p, taps, k, region[a].klo, region[a].khi)->body;
-        x_ix = ix_add_var(x_ix, k, xs[a]);
-    }
+    IrBlock *taps = pool_tap_loops(c, region, &r);
+    IrIndex x_ix = r.x_ix, y_ix = r.y_ix;
     int c2 = ir_var(p, f, "c");
     IrBlock *inner = &ir_for(p, taps, c2, 0, ch)->body;
     IrIndex xi = ix_add_var(x_ix, c2, 1), yi = ix_add_var(y_ix, c2, 1);

@@ -356,7 +356,7 @@ void graph_plan_training(Model *m)
     size_t count = (size_t)n + 1;
     tp->batch = m->train.batch;
     tp->owner = arena_alloc(&m->arena, count * sizeof *tp->owner);
-    int64_t **tables[] = {&tp->act, &tp->grad, &tp->pre, &tp->mask, &tp->stats};
+    int64_t **tables[] = {&tp->act, &tp->grad, &tp->pre, &tp->mask, &tp->stats, &tp->wt};
     for (size_t t = 0; t < sizeof tables / sizeof *tables; t++) {
         *tables[t] = arena_alloc(&m->arena, count * sizeof **tables[t]);
         for (size_t i = 0; i < count; i++)
@@ -392,6 +392,13 @@ void graph_plan_training(Model *m)
             int64_t ch = l->out.dim[l->out.rank - 1];
             tp->stats[node] = take(&top, 4 * ch);
             acts += 4 * ch;
+        }
+        /* The input's gradient of a convolution reads its kernel by input
+         * channel (lower_train.c, conv.c): a transposed copy per step. */
+        if (l->kind->family == FAMILY_CONV && tp->owner[l->srcs[0]] != 0) {
+            int64_t k = shape_size(&l->params[0].shape);
+            tp->wt[node] = take(&top, k);
+            grads += k;
         }
     }
     int64_t params = model_param_count(m, true) + model_param_count(m, false);

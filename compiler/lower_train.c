@@ -102,6 +102,9 @@ LowerCtx lower_train_func(const LowerCtx *base, IrPhase phase, bool per_sample, 
     c.stats = tp->stats[node] < 0 ? -1
                                   : ir_view(p, c.f, "stats", VIEW_TRAIN, tp->stats[node],
                                             4 * l->out.dim[l->out.rank - 1], true);
+    c.wt = tp->wt[node] < 0 ? -1
+                            : ir_view(p, c.f, "wt", VIEW_TRAIN, tp->wt[node],
+                                      shape_size(&l->params[0].shape), true);
     static const char *const names[] = {"w", "b"};
     static const char *const bn_names[] = {"gamma", "beta", "mean", "var"};
     bool bn = l->kind->family == FAMILY_BATCHNORM;

@@ -384,17 +384,86 @@ static void conv_backward_region(LowerCtx *c, const WindowSegment *region)
         ir_store(p, body, dx, xi, ir_ref(p, dot), true);
 }
 
+/* The input's gradient with the kernel transposed: for each output
+ * position and tap, dx[position + tap][ci] += sum over co of
+ * g[position][co] * WT[tap][co][ci], with vectors of input channels
+ * accumulated in registers over the output channels (like the forward
+ * pass; no sums across the lanes of a vector).  Needs the input channels
+ * in whole vectors. */
+static void conv_input_grad_region(LowerCtx *c, const WindowSegment *region)
+{
+    IrProgram *p = c->p;
+    IrFunc *f = c->f;
+    const Layer *l = c->l;
+    int width = p->vector_width;
+    ConvRegion r = conv_region_loops(c, region);
+    if (!region_has_taps(l, region))
+        return;
+    IrBlock *taps = r.body;
+    for (int a = 0; a < l->nd; a++) {
+        int k = ir_var(p, f, layer_tap_name(l->nd, a));
+        taps = &ir_for(p, taps, k, region[a].klo, region[a].khi)->body;
+        r.x_ix = ix_add_var(r.x_ix, k, l->dilation[a] * r.xs[a]);
+        r.w_ix = ix_add_var(r.w_ix, k, r.ws[a]);
+    }
+    int64_t nvec = r.cin / width;
+    for (int64_t first = 0; first < nvec; first += 4) {
+        int chunk = (int)(nvec - first < 4 ? nvec - first : 4);
+        int acc[4];
+        for (int v = 0; v < chunk; v++) {
+            acc[v] = ir_vreg(p, f, "acc");
+            ir_vset(p, taps, acc[v], SCALAR_DECLARE,
+                    ir_vload(p, c->din[0], ix_add(r.x_ix, ix_const((first + v) * width))));
+        }
+        int co = ir_var(p, f, "co");
+        IrBlock *body = &ir_for(p, taps, co, 0, r.cout)->body;
+        int gs = ir_scalar(p, f, "g");
+        ir_set(p, body, gs, SCALAR_DECLARE, ir_load(p, c->dout, ix_add_var(r.y_ix, co, 1)));
+        for (int v = 0; v < chunk; v++) {
+            int wv = ir_vreg(p, f, "w");
+            ir_vset(p, body, wv, SCALAR_DECLARE,
+                    ir_vload(p, c->wt, ix_add(ix_add_var(r.w_ix, co, r.cin),
+                                             ix_const((first + v) * width))));
+            ir_vset(p, body, acc[v], SCALAR_ADD, ir_op(p, IRE_MUL, ir_ref(p, gs), ir_vref(p, wv)));
+        }
+        for (int v = 0; v < chunk; v++)
+            ir_vstore(p, taps, c->din[0], ix_add(r.x_ix, ix_const((first + v) * width)), acc[v]);
+    }
+}
+
+/* WT[tap][co][ci] = W[tap][ci][co], once per step. */
+static void conv_transpose_kernel(const LowerCtx *base)
+{
+    LowerCtx c = lower_train_func(base, PHASE_BACKWARD, false, "transpose_kernel");
+    IrProgram *p = c.p;
+    int64_t cin = c.l->cin, cout = c.l->out.dim[c.l->nd];
+    int64_t taps = shape_size(&c.l->params[0].shape) / (cin * cout);
+    int k = ir_var(p, c.f, "k"), ci = ir_var(p, c.f, "ci"), co = ir_var(p, c.f, "co");
+    IrBlock *b = &ir_for(p, &c.f->body, k, 0, taps)->body;
+    b = &ir_for(p, b, ci, 0, cin)->body;
+    b = &ir_for(p, b, co, 0, cout)->body;
+    IrIndex tap = ix_var(k, cin * cout);
+    ir_store(p, b, c.wt, ix_add_var(ix_add_var(tap, co, cin), ci, 1),
+             ir_load(p, c.params[0], ix_add_var(ix_add_var(tap, ci, cout), co, 1)), false);
+}
+
 /* Two functions: the input's gradient (each sample writes its own, so
  * samples may run in parallel) and the parameters' (summed over the
  * samples in order). */
 static void conv_backward(const LowerCtx *base)
 {
+    int width = base->p->vector_width;
     if (train_needs_grad(base->m, base->l->srcs[0])) {
+        bool transposed = base->l->kind->family == FAMILY_CONV && width &&
+                          base->l->cin % width == 0;
+        if (transposed)
+            conv_transpose_kernel(base);
         LowerCtx c = lower_train_func(base, PHASE_BACKWARD, true, "backward_input");
         for (int k = 0; k < c.l->nparams; k++)
             c.dparams[k] = -1;
         Shape in = layer_spatial_shape(c.l, c.in_shape[0]);
-        layer_for_each_region(&c, c.l, &in, conv_backward_region);
+        layer_for_each_region(&c, c.l, &in,
+                              transposed ? conv_input_grad_region : conv_backward_region);
     }
     bool trainable = false;
     for (int k = 0; k < base->l->nparams; k++)

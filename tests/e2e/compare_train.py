@@ -137,13 +137,14 @@ def build_and_train(args, d, model):
         return [f'eval failed ({ev.returncode}):\n{ev.stderr[:2000]}'], tr.stdout, None
     if os.path.exists(os.path.join(d, 'grad.cnn')):
         gen = run([args.cnngen, os.path.join(d, 'grad.cnn'), '--main', '-o', os.path.join(d, 'g.c')])
-        cc = run([args.cc] + shlex.split(args.cflags) + [os.path.join(d, 'g.c'), '-I', args.runtime_include,
+        cc = run([args.cc] + shlex.split(args.cflags) + extra + [os.path.join(d, 'g.c'), '-I', args.runtime_include,
                   os.path.join(args.runtime_lib, 'libcnnrt.a'), '-lz', '-lm', '-o', os.path.join(d, 'gprog')])
         g = run([os.path.join(d, 'gprog'), 'train', '--data', os.path.join(d, 'batch.csv'), '--init',
                  os.path.join(d, 'w0.safetensors'), '--no-shuffle', '--epochs', '1', '--quiet',
                  '--save', os.path.join(d, 'g_ours.safetensors')]) if gen.returncode == 0 and cc.returncode == 0 else None
         if g is None or g.returncode != 0:
-            return ['the sgd(lr=1) variant failed'], tr.stdout, ev.stdout
+            why = (g.stderr if g is not None else gen.stderr + cc.stderr)[:2000]
+            return [f'the sgd(lr=1) variant failed:\n{why}'], tr.stdout, None
     return [], tr.stdout, ev.stdout
 
 

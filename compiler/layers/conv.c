@@ -431,6 +431,70 @@ static void conv_input_grad_region(LowerCtx *c, const WindowSegment *region)
     }
 }
 
+/* The kernel's gradient with its rows in registers: for each tap and
+ * input channel, the row dW[tap][ci][:] (vectors of output channels)
+ * accumulates x[position + tap][ci] * g[position] over the region's
+ * positions, then goes back to memory once (the per-position form
+ * loads and stores every row at every position).  The bias gradient
+ * sums g over the positions.  Needs the output channels in whole
+ * vectors. */
+static void conv_params_grad_region(LowerCtx *c, const WindowSegment *region)
+{
+    IrProgram *p = c->p;
+    IrFunc *f = c->f;
+    const Layer *l = c->l;
+    int nd = l->nd, width = p->vector_width;
+    Shape in = layer_spatial_shape(l, c->in_shape[0]);
+    int64_t cin = l->cin, cout = l->out.dim[nd], xs[3], ws[3], ys[3];
+    layer_axis_strides(in.dim, nd, cin, xs);
+    layer_axis_strides(l->kernel, nd, cin * cout, ws);
+    layer_axis_strides(l->out.dim, nd, cout, ys);
+    int db = l->use_bias ? c->dparams[1] : -1, dw = c->dparams[0];
+    if (db >= 0) {
+        IrIndex x_ix = ix_const(0), y_ix = ix_const(0);
+        IrBlock *b = layer_position_loops(c, region, nd, xs, ys, &x_ix, &y_ix);
+        int co = ir_var(p, f, "co");
+        IrStmt *loop = ir_for(p, b, co, 0, cout);
+        ir_store(p, &loop->body, db, ix_var(co, 1), ir_load(p, c->dout, ix_add_var(y_ix, co, 1)),
+                 true);
+    }
+    if (dw < 0 || !region_has_taps(l, region))
+        return;
+    IrBlock *taps = &f->body;
+    IrIndex x_tap = ix_const(0), w_ix = ix_const(0);
+    for (int a = 0; a < nd; a++) {
+        int k = ir_var(p, f, layer_tap_name(nd, a));
+        taps = &ir_for(p, taps, k, region[a].klo, region[a].khi)->body;
+        x_tap = ix_add_var(x_tap, k, l->dilation[a] * xs[a]);
+        w_ix = ix_add_var(w_ix, k, ws[a]);
+    }
+    int ci = ir_var(p, f, "ci");
+    IrBlock *row = &ir_for(p, taps, ci, 0, cin)->body;
+    IrIndex w_row = ix_add_var(w_ix, ci, cout);
+    int64_t nvec = cout / width;
+    for (int64_t first = 0; first < nvec; first += 8) {
+        int chunk = (int)(nvec - first < 8 ? nvec - first : 8);
+        int acc[8];
+        for (int v = 0; v < chunk; v++) {
+            acc[v] = ir_vreg(p, f, "dw");
+            ir_vset(p, row, acc[v], SCALAR_DECLARE,
+                    ir_vload(p, dw, ix_add(w_row, ix_const((first + v) * width))));
+        }
+        IrIndex x_ix = ix_add_var(x_tap, ci, 1), y_ix = ix_const(0);
+        IrBlock *pos = layer_position_loops_in(c, row, region, nd, xs, ys, &x_ix, &y_ix);
+        int xv = ir_scalar(p, f, "x");
+        ir_set(p, pos, xv, SCALAR_DECLARE, ir_load(p, c->in[0], x_ix));
+        for (int v = 0; v < chunk; v++) {
+            int gv = ir_vreg(p, f, "g");
+            ir_vset(p, pos, gv, SCALAR_DECLARE,
+                    ir_vload(p, c->dout, ix_add(y_ix, ix_const((first + v) * width))));
+            ir_vset(p, pos, acc[v], SCALAR_ADD, ir_op(p, IRE_MUL, ir_ref(p, xv), ir_vref(p, gv)));
+        }
+        for (int v = 0; v < chunk; v++)
+            ir_vstore(p, row, dw, ix_add(w_row, ix_const((first + v) * width)), acc[v]);
+    }
+}
+
 /* WT[tap][co][ci] = W[tap][ci][co], once per step. */
 static void conv_transpose_kernel(const LowerCtx *base)
 {
@@ -472,7 +536,9 @@ static void conv_backward(const LowerCtx *base)
         LowerCtx c = lower_train_func(base, PHASE_BACKWARD, true, "backward_params");
         c.din[0] = -1;
         Shape in = layer_spatial_shape(c.l, c.in_shape[0]);
-        layer_for_each_region(&c, c.l, &in, conv_backward_region);
+        bool rows = base->l->kind->family == FAMILY_CONV && width &&
+                    c.l->out.dim[c.l->nd] % width == 0;
+        layer_for_each_region(&c, c.l, &in, rows ? conv_params_grad_region : conv_backward_region);
     }
 }
 

@@ -247,8 +247,14 @@ void layer_axis_strides(const int64_t *dims, int nd, int64_t channels, int64_t *
 IrBlock *layer_position_loops(LowerCtx *c, const WindowSegment *region, int axes,
                               const int64_t *xs, const int64_t *ys, IrIndex *x_ix, IrIndex *y_ix)
 {
+    return layer_position_loops_in(c, &c->f->body, region, axes, xs, ys, x_ix, y_ix);
+}
+
+IrBlock *layer_position_loops_in(LowerCtx *c, IrBlock *b, const WindowSegment *region, int axes,
+                                 const int64_t *xs, const int64_t *ys, IrIndex *x_ix,
+                                 IrIndex *y_ix)
+{
     const Layer *l = c->l;
-    IrBlock *b = &c->f->body;
     for (int a = 0; a < axes; a++) {
         int o = ir_var(c->p, c->f, out_names[l->nd - 1][a]);
         b = &ir_for(c->p, b, o, region[a].lo, region[a].hi)->body;

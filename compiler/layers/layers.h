@@ -95,6 +95,10 @@ void layer_axis_strides(const int64_t *dims, int nd, int64_t channels, int64_t *
  * (o times ys).  Returns the innermost loop's body. */
 IrBlock *layer_position_loops(LowerCtx *c, const WindowSegment *region, int axes,
                               const int64_t *xs, const int64_t *ys, IrIndex *x_ix, IrIndex *y_ix);
+/* The same inside block b (the function's body for the above). */
+IrBlock *layer_position_loops_in(LowerCtx *c, IrBlock *b, const WindowSegment *region, int axes,
+                                 const int64_t *xs, const int64_t *ys, IrIndex *x_ix,
+                                 IrIndex *y_ix);
 /* The loop variable name of tap axis a of an nd-dimensional window. */
 const char *layer_tap_name(int nd, int a);
 

@@ -149,7 +149,7 @@ typedef struct {
     int64_t *grad;          /* per node: the loss's gradient with respect to it */
     int64_t *pre;           /* per node: a conv or dense layer's values before its activation */
     int64_t *mask;          /* per node: dropout's scaled keep mask */
-    int64_t *stats;         /* per node: batchnorm's mean, 1/std, and two per-channel sums */
+    int64_t *stats;         /* per node: batchnorm's mean, std, and two per-channel sums */
     int64_t *wt;            /* per node: a conv kernel transposed to [k..., cout, cin] */
     int64_t loss;           /* batch floats: each sample's loss */
     int64_t param_grad;     /* PARAM_COUNT floats, at the parameters' offsets */

@@ -34,7 +34,7 @@ typedef struct {
     int *din;               /* the gradient of each source, added to */
     int dparams[4];         /* the gradient of each trainable parameter, added to */
     int mask;               /* dropout's scaled keep mask */
-    int stats;              /* batchnorm: mean, 1/std, and two sums, per channel */
+    int stats;              /* batchnorm: mean, std, and two sums, per channel */
     int wt;                 /* conv: the kernel transposed to [k..., cout, cin] */
     bool logits_grad;       /* dout already is the gradient of the logits (the loss made it) */
 } LowerCtx;

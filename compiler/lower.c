@@ -137,13 +137,23 @@ IrExpr *lower_epilogue(LowerCtx *c, IrExpr *v, IrIndex channel)
     return v;
 }
 
-static const char *const input_names[] = {"x", "x1", "x2", "x3", "x4", "x5", "x6", "x7"};
-static const char *const param_names[] = {"w", "b", "mean", "var"};
+const char *lower_source_name(Arena *a, const char *stem, int i)
+{
+    return i == 0 ? stem : arena_printf(a, "%s%d", stem, i);
+}
 
-static char *layer_comment(Arena *a, const Model *m, const Layer *l)
+const char *lower_param_name(const Layer *l, int k)
+{
+    static const char *const linear_map[] = {"w", "b"};
+    static const char *const batchnorm[] = {"gamma", "beta", "mean", "var"};
+    return l->kind->family == FAMILY_BATCHNORM ? batchnorm[k] : linear_map[k];
+}
+
+char *lower_layer_comment(Arena *a, const Model *m, const Layer *l, const char *what)
 {
     StrBuf b = {0};
-    strbuf_printf(&b, "%s %s (line %d): ", l->kind->name, l->name, l->loc.line);
+    strbuf_printf(&b, "%s %s (line %d)%s%s: ", l->kind->name, l->name, l->loc.line,
+                  what ? ", " : "", what ? what : "");
     for (int i = 0; i < l->nsrcs; i++) {
         if (i)
             strbuf_printf(&b, " + ");
@@ -151,7 +161,7 @@ static char *layer_comment(Arena *a, const Model *m, const Layer *l)
     }
     strbuf_printf(&b, " -> ");
     shape_format(&l->out, &b);
-    for (int e = 0; e < l->nepilogue; e++) {
+    for (int e = 0; !what && e < l->nepilogue; e++) {
         const Layer *f = m->layers[l->epilogue[e] - 1];
         strbuf_printf(&b, ", then %s %s (line %d)", f->kind->name, f->name, f->loc.line);
     }
@@ -166,24 +176,19 @@ static void lower_layer(const Model *m, IrProgram *p, int index)
     if (l->alias_of >= 0)
         return;
     char *fname = arena_printf(&p->arena, "layer_%s", l->name);
-    IrFunc *f = ir_func(p, fname, layer_comment(&p->arena, m, l));
+    IrFunc *f = ir_func(p, fname, lower_layer_comment(&p->arena, m, l, NULL));
     LowerCtx c = {.p = p, .f = f, .m = m, .l = l, .nin = l->nsrcs, .act = l->activation,
                   .nepi = l->nepilogue, .index = index};
     c.in = arena_alloc(&p->arena, (size_t)l->nsrcs * sizeof *c.in);
     c.in_shape = arena_alloc(&p->arena, (size_t)l->nsrcs * sizeof *c.in_shape);
     for (int i = 0; i < l->nsrcs; i++) {
-        const char *name = i < 8 ? input_names[i] : arena_printf(&p->arena, "x%d", i);
-        c.in[i] = node_view(&c, l->srcs[i], name, false);
+        c.in[i] = node_view(&c, l->srcs[i], lower_source_name(&p->arena, "x", i), false);
         c.in_shape[i] = model_node_shape(m, l->srcs[i]);
     }
     c.out = node_view(&c, l->nepilogue ? l->epilogue[l->nepilogue - 1] : index + 1, "y", true);
-    for (int k = 0; k < l->nparams; k++) {
-        const char *name = l->kind->family == FAMILY_BATCHNORM
-                               ? (const char *[]){"gamma", "beta", "mean", "var"}[k]
-                               : param_names[k];
-        c.params[k] = ir_view(p, f, name, VIEW_PARAMS, l->params[k].offset,
+    for (int k = 0; k < l->nparams; k++)
+        c.params[k] = ir_view(p, f, lower_param_name(l, k), VIEW_PARAMS, l->params[k].offset,
                               shape_size(&l->params[k].shape), false);
-    }
     l->kind->lower(&c);
 }
 

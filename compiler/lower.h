@@ -64,6 +64,14 @@ IrExpr *lower_activation_grad(LowerCtx *c, Activation act, float alpha, IrExpr *
 void lower_softmax_grad(LowerCtx *c, IrBlock *b, int grad, int y, int64_t positions,
                         int64_t channels);
 
+/* Names in generated code: "x", "x1", "x2"... for source i (stem "x" or
+ * "dx"); a parameter's ("w", "b"; batchnorm's "gamma", "beta", "mean",
+ * "var"); a function's comment: kind, name, line, shapes (with `what`
+ * for a training function, else the fused followers). */
+const char *lower_source_name(Arena *a, const char *stem, int i);
+const char *lower_param_name(const Layer *l, int k);
+char *lower_layer_comment(Arena *a, const Model *m, const Layer *l, const char *what);
+
 /* Shared by the families. */
 IrExpr *lower_activation(LowerCtx *c, Activation act, float alpha, IrExpr *x);
 /* Softmax over the last axis of a view holding `positions` rows of `channels`. */

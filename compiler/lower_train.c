@@ -17,8 +17,6 @@
 
 #include "layers/layers.h"
 
-static const char *const src_names[] = {"x", "x1", "x2", "x3", "x4", "x5", "x6", "x7"};
-static const char *const grad_names[] = {"dx", "dx1", "dx2", "dx3", "dx4", "dx5", "dx6", "dx7"};
 
 static int64_t node_size(const Model *m, int node)
 {
@@ -45,22 +43,6 @@ static int grad_view(LowerCtx *c, int node, const char *name)
     return ir_sample_view(c->p, c->f, name, VIEW_TRAIN, tp->grad[node], size, true, size);
 }
 
-static char *train_comment(Arena *a, const Model *m, const Layer *l, const char *what)
-{
-    StrBuf b = {0};
-    strbuf_printf(&b, "%s %s (line %d), %s: ", l->kind->name, l->name, l->loc.line, what);
-    for (int i = 0; i < l->nsrcs; i++) {
-        if (i)
-            strbuf_printf(&b, " + ");
-        shape_format(model_node_shape(m, l->srcs[i]), &b);
-    }
-    strbuf_printf(&b, " -> ");
-    shape_format(&l->out, &b);
-    char *text = arena_strndup(a, b.data, b.len);
-    strbuf_free(&b);
-    return text;
-}
-
 LowerCtx lower_train_func(const LowerCtx *base, IrPhase phase, bool per_sample, const char *what)
 {
     LowerCtx c = *base;
@@ -70,15 +52,13 @@ LowerCtx lower_train_func(const LowerCtx *base, IrPhase phase, bool per_sample, 
     const TrainPlan *tp = &m->tp;
     int node = c.index + 1;
     c.f = ir_train_func(p, arena_printf(&p->arena, "train_%s_%s", l->name, what),
-                        train_comment(&p->arena, m, l, what), phase, per_sample);
+                        lower_layer_comment(&p->arena, m, l, what), phase, per_sample);
     c.nin = l->nsrcs;
     c.in = arena_alloc(&p->arena, (size_t)l->nsrcs * sizeof *c.in);
     c.din = arena_alloc(&p->arena, (size_t)l->nsrcs * sizeof *c.din);
     c.in_shape = arena_alloc(&p->arena, (size_t)l->nsrcs * sizeof *c.in_shape);
     for (int i = 0; i < l->nsrcs; i++) {
-        bool named = i < 8;
-        c.in[i] = act_view(&c, l->srcs[i], named ? src_names[i] : arena_printf(&p->arena, "x%d", i),
-                           false);
+        c.in[i] = act_view(&c, l->srcs[i], lower_source_name(&p->arena, "x", i), false);
         /* A source met twice (add(a, a)) gets one view of its gradient:
          * two restrict pointers must not write the same floats. */
         int same = -1;
@@ -86,8 +66,7 @@ LowerCtx lower_train_func(const LowerCtx *base, IrPhase phase, bool per_sample, 
             if (tp->owner[l->srcs[j]] == tp->owner[l->srcs[i]])
                 same = j;
         c.din[i] = same >= 0 ? c.din[same]
-                             : grad_view(&c, l->srcs[i],
-                                         named ? grad_names[i] : arena_printf(&p->arena, "dx%d", i));
+                             : grad_view(&c, l->srcs[i], lower_source_name(&p->arena, "dx", i));
         c.in_shape[i] = model_node_shape(m, l->srcs[i]);
     }
     int64_t size = shape_size(&l->out);
@@ -105,13 +84,10 @@ LowerCtx lower_train_func(const LowerCtx *base, IrPhase phase, bool per_sample, 
     c.wt = tp->wt[node] < 0 ? -1
                             : ir_view(p, c.f, "wt", VIEW_TRAIN, tp->wt[node],
                                       shape_size(&l->params[0].shape), true);
-    static const char *const names[] = {"w", "b"};
-    static const char *const bn_names[] = {"gamma", "beta", "mean", "var"};
-    bool bn = l->kind->family == FAMILY_BATCHNORM;
     for (int k = 0; k < l->nparams; k++) {
         const Param *par = &l->params[k];
         int64_t count = shape_size(&par->shape);
-        const char *name = bn ? bn_names[k] : names[k];
+        const char *name = lower_param_name(l, k);
         c.params[k] = ir_view(p, c.f, name, VIEW_PARAMS, par->offset, count, false);
         c.dparams[k] = par->trainable
                            ? ir_view(p, c.f, arena_printf(&p->arena, "d%s", name), VIEW_TRAIN,
@@ -493,14 +469,6 @@ static bool is_identity(const Model *m, int index)
     return m->tp.owner[index + 1] != index + 1;
 }
 
-static bool has_trainable(const Layer *l)
-{
-    for (int k = 0; k < l->nparams; k++)
-        if (l->params[k].trainable)
-            return true;
-    return false;
-}
-
 void lower_training(const Model *m, IrProgram *p)
 {
     for (int i = 0; i < m->nlayers; i++) {
@@ -526,7 +494,7 @@ void lower_training(const Model *m, IrProgram *p)
         bool any_input = false;
         for (int k = 0; k < l->nsrcs; k++)
             any_input |= train_needs_grad(m, l->srcs[k]);
-        if (!any_input && !has_trainable(l))
+        if (!any_input && layer_param_count(l, true) == 0)
             continue;
         bool final = node == m->nlayers;
         LowerCtx base = {.p = p, .m = m, .l = l, .index = i,

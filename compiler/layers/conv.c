@@ -529,10 +529,7 @@ static void conv_backward(const LowerCtx *base)
         layer_for_each_region(&c, c.l, &in,
                               transposed ? conv_input_grad_region : conv_backward_region);
     }
-    bool trainable = false;
-    for (int k = 0; k < base->l->nparams; k++)
-        trainable |= base->l->params[k].trainable;
-    if (trainable) {
+    if (layer_param_count(base->l, true) > 0) {
         LowerCtx c = lower_train_func(base, PHASE_BACKWARD, true, "backward_params");
         c.din[0] = -1;
         Shape in = layer_spatial_shape(c.l, c.in_shape[0]);

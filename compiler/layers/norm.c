@@ -219,6 +219,19 @@ static void batchnorm_train(const LowerCtx *base)
     lower_train_forward(base, PHASE_FORWARD_EVAL);
 }
 
+/* float xhat = (x - mean) / std, declared in body. */
+static int bn_xhat(BnPass *b, IrBlock *body, int c, IrIndex at)
+{
+    IrProgram *p = b->c.p;
+    int xhat = ir_scalar(p, b->c.f, "xhat");
+    ir_set(p, body, xhat, SCALAR_DECLARE,
+           ir_op(p, IRE_DIV,
+                 ir_op(p, IRE_SUB, ir_load(p, b->c.in[0], at),
+                       ir_load(p, b->c.stats, stat(STAT_MEAN, b->ch, c))),
+                 ir_load(p, b->c.stats, stat(STAT_STD, b->ch, c))));
+    return xhat;
+}
+
 /* With xhat = (x - mean) / std and means over the batch and positions:
  * dbeta = sum g, dgamma = sum g*xhat,
  * dx = gamma/std * (g - mean(g) - xhat * mean(g*xhat)).
@@ -244,11 +257,7 @@ static void batchnorm_backward(const LowerCtx *base)
     BnPass sums = bn_pass(base, PHASE_BACKWARD, true, "backward_sums");
     IrProgram *p = sums.c.p;
     body = bn_element_loop(&sums, &c, &at);
-    int xhat = ir_scalar(p, sums.c.f, "xhat");
-    ir_set(p, body, xhat, SCALAR_DECLARE,
-           ir_op(p, IRE_DIV,
-                 ir_op(p, IRE_SUB, ir_load(p, sums.c.in[0], at), ir_load(p, sums.c.stats, stat(STAT_MEAN, sums.ch, c))),
-                 ir_load(p, sums.c.stats, stat(STAT_STD, sums.ch, c))));
+    int xhat = bn_xhat(&sums, body, c, at);
     ir_store(p, body, sums.c.stats, stat(STAT_SUM1, sums.ch, c), ir_load(p, sums.c.dout, at), true);
     ir_store(p, body, sums.c.stats, stat(STAT_SUM2, sums.ch, c),
              ir_op(p, IRE_MUL, ir_load(p, sums.c.dout, at), ir_ref(p, xhat)), true);
@@ -262,11 +271,7 @@ static void batchnorm_backward(const LowerCtx *base)
         return;
     BnPass dx = bn_pass(base, PHASE_BACKWARD, true, "backward_input");
     body = bn_element_loop(&dx, &c, &at);
-    int xh = ir_scalar(p, dx.c.f, "xhat");
-    ir_set(p, body, xh, SCALAR_DECLARE,
-           ir_op(p, IRE_DIV,
-                 ir_op(p, IRE_SUB, ir_load(p, dx.c.in[0], at), ir_load(p, dx.c.stats, stat(STAT_MEAN, dx.ch, c))),
-                 ir_load(p, dx.c.stats, stat(STAT_STD, dx.ch, c))));
+    int xh = bn_xhat(&dx, body, c, at);
     IrExpr *count = batch_count(p, dx.positions);
     IrExpr *inner = ir_op(p, IRE_SUB,
                           ir_op(p, IRE_SUB, ir_load(p, dx.c.dout, at),

@@ -13,7 +13,6 @@ the driver's sums must match the reference's arrays.
 import argparse
 import gzip
 import os
-import shlex
 import struct
 import subprocess
 import sys

@@ -25,7 +25,8 @@ import shlex
 import sys
 import tempfile
 
-from e2e_common import WARNINGS, model_files, run
+from e2e_common import (WARNINGS, add_build_arguments, build_with_runtime, model_files, run,
+                        sanitizer_flags)
 
 
 
@@ -42,17 +43,10 @@ def build_and_predict(args, index, model, work):
     d = os.path.join(work, str(index))
     w0, inp = os.path.join(d, 'w0.safetensors'), os.path.join(d, 'in.txt')
     problems = []
-    gen = run([args.cnngen, model, '--main', '-o', os.path.join(d, 'm.c')])
-    if gen.returncode != 0:
-        return [f'cnngen failed ({gen.returncode}):\n{gen.stderr}'], None
-    extra = ['-fsanitize=address,undefined', '-fno-sanitize-recover=undefined'] \
-        if args.sanitize else []
-    cc = run([args.cc] + WARNINGS + shlex.split(args.cflags) + extra +
-             [os.path.join(d, 'm.c'), '-I', args.runtime_include,
-              os.path.join(args.runtime_lib, 'libcnnrt.a'), '-lz', '-lm', '-o',
-              os.path.join(d, 'prog')])
-    if cc.returncode != 0:
-        return [f'the generated C does not compile cleanly:\n{cc.stderr[:3000]}'], None
+    failed = build_with_runtime(args, model, os.path.join(d, 'm.c'), os.path.join(d, 'prog'))
+    if failed:
+        return [failed], None
+    extra = sanitizer_flags(args)
     out = run([os.path.join(d, 'prog'), 'predict', '--weights', w0, inp])
     if out.returncode != 0:
         return [f'predict failed ({out.returncode}):\n{out.stderr}'], None
@@ -98,16 +92,9 @@ def compare(ours, ref, rel, abs_):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument('--cnngen', required=True)
-    ap.add_argument('--oracle', required=True)
-    ap.add_argument('--runtime-include', required=True)
-    ap.add_argument('--runtime-lib', required=True)
-    ap.add_argument('--cc', default='gcc')
-    ap.add_argument('--cflags', default='-O1')
+    add_build_arguments(ap, '-O1')
     ap.add_argument('--samples', type=int, default=4)
     ap.add_argument('--standalone-every', type=int, default=0)
-    ap.add_argument('--sanitize', action='store_true')
-    ap.add_argument('--min', type=int, default=0)
     ap.add_argument('--jobs', type=int, default=os.cpu_count() or 2)
     ap.add_argument('paths', nargs='+')
     args = ap.parse_args()
@@ -115,7 +102,7 @@ def main():
     files = model_files(args.paths)
     rng = random.Random(1234)
     with tempfile.TemporaryDirectory() as work:
-        lines, sizes = [], {}
+        lines = []
         for i, model in enumerate(files):
             d = os.path.join(work, str(i))
             os.makedirs(d)

@@ -40,7 +40,7 @@ import struct
 import sys
 import tempfile
 
-from e2e_common import WARNINGS, model_files, run
+from e2e_common import add_build_arguments, build_with_runtime, model_files, run
 
 
 
@@ -114,18 +114,10 @@ def sgd_variant(text):
 
 def build_and_train(args, d, model):
     """Our program: build, train, eval.  Returns (problems, train stdout, eval stdout)."""
-    gen = run([args.cnngen, model, '--main', '-o', os.path.join(d, 'm.c')])
-    if gen.returncode != 0:
-        return [f'cnngen failed ({gen.returncode}):\n{gen.stderr}'], None, None
-    extra = ['-fsanitize=address,undefined', '-fno-sanitize-recover=undefined'] \
-        if args.sanitize else []
-    cc = run([args.cc] + WARNINGS + shlex.split(args.cflags) + extra +
-             [os.path.join(d, 'm.c'), '-I', args.runtime_include,
-              os.path.join(args.runtime_lib, 'libcnnrt.a'), '-lz', '-lm', '-o',
-              os.path.join(d, 'prog')])
-    if cc.returncode != 0:
-        return [f'the generated C does not compile cleanly:\n{cc.stderr[:3000]}'], None, None
     prog = os.path.join(d, 'prog')
+    failed = build_with_runtime(args, model, os.path.join(d, 'm.c'), prog)
+    if failed:
+        return [failed], None, None
     tr = run([prog, 'train', '--data', os.path.join(d, 'data.csv'), '--init',
               os.path.join(d, 'w0.safetensors'), '--no-shuffle', '--epochs', '2', '--save',
               os.path.join(d, 'ours.safetensors')])
@@ -136,14 +128,13 @@ def build_and_train(args, d, model):
     if ev.returncode != 0:
         return [f'eval failed ({ev.returncode}):\n{ev.stderr[:2000]}'], tr.stdout, None
     if os.path.exists(os.path.join(d, 'grad.cnn')):
-        gen = run([args.cnngen, os.path.join(d, 'grad.cnn'), '--main', '-o', os.path.join(d, 'g.c')])
-        cc = run([args.cc] + shlex.split(args.cflags) + extra + [os.path.join(d, 'g.c'), '-I', args.runtime_include,
-                  os.path.join(args.runtime_lib, 'libcnnrt.a'), '-lz', '-lm', '-o', os.path.join(d, 'gprog')])
-        g = run([os.path.join(d, 'gprog'), 'train', '--data', os.path.join(d, 'batch.csv'), '--init',
+        gprog = os.path.join(d, 'gprog')
+        failed = build_with_runtime(args, os.path.join(d, 'grad.cnn'), os.path.join(d, 'g.c'), gprog)
+        g = run([gprog, 'train', '--data', os.path.join(d, 'batch.csv'), '--init',
                  os.path.join(d, 'w0.safetensors'), '--no-shuffle', '--epochs', '1', '--quiet',
-                 '--save', os.path.join(d, 'g_ours.safetensors')]) if gen.returncode == 0 and cc.returncode == 0 else None
+                 '--save', os.path.join(d, 'g_ours.safetensors')]) if not failed else None
         if g is None or g.returncode != 0:
-            why = (g.stderr if g is not None else gen.stderr + cc.stderr)[:2000]
+            why = failed if g is None else g.stderr[:2000]
             return [f'the sgd(lr=1) variant failed:\n{why}'], tr.stdout, None
     return [], tr.stdout, ev.stdout
 
@@ -201,14 +192,7 @@ def compare(d, ours_lines, ref_lines, eval_ours, eval_ref, adam_bound):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument('--cnngen', required=True)
-    ap.add_argument('--oracle', required=True)
-    ap.add_argument('--runtime-include', required=True)
-    ap.add_argument('--runtime-lib', required=True)
-    ap.add_argument('--cc', default='gcc')
-    ap.add_argument('--cflags', default='-O2')
-    ap.add_argument('--sanitize', action='store_true')
-    ap.add_argument('--min', type=int, default=0)
+    add_build_arguments(ap, '-O2')
     ap.add_argument('--jobs', type=int, default=os.cpu_count() or 2)
     ap.add_argument('--keep', help='work in this directory and leave it')
     ap.add_argument('paths', nargs='+')

@@ -1,6 +1,8 @@
-"""What the end-to-end comparisons share: the model files of the command
-line, and running a command for its text."""
+"""What the end-to-end comparisons share: their common options, the model
+files of the command line, running a command for its text, and building
+a generated program against the runtime."""
 import os
+import shlex
 import subprocess
 
 # Warnings that fail a generated file: it must compile cleanly.
@@ -20,3 +22,34 @@ def model_files(paths):
 
 def run(cmd, timeout=900, **kw):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def add_build_arguments(ap, cflags):
+    """cnngen, the reference, the runtime, and how generated C is compiled."""
+    ap.add_argument('--cnngen', required=True)
+    ap.add_argument('--oracle', required=True)
+    ap.add_argument('--runtime-include', required=True)
+    ap.add_argument('--runtime-lib', required=True)
+    ap.add_argument('--cc', default='gcc')
+    ap.add_argument('--cflags', default=cflags)
+    ap.add_argument('--sanitize', action='store_true')
+    ap.add_argument('--min', type=int, default=0)
+
+
+def sanitizer_flags(args):
+    return ['-fsanitize=address,undefined', '-fno-sanitize-recover=undefined'] \
+        if args.sanitize else []
+
+
+def build_with_runtime(args, model, c_path, exe):
+    """cnngen MODEL --main, compiled cleanly against the runtime: None, or
+    what went wrong."""
+    gen = run([args.cnngen, model, '--main', '-o', c_path])
+    if gen.returncode != 0:
+        return f'cnngen failed ({gen.returncode}):\n{gen.stderr}'
+    cc = run([args.cc] + WARNINGS + shlex.split(args.cflags) + sanitizer_flags(args) +
+             [c_path, '-I', args.runtime_include, os.path.join(args.runtime_lib, 'libcnnrt.a'),
+              '-lz', '-lm', '-o', exe])
+    if cc.returncode != 0:
+        return f'the generated C does not compile cleanly:\n{cc.stderr[:3000]}'
+    return None

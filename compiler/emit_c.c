@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cnnrt.h"
 #include "layers/layers.h"
 #include "lower.h"
 
@@ -285,31 +286,6 @@ static void print_block(Writer *w, const IrFunc *f, const IrBlock *b)
         print_stmt(w, f, b->items[i]);
 }
 
-/* Which views a function really reads or writes (a region with no
- * valid taps, say, never reads the kernel). */
-static void mark_expr(const IrExpr *e, bool *used)
-{
-    if (!e)
-        return;
-    if (e->kind == IRE_LOAD || e->kind == IRE_VLOAD)
-        used[e->view] = true;
-    mark_expr(e->a, used);
-    mark_expr(e->b, used);
-    mark_expr(e->c, used);
-}
-
-static void mark_block(const IrBlock *b, bool *used)
-{
-    for (int i = 0; i < b->count; i++) {
-        const IrStmt *s = b->items[i];
-        if (s->kind == IRS_FOR)
-            mark_block(&s->body, used);
-        if (s->kind == IRS_STORE || s->kind == IRS_VSTORE)
-            used[s->view] = true;
-        mark_expr(s->value, used);
-    }
-}
-
 static char *joined(const char *a, const char *b)
 {
     size_t na = strlen(a), nb = strlen(b);
@@ -332,7 +308,7 @@ static void print_views(Writer *w, const IrFunc *f)
     bool uses_input = false, uses_output = false, uses_target = false, uses_train = false,
          uses_params = false;
     bool *used = xcalloc((size_t)f->nviews + 1, sizeof *used);
-    mark_block(&f->body, used);
+    ir_views_used(f, used);
     char *arena = joined(w->prefix, "_arena"), *params = joined(w->prefix, "_params");
     for (int i = 0; i < f->nviews; i++) {
         const IrView *v = &f->views[i];
@@ -391,8 +367,6 @@ static bool uses_vectors(const IrProgram *p)
     return false;
 }
 
-static bool uses_batch_size(const IrBlock *b);
-
 static const char *view_base_name(const IrView *v)
 {
     switch (v->base) {
@@ -411,7 +385,7 @@ static const char *view_base_name(const IrView *v)
 static void print_per_sample_function(Writer *w, const IrFunc *f)
 {
     bool *used = xcalloc((size_t)f->nviews + 1, sizeof *used);
-    mark_block(&f->body, used);
+    ir_views_used(f, used);
     if (f->comment)
         line(w, "/* %s: one sample */", f->comment);
     line(w, "%s_STEP void %s_%s_sample(", w->macro_prefix, w->prefix, f->name);
@@ -424,7 +398,7 @@ static void print_per_sample_function(Writer *w, const IrFunc *f)
     line(w, "    int n)");
     line(w, "{");
     w->indent++;
-    if (!uses_batch_size(&f->body))
+    if (!ir_uses_batch_size(&f->body))
         line(w, "(void)n;");
     for (int i = 0; i < f->nviews; i++)
         if (used[i] && f->views[i].base == VIEW_LOCAL)
@@ -499,7 +473,7 @@ static void print_function(Writer *w, const IrFunc *f)
         line(w, "    const float *restrict input, const float *restrict target, int n)");
     line(w, "{");
     w->indent++;
-    if (!f->per_sample && f->phase != PHASE_PREDICT && !uses_batch_size(&f->body))
+    if (!f->per_sample && f->phase != PHASE_PREDICT && !ir_uses_batch_size(&f->body))
         line(w, "(void)n;");
     print_views(w, f);
     if (f->per_sample) {
@@ -514,23 +488,6 @@ static void print_function(Writer *w, const IrFunc *f)
     w->indent--;
     line(w, "}");
     blank(w);
-}
-
-static bool expr_uses_batch_size(const IrExpr *e)
-{
-    return e && (e->kind == IRE_BATCH || expr_uses_batch_size(e->a) ||
-                 expr_uses_batch_size(e->b) || expr_uses_batch_size(e->c));
-}
-
-static bool uses_batch_size(const IrBlock *b)
-{
-    for (int i = 0; i < b->count; i++) {
-        const IrStmt *s = b->items[i];
-        if ((s->kind == IRS_FOR && (s->to_batch || uses_batch_size(&s->body))) ||
-            expr_uses_batch_size(s->value))
-            return true;
-    }
-    return false;
 }
 
 /* ---- the files ------------------------------------------------------------ */
@@ -553,7 +510,7 @@ static void banner(Writer *w, const Model *m, const EmitOptions *o)
          in, in == 1 ? "" : "s", out, out == 1 ? "" : "s", params, params == 1 ? "" : "s");
 }
 
-static bool emits_training(const Model *m, const EmitOptions *o)
+bool emits_training(const Model *m, const EmitOptions *o)
 {
     return !o->weights && !o->no_train && m->nlayers > 0;
 }
@@ -841,11 +798,46 @@ static void emit_loader(Writer *w, const EmitOptions *o, const char *P)
     line(w, "}");
 }
 
-static const char *const init_kind_names[] = {
-    [INIT_GLOROT_UNIFORM] = "CNNRT_INIT_GLOROT_UNIFORM", [INIT_GLOROT_NORMAL] = "CNNRT_INIT_GLOROT_NORMAL",
-    [INIT_HE_UNIFORM] = "CNNRT_INIT_HE_UNIFORM",         [INIT_HE_NORMAL] = "CNNRT_INIT_HE_NORMAL",
-    [INIT_LECUN_NORMAL] = "CNNRT_INIT_LECUN_NORMAL",     [INIT_ZEROS] = "CNNRT_INIT_ZEROS",
-    [INIT_ONES] = "CNNRT_INIT_ONES"};
+/* The runtime's enums for what the model names: the value, and its name in C. */
+int emit_runtime_init(const Param *p, const char **name)
+{
+    static const struct { int value; const char *name; } kinds[] = {
+        [INIT_GLOROT_UNIFORM] = {CNNRT_INIT_GLOROT_UNIFORM, "CNNRT_INIT_GLOROT_UNIFORM"},
+        [INIT_GLOROT_NORMAL] = {CNNRT_INIT_GLOROT_NORMAL, "CNNRT_INIT_GLOROT_NORMAL"},
+        [INIT_HE_UNIFORM] = {CNNRT_INIT_HE_UNIFORM, "CNNRT_INIT_HE_UNIFORM"},
+        [INIT_HE_NORMAL] = {CNNRT_INIT_HE_NORMAL, "CNNRT_INIT_HE_NORMAL"},
+        [INIT_LECUN_NORMAL] = {CNNRT_INIT_LECUN_NORMAL, "CNNRT_INIT_LECUN_NORMAL"},
+        [INIT_ZEROS] = {CNNRT_INIT_ZEROS, "CNNRT_INIT_ZEROS"},
+        [INIT_ONES] = {CNNRT_INIT_ONES, "CNNRT_INIT_ONES"}};
+    if (p->literal) {
+        *name = "CNNRT_INIT_KEEP";
+        return CNNRT_INIT_KEEP;
+    }
+    *name = kinds[p->init].name;
+    return kinds[p->init].value;
+}
+
+int emit_runtime_loss(Loss loss, const char **name)
+{
+    static const struct { int value; const char *name; } losses[] = {
+        [LOSS_DEFAULT] = {CNNRT_LOSS_MSE, "CNNRT_LOSS_MSE"},
+        [LOSS_MSE] = {CNNRT_LOSS_MSE, "CNNRT_LOSS_MSE"},
+        [LOSS_MAE] = {CNNRT_LOSS_MAE, "CNNRT_LOSS_MAE"},
+        [LOSS_BCE] = {CNNRT_LOSS_BCE, "CNNRT_LOSS_BCE"},
+        [LOSS_CROSSENTROPY] = {CNNRT_LOSS_CROSSENTROPY, "CNNRT_LOSS_CROSSENTROPY"}};
+    *name = losses[loss].name;
+    return losses[loss].value;
+}
+
+int emit_runtime_metric(Metric metric, const char **name)
+{
+    static const struct { int value; const char *name; } metrics[] = {
+        [METRIC_ACCURACY] = {CNNRT_METRIC_ACCURACY, "CNNRT_METRIC_ACCURACY"},
+        [METRIC_MAE] = {CNNRT_METRIC_MAE, "CNNRT_METRIC_MAE"},
+        [METRIC_RMSE] = {CNNRT_METRIC_RMSE, "CNNRT_METRIC_RMSE"}};
+    *name = metrics[metric].name;
+    return metrics[metric].value;
+}
 
 static void emit_init(Writer *w, const Model *m, const EmitOptions *o)
 {
@@ -859,9 +851,10 @@ static void emit_init(Writer *w, const Model *m, const EmitOptions *o)
     for (int i = 0; i < m->nlayers; i++)
         for (int k = 0; k < m->layers[i]->nparams; k++, n++) {
             const Param *p = &m->layers[i]->params[k];
+            const char *kind;
+            emit_runtime_init(p, &kind);
             line(w, "{%lldL, %lldL, %s, %lldL, %lldL},   /* %s */",
-                 (long long)p->offset, (long long)shape_size(&p->shape),
-                 p->literal ? "CNNRT_INIT_KEEP" : init_kind_names[p->init], (long long)p->fan_in,
+                 (long long)p->offset, (long long)shape_size(&p->shape), kind, (long long)p->fan_in,
                  (long long)p->fan_out, p->name);
         }
     line(w, "{0L, 0L, CNNRT_INIT_KEEP, 0L, 0L}");
@@ -967,10 +960,6 @@ static void emit_training(Writer *w, const Model *m, const IrProgram *p, const c
     w->indent--;
     line(w, "}");
     blank(w);
-    static const char *const loss_enum[] = {"CNNRT_LOSS_MSE", "CNNRT_LOSS_MSE", "CNNRT_LOSS_MAE",
-                                            "CNNRT_LOSS_BCE", "CNNRT_LOSS_CROSSENTROPY"};
-    static const char *const metric_enum[] = {"CNNRT_METRIC_ACCURACY", "CNNRT_METRIC_MAE",
-                                              "CNNRT_METRIC_RMSE"};
     const Shape *out = model_output_shape(m);
     int64_t last_axis = out->dim[out->rank - 1];
     bool ce = tc->loss == LOSS_CROSSENTROPY;
@@ -992,9 +981,13 @@ static void emit_training(Writer *w, const Model *m, const IrProgram *p, const c
     line(w, "m.layout.output_size = %s_OUTPUT_SIZE;", P);
     line(w, "m.layout.classes = %lld;", (long long)(ce ? last_axis : 0));
     line(w, "m.layout.positions = %lld;", (long long)(ce ? shape_size(out) / last_axis : 0));
-    line(w, "m.loss = %s;", loss_enum[tc->loss]);
-    for (int k = 0; k < tc->nmetrics; k++)
-        line(w, "m.metrics[%d] = %s;", k, metric_enum[tc->metrics[k]]);
+    const char *name;
+    emit_runtime_loss(tc->loss, &name);
+    line(w, "m.loss = %s;", name);
+    for (int k = 0; k < tc->nmetrics; k++) {
+        emit_runtime_metric(tc->metrics[k], &name);
+        line(w, "m.metrics[%d] = %s;", k, name);
+    }
     line(w, "m.nmetrics = %d;", tc->nmetrics);
     line(w, "m.ntensors = %s_TENSOR_COUNT;", P);
     line(w, "m.tensors = specs;");

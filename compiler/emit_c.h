@@ -17,6 +17,13 @@ typedef struct {
     bool no_train;
 } EmitOptions;
 
+/* Whether the output has training code (not with baked weights or --no-train). */
+bool emits_training(const Model *m, const EmitOptions *o);
+/* The runtime's enum values (cnnrt.h) for what the model names, and their names in C. */
+int emit_runtime_init(const Param *p, const char **name);
+int emit_runtime_loss(Loss loss, const char **name);
+int emit_runtime_metric(Metric metric, const char **name);
+
 void emit_c_header(FILE *out, const Model *m, const EmitOptions *o);
 void emit_c_source(FILE *out, const Model *m, const IrProgram *p, const EmitOptions *o);
 

@@ -397,3 +397,50 @@ void ir_unroll(IrProgram *p, int max_trip)
     for (int i = 0; i < p->nfuncs; i++)
         unroll_block(p, p->funcs[i], &p->funcs[i]->body, max_trip);
 }
+
+static void views_used_expr(const IrExpr *e, bool *used)
+{
+    if (!e)
+        return;
+    if (e->kind == IRE_LOAD || e->kind == IRE_VLOAD)
+        used[e->view] = true;
+    views_used_expr(e->a, used);
+    views_used_expr(e->b, used);
+    views_used_expr(e->c, used);
+}
+
+static void views_used_block(const IrBlock *b, bool *used)
+{
+    for (int i = 0; i < b->count; i++) {
+        const IrStmt *s = b->items[i];
+        if (s->kind == IRS_FOR)
+            views_used_block(&s->body, used);
+        if (s->kind == IRS_STORE || s->kind == IRS_VSTORE)
+            used[s->view] = true;
+        views_used_expr(s->value, used);
+    }
+}
+
+void ir_views_used(const IrFunc *f, bool *used)
+{
+    for (int i = 0; i < f->nviews; i++)
+        used[i] = false;
+    views_used_block(&f->body, used);
+}
+
+static bool expr_uses_batch_size(const IrExpr *e)
+{
+    return e && (e->kind == IRE_BATCH || expr_uses_batch_size(e->a) ||
+                 expr_uses_batch_size(e->b) || expr_uses_batch_size(e->c));
+}
+
+bool ir_uses_batch_size(const IrBlock *b)
+{
+    for (int i = 0; i < b->count; i++) {
+        const IrStmt *s = b->items[i];
+        if ((s->kind == IRS_FOR && (s->to_batch || ir_uses_batch_size(&s->body))) ||
+            expr_uses_batch_size(s->value))
+            return true;
+    }
+    return false;
+}

@@ -195,6 +195,12 @@ IrExpr *ir_vload(IrProgram *p, int view, IrIndex index);
 void ir_vset(IrProgram *p, IrBlock *b, int vreg, ScalarMode mode, IrExpr *value);
 void ir_vstore(IrProgram *p, IrBlock *b, int view, IrIndex index, int vreg);
 
+/* Which views a function really reads or writes (a region with no valid
+ * taps, say, never reads the kernel): used[view], nviews entries. */
+void ir_views_used(const IrFunc *f, bool *used);
+/* Whether a block reads the batch's n (a loop to it, or IRE_BATCH). */
+bool ir_uses_batch_size(const IrBlock *b);
+
 /* Passes. */
 /* Replace loops marked unroll whose trip count is at most max_trip, and
  * every loop of one iteration, by copies of their body, the loop

@@ -1,0 +1,31 @@
+/* emit_llvm.h - the LLVM backend: prints the same loop IR as emit_c, as
+ * LLVM IR built through the LLVM-C API, optimised by LLVM's own pipeline,
+ * then written as text (.ll) or as a native object.  The object defines
+ * the C backend's public symbols with the same ABI, so the same OUT.h
+ * (emit_c_header) and the same runtime work with it.
+ *
+ * Built only with CNNGEN_HAVE_LLVM (CMake option CNNGEN_LLVM).
+ */
+#ifndef CNNGEN_EMIT_LLVM_H
+#define CNNGEN_EMIT_LLVM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "emit_c.h"
+#include "graph.h"
+#include "ir.h"
+
+typedef enum { LLVM_EMIT_IR, LLVM_EMIT_OBJECT } LlvmEmitKind;
+
+/* "14.0.6": the LLVM this cnngen was built with. */
+const char *emit_llvm_version(void);
+
+/* The module for p (and the glue around it), optimised, as IR text or an
+ * object for target (a triple; NULL: this machine, with its CPU's
+ * features).  Returns the bytes in *data (malloc'd, *len of them), or
+ * NULL with a message in *error (malloc'd). */
+char *emit_llvm(const Model *m, const IrProgram *p, const EmitOptions *o, LlvmEmitKind kind,
+                const char *target, size_t *len, char **error);
+
+#endif

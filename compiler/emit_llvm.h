@@ -18,14 +18,19 @@
 
 typedef enum { LLVM_EMIT_IR, LLVM_EMIT_OBJECT } LlvmEmitKind;
 
+typedef struct {
+    LlvmEmitKind kind;
+    const char *target;     /* a triple; NULL: this machine, with its CPU's features */
+    bool contract;          /* a * b + c as llvm.fmuladd (fused where the target has FMA) */
+} LlvmOptions;
+
 /* "14.0.6": the LLVM this cnngen was built with. */
 const char *emit_llvm_version(void);
 
 /* The module for p (and the glue around it), optimised, as IR text or an
- * object for target (a triple; NULL: this machine, with its CPU's
- * features).  Returns the bytes in *data (malloc'd, *len of them), or
- * NULL with a message in *error (malloc'd). */
-char *emit_llvm(const Model *m, const IrProgram *p, const EmitOptions *o, LlvmEmitKind kind,
-                const char *target, size_t *len, char **error);
+ * object.  Returns the bytes (malloc'd, *len of them), or NULL with a
+ * message in *error (malloc'd). */
+char *emit_llvm(const Model *m, const IrProgram *p, const EmitOptions *o, const LlvmOptions *lo,
+                size_t *len, char **error);
 
 #endif

@@ -21,6 +21,9 @@
 #include "util.h"
 #include "diag.h"
 #include "emit_c.h"
+#ifdef CNNGEN_HAVE_LLVM
+#include "emit_llvm.h"
+#endif
 #include "lower.h"
 #include "source.h"
 #include "summary.h"
@@ -43,6 +46,9 @@ typedef struct {
     const char *weights;
     const char *prefix;
     const char *depfile;
+    const char *target;         /* --target: an LLVM triple */
+    bool no_contract;           /* --fp-contract=off: no fused multiply-adds (LLVM) */
+    bool fp_contract_given;
     EmitKind emit;
     int vector_width;           /* floats per vector in register blocks; 0: none */
     int vector_registers;       /* the target's vector registers; 0: from the width */
@@ -55,8 +61,12 @@ static const char usage_text[] =
     "       cnngen MODEL.cnn --check\n"
     "\n"
     "options:\n"
-    "  -o FILE            write FILE.c and FILE.h (-o - writes the C to stdout)\n"
+    "  -o FILE            write FILE.c and FILE.h (-o - writes the C to stdout);\n"
+    "                     FILE.ll or FILE.o with --emit=llvm or obj\n"
     "  --emit=c|llvm|obj  C source (default), LLVM IR text, or a native object\n"
+    "  --target TRIPLE    with --emit=llvm|obj: for this target (default: this machine)\n"
+    "  --fp-contract=on|off  with --emit=llvm|obj: fuse multiply-adds where the\n"
+    "                     target can (on, default, as clang) or never (off)\n"
     "  --summary          print the layer table, FLOPs and memory; no code\n"
     "  --json             with --summary: the same as a JSON object\n"
     "  --check            print the model's errors and warnings only\n"
@@ -116,7 +126,11 @@ static int parse_options(int argc, char **argv, Options *o)
             fputs(usage_text, stdout);
             return 0;
         } else if (strcmp(a, "--version") == 0) {
+#ifdef CNNGEN_HAVE_LLVM
+            printf("cnngen %s (LLVM backend: LLVM %s)\n", CNNGEN_VERSION, emit_llvm_version());
+#else
             printf("cnngen %s (LLVM backend: not built in)\n", CNNGEN_VERSION);
+#endif
             return 0;
         } else if (strcmp(a, "-o") == 0) {
             if (i + 1 >= argc)
@@ -135,6 +149,17 @@ static int parse_options(int argc, char **argv, Options *o)
                 o->emit = EMIT_OBJ;
             else
                 return usage_error("--emit takes c, llvm or obj, not '%s'", v);
+        } else if (is_option(a, "--target")) {
+            if (!(v = option_value(argc, argv, &i, "--target")))
+                return usage_error("%s needs a target triple", a);
+            o->target = v;
+        } else if (is_option(a, "--fp-contract")) {
+            if (!(v = option_value(argc, argv, &i, "--fp-contract")))
+                return usage_error("%s needs on or off", a);
+            if (strcmp(v, "on") && strcmp(v, "off"))
+                return usage_error("--fp-contract takes on or off, not '%s'", v);
+            o->no_contract = strcmp(v, "off") == 0;
+            o->fp_contract_given = true;
         } else if (is_option(a, "--weights")) {
             if (!(v = option_value(argc, argv, &i, "--weights")))
                 return usage_error("%s needs a file name", a);
@@ -210,15 +235,16 @@ static Model *load_model(const Options *o, Source *src, Diag **diag, int *status
     return m;
 }
 
-/* OUT.c and OUT.h from -o OUT.c (or -o OUT). */
-static void output_names(const char *output, char **c_path, char **h_path, char **h_name)
+/* OUT.c and OUT.h from -o OUT.c (or -o OUT); OUT.ll or OUT.o for LLVM. */
+static void output_names(const char *output, const char *ext, char **code_path, char **h_path,
+                         char **h_name)
 {
-    size_t len = strlen(output);
-    if (len > 2 && strcmp(output + len - 2, ".c") == 0)
-        len -= 2;
-    *c_path = xmalloc(len + 3);
+    size_t len = strlen(output), n = strlen(ext);
+    if (len > n + 1 && output[len - n - 1] == '.' && strcmp(output + len - n, ext) == 0)
+        len -= n + 1;
+    *code_path = xmalloc(len + n + 2);
     *h_path = xmalloc(len + 3);
-    snprintf(*c_path, len + 3, "%.*s.c", (int)len, output);
+    snprintf(*code_path, len + n + 2, "%.*s.%s", (int)len, output, ext);
     snprintf(*h_path, len + 3, "%.*s.h", (int)len, output);
     const char *slash = strrchr(*h_path, '/');
     *h_name = xstrdup(slash ? slash + 1 : *h_path);
@@ -302,9 +328,10 @@ static int write_dependencies(const Options *o, const char *c_path)
     if (o->depfile) {
         path = xstrdup(o->depfile);
     } else {
-        size_t len = strlen(c_path);
-        path = xmalloc(len + 1);
-        snprintf(path, len + 1, "%.*s.d", (int)len - 2, c_path);
+        const char *dot = strrchr(c_path, '.');     /* OUT.c, OUT.ll, OUT.o -> OUT.d */
+        size_t len = (size_t)(dot - c_path);
+        path = xmalloc(len + 3);
+        snprintf(path, len + 3, "%.*s.d", (int)len, c_path);
     }
     FILE *f = fopen(path, "w");
     if (!f) {
@@ -321,6 +348,38 @@ static int write_dependencies(const Options *o, const char *c_path)
     int bad = fclose(f) != 0;
     free(path);
     return bad ? 2 : 0;
+}
+
+/* The output file's bytes: C, LLVM IR text or an object. */
+static char *generate_code(const Options *o, const Model *m, const IrProgram *program,
+                           const EmitOptions *eo, size_t *len, int *status)
+{
+    if (o->emit == EMIT_C) {
+        char *text = NULL;
+        FILE *c = open_memstream(&text, len);
+        if (!c) {
+            fprintf(stderr, "cnngen: error: out of memory\n");
+            exit(2);
+        }
+        emit_c_source(c, m, program, eo);
+        fclose(c);
+        return text;
+    }
+#ifdef CNNGEN_HAVE_LLVM
+    char *error = NULL;
+    LlvmOptions lo = {o->emit == EMIT_LLVM ? LLVM_EMIT_IR : LLVM_EMIT_OBJECT, o->target,
+                      !o->no_contract};
+    char *code = emit_llvm(m, program, eo, &lo, len, &error);
+    if (!code) {
+        fprintf(stderr, "cnngen: error: %s\n", error);
+        free(error);
+        *status = 2;
+    }
+    return code;
+#else
+    *status = 2;
+    return NULL;
+#endif
 }
 
 static int generate(const Options *o, const Model *m, int argc, char **argv)
@@ -348,37 +407,41 @@ static int generate(const Options *o, const Model *m, int argc, char **argv)
     ir_unroll(&program, 8);
     char *cmd = command_line(argc, argv);
     EmitOptions eo = {o->prefix ? o->prefix : m->name, NULL, cmd, weights, o->main, !train};
-    if (strcmp(o->output, "-") == 0) {
-        emit_c_source(stdout, m, &program, &eo);
-    } else {
-        char *c_path, *h_path, *h_name;
-        output_names(o->output, &c_path, &h_path, &h_name);
+    char *h_path = NULL, *code_path = NULL, *h_name = NULL;
+    if (strcmp(o->output, "-") != 0) {
+        output_names(o->output, o->emit == EMIT_C ? "c" : o->emit == EMIT_LLVM ? "ll" : "o",
+                     &code_path, &h_path, &h_name);
         eo.header_name = h_name;
-        /* Built in memory, then written only where the text changed: a
-         * build system then rebuilds nothing for a model that compiles to
-         * the same code (the header survives most edits unchanged). */
-        char *c_text = NULL, *h_text = NULL;
-        size_t c_len = 0, h_len = 0;
-        FILE *c = open_memstream(&c_text, &c_len), *h = open_memstream(&h_text, &h_len);
-        if (!c || !h) {
+    }
+    /* Built in memory, then written only where the text changed: a build
+     * system then rebuilds nothing for a model that compiles to the same
+     * code (the header survives most edits unchanged). */
+    size_t code_len = 0;
+    char *code = generate_code(o, m, &program, &eo, &code_len, &status);
+    if (code && !code_path) {
+        if (fwrite(code, 1, code_len, stdout) != code_len)
+            status = 2;
+    } else if (code) {
+        char *h_text = NULL;
+        size_t h_len = 0;
+        FILE *h = open_memstream(&h_text, &h_len);
+        if (!h) {
             fprintf(stderr, "cnngen: error: out of memory\n");
             exit(2);
         }
         emit_c_header(h, m, &eo);
-        emit_c_source(c, m, &program, &eo);
-        fclose(c);
         fclose(h);
         if (write_if_changed(h_path, h_text, h_len) != 0 ||
-            write_if_changed(c_path, c_text, c_len) != 0)
+            write_if_changed(code_path, code, code_len) != 0)
             status = 2;
-        free(c_text);
         free(h_text);
         if (status == 0 && (o->md || o->depfile))
-            status = write_dependencies(o, c_path);
-        free(c_path);
-        free(h_path);
-        free(h_name);
+            status = write_dependencies(o, code_path);
     }
+    free(code);
+    free(code_path);
+    free(h_path);
+    free(h_name);
     free(cmd);
     free(weights);
     ir_program_free(&program);
@@ -435,11 +498,18 @@ int main(int argc, char **argv)
         return usage_error("%s", "--json goes with --summary");
     if (!o.summary && !o.check && !o.output)
         return usage_error("%s", "nothing to do: give -o OUT.c, --summary or --check");
+    if (o.target && o.emit == EMIT_C)
+        return usage_error("%s", "--target goes with --emit=llvm or --emit=obj");
+    if (o.fp_contract_given && o.emit == EMIT_C)
+        return usage_error("%s", "--fp-contract goes with --emit=llvm or --emit=obj (for C, the C "
+                                 "compiler's -ffp-contract decides)");
+#ifndef CNNGEN_HAVE_LLVM
     if (o.emit != EMIT_C && !o.summary && !o.check) {
         fprintf(stderr, "cnngen: error: --emit=%s needs the LLVM backend, and this cnngen was "
                         "built without LLVM\n", o.emit == EMIT_LLVM ? "llvm" : "obj");
         return 2;
     }
+#endif
 
     Source src;
     Diag *diag = NULL;

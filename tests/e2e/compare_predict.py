@@ -25,8 +25,8 @@ import shlex
 import sys
 import tempfile
 
-from e2e_common import (WARNINGS, add_build_arguments, build_with_runtime, model_files, run,
-                        sanitizer_flags)
+from e2e_common import (WARNINGS, add_build_arguments, build_object_with_runtime,
+                        build_with_runtime, has_llvm, model_files, run, sanitizer_flags)
 
 
 
@@ -39,17 +39,17 @@ def write_inputs(path, size, samples, rng):
 
 
 def build_and_predict(args, index, model, work):
-    """Returns (problems, runtime output text)."""
+    """Returns (problems, runtime output text, the object's output or None)."""
     d = os.path.join(work, str(index))
     w0, inp = os.path.join(d, 'w0.safetensors'), os.path.join(d, 'in.txt')
     problems = []
     failed = build_with_runtime(args, model, os.path.join(d, 'm.c'), os.path.join(d, 'prog'))
     if failed:
-        return [failed], None
+        return [failed], None, None
     extra = sanitizer_flags(args)
     out = run([os.path.join(d, 'prog'), 'predict', '--weights', w0, inp])
     if out.returncode != 0:
-        return [f'predict failed ({out.returncode}):\n{out.stderr}'], None
+        return [f'predict failed ({out.returncode}):\n{out.stderr}'], None, None
     if args.standalone_every and index % args.standalone_every == 0:
         gen = run([args.cnngen, model, '--weights', w0, '--no-train', '--main', '-o',
                    os.path.join(d, 's.c')])
@@ -62,7 +62,53 @@ def build_and_predict(args, index, model, work):
             if alone.returncode != 0 or alone.stdout != out.stdout:
                 problems.append('the standalone predictor prints something else:\n' +
                                 alone.stdout[:500] + alone.stderr[:500])
-    return problems, out.stdout
+    fused = None
+    if args.obj:
+        more, fused = objects_agree(args, model, d, w0, inp, out.stdout)
+        problems += more
+        if args.standalone_every and index % args.standalone_every == 0:
+            problems += baked_object_agrees(args, model, d, w0, inp, out.stdout)
+    return problems, out.stdout, fused
+
+
+# Through the LLVM backend (--emit=obj), twice: without fused
+# multiply-adds it must print what the C build prints (the same loop IR,
+# the same operations: 1e-6 relative); as users get it (fused where the
+# CPU has FMA) it is compared with the reference as the C build is.
+OBJECT_REL, OBJECT_ABS = 1e-6, 1e-9
+object_worst = [0.0]
+
+
+def object_predicts(args, model, d, w0, inp, name, options, baked=False):
+    """(problems, output) of an object build."""
+    exe = os.path.join(d, name)
+    failed = build_object_with_runtime(args, model, exe + '.o', exe, options)
+    if failed:
+        return [failed], None
+    out = run([exe, 'predict', inp] if baked else [exe, 'predict', '--weights', w0, inp])
+    if out.returncode != 0:
+        return [f'the object\'s predict failed ({out.returncode}):\n{out.stderr}'], None
+    return [], out.stdout
+
+
+def baked_object_agrees(args, model, d, w0, inp, c_output):
+    """--weights baked into an object (its main() is the runtime's predict
+    command): exactly what the C build prints."""
+    problems, out = object_predicts(args, model, d, w0, inp, 'baked',
+                                    ['--weights', w0, '--no-train', '--fp-contract=off'], baked=True)
+    if out is not None and out != c_output:
+        problems.append('the object with baked weights prints something else:\n' + out[:500])
+    return problems
+
+
+def objects_agree(args, model, d, w0, inp, c_output):
+    problems, exact = object_predicts(args, model, d, w0, inp, 'exact', ['--fp-contract=off'])
+    if exact is not None:
+        diffs, worst = compare(exact, c_output, OBJECT_REL, OBJECT_ABS)
+        object_worst[0] = max(object_worst[0], worst)
+        problems += ['--emit=obj --fp-contract=off against the C build: ' + p for p in diffs]
+    more, fused = object_predicts(args, model, d, w0, inp, 'fused', [])
+    return problems + more, fused
 
 
 def compare(ours, ref, rel, abs_):
@@ -99,6 +145,9 @@ def main():
     ap.add_argument('paths', nargs='+')
     args = ap.parse_args()
     args.cnngen = os.path.abspath(args.cnngen)
+    if args.obj and not has_llvm(args.cnngen):
+        print('(no LLVM backend in this cnngen: --obj skipped)')
+        args.obj = False
     files = model_files(args.paths)
     rng = random.Random(1234)
     with tempfile.TemporaryDirectory() as work:
@@ -134,7 +183,7 @@ def main():
         failures, worst = 0, 0.0
         with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
             results = list(pool.map(lambda i: build_and_predict(args, i, files[i], work), valid))
-        for i, code, (problems, ours) in zip(valid, codes, results):
+        for i, code, (problems, ours, fused) in zip(valid, codes, results):
             with open(os.path.join(work, str(i), 'ref.txt')) as f:
                 ref = f.read()
             if code != '0':
@@ -143,12 +192,19 @@ def main():
                 diffs, w = compare(ours, ref, 1e-5, 1e-6)
                 problems += diffs
                 worst = max(worst, w)
+                if fused is not None:
+                    diffs, w = compare(fused, ref, 1e-5, 1e-6)
+                    problems += ['--emit=obj against the reference: ' + p for p in diffs]
+                    worst = max(worst, w)
             if problems:
                 failures += 1
                 print(f'FAIL {files[i]}')
                 for p in problems:
                     print('  ' + p.replace('\n', '\n  '))
     print(f'{len(valid)} models predicted, worst relative difference {worst:.2e}')
+    if args.obj:
+        print(f'--emit=obj --fp-contract=off: worst relative difference from the C build '
+              f'{object_worst[0]:.2e}; --emit=obj (fused) is in the worst above')
     ok = failures == 0 and len(valid) >= args.min
     if len(valid) < args.min:
         print(f'too few models: {len(valid)} < {args.min}')

@@ -34,6 +34,14 @@ def add_build_arguments(ap, cflags):
     ap.add_argument('--cflags', default=cflags)
     ap.add_argument('--sanitize', action='store_true')
     ap.add_argument('--min', type=int, default=0)
+    ap.add_argument('--obj', action='store_true',
+                    help='also build every program through --emit=obj (the LLVM backend) and '
+                         'compare it with the C build')
+
+
+def has_llvm(cnngen):
+    """Whether this cnngen has the LLVM backend (--version says)."""
+    return 'LLVM backend: LLVM' in run([cnngen, '--version']).stdout
 
 
 def sanitizer_flags(args):
@@ -52,4 +60,17 @@ def build_with_runtime(args, model, c_path, exe):
               '-lz', '-lm', '-o', exe])
     if cc.returncode != 0:
         return f'the generated C does not compile cleanly:\n{cc.stderr[:3000]}'
+    return None
+
+
+def build_object_with_runtime(args, model, o_path, exe, options=()):
+    """cnngen MODEL --main --emit=obj [options], linked against the runtime:
+    None, or what went wrong."""
+    gen = run([args.cnngen, model, '--main', '--emit=obj', '-o', o_path] + list(options))
+    if gen.returncode != 0:
+        return f'cnngen --emit=obj failed ({gen.returncode}):\n{gen.stderr}'
+    cc = run([args.cc] + sanitizer_flags(args) +
+             [o_path, os.path.join(args.runtime_lib, 'libcnnrt.a'), '-lz', '-lm', '-o', exe])
+    if cc.returncode != 0:
+        return f'the object does not link:\n{cc.stderr[:3000]}'
     return None

@@ -1,0 +1,1152 @@
+/* emit_llvm.c - the loop IR as LLVM IR, through the LLVM-C API.
+ *
+ * The second printer of the same IrProgram emit_c prints: every IrFunc
+ * becomes one internal function whose arguments are its views (noalias,
+ * as the C backend's restrict pointers), loops become counted loops with
+ * a phi, float temporaries become allocas that LLVM's mem2reg turns into
+ * registers, multiply-adds become llvm.fmuladd (what clang does for C:
+ * FMA where the target has it).  Around them the glue of the C backend,
+ * built here as IR: the arena and training memory, the parameters, the
+ * tensor tables, predict, the loaders, the training step and main.  The
+ * public symbols and their ABI are those OUT.h declares.
+ *
+ * Then LLVM's own pipeline (default<O3>, with the loop and SLP
+ * vectorisers, for the target's CPU) and the text or the object.  Not
+ * threaded: OpenMP loops print as plain loops (see docs/design.md).
+ */
+#include "emit_llvm.h"
+
+#include <llvm-c/Analysis.h>
+#include <llvm-c/Core.h>
+#include <llvm-c/Target.h>
+#include <llvm-c/TargetMachine.h>
+#include <llvm-c/Transforms/PassBuilder.h>
+#include <llvm/Config/llvm-config.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cnnrt.h"
+#include "util.h"
+
+const char *emit_llvm_version(void)
+{
+    return LLVM_VERSION_STRING;
+}
+
+/* The module being built, its types, and the globals every function uses. */
+typedef struct {
+    LLVMContextRef ctx;
+    LLVMModuleRef mod;
+    LLVMBuilderRef b;
+    LLVMTargetDataRef layout;
+    const Model *m;
+    const IrProgram *p;
+    const EmitOptions *o;
+    const char *cpu, *features;     /* the functions' target attributes, or NULL */
+    bool contract;                  /* multiply-adds as llvm.fmuladd */
+    LLVMTypeRef f32, f64, i8, i32, i64, lng, vd, pf32, pi8, vec;
+    LLVMValueRef arena, train, params;  /* as float pointers */
+    LLVMValueRef train_seed, train_step;
+    LLVMValueRef *bodies;               /* one per IrFunc */
+    LLVMTypeRef *body_types;
+    bool **used;                        /* per IrFunc: the views it uses */
+} Gen;
+
+static char *symbol(const Gen *g, const char *name)
+{
+    size_t n = strlen(g->o->prefix) + strlen(name) + 2;
+    char *s = xmalloc(n);
+    snprintf(s, n, "%s_%s", g->o->prefix, name);
+    return s;
+}
+
+static LLVMValueRef i32c(const Gen *g, long long v) { return LLVMConstInt(g->i32, (unsigned long long)v, 1); }
+static LLVMValueRef i64c(const Gen *g, long long v) { return LLVMConstInt(g->i64, (unsigned long long)v, 1); }
+static LLVMValueRef lngc(const Gen *g, long long v) { return LLVMConstInt(g->lng, (unsigned long long)v, 1); }
+
+static void add_enum_attribute(const Gen *g, LLVMValueRef fn, unsigned index, const char *name)
+{
+    unsigned kind = LLVMGetEnumAttributeKindForName(name, strlen(name));
+    LLVMAddAttributeAtIndex(fn, index, LLVMCreateEnumAttribute(g->ctx, kind, 0));
+}
+
+/* A function of this module: internal ones are the C backend's statics;
+ * every one carries the target's CPU, as clang's functions do, so the .ll
+ * optimises the same under opt. */
+static LLVMValueRef add_function(Gen *g, const char *name, LLVMTypeRef type, bool internal)
+{
+    LLVMValueRef fn = LLVMAddFunction(g->mod, name, type);
+    if (internal)
+        LLVMSetLinkage(fn, LLVMInternalLinkage);
+    add_enum_attribute(g, fn, LLVMAttributeFunctionIndex, "nounwind");
+    if (g->cpu) {
+        LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
+                                LLVMCreateStringAttribute(g->ctx, "target-cpu", 10, g->cpu,
+                                                          (unsigned)strlen(g->cpu)));
+        LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
+                                LLVMCreateStringAttribute(g->ctx, "target-features", 15,
+                                                          g->features,
+                                                          (unsigned)strlen(g->features)));
+    }
+    return fn;
+}
+
+/* An external function (libm, the runtime), declared once. */
+static LLVMValueRef external(Gen *g, const char *name, LLVMTypeRef type)
+{
+    LLVMValueRef fn = LLVMGetNamedFunction(g->mod, name);
+    return fn ? fn : LLVMAddFunction(g->mod, name, type);
+}
+
+static LLVMValueRef call(Gen *g, LLVMValueRef fn, LLVMTypeRef type, LLVMValueRef *args, int n)
+{
+    return LLVMBuildCall2(g->b, type, fn, args, (unsigned)n, "");
+}
+
+static LLVMValueRef intrinsic(Gen *g, const char *name, LLVMTypeRef overload, LLVMTypeRef *type)
+{
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    *type = LLVMIntrinsicGetType(g->ctx, id, &overload, 1);
+    return LLVMGetIntrinsicDeclaration(g->mod, id, &overload, 1);
+}
+
+/* ptr + offset floats */
+static LLVMValueRef float_at(Gen *g, LLVMValueRef ptr, LLVMValueRef offset)
+{
+    return LLVMBuildInBoundsGEP2(g->b, g->f32, ptr, &offset, 1, "");
+}
+
+/* A zeroed global of count floats (+1, as the C backend's, never empty). */
+static LLVMValueRef float_array(Gen *g, const char *name, int64_t count)
+{
+    LLVMTypeRef type = LLVMArrayType(g->f32, (unsigned)(count + 1));
+    char *sym = symbol(g, name);
+    LLVMValueRef v = LLVMAddGlobal(g->mod, type, sym);
+    free(sym);
+    LLVMSetInitializer(v, LLVMConstNull(type));
+    LLVMSetLinkage(v, LLVMInternalLinkage);
+    LLVMSetAlignment(v, 64);
+    return LLVMConstBitCast(v, g->pf32);
+}
+
+/* ---- the loop IR ------------------------------------------------------------ */
+
+typedef struct {
+    Gen *g;
+    const IrFunc *f;
+    LLVMValueRef fn;
+    LLVMValueRef *view;         /* a float pointer per view */
+    LLVMValueRef *var;          /* the current value of each loop variable (i64) */
+    LLVMValueRef *scalar;       /* an alloca per float temporary */
+    LLVMValueRef *vreg;         /* an alloca per vector temporary */
+    LLVMValueRef n;             /* the batch's n (i32), in training functions */
+} FuncGen;
+
+static LLVMValueRef index_value(FuncGen *x, const IrIndex *ix)
+{
+    Gen *g = x->g;
+    LLVMValueRef v = i64c(g, ix->c);
+    for (int i = 0; i < ix->n; i++) {
+        LLVMValueRef term = LLVMBuildMul(g->b, x->var[ix->t[i].var], i64c(g, ix->t[i].coef), "");
+        v = LLVMBuildAdd(g->b, v, term, "");
+    }
+    return v;
+}
+
+static LLVMValueRef element(FuncGen *x, int view, const IrIndex *ix)
+{
+    return float_at(x->g, x->view[view], index_value(x, ix));
+}
+
+static LLVMValueRef vector_pointer(FuncGen *x, int view, const IrIndex *ix)
+{
+    return LLVMBuildBitCast(x->g->b, element(x, view, ix), LLVMPointerType(x->g->vec, 0), "");
+}
+
+static bool is_vector(LLVMValueRef v)
+{
+    return LLVMGetTypeKind(LLVMTypeOf(v)) == LLVMVectorTypeKind;
+}
+
+/* A scalar as a vector of the program's width (GNU C's scalar * vector). */
+static LLVMValueRef splat(Gen *g, LLVMValueRef v)
+{
+    LLVMValueRef one = LLVMBuildInsertElement(g->b, LLVMGetUndef(g->vec), v, i32c(g, 0), "");
+    LLVMValueRef mask = LLVMConstNull(LLVMVectorType(g->i32, (unsigned)g->p->vector_width));
+    return LLVMBuildShuffleVector(g->b, one, LLVMGetUndef(g->vec), mask, "");
+}
+
+static void same_shape(Gen *g, LLVMValueRef *a, LLVMValueRef *b)
+{
+    if (is_vector(*a) && !is_vector(*b))
+        *b = splat(g, *b);
+    else if (is_vector(*b) && !is_vector(*a))
+        *a = splat(g, *a);
+}
+
+/* a * b + c, rounded once where the target fuses (llvm.fmuladd). */
+static LLVMValueRef multiply_add(Gen *g, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c)
+{
+    same_shape(g, &a, &b);
+    same_shape(g, &a, &c);
+    same_shape(g, &b, &c);
+    LLVMTypeRef type;
+    LLVMValueRef fn = intrinsic(g, "llvm.fmuladd", LLVMTypeOf(a), &type);
+    LLVMValueRef args[3] = {a, b, c};
+    return call(g, fn, type, args, 3);
+}
+
+static LLVMValueRef expr_value(FuncGen *x, const IrExpr *e);
+
+/* (a op b ? then : otherwise), as the C backend prints it. */
+static LLVMValueRef conditional(Gen *g, LLVMRealPredicate op, LLVMValueRef a, LLVMValueRef b,
+                                LLVMValueRef then, LLVMValueRef otherwise)
+{
+    same_shape(g, &a, &b);
+    same_shape(g, &then, &otherwise);
+    same_shape(g, &a, &then);
+    same_shape(g, &b, &otherwise);
+    LLVMValueRef cond = LLVMBuildFCmp(g->b, op, a, b, "");
+    return LLVMBuildSelect(g->b, cond, then, otherwise, "");
+}
+
+static LLVMValueRef math_call(FuncGen *x, const char *name, const IrExpr *e)
+{
+    Gen *g = x->g;
+    LLVMValueRef a = expr_value(x, e->a);
+    LLVMTypeRef type = LLVMFunctionType(g->f32, &g->f32, 1, 0);
+    return call(g, external(g, name, type), type, &a, 1);
+}
+
+static LLVMValueRef binary(FuncGen *x, const IrExpr *e)
+{
+    Gen *g = x->g;
+    if (g->contract && e->kind == IRE_ADD && (e->a->kind == IRE_MUL || e->b->kind == IRE_MUL)) {
+        const IrExpr *mul = e->a->kind == IRE_MUL ? e->a : e->b;
+        const IrExpr *other = mul == e->a ? e->b : e->a;
+        LLVMValueRef ma = expr_value(x, mul->a), mb = expr_value(x, mul->b);
+        return multiply_add(g, ma, mb, expr_value(x, other));
+    }
+    LLVMValueRef a = expr_value(x, e->a), b = expr_value(x, e->b);
+    same_shape(g, &a, &b);
+    switch (e->kind) {
+    case IRE_ADD: return LLVMBuildFAdd(g->b, a, b, "");
+    case IRE_SUB: return LLVMBuildFSub(g->b, a, b, "");
+    case IRE_MUL: return LLVMBuildFMul(g->b, a, b, "");
+    case IRE_DIV: return LLVMBuildFDiv(g->b, a, b, "");
+    case IRE_MAX: return conditional(g, LLVMRealOGT, a, b, a, b);
+    case IRE_MIN: return conditional(g, LLVMRealOLT, a, b, a, b);
+    default: unreachable();
+    }
+}
+
+static LLVMValueRef expr_value(FuncGen *x, const IrExpr *e)
+{
+    Gen *g = x->g;
+    switch (e->kind) {
+    case IRE_CONST:
+        return LLVMConstReal(g->f32, (double)e->value);
+    case IRE_LOAD: {
+        LLVMValueRef v = LLVMBuildLoad2(g->b, g->f32, element(x, e->view, &e->index), "");
+        LLVMSetAlignment(v, 4);
+        return v;
+    }
+    case IRE_SCALAR:
+        return LLVMBuildLoad2(g->b, g->f32, x->scalar[e->scalar], "");
+    case IRE_ADD: case IRE_SUB: case IRE_MUL: case IRE_DIV: case IRE_MAX: case IRE_MIN:
+        return binary(x, e);
+    case IRE_NEG:
+        return LLVMBuildFNeg(g->b, expr_value(x, e->a), "");
+    case IRE_EXP: return math_call(x, "expf", e);
+    case IRE_TANH: return math_call(x, "tanhf", e);
+    case IRE_LOG: return math_call(x, "logf", e);
+    case IRE_SQRT: {
+        LLVMTypeRef type;
+        LLVMValueRef fn = intrinsic(g, "llvm.sqrt", g->f32, &type), a = expr_value(x, e->a);
+        return call(g, fn, type, &a, 1);
+    }
+    case IRE_BATCH:
+        return LLVMBuildSIToFP(g->b, x->n, g->f32, "");
+    case IRE_SELECT_POS:
+        return conditional(g, LLVMRealOGT, expr_value(x, e->a), LLVMConstReal(g->f32, 0),
+                           expr_value(x, e->b), expr_value(x, e->c));
+    case IRE_VREG:
+        return LLVMBuildLoad2(g->b, g->vec, x->vreg[e->scalar], "");
+    case IRE_VZERO:
+        return LLVMConstNull(g->vec);
+    case IRE_VLANE: {
+        LLVMValueRef v = LLVMBuildLoad2(g->b, g->vec, x->vreg[e->scalar], "");
+        return LLVMBuildExtractElement(g->b, v, i32c(g, e->index.c), "");
+    }
+    case IRE_VLOAD: {
+        LLVMValueRef v = LLVMBuildLoad2(g->b, g->vec, vector_pointer(x, e->view, &e->index), "");
+        LLVMSetAlignment(v, 4);
+        return v;
+    }
+    }
+    unreachable();
+}
+
+/* old + value, a multiply-add when value is a product (x += a * b). */
+static LLVMValueRef accumulated(FuncGen *x, LLVMValueRef old, const IrExpr *value)
+{
+    if (x->g->contract && value->kind == IRE_MUL) {
+        LLVMValueRef a = expr_value(x, value->a), b = expr_value(x, value->b);
+        return multiply_add(x->g, a, b, old);
+    }
+    LLVMValueRef v = expr_value(x, value);
+    same_shape(x->g, &old, &v);
+    return LLVMBuildFAdd(x->g->b, old, v, "");
+}
+
+static void block(FuncGen *x, const IrBlock *b);
+
+/* for (var = lo; var < hi; var++): a header with a phi, the body, a latch. */
+static void loop(FuncGen *x, const IrStmt *s)
+{
+    Gen *g = x->g;
+    LLVMValueRef lo = i64c(g, s->lo);
+    LLVMValueRef hi = s->to_batch ? LLVMBuildSExt(g->b, x->n, g->i64, "") : i64c(g, s->hi);
+    if (!s->to_batch && s->lo >= s->hi)
+        return;
+    LLVMBasicBlockRef before = LLVMGetInsertBlock(g->b);
+    LLVMBasicBlockRef head = LLVMAppendBasicBlockInContext(g->ctx, x->fn, "loop");
+    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(g->ctx, x->fn, "done");
+    if (s->to_batch)
+        LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, lo, hi, ""), head, done);
+    else
+        LLVMBuildBr(g->b, head);
+    LLVMPositionBuilderAtEnd(g->b, head);
+    LLVMValueRef phi = LLVMBuildPhi(g->b, g->i64, x->f->var_names[s->var]);
+    LLVMValueRef saved = x->var[s->var];
+    x->var[s->var] = phi;
+    block(x, &s->body);
+    LLVMValueRef next = LLVMBuildAdd(g->b, phi, i64c(g, 1), "");
+    LLVMBasicBlockRef latch = LLVMGetInsertBlock(g->b);
+    LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, next, hi, ""), head, done);
+    LLVMValueRef values[2] = {lo, next};
+    LLVMBasicBlockRef blocks[2] = {before, latch};
+    LLVMAddIncoming(phi, values, blocks, 2);
+    LLVMPositionBuilderAtEnd(g->b, done);
+    x->var[s->var] = saved;
+}
+
+static void stmt(FuncGen *x, const IrStmt *s)
+{
+    Gen *g = x->g;
+    switch (s->kind) {
+    case IRS_FOR:
+        loop(x, s);
+        break;
+    case IRS_STORE: {
+        LLVMValueRef ptr = element(x, s->view, &s->index), v;
+        if (s->accumulate) {
+            LLVMValueRef old = LLVMBuildLoad2(g->b, g->f32, ptr, "");
+            LLVMSetAlignment(old, 4);
+            v = accumulated(x, old, s->value);
+        } else {
+            v = expr_value(x, s->value);
+        }
+        LLVMSetAlignment(LLVMBuildStore(g->b, v, ptr), 4);
+        break;
+    }
+    case IRS_SCALAR: {
+        LLVMValueRef slot = x->scalar[s->scalar], v;
+        if (s->mode == SCALAR_ADD)
+            v = accumulated(x, LLVMBuildLoad2(g->b, g->f32, slot, ""), s->value);
+        else
+            v = expr_value(x, s->value);
+        LLVMBuildStore(g->b, v, slot);
+        break;
+    }
+    case IRS_VSET: {
+        LLVMValueRef slot = x->vreg[s->scalar], v;
+        if (s->mode == SCALAR_ADD)
+            v = accumulated(x, LLVMBuildLoad2(g->b, g->vec, slot, ""), s->value);
+        else
+            v = expr_value(x, s->value);
+        if (!is_vector(v))
+            v = splat(g, v);
+        LLVMBuildStore(g->b, v, slot);
+        break;
+    }
+    case IRS_VSTORE: {
+        LLVMValueRef v = LLVMBuildLoad2(g->b, g->vec, x->vreg[s->scalar], "");
+        LLVMSetAlignment(LLVMBuildStore(g->b, v, vector_pointer(x, s->view, &s->index)), 4);
+        break;
+    }
+    case IRS_COMMENT:
+        break;
+    }
+}
+
+static void block(FuncGen *x, const IrBlock *b)
+{
+    for (int i = 0; i < b->count; i++)
+        stmt(x, b->items[i]);
+}
+
+/* The body of an IrFunc as a function of its views (one sample's, in a
+ * per-sample function) and n: (float *noalias v..., i32 n). */
+static void build_body(Gen *g, int k)
+{
+    const IrFunc *f = g->p->funcs[k];
+    bool *used = g->used[k];
+    int nargs = 0;
+    LLVMTypeRef *params = xcalloc((size_t)f->nviews + 1, sizeof *params);
+    for (int i = 0; i < f->nviews; i++)
+        if (used[i] && f->views[i].base != VIEW_LOCAL)
+            params[nargs++] = g->pf32;
+    params[nargs++] = g->i32;
+    LLVMTypeRef type = LLVMFunctionType(g->vd, params, (unsigned)nargs, 0);
+    free(params);
+    char *name = symbol(g, f->name);
+    LLVMValueRef fn = add_function(g, name, type, true);
+    free(name);
+    /* noinline: each layer a function of its own, as in the C (a large
+     * layer inlined into predict leaves the register allocator no room). */
+    add_enum_attribute(g, fn, LLVMAttributeFunctionIndex, "noinline");
+    g->bodies[k] = fn;
+    g->body_types[k] = type;
+
+    FuncGen x = {g, f, fn, NULL, NULL, NULL, NULL, NULL};
+    x.view = xcalloc((size_t)f->nviews + 1, sizeof *x.view);
+    x.var = xcalloc((size_t)f->nvars + 1, sizeof *x.var);
+    x.scalar = xcalloc((size_t)f->nscalars + 1, sizeof *x.scalar);
+    x.vreg = xcalloc((size_t)f->nvregs + 1, sizeof *x.vreg);
+    LLVMPositionBuilderAtEnd(g->b, LLVMAppendBasicBlockInContext(g->ctx, fn, "entry"));
+    int arg = 0;
+    for (int i = 0; i < f->nviews; i++) {
+        if (!used[i])
+            continue;
+        if (f->views[i].base == VIEW_LOCAL) {
+            int64_t size = f->views[i].size ? f->views[i].size : 1;
+            LLVMValueRef a = LLVMBuildAlloca(g->b, LLVMArrayType(g->f32, (unsigned)size),
+                                             f->views[i].name);
+            LLVMSetAlignment(a, 32);
+            x.view[i] = LLVMBuildBitCast(g->b, a, g->pf32, "");
+            continue;
+        }
+        x.view[i] = LLVMGetParam(fn, (unsigned)arg);
+        LLVMSetValueName2(x.view[i], f->views[i].name, strlen(f->views[i].name));
+        add_enum_attribute(g, fn, (unsigned)arg + 1, "noalias");
+        arg++;
+    }
+    x.n = LLVMGetParam(fn, (unsigned)arg);
+    LLVMSetValueName2(x.n, "n", 1);
+    for (int i = 0; i < f->nscalars; i++)
+        x.scalar[i] = LLVMBuildAlloca(g->b, g->f32, f->scalar_names[i]);
+    for (int i = 0; i < f->nvregs; i++)
+        x.vreg[i] = LLVMBuildAlloca(g->b, g->vec, f->vreg_names[i]);
+    block(&x, &f->body);
+    LLVMBuildRetVoid(g->b);
+    free(x.view);
+    free(x.var);
+    free(x.scalar);
+    free(x.vreg);
+}
+
+/* A call of IrFunc k from the glue: its views from the bases (the sample
+ * s's, in a per-sample function: a loop over the samples). */
+typedef struct {
+    LLVMValueRef input, output, target, n;
+} Bases;
+
+static LLVMValueRef view_base(Gen *g, const IrView *v, const Bases *at)
+{
+    switch (v->base) {
+    case VIEW_INPUT: return at->input;
+    case VIEW_OUTPUT: return at->output;
+    case VIEW_TARGET: return at->target;
+    case VIEW_ARENA: return g->arena;
+    case VIEW_PARAMS: return g->params;
+    case VIEW_TRAIN: return g->train;
+    case VIEW_LOCAL: break;
+    }
+    unreachable();
+}
+
+static void call_body(Gen *g, int k, const Bases *at, LLVMValueRef sample)
+{
+    const IrFunc *f = g->p->funcs[k];
+    LLVMValueRef *args = xcalloc((size_t)f->nviews + 1, sizeof *args);
+    int nargs = 0;
+    for (int i = 0; i < f->nviews; i++) {
+        const IrView *v = &f->views[i];
+        if (!g->used[k][i] || v->base == VIEW_LOCAL)
+            continue;
+        LLVMValueRef offset = i64c(g, v->offset);
+        if (sample && v->sample_stride)
+            offset = LLVMBuildAdd(g->b, offset,
+                                  LLVMBuildMul(g->b, sample, i64c(g, v->sample_stride), ""), "");
+        args[nargs++] = float_at(g, view_base(g, v, at), offset);
+    }
+    args[nargs++] = at->n ? at->n : i32c(g, 1);
+    call(g, g->bodies[k], g->body_types[k], args, nargs);
+    free(args);
+}
+
+/* for (i = 0; i < n; i++) each(i): a loop in the glue. */
+typedef void (*LoopBody)(Gen *g, LLVMValueRef i, void *arg);
+
+static void counted_loop(Gen *g, LLVMValueRef fn, LLVMValueRef n32, LoopBody each, void *arg)
+{
+    LLVMValueRef n = LLVMBuildSExt(g->b, n32, g->i64, "");
+    LLVMBasicBlockRef before = LLVMGetInsertBlock(g->b);
+    LLVMBasicBlockRef head = LLVMAppendBasicBlockInContext(g->ctx, fn, "each");
+    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(g->ctx, fn, "done");
+    LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSGT, n, i64c(g, 0), ""), head, done);
+    LLVMPositionBuilderAtEnd(g->b, head);
+    LLVMValueRef i = LLVMBuildPhi(g->b, g->i64, "i");
+    each(g, i, arg);
+    LLVMValueRef next = LLVMBuildAdd(g->b, i, i64c(g, 1), "");
+    LLVMBasicBlockRef latch = LLVMGetInsertBlock(g->b);
+    LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, next, n, ""), head, done);
+    LLVMValueRef values[2] = {i64c(g, 0), next};
+    LLVMBasicBlockRef blocks[2] = {before, latch};
+    LLVMAddIncoming(i, values, blocks, 2);
+    LLVMPositionBuilderAtEnd(g->b, done);
+}
+
+typedef struct {
+    int k;
+    const Bases *at;
+} SampleCall;
+
+static void call_for_sample(Gen *g, LLVMValueRef s, void *arg)
+{
+    const SampleCall *c = arg;
+    call_body(g, c->k, c->at, s);
+}
+
+static void call_ir_func(Gen *g, LLVMValueRef fn, int k, const Bases *at)
+{
+    if (g->p->funcs[k]->per_sample) {
+        SampleCall c = {k, at};
+        counted_loop(g, fn, at->n, call_for_sample, &c);
+    } else {
+        call_body(g, k, at, NULL);
+    }
+}
+
+static void call_phases(Gen *g, LLVMValueRef fn, const Bases *at, IrPhase a, IrPhase b)
+{
+    for (int k = 0; k < g->p->nfuncs; k++)
+        if (g->p->funcs[k]->phase == a || g->p->funcs[k]->phase == b)
+            call_ir_func(g, fn, k, at);
+}
+
+/* ---- the glue ------------------------------------------------------------------ */
+
+static LLVMValueRef string_constant(Gen *g, const char *text)
+{
+    size_t n = strlen(text);
+    LLVMValueRef init = LLVMConstStringInContext(g->ctx, text, (unsigned)n, 0);
+    LLVMValueRef v = LLVMAddGlobal(g->mod, LLVMTypeOf(init), ".str");
+    LLVMSetInitializer(v, init);
+    LLVMSetGlobalConstant(v, 1);
+    LLVMSetLinkage(v, LLVMPrivateLinkage);
+    LLVMSetUnnamedAddress(v, LLVMGlobalUnnamedAddr);
+    return LLVMConstBitCast(v, g->pi8);
+}
+
+static LLVMValueRef constant_table(Gen *g, const char *name, LLVMTypeRef row,
+                                   LLVMValueRef *rows, int n, bool internal)
+{
+    LLVMValueRef init = LLVMConstArray(row, rows, (unsigned)n);
+    char *sym = symbol(g, name);
+    LLVMValueRef v = LLVMAddGlobal(g->mod, LLVMTypeOf(init), sym);
+    free(sym);
+    LLVMSetInitializer(v, init);
+    LLVMSetGlobalConstant(v, 1);
+    if (internal)
+        LLVMSetLinkage(v, LLVMInternalLinkage);
+    return v;
+}
+
+static LLVMValueRef shape_constant(Gen *g, const Shape *s)
+{
+    LLVMValueRef dims[5];
+    for (int d = 0; d < 5; d++)
+        dims[d] = i32c(g, d < s->rank ? s->dim[d] : 0);
+    return LLVMConstArray(g->i32, dims, 5);
+}
+
+static int tensor_count(const Model *m)
+{
+    int n = 0;
+    for (int i = 0; i < m->nlayers; i++)
+        n += m->layers[i]->nparams;
+    return n;
+}
+
+/* PREFIX_tensors (OUT.h's PREFIX_tensor: name, rank, shape[5], long
+ * offset, trainable) and the runtime's cnnrt_tensor_spec table. */
+static LLVMValueRef tensor_tables(Gen *g)
+{
+    const Model *m = g->m;
+    int n = tensor_count(m);
+    LLVMTypeRef shape = LLVMArrayType(g->i32, 5);
+    LLVMTypeRef pub_fields[5] = {g->pi8, g->i32, shape, g->lng, g->i32};
+    LLVMTypeRef spec_fields[4] = {g->pi8, g->i32, shape, g->lng};
+    LLVMTypeRef pub = LLVMStructTypeInContext(g->ctx, pub_fields, 5, 0);
+    LLVMTypeRef spec = LLVMStructTypeInContext(g->ctx, spec_fields, 4, 0);
+    LLVMValueRef *pubs = xcalloc((size_t)n + 1, sizeof *pubs);
+    LLVMValueRef *specs = xcalloc((size_t)n + 1, sizeof *specs);
+    int k = 0;
+    for (int i = 0; i < m->nlayers; i++)
+        for (int j = 0; j < m->layers[i]->nparams; j++, k++) {
+            const Param *p = &m->layers[i]->params[j];
+            LLVMValueRef f[5] = {string_constant(g, p->name), i32c(g, p->shape.rank),
+                                 shape_constant(g, &p->shape), lngc(g, p->offset),
+                                 i32c(g, p->trainable ? 1 : 0)};
+            pubs[k] = LLVMConstStructInContext(g->ctx, f, 5, 0);
+            specs[k] = LLVMConstStructInContext(g->ctx, f, 4, 0);
+        }
+    pubs[n] = LLVMConstNull(pub);
+    specs[n] = LLVMConstNull(spec);
+    constant_table(g, "tensors", pub, pubs, n + 1, false);
+    LLVMValueRef v = constant_table(g, "runtime_specs", spec, specs, n + 1, true);
+    free(pubs);
+    free(specs);
+    return LLVMConstBitCast(v, g->pi8);
+}
+
+/* The parameter block as bytes of floats in the target's byte order:
+ * baked weights, or the model's literal values (zero elsewhere). */
+static void parameters(Gen *g)
+{
+    const Model *m = g->m;
+    int64_t count = model_param_count(m, true) + model_param_count(m, false);
+    unsigned char *bytes = xcalloc((size_t)count + 1, 4);
+    bool big_endian = LLVMByteOrder(g->layout) == LLVMBigEndian;
+    for (int i = 0; i < m->nlayers; i++)
+        for (int k = 0; k < m->layers[i]->nparams; k++) {
+            const Param *p = &m->layers[i]->params[k];
+            for (int64_t j = 0; j < shape_size(&p->shape); j++) {
+                float v = g->o->weights ? g->o->weights[p->offset + j]
+                          : p->literal ? (float)p->literal[j]
+                          : p->init == INIT_ONES ? 1.0f : 0.0f;
+                uint32_t u;
+                memcpy(&u, &v, 4);
+                for (int b = 0; b < 4; b++)
+                    bytes[4 * (p->offset + j) + b] =
+                        (unsigned char)(u >> (8 * (big_endian ? 3 - b : b)));
+            }
+        }
+    LLVMValueRef init =
+        LLVMConstStringInContext(g->ctx, (const char *)bytes, (unsigned)(4 * (count + 1)), 1);
+    free(bytes);
+    char *sym = symbol(g, "params");
+    LLVMValueRef v = LLVMAddGlobal(g->mod, LLVMTypeOf(init), sym);
+    free(sym);
+    LLVMSetInitializer(v, init);
+    LLVMSetLinkage(v, LLVMInternalLinkage);
+    LLVMSetGlobalConstant(v, g->o->weights != NULL);
+    LLVMSetAlignment(v, 64);
+    g->params = LLVMConstBitCast(v, g->pf32);
+}
+
+/* A public function and its entry block, with the builder there. */
+static LLVMValueRef begin_function(Gen *g, const char *name, LLVMTypeRef ret,
+                                   LLVMTypeRef *params, int n, bool internal)
+{
+    char *sym = symbol(g, name);
+    LLVMValueRef fn = add_function(g, sym, LLVMFunctionType(ret, params, (unsigned)n, 0),
+                                   internal);
+    free(sym);
+    LLVMPositionBuilderAtEnd(g->b, LLVMAppendBasicBlockInContext(g->ctx, fn, "entry"));
+    return fn;
+}
+
+static LLVMValueRef public_function(Gen *g, const char *name)
+{
+    char *sym = symbol(g, name);
+    LLVMValueRef fn = LLVMGetNamedFunction(g->mod, sym);
+    free(sym);
+    return fn;
+}
+
+static void memcpy_floats(Gen *g, LLVMValueRef to, LLVMValueRef from, LLVMValueRef count)
+{
+    LLVMBuildMemCpy(g->b, to, 4, from, 4, LLVMBuildMul(g->b, count, i64c(g, 4), ""));
+}
+
+static void predict_one_sample(Gen *g, LLVMValueRef i, void *arg)
+{
+    LLVMValueRef *a = arg;   /* input, output, predict */
+    int64_t in = shape_size(&g->m->input), out = shape_size(model_output_shape(g->m));
+    LLVMValueRef args[2] = {float_at(g, a[0], LLVMBuildMul(g->b, i, i64c(g, in), "")),
+                            float_at(g, a[1], LLVMBuildMul(g->b, i, i64c(g, out), ""))};
+    LLVMTypeRef params[2] = {g->pf32, g->pf32};
+    call(g, a[2], LLVMFunctionType(g->vd, params, 2, 0), args, 2);
+}
+
+static void emit_predict(Gen *g)
+{
+    LLVMTypeRef params[3] = {g->pf32, g->pf32, g->i32};
+    LLVMValueRef fn = begin_function(g, "predict", g->vd, params, 2, false);
+    Bases at = {LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), NULL, NULL};
+    int calls = 0;
+    for (int k = 0; k < g->p->nfuncs; k++)
+        if (g->p->funcs[k]->phase == PHASE_PREDICT) {
+            call_ir_func(g, fn, k, &at);
+            calls++;
+        }
+    if (g->m->nlayers == 0 || calls == 0)
+        memcpy_floats(g, at.output, at.input, i64c(g, shape_size(&g->m->input)));
+    LLVMBuildRetVoid(g->b);
+
+    LLVMValueRef batch = begin_function(g, "predict_batch", g->vd, params, 3, false);
+    LLVMValueRef a[3] = {LLVMGetParam(batch, 0), LLVMGetParam(batch, 1), fn};
+    counted_loop(g, batch, LLVMGetParam(batch, 2), predict_one_sample, a);
+    LLVMBuildRetVoid(g->b);
+}
+
+/* params_data, load_weights, init_params: what OUT.h declares without
+ * baked weights. */
+static void emit_loaders(Gen *g, LLVMValueRef specs)
+{
+    LLVMValueRef fn = begin_function(g, "params_data", g->pf32, NULL, 0, false);
+    LLVMBuildRet(g->b, g->params);
+
+    const Model *m = g->m;
+    int n = tensor_count(m);
+    int64_t count = model_param_count(m, true) + model_param_count(m, false);
+    LLVMTypeRef load_params[3] = {g->pi8, g->pi8, g->lng};
+    fn = begin_function(g, "load_weights", g->i32, load_params, 3, false);
+    LLVMTypeRef rt_params[7] = {g->pi8, g->pi8, g->i32, g->pf32, g->lng, g->pi8, g->lng};
+    LLVMTypeRef rt_type = LLVMFunctionType(g->i32, rt_params, 7, 0);
+    LLVMValueRef args[7] = {LLVMGetParam(fn, 0), specs, i32c(g, n), g->params, lngc(g, count),
+                            LLVMGetParam(fn, 1), LLVMGetParam(fn, 2)};
+    LLVMBuildRet(g->b, call(g, external(g, "cnnrt_load_safetensors", rt_type), rt_type, args, 7));
+
+    /* cnnrt_init_spec: long offset, count; int init; long fan_in, fan_out */
+    LLVMTypeRef fields[5] = {g->lng, g->lng, g->i32, g->lng, g->lng};
+    LLVMTypeRef row = LLVMStructTypeInContext(g->ctx, fields, 5, 0);
+    LLVMValueRef *rows = xcalloc((size_t)n + 1, sizeof *rows);
+    int k = 0;
+    for (int i = 0; i < m->nlayers; i++)
+        for (int j = 0; j < m->layers[i]->nparams; j++, k++) {
+            const Param *p = &m->layers[i]->params[j];
+            const char *name;
+            LLVMValueRef f[5] = {lngc(g, p->offset), lngc(g, shape_size(&p->shape)),
+                                 i32c(g, emit_runtime_init(p, &name)), lngc(g, p->fan_in),
+                                 lngc(g, p->fan_out)};
+            rows[k] = LLVMConstStructInContext(g->ctx, f, 5, 0);
+        }
+    rows[n] = LLVMConstNull(row);
+    LLVMValueRef table = constant_table(g, "init_specs", row, rows, n + 1, true);
+    free(rows);
+    LLVMTypeRef seed = g->i64;
+    fn = begin_function(g, "init_params", g->vd, &seed, 1, false);
+    LLVMTypeRef init_params[4] = {g->pi8, g->i32, g->pf32, g->i64};
+    LLVMTypeRef init_type = LLVMFunctionType(g->vd, init_params, 4, 0);
+    LLVMValueRef init_args[4] = {LLVMConstBitCast(table, g->pi8), i32c(g, n), g->params,
+                                 LLVMGetParam(fn, 0)};
+    call(g, external(g, "cnnrt_init_params", init_type), init_type, init_args, 4);
+    LLVMBuildRetVoid(g->b);
+}
+
+/* ---- training ------------------------------------------------------------------- */
+
+static LLVMValueRef load_global(Gen *g, LLVMValueRef v, LLVMTypeRef type)
+{
+    return LLVMBuildLoad2(g->b, type, v, "");
+}
+
+static LLVMValueRef global_u64(Gen *g, const char *name)
+{
+    char *sym = symbol(g, name);
+    LLVMValueRef v = LLVMAddGlobal(g->mod, g->i64, sym);
+    free(sym);
+    LLVMSetInitializer(v, LLVMConstNull(g->i64));
+    LLVMSetLinkage(v, LLVMInternalLinkage);
+    return v;
+}
+
+/* if (n < 1 || n > TRAIN_BATCH) return NAN; */
+static void batch_check(Gen *g, LLVMValueRef fn, LLVMValueRef n)
+{
+    LLVMValueRef low = LLVMBuildICmp(g->b, LLVMIntSLT, n, i32c(g, 1), "");
+    LLVMValueRef high = LLVMBuildICmp(g->b, LLVMIntSGT, n, i32c(g, g->m->tp.batch), "");
+    LLVMBasicBlockRef bad = LLVMAppendBasicBlockInContext(g->ctx, fn, "bad_n");
+    LLVMBasicBlockRef good = LLVMAppendBasicBlockInContext(g->ctx, fn, "step");
+    LLVMBuildCondBr(g->b, LLVMBuildOr(g->b, low, high, ""), bad, good);
+    LLVMPositionBuilderAtEnd(g->b, bad);
+    LLVMBuildRet(g->b, LLVMConstReal(g->f64, NAN));
+    LLVMPositionBuilderAtEnd(g->b, good);
+}
+
+static void add_loss(Gen *g, LLVMValueRef s, void *arg)
+{
+    LLVMValueRef sum = arg;
+    LLVMValueRef at = LLVMBuildAdd(g->b, s, i64c(g, g->m->tp.loss), "");
+    LLVMValueRef loss = LLVMBuildFPExt(g->b, LLVMBuildLoad2(g->b, g->f32, float_at(g, g->train, at), ""),
+                                       g->f64, "");
+    LLVMBuildStore(g->b, LLVMBuildFAdd(g->b, LLVMBuildLoad2(g->b, g->f64, sum, ""), loss, ""), sum);
+}
+
+/* The outputs, before the update, to the caller. */
+static void copy_outputs(Gen *g, const Bases *at, LLVMValueRef output)
+{
+    int owner = g->m->tp.owner[g->m->nlayers];
+    LLVMValueRef n = LLVMBuildSExt(g->b, at->n, g->i64, "");
+    LLVMValueRef from = owner == 0 ? at->input : float_at(g, g->train, i64c(g, g->m->tp.act[owner]));
+    memcpy_floats(g, output, from,
+                  LLVMBuildMul(g->b, n, i64c(g, shape_size(model_output_shape(g->m))), ""));
+}
+
+/* return the batch's mean loss, summed in double in sample order */
+static void return_mean_loss(Gen *g, LLVMValueRef fn, LLVMValueRef n)
+{
+    LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(fn);
+    LLVMBasicBlockRef here = LLVMGetInsertBlock(g->b);
+    LLVMPositionBuilder(g->b, entry, LLVMGetFirstInstruction(entry));
+    LLVMValueRef sum = LLVMBuildAlloca(g->b, g->f64, "sum");
+    LLVMPositionBuilderAtEnd(g->b, here);
+    LLVMBuildStore(g->b, LLVMConstReal(g->f64, 0), sum);
+    counted_loop(g, fn, n, add_loss, sum);
+    LLVMValueRef mean = LLVMBuildFDiv(g->b, LLVMBuildLoad2(g->b, g->f64, sum, ""),
+                                      LLVMBuildSIToFP(g->b, n, g->f64, ""), "");
+    LLVMBuildRet(g->b, mean);
+}
+
+static LLVMValueRef step_function(Gen *g, const char *name, Bases *at, LLVMValueRef *output)
+{
+    LLVMTypeRef params[4] = {g->pf32, g->pf32, g->i32, g->pf32};
+    LLVMValueRef fn = begin_function(g, name, g->f64, params, 4, false);
+    at->input = LLVMGetParam(fn, 0);
+    at->target = LLVMGetParam(fn, 1);
+    at->n = LLVMGetParam(fn, 2);
+    at->output = NULL;
+    *output = LLVMGetParam(fn, 3);
+    batch_check(g, fn, at->n);
+    return fn;
+}
+
+static void zero_floats(Gen *g, int64_t offset, LLVMValueRef count)
+{
+    LLVMBuildMemSet(g->b, float_at(g, g->train, i64c(g, offset)), LLVMConstInt(g->i8, 0, 0),
+                    LLVMBuildMul(g->b, count, i64c(g, 4), ""), 4);
+}
+
+static LLVMValueRef double_call(Gen *g, const char *name, LLVMValueRef *args, int n)
+{
+    LLVMTypeRef params[2] = {g->f64, g->f64};
+    LLVMTypeRef type = LLVMFunctionType(g->f64, params, (unsigned)n, 0);
+    return call(g, external(g, name, type), type, args, n);
+}
+
+/* train[hyper] = (float)(lr * sqrt(1 - beta2^t) / (1 - beta1^t)), in double. */
+static void adam_step_size(Gen *g, LLVMValueRef step)
+{
+    const TrainConfig *tc = &g->m->train;
+    LLVMValueRef t = LLVMBuildUIToFP(g->b, step, g->f64, "");
+    LLVMValueRef one = LLVMConstReal(g->f64, 1);
+    LLVMValueRef b2[2] = {LLVMConstReal(g->f64, tc->beta2), t};
+    LLVMValueRef b1[2] = {LLVMConstReal(g->f64, tc->beta1), t};
+    LLVMValueRef root = LLVMBuildFSub(g->b, one, double_call(g, "pow", b2, 2), "");
+    root = double_call(g, "sqrt", &root, 1);
+    LLVMValueRef v = LLVMBuildFMul(g->b, LLVMConstReal(g->f64, tc->lr), root, "");
+    v = LLVMBuildFDiv(g->b, v, LLVMBuildFSub(g->b, one, double_call(g, "pow", b1, 2), ""), "");
+    LLVMBuildStore(g->b, LLVMBuildFPTrunc(g->b, v, g->f32, ""),
+                   float_at(g, g->train, i64c(g, g->m->tp.hyper)));
+}
+
+static void dropout_masks(Gen *g, const Bases *at, LLVMValueRef step)
+{
+    const Model *m = g->m;
+    LLVMValueRef seed = load_global(g, g->train_seed, g->i64);
+    LLVMTypeRef params[6] = {g->pf32, g->lng, g->f64, g->i64, g->i32, g->i64};
+    LLVMTypeRef type = LLVMFunctionType(g->vd, params, 6, 0);
+    for (int i = 0; i < m->nlayers; i++) {
+        if (m->tp.mask[i + 1] < 0)
+            continue;
+        /* the rate as the C backend prints it (%.9g), for the same bits */
+        char text[48];
+        snprintf(text, sizeof text, "%.9g", m->layers[i]->rate);
+        LLVMValueRef count = LLVMBuildMul(g->b, LLVMBuildSExt(g->b, at->n, g->lng, ""),
+                                          lngc(g, shape_size(&m->layers[i]->out)), "");
+        LLVMValueRef args[6] = {float_at(g, g->train, i64c(g, m->tp.mask[i + 1])), count,
+                                LLVMConstReal(g->f64, strtod(text, NULL)), seed,
+                                i32c(g, i + 1), step};
+        call(g, external(g, "cnnrt_dropout_mask", type), type, args, 6);
+    }
+}
+
+static void emit_training(Gen *g)
+{
+    const Model *m = g->m;
+    const TrainPlan *tp = &m->tp;
+    g->train_seed = global_u64(g, "train_seed");
+    g->train_step = global_u64(g, "train_step");
+
+    LLVMTypeRef u64 = g->i64;
+    begin_function(g, "start_training", g->vd, &u64, 1, false);
+    LLVMValueRef fn = public_function(g, "start_training");
+    zero_floats(g, 0, i64c(g, tp->floats + 1));
+    LLVMBuildStore(g->b, LLVMGetParam(fn, 0), g->train_seed);
+    LLVMBuildStore(g->b, LLVMConstNull(g->i64), g->train_step);
+    LLVMBuildRetVoid(g->b);
+
+    Bases at;
+    LLVMValueRef output;
+    fn = step_function(g, "eval_batch", &at, &output);
+    call_phases(g, fn, &at, PHASE_FORWARD, PHASE_FORWARD_EVAL);
+    call_phases(g, fn, &at, PHASE_LOSS, PHASE_LOSS);
+    copy_outputs(g, &at, output);
+    return_mean_loss(g, fn, at.n);
+
+    fn = step_function(g, "train_batch", &at, &output);
+    LLVMValueRef step = LLVMBuildAdd(g->b, load_global(g, g->train_step, g->i64),
+                                     i64c(g, 1), "");
+    LLVMBuildStore(g->b, step, g->train_step);
+    dropout_masks(g, &at, step);
+    call_phases(g, fn, &at, PHASE_FORWARD, PHASE_FORWARD_TRAIN);
+    LLVMValueRef n = LLVMBuildSExt(g->b, at.n, g->i64, "");
+    for (int node = 1; node <= m->nlayers; node++)
+        if (tp->owner[node] == node && tp->grad[node] >= 0)
+            zero_floats(g, tp->grad[node],
+                        LLVMBuildMul(g->b, n, i64c(g, shape_size(model_node_shape(m, node))), ""));
+    zero_floats(g, tp->param_grad,
+                i64c(g, model_param_count(m, true) + model_param_count(m, false)));
+    call_phases(g, fn, &at, PHASE_LOSS, PHASE_LOSS);
+    copy_outputs(g, &at, output);
+    call_phases(g, fn, &at, PHASE_BACKWARD, PHASE_BACKWARD);
+    if (m->train.optimizer == OPT_ADAM)
+        adam_step_size(g, step);
+    call_phases(g, fn, &at, PHASE_UPDATE, PHASE_UPDATE);
+    return_mean_loss(g, fn, at.n);
+}
+
+/* PREFIX_main: the cnnrt_model description, then cnnrt_main. */
+static void emit_model_main(Gen *g, LLVMValueRef specs)
+{
+    const Model *m = g->m;
+    const TrainConfig *tc = &m->train;
+    const Shape *out = model_output_shape(m);
+    int64_t last_axis = out->dim[out->rank - 1];
+    bool ce = tc->loss == LOSS_CROSSENTROPY;
+    /* cnnrt_model, field by field (cnnrt.h) */
+    LLVMTypeRef layout_fields[4] = {g->i32, g->i32, g->i32, g->i32};
+    LLVMTypeRef layout = LLVMStructTypeInContext(g->ctx, layout_fields, 4, 0);
+    LLVMTypeRef fields[20] = {g->pi8, g->i32, g->i32, g->i32, g->i32, g->lng, g->i64, layout,
+                              g->i32, LLVMArrayType(g->i32, 3), g->i32, g->i32, g->pi8,
+                              g->pf32, g->lng, g->pi8, g->pi8, g->pi8, g->pi8, g->pi8};
+    LLVMTypeRef type = LLVMStructTypeInContext(g->ctx, fields, 20, 0);
+    const char *name;
+    LLVMValueRef metrics[3] = {i32c(g, 0), i32c(g, 0), i32c(g, 0)};
+    for (int k = 0; k < tc->nmetrics; k++)
+        metrics[k] = i32c(g, emit_runtime_metric(tc->metrics[k], &name));
+    LLVMValueRef lay[4] = {i32c(g, shape_size(&m->input)), i32c(g, shape_size(out)),
+                           i32c(g, ce ? last_axis : 0), i32c(g, ce ? shape_size(out) / last_axis : 0)};
+    LLVMValueRef v[20] = {
+        string_constant(g, m->name), i32c(g, shape_size(&m->input)), i32c(g, shape_size(out)),
+        i32c(g, last_axis), i32c(g, m->tp.batch), lngc(g, tc->epochs),
+        LLVMConstInt(g->i64, (unsigned long long)tc->seed, 0),
+        LLVMConstStructInContext(g->ctx, lay, 4, 0), i32c(g, emit_runtime_loss(tc->loss, &name)),
+        LLVMConstArray(g->i32, metrics, 3), i32c(g, tc->nmetrics), i32c(g, tensor_count(m)), specs,
+        g->params, lngc(g, model_param_count(m, true) + model_param_count(m, false)),
+        LLVMConstBitCast(public_function(g, "init_params"), g->pi8),
+        LLVMConstBitCast(public_function(g, "start_training"), g->pi8),
+        LLVMConstBitCast(public_function(g, "train_batch"), g->pi8),
+        LLVMConstBitCast(public_function(g, "eval_batch"), g->pi8),
+        LLVMConstBitCast(public_function(g, "predict_batch"), g->pi8)};
+    char *sym = symbol(g, "model");
+    LLVMValueRef model = LLVMAddGlobal(g->mod, type, sym);
+    free(sym);
+    LLVMSetInitializer(model, LLVMConstStructInContext(g->ctx, v, 20, 0));
+    LLVMSetGlobalConstant(model, 1);
+    LLVMSetLinkage(model, LLVMInternalLinkage);
+
+    LLVMTypeRef params[3] = {g->i32, LLVMPointerType(g->pi8, 0), g->pi8};
+    LLVMValueRef fn = begin_function(g, "main", g->i32, params, 2, false);
+    LLVMTypeRef rt = LLVMFunctionType(g->i32, params, 3, 0);
+    LLVMValueRef args[3] = {LLVMGetParam(fn, 0), LLVMGetParam(fn, 1),
+                            LLVMConstBitCast(model, g->pi8)};
+    LLVMBuildRet(g->b, call(g, external(g, "cnnrt_main", rt), rt, args, 3));
+}
+
+/* main (--main): PREFIX_main with training, else the runtime's predict
+ * command (the C backend prints its sample reader into a standalone
+ * file; an object links it from libcnnrt). */
+static void emit_program_main(Gen *g)
+{
+    LLVMTypeRef params[9] = {g->i32, LLVMPointerType(g->pi8, 0), g->pi8, g->i32, g->i32,
+                             g->pi8, g->pi8, g->pi8, g->i64};
+    LLVMValueRef fn = add_function(g, "main", LLVMFunctionType(g->i32, params, 2, 0), false);
+    LLVMPositionBuilderAtEnd(g->b, LLVMAppendBasicBlockInContext(g->ctx, fn, "entry"));
+    LLVMValueRef argc = LLVMGetParam(fn, 0), argv = LLVMGetParam(fn, 1);
+    LLVMValueRef model_main = public_function(g, "main");
+    if (model_main) {
+        LLVMValueRef args[2] = {argc, argv};
+        LLVMBuildRet(g->b, call(g, model_main, LLVMFunctionType(g->i32, params, 2, 0), args, 2));
+        return;
+    }
+    const Model *m = g->m;
+    bool baked = g->o->weights != NULL;
+    LLVMValueRef args[9] = {
+        argc, argv, string_constant(g, m->name), i32c(g, shape_size(&m->input)),
+        i32c(g, shape_size(model_output_shape(m))),
+        LLVMConstBitCast(public_function(g, "predict_batch"), g->pi8),
+        baked ? LLVMConstNull(g->pi8) : LLVMConstBitCast(public_function(g, "load_weights"), g->pi8),
+        baked ? LLVMConstNull(g->pi8) : LLVMConstBitCast(public_function(g, "init_params"), g->pi8),
+        LLVMConstInt(g->i64, baked ? 0 : (unsigned long long)m->train.seed, 0)};
+    LLVMTypeRef rt = LLVMFunctionType(g->i32, params, 9, 0);
+    LLVMBuildRet(g->b, call(g, external(g, "cnnrt_predict_command", rt), rt, args, 9));
+}
+
+static void build_module(Gen *g)
+{
+    const Model *m = g->m;
+    g->arena = float_array(g, "arena", m->arena_floats);
+    if (emits_training(m, g->o))
+        g->train = float_array(g, "train", m->tp.floats);
+    parameters(g);
+    LLVMValueRef specs = tensor_tables(g);
+    g->bodies = xcalloc((size_t)g->p->nfuncs + 1, sizeof *g->bodies);
+    g->body_types = xcalloc((size_t)g->p->nfuncs + 1, sizeof *g->body_types);
+    g->used = xcalloc((size_t)g->p->nfuncs + 1, sizeof *g->used);
+    for (int k = 0; k < g->p->nfuncs; k++) {
+        g->used[k] = xcalloc((size_t)g->p->funcs[k]->nviews + 1, sizeof **g->used);
+        ir_views_used(g->p->funcs[k], g->used[k]);
+        build_body(g, k);
+    }
+    emit_predict(g);
+    if (!g->o->weights)
+        emit_loaders(g, specs);
+    if (emits_training(m, g->o)) {
+        emit_training(g);
+        emit_model_main(g, specs);
+    }
+    if (g->o->main)
+        emit_program_main(g);
+    for (int k = 0; k < g->p->nfuncs; k++)
+        free(g->used[k]);
+    free(g->used);
+    free(g->bodies);
+    free(g->body_types);
+}
+
+/* ---- the target, the pipeline, the output ------------------------------------------ */
+
+static char *failure(const char *what, char *message)
+{
+    size_t n = strlen(what) + (message ? strlen(message) : 0) + 4;
+    char *s = xmalloc(n);
+    snprintf(s, n, "%s%s%s", what, message ? ": " : "", message ? message : "");
+    if (message)
+        LLVMDisposeMessage(message);
+    return s;
+}
+
+static LLVMTargetMachineRef target_machine(const char *target, char **error)
+{
+    LLVMInitializeAllTargetInfos();
+    LLVMInitializeAllTargets();
+    LLVMInitializeAllTargetMCs();
+    LLVMInitializeAllAsmPrinters();
+    char *triple = target ? LLVMNormalizeTargetTriple(target) : LLVMGetDefaultTargetTriple();
+    char *cpu = target ? NULL : LLVMGetHostCPUName();
+    char *features = target ? NULL : LLVMGetHostCPUFeatures();
+    LLVMTargetRef t;
+    char *message = NULL;
+    LLVMTargetMachineRef tm = NULL;
+    if (LLVMGetTargetFromTriple(triple, &t, &message)) {
+        *error = failure("unknown target", message);
+    } else {
+        tm = LLVMCreateTargetMachine(t, triple, cpu ? cpu : "", features ? features : "",
+                                     LLVMCodeGenLevelAggressive, LLVMRelocPIC,
+                                     LLVMCodeModelDefault);
+        if (!tm)
+            *error = failure("LLVM cannot generate code for this target", NULL);
+    }
+    LLVMDisposeMessage(triple);
+    if (cpu)
+        LLVMDisposeMessage(cpu);
+    if (features)
+        LLVMDisposeMessage(features);
+    return tm;
+}
+
+char *emit_llvm(const Model *m, const IrProgram *p, const EmitOptions *o, const LlvmOptions *lo,
+                size_t *len, char **error)
+{
+    *error = NULL;
+    LLVMTargetMachineRef tm = target_machine(lo->target, error);
+    if (!tm)
+        return NULL;
+    Gen g = {0};
+    g.m = m;
+    g.p = p;
+    g.o = o;
+    g.contract = lo->contract;
+    g.ctx = LLVMContextCreate();
+    g.mod = LLVMModuleCreateWithNameInContext(m->name, g.ctx);
+    g.b = LLVMCreateBuilderInContext(g.ctx);
+    char *triple = LLVMGetTargetMachineTriple(tm);
+    LLVMSetTarget(g.mod, triple);
+    LLVMDisposeMessage(triple);
+    g.layout = LLVMCreateTargetDataLayout(tm);
+    LLVMSetModuleDataLayout(g.mod, g.layout);
+    char *cpu = LLVMGetTargetMachineCPU(tm), *features = LLVMGetTargetMachineFeatureString(tm);
+    g.cpu = *cpu ? cpu : NULL;
+    g.features = features;
+    g.f32 = LLVMFloatTypeInContext(g.ctx);
+    g.f64 = LLVMDoubleTypeInContext(g.ctx);
+    g.i8 = LLVMInt8TypeInContext(g.ctx);
+    g.i32 = LLVMInt32TypeInContext(g.ctx);
+    g.i64 = LLVMInt64TypeInContext(g.ctx);
+    /* C's long (and size_t): pointer-sized on the LP64 and ILP32 targets */
+    g.lng = LLVMIntPtrTypeInContext(g.ctx, g.layout);
+    g.vd = LLVMVoidTypeInContext(g.ctx);
+    g.pf32 = LLVMPointerType(g.f32, 0);
+    g.pi8 = LLVMPointerType(g.i8, 0);
+    g.vec = p->vector_width > 1 ? LLVMVectorType(g.f32, (unsigned)p->vector_width) : g.f32;
+    build_module(&g);
+
+    char *message = NULL, *out = NULL;
+    if (LLVMVerifyModule(g.mod, LLVMReturnStatusAction, &message)) {
+        *error = failure("internal error: the module does not verify", message);
+        message = NULL;
+    } else {
+        LLVMDisposeMessage(message);
+        LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
+        LLVMPassBuilderOptionsSetLoopVectorization(po, 1);
+        LLVMPassBuilderOptionsSetSLPVectorization(po, 1);
+        LLVMPassBuilderOptionsSetLoopUnrolling(po, 1);
+        LLVMErrorRef err = LLVMRunPasses(g.mod, "default<O3>", tm, po);
+        LLVMDisposePassBuilderOptions(po);
+        if (err) {
+            *error = failure("the optimisation pipeline failed", LLVMGetErrorMessage(err));
+        } else if (lo->kind == LLVM_EMIT_IR) {
+            char *text = LLVMPrintModuleToString(g.mod);
+            *len = strlen(text);
+            out = xmalloc(*len + 1);
+            memcpy(out, text, *len + 1);
+            LLVMDisposeMessage(text);
+        } else {
+            LLVMMemoryBufferRef buf;
+            if (LLVMTargetMachineEmitToMemoryBuffer(tm, g.mod, LLVMObjectFile, &message, &buf)) {
+                *error = failure("LLVM could not write the object", message);
+            } else {
+                *len = LLVMGetBufferSize(buf);
+                out = xmalloc(*len + 1);
+                memcpy(out, LLVMGetBufferStart(buf), *len);
+                LLVMDisposeMemoryBuffer(buf);
+            }
+        }
+    }
+    LLVMDisposeMessage(cpu);
+    LLVMDisposeMessage(features);
+    LLVMDisposeTargetData(g.layout);
+    LLVMDisposeBuilder(g.b);
+    LLVMDisposeModule(g.mod);
+    LLVMContextDispose(g.ctx);
+    LLVMDisposeTargetMachine(tm);
+    return out;
+}

@@ -40,7 +40,8 @@ import struct
 import sys
 import tempfile
 
-from e2e_common import add_build_arguments, build_with_runtime, model_files, run
+from e2e_common import (add_build_arguments, build_object_with_runtime, build_with_runtime,
+                        has_llvm, model_files, run)
 
 
 
@@ -112,27 +113,40 @@ def sgd_variant(text):
     return text
 
 
-def build_and_train(args, d, model):
-    """Our program: build, train, eval.  Returns (problems, train stdout, eval stdout)."""
-    prog = os.path.join(d, 'prog')
-    failed = build_with_runtime(args, model, os.path.join(d, 'm.c'), prog)
+def build_c(args, d, model, name):
+    return build_with_runtime(args, model, os.path.join(d, name + '.c'), os.path.join(d, name))
+
+
+def build_object(options):
+    def build(args, d, model, name):
+        return build_object_with_runtime(args, model, os.path.join(d, name + '.o'),
+                                         os.path.join(d, name), options)
+    return build
+
+
+def build_and_train(args, d, model, build=build_c, name='prog'):
+    """Our program: build, train, eval.  Returns (problems, train stdout,
+    eval stdout); the weights in NAME.safetensors (and g_NAME.safetensors
+    for the sgd(lr=1) variant)."""
+    prog = os.path.join(d, name)
+    failed = build(args, d, model, name)
     if failed:
         return [failed], None, None
     tr = run([prog, 'train', '--data', os.path.join(d, 'data.csv'), '--init',
               os.path.join(d, 'w0.safetensors'), '--no-shuffle', '--epochs', '2', '--save',
-              os.path.join(d, 'ours.safetensors')])
+              os.path.join(d, name + '.safetensors')])
     if tr.returncode != 0:
         return [f'train failed ({tr.returncode}):\n{tr.stderr[:2000]}'], None, None
     ev = run([prog, 'eval', '--data', os.path.join(d, 'data.csv'), '--weights',
-              os.path.join(d, 'ours.safetensors')])
+              os.path.join(d, name + '.safetensors')])
     if ev.returncode != 0:
         return [f'eval failed ({ev.returncode}):\n{ev.stderr[:2000]}'], tr.stdout, None
     if os.path.exists(os.path.join(d, 'grad.cnn')):
-        gprog = os.path.join(d, 'gprog')
-        failed = build_with_runtime(args, os.path.join(d, 'grad.cnn'), os.path.join(d, 'g.c'), gprog)
+        gprog = os.path.join(d, 'g_' + name)
+        failed = build(args, d, os.path.join(d, 'grad.cnn'), 'g_' + name)
         g = run([gprog, 'train', '--data', os.path.join(d, 'batch.csv'), '--init',
                  os.path.join(d, 'w0.safetensors'), '--no-shuffle', '--epochs', '1', '--quiet',
-                 '--save', os.path.join(d, 'g_ours.safetensors')]) if not failed else None
+                 '--save', gprog + '.safetensors']) if not failed else None
         if g is None or g.returncode != 0:
             why = failed if g is None else g.stderr[:2000]
             return [f'the sgd(lr=1) variant failed:\n{why}'], tr.stdout, None
@@ -145,9 +159,9 @@ def close(a, b, rel, abs_):
     return abs(a - b) <= rel * abs(b) + abs_
 
 
-def compare_gradients(d):
+def compare_gradients(d, build):
     w0 = read_safetensors(os.path.join(d, 'w0.safetensors'))
-    ours = read_safetensors(os.path.join(d, 'g_ours.safetensors'))
+    ours = read_safetensors(os.path.join(d, f'g_{build}.safetensors'))
     ref = read_safetensors(os.path.join(d, 'g_ref.safetensors'))
     grads = {k: ([a - b for a, b in zip(w0[k], ours[k])], [a - b for a, b in zip(w0[k], ref[k])])
              for k in ref}
@@ -165,12 +179,12 @@ def compare_gradients(d):
     return problems
 
 
-def compare(d, ours_lines, ref_lines, eval_ours, eval_ref, adam_bound):
+def compare(d, ours_lines, ref_lines, eval_ours, eval_ref, adam_bound, build='prog'):
     problems, worst = [], 0.0
     a, b = numbers(ours_lines), numbers(ref_lines)
     if len(a) != len(b) or not all(close(x, y, 1e-4, 1e-7) for x, y in zip(a, b)):
         problems.append(f'epoch lines differ:\n{ours_lines}reference:\n{ref_lines}')
-    ours = read_safetensors(os.path.join(d, 'ours.safetensors'))
+    ours = read_safetensors(os.path.join(d, build + '.safetensors'))
     ref = read_safetensors(os.path.join(d, 'ref.safetensors'))
     if list(ours) != list(ref):
         return problems + [f'tensors {list(ours)}, the reference {list(ref)}'], worst
@@ -186,8 +200,38 @@ def compare(d, ours_lines, ref_lines, eval_ours, eval_ref, adam_bound):
         if len(ea) != len(eb) or not all(close(x, y, 1e-4, 1e-6) for x, y in zip(ea, eb)):
             problems.append(f'eval differs: {eval_ours.strip()} | reference {eval_ref.strip()}')
     else:
-        problems += compare_gradients(d)
+        problems += compare_gradients(d, build)
     return problems, worst
+
+
+# Through the LLVM backend (--obj), twice: without fused multiply-adds the
+# object must train to what the C build trains to (1e-5; the same
+# operations in the same order give the same bits); as users get it (fused
+# where the CPU has FMA) it is compared with the reference as the C build is.
+def same_as_c(d, c_lines, obj_lines, c_eval, obj_eval):
+    problems = []
+    a, b = numbers(obj_lines), numbers(c_lines)
+    if len(a) != len(b) or not all(close(x, y, 1e-6, 1e-9) for x, y in zip(a, b)):
+        problems.append(f'epoch lines differ from the C build:\n{obj_lines}C:\n{c_lines}')
+    if numbers(obj_eval) != numbers(c_eval) and \
+            not all(close(x, y, 1e-6, 1e-9) for x, y in zip(numbers(obj_eval), numbers(c_eval))):
+        problems.append(f'eval differs from the C build: {obj_eval.strip()} | C {c_eval.strip()}')
+    ours = read_safetensors(os.path.join(d, 'exact.safetensors'))
+    c = read_safetensors(os.path.join(d, 'prog.safetensors'))
+    worst = 0.0
+    for name in c:
+        for k, (x, y) in enumerate(zip(ours.get(name, []), c[name])):
+            worst = max(worst, abs(x - y) / (abs(y) + 1e-3))
+            if not close(x, y, 1e-5, 1e-8) and len(problems) < 4:
+                problems.append(f'{name}[{k}]: object {x!r}, C build {y!r}')
+    return problems, worst
+
+
+def objects_train(args, d, model):
+    """build_and_train's results for the exact and the fused object."""
+    exact = build_and_train(args, d, model, build_object(['--fp-contract=off']), 'exact')
+    fused = build_and_train(args, d, model, build_object([]), 'fused')
+    return exact, fused
 
 
 def main():
@@ -198,6 +242,9 @@ def main():
     ap.add_argument('paths', nargs='+')
     args = ap.parse_args()
     args.cnngen = os.path.abspath(args.cnngen)
+    if args.obj and not has_llvm(args.cnngen):
+        print('(no LLVM backend in this cnngen: --obj skipped)')
+        args.obj = False
     files = model_files(args.paths)
     rng = random.Random(4321)
     q = shlex.quote
@@ -245,13 +292,17 @@ def main():
         codes = run_oracle(args.oracle, lines, env)
 
         def ours(i):
-            return build_and_train(args, os.path.join(work, str(i)), os.path.join(work, str(i), 'model.cnn'))
+            d = os.path.join(work, str(i))
+            c = build_and_train(args, d, os.path.join(d, 'model.cnn'))
+            objects = objects_train(args, d, os.path.join(d, 'model.cnn')) if args.obj else None
+            return c, objects
 
         with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
             results = list(pool.map(ours, valid))
         failures, worst, compared, crashed = 0, 0.0, 0, 0
         at = 0
-        for i, (problems, train_out, eval_out) in zip(valid, results):
+        object_worst = 0.0
+        for i, ((problems, train_out, eval_out), objects) in zip(valid, results):
             d = os.path.join(work, str(i))
             n = 4 if i in bounds else 3
             mine, at = codes[at:at + n], at + n
@@ -279,6 +330,19 @@ def main():
                 problems = problems + diffs
                 worst = max(worst, w)
                 compared += 1
+                if objects:
+                    (e_problems, e_train, e_eval), (f_problems, f_train, f_eval) = objects
+                    problems += ['--emit=obj --fp-contract=off: ' + p for p in e_problems]
+                    problems += ['--emit=obj: ' + p for p in f_problems]
+                    if e_train is not None and e_eval is not None:
+                        diffs, w = same_as_c(d, train_out, e_train, eval_out, e_eval)
+                        problems += ['--emit=obj --fp-contract=off: ' + p for p in diffs]
+                        object_worst = max(object_worst, w)
+                    if f_train is not None and f_eval is not None:
+                        diffs, w = compare(d, f_train, ref_train, f_eval, ref_eval, bounds.get(i),
+                                           'fused')
+                        problems += ['--emit=obj against the reference: ' + p for p in diffs]
+                        worst = max(worst, w)
             if problems:
                 failures += 1
                 print(f'FAIL {files[i]}')
@@ -287,6 +351,9 @@ def main():
     if crashed:
         print(f'{crashed} models skipped: the reference crashed or failed inside PyTorch')
     print(f'{compared} models trained, worst weight difference {worst:.2e} (relative to |w| + 0.1)')
+    if args.obj:
+        print(f'--emit=obj --fp-contract=off: worst weight difference from the C build '
+              f'{object_worst:.2e} (relative to |w| + 0.001); --emit=obj (fused) is in the worst above')
     if compared < args.min:
         print(f'too few models: {compared} < {args.min}')
     print(f'{compared - failures if compared >= failures else 0} passed, {failures} failed')

@@ -23,6 +23,7 @@ code is built with -fopenmp and run with OMP_NUM_THREADS=1 and 2.
 """
 import re
 import argparse
+import time
 import json
 import os
 import shlex
@@ -41,11 +42,20 @@ def run(cmd, **kw):
     return p.stdout
 
 
-def build(args, name, work):
+def generate(args, model, work, emit, options=()):
+    """cnngen MODEL as bench_model.c, or .o through the LLVM backend."""
+    src = os.path.join(work, 'bench_model.' + ('c' if emit == 'c' else 'o'))
+    for stale in ('bench_model.c', 'bench_model.o'):
+        if os.path.exists(os.path.join(work, stale)):
+            os.remove(os.path.join(work, stale))
+    run([args.cnngen, model, '--prefix', 'bench_model', '--emit=' + emit, '-o', src] + list(options))
+    return src
+
+
+def build(args, name, work, emit='c'):
     model = os.path.join(HERE, f'{name}.cnn')
-    src = os.path.join(work, 'bench_model.c')
-    run([args.cnngen, model, '--no-train', '--prefix', 'bench_model', '-o', src])
-    exe = os.path.join(work, f'{name}_bench')
+    src = generate(args, model, work, emit, ['--no-train'])
+    exe = os.path.join(work, f'{name}_{emit}_bench')
     run([args.cc] + shlex.split(args.cflags) + [src, os.path.join(HERE, 'bench_driver.c'),
         '-I', work, '-I', os.path.join(ROOT, 'runtime', 'include'), '-o', exe,
         os.path.join(os.path.dirname(args.cnngen), 'libcnnrt.a'), '-lz', '-lm'])
@@ -56,7 +66,7 @@ def build(args, name, work):
 CLASSES = {'fashion': 10, 'lenet': 10, 'video3d': 4, 'seed42': 0}
 
 
-def build_train(args, name, work):
+def build_train(args, name, work, emit='c'):
     """The bench model as the peers train it: SGD(0.01, 0.9), batch 64,
     crossentropy on the logits for a classifier, mse otherwise."""
     with open(os.path.join(HERE, f'{name}.cnn')) as f:
@@ -70,9 +80,8 @@ def build_train(args, name, work):
     model = os.path.join(work, f'{name}_train.cnn')
     with open(model, 'w') as f:
         f.write(text)
-    src = os.path.join(work, 'bench_model.c')
-    run([args.cnngen, model, '--prefix', 'bench_model', '-o', src])
-    exe = os.path.join(work, f'{name}_train_bench')
+    src = generate(args, model, work, emit)
+    exe = os.path.join(work, f'{name}_train_{emit}_bench')
     run([args.cc] + shlex.split(args.cflags) + ['-fopenmp', src, os.path.join(HERE, 'bench_train_driver.c'),
         '-I', work, '-I', os.path.join(ROOT, 'runtime', 'include'), '-o', exe,
         os.path.join(os.path.dirname(args.cnngen), 'libcnnrt.a'), '-lz', '-lm'])
@@ -96,6 +105,31 @@ def torch_best(args, name, batch):
     return best['ms_median'], best['variant']
 
 
+def seconds(cmd):
+    start = time.perf_counter()
+    run(cmd)
+    return time.perf_counter() - start
+
+
+def object_build_time(args):
+    """The time to an object for bench/fashion.cnn: cnngen --emit=obj
+    against cnngen --emit=c then gcc -O2 -c, with and without training."""
+    model = os.path.join(HERE, 'fashion.cnn')
+    include = os.path.join(ROOT, 'runtime', 'include')
+    print('\ntime to an object file for bench/fashion.cnn (seconds, best of 3):')
+    with tempfile.TemporaryDirectory() as work:
+        for label, options in (('with training code', []), ('--no-train', ['--no-train'])):
+            def via_c():
+                return (seconds([args.cnngen, model, '-o', os.path.join(work, 'f.c')] + options) +
+                        seconds(['gcc', '-O2', '-c', os.path.join(work, 'f.c'), '-I', include,
+                                 '-o', os.path.join(work, 'fc.o')]))
+            c = min(via_c() for _ in range(3))
+            obj = min(seconds([args.cnngen, model, '--emit=obj', '-o', os.path.join(work, 'f.o')] +
+                              options) for _ in range(3))
+            print(f'  {label:18}: --emit=obj {obj:6.2f} | --emit=c + gcc -O2 -c {c:6.2f} '
+                  f'| ratio {obj / c:5.2f}')
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--models', default='lenet,fashion,video3d,seed42')
@@ -106,12 +140,18 @@ def main():
     ap.add_argument('--batches', default='1,64')
     ap.add_argument('--train-models', default='fashion,lenet')
     args = ap.parse_args()
-    rows = []
+    rows, obj_rows = [], []
+    llvm = 'LLVM backend: LLVM' in run([args.cnngen, '--version'])
     with tempfile.TemporaryDirectory() as work:
         for name in args.models.split(','):
             exe, flops = build(args, name, work)
+            if llvm:
+                obj_exe, _ = build(args, name, work, 'obj')
             for batch in [int(b) for b in args.batches.split(',')]:
                 ours = json.loads(run([exe, str(batch), str(args.min_time)]))
+                if llvm:
+                    obj = json.loads(run([obj_exe, str(batch), str(args.min_time)]))
+                    obj_rows.append((name, batch, ours['ms_median'], obj['ms_median']))
                 torch_ms, variant = torch_best(args, name, batch)
                 ms = ours['ms_median']
                 rows.append((name, batch, ms, flops * batch / ms / 1e6, torch_ms, variant,
@@ -125,6 +165,14 @@ def main():
         print(f'{r[0]:8} {r[1]:5} {r[2]:10.4f} {r[3]:6.1f} {r[4]:12.4f} {r[6]:6.1f}  {r[7]:6.2f}x')
     print(f'(one thread each; {args.cc} {args.cflags}; FLOPs: 2 per multiply-add of conv and '
           'dense layers)')
+    if llvm:
+        print('\nthe LLVM backend: --emit=obj against the same code as C built by '
+              f'{args.cc} {args.cflags}')
+        print('model    batch    C ms     obj ms   C/obj (above 1: the object is faster; '
+              'target above 1/1.2 = 0.83)')
+        for name, batch, c_ms, obj_ms in obj_rows:
+            print(f'{name:8} {batch:5} {c_ms:9.5f} {obj_ms:9.5f} {c_ms / obj_ms:6.2f}x')
+        object_build_time(args)
     if not args.train_models:
         return
     print('\ntraining, batch 64: samples/s (higher is better)')
@@ -138,6 +186,11 @@ def main():
             print(f'{name:8} 1 thread: cnngen {ours[0]:7.0f} pytorch {t1:7.0f} ratio {ours[0] / t1:5.2f}x'
                   f' | 2 threads: cnngen {ours[1]:7.0f} pytorch {t2:7.0f} ratio {ours[1] / t2:5.2f}x',
                   flush=True)
+            if llvm:
+                exe = build_train(args, name, work, 'obj')
+                obj = 64e3 / json.loads(run([exe, str(CLASSES[name]), str(args.min_time)]))['ms_median']
+                print(f'{"":8} --emit=obj, 1 thread: {obj:7.0f} samples/s, '
+                      f'{obj / ours[0]:5.2f}x the C build (the object has no OpenMP)', flush=True)
 
 
 if __name__ == '__main__':

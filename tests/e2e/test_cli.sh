@@ -32,8 +32,27 @@ expect 2 "cannot read '$work/missing.cnn'" -- "$work/missing.cnn" --summary
 expect 2 'one model file at a time' -- "$m" "$m" --summary
 expect 2 'nothing to do' -- "$m"
 expect 2 '--emit takes c, llvm or obj' -- "$m" --emit=wasm -o "$work/x.c"
-expect 2 'built without LLVM' -- "$m" --emit=llvm -o "$work/x.ll"
-expect 2 'built without LLVM' -- "$m" --emit obj -o "$work/x.o"
+if "$cnngen" --version | grep -q 'LLVM backend: LLVM'; then
+    expect 0 '^cnngen [0-9.]* (LLVM backend: LLVM 1[0-9]' -- --version
+    expect 0 '' -- "$m" --emit=llvm -o "$work/x.ll"
+    [ -s "$work/x.ll" ] && [ -s "$work/x.h" ] && grep -q '^define void @seed42_predict(' "$work/x.ll" \
+        && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL: --emit=llvm wrote no x.ll, x.h"; }
+    expect 0 '' -- "$m" --emit obj -o "$work/y"
+    [ -s "$work/y.o" ] && [ -s "$work/y.h" ] && [ ! -e "$work/y.c" ] \
+        && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL: --emit obj -o y wrote no y.o, y.h"; }
+    # another target: an AArch64 ELF object (e_machine 183 at byte 18)
+    expect 0 '' -- "$m" --emit=obj --target aarch64-linux-gnu -o "$work/arm.o"
+    [ "$(od -An -tu2 -j18 -N2 "$work/arm.o" | tr -d ' ')" = 183 ] \
+        && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL: --target aarch64 is no AArch64 object"; }
+    expect 2 'unknown target' -- "$m" --emit=obj --target nosuch-cpu-os -o "$work/z.o"
+    expect 2 '--fp-contract takes on or off' -- "$m" --emit=obj --fp-contract=fast -o "$work/z.o"
+else
+    expect 0 '^cnngen [0-9.]* (LLVM backend: not built in)' -- --version
+    expect 2 'built without LLVM' -- "$m" --emit=llvm -o "$work/x.ll"
+    expect 2 'built without LLVM' -- "$m" --emit obj -o "$work/x.o"
+fi
+expect 2 '--target goes with --emit=llvm' -- "$m" --target x86_64-linux-gnu -o "$work/x.c"
+expect 2 '--fp-contract goes with --emit=llvm' -- "$m" --fp-contract=off -o "$work/x.c"
 expect 2 '--prefix takes a C identifier' -- "$m" --prefix 9lives -o "$work/x.c"
 expect 0 'warning: .conv1d_1. has a linear activation' -- "$m" -o "$work/x.c"
 expect 0 '^-I/' -- --cflags

@@ -1,0 +1,30 @@
+#!/bin/sh
+# The LLVM backend's IR: for every example, benchmark and gradient-check
+# model (inference and training code), cnngen --emit=llvm must write a
+# module that `opt -verify` accepts; the benchmark models' loops must be
+# vectorised (vector types in the optimised IR).
+#   test_llvm_ir.sh CNNGEN OPT SOURCE_DIR
+set -u
+cnngen=$1 opt=$2 src=$3
+pass=0 fail=0
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+for model in "$src"/examples/*.cnn "$src"/examples/*/*.cnn "$src"/bench/*.cnn "$src"/tests/gradcheck/*.cnn; do
+    name=$(basename "$model" .cnn)
+    if ! "$cnngen" "$model" --main --emit=llvm -o "$work/$name.ll" 2>"$work/err"; then
+        fail=$((fail + 1)); echo "FAIL: cnngen --emit=llvm $model:"; cat "$work/err"
+    elif ! "$opt" -verify -disable-output "$work/$name.ll" 2>"$work/err"; then
+        fail=$((fail + 1)); echo "FAIL: opt -verify rejects the IR of $model:"; head -20 "$work/err"
+    else
+        pass=$((pass + 1))
+    fi
+done
+for name in lenet fashion video3d; do
+    if grep -q '<8 x float>' "$work/$name.ll"; then
+        pass=$((pass + 1))
+    else
+        fail=$((fail + 1)); echo "FAIL: no vector code in the IR of bench/$name.cnn"
+    fi
+done
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -2,10 +2,12 @@
 # The LLVM backend's IR: for every example, benchmark and gradient-check
 # model (inference and training code), cnngen --emit=llvm must write a
 # module that `opt -verify` accepts; the benchmark models' loops must be
-# vectorised (vector types in the optimised IR).
-#   test_llvm_ir.sh CNNGEN OPT SOURCE_DIR
+# vectorised (vector types in the optimised IR); and every example's
+# object (with and without training code, with --main) must define the
+# same global symbols, of the same kinds, as its C compiled by cc.
+#   test_llvm_ir.sh CNNGEN OPT SOURCE_DIR RUNTIME_INCLUDE
 set -u
-cnngen=$1 opt=$2 src=$3
+cnngen=$1 opt=$2 src=$3 include=$4
 pass=0 fail=0
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -25,6 +27,25 @@ for name in lenet fashion video3d; do
     else
         fail=$((fail + 1)); echo "FAIL: no vector code in the IR of bench/$name.cnn"
     fi
+done
+symbols() {
+    nm -g --defined-only "$1" | awk '{print $2, $3}' | sort
+}
+for model in "$src"/examples/*.cnn; do
+    for options in "--main" "--no-train"; do
+        # shellcheck disable=SC2086
+        "$cnngen" "$model" $options -o "$work/s.c" 2>/dev/null &&
+            cc -O1 -c "$work/s.c" -I "$include" -o "$work/s_c.o" &&
+            "$cnngen" "$model" $options --emit=obj -o "$work/s.o" 2>/dev/null
+        if [ -s "$work/s.o" ] && [ "$(symbols "$work/s_c.o")" = "$(symbols "$work/s.o")" ]; then
+            pass=$((pass + 1))
+        else
+            fail=$((fail + 1)); echo "FAIL: the symbols of $model ($options) differ from the C's:"
+            symbols "$work/s_c.o" >"$work/c.sym"; symbols "$work/s.o" >"$work/o.sym"
+            diff "$work/c.sym" "$work/o.sym"
+        fi
+        rm -f "$work"/s.*
+    done
 done
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -7,7 +7,9 @@
 # when the model or the weights change (its -MD -MF depfile, and DEPENDS);
 # nothing else is rebuilt.  Symbols carry PREFIX, by default the model's
 # name.  The generated TARGET.c and TARGET.h are in
-# ${CMAKE_CURRENT_BINARY_DIR}/TARGET/.
+# ${CMAKE_CURRENT_BINARY_DIR}/TARGET/.  EMIT obj: cnngen's LLVM backend
+# writes TARGET.o instead of TARGET.c (no C compiler run on the model; the
+# build fails with cnngen's message if it was built without LLVM).
 #
 # Works with find_package(cnngen) and with add_subdirectory/FetchContent.
 function(cnngen_add_model target model)
@@ -15,18 +17,21 @@ function(cnngen_add_model target model)
   if(ARG_UNPARSED_ARGUMENTS)
     message(FATAL_ERROR "cnngen_add_model: unknown arguments: ${ARG_UNPARSED_ARGUMENTS}")
   endif()
-  if(ARG_EMIT AND NOT ARG_EMIT STREQUAL "c")
-    if(ARG_EMIT STREQUAL "obj")
-      message(FATAL_ERROR "cnngen_add_model: EMIT obj needs cnngen's LLVM backend, "
-                          "which this cnngen does not have")
-    endif()
+  if(NOT ARG_EMIT)
+    set(ARG_EMIT c)
+  endif()
+  if(NOT ARG_EMIT STREQUAL "c" AND NOT ARG_EMIT STREQUAL "obj")
     message(FATAL_ERROR "cnngen_add_model: EMIT takes c or obj, not '${ARG_EMIT}'")
   endif()
   get_filename_component(model "${model}" ABSOLUTE)
   set(dir "${CMAKE_CURRENT_BINARY_DIR}/${target}")
-  set(source "${dir}/${target}.c")
+  if(ARG_EMIT STREQUAL "obj")
+    set(source "${dir}/${target}.o")
+  else()
+    set(source "${dir}/${target}.c")
+  endif()
   set(header "${dir}/${target}.h")
-  set(options "")
+  set(options --emit=${ARG_EMIT})
   set(depends "${model}")
   if(ARG_WEIGHTS)
     get_filename_component(weights "${ARG_WEIGHTS}" ABSOLUTE)
@@ -54,6 +59,10 @@ function(cnngen_add_model target model)
     add_executable(${target} "${source}" "${header}")
   else()
     add_library(${target} STATIC "${source}" "${header}")
+  endif()
+  if(ARG_EMIT STREQUAL "obj")
+    set_source_files_properties("${source}" PROPERTIES EXTERNAL_OBJECT TRUE GENERATED TRUE)
+    set_target_properties(${target} PROPERTIES LINKER_LANGUAGE C)
   endif()
   target_include_directories(${target} PUBLIC "${dir}")
   target_link_libraries(${target} PUBLIC cnngen::cnnrt)

@@ -40,6 +40,20 @@ else
     bad "the cmake consumer does not build"
 fi
 
+# The same project with EMIT obj, where cnngen has the LLVM backend: the
+# model is an object from cnngen, no C compiled for it.
+if "$stage/bin/cnngen" --version | grep -q 'LLVM backend: LLVM'; then
+    cp -r "$src/examples/cmake-consumer" "$work/c2"
+    sed -i 's/NO_TRAIN)/NO_TRAIN EMIT obj)/' "$work/c2/CMakeLists.txt"
+    if quiet cmake -S "$work/c2" -B "$work/c2/build" -G Ninja -DCMAKE_PREFIX_PATH="$stage" &&
+       quiet cmake --build "$work/c2/build"; then
+        [ -f "$work/c2/build/filters/filters.o" ] && [ ! -e "$work/c2/build/filters/filters.c" ] &&
+            [ "$("$work/c2/build/consumer")" = "$expected" ] && ok || bad "EMIT obj consumer output"
+    else
+        bad "the EMIT obj consumer does not build"
+    fi
+fi
+
 # add_subdirectory: cnngen's sources built inside the consumer's build.
 cp -r "$src/examples/cmake-subdirectory" "$work/sub"
 mkdir -p "$work/sub-examples" 2>/dev/null

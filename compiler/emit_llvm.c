@@ -305,33 +305,63 @@ static LLVMValueRef accumulated(FuncGen *x, LLVMValueRef old, const IrExpr *valu
 
 static void block(FuncGen *x, const IrBlock *b);
 
-/* for (var = lo; var < hi; var++): a header with a phi, the body, a latch. */
-static void loop(FuncGen *x, const IrStmt *s)
+/* for (i = lo; i < hi; i++) each(i): a header with a phi, the body, a
+ * latch; guarded when the trip count may be zero.  The IR's loops and the
+ * glue's (over samples) both. */
+typedef void (*LoopBody)(Gen *g, LLVMValueRef i, void *arg);
+
+static void counted_loop(Gen *g, LLVMValueRef lo, LLVMValueRef hi, bool guard, const char *name,
+                         LoopBody each, void *arg)
 {
-    Gen *g = x->g;
-    LLVMValueRef lo = i64c(g, s->lo);
-    LLVMValueRef hi = s->to_batch ? LLVMBuildSExt(g->b, x->n, g->i64, "") : i64c(g, s->hi);
-    if (!s->to_batch && s->lo >= s->hi)
-        return;
+    LLVMValueRef fn = LLVMGetBasicBlockParent(LLVMGetInsertBlock(g->b));
     LLVMBasicBlockRef before = LLVMGetInsertBlock(g->b);
-    LLVMBasicBlockRef head = LLVMAppendBasicBlockInContext(g->ctx, x->fn, "loop");
-    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(g->ctx, x->fn, "done");
-    if (s->to_batch)
+    LLVMBasicBlockRef head = LLVMAppendBasicBlockInContext(g->ctx, fn, "loop");
+    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(g->ctx, fn, "done");
+    if (guard)
         LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, lo, hi, ""), head, done);
     else
         LLVMBuildBr(g->b, head);
     LLVMPositionBuilderAtEnd(g->b, head);
-    LLVMValueRef phi = LLVMBuildPhi(g->b, g->i64, x->f->var_names[s->var]);
-    LLVMValueRef saved = x->var[s->var];
-    x->var[s->var] = phi;
-    block(x, &s->body);
-    LLVMValueRef next = LLVMBuildAdd(g->b, phi, i64c(g, 1), "");
+    LLVMValueRef i = LLVMBuildPhi(g->b, g->i64, name);
+    each(g, i, arg);
+    LLVMValueRef next = LLVMBuildAdd(g->b, i, i64c(g, 1), "");
     LLVMBasicBlockRef latch = LLVMGetInsertBlock(g->b);
     LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, next, hi, ""), head, done);
     LLVMValueRef values[2] = {lo, next};
     LLVMBasicBlockRef blocks[2] = {before, latch};
-    LLVMAddIncoming(phi, values, blocks, 2);
+    LLVMAddIncoming(i, values, blocks, 2);
     LLVMPositionBuilderAtEnd(g->b, done);
+}
+
+/* for (i = 0; i < n; i++), n an i32 (the batch's) */
+static void loop_to(Gen *g, LLVMValueRef n, LoopBody each, void *arg)
+{
+    counted_loop(g, i64c(g, 0), LLVMBuildSExt(g->b, n, g->i64, ""), true, "i", each, arg);
+}
+
+typedef struct {
+    FuncGen *x;
+    const IrStmt *s;
+} IrLoop;
+
+static void ir_loop_body(Gen *g, LLVMValueRef i, void *arg)
+{
+    (void)g;
+    IrLoop *l = arg;
+    l->x->var[l->s->var] = i;
+    block(l->x, &l->s->body);
+}
+
+/* An IRS_FOR: constant bounds, or the batch's n. */
+static void loop(FuncGen *x, const IrStmt *s)
+{
+    Gen *g = x->g;
+    if (!s->to_batch && s->lo >= s->hi)
+        return;
+    LLVMValueRef hi = s->to_batch ? LLVMBuildSExt(g->b, x->n, g->i64, "") : i64c(g, s->hi);
+    LLVMValueRef saved = x->var[s->var];
+    IrLoop l = {x, s};
+    counted_loop(g, i64c(g, s->lo), hi, s->to_batch, x->f->var_names[s->var], ir_loop_body, &l);
     x->var[s->var] = saved;
 }
 
@@ -490,28 +520,6 @@ static void call_body(Gen *g, int k, const Bases *at, LLVMValueRef sample)
     free(args);
 }
 
-/* for (i = 0; i < n; i++) each(i): a loop in the glue. */
-typedef void (*LoopBody)(Gen *g, LLVMValueRef i, void *arg);
-
-static void counted_loop(Gen *g, LLVMValueRef fn, LLVMValueRef n32, LoopBody each, void *arg)
-{
-    LLVMValueRef n = LLVMBuildSExt(g->b, n32, g->i64, "");
-    LLVMBasicBlockRef before = LLVMGetInsertBlock(g->b);
-    LLVMBasicBlockRef head = LLVMAppendBasicBlockInContext(g->ctx, fn, "each");
-    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(g->ctx, fn, "done");
-    LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSGT, n, i64c(g, 0), ""), head, done);
-    LLVMPositionBuilderAtEnd(g->b, head);
-    LLVMValueRef i = LLVMBuildPhi(g->b, g->i64, "i");
-    each(g, i, arg);
-    LLVMValueRef next = LLVMBuildAdd(g->b, i, i64c(g, 1), "");
-    LLVMBasicBlockRef latch = LLVMGetInsertBlock(g->b);
-    LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, next, n, ""), head, done);
-    LLVMValueRef values[2] = {i64c(g, 0), next};
-    LLVMBasicBlockRef blocks[2] = {before, latch};
-    LLVMAddIncoming(i, values, blocks, 2);
-    LLVMPositionBuilderAtEnd(g->b, done);
-}
-
 typedef struct {
     int k;
     const Bases *at;
@@ -523,21 +531,21 @@ static void call_for_sample(Gen *g, LLVMValueRef s, void *arg)
     call_body(g, c->k, c->at, s);
 }
 
-static void call_ir_func(Gen *g, LLVMValueRef fn, int k, const Bases *at)
+static void call_ir_func(Gen *g, int k, const Bases *at)
 {
     if (g->p->funcs[k]->per_sample) {
         SampleCall c = {k, at};
-        counted_loop(g, fn, at->n, call_for_sample, &c);
+        loop_to(g, at->n, call_for_sample, &c);
     } else {
         call_body(g, k, at, NULL);
     }
 }
 
-static void call_phases(Gen *g, LLVMValueRef fn, const Bases *at, IrPhase a, IrPhase b)
+static void call_phases(Gen *g, const Bases *at, IrPhase a, IrPhase b)
 {
     for (int k = 0; k < g->p->nfuncs; k++)
         if (g->p->funcs[k]->phase == a || g->p->funcs[k]->phase == b)
-            call_ir_func(g, fn, k, at);
+            call_ir_func(g, k, at);
 }
 
 /* ---- the glue ------------------------------------------------------------------ */
@@ -694,7 +702,7 @@ static void emit_predict(Gen *g)
     int calls = 0;
     for (int k = 0; k < g->p->nfuncs; k++)
         if (g->p->funcs[k]->phase == PHASE_PREDICT) {
-            call_ir_func(g, fn, k, &at);
+            call_ir_func(g, k, &at);
             calls++;
         }
     if (g->m->nlayers == 0 || calls == 0)
@@ -703,7 +711,7 @@ static void emit_predict(Gen *g)
 
     LLVMValueRef batch = begin_function(g, "predict_batch", g->vd, params, 3, false);
     LLVMValueRef a[3] = {LLVMGetParam(batch, 0), LLVMGetParam(batch, 1), fn};
-    counted_loop(g, batch, LLVMGetParam(batch, 2), predict_one_sample, a);
+    loop_to(g, LLVMGetParam(batch, 2), predict_one_sample, a);
     LLVMBuildRetVoid(g->b);
 }
 
@@ -810,7 +818,7 @@ static void return_mean_loss(Gen *g, LLVMValueRef fn, LLVMValueRef n)
     LLVMValueRef sum = LLVMBuildAlloca(g->b, g->f64, "sum");
     LLVMPositionBuilderAtEnd(g->b, here);
     LLVMBuildStore(g->b, LLVMConstReal(g->f64, 0), sum);
-    counted_loop(g, fn, n, add_loss, sum);
+    loop_to(g, n, add_loss, sum);
     LLVMValueRef mean = LLVMBuildFDiv(g->b, LLVMBuildLoad2(g->b, g->f64, sum, ""),
                                       LLVMBuildSIToFP(g->b, n, g->f64, ""), "");
     LLVMBuildRet(g->b, mean);
@@ -897,8 +905,8 @@ static void emit_training(Gen *g)
     Bases at;
     LLVMValueRef output;
     fn = step_function(g, "eval_batch", &at, &output);
-    call_phases(g, fn, &at, PHASE_FORWARD, PHASE_FORWARD_EVAL);
-    call_phases(g, fn, &at, PHASE_LOSS, PHASE_LOSS);
+    call_phases(g, &at, PHASE_FORWARD, PHASE_FORWARD_EVAL);
+    call_phases(g, &at, PHASE_LOSS, PHASE_LOSS);
     copy_outputs(g, &at, output);
     return_mean_loss(g, fn, at.n);
 
@@ -907,7 +915,7 @@ static void emit_training(Gen *g)
                                      i64c(g, 1), "");
     LLVMBuildStore(g->b, step, g->train_step);
     dropout_masks(g, &at, step);
-    call_phases(g, fn, &at, PHASE_FORWARD, PHASE_FORWARD_TRAIN);
+    call_phases(g, &at, PHASE_FORWARD, PHASE_FORWARD_TRAIN);
     LLVMValueRef n = LLVMBuildSExt(g->b, at.n, g->i64, "");
     for (int node = 1; node <= m->nlayers; node++)
         if (tp->owner[node] == node && tp->grad[node] >= 0)
@@ -915,12 +923,12 @@ static void emit_training(Gen *g)
                         LLVMBuildMul(g->b, n, i64c(g, shape_size(model_node_shape(m, node))), ""));
     zero_floats(g, tp->param_grad,
                 i64c(g, model_param_count(m, true) + model_param_count(m, false)));
-    call_phases(g, fn, &at, PHASE_LOSS, PHASE_LOSS);
+    call_phases(g, &at, PHASE_LOSS, PHASE_LOSS);
     copy_outputs(g, &at, output);
-    call_phases(g, fn, &at, PHASE_BACKWARD, PHASE_BACKWARD);
+    call_phases(g, &at, PHASE_BACKWARD, PHASE_BACKWARD);
     if (m->train.optimizer == OPT_ADAM)
         adam_step_size(g, step);
-    call_phases(g, fn, &at, PHASE_UPDATE, PHASE_UPDATE);
+    call_phases(g, &at, PHASE_UPDATE, PHASE_UPDATE);
     return_mean_loss(g, fn, at.n);
 }
 

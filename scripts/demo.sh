@@ -32,6 +32,16 @@ awk 'BEGIN { for (s = 0; s < 2; s++) { for (i = 0; i < 784; i++)
 printf '\n\033[1m$ lenet predict two-images.txt\033[0m\n'
 "$work/lenet" predict "$work/two.txt"
 
+# The same LeNet through the LLVM backend: an object from cnngen itself,
+# no C compiler run on the model (multiply-adds fused where this CPU has
+# FMA, so the last digits may differ from the C build's).
+if "$cnngen" --version | grep -q 'LLVM backend: LLVM'; then
+    step "$cnngen" examples/lenet.cnn --main --emit=obj -o "$work/lenet_llvm.o"
+    step cc "$work/lenet_llvm.o" $("$cnngen" --libs) -o "$work/lenet_llvm"
+    printf '\n\033[1m$ lenet_llvm predict two-images.txt\033[0m\n'
+    "$work/lenet_llvm" predict "$work/two.txt"
+fi
+
 # Real data: Seattle's daily maximum temperature, trained on 80% of the
 # days, tested on the rest against persistence.
 printf '\n\033[1m$ examples/temperature/run.sh  # 10 days -> tomorrow, Seattle 2012-2015\033[0m\n'

@@ -64,9 +64,21 @@ static char *symbol(const Gen *g, const char *name)
     return s;
 }
 
-static LLVMValueRef i32c(const Gen *g, long long v) { return LLVMConstInt(g->i32, (unsigned long long)v, 1); }
-static LLVMValueRef i64c(const Gen *g, long long v) { return LLVMConstInt(g->i64, (unsigned long long)v, 1); }
-static LLVMValueRef lngc(const Gen *g, long long v) { return LLVMConstInt(g->lng, (unsigned long long)v, 1); }
+/* Integer constants: C's int, int64_t, long. */
+static LLVMValueRef i32c(const Gen *g, long long v)
+{
+    return LLVMConstInt(g->i32, (unsigned long long)v, 1);
+}
+
+static LLVMValueRef i64c(const Gen *g, long long v)
+{
+    return LLVMConstInt(g->i64, (unsigned long long)v, 1);
+}
+
+static LLVMValueRef lngc(const Gen *g, long long v)
+{
+    return LLVMConstInt(g->lng, (unsigned long long)v, 1);
+}
 
 static void add_enum_attribute(const Gen *g, LLVMValueRef fn, unsigned index, const char *name)
 {
@@ -584,20 +596,12 @@ static LLVMValueRef shape_constant(Gen *g, const Shape *s)
     return LLVMConstArray(g->i32, dims, 5);
 }
 
-static int tensor_count(const Model *m)
-{
-    int n = 0;
-    for (int i = 0; i < m->nlayers; i++)
-        n += m->layers[i]->nparams;
-    return n;
-}
-
 /* PREFIX_tensors (OUT.h's PREFIX_tensor: name, rank, shape[5], long
  * offset, trainable) and the runtime's cnnrt_tensor_spec table. */
 static LLVMValueRef tensor_tables(Gen *g)
 {
     const Model *m = g->m;
-    int n = tensor_count(m);
+    int n = model_tensor_count(m);
     LLVMTypeRef shape = LLVMArrayType(g->i32, 5);
     LLVMTypeRef pub_fields[5] = {g->pi8, g->i32, shape, g->lng, g->i32};
     LLVMTypeRef spec_fields[4] = {g->pi8, g->i32, shape, g->lng};
@@ -723,7 +727,7 @@ static void emit_loaders(Gen *g, LLVMValueRef specs)
     LLVMBuildRet(g->b, g->params);
 
     const Model *m = g->m;
-    int n = tensor_count(m);
+    int n = model_tensor_count(m);
     int64_t count = model_param_count(m, true) + model_param_count(m, false);
     LLVMTypeRef load_params[3] = {g->pi8, g->pi8, g->lng};
     fn = begin_function(g, "load_weights", g->i32, load_params, 3, false);
@@ -794,8 +798,8 @@ static void add_loss(Gen *g, LLVMValueRef s, void *arg)
 {
     LLVMValueRef sum = arg;
     LLVMValueRef at = LLVMBuildAdd(g->b, s, i64c(g, g->m->tp.loss), "");
-    LLVMValueRef loss = LLVMBuildFPExt(g->b, LLVMBuildLoad2(g->b, g->f32, float_at(g, g->train, at), ""),
-                                       g->f64, "");
+    LLVMValueRef loss32 = LLVMBuildLoad2(g->b, g->f32, float_at(g, g->train, at), "");
+    LLVMValueRef loss = LLVMBuildFPExt(g->b, loss32, g->f64, "");
     LLVMBuildStore(g->b, LLVMBuildFAdd(g->b, LLVMBuildLoad2(g->b, g->f64, sum, ""), loss, ""), sum);
 }
 
@@ -804,7 +808,8 @@ static void copy_outputs(Gen *g, const Bases *at, LLVMValueRef output)
 {
     int owner = g->m->tp.owner[g->m->nlayers];
     LLVMValueRef n = LLVMBuildSExt(g->b, at->n, g->i64, "");
-    LLVMValueRef from = owner == 0 ? at->input : float_at(g, g->train, i64c(g, g->m->tp.act[owner]));
+    LLVMValueRef from = owner == 0 ? at->input
+                        : float_at(g, g->train, i64c(g, g->m->tp.act[owner]));
     memcpy_floats(g, output, from,
                   LLVMBuildMul(g->b, n, i64c(g, shape_size(model_output_shape(g->m))), ""));
 }
@@ -952,13 +957,15 @@ static void emit_model_main(Gen *g, LLVMValueRef specs)
     for (int k = 0; k < tc->nmetrics; k++)
         metrics[k] = i32c(g, emit_runtime_metric(tc->metrics[k], &name));
     LLVMValueRef lay[4] = {i32c(g, shape_size(&m->input)), i32c(g, shape_size(out)),
-                           i32c(g, ce ? last_axis : 0), i32c(g, ce ? shape_size(out) / last_axis : 0)};
+                           i32c(g, ce ? last_axis : 0),
+                           i32c(g, ce ? shape_size(out) / last_axis : 0)};
     LLVMValueRef v[20] = {
         string_constant(g, m->name), i32c(g, shape_size(&m->input)), i32c(g, shape_size(out)),
         i32c(g, last_axis), i32c(g, m->tp.batch), lngc(g, tc->epochs),
         LLVMConstInt(g->i64, (unsigned long long)tc->seed, 0),
         LLVMConstStructInContext(g->ctx, lay, 4, 0), i32c(g, emit_runtime_loss(tc->loss, &name)),
-        LLVMConstArray(g->i32, metrics, 3), i32c(g, tc->nmetrics), i32c(g, tensor_count(m)), specs,
+        LLVMConstArray(g->i32, metrics, 3), i32c(g, tc->nmetrics), i32c(g, model_tensor_count(m)),
+        specs,
         g->params, lngc(g, model_param_count(m, true) + model_param_count(m, false)),
         LLVMConstBitCast(public_function(g, "init_params"), g->pi8),
         LLVMConstBitCast(public_function(g, "start_training"), g->pi8),
@@ -1002,7 +1009,8 @@ static void emit_program_main(Gen *g)
         argc, argv, string_constant(g, m->name), i32c(g, shape_size(&m->input)),
         i32c(g, shape_size(model_output_shape(m))),
         LLVMConstBitCast(public_function(g, "predict_batch"), g->pi8),
-        baked ? LLVMConstNull(g->pi8) : LLVMConstBitCast(public_function(g, "load_weights"), g->pi8),
+        baked ? LLVMConstNull(g->pi8)
+              : LLVMConstBitCast(public_function(g, "load_weights"), g->pi8),
         baked ? LLVMConstNull(g->pi8) : LLVMConstBitCast(public_function(g, "init_params"), g->pi8),
         LLVMConstInt(g->i64, baked ? 0 : (unsigned long long)m->train.seed, 0)};
     LLVMTypeRef rt = LLVMFunctionType(g->i32, params, 9, 0);
@@ -1086,6 +1094,13 @@ char *emit_llvm(const Model *m, const IrProgram *p, const EmitOptions *o, const 
                 size_t *len, char **error)
 {
     *error = NULL;
+    /* LLVM's array types and constant strings count in unsigned */
+    int64_t params = model_param_count(m, true) + model_param_count(m, false);
+    if (4 * (params + 1) > (int64_t)UINT32_MAX || m->arena_floats >= (int64_t)UINT32_MAX) {
+        *error = failure("the model's parameters or activations are too large for LLVM's "
+                         "constants (4 GiB)", NULL);
+        return NULL;
+    }
     static bool options_set;
     if (!options_set) {
         /* No partial unrolling: the loop IR's register blocks are unrolled

@@ -79,6 +79,14 @@ int64_t model_param_count(const Model *m, bool trainable)
     return n;
 }
 
+int model_tensor_count(const Model *m)
+{
+    int n = 0;
+    for (int i = 0; i < m->nlayers; i++)
+        n += m->layers[i]->nparams;
+    return n;
+}
+
 __int128 layer_flops(const Layer *l, const Model *m)
 {
     if (!l->kind->flops)

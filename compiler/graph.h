@@ -182,6 +182,8 @@ Activation model_final_activation(const Model *m);
 
 int64_t layer_param_count(const Layer *l, bool trainable);
 int64_t model_param_count(const Model *m, bool trainable);
+/* Parameter tensors (kernels, biases, ...) of all layers. */
+int model_tensor_count(const Model *m);
 /* Forward FLOPs of one sample: 2 per multiply-add of conv and dense layers. */
 __int128 layer_flops(const Layer *l, const Model *m);
 __int128 model_flops(const Model *m);

@@ -181,31 +181,11 @@ static void global_pool_lower(LowerCtx *c)
  * Average pooling spreads each output's gradient evenly over its real
  * inputs.  Max pooling gives it to the first input equal to the maximum
  * (PyTorch's choice on ties): `left` is 1 until that input is met. */
-static void max_pool_backward_region(LowerCtx *c, PoolRegion *r, const WindowSegment *region);
 
-static void pool_backward_region(LowerCtx *c, const WindowSegment *region)
-{
-    IrProgram *p = c->p;
-    IrFunc *f = c->f;
-    PoolRegion r = pool_region_loops(c, region);
-    if (r.count == 0)
-        return;
-    if (c->l->kind->family == FAMILY_MAXPOOL) {
-        max_pool_backward_region(c, &r, region);
-        return;
-    }
-    IrBlock *taps = pool_tap_loops(c, region, &r, false);
-    int ch = ir_var(p, f, "c");
-    IrBlock *inner = &ir_for(p, taps, ch, 0, r.ch)->body;
-    IrExpr *g = ir_load(p, c->dout, ix_add_var(r.y_ix, ch, 1));
-    ir_store(p, inner, c->din[0], ix_add_var(r.x_ix, ch, 1),
-             ir_op(p, IRE_DIV, g, ir_num(p, (float)r.count)), true);
-}
-
-/* Channel by channel, the window's taps unrolled inside with `left` a
- * scalar: the channel loop is then a straight body that compilers
- * vectorise (gcc 12 left the taps-outside form, `left` an array, scalar:
- * 39% of lenet's training step). */
+/* Max pooling channel by channel, the window's taps unrolled inside with
+ * `left` a scalar: the channel loop is then a straight body that
+ * compilers vectorise (gcc 12 left the taps-outside form, `left` an
+ * array, scalar: 39% of lenet's training step). */
 static void max_pool_backward_region(LowerCtx *c, PoolRegion *r, const WindowSegment *region)
 {
     IrProgram *p = c->p;
@@ -224,6 +204,25 @@ static void max_pool_backward_region(LowerCtx *c, PoolRegion *r, const WindowSeg
     ir_store(p, taps, c->din[0], xi, ir_op(p, IRE_MUL, ir_ref(p, hit), ir_load(p, c->dout, yi)),
              true);
     ir_set(p, taps, left, SCALAR_SET, ir_op(p, IRE_SUB, ir_ref(p, left), ir_ref(p, hit)));
+}
+
+static void pool_backward_region(LowerCtx *c, const WindowSegment *region)
+{
+    IrProgram *p = c->p;
+    IrFunc *f = c->f;
+    PoolRegion r = pool_region_loops(c, region);
+    if (r.count == 0)
+        return;
+    if (c->l->kind->family == FAMILY_MAXPOOL) {
+        max_pool_backward_region(c, &r, region);
+        return;
+    }
+    IrBlock *taps = pool_tap_loops(c, region, &r, false);
+    int ch = ir_var(p, f, "c");
+    IrBlock *inner = &ir_for(p, taps, ch, 0, r.ch)->body;
+    IrExpr *g = ir_load(p, c->dout, ix_add_var(r.y_ix, ch, 1));
+    ir_store(p, inner, c->din[0], ix_add_var(r.x_ix, ch, 1),
+             ir_op(p, IRE_DIV, g, ir_num(p, (float)r.count)), true);
 }
 
 static void pool_backward(const LowerCtx *base)

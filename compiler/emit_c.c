@@ -502,7 +502,7 @@ static void banner(Writer *w, const Model *m, const EmitOptions *o)
          in, in == 1 ? "" : "s", out, out == 1 ? "" : "s", params, params == 1 ? "" : "s");
 }
 
-bool emits_training(const Model *m, const EmitOptions *o)
+bool emit_includes_training(const Model *m, const EmitOptions *o)
 {
     return !o->weights && !o->no_train && m->nlayers > 0;
 }
@@ -538,7 +538,7 @@ void emit_c_header(FILE *out, const Model *m, const EmitOptions *o)
          (long long)m->arena_floats);
     line(&w, "#define %s_PARAM_BYTES (4 * %s_PARAM_COUNT)", P, P);
     line(&w, "#define %s_ARENA_BYTES (4 * %s_ARENA_FLOATS)", P, P);
-    if (emits_training(m, o)) {
+    if (emit_includes_training(m, o)) {
         const TrainPlan *tp = &m->tp;
         line(&w, "#define %s_TRAIN_BATCH %lld   /* samples per training step, at most */", P,
              (long long)tp->batch);
@@ -586,7 +586,7 @@ void emit_c_header(FILE *out, const Model *m, const EmitOptions *o)
         line(&w, " * rest, from seed (needs the cnnrt runtime). */");
         line(&w, "void %s_init_params(unsigned long long seed);", o->prefix);
     }
-    if (emits_training(m, o)) {
+    if (emit_includes_training(m, o)) {
         blank(&w);
         line(&w, "/* Training, by the model's train block.  start_training resets the optimizer");
         line(&w, " * state and seeds dropout; each step takes n <= TRAIN_BATCH samples (inputs,");
@@ -683,14 +683,12 @@ static void emit_params(Writer *w, const Model *m, const EmitOptions *o, const c
     for (int i = 0; i < m->nlayers; i++)
         for (int k = 0; k < m->layers[i]->nparams; k++) {
             const Param *p = &m->layers[i]->params[k];
-            int64_t n = shape_size(&p->shape), off = p->offset;
+            int64_t n = shape_size(&p->shape);
             line(w, "/* %s */", p->name);
             StrBuf b = {0};
             for (int64_t j = 0; j < n; j++) {
                 char buf[48];
-                float v = o->weights ? o->weights[off + j]
-                          : p->literal ? (float)p->literal[j]
-                          : p->init == INIT_ONES ? 1.0f : 0.0f;
+                float v = emit_param_value(p, o, j);
                 format_float(buf, v);
                 strbuf_printf(&b, "%s,%s", buf, (j % 8 == 7 || j == n - 1) ? "" : " ");
                 if (j % 8 == 7 || j == n - 1) {
@@ -788,6 +786,16 @@ static void emit_loader(Writer *w, const EmitOptions *o, const char *P)
             "%s_PARAM_COUNT, error, error_size);", P, o->prefix, P);
     w->indent--;
     line(w, "}");
+}
+
+/* Element j of a parameter tensor as the output starts with it: the baked
+ * weights, else the model's literal values, ones for ones(), else zero
+ * until loaded or initialised. */
+float emit_param_value(const Param *p, const EmitOptions *o, int64_t j)
+{
+    return o->weights ? o->weights[p->offset + j]
+           : p->literal ? (float)p->literal[j]
+           : p->init == INIT_ONES ? 1.0f : 0.0f;
 }
 
 /* The runtime's enums for what the model names: the value, and its name in C. */
@@ -997,7 +1005,7 @@ static void emit_training(Writer *w, const Model *m, const IrProgram *p, const c
 
 static void emit_main(Writer *w, const Model *m, const EmitOptions *o, const char *P)
 {
-    if (emits_training(m, o)) {
+    if (emit_includes_training(m, o)) {
         blank(w);
         line(w, "int main(int argc, char **argv)");
         line(w, "{");
@@ -1073,7 +1081,7 @@ void emit_c_source(FILE *out, const Model *m, const IrProgram *p, const EmitOpti
     line(&w, "#else");
     line(&w, "#define %s_LAYER static", P);
     line(&w, "#endif");
-    if (emits_training(m, o)) {
+    if (emit_includes_training(m, o)) {
         /* gcc 12 -O2 (Debian 12's) drops calls to some of these functions
          * after vectorising them, as if they stored nothing; with no
          * interprocedural analysis of them it cannot.  Without trapping
@@ -1096,7 +1104,7 @@ void emit_c_source(FILE *out, const Model *m, const IrProgram *p, const EmitOpti
     blank(&w);
     line(&w, "/* Activations of one sample; buffers share space where lifetimes allow. */");
     line(&w, "static float %s_arena[%s_ARENA_FLOATS + 1];", o->prefix, P);
-    if (emits_training(m, o)) {
+    if (emit_includes_training(m, o)) {
         line(&w, "/* Training: a batch's activations and gradients, the parameters' gradients,");
         line(&w, " * the optimizer state. */");
         line(&w, "static float %s_train[%s_TRAIN_FLOATS + 1];", o->prefix, P);
@@ -1112,7 +1120,7 @@ void emit_c_source(FILE *out, const Model *m, const IrProgram *p, const EmitOpti
         emit_loader(&w, o, P);
         emit_init(&w, m, o);
     }
-    if (emits_training(m, o))
+    if (emit_includes_training(m, o))
         emit_training(&w, m, p, P);
     if (o->main)
         emit_main(&w, m, o, P);

@@ -18,7 +18,9 @@ typedef struct {
 } EmitOptions;
 
 /* Whether the output has training code (not with baked weights or --no-train). */
-bool emits_training(const Model *m, const EmitOptions *o);
+bool emit_includes_training(const Model *m, const EmitOptions *o);
+/* Element j of a parameter tensor's starting value in the output. */
+float emit_param_value(const Param *p, const EmitOptions *o, int64_t j);
 /* The runtime's enum values (cnnrt.h) for what the model names, and their names in C. */
 int emit_runtime_init(const Param *p, const char **name);
 int emit_runtime_loss(Loss loss, const char **name);

@@ -377,6 +377,20 @@ static void loop(FuncGen *x, const IrStmt *s)
     x->var[s->var] = saved;
 }
 
+/* float s = value; s = value; s += value (a vector, when type is one). */
+static void set_temporary(FuncGen *x, LLVMValueRef slot, LLVMTypeRef type, const IrStmt *s)
+{
+    Gen *g = x->g;
+    LLVMValueRef v;
+    if (s->mode == SCALAR_ADD)
+        v = accumulated(x, LLVMBuildLoad2(g->b, type, slot, ""), s->value);
+    else
+        v = expr_value(x, s->value);
+    if (LLVMGetTypeKind(type) == LLVMVectorTypeKind && !is_vector(v))
+        v = splat(g, v);
+    LLVMBuildStore(g->b, v, slot);
+}
+
 static void stmt(FuncGen *x, const IrStmt *s)
 {
     Gen *g = x->g;
@@ -396,26 +410,12 @@ static void stmt(FuncGen *x, const IrStmt *s)
         LLVMSetAlignment(LLVMBuildStore(g->b, v, ptr), 4);
         break;
     }
-    case IRS_SCALAR: {
-        LLVMValueRef slot = x->scalar[s->scalar], v;
-        if (s->mode == SCALAR_ADD)
-            v = accumulated(x, LLVMBuildLoad2(g->b, g->f32, slot, ""), s->value);
-        else
-            v = expr_value(x, s->value);
-        LLVMBuildStore(g->b, v, slot);
+    case IRS_SCALAR:
+        set_temporary(x, x->scalar[s->scalar], g->f32, s);
         break;
-    }
-    case IRS_VSET: {
-        LLVMValueRef slot = x->vreg[s->scalar], v;
-        if (s->mode == SCALAR_ADD)
-            v = accumulated(x, LLVMBuildLoad2(g->b, g->vec, slot, ""), s->value);
-        else
-            v = expr_value(x, s->value);
-        if (!is_vector(v))
-            v = splat(g, v);
-        LLVMBuildStore(g->b, v, slot);
+    case IRS_VSET:
+        set_temporary(x, x->vreg[s->scalar], g->vec, s);
         break;
-    }
     case IRS_VSTORE: {
         LLVMValueRef v = LLVMBuildLoad2(g->b, g->vec, x->vreg[s->scalar], "");
         LLVMSetAlignment(LLVMBuildStore(g->b, v, vector_pointer(x, s->view, &s->index)), 4);
@@ -640,9 +640,7 @@ static void parameters(Gen *g)
         for (int k = 0; k < m->layers[i]->nparams; k++) {
             const Param *p = &m->layers[i]->params[k];
             for (int64_t j = 0; j < shape_size(&p->shape); j++) {
-                float v = g->o->weights ? g->o->weights[p->offset + j]
-                          : p->literal ? (float)p->literal[j]
-                          : p->init == INIT_ONES ? 1.0f : 0.0f;
+                float v = emit_param_value(p, g->o, j);
                 uint32_t u;
                 memcpy(&u, &v, 4);
                 for (int b = 0; b < 4; b++)
@@ -1021,7 +1019,7 @@ static void build_module(Gen *g)
 {
     const Model *m = g->m;
     g->arena = float_array(g, "arena", m->arena_floats);
-    if (emits_training(m, g->o))
+    if (emit_includes_training(m, g->o))
         g->train = float_array(g, "train", m->tp.floats);
     parameters(g);
     LLVMValueRef specs = tensor_tables(g);
@@ -1036,7 +1034,7 @@ static void build_module(Gen *g)
     emit_predict(g);
     if (!g->o->weights)
         emit_loaders(g, specs);
-    if (emits_training(m, g->o)) {
+    if (emit_includes_training(m, g->o)) {
         emit_training(g);
         emit_model_main(g, specs);
     }

@@ -115,22 +115,33 @@ static bool region_has_taps(const Layer *l, const WindowSegment *region)
     return true;
 }
 
+/* The window's tap loops over its first naxes axes, inside parent (the
+ * last marked for unrolling if asked): returns their body, with *x_ix and
+ * *w_ix moved to the tap. */
+static IrBlock *conv_window_loops(LowerCtx *c, const WindowSegment *region, int naxes,
+                                  IrBlock *parent, const int64_t *xs, const int64_t *ws,
+                                  IrIndex *x_ix, IrIndex *w_ix, bool unroll_last)
+{
+    const Layer *l = c->l;
+    IrBlock *taps = parent;
+    for (int a = 0; a < naxes; a++) {
+        int k = ir_var(c->p, c->f, layer_tap_name(l->nd, a));
+        IrStmt *loop = ir_for(c->p, taps, k, region[a].klo, region[a].khi);
+        loop->unroll = unroll_last && a == naxes - 1;
+        taps = &loop->body;
+        *x_ix = ix_add_var(*x_ix, k, l->dilation[a] * xs[a]);
+        *w_ix = ix_add_var(*w_ix, k, ws[a]);
+    }
+    return taps;
+}
+
 /* The region's tap loops, then the input channel's: returns the body,
  * with r->x_ix and r->w_ix moved to the tap and *ci the channel. */
 static IrBlock *conv_tap_loops(LowerCtx *c, const WindowSegment *region, ConvRegion *r,
                                bool unroll_last, int *ci)
 {
-    const Layer *l = c->l;
-    int nd = l->nd;
-    IrBlock *taps = r->body;
-    for (int a = 0; a < nd; a++) {
-        int k = ir_var(c->p, c->f, layer_tap_name(nd, a));
-        IrStmt *loop = ir_for(c->p, taps, k, region[a].klo, region[a].khi);
-        loop->unroll = unroll_last && a == nd - 1;
-        taps = &loop->body;
-        r->x_ix = ix_add_var(r->x_ix, k, l->dilation[a] * r->xs[a]);
-        r->w_ix = ix_add_var(r->w_ix, k, r->ws[a]);
-    }
+    IrBlock *taps = conv_window_loops(c, region, c->l->nd, r->body, r->xs, r->ws, &r->x_ix,
+                                      &r->w_ix, unroll_last);
     *ci = ir_var(c->p, c->f, "ci");
     return &ir_for(c->p, taps, *ci, 0, r->cin)->body;
 }
@@ -220,21 +231,13 @@ static void conv_region_vector(LowerCtx *c, const WindowSegment *region, int blo
                 else
                     ir_vset(p, b, acc[r][v], SCALAR_DECLARE, ir_vzero(p));
             }
-        IrBlock *taps = b;
         IrIndex xk = x_ix, wk = ix_const(base);
-        bool any_taps = true;
-        for (int a = 0; a < nd; a++)
-            any_taps &= region[a].klo < region[a].khi;
-        if (any_taps) {
+        if (region_has_taps(l, region)) {
             /* With no dilation on the last axis, its taps and the input
              * channels are one contiguous run in x and in w: one loop. */
             bool merge = l->dilation[last] == 1;
-            for (int a = 0; a < (merge ? last : nd); a++) {
-                int k = ir_var(p, f, layer_tap_name(nd, a));
-                taps = &ir_for(p, taps, k, region[a].klo, region[a].khi)->body;
-                xk = ix_add_var(xk, k, l->dilation[a] * xs[a]);
-                wk = ix_add_var(wk, k, ws[a]);
-            }
+            IrBlock *taps = conv_window_loops(c, region, merge ? last : nd, b, xs, ws, &xk, &wk,
+                                              false);
             int ci = ir_var(p, f, merge ? "j" : "ci");
             IrBlock *body = &ir_for(p, taps, ci, merge ? region[last].klo * cin : 0,
                                     merge ? region[last].khi * cin : cin)->body;
@@ -399,13 +402,8 @@ static void conv_input_grad_region(LowerCtx *c, const WindowSegment *region)
     ConvRegion r = conv_region_loops(c, region);
     if (!region_has_taps(l, region))
         return;
-    IrBlock *taps = r.body;
-    for (int a = 0; a < l->nd; a++) {
-        int k = ir_var(p, f, layer_tap_name(l->nd, a));
-        taps = &ir_for(p, taps, k, region[a].klo, region[a].khi)->body;
-        r.x_ix = ix_add_var(r.x_ix, k, l->dilation[a] * r.xs[a]);
-        r.w_ix = ix_add_var(r.w_ix, k, r.ws[a]);
-    }
+    IrBlock *taps = conv_window_loops(c, region, l->nd, r.body, r.xs, r.ws, &r.x_ix, &r.w_ix,
+                                      false);
     int64_t nvec = r.cin / width;
     for (int64_t first = 0; first < nvec; first += 4) {
         int chunk = (int)(nvec - first < 4 ? nvec - first : 4);
@@ -460,14 +458,8 @@ static void conv_params_grad_region(LowerCtx *c, const WindowSegment *region)
     }
     if (dw < 0 || !region_has_taps(l, region))
         return;
-    IrBlock *taps = &f->body;
     IrIndex x_tap = ix_const(0), w_ix = ix_const(0);
-    for (int a = 0; a < nd; a++) {
-        int k = ir_var(p, f, layer_tap_name(nd, a));
-        taps = &ir_for(p, taps, k, region[a].klo, region[a].khi)->body;
-        x_tap = ix_add_var(x_tap, k, l->dilation[a] * xs[a]);
-        w_ix = ix_add_var(w_ix, k, ws[a]);
-    }
+    IrBlock *taps = conv_window_loops(c, region, nd, &f->body, xs, ws, &x_tap, &w_ix, false);
     int ci = ir_var(p, f, "ci");
     IrBlock *row = &ir_for(p, taps, ci, 0, cin)->body;
     IrIndex w_row = ix_add_var(w_ix, ci, cout);

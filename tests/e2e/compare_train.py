@@ -213,14 +213,16 @@ def same_as_c(d, c_lines, obj_lines, c_eval, obj_eval):
     a, b = numbers(obj_lines), numbers(c_lines)
     if len(a) != len(b) or not all(close(x, y, 1e-6, 1e-9) for x, y in zip(a, b)):
         problems.append(f'epoch lines differ from the C build:\n{obj_lines}C:\n{c_lines}')
-    if numbers(obj_eval) != numbers(c_eval) and \
-            not all(close(x, y, 1e-6, 1e-9) for x, y in zip(numbers(obj_eval), numbers(c_eval))):
+    ea, eb = numbers(obj_eval), numbers(c_eval)
+    if len(ea) != len(eb) or not all(close(x, y, 1e-6, 1e-9) for x, y in zip(ea, eb)):
         problems.append(f'eval differs from the C build: {obj_eval.strip()} | C {c_eval.strip()}')
     ours = read_safetensors(os.path.join(d, 'exact.safetensors'))
     c = read_safetensors(os.path.join(d, 'prog.safetensors'))
     worst = 0.0
+    if list(ours) != list(c) or any(len(ours[name]) != len(c[name]) for name in c):
+        return problems + [f'tensors {list(ours)}, the C build\'s {list(c)}'], worst
     for name in c:
-        for k, (x, y) in enumerate(zip(ours.get(name, []), c[name])):
+        for k, (x, y) in enumerate(zip(ours[name], c[name])):
             worst = max(worst, abs(x - y) / (abs(y) + 1e-3))
             if not close(x, y, 1e-5, 1e-8) and len(problems) < 4:
                 problems.append(f'{name}[{k}]: object {x!r}, C build {y!r}')

@@ -2,19 +2,28 @@
 """Generated training against the reference: the same model, starting
 weights and data, `train --init W0 --no-shuffle` for 2 epochs, must print
 the same epoch losses (1e-4 relative) and end with the same weights (1e-4
-relative plus 1e-5 absolute).
+relative plus 1e-5 absolute), and eval must agree.
 
-Adam is the exception for the weights: it divides each gradient by its
-own running size, so an element whose gradient is float rounding noise
-(a bias before a batchnorm has an exact gradient of zero; a first-layer
-kernel can come close) moves by up to lr per step in any two programs,
-PyTorch on two machines included.  For Adam the weights must agree within
-lr per step (which still catches a wrong index), and the gradients are
-checked apart: the same model with `sgd(lr=1)` for one batch, where
-w0 - w1 is the gradient, must agree with the reference's to 1e-4 of the
-largest gradient (but for the few elements, at most 2% of a tensor, where
-a pre-activation within rounding of zero flips relu's or max pooling's
-choice).
+One exception, for Adam and only where no two float programs can agree:
+Adam divides each gradient by its own running size, so a gradient within
+rounding of zero (a bias feeding a batchnorm has an exact gradient of
+zero), or one that a relu or max pooling decision at a pre-activation
+within rounding of zero changes, becomes a different step of up to lr in
+any two programs, PyTorch on two machines included.  Such elements are
+found in two ways.  The reference trains twice more, on the inputs
+scaled by 1 + 1e-7 r and by 1 - 1e-7 r (r = +-1 at random: about one
+float rounding); where either run moves an element by more than the
+tolerance, the reference's own answer is not determined to it.  And an
+element whose first-batch gradient is below 1e-5 of the largest in
+either program is rounding noise (PyTorch's noise is often smaller than
+ours, an exact 0 where ours is 1e-9, so moving the inputs does not show
+it).  There ours must agree within lr per step.  The gradients of every
+Adam model are compared apart: the same model with `sgd(lr=1)` for one
+batch, where w0 - w1 is the gradient, must agree with the reference's to
+1e-4 of the largest (but for the few elements, at most 2% of a tensor,
+where a pre-activation within rounding of zero flips relu's or max
+pooling's choice).  --min counts the models that agree everywhere,
+without the exception.
 
     compare_train.py --cnngen BIN --oracle cnnref.py --runtime-include DIR
                      --runtime-lib DIR [--cc gcc] [--cflags -O2] [--min N]
@@ -101,6 +110,18 @@ def write_data(path, summary, rng):
             f.write(','.join(row) + '\n')
 
 
+def perturbed_data(path, out_path, inputs, sign):
+    """data.csv with each input scaled by 1 + sign 1e-7 r, r = +-1 drawn the
+    same for both signs (so the two runs move every input apart)."""
+    rng = random.Random(99)
+    with open(path) as f, open(out_path, 'w') as out:
+        for line in f:
+            row = line.rstrip('\n').split(',')
+            for j in range(inputs):
+                row[j] = "%.9g" % (float(row[j]) * (1 + sign * 1e-7 * rng.choice((-1, 1))))
+            out.write(','.join(row) + '\n')
+
+
 def without_dropout(text):
     return re.sub(r'\bdropout\s*\((?:\s*rate\s*=)?[^)]*\)', 'dropout(0)', text)
 
@@ -159,13 +180,19 @@ def close(a, b, rel, abs_):
     return abs(a - b) <= rel * abs(b) + abs_
 
 
-def compare_gradients(d, build):
+def first_batch_gradients(d, build):
+    """Each tensor's gradient on the first batch, ours and the reference's
+    (w0 - w1 after one sgd(lr=1) step), and the largest of the reference's."""
     w0 = read_safetensors(os.path.join(d, 'w0.safetensors'))
     ours = read_safetensors(os.path.join(d, f'g_{build}.safetensors'))
     ref = read_safetensors(os.path.join(d, 'g_ref.safetensors'))
     grads = {k: ([a - b for a, b in zip(w0[k], ours[k])], [a - b for a, b in zip(w0[k], ref[k])])
              for k in ref}
     top = max([abs(v) for _, gr in grads.values() for v in gr] + [1e-30])
+    return grads, top
+
+
+def gradient_problems(grads, top):
     problems = []
     for name, (go, gr) in grads.items():
         off = [k for k, (x, y) in enumerate(zip(go, gr)) if abs(x - y) > 1e-4 * top + 1e-7]
@@ -179,29 +206,56 @@ def compare_gradients(d, build):
     return problems
 
 
+def rounding_noise(grads, top):
+    """The elements whose first-batch gradient is within rounding of zero
+    (below 1e-5 of the largest, so rounding is at least 1% of it) in either
+    program: Adam's steps for them are driven by noise."""
+    return {(name, k) for name, (go, gr) in grads.items()
+            for k, (x, y) in enumerate(zip(go, gr)) if min(abs(x), abs(y)) <= 1e-5 * top}
+
+
+def unstable(d):
+    """The elements the reference itself moves by more than the tolerance
+    when its inputs move by about one float rounding."""
+    ref = read_safetensors(os.path.join(d, 'ref.safetensors'))
+    moved = set()
+    for variant in ('ref_plus', 'ref_minus'):
+        other = read_safetensors(os.path.join(d, variant + '.safetensors'))
+        moved |= {(name, k) for name in ref for k, (x, y) in enumerate(zip(other[name], ref[name]))
+                  if not close(x, y, 1e-4, 1e-5)}
+    return moved
+
+
 def compare(d, ours_lines, ref_lines, eval_ours, eval_ref, adam_bound, build='prog'):
-    problems, worst = [], 0.0
+    """Problems, the worst weight difference, and how many elements took
+    Adam's exception (see the top of this file)."""
+    problems, worst, excepted = [], 0.0, 0
     a, b = numbers(ours_lines), numbers(ref_lines)
     if len(a) != len(b) or not all(close(x, y, 1e-4, 1e-7) for x, y in zip(a, b)):
         problems.append(f'epoch lines differ:\n{ours_lines}reference:\n{ref_lines}')
     ours = read_safetensors(os.path.join(d, build + '.safetensors'))
     ref = read_safetensors(os.path.join(d, 'ref.safetensors'))
     if list(ours) != list(ref):
-        return problems + [f'tensors {list(ours)}, the reference {list(ref)}'], worst
+        return problems + [f'tensors {list(ours)}, the reference {list(ref)}'], worst, excepted
+    undetermined = set()
+    if adam_bound is not None:
+        grads, top = first_batch_gradients(d, build)
+        problems += gradient_problems(grads, top)
+        undetermined = unstable(d) | rounding_noise(grads, top)
     for name in ref:
         for k, (x, y) in enumerate(zip(ours[name], ref[name])):
             worst = max(worst, abs(x - y) / (abs(y) + 0.1))
-            if adam_bound is not None and abs(x - y) <= adam_bound:
+            if close(x, y, 1e-4, 1e-5):
                 continue
-            if not close(x, y, 1e-4, 1e-5) and len(problems) < 4:
+            if (name, k) in undetermined and abs(x - y) <= adam_bound:
+                excepted += 1
+            elif len(problems) < 4:
                 problems.append(f'{name}[{k}]: cnngen {x!r}, reference {y!r}')
-    if adam_bound is None:
+    if not excepted:
         ea, eb = numbers(eval_ours), numbers(eval_ref)
         if len(ea) != len(eb) or not all(close(x, y, 1e-4, 1e-6) for x, y in zip(ea, eb)):
             problems.append(f'eval differs: {eval_ours.strip()} | reference {eval_ref.strip()}')
-    else:
-        problems += compare_gradients(d, build)
-    return problems, worst
+    return problems, worst, excepted
 
 
 # Through the LLVM backend (--obj), twice: without fused multiply-adds the
@@ -275,7 +329,8 @@ def main():
                     rows = f.readlines()[:summary['train']['batch']]
                 with open(os.path.join(d, 'batch.csv'), 'w') as f:
                     f.writelines(rows)
-                steps = 2 * -(-len(open(os.path.join(d, 'data.csv')).readlines()) // summary['train']['batch'])
+                with open(os.path.join(d, 'data.csv')) as f:
+                    steps = 2 * -(-len(f.readlines()) // summary['train']['batch'])
                 lr = float(re.search(r'adam\((?:lr\s*=\s*)?([0-9.eE+-]+)', text).group(1)) \
                     if re.search(r'adam\((?:lr\s*=\s*)?[0-9.]', text) else 1e-3
                 bounds[i] = lr * steps + 1e-5
@@ -290,6 +345,13 @@ def main():
                 lines.append(f'{q(d)}/g.txt {q(d)}/g.err train {q(d)}/grad.cnn --data {q(d)}/batch.csv '
                              f'--init {q(d)}/w0.safetensors --no-shuffle --epochs 1 --quiet '
                              f'--save {q(d)}/g_ref.safetensors')
+                for sign, variant in ((1, 'ref_plus'), (-1, 'ref_minus')):
+                    out = q(os.path.join(d, variant))
+                    perturbed_data(os.path.join(d, 'data.csv'), os.path.join(d, variant + '.csv'),
+                                   math.prod(summary['input']), sign)
+                    lines.append(f'{out}.txt {out}.err train {q(model)} --data {out}.csv '
+                                 f'--init {q(d)}/w0.safetensors --no-shuffle --epochs 2 --quiet '
+                                 f'--save {out}.safetensors')
         env = dict(os.environ, CNNREF_THREADS='1')
         codes = run_oracle(args.oracle, lines, env)
 
@@ -302,11 +364,12 @@ def main():
         with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
             results = list(pool.map(ours, valid))
         failures, worst, compared, crashed = 0, 0.0, 0, 0
+        everywhere, excepted_models = 0, 0
         at = 0
         object_worst = 0.0
         for i, ((problems, train_out, eval_out), objects) in zip(valid, results):
             d = os.path.join(work, str(i))
-            n = 4 if i in bounds else 3
+            n = 6 if i in bounds else 3
             mine, at = codes[at:at + n], at + n
             if 'crash' in mine:
                 crashed += 1
@@ -314,7 +377,8 @@ def main():
                 continue
             if mine != ['0'] * n:
                 errors = ''
-                for name in ('init.err', 'ref.err', 'eval.err', 'g.err'):
+                for name in ('init.err', 'ref.err', 'eval.err', 'g.err', 'ref_plus.err',
+                             'ref_minus.err'):
                     if os.path.exists(os.path.join(d, name)):
                         with open(os.path.join(d, name)) as f:
                             errors += f.read()
@@ -328,7 +392,8 @@ def main():
                     ref_train = f.read()
                 with open(os.path.join(d, 'eval.txt')) as f:
                     ref_eval = f.read()
-                diffs, w = compare(d, train_out, ref_train, eval_out, ref_eval, bounds.get(i))
+                diffs, w, excepted = compare(d, train_out, ref_train, eval_out, ref_eval,
+                                             bounds.get(i))
                 problems = problems + diffs
                 worst = max(worst, w)
                 compared += 1
@@ -341,10 +406,17 @@ def main():
                         problems += ['--emit=obj --fp-contract=off: ' + p for p in diffs]
                         object_worst = max(object_worst, w)
                     if f_train is not None and f_eval is not None:
-                        diffs, w = compare(d, f_train, ref_train, f_eval, ref_eval, bounds.get(i),
-                                           'fused')
+                        diffs, w, n = compare(d, f_train, ref_train, f_eval, ref_eval,
+                                              bounds.get(i), 'fused')
                         problems += ['--emit=obj against the reference: ' + p for p in diffs]
                         worst = max(worst, w)
+                        excepted += n
+                if excepted and not problems:
+                    excepted_models += 1
+                    print(f'{files[i]}: {excepted} elements within lr per step, where the '
+                          'reference moves by more than the tolerance itself')
+                elif not problems:
+                    everywhere += 1
             if problems:
                 failures += 1
                 print(f'FAIL {files[i]}')
@@ -356,10 +428,12 @@ def main():
     if args.obj:
         print(f'--emit=obj --fp-contract=off: worst weight difference from the C build '
               f'{object_worst:.2e} (relative to |w| + 0.001); --emit=obj (fused) is in the worst above')
-    if compared < args.min:
-        print(f'too few models: {compared} < {args.min}')
+    print(f'{everywhere} models agree everywhere (weights 1e-4 relative + 1e-5, epoch losses, '
+          f'eval); {excepted_models} agree but where the reference itself is not determined')
+    if everywhere < args.min:
+        print(f'too few models agree everywhere: {everywhere} < {args.min}')
     print(f'{compared - failures if compared >= failures else 0} passed, {failures} failed')
-    return 0 if failures == 0 and compared >= args.min else 1
+    return 0 if failures == 0 and everywhere >= args.min else 1
 
 
 if __name__ == '__main__':

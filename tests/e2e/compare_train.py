@@ -414,7 +414,7 @@ def main():
                 if excepted and not problems:
                     excepted_models += 1
                     print(f'{files[i]}: {excepted} elements within lr per step, where the '
-                          'reference moves by more than the tolerance itself')
+                          "reference's own answer is not determined to the tolerance")
                 elif not problems:
                     everywhere += 1
             if problems:

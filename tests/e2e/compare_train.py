@@ -118,7 +118,7 @@ def perturbed_data(path, out_path, inputs, sign):
         for line in f:
             row = line.rstrip('\n').split(',')
             for j in range(inputs):
-                row[j] = "%.9g" % (float(row[j]) * (1 + sign * 1e-7 * rng.choice((-1, 1))))
+                row[j] = '%.9g' % (float(row[j]) * (1 + sign * 1e-7 * rng.choice((-1, 1))))
             out.write(','.join(row) + '\n')
 
 
@@ -406,11 +406,11 @@ def main():
                         problems += ['--emit=obj --fp-contract=off: ' + p for p in diffs]
                         object_worst = max(object_worst, w)
                     if f_train is not None and f_eval is not None:
-                        diffs, w, n = compare(d, f_train, ref_train, f_eval, ref_eval,
-                                              bounds.get(i), 'fused')
+                        diffs, w, fused_excepted = compare(d, f_train, ref_train, f_eval,
+                                                           ref_eval, bounds.get(i), 'fused')
                         problems += ['--emit=obj against the reference: ' + p for p in diffs]
                         worst = max(worst, w)
-                        excepted += n
+                        excepted += fused_excepted
                 if excepted and not problems:
                     excepted_models += 1
                     print(f'{files[i]}: {excepted} elements within lr per step, where the '

@@ -15,10 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cnnrt.h"
-#include "layers/layers.h"
-#include "lower.h"
-
 #ifndef CNNGEN_VERSION
 #define CNNGEN_VERSION "0.1.0"
 #endif
@@ -31,7 +27,6 @@ typedef struct {
     int indent;
     const char *prefix;         /* of symbols */
     const char *macro_prefix;   /* of macros: the prefix in capitals */
-    bool rebased;               /* printing a per-sample body: views point at the sample */
 } Writer;
 
 static void line(Writer *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -81,26 +76,11 @@ typedef struct {
     StrBuf *b;
 } ExprCtx;
 
-/* c + sum(coef * var), outer loop variables first: "896*oh + 32*ow + ci - 29";
- * in a per-sample function, a view with a sample stride starts with the
- * sample's offset, "9*s + ...". */
-static void print_index(ExprCtx *x, int view, const IrIndex *ix)
+/* c + sum(coef * var), outer loop variables first: "896*oh + 32*ow + ci - 29".
+ * (A per-sample function's views point at its sample already.) */
+static void print_index(ExprCtx *x, const IrIndex *ix)
 {
     bool first = true;
-    int64_t stride = x->f->views[view].sample_stride;
-    if (x->f->per_sample && stride && !x->w->rebased) {
-        strbuf_printf(x->b, stride == 1 ? "s" : "%lld*s", (long long)stride);
-        first = false;
-        if (ix->n == 0 && ix->c == 0)
-            return;
-        if (ix->n == 0) {
-            strbuf_printf(x->b, " %c %lld", ix->c < 0 ? '-' : '+',
-                          (long long)(ix->c < 0 ? -ix->c : ix->c));
-            return;
-        }
-        strbuf_printf(x->b, " + ");
-        first = true;
-    }
     for (int v = 0; v < x->f->nvars; v++)
         for (int i = 0; i < ix->n; i++) {
             if (ix->t[i].var != v)
@@ -168,7 +148,7 @@ static void print_expr(ExprCtx *x, const IrExpr *e)
         break;
     case IRE_LOAD:
         strbuf_printf(x->b, "%s[", x->f->views[e->view].name);
-        print_index(x, e->view, &e->index);
+        print_index(x, &e->index);
         strbuf_printf(x->b, "]");
         break;
     case IRE_SCALAR:
@@ -237,7 +217,7 @@ static void print_stmt(Writer *w, const IrFunc *f, const IrStmt *s)
         break;
     case IRS_STORE:
         strbuf_printf(&b, "%s[", f->views[s->view].name);
-        print_index(&x, s->view, &s->index);
+        print_index(&x, &s->index);
         strbuf_printf(&b, "] %s ", s->accumulate ? "+=" : "=");
         print_expr(&x, s->value);
         line(w, "%s;", b.data);
@@ -259,7 +239,7 @@ static void print_stmt(Writer *w, const IrFunc *f, const IrStmt *s)
                 line(w, "%s_vec %s%d;", w->prefix, name, s->scalar);
             strbuf_printf(&b, "memcpy(&%s%d, %s + ", name, s->scalar,
                           f->views[s->value->view].name);
-            print_index(&x, s->value->view, &s->value->index);
+            print_index(&x, &s->value->index);
             line(w, "%s, sizeof %s%d);", b.data, name, s->scalar);
             break;
         }
@@ -272,7 +252,7 @@ static void print_stmt(Writer *w, const IrFunc *f, const IrStmt *s)
     }
     case IRS_VSTORE:
         strbuf_printf(&b, "memcpy(%s + ", f->views[s->view].name);
-        print_index(&x, s->view, &s->index);
+        print_index(&x, &s->index);
         line(w, "%s, &%s%d, sizeof %s%d);", b.data, f->vreg_names[s->scalar], s->scalar,
              f->vreg_names[s->scalar], s->scalar);
         break;
@@ -295,9 +275,8 @@ static char *joined(const char *a, const char *b)
     return s;
 }
 
-/* "base + offset"; a per-sample function adds the sample's offset in
- * every index (print_index).  Training functions get the training arena
- * and the parameters as arguments. */
+/* "base + offset".  Training functions get the training arena and the
+ * parameters as arguments. */
 static void print_view_pointer(Writer *w, const IrView *v, const char *qual, const char *base)
 {
     line(w, "%sfloat *restrict %s = %s + %lld;", qual, v->name, base, (long long)v->offset);
@@ -404,9 +383,7 @@ static void print_per_sample_function(Writer *w, const IrFunc *f)
         if (used[i] && f->views[i].base == VIEW_LOCAL)
             line(w, "float %s[%lld];", f->views[i].name,
                  (long long)(f->views[i].size ? f->views[i].size : 1));
-    w->rebased = true;
     print_block(w, f, &f->body);
-    w->rebased = false;
     w->indent--;
     line(w, "}");
     blank(w);
@@ -473,18 +450,10 @@ static void print_function(Writer *w, const IrFunc *f)
         line(w, "    const float *restrict input, const float *restrict target, int n)");
     line(w, "{");
     w->indent++;
-    if (!f->per_sample && f->phase != PHASE_PREDICT && !ir_uses_batch_size(&f->body))
+    if (f->phase != PHASE_PREDICT && !ir_uses_batch_size(&f->body))
         line(w, "(void)n;");
     print_views(w, f);
-    if (f->per_sample) {
-        line(w, "for (int s = 0; s < n; s++) {");
-        w->indent++;
-    }
     print_block(w, f, &f->body);
-    if (f->per_sample) {
-        w->indent--;
-        line(w, "}");
-    }
     w->indent--;
     line(w, "}");
     blank(w);
@@ -497,14 +466,9 @@ static void banner(Writer *w, const Model *m, const EmitOptions *o)
     line(w, "/* Generated by cnngen %s from %s; do not edit.", CNNGEN_VERSION, m->filename);
     line(w, " * %s", o->command_line);
     long long in = shape_size(&m->input), out = shape_size(model_output_shape(m));
-    long long params = model_param_count(m, true) + model_param_count(m, false);
+    long long params = m->param_floats;
     line(w, " * Model %s: %lld input float%s, %lld output float%s, %lld parameter%s. */", m->name,
          in, in == 1 ? "" : "s", out, out == 1 ? "" : "s", params, params == 1 ? "" : "s");
-}
-
-bool emit_includes_training(const Model *m, const EmitOptions *o)
-{
-    return !o->weights && !o->no_train && m->nlayers > 0;
 }
 
 /* Targets per sample: class indices per position for crossentropy, else
@@ -521,7 +485,7 @@ static int64_t target_size(const Model *m)
 void emit_c_header(FILE *out, const Model *m, const EmitOptions *o)
 {
     char *P = upper(o->prefix);
-    Writer w = {out, 0, o->prefix, P, false};
+    Writer w = {out, 0, o->prefix, P};
     banner(&w, m, o);
     line(&w, "#ifndef CNNGEN_%s_H", P);
     line(&w, "#define CNNGEN_%s_H", P);
@@ -531,9 +495,8 @@ void emit_c_header(FILE *out, const Model *m, const EmitOptions *o)
     line(&w, "#define %s_INPUT_SIZE %lld   /* floats per sample, channels-last */", P,
          (long long)shape_size(&m->input));
     line(&w, "#define %s_OUTPUT_SIZE %lld", P, (long long)shape_size(model_output_shape(m)));
-    line(&w, "#define %s_PARAM_COUNT %lld", P,
-         (long long)(model_param_count(m, true) + model_param_count(m, false)));
-    line(&w, "#define %s_TENSOR_COUNT %lld", P, (long long)model_tensor_count(m));
+    line(&w, "#define %s_PARAM_COUNT %lld", P, (long long)m->param_floats);
+    line(&w, "#define %s_TENSOR_COUNT %lld", P, (long long)m->nparams);
     line(&w, "#define %s_ARENA_FLOATS %lld   /* static activation memory */", P,
          (long long)m->arena_floats);
     line(&w, "#define %s_PARAM_BYTES (4 * %s_PARAM_COUNT)", P, P);
@@ -659,19 +622,16 @@ static void emit_weight_blob(Writer *w, const float *weights, int64_t count, con
 
 static void emit_params(Writer *w, const Model *m, const EmitOptions *o, const char *P)
 {
-    int64_t count = model_param_count(m, true) + model_param_count(m, false);
-    if (o->weights && count > BAKED_DECIMAL_MAX) {
-        emit_weight_blob(w, o->weights, count, P);
+    if (o->weights && m->param_floats > BAKED_DECIMAL_MAX) {
+        emit_weight_blob(w, o->weights, m->param_floats, P);
         return;
     }
     if (!o->weights) {
         /* Literal weights from the model are the starting values; the rest
          * start at zero until loaded. */
         bool literals = false;
-        for (int i = 0; i < m->nlayers; i++)
-            for (int k = 0; k < m->layers[i]->nparams; k++)
-                literals |= m->layers[i]->params[k].literal != NULL ||
-                            m->layers[i]->params[k].init == INIT_ONES;
+        for (int k = 0; k < m->nparams; k++)
+            literals |= m->params[k]->literal != NULL || m->params[k]->init == INIT_ONES;
         if (!literals) {
             line(w, "static float %s_params[%s_PARAM_COUNT + 1];", o->prefix, P);
             return;
@@ -680,26 +640,25 @@ static void emit_params(Writer *w, const Model *m, const EmitOptions *o, const c
     line(w, "static %sfloat %s_params[%s_PARAM_COUNT + 1] = {", o->weights ? "const " : "",
          o->prefix, P);
     w->indent++;
-    for (int i = 0; i < m->nlayers; i++)
-        for (int k = 0; k < m->layers[i]->nparams; k++) {
-            const Param *p = &m->layers[i]->params[k];
-            int64_t n = shape_size(&p->shape);
-            line(w, "/* %s */", p->name);
-            StrBuf b = {0};
-            for (int64_t j = 0; j < n; j++) {
-                char buf[48];
-                float v = emit_param_value(p, o, j);
-                format_float(buf, v);
-                strbuf_printf(&b, "%s,%s", buf, (j % 8 == 7 || j == n - 1) ? "" : " ");
-                if (j % 8 == 7 || j == n - 1) {
-                    line(w, "%s", b.data);
-                    b.len = 0;
-                    b.data[0] = '\0';
-                }
+    for (int k = 0; k < m->nparams; k++) {
+        const Param *p = m->params[k];
+        int64_t n = shape_size(&p->shape);
+        line(w, "/* %s */", p->name);
+        StrBuf b = {0};
+        for (int64_t j = 0; j < n; j++) {
+            char buf[48];
+            float v = emit_param_value(p, o, j);
+            format_float(buf, v);
+            strbuf_printf(&b, "%s,%s", buf, (j % 8 == 7 || j == n - 1) ? "" : " ");
+            if (j % 8 == 7 || j == n - 1) {
+                line(w, "%s", b.data);
+                b.len = 0;
+                b.data[0] = '\0';
             }
-            strbuf_free(&b);
         }
-    if (count == 0)
+        strbuf_free(&b);
+    }
+    if (m->param_floats == 0)
         line(w, "0.0f");
     w->indent--;
     line(w, "};");
@@ -709,17 +668,16 @@ static void emit_tensor_table(Writer *w, const Model *m, const EmitOptions *o, c
 {
     line(w, "const %s_tensor %s_tensors[%s_TENSOR_COUNT + 1] = {", o->prefix, o->prefix, P);
     w->indent++;
-    for (int i = 0; i < m->nlayers; i++)
-        for (int k = 0; k < m->layers[i]->nparams; k++) {
-            const Param *p = &m->layers[i]->params[k];
-            StrBuf dims = {0};
-            for (int d = 0; d < SHAPE_MAX_RANK; d++)
-                strbuf_printf(&dims, "%s%lld", d ? ", " : "",
-                              d < p->shape.rank ? (long long)p->shape.dim[d] : 0LL);
-            line(w, "{\"%s\", %d, {%s}, %lldL, %d},", p->name, p->shape.rank, dims.data,
-                 (long long)p->offset, p->trainable ? 1 : 0);
-            strbuf_free(&dims);
-        }
+    for (int k = 0; k < m->nparams; k++) {
+        const Param *p = m->params[k];
+        StrBuf dims = {0};
+        for (int d = 0; d < SHAPE_MAX_RANK; d++)
+            strbuf_printf(&dims, "%s%lld", d ? ", " : "",
+                          d < p->shape.rank ? (long long)p->shape.dim[d] : 0LL);
+        line(w, "{\"%s\", %d, {%s}, %lldL, %d},", p->name, p->shape.rank, dims.data,
+             (long long)p->offset, p->trainable ? 1 : 0);
+        strbuf_free(&dims);
+    }
     line(w, "{0, 0, {0, 0, 0, 0, 0}, 0L, 0}");
     w->indent--;
     line(w, "};");
@@ -788,57 +746,6 @@ static void emit_loader(Writer *w, const EmitOptions *o, const char *P)
     line(w, "}");
 }
 
-/* Element j of a parameter tensor as the output starts with it: the baked
- * weights, else the model's literal values, ones for ones(), else zero
- * until loaded or initialised. */
-float emit_param_value(const Param *p, const EmitOptions *o, int64_t j)
-{
-    return o->weights ? o->weights[p->offset + j]
-           : p->literal ? (float)p->literal[j]
-           : p->init == INIT_ONES ? 1.0f : 0.0f;
-}
-
-/* The runtime's enums for what the model names: the value, and its name in C. */
-int emit_runtime_init(const Param *p, const char **name)
-{
-    static const struct { int value; const char *name; } kinds[] = {
-        [INIT_GLOROT_UNIFORM] = {CNNRT_INIT_GLOROT_UNIFORM, "CNNRT_INIT_GLOROT_UNIFORM"},
-        [INIT_GLOROT_NORMAL] = {CNNRT_INIT_GLOROT_NORMAL, "CNNRT_INIT_GLOROT_NORMAL"},
-        [INIT_HE_UNIFORM] = {CNNRT_INIT_HE_UNIFORM, "CNNRT_INIT_HE_UNIFORM"},
-        [INIT_HE_NORMAL] = {CNNRT_INIT_HE_NORMAL, "CNNRT_INIT_HE_NORMAL"},
-        [INIT_LECUN_NORMAL] = {CNNRT_INIT_LECUN_NORMAL, "CNNRT_INIT_LECUN_NORMAL"},
-        [INIT_ZEROS] = {CNNRT_INIT_ZEROS, "CNNRT_INIT_ZEROS"},
-        [INIT_ONES] = {CNNRT_INIT_ONES, "CNNRT_INIT_ONES"}};
-    if (p->literal) {
-        *name = "CNNRT_INIT_KEEP";
-        return CNNRT_INIT_KEEP;
-    }
-    *name = kinds[p->init].name;
-    return kinds[p->init].value;
-}
-
-int emit_runtime_loss(Loss loss, const char **name)
-{
-    static const struct { int value; const char *name; } losses[] = {
-        [LOSS_DEFAULT] = {CNNRT_LOSS_MSE, "CNNRT_LOSS_MSE"},
-        [LOSS_MSE] = {CNNRT_LOSS_MSE, "CNNRT_LOSS_MSE"},
-        [LOSS_MAE] = {CNNRT_LOSS_MAE, "CNNRT_LOSS_MAE"},
-        [LOSS_BCE] = {CNNRT_LOSS_BCE, "CNNRT_LOSS_BCE"},
-        [LOSS_CROSSENTROPY] = {CNNRT_LOSS_CROSSENTROPY, "CNNRT_LOSS_CROSSENTROPY"}};
-    *name = losses[loss].name;
-    return losses[loss].value;
-}
-
-int emit_runtime_metric(Metric metric, const char **name)
-{
-    static const struct { int value; const char *name; } metrics[] = {
-        [METRIC_ACCURACY] = {CNNRT_METRIC_ACCURACY, "CNNRT_METRIC_ACCURACY"},
-        [METRIC_MAE] = {CNNRT_METRIC_MAE, "CNNRT_METRIC_MAE"},
-        [METRIC_RMSE] = {CNNRT_METRIC_RMSE, "CNNRT_METRIC_RMSE"}};
-    *name = metrics[metric].name;
-    return metrics[metric].value;
-}
-
 static void emit_init(Writer *w, const Model *m, const EmitOptions *o)
 {
     blank(w);
@@ -847,20 +754,18 @@ static void emit_init(Writer *w, const Model *m, const EmitOptions *o)
     w->indent++;
     line(w, "static const cnnrt_init_spec specs[] = {");
     w->indent++;
-    int n = 0;
-    for (int i = 0; i < m->nlayers; i++)
-        for (int k = 0; k < m->layers[i]->nparams; k++, n++) {
-            const Param *p = &m->layers[i]->params[k];
-            const char *kind;
-            emit_runtime_init(p, &kind);
-            line(w, "{%lldL, %lldL, %s, %lldL, %lldL},   /* %s */",
-                 (long long)p->offset, (long long)shape_size(&p->shape), kind, (long long)p->fan_in,
-                 (long long)p->fan_out, p->name);
-        }
+    for (int k = 0; k < m->nparams; k++) {
+        const Param *p = m->params[k];
+        const char *kind;
+        emit_runtime_init(p, &kind);
+        line(w, "{%lldL, %lldL, %s, %lldL, %lldL},   /* %s */", (long long)p->offset,
+             (long long)shape_size(&p->shape), kind, (long long)p->fan_in, (long long)p->fan_out,
+             p->name);
+    }
     line(w, "{0L, 0L, CNNRT_INIT_KEEP, 0L, 0L}");
     w->indent--;
     line(w, "};");
-    line(w, "cnnrt_init_params(specs, %d, %s_params, seed);", n, o->prefix);
+    line(w, "cnnrt_init_params(specs, %d, %s_params, seed);", m->nparams, o->prefix);
     w->indent--;
     line(w, "}");
 }
@@ -875,22 +780,62 @@ static void call_phase(Writer *w, const IrProgram *p, IrPhase a, IrPhase b)
                  p->funcs[i]->name, w->prefix, w->prefix);
 }
 
-static void emit_batch_check(Writer *w, const char *P)
+static void print_step(Writer *w, const IrProgram *p, const IrStep *s)
 {
-    line(w, "if (n < 1 || n > %s_TRAIN_BATCH)", P);
-    line(w, "    return NAN;");
+    const char *x = w->prefix, *P = w->macro_prefix;
+    long long offset = (long long)s->offset, count = (long long)s->count;
+    switch (s->kind) {
+    case STEP_CALL:
+        call_phase(w, p, s->a, s->b);
+        break;
+    case STEP_COUNT_STEP:
+        line(w, "%s_train_step++;", x);
+        break;
+    case STEP_DROPOUT_MASK:
+        line(w, "cnnrt_dropout_mask(%s_train + %lld, (long)n * %lld, %.9g, %s_train_seed, %d, "
+                "%s_train_step);   /* %s */", x, offset, count, s->rate, x, s->node, x, s->text);
+        break;
+    case STEP_COMMENT:
+        line(w, "/* %s */", s->text);
+        break;
+    case STEP_ZERO:
+        line(w, "memset(%s_train + %lld, 0, sizeof(float) * (size_t)n * %lld);", x, offset, count);
+        break;
+    case STEP_ZERO_PARAM_GRADS:
+        line(w, "memset(%s_train + %lld, 0, sizeof(float) * %s_PARAM_COUNT);", x, offset, P);
+        break;
+    case STEP_OUTPUTS:
+        if (s->offset < 0)
+            line(w, "memcpy(output, input, sizeof(float) * (size_t)n * %s_OUTPUT_SIZE);", P);
+        else
+            line(w, "memcpy(output, %s_train + %lld, sizeof(float) * (size_t)n * %s_OUTPUT_SIZE);",
+                 x, offset, P);
+        break;
+    case STEP_ADAM_STEP_SIZE:
+        line(w, "/* Adam's step size: lr * sqrt(1 - beta2^t) / (1 - beta1^t) */");
+        line(w, "%s_train[%lld] = (float)(%.17g * sqrt(1 - pow(%.17g, (double)%s_train_step)) /",
+             x, offset, s->lr, s->beta2, x);
+        line(w, "                         (1 - pow(%.17g, (double)%s_train_step)));", s->beta1, x);
+        break;
+    }
 }
 
-/* The outputs, before the update, to the caller; the batch's mean loss. */
-static void emit_step_results(Writer *w, const Model *m, const char *P)
+/* double NAME(input, target, n, output): the step's list, between the
+ * check of n and the batch's mean loss. */
+static void print_step_function(Writer *w, const IrProgram *p, const char *name,
+                                const IrSteps *steps)
 {
-    const TrainPlan *tp = &m->tp;
-    int owner = tp->owner[m->nlayers];
-    if (owner == 0)
-        line(w, "memcpy(output, input, sizeof(float) * (size_t)n * %s_OUTPUT_SIZE);", P);
-    else
-        line(w, "memcpy(output, %s_train + %lld, sizeof(float) * (size_t)n * %s_OUTPUT_SIZE);",
-             w->prefix, (long long)tp->act[owner], P);
+    line(w, "double %s_%s(const float *input, const float *target, int n, float *output)",
+         w->prefix, name);
+    line(w, "{");
+    w->indent++;
+    line(w, "if (n < 1 || n > %s_TRAIN_BATCH)", w->macro_prefix);
+    line(w, "    return NAN;");
+    for (int i = 0; i < steps->count; i++)
+        print_step(w, p, &steps->items[i]);
+    line(w, "return %s_mean_loss(n);", w->prefix);
+    w->indent--;
+    line(w, "}");
 }
 
 static void emit_training(Writer *w, const Model *m, const IrProgram *p, const char *P)
@@ -916,49 +861,9 @@ static void emit_training(Writer *w, const Model *m, const IrProgram *p, const c
     line(w, "    return sum / n;");
     line(w, "}");
     blank(w);
-    line(w, "double %s_eval_batch(const float *input, const float *target, int n, float *output)", x);
-    line(w, "{");
-    w->indent++;
-    emit_batch_check(w, P);
-    call_phase(w, p, PHASE_FORWARD, PHASE_FORWARD_EVAL);
-    call_phase(w, p, PHASE_LOSS, PHASE_LOSS);
-    emit_step_results(w, m, P);
-    line(w, "return %s_mean_loss(n);", x);
-    w->indent--;
-    line(w, "}");
+    print_step_function(w, p, "eval_batch", &p->eval_step);
     blank(w);
-    line(w, "double %s_train_batch(const float *input, const float *target, int n, float *output)", x);
-    line(w, "{");
-    w->indent++;
-    emit_batch_check(w, P);
-    line(w, "%s_train_step++;", x);
-    for (int i = 0; i < m->nlayers; i++)
-        if (tp->mask[i + 1] >= 0)
-            line(w, "cnnrt_dropout_mask(%s_train + %lld, (long)n * %lld, %.9g, %s_train_seed, %d, "
-                    "%s_train_step);   /* %s */", x, (long long)tp->mask[i + 1],
-                 (long long)shape_size(&m->layers[i]->out), m->layers[i]->rate, x, i + 1, x,
-                 m->layers[i]->name);
-    call_phase(w, p, PHASE_FORWARD, PHASE_FORWARD_TRAIN);
-    line(w, "/* Gradients start at zero; each layer adds its part. */");
-    for (int node = 1; node <= m->nlayers; node++)
-        if (tp->owner[node] == node && tp->grad[node] >= 0)
-            line(w, "memset(%s_train + %lld, 0, sizeof(float) * (size_t)n * %lld);", x,
-                 (long long)tp->grad[node], (long long)shape_size(model_node_shape(m, node)));
-    line(w, "memset(%s_train + %lld, 0, sizeof(float) * %s_PARAM_COUNT);", x,
-         (long long)tp->param_grad, P);
-    call_phase(w, p, PHASE_LOSS, PHASE_LOSS);
-    emit_step_results(w, m, P);
-    call_phase(w, p, PHASE_BACKWARD, PHASE_BACKWARD);
-    if (tc->optimizer == OPT_ADAM) {
-        line(w, "/* Adam's step size: lr * sqrt(1 - beta2^t) / (1 - beta1^t) */");
-        line(w, "%s_train[%lld] = (float)(%.17g * sqrt(1 - pow(%.17g, (double)%s_train_step)) /",
-             x, (long long)tp->hyper, tc->lr, tc->beta2, x);
-        line(w, "                         (1 - pow(%.17g, (double)%s_train_step)));", tc->beta1, x);
-    }
-    call_phase(w, p, PHASE_UPDATE, PHASE_UPDATE);
-    line(w, "return %s_mean_loss(n);", x);
-    w->indent--;
-    line(w, "}");
+    print_step_function(w, p, "train_batch", &p->train_step);
     blank(w);
     const Shape *out = model_output_shape(m);
     int64_t last_axis = out->dim[out->rank - 1];
@@ -1052,7 +957,7 @@ static void emit_main(Writer *w, const Model *m, const EmitOptions *o, const cha
 void emit_c_source(FILE *out, const Model *m, const IrProgram *p, const EmitOptions *o)
 {
     char *P = upper(o->prefix);
-    Writer w = {out, 0, o->prefix, P, false};
+    Writer w = {out, 0, o->prefix, P};
     banner(&w, m, o);
     blank(&w);
     if (o->header_name)

@@ -601,7 +601,7 @@ static LLVMValueRef shape_constant(Gen *g, const Shape *s)
 static LLVMValueRef tensor_tables(Gen *g)
 {
     const Model *m = g->m;
-    int n = model_tensor_count(m);
+    int n = m->nparams;
     LLVMTypeRef shape = LLVMArrayType(g->i32, 5);
     LLVMTypeRef pub_fields[5] = {g->pi8, g->i32, shape, g->lng, g->i32};
     LLVMTypeRef spec_fields[4] = {g->pi8, g->i32, shape, g->lng};
@@ -609,16 +609,14 @@ static LLVMValueRef tensor_tables(Gen *g)
     LLVMTypeRef spec = LLVMStructTypeInContext(g->ctx, spec_fields, 4, 0);
     LLVMValueRef *pubs = xcalloc((size_t)n + 1, sizeof *pubs);
     LLVMValueRef *specs = xcalloc((size_t)n + 1, sizeof *specs);
-    int k = 0;
-    for (int i = 0; i < m->nlayers; i++)
-        for (int j = 0; j < m->layers[i]->nparams; j++, k++) {
-            const Param *p = &m->layers[i]->params[j];
-            LLVMValueRef f[5] = {string_constant(g, p->name), i32c(g, p->shape.rank),
-                                 shape_constant(g, &p->shape), lngc(g, p->offset),
-                                 i32c(g, p->trainable ? 1 : 0)};
-            pubs[k] = LLVMConstStructInContext(g->ctx, f, 5, 0);
-            specs[k] = LLVMConstStructInContext(g->ctx, f, 4, 0);
-        }
+    for (int k = 0; k < n; k++) {
+        const Param *p = m->params[k];
+        LLVMValueRef f[5] = {string_constant(g, p->name), i32c(g, p->shape.rank),
+                             shape_constant(g, &p->shape), lngc(g, p->offset),
+                             i32c(g, p->trainable ? 1 : 0)};
+        pubs[k] = LLVMConstStructInContext(g->ctx, f, 5, 0);
+        specs[k] = LLVMConstStructInContext(g->ctx, f, 4, 0);
+    }
     pubs[n] = LLVMConstNull(pub);
     specs[n] = LLVMConstNull(spec);
     constant_table(g, "tensors", pub, pubs, n + 1, false);
@@ -633,21 +631,20 @@ static LLVMValueRef tensor_tables(Gen *g)
 static void parameters(Gen *g)
 {
     const Model *m = g->m;
-    int64_t count = model_param_count(m, true) + model_param_count(m, false);
+    int64_t count = m->param_floats;
     unsigned char *bytes = xcalloc((size_t)count + 1, 4);
     bool big_endian = LLVMByteOrder(g->layout) == LLVMBigEndian;
-    for (int i = 0; i < m->nlayers; i++)
-        for (int k = 0; k < m->layers[i]->nparams; k++) {
-            const Param *p = &m->layers[i]->params[k];
-            for (int64_t j = 0; j < shape_size(&p->shape); j++) {
-                float v = emit_param_value(p, g->o, j);
-                uint32_t u;
-                memcpy(&u, &v, 4);
-                for (int b = 0; b < 4; b++)
-                    bytes[4 * (p->offset + j) + b] =
-                        (unsigned char)(u >> (8 * (big_endian ? 3 - b : b)));
-            }
+    for (int k = 0; k < m->nparams; k++) {
+        const Param *p = m->params[k];
+        for (int64_t j = 0; j < shape_size(&p->shape); j++) {
+            float v = emit_param_value(p, g->o, j);
+            uint32_t u;
+            memcpy(&u, &v, 4);
+            for (int b = 0; b < 4; b++)
+                bytes[4 * (p->offset + j) + b] =
+                    (unsigned char)(u >> (8 * (big_endian ? 3 - b : b)));
         }
+    }
     LLVMValueRef init =
         LLVMConstStringInContext(g->ctx, (const char *)bytes, (unsigned)(4 * (count + 1)), 1);
     free(bytes);
@@ -725,8 +722,8 @@ static void emit_loaders(Gen *g, LLVMValueRef specs)
     LLVMBuildRet(g->b, g->params);
 
     const Model *m = g->m;
-    int n = model_tensor_count(m);
-    int64_t count = model_param_count(m, true) + model_param_count(m, false);
+    int n = m->nparams;
+    int64_t count = m->param_floats;
     LLVMTypeRef load_params[3] = {g->pi8, g->pi8, g->lng};
     fn = begin_function(g, "load_weights", g->i32, load_params, 3, false);
     LLVMTypeRef rt_params[7] = {g->pi8, g->pi8, g->i32, g->pf32, g->lng, g->pi8, g->lng};
@@ -739,16 +736,14 @@ static void emit_loaders(Gen *g, LLVMValueRef specs)
     LLVMTypeRef fields[5] = {g->lng, g->lng, g->i32, g->lng, g->lng};
     LLVMTypeRef row = LLVMStructTypeInContext(g->ctx, fields, 5, 0);
     LLVMValueRef *rows = xcalloc((size_t)n + 1, sizeof *rows);
-    int k = 0;
-    for (int i = 0; i < m->nlayers; i++)
-        for (int j = 0; j < m->layers[i]->nparams; j++, k++) {
-            const Param *p = &m->layers[i]->params[j];
-            const char *name;
-            LLVMValueRef f[5] = {lngc(g, p->offset), lngc(g, shape_size(&p->shape)),
-                                 i32c(g, emit_runtime_init(p, &name)), lngc(g, p->fan_in),
-                                 lngc(g, p->fan_out)};
-            rows[k] = LLVMConstStructInContext(g->ctx, f, 5, 0);
-        }
+    for (int k = 0; k < n; k++) {
+        const Param *p = m->params[k];
+        const char *name;
+        LLVMValueRef f[5] = {lngc(g, p->offset), lngc(g, shape_size(&p->shape)),
+                             i32c(g, emit_runtime_init(p, &name)), lngc(g, p->fan_in),
+                             lngc(g, p->fan_out)};
+        rows[k] = LLVMConstStructInContext(g->ctx, f, 5, 0);
+    }
     rows[n] = LLVMConstNull(row);
     LLVMValueRef table = constant_table(g, "init_specs", row, rows, n + 1, true);
     free(rows);
@@ -801,13 +796,12 @@ static void add_loss(Gen *g, LLVMValueRef s, void *arg)
     LLVMBuildStore(g->b, LLVMBuildFAdd(g->b, LLVMBuildLoad2(g->b, g->f64, sum, ""), loss, ""), sum);
 }
 
-/* The outputs, before the update, to the caller. */
-static void copy_outputs(Gen *g, const Bases *at, LLVMValueRef output)
+/* The outputs, before the update, to the caller: from the training
+ * arena at offset, or the input. */
+static void copy_outputs(Gen *g, const Bases *at, LLVMValueRef output, int64_t offset)
 {
-    int owner = g->m->tp.owner[g->m->nlayers];
     LLVMValueRef n = LLVMBuildSExt(g->b, at->n, g->i64, "");
-    LLVMValueRef from = owner == 0 ? at->input
-                        : float_at(g, g->train, i64c(g, g->m->tp.act[owner]));
+    LLVMValueRef from = offset < 0 ? at->input : float_at(g, g->train, i64c(g, offset));
     memcpy_floats(g, output, from,
                   LLVMBuildMul(g->b, n, i64c(g, shape_size(model_output_shape(g->m))), ""));
 }
@@ -827,19 +821,6 @@ static void return_mean_loss(Gen *g, LLVMValueRef fn, LLVMValueRef n)
     LLVMBuildRet(g->b, mean);
 }
 
-static LLVMValueRef step_function(Gen *g, const char *name, Bases *at, LLVMValueRef *output)
-{
-    LLVMTypeRef params[4] = {g->pf32, g->pf32, g->i32, g->pf32};
-    LLVMValueRef fn = begin_function(g, name, g->f64, params, 4, false);
-    at->input = LLVMGetParam(fn, 0);
-    at->target = LLVMGetParam(fn, 1);
-    at->n = LLVMGetParam(fn, 2);
-    at->output = NULL;
-    *output = LLVMGetParam(fn, 3);
-    batch_check(g, fn, at->n);
-    return fn;
-}
-
 static void zero_floats(Gen *g, int64_t offset, LLVMValueRef count)
 {
     LLVMBuildMemSet(g->b, float_at(g, g->train, i64c(g, offset)), LLVMConstInt(g->i8, 0, 0),
@@ -853,41 +834,87 @@ static LLVMValueRef double_call(Gen *g, const char *name, LLVMValueRef *args, in
     return call(g, external(g, name, type), type, args, n);
 }
 
-/* train[hyper] = (float)(lr * sqrt(1 - beta2^t) / (1 - beta1^t)), in double. */
-static void adam_step_size(Gen *g, LLVMValueRef step)
+/* train[offset] = (float)(lr * sqrt(1 - beta2^t) / (1 - beta1^t)), in double. */
+static void adam_step_size(Gen *g, const IrStep *s, LLVMValueRef step)
 {
-    const TrainConfig *tc = &g->m->train;
     LLVMValueRef t = LLVMBuildUIToFP(g->b, step, g->f64, "");
     LLVMValueRef one = LLVMConstReal(g->f64, 1);
-    LLVMValueRef b2[2] = {LLVMConstReal(g->f64, tc->beta2), t};
-    LLVMValueRef b1[2] = {LLVMConstReal(g->f64, tc->beta1), t};
+    LLVMValueRef b2[2] = {LLVMConstReal(g->f64, s->beta2), t};
+    LLVMValueRef b1[2] = {LLVMConstReal(g->f64, s->beta1), t};
     LLVMValueRef root = LLVMBuildFSub(g->b, one, double_call(g, "pow", b2, 2), "");
     root = double_call(g, "sqrt", &root, 1);
-    LLVMValueRef v = LLVMBuildFMul(g->b, LLVMConstReal(g->f64, tc->lr), root, "");
+    LLVMValueRef v = LLVMBuildFMul(g->b, LLVMConstReal(g->f64, s->lr), root, "");
     v = LLVMBuildFDiv(g->b, v, LLVMBuildFSub(g->b, one, double_call(g, "pow", b1, 2), ""), "");
     LLVMBuildStore(g->b, LLVMBuildFPTrunc(g->b, v, g->f32, ""),
-                   float_at(g, g->train, i64c(g, g->m->tp.hyper)));
+                   float_at(g, g->train, i64c(g, s->offset)));
 }
 
-static void dropout_masks(Gen *g, const Bases *at, LLVMValueRef step)
+/* The step counter and the seed, read once a step. */
+typedef struct {
+    LLVMValueRef step, seed;
+} StepState;
+
+static void dropout_mask(Gen *g, const IrStep *s, const Bases *at, const StepState *st)
 {
-    const Model *m = g->m;
-    LLVMValueRef seed = load_global(g, g->train_seed, g->i64);
     LLVMTypeRef params[6] = {g->pf32, g->lng, g->f64, g->i64, g->i32, g->i64};
     LLVMTypeRef type = LLVMFunctionType(g->vd, params, 6, 0);
-    for (int i = 0; i < m->nlayers; i++) {
-        if (m->tp.mask[i + 1] < 0)
-            continue;
-        /* the rate as the C backend prints it (%.9g), for the same bits */
-        char text[48];
-        snprintf(text, sizeof text, "%.9g", m->layers[i]->rate);
-        LLVMValueRef count = LLVMBuildMul(g->b, LLVMBuildSExt(g->b, at->n, g->lng, ""),
-                                          lngc(g, shape_size(&m->layers[i]->out)), "");
-        LLVMValueRef args[6] = {float_at(g, g->train, i64c(g, m->tp.mask[i + 1])), count,
-                                LLVMConstReal(g->f64, strtod(text, NULL)), seed,
-                                i32c(g, i + 1), step};
-        call(g, external(g, "cnnrt_dropout_mask", type), type, args, 6);
+    /* the rate as the C backend prints it (%.9g), for the same bits */
+    char text[48];
+    snprintf(text, sizeof text, "%.9g", s->rate);
+    LLVMValueRef count = LLVMBuildMul(g->b, LLVMBuildSExt(g->b, at->n, g->lng, ""),
+                                      lngc(g, s->count), "");
+    LLVMValueRef args[6] = {float_at(g, g->train, i64c(g, s->offset)), count,
+                            LLVMConstReal(g->f64, strtod(text, NULL)), st->seed,
+                            i32c(g, s->node), st->step};
+    call(g, external(g, "cnnrt_dropout_mask", type), type, args, 6);
+}
+
+/* One step of the list (ir.h); st is set by STEP_COUNT_STEP, which comes
+ * first in a training step's list. */
+static void build_step(Gen *g, const IrStep *s, const Bases *at, LLVMValueRef output,
+                       StepState *st)
+{
+    switch (s->kind) {
+    case STEP_CALL:
+        call_phases(g, at, s->a, s->b);
+        break;
+    case STEP_COUNT_STEP:
+        st->step = LLVMBuildAdd(g->b, load_global(g, g->train_step, g->i64), i64c(g, 1), "");
+        LLVMBuildStore(g->b, st->step, g->train_step);
+        st->seed = load_global(g, g->train_seed, g->i64);
+        break;
+    case STEP_DROPOUT_MASK:
+        dropout_mask(g, s, at, st);
+        break;
+    case STEP_COMMENT:
+        break;
+    case STEP_ZERO:
+        zero_floats(g, s->offset, LLVMBuildMul(g->b, LLVMBuildSExt(g->b, at->n, g->i64, ""),
+                                               i64c(g, s->count), ""));
+        break;
+    case STEP_ZERO_PARAM_GRADS:
+        zero_floats(g, s->offset, i64c(g, s->count));
+        break;
+    case STEP_OUTPUTS:
+        copy_outputs(g, at, output, s->offset);
+        break;
+    case STEP_ADAM_STEP_SIZE:
+        adam_step_size(g, s, st->step);
+        break;
     }
+}
+
+static void step_function(Gen *g, const char *name, const IrSteps *steps)
+{
+    LLVMTypeRef params[4] = {g->pf32, g->pf32, g->i32, g->pf32};
+    LLVMValueRef fn = begin_function(g, name, g->f64, params, 4, false);
+    Bases at = {LLVMGetParam(fn, 0), NULL, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2)};
+    LLVMValueRef output = LLVMGetParam(fn, 3);
+    StepState st = {NULL, NULL};
+    batch_check(g, fn, at.n);
+    for (int i = 0; i < steps->count; i++)
+        build_step(g, &steps->items[i], &at, output, &st);
+    return_mean_loss(g, fn, at.n);
 }
 
 static void emit_training(Gen *g)
@@ -905,34 +932,8 @@ static void emit_training(Gen *g)
     LLVMBuildStore(g->b, LLVMConstNull(g->i64), g->train_step);
     LLVMBuildRetVoid(g->b);
 
-    Bases at;
-    LLVMValueRef output;
-    fn = step_function(g, "eval_batch", &at, &output);
-    call_phases(g, &at, PHASE_FORWARD, PHASE_FORWARD_EVAL);
-    call_phases(g, &at, PHASE_LOSS, PHASE_LOSS);
-    copy_outputs(g, &at, output);
-    return_mean_loss(g, fn, at.n);
-
-    fn = step_function(g, "train_batch", &at, &output);
-    LLVMValueRef step = LLVMBuildAdd(g->b, load_global(g, g->train_step, g->i64),
-                                     i64c(g, 1), "");
-    LLVMBuildStore(g->b, step, g->train_step);
-    dropout_masks(g, &at, step);
-    call_phases(g, &at, PHASE_FORWARD, PHASE_FORWARD_TRAIN);
-    LLVMValueRef n = LLVMBuildSExt(g->b, at.n, g->i64, "");
-    for (int node = 1; node <= m->nlayers; node++)
-        if (tp->owner[node] == node && tp->grad[node] >= 0)
-            zero_floats(g, tp->grad[node],
-                        LLVMBuildMul(g->b, n, i64c(g, shape_size(model_node_shape(m, node))), ""));
-    zero_floats(g, tp->param_grad,
-                i64c(g, model_param_count(m, true) + model_param_count(m, false)));
-    call_phases(g, &at, PHASE_LOSS, PHASE_LOSS);
-    copy_outputs(g, &at, output);
-    call_phases(g, &at, PHASE_BACKWARD, PHASE_BACKWARD);
-    if (m->train.optimizer == OPT_ADAM)
-        adam_step_size(g, step);
-    call_phases(g, &at, PHASE_UPDATE, PHASE_UPDATE);
-    return_mean_loss(g, fn, at.n);
+    step_function(g, "eval_batch", &g->p->eval_step);
+    step_function(g, "train_batch", &g->p->train_step);
 }
 
 /* PREFIX_main: the cnnrt_model description, then cnnrt_main. */
@@ -962,9 +963,9 @@ static void emit_model_main(Gen *g, LLVMValueRef specs)
         i32c(g, last_axis), i32c(g, m->tp.batch), lngc(g, tc->epochs),
         LLVMConstInt(g->i64, (unsigned long long)tc->seed, 0),
         LLVMConstStructInContext(g->ctx, lay, 4, 0), i32c(g, emit_runtime_loss(tc->loss, &name)),
-        LLVMConstArray(g->i32, metrics, 3), i32c(g, tc->nmetrics), i32c(g, model_tensor_count(m)),
+        LLVMConstArray(g->i32, metrics, 3), i32c(g, tc->nmetrics), i32c(g, m->nparams),
         specs,
-        g->params, lngc(g, model_param_count(m, true) + model_param_count(m, false)),
+        g->params, lngc(g, m->param_floats),
         LLVMConstBitCast(public_function(g, "init_params"), g->pi8),
         LLVMConstBitCast(public_function(g, "start_training"), g->pi8),
         LLVMConstBitCast(public_function(g, "train_batch"), g->pi8),
@@ -1093,7 +1094,7 @@ char *emit_llvm(const Model *m, const IrProgram *p, const EmitOptions *o, const 
 {
     *error = NULL;
     /* LLVM's array types and constant strings count in unsigned */
-    int64_t params = model_param_count(m, true) + model_param_count(m, false);
+    int64_t params = m->param_floats;
     if (4 * (params + 1) > (int64_t)UINT32_MAX || m->arena_floats >= (int64_t)UINT32_MAX) {
         *error = failure("the model's parameters or activations are too large for LLVM's "
                          "constants (4 GiB)", NULL);

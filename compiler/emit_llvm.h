@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "emit_c.h"
+#include "emit.h"
 #include "graph.h"
 #include "ir.h"
 

@@ -14,13 +14,6 @@ const char *const init_names[] = {"glorot_uniform", "glorot_normal", "he_uniform
 const char *const loss_names[] = {"default", "mse", "mae", "binary_crossentropy", "crossentropy"};
 const char *const metric_names[] = {"accuracy", "mae", "rmse"};
 
-int64_t mul_sat(int64_t a, int64_t b)
-{
-    if (a != 0 && b > INT64_MAX / a)
-        return INT64_MAX;
-    return a * b;
-}
-
 int64_t shape_size(const Shape *s)
 {
     int64_t n = 1;
@@ -79,14 +72,6 @@ int64_t model_param_count(const Model *m, bool trainable)
     return n;
 }
 
-int model_tensor_count(const Model *m)
-{
-    int n = 0;
-    for (int i = 0; i < m->nlayers; i++)
-        n += m->layers[i]->nparams;
-    return n;
-}
-
 __int128 layer_flops(const Layer *l, const Model *m)
 {
     if (!l->kind->flops)
@@ -100,24 +85,6 @@ __int128 model_flops(const Model *m)
     for (int i = 0; i < m->nlayers; i++)
         total += layer_flops(m->layers[i], m);
     return total;
-}
-
-void format_int128(__int128 v, char buf[48])
-{
-    char tmp[48];
-    int n = 0;
-    bool negative = v < 0;
-    unsigned __int128 u = negative ? -(unsigned __int128)v : (unsigned __int128)v;
-    do {
-        tmp[n++] = (char)('0' + (int)(u % 10));
-        u /= 10;
-    } while (u);
-    int k = 0;
-    if (negative)
-        buf[k++] = '-';
-    while (n)
-        buf[k++] = tmp[--n];
-    buf[k] = '\0';
 }
 
 /* ---- memory plan ---------------------------------------------------------
@@ -298,15 +265,23 @@ void graph_plan_memory(Model *m)
     free(users);
 }
 
-void graph_assign_param_offsets(Model *m)
+void graph_plan_params(Model *m)
 {
+    int n = 0;
+    for (int i = 0; i < m->nlayers; i++)
+        n += m->layers[i]->nparams;
+    m->params = arena_alloc(&m->arena, ((size_t)n + 1) * sizeof *m->params);
+    m->nparams = 0;
     int64_t offset = 0;
     for (int i = 0; i < m->nlayers; i++)
         for (int k = 0; k < m->layers[i]->nparams; k++) {
             Param *p = &m->layers[i]->params[k];
             p->offset = offset;
+            p->layer = i;
             offset += shape_size(&p->shape);
+            m->params[m->nparams++] = p;
         }
+    m->param_floats = offset;
 }
 
 /* ---- training memory -------------------------------------------------------
@@ -409,7 +384,7 @@ void graph_plan_training(Model *m)
             grads += k;
         }
     }
-    int64_t params = model_param_count(m, true) + model_param_count(m, false);
+    int64_t params = m->param_floats;
     tp->loss = take(&top, batch);
     tp->param_grad = take(&top, params);
     grads += params;

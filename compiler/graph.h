@@ -24,8 +24,6 @@ typedef struct {
 
 /* The number of elements, saturated at INT64_MAX. */
 int64_t shape_size(const Shape *s);
-/* a * b for a, b >= 0, saturated at INT64_MAX. */
-int64_t mul_sat(int64_t a, int64_t b);
 /* "[94, 94, 10]" */
 void shape_format(const Shape *s, StrBuf *out);
 bool shape_equal(const Shape *a, const Shape *b);
@@ -63,6 +61,7 @@ typedef struct {
     int64_t fan_in, fan_out;    /* Keras' fans of the channels-last kernel */
     const double *literal;      /* values written in the model, or NULL */
     int64_t offset;             /* in the parameter block: model order, in floats */
+    int layer;                  /* the index of its layer in Model.layers */
 } Param;
 
 /* A list literal (weights=, bias=[...]): its nested shape and values. */
@@ -169,6 +168,9 @@ typedef struct {
     TrainConfig train;
     bool has_train;
     Loc train_loc;
+    Param **params;             /* every parameter tensor, in model order (graph_plan_params) */
+    int nparams;
+    int64_t param_floats;       /* the parameter block: all of them, end to end */
     int64_t arena_floats;       /* static activation memory for one sample */
     TrainPlan tp;               /* static training memory */
     Arena arena;                /* owns everything above */
@@ -182,8 +184,6 @@ Activation model_final_activation(const Model *m);
 
 int64_t layer_param_count(const Layer *l, bool trainable);
 int64_t model_param_count(const Model *m, bool trainable);
-/* Parameter tensors (kernels, biases, ...) of all layers. */
-int model_tensor_count(const Model *m);
 /* Forward FLOPs of one sample: 2 per multiply-add of conv and dense layers. */
 __int128 layer_flops(const Layer *l, const Model *m);
 __int128 model_flops(const Model *m);
@@ -207,12 +207,10 @@ bool train_needs_grad(const Model *m, int node);
  * -1 otherwise. */
 int train_logits_node(const Model *m, bool *pre);
 
-/* Give every parameter tensor its offset in the parameter block. */
-void graph_assign_param_offsets(Model *m);
+/* The flat parameter table (Model.params) and each tensor's offset in
+ * the parameter block. */
+void graph_plan_params(Model *m);
 
 void model_free(Model *m);
-
-/* Decimal text of an __int128 (for FLOPs and out-of-range sizes). */
-void format_int128(__int128 v, char buf[48]);
 
 #endif

@@ -35,6 +35,13 @@ IrFunc *ir_train_func(IrProgram *p, const char *name, const char *comment, IrPha
     return f;
 }
 
+void ir_step(IrProgram *p, IrSteps *steps, IrStep step)
+{
+    steps->items = grow_array(&p->arena, steps->items, steps->count, &steps->cap,
+                              sizeof *steps->items);
+    steps->items[steps->count++] = step;
+}
+
 void ir_program_free(IrProgram *p)
 {
     arena_free(&p->arena);

@@ -144,12 +144,45 @@ typedef struct {
     IrBlock body;
 } IrFunc;
 
+/* The training step around the functions: what train_batch and
+ * eval_batch do, in order, between checking n (1 to the train block's
+ * batch) and returning the batch's mean loss.  The lowering writes it
+ * once; every backend prints it. */
+typedef enum {
+    STEP_CALL,              /* every function of phase a or b, in program order */
+    STEP_COUNT_STEP,        /* the step counter t += 1 (Adam's t, dropout's stream) */
+    STEP_DROPOUT_MASK,      /* cnnrt_dropout_mask at train[offset], count per sample,
+                             * rate, stream node, for layer name */
+    STEP_COMMENT,           /* text */
+    STEP_ZERO,              /* train[offset ...] = 0, count per sample */
+    STEP_ZERO_PARAM_GRADS,  /* train[offset ...] = 0, the parameter block's size */
+    STEP_OUTPUTS,           /* the outputs before the update to the caller: from
+                             * train[offset], or the input where offset < 0 */
+    STEP_ADAM_STEP_SIZE,    /* train[offset] = lr * sqrt(1 - beta2^t) / (1 - beta1^t) */
+} IrStepKind;
+
+typedef struct {
+    IrStepKind kind;
+    IrPhase a, b;               /* CALL */
+    int64_t offset, count;      /* in the training arena, in floats */
+    double rate;                /* DROPOUT_MASK */
+    int node;                   /* DROPOUT_MASK */
+    const char *text;           /* COMMENT; DROPOUT_MASK: the layer's name */
+    double lr, beta1, beta2;    /* ADAM_STEP_SIZE */
+} IrStep;
+
+typedef struct {
+    IrStep *items;
+    int count, cap;
+} IrSteps;
+
 typedef struct {
     Arena arena;
     IrFunc **funcs;
     int nfuncs, cap;
     int vector_width;       /* floats in a vector; 0: no vectors */
     int vector_registers;   /* how many the target has, for register blocks */
+    IrSteps train_step, eval_step;  /* empty without training */
 } IrProgram;
 
 IrFunc *ir_func(IrProgram *p, const char *name, const char *comment);
@@ -160,6 +193,8 @@ IrFunc *ir_train_func(IrProgram *p, const char *name, const char *comment, IrPha
 int ir_sample_view(IrProgram *p, IrFunc *f, const char *name, ViewBase base, int64_t offset,
                    int64_t size, bool written, int64_t sample_stride);
 void ir_program_free(IrProgram *p);
+/* Append a step to a training step's list. */
+void ir_step(IrProgram *p, IrSteps *steps, IrStep step);
 
 int ir_view(IrProgram *p, IrFunc *f, const char *name, ViewBase base, int64_t offset,
             int64_t size, bool written);

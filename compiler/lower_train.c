@@ -445,20 +445,63 @@ static void lower_update_tensor(const Model *m, IrProgram *p, IrFunc *f, const P
 
 static void lower_update(const Model *m, IrProgram *p)
 {
-    for (int i = 0; i < m->nlayers; i++) {
-        const Layer *l = m->layers[i];
-        for (int k = 0; k < l->nparams; k++) {
-            if (!l->params[k].trainable)
-                continue;
-            const char *name = arena_printf(&p->arena, "train_%s_update%d", l->name, k);
-            IrFunc *f = ir_train_func(p, name,
-                                      arena_printf(&p->arena, "%s step: %s (line %d)",
-                                                   m->train.optimizer == OPT_ADAM ? "Adam" : "SGD",
-                                                   l->params[k].name, l->loc.line),
-                                      PHASE_UPDATE, false);
-            lower_update_tensor(m, p, f, &l->params[k]);
-        }
+    for (int k = 0; k < m->nparams; k++) {
+        const Param *par = m->params[k];
+        const Layer *l = m->layers[par->layer];
+        if (!par->trainable)
+            continue;
+        /* its index among its layer's tensors names the function */
+        const char *name = arena_printf(&p->arena, "train_%s_update%d", l->name,
+                                        (int)(par - l->params));
+        IrFunc *f = ir_train_func(p, name,
+                                  arena_printf(&p->arena, "%s step: %s (line %d)",
+                                               m->train.optimizer == OPT_ADAM ? "Adam" : "SGD",
+                                               par->name, l->loc.line),
+                                  PHASE_UPDATE, false);
+        lower_update_tensor(m, p, f, par);
     }
+}
+
+/* ---- the step ---------------------------------------------------------------
+ * What eval_batch and train_batch do around the functions, as lists that
+ * every backend prints (ir.h).  Dropout's masks come from a counter-based
+ * generator keyed by (seed, node, step), so any backend draws the same. */
+
+static void lower_step_lists(const Model *m, IrProgram *p)
+{
+    const TrainPlan *tp = &m->tp;
+    int owner = tp->owner[m->nlayers];
+    IrStep outputs = {.kind = STEP_OUTPUTS, .offset = owner == 0 ? -1 : tp->act[owner]};
+    IrSteps *eval = &p->eval_step, *train = &p->train_step;
+    ir_step(p, eval, (IrStep){.kind = STEP_CALL, .a = PHASE_FORWARD, .b = PHASE_FORWARD_EVAL});
+    ir_step(p, eval, (IrStep){.kind = STEP_CALL, .a = PHASE_LOSS, .b = PHASE_LOSS});
+    ir_step(p, eval, outputs);
+
+    ir_step(p, train, (IrStep){.kind = STEP_COUNT_STEP});
+    for (int node = 1; node <= m->nlayers; node++)
+        if (tp->mask[node] >= 0) {
+            const Layer *l = m->layers[node - 1];
+            ir_step(p, train, (IrStep){.kind = STEP_DROPOUT_MASK, .offset = tp->mask[node],
+                                       .count = shape_size(&l->out), .rate = l->rate,
+                                       .node = node, .text = l->name});
+        }
+    ir_step(p, train, (IrStep){.kind = STEP_CALL, .a = PHASE_FORWARD, .b = PHASE_FORWARD_TRAIN});
+    ir_step(p, train, (IrStep){.kind = STEP_COMMENT,
+                               .text = "Gradients start at zero; each layer adds its part."});
+    for (int node = 1; node <= m->nlayers; node++)
+        if (tp->owner[node] == node && tp->grad[node] >= 0)
+            ir_step(p, train, (IrStep){.kind = STEP_ZERO, .offset = tp->grad[node],
+                                       .count = node_size(m, node)});
+    ir_step(p, train, (IrStep){.kind = STEP_ZERO_PARAM_GRADS, .offset = tp->param_grad,
+                               .count = m->param_floats});
+    ir_step(p, train, (IrStep){.kind = STEP_CALL, .a = PHASE_LOSS, .b = PHASE_LOSS});
+    ir_step(p, train, outputs);
+    ir_step(p, train, (IrStep){.kind = STEP_CALL, .a = PHASE_BACKWARD, .b = PHASE_BACKWARD});
+    const TrainConfig *tc = &m->train;
+    if (tc->optimizer == OPT_ADAM)
+        ir_step(p, train, (IrStep){.kind = STEP_ADAM_STEP_SIZE, .offset = tp->hyper, .lr = tc->lr,
+                                   .beta1 = tc->beta1, .beta2 = tc->beta2});
+    ir_step(p, train, (IrStep){.kind = STEP_CALL, .a = PHASE_UPDATE, .b = PHASE_UPDATE});
 }
 
 /* ---- the driver ----------------------------------------------------------- */
@@ -504,4 +547,5 @@ void lower_training(const Model *m, IrProgram *p)
         l->kind->lower_backward(&base);
     }
     lower_update(m, p);
+    lower_step_lists(m, p);
 }

@@ -253,25 +253,19 @@ static void output_names(const char *output, const char *ext, char **code_path, 
 /* The weights to bake, in the parameter block's order. */
 static float *load_baked_weights(const Model *m, const char *path, int *status)
 {
-    int64_t count = model_param_count(m, true) + model_param_count(m, false);
-    int ntensors = 0;
-    for (int i = 0; i < m->nlayers; i++)
-        ntensors += m->layers[i]->nparams;
-    cnnrt_tensor_spec *specs = xcalloc((size_t)ntensors + 1, sizeof *specs);
-    int k = 0;
-    for (int i = 0; i < m->nlayers; i++)
-        for (int j = 0; j < m->layers[i]->nparams; j++, k++) {
-            const Param *p = &m->layers[i]->params[j];
-            specs[k].name = p->name;
-            specs[k].rank = p->shape.rank;
-            for (int d = 0; d < p->shape.rank; d++)
-                specs[k].shape[d] = (int)p->shape.dim[d];
-            specs[k].offset = (long)p->offset;
-        }
-    float *weights = xcalloc((size_t)count + 1, sizeof *weights);
+    cnnrt_tensor_spec *specs = xcalloc((size_t)m->nparams + 1, sizeof *specs);
+    for (int k = 0; k < m->nparams; k++) {
+        const Param *p = m->params[k];
+        specs[k].name = p->name;
+        specs[k].rank = p->shape.rank;
+        for (int d = 0; d < p->shape.rank; d++)
+            specs[k].shape[d] = (int)p->shape.dim[d];
+        specs[k].offset = (long)p->offset;
+    }
+    float *weights = xcalloc((size_t)m->param_floats + 1, sizeof *weights);
     char error[1024];
-    int rc = cnnrt_load_safetensors(path, specs, ntensors, weights, (long)count, error,
-                                    sizeof error);
+    int rc = cnnrt_load_safetensors(path, specs, m->nparams, weights, (long)m->param_floats,
+                                    error, sizeof error);
     free(specs);
     if (rc != 0) {
         fprintf(stderr, "%s\n", error);

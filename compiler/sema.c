@@ -539,7 +539,7 @@ static Model *finish(Sema *s)
                                                : LOSS_MSE;
     }
     warn(s, m);
-    graph_assign_param_offsets(m);
+    graph_plan_params(m);
     graph_plan_memory(m);
     graph_plan_training(m);
     return m;

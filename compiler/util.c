@@ -226,3 +226,28 @@ void strbuf_free(StrBuf *b)
     free(b->data);
     memset(b, 0, sizeof *b);
 }
+
+int64_t mul_sat(int64_t a, int64_t b)
+{
+    if (a != 0 && b > INT64_MAX / a)
+        return INT64_MAX;
+    return a * b;
+}
+
+void format_int128(__int128 v, char buf[48])
+{
+    char tmp[48];
+    int n = 0;
+    bool negative = v < 0;
+    unsigned __int128 u = negative ? -(unsigned __int128)v : (unsigned __int128)v;
+    do {
+        tmp[n++] = (char)('0' + (int)(u % 10));
+        u /= 10;
+    } while (u);
+    int k = 0;
+    if (negative)
+        buf[k++] = '-';
+    while (n)
+        buf[k++] = tmp[--n];
+    buf[k] = '\0';
+}

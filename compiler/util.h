@@ -52,6 +52,11 @@ bool strmap_get(const StrMap *map, const char *key, intptr_t *value);
 void strmap_put(StrMap *map, const char *key, intptr_t value);
 void strmap_free(StrMap *map);
 
+/* a * b for a, b >= 0, saturated at INT64_MAX (sizes that may overflow). */
+int64_t mul_sat(int64_t a, int64_t b);
+/* Decimal text of an __int128 (FLOPs and out-of-range sizes). */
+void format_int128(__int128 v, char buf[48]);
+
 /* A growable string, for building messages and output. */
 typedef struct {
     char *data;

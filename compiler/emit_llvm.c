@@ -936,6 +936,21 @@ static void emit_training(Gen *g)
     step_function(g, "train_batch", &g->p->train_step);
 }
 
+/* cnnrt_model (cnnrt.h), field by field; test_llvm_layout checks each
+ * field's offset against the header's. */
+enum { MODEL_FIELDS = 20 };
+
+static LLVMTypeRef model_type(const Gen *g)
+{
+    LLVMTypeRef layout_fields[4] = {g->i32, g->i32, g->i32, g->i32};
+    LLVMTypeRef layout = LLVMStructTypeInContext(g->ctx, layout_fields, 4, 0);
+    LLVMTypeRef fields[MODEL_FIELDS] = {
+        g->pi8, g->i32, g->i32, g->i32, g->i32, g->lng, g->i64, layout, g->i32,
+        LLVMArrayType(g->i32, 3), g->i32, g->i32, g->pi8, g->pf32, g->lng, g->pi8, g->pi8,
+        g->pi8, g->pi8, g->pi8};
+    return LLVMStructTypeInContext(g->ctx, fields, MODEL_FIELDS, 0);
+}
+
 /* PREFIX_main: the cnnrt_model description, then cnnrt_main. */
 static void emit_model_main(Gen *g, LLVMValueRef specs)
 {
@@ -944,13 +959,7 @@ static void emit_model_main(Gen *g, LLVMValueRef specs)
     const Shape *out = model_output_shape(m);
     int64_t last_axis = out->dim[out->rank - 1];
     bool ce = tc->loss == LOSS_CROSSENTROPY;
-    /* cnnrt_model, field by field (cnnrt.h) */
-    LLVMTypeRef layout_fields[4] = {g->i32, g->i32, g->i32, g->i32};
-    LLVMTypeRef layout = LLVMStructTypeInContext(g->ctx, layout_fields, 4, 0);
-    LLVMTypeRef fields[20] = {g->pi8, g->i32, g->i32, g->i32, g->i32, g->lng, g->i64, layout,
-                              g->i32, LLVMArrayType(g->i32, 3), g->i32, g->i32, g->pi8,
-                              g->pf32, g->lng, g->pi8, g->pi8, g->pi8, g->pi8, g->pi8};
-    LLVMTypeRef type = LLVMStructTypeInContext(g->ctx, fields, 20, 0);
+    LLVMTypeRef type = model_type(g);
     const char *name;
     LLVMValueRef metrics[3] = {i32c(g, 0), i32c(g, 0), i32c(g, 0)};
     for (int k = 0; k < tc->nmetrics; k++)
@@ -958,7 +967,7 @@ static void emit_model_main(Gen *g, LLVMValueRef specs)
     LLVMValueRef lay[4] = {i32c(g, shape_size(&m->input)), i32c(g, shape_size(out)),
                            i32c(g, ce ? last_axis : 0),
                            i32c(g, ce ? shape_size(out) / last_axis : 0)};
-    LLVMValueRef v[20] = {
+    LLVMValueRef v[MODEL_FIELDS] = {
         string_constant(g, m->name), i32c(g, shape_size(&m->input)), i32c(g, shape_size(out)),
         i32c(g, last_axis), i32c(g, m->tp.batch), lngc(g, tc->epochs),
         LLVMConstInt(g->i64, (unsigned long long)tc->seed, 0),
@@ -974,7 +983,7 @@ static void emit_model_main(Gen *g, LLVMValueRef specs)
     char *sym = symbol(g, "model");
     LLVMValueRef model = LLVMAddGlobal(g->mod, type, sym);
     free(sym);
-    LLVMSetInitializer(model, LLVMConstStructInContext(g->ctx, v, 20, 0));
+    LLVMSetInitializer(model, LLVMConstStructInContext(g->ctx, v, MODEL_FIELDS, 0));
     LLVMSetGlobalConstant(model, 1);
     LLVMSetLinkage(model, LLVMInternalLinkage);
 
@@ -1049,6 +1058,21 @@ static void build_module(Gen *g)
 }
 
 /* ---- the target, the pipeline, the output ------------------------------------------ */
+
+static void set_types(Gen *g, int vector_width)
+{
+    g->f32 = LLVMFloatTypeInContext(g->ctx);
+    g->f64 = LLVMDoubleTypeInContext(g->ctx);
+    g->i8 = LLVMInt8TypeInContext(g->ctx);
+    g->i32 = LLVMInt32TypeInContext(g->ctx);
+    g->i64 = LLVMInt64TypeInContext(g->ctx);
+    /* C's long (and size_t): pointer-sized on the LP64 and ILP32 targets */
+    g->lng = LLVMIntPtrTypeInContext(g->ctx, g->layout);
+    g->vd = LLVMVoidTypeInContext(g->ctx);
+    g->pf32 = LLVMPointerType(g->f32, 0);
+    g->pi8 = LLVMPointerType(g->i8, 0);
+    g->vec = vector_width > 1 ? LLVMVectorType(g->f32, (unsigned)vector_width) : g->f32;
+}
 
 static char *failure(const char *what, char *message)
 {
@@ -1129,17 +1153,7 @@ char *emit_llvm(const Model *m, const IrProgram *p, const EmitOptions *o, const 
     char *cpu = LLVMGetTargetMachineCPU(tm), *features = LLVMGetTargetMachineFeatureString(tm);
     g.cpu = *cpu ? cpu : NULL;
     g.features = features;
-    g.f32 = LLVMFloatTypeInContext(g.ctx);
-    g.f64 = LLVMDoubleTypeInContext(g.ctx);
-    g.i8 = LLVMInt8TypeInContext(g.ctx);
-    g.i32 = LLVMInt32TypeInContext(g.ctx);
-    g.i64 = LLVMInt64TypeInContext(g.ctx);
-    /* C's long (and size_t): pointer-sized on the LP64 and ILP32 targets */
-    g.lng = LLVMIntPtrTypeInContext(g.ctx, g.layout);
-    g.vd = LLVMVoidTypeInContext(g.ctx);
-    g.pf32 = LLVMPointerType(g.f32, 0);
-    g.pi8 = LLVMPointerType(g.i8, 0);
-    g.vec = p->vector_width > 1 ? LLVMVectorType(g.f32, (unsigned)p->vector_width) : g.f32;
+    set_types(&g, p->vector_width);
     build_module(&g);
 
     char *message = NULL, *out = NULL;
@@ -1182,4 +1196,27 @@ char *emit_llvm(const Model *m, const IrProgram *p, const EmitOptions *o, const 
     LLVMContextDispose(g.ctx);
     LLVMDisposeTargetMachine(tm);
     return out;
+}
+
+int emit_llvm_model_layout(unsigned long long *offsets, int max, unsigned long long *size)
+{
+    char *error = NULL;
+    LLVMTargetMachineRef tm = target_machine(NULL, &error);
+    if (!tm) {
+        free(error);
+        return -1;
+    }
+    Gen g = {0};
+    g.ctx = LLVMContextCreate();
+    g.layout = LLVMCreateTargetDataLayout(tm);
+    set_types(&g, 0);
+    LLVMTypeRef type = model_type(&g);
+    int n = MODEL_FIELDS < max ? MODEL_FIELDS : max;
+    for (int i = 0; i < n; i++)
+        offsets[i] = LLVMOffsetOfElement(g.layout, type, (unsigned)i);
+    *size = LLVMABISizeOfType(g.layout, type);
+    LLVMDisposeTargetData(g.layout);
+    LLVMContextDispose(g.ctx);
+    LLVMDisposeTargetMachine(tm);
+    return MODEL_FIELDS;
 }

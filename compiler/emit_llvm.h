@@ -33,4 +33,9 @@ const char *emit_llvm_version(void);
 char *emit_llvm(const Model *m, const IrProgram *p, const EmitOptions *o, const LlvmOptions *lo,
                 size_t *len, char **error);
 
+/* The fields of cnnrt_model as the glue lays it out for this machine:
+ * each field's offset in offsets (at most max), the size in *size.
+ * Returns the number of fields, or -1 where LLVM has no target here. */
+int emit_llvm_model_layout(unsigned long long *offsets, int max, unsigned long long *size);
+
 #endif

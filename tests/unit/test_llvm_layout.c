@@ -1,0 +1,51 @@
+/* test_llvm_layout.c - the LLVM backend builds cnnrt_model field by field
+ * (emit_llvm.c, model_type); cnnrt_main reads it through the header.  The
+ * two must agree on every field's offset and on the size, or an object's
+ * PREFIX_main hands the runtime a garbled model. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "cnnrt.h"
+#include "emit_llvm.h"
+
+static void test_model_layout_matches_header(void **state)
+{
+    (void)state;
+    static const size_t header[] = {
+        offsetof(cnnrt_model, name),           offsetof(cnnrt_model, input_size),
+        offsetof(cnnrt_model, output_size),    offsetof(cnnrt_model, last_axis),
+        offsetof(cnnrt_model, batch),          offsetof(cnnrt_model, epochs),
+        offsetof(cnnrt_model, seed),           offsetof(cnnrt_model, layout),
+        offsetof(cnnrt_model, loss),           offsetof(cnnrt_model, metrics),
+        offsetof(cnnrt_model, nmetrics),       offsetof(cnnrt_model, ntensors),
+        offsetof(cnnrt_model, tensors),        offsetof(cnnrt_model, params),
+        offsetof(cnnrt_model, param_count),    offsetof(cnnrt_model, init),
+        offsetof(cnnrt_model, start_training), offsetof(cnnrt_model, train_batch),
+        offsetof(cnnrt_model, eval_batch),     offsetof(cnnrt_model, predict),
+    };
+    enum { FIELDS = sizeof header / sizeof header[0] };
+    unsigned long long offsets[FIELDS + 4], size = 0;
+    int n = emit_llvm_model_layout(offsets, FIELDS + 4, &size);
+    if (n < 0)
+        skip();
+    assert_int_equal(n, FIELDS);
+    for (int i = 0; i < FIELDS; i++) {
+        if (offsets[i] != header[i])
+            print_error("field %d: the glue puts it at %llu, the header at %zu\n", i, offsets[i],
+                        header[i]);
+        assert_int_equal(offsets[i], header[i]);
+    }
+    assert_int_equal(size, sizeof(cnnrt_model));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_model_layout_matches_header),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -165,14 +165,9 @@ int model_storage_owner(const Model *m, int node)
     return node;
 }
 
-static bool fusable_follower(const Layer *f)
-{
-    return (f->kind->family == FAMILY_ACTIVATION && f->activation != ACT_SOFTMAX) ||
-           f->kind->family == FAMILY_BATCHNORM;
-}
-
-/* A conv or dense layer takes the element-wise layers right after it into
- * its epilogue while each link's output has no other reader. */
+/* A conv or dense layer takes the element-wise layers right after it (the
+ * kinds with an epilogue) into its epilogue while each link's output has
+ * no other reader. */
 static void fuse_epilogues(Model *m, const int *users)
 {
     for (int i = 0; i < m->nlayers; i++) {
@@ -182,7 +177,7 @@ static void fuse_epilogues(Model *m, const int *users)
         int last = i + 1;                       /* node of the chain's end so far */
         for (int j = i + 1; j < m->nlayers && p->nepilogue < LAYER_MAX_EPILOGUE; j++) {
             Layer *f = m->layers[j];
-            if (!fusable_follower(f) || f->srcs[0] != last || users[last] != 1)
+            if (!f->kind->epilogue || f->srcs[0] != last || users[last] != 1)
                 break;
             f->fused = true;
             f->alias_of = last;
@@ -215,13 +210,12 @@ void graph_plan_memory(Model *m)
             users[l->srcs[k]]++;
     }
     fuse_epilogues(m, users);
-    /* flatten only renames its input, and dropout at inference is the
-     * identity: they share their input's storage (as the model's output,
+    /* The kinds that are the identity at inference (flatten only renames
+     * its input) share their input's storage (as the model's output,
      * unless that is the model's input: then they copy). */
     for (int i = 0; i < n; i++) {
         Layer *l = m->layers[i];
-        if ((l->kind->family == FAMILY_FLATTEN || l->kind->family == FAMILY_DROPOUT) &&
-            !(i + 1 == n && model_storage_owner(m, l->srcs[0]) == 0))
+        if (l->kind->aliases_input && !(i + 1 == n && model_storage_owner(m, l->srcs[0]) == 0))
             l->alias_of = l->srcs[0];
     }
     int output_owner = n ? model_storage_owner(m, n) : 0;
@@ -285,17 +279,17 @@ void graph_plan_params(Model *m)
 }
 
 /* ---- training memory -------------------------------------------------------
- * flatten, a linear activation layer and dropout(0) are identities: they
- * share their input's values and gradient.  Everything else gets its own
- * [batch][size] block for its values and one for its gradient; a conv or
- * dense layer with an activation also keeps its pre-activation (the
- * backward pass needs both, and the loss may need the logits). */
+ * The layers that train as identities (flatten, a linear activation
+ * layer, dropout(0): their kind says) share their input's values and
+ * gradient.  Everything else gets its own [batch][size] block for its
+ * values and one for its gradient; a conv or dense layer with an
+ * activation also keeps its pre-activation (the backward pass needs
+ * both, and the loss may need the logits); and a kind may ask for more
+ * (LayerKind: a mask, per-channel statistics, a transposed kernel). */
 
 static bool train_identity(const Layer *l)
 {
-    return l->kind->family == FAMILY_FLATTEN ||
-           (l->kind->family == FAMILY_DROPOUT && l->rate == 0) ||
-           (l->kind->family == FAMILY_ACTIVATION && l->activation == ACT_LINEAR);
+    return l->kind->trains_as_identity && l->kind->trains_as_identity(l);
 }
 
 static bool train_has_pre(const Layer *l)
@@ -367,18 +361,16 @@ void graph_plan_training(Model *m)
             tp->pre[node] = take(&top, size);
             acts += size;
         }
-        if (l->kind->family == FAMILY_DROPOUT) {
+        if (l->kind->train_mask) {
             tp->mask[node] = take(&top, size);
             acts += size;
         }
-        if (l->kind->family == FAMILY_BATCHNORM) {
-            int64_t ch = l->out.dim[l->out.rank - 1];
-            tp->stats[node] = take(&top, 4 * ch);
-            acts += 4 * ch;
+        if (l->kind->train_channel_stats) {
+            int64_t floats = l->kind->train_channel_stats * l->out.dim[l->out.rank - 1];
+            tp->stats[node] = take(&top, floats);
+            acts += floats;
         }
-        /* The input's gradient of a convolution reads its kernel by input
-         * channel (lower_train.c, conv.c): a transposed copy per step. */
-        if (l->kind->family == FAMILY_CONV && tp->owner[l->srcs[0]] != 0) {
+        if (l->kind->train_transposed_kernel && tp->owner[l->srcs[0]] != 0) {
             int64_t k = shape_size(&l->params[0].shape);
             tp->wt[node] = take(&top, k);
             grads += k;

@@ -147,9 +147,9 @@ typedef struct {
     int64_t *act;           /* per node: its values (node 0, the input, is the caller's) */
     int64_t *grad;          /* per node: the loss's gradient with respect to it */
     int64_t *pre;           /* per node: a conv or dense layer's values before its activation */
-    int64_t *mask;          /* per node: dropout's scaled keep mask */
-    int64_t *stats;         /* per node: batchnorm's mean, std, and two per-channel sums */
-    int64_t *wt;            /* per node: a conv kernel transposed to [k..., cout, cin] */
+    int64_t *mask;          /* per node: a mask (dropout's scaled keep mask) */
+    int64_t *stats;         /* per node: per-channel statistics (batchnorm's) */
+    int64_t *wt;            /* per node: its kernel transposed to [k..., cout, cin] (conv) */
     int64_t loss;           /* batch floats: each sample's loss */
     int64_t param_grad;     /* PARAM_COUNT floats, at the parameters' offsets */
     int64_t state[2];       /* optimizer state: SGD's velocity; Adam's m and v */

@@ -90,49 +90,23 @@ static int node_view(LowerCtx *c, int node, const char *name, bool written)
 
 /* ---- epilogues ------------------------------------------------------------
  * A conv or dense layer applies its own activation, then each fused
- * follower (element-wise activations; batchnorm with the moving
- * statistics, whose per-channel scale is computed once per call). */
+ * follower's element-wise function (its kind's epilogue). */
 
 void lower_epilogue_setup(LowerCtx *c)
 {
-    IrProgram *p = c->p;
-    IrFunc *f = c->f;
     for (int e = 0; e < c->nepi; e++) {
-        const Layer *bn = c->m->layers[c->l->epilogue[e] - 1];
-        if (bn->kind->family != FAMILY_BATCHNORM)
-            continue;
-        int64_t ch = bn->out.dim[bn->out.rank - 1];
-        int views[4];
-        static const char *const names[] = {"gamma", "beta", "mean", "var"};
-        for (int k = 0; k < 4; k++)
-            views[k] = ir_view(p, f, arena_printf(&p->arena, "%s%d", names[k], e), VIEW_PARAMS,
-                               bn->params[k].offset, ch, false);
-        c->epi_beta[e] = views[1];
-        c->epi_mean[e] = views[2];
-        c->epi_scale[e] = lower_local(c, arena_printf(&p->arena, "scale%d", e), ch);
-        int i = ir_var(p, f, "c");
-        IrStmt *loop = ir_for(p, &f->body, i, 0, ch);
-        ir_store(p, &loop->body, c->epi_scale[e], ix_var(i, 1),
-                 ir_op(p, IRE_DIV, ir_load(p, views[0], ix_var(i, 1)),
-                       ir_op(p, IRE_SQRT,
-                             ir_op(p, IRE_ADD, ir_load(p, views[3], ix_var(i, 1)),
-                                   ir_num(p, (float)bn->epsilon)), NULL)), false);
+        const Layer *f = c->m->layers[c->l->epilogue[e] - 1];
+        if (f->kind->epilogue_setup)
+            f->kind->epilogue_setup(c, e, f);
     }
 }
 
 IrExpr *lower_epilogue(LowerCtx *c, IrExpr *v, IrIndex channel)
 {
-    IrProgram *p = c->p;
     v = lower_activation(c, c->act, 0.01f, v);
     for (int e = 0; e < c->nepi; e++) {
         const Layer *f = c->m->layers[c->l->epilogue[e] - 1];
-        if (f->kind->family == FAMILY_BATCHNORM)
-            v = ir_op(p, IRE_ADD,
-                      ir_op(p, IRE_MUL, ir_op(p, IRE_SUB, v, ir_load(p, c->epi_mean[e], channel)),
-                            ir_load(p, c->epi_scale[e], channel)),
-                      ir_load(p, c->epi_beta[e], channel));
-        else
-            v = lower_activation(c, f->activation, (float)f->alpha, v);
+        v = f->kind->epilogue(c, e, f, v, channel);
     }
     return v;
 }
@@ -144,9 +118,7 @@ const char *lower_source_name(Arena *a, const char *stem, int i)
 
 const char *lower_param_name(const Layer *l, int k)
 {
-    static const char *const linear_map[] = {"w", "b"};
-    static const char *const batchnorm[] = {"gamma", "beta", "mean", "var"};
-    return l->kind->family == FAMILY_BATCHNORM ? batchnorm[k] : linear_map[k];
+    return l->kind->param_names[k];
 }
 
 char *lower_layer_comment(Arena *a, const Model *m, const Layer *l, const char *what)

@@ -23,7 +23,7 @@ typedef struct {
     int out;                /* the view of the layer's output */
     int params[4];          /* a view of each parameter tensor */
     int acc;                /* a local array a family's lowering may make */
-    int epi_beta[LAYER_MAX_EPILOGUE], epi_mean[LAYER_MAX_EPILOGUE], epi_scale[LAYER_MAX_EPILOGUE];
+    int epi_views[LAYER_MAX_EPILOGUE][4];   /* each fused follower's own views */
     Activation act;         /* what the epilogue applies (training: none, see pre) */
     int nepi;               /* fused followers (training: none) */
 
@@ -65,8 +65,8 @@ void lower_softmax_grad(LowerCtx *c, IrBlock *b, int grad, int y, int64_t positi
                         int64_t channels);
 
 /* Names in generated code: "x", "x1", "x2"... for source i (stem "x" or
- * "dx"); a parameter's ("w", "b"; batchnorm's "gamma", "beta", "mean",
- * "var"); a function's comment: kind, name, line, shapes (with `what`
+ * "dx"); a parameter's (its kind's param_names: "w", "b"; batchnorm's
+ * "gamma", "beta", "mean", "var"); a function's comment: kind, name, line, shapes (with `what`
  * for a training function, else the fused followers). */
 const char *lower_source_name(Arena *a, const char *stem, int i);
 const char *lower_param_name(const Layer *l, int k);

@@ -80,7 +80,8 @@ LowerCtx lower_train_func(const LowerCtx *base, IrPhase phase, bool per_sample, 
                                                  false, size);
     c.stats = tp->stats[node] < 0 ? -1
                                   : ir_view(p, c.f, "stats", VIEW_TRAIN, tp->stats[node],
-                                            4 * l->out.dim[l->out.rank - 1], true);
+                                            l->kind->train_channel_stats *
+                                                l->out.dim[l->out.rank - 1], true);
     c.wt = tp->wt[node] < 0 ? -1
                             : ir_view(p, c.f, "wt", VIEW_TRAIN, tp->wt[node],
                                       shape_size(&l->params[0].shape), true);

@@ -281,19 +281,12 @@ static void on_layer(Sema *s, const Stmt *st)
     l->name = name;
     l->label = st->label ? name : NULL;
     l->loc = st->loc;
-    l->activation = kind->family == FAMILY_ACTIVATION
-                        ? (strcmp(kind->name, "leaky_relu") == 0 ? ACT_LEAKY_RELU
-                           : strcmp(kind->name, "relu") == 0     ? ACT_RELU
-                           : strcmp(kind->name, "sigmoid") == 0  ? ACT_SIGMOID
-                           : strcmp(kind->name, "tanh") == 0     ? ACT_TANH
-                           : strcmp(kind->name, "softmax") == 0  ? ACT_SOFTMAX
-                                                                 : ACT_LINEAR)
-                        : ACT_NONE;
+    l->activation = kind->activation;      /* an activation layer's; conv, dense: configure */
     s->layers.items[node - 1] = l;
 
     ArgReader r = {.diag = s->diag, .ast = s->ast, .arena = &s->m->arena, .consts = &s->consts,
                    .what = name, .loc = st->loc};
-    if (kind->family == FAMILY_ADD || kind->family == FAMILY_CONCAT) {
+    if (kind->merges_labels) {
         if (!merge_labels(s, st, l, node))
             return;
     } else {

@@ -4,7 +4,6 @@
 #include "layers.h"
 
 static const char *const alpha_positional[] = {"alpha", NULL};
-static const char *const no_names[] = {NULL};
 
 static bool leaky_relu_configure(Layer *l, ArgReader *r)
 {
@@ -12,11 +11,20 @@ static bool leaky_relu_configure(Layer *l, ArgReader *r)
     return args_number(r, "alpha", false, &l->alpha, NULL, NULL, false, false);
 }
 
-static bool activation_infer(Layer *l, const Shape *ins, InferCtx *ctx)
+/* linear is the identity in training: it shares its input's values and
+ * gradient. */
+static bool activation_trains_as_identity(const Layer *l)
 {
-    (void)ctx;
-    l->out = ins[0];
-    return true;
+    return l->activation == ACT_LINEAR;
+}
+
+/* In a conv or dense layer's epilogue: the function, element by element. */
+static IrExpr *activation_epilogue(LowerCtx *c, int e, const Layer *l, IrExpr *v,
+                                   IrIndex channel)
+{
+    (void)e;
+    (void)channel;
+    return lower_activation(c, l->activation, (float)l->alpha, v);
 }
 
 /* Element by element; softmax row by row over the last axis. */
@@ -53,17 +61,22 @@ static void activation_backward(const LowerCtx *base)
     ir_store(p, &loop->body, c.din[0], at, g, true);
 }
 
-#define ACTIVATION_KIND(name) \
-    {name, FAMILY_ACTIVATION, 0, false, no_names, no_names, NULL, activation_infer, NULL, \
-     activation_lower, NULL, activation_backward}
+/* softmax works on a whole row, so it fuses into no epilogue. */
+#define ACTIVATION_KIND(kind_name, kind_activation, kind_epilogue, kind_positional, \
+                        kind_configure) \
+    {.name = kind_name, .family = FAMILY_ACTIVATION, .positional = kind_positional, \
+     .named = layer_no_names, .activation = kind_activation, \
+     .trains_as_identity = activation_trains_as_identity, .epilogue = kind_epilogue, \
+     .configure = kind_configure, .infer = layer_same_shape_infer, .lower = activation_lower, \
+     .lower_backward = activation_backward}
 
 const LayerKind activation_kinds[] = {
-    ACTIVATION_KIND("relu"),
-    ACTIVATION_KIND("sigmoid"),
-    ACTIVATION_KIND("tanh"),
-    ACTIVATION_KIND("softmax"),
-    ACTIVATION_KIND("linear"),
-    {"leaky_relu", FAMILY_ACTIVATION, 0, false, alpha_positional, no_names, leaky_relu_configure,
-     activation_infer, NULL, activation_lower, NULL, activation_backward},
+    ACTIVATION_KIND("relu", ACT_RELU, activation_epilogue, layer_no_names, NULL),
+    ACTIVATION_KIND("sigmoid", ACT_SIGMOID, activation_epilogue, layer_no_names, NULL),
+    ACTIVATION_KIND("tanh", ACT_TANH, activation_epilogue, layer_no_names, NULL),
+    ACTIVATION_KIND("softmax", ACT_SOFTMAX, NULL, layer_no_names, NULL),
+    ACTIVATION_KIND("linear", ACT_LINEAR, activation_epilogue, layer_no_names, NULL),
+    ACTIVATION_KIND("leaky_relu", ACT_LEAKY_RELU, activation_epilogue, alpha_positional,
+                    leaky_relu_configure),
     {0},
 };

@@ -531,14 +531,19 @@ static void conv_backward(const LowerCtx *base)
     }
 }
 
+/* The input's gradient of a convolution reads its kernel by input
+ * channel: a transposed copy per step (train_transposed_kernel). */
+#define CONV_KIND(kind_name, kind_family, kind_nd, kind_positional, kind_named, transposed) \
+    {.name = kind_name, .family = kind_family, .nd = kind_nd, .positional = kind_positional, \
+     .named = kind_named, .linear_map = true, .param_names = layer_linear_map_params, \
+     .train_transposed_kernel = transposed, .configure = conv_configure, .infer = conv_infer, \
+     .flops = conv_flops, .lower = conv_lower, .lower_backward = conv_backward}
+
 const LayerKind conv_kinds[] = {
-    {"conv1d", FAMILY_CONV, 1, true, conv_positional, conv_named, conv_configure, conv_infer,
-     conv_flops, conv_lower, NULL, conv_backward},
-    {"conv2d", FAMILY_CONV, 2, true, conv_positional, conv_named, conv_configure, conv_infer,
-     conv_flops, conv_lower, NULL, conv_backward},
-    {"conv3d", FAMILY_CONV, 3, true, conv_positional, conv_named, conv_configure, conv_infer,
-     conv_flops, conv_lower, NULL, conv_backward},
-    {"depthwise_conv2d", FAMILY_DEPTHWISE, 2, true, depthwise_positional, depthwise_named,
-     conv_configure, conv_infer, conv_flops, conv_lower, NULL, conv_backward},
+    CONV_KIND("conv1d", FAMILY_CONV, 1, conv_positional, conv_named, true),
+    CONV_KIND("conv2d", FAMILY_CONV, 2, conv_positional, conv_named, true),
+    CONV_KIND("conv3d", FAMILY_CONV, 3, conv_positional, conv_named, true),
+    CONV_KIND("depthwise_conv2d", FAMILY_DEPTHWISE, 2, depthwise_positional, depthwise_named,
+              false),
     {0},
 };

@@ -8,7 +8,6 @@
 static const char *const dense_positional[] = {"units", NULL};
 static const char *const dense_named[] = {"activation", "bias", "weights", "trainable", "init",
                                           NULL};
-static const char *const no_names[] = {NULL};
 
 static bool dense_configure(Layer *l, ArgReader *r)
 {
@@ -195,9 +194,12 @@ static void dense_backward(const LowerCtx *base)
 }
 
 const LayerKind dense_kinds[] = {
-    {"dense", FAMILY_DENSE, 0, true, dense_positional, dense_named, dense_configure, dense_infer,
-     dense_flops, dense_lower, dense_train, dense_backward},
-    {"flatten", FAMILY_FLATTEN, 0, false, no_names, no_names, NULL, flatten_infer, NULL, lower_copy,
-     NULL, NULL},
+    {.name = "dense", .family = FAMILY_DENSE, .positional = dense_positional,
+     .named = dense_named, .linear_map = true, .param_names = layer_linear_map_params,
+     .configure = dense_configure, .infer = dense_infer, .flops = dense_flops,
+     .lower = dense_lower, .lower_train = dense_train, .lower_backward = dense_backward},
+    {.name = "flatten", .family = FAMILY_FLATTEN, .positional = layer_no_names,
+     .named = layer_no_names, .aliases_input = true, .trains_as_identity = layer_always_identity,
+     .infer = flatten_infer, .lower = lower_copy},
     {0},
 };

@@ -6,8 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const LayerKind *const families[] = {conv_kinds,       pool_kinds,   dense_kinds,
-                                            norm_kinds,       activation_kinds, merge_kinds};
+/* Every family's table: a new family is one line here. */
+static const LayerKind *const families[] = {
+    conv_kinds, pool_kinds, dense_kinds, norm_kinds, activation_kinds, merge_kinds,
+    upsample_kinds,
+};
+
+const char *const layer_no_names[] = {NULL};
+const char *const layer_linear_map_params[] = {"w", "b", NULL};
 
 const LayerKind *layer_kind_find(const char *name)
 {
@@ -16,6 +22,19 @@ const LayerKind *layer_kind_find(const char *name)
             if (strcmp(k->name, name) == 0)
                 return k;
     return NULL;
+}
+
+bool layer_same_shape_infer(Layer *l, const Shape *ins, InferCtx *ctx)
+{
+    (void)ctx;
+    l->out = ins[0];
+    return true;
+}
+
+bool layer_always_identity(const Layer *l)
+{
+    (void)l;
+    return true;
 }
 
 /* Keras' fan_in and fan_out of a channels-last kernel [k..., in, out]. */

@@ -1,9 +1,13 @@
 /* layers.h - the table of layer kinds.
  *
  * Each layer family lives in one file (conv.c, pool.c, dense.c, norm.c,
- * activation.c, merge.c) with its argument reading (configure), its
- * shape rule (infer) and its cost (flops) side by side; code generation
- * adds the forward and backward lowering to the same files.
+ * activation.c, merge.c, upsample.c) with its argument reading
+ * (configure), its shape rule (infer), its cost (flops), its forward and
+ * its backward lowering side by side, and a table of its kinds.  A kind
+ * also says what the rest of the compiler needs to know of it (whether
+ * it fuses into a producer, aliases its input, which training buffers it
+ * needs...), so sema, graph and lower never ask which family a layer is:
+ * adding a family is one file and one line in layers.c (docs/design.md).
  */
 #ifndef CNNGEN_LAYERS_H
 #define CNNGEN_LAYERS_H
@@ -12,6 +16,7 @@
 #include "../graph.h"
 #include "../lower.h"
 
+/* Which kind of a family's file a kind is: only that file asks. */
 typedef enum {
     FAMILY_CONV,            /* conv1d, conv2d, conv3d */
     FAMILY_DEPTHWISE,       /* depthwise_conv2d */
@@ -26,6 +31,7 @@ typedef enum {
     FAMILY_ACTIVATION,      /* relu, sigmoid, tanh, softmax, linear, leaky_relu */
     FAMILY_ADD,
     FAMILY_CONCAT,
+    FAMILY_UPSAMPLE,        /* upsample1d, upsample2d, upsample3d */
 } LayerFamily;
 
 /* What infer() may report through. */
@@ -34,13 +40,38 @@ typedef struct {
     Arena *arena;
 } InferCtx;
 
+/* Written with designated initializers: what a kind leaves out is 0,
+ * false or NULL, which says "no" or "none". */
 struct LayerKind {
     const char *name;
     LayerFamily family;
     int nd;                                 /* spatial axes of windows, else 0 */
-    bool linear_map;                        /* conv*, depthwise, dense */
     const char *const *positional;          /* NULL-terminated */
     const char *const *named;
+
+    /* What the core asks of the kind. */
+    bool linear_map;                        /* a conv or dense: applies an epilogue to its
+                                             * output, keeps a pre-activation in training */
+    Activation activation;                  /* an activation layer's function */
+    bool merges_labels;                     /* its arguments are labels (add, concat) */
+    bool aliases_input;                     /* the identity at inference: shares its input's
+                                             * storage (flatten, dropout) */
+    /* The identity in training too: shares its input's values and
+     * gradient (flatten, linear, dropout(0)); NULL: never. */
+    bool (*trains_as_identity)(const Layer *l);
+    const char *const *param_names;         /* its parameters' views in generated code */
+    /* Training buffers besides the values and gradient of its output. */
+    bool train_mask;                        /* a mask of the output's size per sample */
+    int train_channel_stats;                /* floats per channel, over the batch */
+    bool train_transposed_kernel;           /* params[0] transposed to [k..., cout, cin]
+                                             * each step, when the input needs a gradient */
+    /* An element-wise kind runs in a producer's epilogue (graph.c fuses
+     * it): setup once at the top of the producer's function (views of
+     * its own in c->epi_views[e]), then the value of each output element
+     * at the given channel.  NULL: it does not fuse. */
+    void (*epilogue_setup)(LowerCtx *c, int e, const Layer *l);
+    IrExpr *(*epilogue)(LowerCtx *c, int e, const Layer *l, IrExpr *v, IrIndex channel);
+
     bool (*configure)(Layer *l, ArgReader *r);
     /* ins[i] is the shape of srcs[i]; sets l->out and l->params. */
     bool (*infer)(Layer *l, const Shape *ins, InferCtx *ctx);
@@ -59,6 +90,12 @@ struct LayerKind {
 const LayerKind *layer_kind_find(const char *name);
 
 /* Helpers shared by the families. */
+/* The output has the input's shape (element-wise kinds). */
+bool layer_same_shape_infer(Layer *l, const Shape *ins, InferCtx *ctx);
+/* trains_as_identity for kinds that always are. */
+bool layer_always_identity(const Layer *l);
+extern const char *const layer_no_names[];             /* {NULL} */
+extern const char *const layer_linear_map_params[];    /* kernel and bias: "w", "b" */
 Param *layer_add_param(Layer *l, Arena *arena, const char *suffix, const Shape *shape,
                        bool trainable, InitKind init, const double *literal);
 bool layer_spatial_input(Layer *l, const Shape *in, Diag *diag, Shape *out);
@@ -109,6 +146,6 @@ void layer_for_each_region(LowerCtx *c, const Layer *l, const Shape *in,
 
 /* The family tables, one per file. */
 extern const LayerKind conv_kinds[], pool_kinds[], dense_kinds[], norm_kinds[],
-    activation_kinds[], merge_kinds[];
+    activation_kinds[], merge_kinds[], upsample_kinds[];
 
 #endif

@@ -4,7 +4,6 @@
  * along the channel (last) axis. */
 #include "layers.h"
 
-static const char *const no_names[] = {NULL};
 
 static bool merge_infer(Layer *l, const Shape *ins, InferCtx *ctx)
 {
@@ -91,9 +90,11 @@ static void merge_backward(const LowerCtx *base)
 }
 
 const LayerKind merge_kinds[] = {
-    {"add", FAMILY_ADD, 0, false, no_names, no_names, NULL, merge_infer, NULL, add_lower, NULL,
-     merge_backward},
-    {"concat", FAMILY_CONCAT, 0, false, no_names, no_names, NULL, merge_infer, NULL,
-     concat_lower, NULL, merge_backward},
+    {.name = "add", .family = FAMILY_ADD, .positional = layer_no_names, .named = layer_no_names,
+     .merges_labels = true, .infer = merge_infer, .lower = add_lower,
+     .lower_backward = merge_backward},
+    {.name = "concat", .family = FAMILY_CONCAT, .positional = layer_no_names,
+     .named = layer_no_names, .merges_labels = true, .infer = merge_infer, .lower = concat_lower,
+     .lower_backward = merge_backward},
     {0},
 };

@@ -11,7 +11,7 @@
 
 static const char *const batchnorm_named[] = {"momentum", "epsilon", "trainable", NULL};
 static const char *const dropout_positional[] = {"rate", NULL};
-static const char *const no_names[] = {NULL};
+static const char *const batchnorm_params[] = {"gamma", "beta", "mean", "var", NULL};
 
 static bool batchnorm_configure(Layer *l, ArgReader *r)
 {
@@ -41,11 +41,10 @@ static bool dropout_configure(Layer *l, ArgReader *r)
     return args_number(r, "rate", true, &l->rate, &zero, &one, false, true);
 }
 
-static bool same_shape_infer(Layer *l, const Shape *ins, InferCtx *ctx)
+/* dropout(0) is the identity in training too. */
+static bool dropout_trains_as_identity(const Layer *l)
 {
-    (void)ctx;
-    l->out = ins[0];
-    return true;
+    return l->rate == 0;
 }
 
 /* ---- forward lowering (inference) -------------------------------------------
@@ -77,13 +76,49 @@ static void batchnorm_lower(LowerCtx *c)
                    ir_load(p, beta, ix_var(c2, 1))), false);
 }
 
+/* In a conv or dense layer's epilogue (inference): the scale per channel
+ * once at the top of the producer's function, then the same formula. */
+enum { EPI_BETA, EPI_MEAN, EPI_SCALE };
+
+static void batchnorm_epilogue_setup(LowerCtx *c, int e, const Layer *bn)
+{
+    IrProgram *p = c->p;
+    IrFunc *f = c->f;
+    int64_t ch = bn->out.dim[bn->out.rank - 1];
+    int views[4];
+    for (int k = 0; k < 4; k++)
+        views[k] = ir_view(p, f, arena_printf(&p->arena, "%s%d", batchnorm_params[k], e),
+                           VIEW_PARAMS, bn->params[k].offset, ch, false);
+    c->epi_views[e][EPI_BETA] = views[1];
+    c->epi_views[e][EPI_MEAN] = views[2];
+    c->epi_views[e][EPI_SCALE] = lower_local(c, arena_printf(&p->arena, "scale%d", e), ch);
+    int i = ir_var(p, f, "c");
+    IrStmt *loop = ir_for(p, &f->body, i, 0, ch);
+    ir_store(p, &loop->body, c->epi_views[e][EPI_SCALE], ix_var(i, 1),
+             ir_op(p, IRE_DIV, ir_load(p, views[0], ix_var(i, 1)),
+                   ir_op(p, IRE_SQRT,
+                         ir_op(p, IRE_ADD, ir_load(p, views[3], ix_var(i, 1)),
+                               ir_num(p, (float)bn->epsilon)), NULL)), false);
+}
+
+static IrExpr *batchnorm_epilogue(LowerCtx *c, int e, const Layer *bn, IrExpr *v, IrIndex channel)
+{
+    (void)bn;
+    IrProgram *p = c->p;
+    const int *views = c->epi_views[e];
+    return ir_op(p, IRE_ADD,
+                 ir_op(p, IRE_MUL, ir_op(p, IRE_SUB, v, ir_load(p, views[EPI_MEAN], channel)),
+                       ir_load(p, views[EPI_SCALE], channel)),
+                 ir_load(p, views[EPI_BETA], channel));
+}
+
 /* ---- training ---------------------------------------------------------------
  * batchnorm in training mode needs the whole batch: per-sample passes add
  * to per-channel sums (stats: mean, std, sum1, sum2), and small passes
  * between them turn the sums into the statistics.  The moving statistics
  * are updated as the reference does, in the forward pass. */
 
-enum { STAT_MEAN, STAT_STD, STAT_SUM1, STAT_SUM2 };
+enum { STAT_MEAN, STAT_STD, STAT_SUM1, STAT_SUM2, STAT_COUNT };
 
 typedef struct {
     LowerCtx c;
@@ -309,9 +344,16 @@ static void dropout_backward(const LowerCtx *base)
 }
 
 const LayerKind norm_kinds[] = {
-    {"batchnorm", FAMILY_BATCHNORM, 0, false, no_names, batchnorm_named, batchnorm_configure,
-     batchnorm_infer, NULL, batchnorm_lower, batchnorm_train, batchnorm_backward},
-    {"dropout", FAMILY_DROPOUT, 0, false, dropout_positional, no_names, dropout_configure,
-     same_shape_infer, NULL, lower_copy, dropout_train, dropout_backward},
+    {.name = "batchnorm", .family = FAMILY_BATCHNORM, .positional = layer_no_names,
+     .named = batchnorm_named, .param_names = batchnorm_params,
+     .train_channel_stats = STAT_COUNT, .epilogue_setup = batchnorm_epilogue_setup,
+     .epilogue = batchnorm_epilogue, .configure = batchnorm_configure, .infer = batchnorm_infer,
+     .lower = batchnorm_lower, .lower_train = batchnorm_train,
+     .lower_backward = batchnorm_backward},
+    {.name = "dropout", .family = FAMILY_DROPOUT, .positional = dropout_positional,
+     .named = layer_no_names, .aliases_input = true,
+     .trains_as_identity = dropout_trains_as_identity, .train_mask = true,
+     .configure = dropout_configure, .infer = layer_same_shape_infer, .lower = lower_copy,
+     .lower_train = dropout_train, .lower_backward = dropout_backward},
     {0},
 };

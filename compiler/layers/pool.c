@@ -10,7 +10,6 @@
 
 static const char *const pool_positional[] = {"size", NULL};
 static const char *const pool_named[] = {"stride", "padding", NULL};
-static const char *const no_names[] = {NULL};
 
 static bool pool_configure(Layer *l, ArgReader *r)
 {
@@ -267,22 +266,23 @@ static void global_pool_backward(const LowerCtx *base)
              ir_op(p, IRE_SUB, ir_load(p, left, ix_var(c2, 1)), ir_ref(p, hit)), false);
 }
 
+#define POOL_KIND(kind_name, kind_family, kind_nd) \
+    {.name = kind_name, .family = kind_family, .nd = kind_nd, .positional = pool_positional, \
+     .named = pool_named, .configure = pool_configure, .infer = pool_infer, \
+     .lower = pool_lower, .lower_backward = pool_backward}
+#define GLOBAL_POOL_KIND(kind_name, kind_family) \
+    {.name = kind_name, .family = kind_family, .positional = layer_no_names, \
+     .named = layer_no_names, .infer = global_pool_infer, .lower = global_pool_lower, \
+     .lower_backward = global_pool_backward}
+
 const LayerKind pool_kinds[] = {
-    {"maxpool1d", FAMILY_MAXPOOL, 1, false, pool_positional, pool_named, pool_configure, pool_infer,
-     NULL, pool_lower, NULL, pool_backward},
-    {"maxpool2d", FAMILY_MAXPOOL, 2, false, pool_positional, pool_named, pool_configure, pool_infer,
-     NULL, pool_lower, NULL, pool_backward},
-    {"maxpool3d", FAMILY_MAXPOOL, 3, false, pool_positional, pool_named, pool_configure, pool_infer,
-     NULL, pool_lower, NULL, pool_backward},
-    {"avgpool1d", FAMILY_AVGPOOL, 1, false, pool_positional, pool_named, pool_configure, pool_infer,
-     NULL, pool_lower, NULL, pool_backward},
-    {"avgpool2d", FAMILY_AVGPOOL, 2, false, pool_positional, pool_named, pool_configure, pool_infer,
-     NULL, pool_lower, NULL, pool_backward},
-    {"avgpool3d", FAMILY_AVGPOOL, 3, false, pool_positional, pool_named, pool_configure, pool_infer,
-     NULL, pool_lower, NULL, pool_backward},
-    {"global_maxpool", FAMILY_GLOBAL_MAXPOOL, 0, false, no_names, no_names, NULL,
-     global_pool_infer, NULL, global_pool_lower, NULL, global_pool_backward},
-    {"global_avgpool", FAMILY_GLOBAL_AVGPOOL, 0, false, no_names, no_names, NULL,
-     global_pool_infer, NULL, global_pool_lower, NULL, global_pool_backward},
+    POOL_KIND("maxpool1d", FAMILY_MAXPOOL, 1),
+    POOL_KIND("maxpool2d", FAMILY_MAXPOOL, 2),
+    POOL_KIND("maxpool3d", FAMILY_MAXPOOL, 3),
+    POOL_KIND("avgpool1d", FAMILY_AVGPOOL, 1),
+    POOL_KIND("avgpool2d", FAMILY_AVGPOOL, 2),
+    POOL_KIND("avgpool3d", FAMILY_AVGPOOL, 3),
+    GLOBAL_POOL_KIND("global_maxpool", FAMILY_GLOBAL_MAXPOOL),
+    GLOBAL_POOL_KIND("global_avgpool", FAMILY_GLOBAL_AVGPOOL),
     {0},
 };

@@ -4,7 +4,7 @@
     gen_models.py valid  N SEED OUTDIR     N models that should compile
     gen_models.py broken N SEED OUTDIR     N models with one random mistake
 
-Valid models cover every layer kind, rank, padding mode, stride, dilation,
+Valid models cover every layer kind (upsampling too), rank, padding mode, stride, dilation,
 kernel shape, labels with from/add/concat, literal weights (nested, flat,
 with trailing axes of size 1 left out), constants and constant expressions,
 and train blocks.  The generator tracks shapes with the contract's rules
@@ -206,6 +206,19 @@ class Gen:
                   tuple(sizes) + (c,))
         return True
 
+    def upsample(self, nd):
+        shape = self.shape
+        spatial, c = (shape[:nd], shape[nd]) if len(shape) == nd + 1 else (shape, 1)
+        k = [self.r.randint(1, 3) for _ in range(nd)]
+        sizes = [n * f for n, f in zip(spatial, k)]
+        total = c
+        for x in sizes:
+            total *= x
+        if total > 4096:
+            return False
+        self.emit(f'upsample{nd}d' + self.args([('size', self.tup(k))], []), tuple(sizes) + (c,))
+        return True
+
     def dense(self):
         units = self.r.randint(1, 6)
         named = []
@@ -262,9 +275,11 @@ class Gen:
         rank = len(self.shape)
         choices = ['dense', 'elementwise', 'elementwise']
         if 2 <= rank <= 4:
-            choices += ['conv', 'conv', 'pool', 'global', 'flatten']
+            choices += ['conv', 'conv', 'pool', 'global', 'flatten', 'upsample']
         if rank == 1 and self.r.random() < 0.3:
             choices += ['conv1']            # a rank-1 tensor read as [n, 1]
+        if rank == 1 and self.r.random() < 0.1:
+            choices += ['upsample1']
         if rank == 3 or (rank == 2 and self.r.random() < 0.3):
             choices += ['depthwise']
         if self.labels:
@@ -279,6 +294,10 @@ class Gen:
             return self.conv(2, depthwise=True)
         if what == 'pool':
             return self.pool(nd)
+        if what == 'upsample':
+            return self.upsample(nd)
+        if what == 'upsample1':
+            return self.upsample(1)
         if what == 'global':
             self.emit(self.r.choice(['global_maxpool', 'global_avgpool']), (self.shape[-1],))
             return True

@@ -64,7 +64,7 @@ static void activation_backward(const LowerCtx *base)
 /* softmax works on a whole row, so it fuses into no epilogue. */
 #define ACTIVATION_KIND(kind_name, kind_activation, kind_epilogue, kind_positional, \
                         kind_configure) \
-    {.name = kind_name, .family = FAMILY_ACTIVATION, .positional = kind_positional, \
+    {.name = kind_name, .positional = kind_positional, \
      .named = layer_no_names, .activation = kind_activation, \
      .trains_as_identity = activation_trains_as_identity, .epilogue = kind_epilogue, \
      .configure = kind_configure, .infer = layer_same_shape_infer, .lower = activation_lower, \

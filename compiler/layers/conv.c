@@ -8,6 +8,9 @@
 
 #include <string.h>
 
+/* The kinds of this file (LayerKind.variant). */
+enum { CONV_PLAIN, CONV_DEPTHWISE };
+
 static const char *const conv_positional[] = {"filters", "kernel", NULL};
 static const char *const conv_named[] = {"stride", "padding", "dilation", "activation", "bias",
                                          "weights", "trainable", "init", NULL};
@@ -20,7 +23,7 @@ static const char *const depthwise_named[] = {"stride", "padding", "dilation", "
  * one reported. */
 static bool conv_configure(Layer *l, ArgReader *r)
 {
-    bool depthwise = l->kind->family == FAMILY_DEPTHWISE;
+    bool depthwise = l->kind->variant == CONV_DEPTHWISE;
     l->nd = l->kind->nd;
     l->multiplier = 1;
     for (int i = 0; i < 3; i++)
@@ -31,14 +34,14 @@ static bool conv_configure(Layer *l, ArgReader *r)
     return args_ints(r, "kernel", l->nd, true, 1, l->kernel) &&
            args_ints(r, "stride", l->nd, false, 1, l->stride) &&
            args_ints(r, "dilation", l->nd, false, 1, l->dilation) &&
-           args_padding(r, l->nd, l->kind->family == FAMILY_CONV && l->nd == 1, &l->padding,
+           args_padding(r, l->nd, l->kind->variant == CONV_PLAIN && l->nd == 1, &l->padding,
                         l->pad_explicit) &&
            layer_configure_linear_map(l, r);
 }
 
 static bool conv_infer(Layer *l, const Shape *ins, InferCtx *ctx)
 {
-    bool depthwise = l->kind->family == FAMILY_DEPTHWISE;
+    bool depthwise = l->kind->variant == CONV_DEPTHWISE;
     Shape in;
     if (!layer_spatial_input(l, &ins[0], ctx->diag, &in))
         return false;
@@ -68,7 +71,7 @@ static __int128 conv_flops(const Layer *l, const Shape *in)
     __int128 taps = 1;
     for (int i = 0; i < l->nd; i++)
         taps *= l->kernel[i];
-    if (l->kind->family == FAMILY_CONV)
+    if (l->kind->variant == CONV_PLAIN)
         taps *= l->cin;
     return 2 * (__int128)shape_size(&l->out) * taps;
 }
@@ -96,7 +99,7 @@ static ConvRegion conv_region_loops(LowerCtx *c, const WindowSegment *region)
 {
     const Layer *l = c->l;
     int nd = l->nd;
-    ConvRegion r = {.depthwise = l->kind->family == FAMILY_DEPTHWISE, .cin = l->cin,
+    ConvRegion r = {.depthwise = l->kind->variant == CONV_DEPTHWISE, .cin = l->cin,
                     .cout = l->out.dim[nd], .mult = l->multiplier};
     Shape in = layer_spatial_shape(l, c->in_shape[0]);
     layer_axis_strides(in.dim, nd, r.cin, r.xs);
@@ -274,7 +277,7 @@ static int conv_block_size(const LowerCtx *c)
 {
     const IrProgram *p = c->p;
     int64_t cout = c->l->out.dim[c->l->nd];
-    if (!p->vector_width || c->l->kind->family != FAMILY_CONV || cout % p->vector_width)
+    if (!p->vector_width || c->l->kind->variant != CONV_PLAIN || cout % p->vector_width)
         return 0;
     int64_t chunk = cout / p->vector_width < 4 ? cout / p->vector_width : 4;
     int64_t block = (p->vector_registers - 1 - chunk) / chunk;
@@ -510,7 +513,7 @@ static void conv_backward(const LowerCtx *base)
 {
     int width = base->p->vector_width;
     if (train_needs_grad(base->m, base->l->srcs[0])) {
-        bool transposed = base->l->kind->family == FAMILY_CONV && width &&
+        bool transposed = base->l->kind->variant == CONV_PLAIN && width &&
                           base->l->cin % width == 0;
         if (transposed)
             conv_transpose_kernel(base);
@@ -525,7 +528,7 @@ static void conv_backward(const LowerCtx *base)
         LowerCtx c = lower_train_func(base, PHASE_BACKWARD, true, "backward_params");
         c.din[0] = -1;
         Shape in = layer_spatial_shape(c.l, c.in_shape[0]);
-        bool rows = base->l->kind->family == FAMILY_CONV && width &&
+        bool rows = base->l->kind->variant == CONV_PLAIN && width &&
                     c.l->out.dim[c.l->nd] % width == 0;
         layer_for_each_region(&c, c.l, &in, rows ? conv_params_grad_region : conv_backward_region);
     }
@@ -533,17 +536,17 @@ static void conv_backward(const LowerCtx *base)
 
 /* The input's gradient of a convolution reads its kernel by input
  * channel: a transposed copy per step (train_transposed_kernel). */
-#define CONV_KIND(kind_name, kind_family, kind_nd, kind_positional, kind_named, transposed) \
-    {.name = kind_name, .family = kind_family, .nd = kind_nd, .positional = kind_positional, \
+#define CONV_KIND(kind_name, kind_variant, kind_nd, kind_positional, kind_named, transposed) \
+    {.name = kind_name, .variant = kind_variant, .nd = kind_nd, .positional = kind_positional, \
      .named = kind_named, .linear_map = true, .param_names = layer_linear_map_params, \
      .train_transposed_kernel = transposed, .configure = conv_configure, .infer = conv_infer, \
      .flops = conv_flops, .lower = conv_lower, .lower_backward = conv_backward}
 
 const LayerKind conv_kinds[] = {
-    CONV_KIND("conv1d", FAMILY_CONV, 1, conv_positional, conv_named, true),
-    CONV_KIND("conv2d", FAMILY_CONV, 2, conv_positional, conv_named, true),
-    CONV_KIND("conv3d", FAMILY_CONV, 3, conv_positional, conv_named, true),
-    CONV_KIND("depthwise_conv2d", FAMILY_DEPTHWISE, 2, depthwise_positional, depthwise_named,
+    CONV_KIND("conv1d", CONV_PLAIN, 1, conv_positional, conv_named, true),
+    CONV_KIND("conv2d", CONV_PLAIN, 2, conv_positional, conv_named, true),
+    CONV_KIND("conv3d", CONV_PLAIN, 3, conv_positional, conv_named, true),
+    CONV_KIND("depthwise_conv2d", CONV_DEPTHWISE, 2, depthwise_positional, depthwise_named,
               false),
     {0},
 };

@@ -194,11 +194,11 @@ static void dense_backward(const LowerCtx *base)
 }
 
 const LayerKind dense_kinds[] = {
-    {.name = "dense", .family = FAMILY_DENSE, .positional = dense_positional,
+    {.name = "dense", .positional = dense_positional,
      .named = dense_named, .linear_map = true, .param_names = layer_linear_map_params,
      .configure = dense_configure, .infer = dense_infer, .flops = dense_flops,
      .lower = dense_lower, .lower_train = dense_train, .lower_backward = dense_backward},
-    {.name = "flatten", .family = FAMILY_FLATTEN, .positional = layer_no_names,
+    {.name = "flatten", .positional = layer_no_names,
      .named = layer_no_names, .aliases_input = true, .trains_as_identity = layer_always_identity,
      .infer = flatten_infer, .lower = lower_copy},
     {0},

@@ -16,24 +16,6 @@
 #include "../graph.h"
 #include "../lower.h"
 
-/* Which kind of a family's file a kind is: only that file asks. */
-typedef enum {
-    FAMILY_CONV,            /* conv1d, conv2d, conv3d */
-    FAMILY_DEPTHWISE,       /* depthwise_conv2d */
-    FAMILY_MAXPOOL,
-    FAMILY_AVGPOOL,
-    FAMILY_GLOBAL_MAXPOOL,
-    FAMILY_GLOBAL_AVGPOOL,
-    FAMILY_DENSE,
-    FAMILY_FLATTEN,
-    FAMILY_BATCHNORM,
-    FAMILY_DROPOUT,
-    FAMILY_ACTIVATION,      /* relu, sigmoid, tanh, softmax, linear, leaky_relu */
-    FAMILY_ADD,
-    FAMILY_CONCAT,
-    FAMILY_UPSAMPLE,        /* upsample1d, upsample2d, upsample3d */
-} LayerFamily;
-
 /* What infer() may report through. */
 typedef struct {
     Diag *diag;
@@ -44,7 +26,8 @@ typedef struct {
  * false or NULL, which says "no" or "none". */
 struct LayerKind {
     const char *name;
-    LayerFamily family;
+    int variant;                            /* which of its file's kinds: an enum of that
+                                             * file's own, which only that file reads */
     int nd;                                 /* spatial axes of windows, else 0 */
     const char *const *positional;          /* NULL-terminated */
     const char *const *named;

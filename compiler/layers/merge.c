@@ -4,11 +4,14 @@
  * along the channel (last) axis. */
 #include "layers.h"
 
+/* The kinds of this file (LayerKind.variant). */
+enum { MERGE_ADD, MERGE_CONCAT };
+
 
 static bool merge_infer(Layer *l, const Shape *ins, InferCtx *ctx)
 {
     const Shape *first = &ins[0];
-    bool concat = l->kind->family == FAMILY_CONCAT;
+    bool concat = l->kind->variant == MERGE_CONCAT;
     int64_t channels = first->dim[first->rank - 1];
     for (int i = 1; i < l->nsrcs; i++) {
         const Shape *s = &ins[i];
@@ -71,7 +74,7 @@ static void merge_backward(const LowerCtx *base)
     LowerCtx c = lower_train_func(base, PHASE_BACKWARD, true, "backward");
     IrProgram *p = c.p;
     const Shape *out = &c.l->out;
-    bool concat = c.l->kind->family == FAMILY_CONCAT;
+    bool concat = c.l->kind->variant == MERGE_CONCAT;
     int64_t total = out->dim[out->rank - 1], positions = shape_size(out) / total, at = 0;
     for (int k = 0; k < c.nin; k++) {
         int64_t ch = concat ? c.in_shape[k]->dim[c.in_shape[k]->rank - 1] : total;
@@ -90,10 +93,10 @@ static void merge_backward(const LowerCtx *base)
 }
 
 const LayerKind merge_kinds[] = {
-    {.name = "add", .family = FAMILY_ADD, .positional = layer_no_names, .named = layer_no_names,
+    {.name = "add", .variant = MERGE_ADD, .positional = layer_no_names, .named = layer_no_names,
      .merges_labels = true, .infer = merge_infer, .lower = add_lower,
      .lower_backward = merge_backward},
-    {.name = "concat", .family = FAMILY_CONCAT, .positional = layer_no_names,
+    {.name = "concat", .variant = MERGE_CONCAT, .positional = layer_no_names,
      .named = layer_no_names, .merges_labels = true, .infer = merge_infer, .lower = concat_lower,
      .lower_backward = merge_backward},
     {0},

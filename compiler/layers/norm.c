@@ -344,13 +344,13 @@ static void dropout_backward(const LowerCtx *base)
 }
 
 const LayerKind norm_kinds[] = {
-    {.name = "batchnorm", .family = FAMILY_BATCHNORM, .positional = layer_no_names,
+    {.name = "batchnorm", .positional = layer_no_names,
      .named = batchnorm_named, .param_names = batchnorm_params,
      .train_channel_stats = STAT_COUNT, .epilogue_setup = batchnorm_epilogue_setup,
      .epilogue = batchnorm_epilogue, .configure = batchnorm_configure, .infer = batchnorm_infer,
      .lower = batchnorm_lower, .lower_train = batchnorm_train,
      .lower_backward = batchnorm_backward},
-    {.name = "dropout", .family = FAMILY_DROPOUT, .positional = dropout_positional,
+    {.name = "dropout", .positional = dropout_positional,
      .named = layer_no_names, .aliases_input = true,
      .trains_as_identity = dropout_trains_as_identity, .train_mask = true,
      .configure = dropout_configure, .infer = layer_same_shape_infer, .lower = lower_copy,

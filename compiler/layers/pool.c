@@ -8,6 +8,9 @@
 
 #include <math.h>
 
+/* The kinds of this file (LayerKind.variant). */
+enum { POOL_MAX, POOL_AVG, POOL_GLOBAL_MAX, POOL_GLOBAL_AVG };
+
 static const char *const pool_positional[] = {"size", NULL};
 static const char *const pool_named[] = {"stride", "padding", NULL};
 
@@ -111,7 +114,7 @@ static void pool_region(LowerCtx *c, const WindowSegment *region)
 {
     IrProgram *p = c->p;
     IrFunc *f = c->f;
-    bool is_max = c->l->kind->family == FAMILY_MAXPOOL;
+    bool is_max = c->l->kind->variant == POOL_MAX;
     PoolRegion r = pool_region_loops(c, region);
     int64_t ch = r.ch, count = r.count;
     IrBlock *b = r.body;
@@ -151,7 +154,7 @@ static void global_pool_lower(LowerCtx *c)
 {
     IrProgram *p = c->p;
     IrFunc *f = c->f;
-    bool is_max = c->l->kind->family == FAMILY_GLOBAL_MAXPOOL;
+    bool is_max = c->l->kind->variant == POOL_GLOBAL_MAX;
     const Shape *in = c->in_shape[0];
     int64_t ch = in->dim[in->rank - 1], positions = shape_size(in) / ch;
     int c1 = ir_var(p, f, "c");
@@ -212,7 +215,7 @@ static void pool_backward_region(LowerCtx *c, const WindowSegment *region)
     PoolRegion r = pool_region_loops(c, region);
     if (r.count == 0)
         return;
-    if (c->l->kind->family == FAMILY_MAXPOOL) {
+    if (c->l->kind->variant == POOL_MAX) {
         max_pool_backward_region(c, &r, region);
         return;
     }
@@ -237,7 +240,7 @@ static void global_pool_backward(const LowerCtx *base)
     LowerCtx c = lower_train_func(base, PHASE_BACKWARD, true, "backward");
     IrProgram *p = c.p;
     IrFunc *f = c.f;
-    bool is_max = c.l->kind->family == FAMILY_GLOBAL_MAXPOOL;
+    bool is_max = c.l->kind->variant == POOL_GLOBAL_MAX;
     const Shape *in = c.in_shape[0];
     int64_t ch = in->dim[in->rank - 1], positions = shape_size(in) / ch;
     int left = lower_local(&c, "left", ch);
@@ -266,23 +269,23 @@ static void global_pool_backward(const LowerCtx *base)
              ir_op(p, IRE_SUB, ir_load(p, left, ix_var(c2, 1)), ir_ref(p, hit)), false);
 }
 
-#define POOL_KIND(kind_name, kind_family, kind_nd) \
-    {.name = kind_name, .family = kind_family, .nd = kind_nd, .positional = pool_positional, \
+#define POOL_KIND(kind_name, kind_variant, kind_nd) \
+    {.name = kind_name, .variant = kind_variant, .nd = kind_nd, .positional = pool_positional, \
      .named = pool_named, .configure = pool_configure, .infer = pool_infer, \
      .lower = pool_lower, .lower_backward = pool_backward}
-#define GLOBAL_POOL_KIND(kind_name, kind_family) \
-    {.name = kind_name, .family = kind_family, .positional = layer_no_names, \
+#define GLOBAL_POOL_KIND(kind_name, kind_variant) \
+    {.name = kind_name, .variant = kind_variant, .positional = layer_no_names, \
      .named = layer_no_names, .infer = global_pool_infer, .lower = global_pool_lower, \
      .lower_backward = global_pool_backward}
 
 const LayerKind pool_kinds[] = {
-    POOL_KIND("maxpool1d", FAMILY_MAXPOOL, 1),
-    POOL_KIND("maxpool2d", FAMILY_MAXPOOL, 2),
-    POOL_KIND("maxpool3d", FAMILY_MAXPOOL, 3),
-    POOL_KIND("avgpool1d", FAMILY_AVGPOOL, 1),
-    POOL_KIND("avgpool2d", FAMILY_AVGPOOL, 2),
-    POOL_KIND("avgpool3d", FAMILY_AVGPOOL, 3),
-    GLOBAL_POOL_KIND("global_maxpool", FAMILY_GLOBAL_MAXPOOL),
-    GLOBAL_POOL_KIND("global_avgpool", FAMILY_GLOBAL_AVGPOOL),
+    POOL_KIND("maxpool1d", POOL_MAX, 1),
+    POOL_KIND("maxpool2d", POOL_MAX, 2),
+    POOL_KIND("maxpool3d", POOL_MAX, 3),
+    POOL_KIND("avgpool1d", POOL_AVG, 1),
+    POOL_KIND("avgpool2d", POOL_AVG, 2),
+    POOL_KIND("avgpool3d", POOL_AVG, 3),
+    GLOBAL_POOL_KIND("global_maxpool", POOL_GLOBAL_MAX),
+    GLOBAL_POOL_KIND("global_avgpool", POOL_GLOBAL_AVG),
     {0},
 };

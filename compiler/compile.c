@@ -1,15 +1,42 @@
-/* compile.c - run the front-end stages in order. */
+/* compile.c - the pipeline as a list (compile.h). */
 #include "compile.h"
 
+#include <stdint.h>
+
 #include "ast.h"
+#include "lower.h"
 #include "parser.h"
 #include "sema.h"
 
-Model *compile_source(const char *filename, const char *text, size_t len, Diag *diag)
+Model *compile_check(const char *filename, const char *text, size_t len, Diag *diag)
 {
     Ast ast = {0};
     parse_source(text, len, &ast, diag);
-    Model *model = sema_check(&ast, diag, filename);
+    Model *m = sema_check(&ast, diag, filename);
     ast_free(&ast);
-    return model;
+    return m;
+}
+
+Model *compile_source(const char *filename, const char *text, size_t len, Diag *diag)
+{
+    Model *m = compile_check(filename, text, len, diag);
+    if (m) {
+        graph_plan_params(m);
+        graph_plan_memory(m);
+        graph_plan_training(m);
+    }
+    return m;
+}
+
+bool compile_lower(const Model *m, const CompileOptions *o, IrProgram *p)
+{
+    p->vector_width = o->vector_width;
+    p->vector_registers = o->vector_registers;
+    lower_model(m, p);
+    /* Training memory is one static array, indexed with int. */
+    bool train = o->train && m->tp.floats <= INT32_MAX;
+    if (train)
+        lower_training(m, p);
+    ir_unroll(p, 8);
+    return train;
 }

@@ -1,14 +1,40 @@
-/* compile.h - the front end as one call: parse, then sema. */
+/* compile.h - the pipeline, stage by stage, each a call of its own file:
+ *
+ *   parse           source -> AST                       grammar/parser.y
+ *   check           AST -> checked model                sema.c
+ *   plan            parameters, memory, training memory graph.c
+ *   lower           the model -> loop IR                lower.c, layers/
+ *   lower training  the training step                   lower_train.c
+ *   passes          unrolling                           ir.c
+ *
+ * then a backend prints the IR (emit_c.c, emit_llvm.c).
+ */
 #ifndef CNNGEN_COMPILE_H
 #define CNNGEN_COMPILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "diag.h"
 #include "graph.h"
+#include "ir.h"
 
 /* Source text (valid UTF-8, no byte-order mark) -> checked model, or NULL
- * with the errors in diag. */
+ * with the errors in diag: parse, check. */
+Model *compile_check(const char *filename, const char *text, size_t len, Diag *diag);
+/* The same, planned (what --summary and code generation need): parse,
+ * check, plan. */
 Model *compile_source(const char *filename, const char *text, size_t len, Diag *diag);
+
+typedef struct {
+    int vector_width;           /* floats per vector in register blocks; 0: none */
+    int vector_registers;       /* the target's vector registers */
+    bool train;                 /* lower the training step too */
+} CompileOptions;
+
+/* A planned model -> the loop IR in p: lower, lower training, passes.
+ * Returns whether the training step was lowered: asked for, and its
+ * static memory indexable with int. */
+bool compile_lower(const Model *m, const CompileOptions *o, IrProgram *p);
 
 #endif

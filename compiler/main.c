@@ -24,7 +24,6 @@
 #ifdef CNNGEN_HAVE_LLVM
 #include "emit_llvm.h"
 #endif
-#include "lower.h"
 #include "source.h"
 #include "summary.h"
 
@@ -229,7 +228,10 @@ static Model *load_model(const Options *o, Source *src, Diag **diag, int *status
         return NULL;
     }
     *diag = diag_new(o->model, src->text, src->text_len);
-    Model *m = compile_source(o->model, src->text, src->text_len, *diag);
+    /* --check stops after the check; the rest needs the plans too */
+    Model *m = o->check && !o->summary
+                   ? compile_check(o->model, src->text, src->text_len, *diag)
+                   : compile_source(o->model, src->text, src->text_len, *diag);
     diag_report(*diag, stderr, true);
     *status = m ? 0 : 1;
     return m;
@@ -383,22 +385,15 @@ static int generate(const Options *o, const Model *m, int argc, char **argv)
     if (o->weights && !(weights = load_baked_weights(m, o->weights, &status)))
         return status;
     IrProgram program = {0};
-    program.vector_width = o->vector_width;
-    program.vector_registers = o->vector_registers ? o->vector_registers
-                               : o->vector_width >= 16 ? 32 : 16;
-    lower_model(m, &program);
-    /* Training memory is one static array, indexed with int: a batch too
-     * large for that gets no training code, and says so. */
-    bool train = !o->weights && !o->no_train;
-    if (train && m->tp.floats > INT32_MAX) {
+    CompileOptions co = {o->vector_width,
+                         o->vector_registers ? o->vector_registers
+                         : o->vector_width >= 16 ? 32 : 16,
+                         !o->weights && !o->no_train};
+    bool train = compile_lower(m, &co, &program);
+    if (co.train && !train)     /* a batch too large for static memory indexed with int */
         fprintf(stderr, "cnngen: warning: training batch %lld needs %lld bytes of static memory; "
                 "no training code (use a smaller batch)\n", (long long)m->tp.batch,
                 (long long)mul_sat(4, m->tp.floats));
-        train = false;
-    }
-    if (train)
-        lower_training(m, &program);
-    ir_unroll(&program, 8);
     char *cmd = command_line(argc, argv);
     EmitOptions eo = {o->prefix ? o->prefix : m->name, NULL, cmd, weights, o->main, !train};
     char *h_path = NULL, *code_path = NULL, *h_name = NULL;

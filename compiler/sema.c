@@ -532,9 +532,6 @@ static Model *finish(Sema *s)
                                                : LOSS_MSE;
     }
     warn(s, m);
-    graph_plan_params(m);
-    graph_plan_memory(m);
-    graph_plan_training(m);
     return m;
 }
 

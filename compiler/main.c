@@ -271,7 +271,7 @@ static float *load_baked_weights(const Model *m, const char *path, int *status)
     free(specs);
     if (rc != 0) {
         fprintf(stderr, "%s\n", error);
-        *status = rc == -2 ? 2 : 1;
+        *status = cnnrt_exit_status(rc);
         free(weights);
         return NULL;
     }

@@ -16,6 +16,15 @@ extern "C" {
 
 #define CNNRT_VERSION "0.1.0"
 
+/* What the loaders and the writer return: 0, or one of these with a
+ * message in error. */
+enum {
+    CNNRT_EBAD = -1,            /* bad content: a program exits with 1 */
+    CNNRT_EIO = -2              /* cannot read or write, or a malformed argument: exits with 2 */
+};
+/* The exit status the contract gives for such a result: 0, 1 or 2. */
+int cnnrt_exit_status(int result);
+
 /* A tensor the model expects in a weights file. */
 typedef struct {
     const char *name;       /* "conv2d_1.kernel" */
@@ -28,8 +37,8 @@ typedef struct {
  * floats).  The file must hold exactly these tensors, as F32 with these
  * shapes; the first mismatch (in spec order, then a tensor the model
  * lacks) is the error.  Returns 0, or with a message ("FILE: error: ...")
- * in error -1 for a bad file and -2 for one that cannot be read; params
- * is untouched on failure. */
+ * in error CNNRT_EBAD (-1) for a bad file and CNNRT_EIO (-2) for one that
+ * cannot be read; params is untouched on failure. */
 int cnnrt_load_safetensors(const char *path, const cnnrt_tensor_spec *specs, int nspecs,
                            float *params, long count, char *error, size_t error_size);
 
@@ -52,9 +61,10 @@ typedef struct {
 } cnnrt_data_layout;
 
 /* Load DATA: FILE.csv, series:FILE.csv:COLUMN:N or idx:PREFIX.  Returns 0,
- * 1 for bad content (the message names file, line and column) or 2 for a
- * file that cannot be read or a malformed DATA (the message starts
- * "error:", for the caller to put the program's name before). */
+ * CNNRT_EBAD for bad content (the message names file, line and column)
+ * or CNNRT_EIO for a file that cannot be read or a malformed DATA (the
+ * message starts "error:", for the caller to put the program's name
+ * before). */
 int cnnrt_load_data(const char *spec, const cnnrt_data_layout *layout, cnnrt_data *data,
                     char *error, size_t error_size);
 void cnnrt_free_data(cnnrt_data *data);
@@ -93,8 +103,8 @@ void cnnrt_dropout_mask(float *mask, long count, double rate, unsigned long long
 /* Write the spec'd tensors of params to a safetensors file, as F32 in spec
  * order (byte for byte what the reference writes).  The file is written
  * under a temporary name and renamed over path, so an existing file is
- * never left half-written.  Returns 0, or -2 with a message ("error:
- * cannot write ...") in error. */
+ * never left half-written.  Returns 0, or CNNRT_EIO with a message
+ * ("error: cannot write ...") in error. */
 int cnnrt_save_safetensors(const char *path, const cnnrt_tensor_spec *specs, int nspecs,
                            const float *params, char *error, size_t error_size);
 

@@ -57,15 +57,15 @@ void cnnrt_free_data(cnnrt_data *data)
     memset(data, 0, sizeof *data);
 }
 
-/* Whole file, checked to be UTF-8; status 0, or 1/2 with a message. */
+/* Whole file, checked to be UTF-8; 0, or CNNRT_EBAD/CNNRT_EIO with a message. */
 static int read_text(const char *path, char **text, size_t *len, char *error, size_t size)
 {
     char *buf = cnnrt_read_file(path, len);
     if (!buf)
-        return fail(error, size, 2, "error: cannot read '%s': %s", path, strerror(errno));
+        return fail(error, size, CNNRT_EIO, "error: cannot read '%s': %s", path, strerror(errno));
     if (!cnnrt_valid_utf8((const unsigned char *)buf, *len)) {
         free(buf);
-        return fail(error, size, 1, "%s: error: the file is not valid UTF-8", path);
+        return fail(error, size, CNNRT_EBAD, "%s: error: the file is not valid UTF-8", path);
     }
     *text = buf;
     return 0;
@@ -185,11 +185,11 @@ static int load_csv(const char *path, const cnnrt_data_layout *layout, cnnrt_dat
                 continue;           /* a header row */
         }
         if (f->overflow) {
-            status = fail(error, size, 1, "%s: error: out of memory", path);
+            status = fail(error, size, CNNRT_EBAD, "%s: error: out of memory", path);
             break;
         }
         if (f->count != n_in + n_targets) {
-            status = fail(error, size, 1, "%s:%ld:1: error: expected %d numbers (%d inputs, %d "
+            status = fail(error, size, CNNRT_EBAD, "%s:%ld:1: error: expected %d numbers (%d inputs, %d "
                           "target%s), found %d", path, lineno, n_in + n_targets, n_in, n_targets,
                           n_targets != 1 ? "s" : "", f->count);
             break;
@@ -200,30 +200,30 @@ static int load_csv(const char *path, const cnnrt_data_layout *layout, cnnrt_dat
             if (!cnnrt_is_number(s, flen)) {
                 long col = cnnrt_column(line, f->start[k]);
                 if (flen == 0)
-                    status = fail(error, size, 1, "%s:%ld:%ld: error: an empty field", path,
+                    status = fail(error, size, CNNRT_EBAD, "%s:%ld:%ld: error: an empty field", path,
                                   lineno, col);
                 else
-                    status = fail(error, size, 1, "%s:%ld:%ld: error: '%.*s' is not a number",
+                    status = fail(error, size, CNNRT_EBAD, "%s:%ld:%ld: error: '%.*s' is not a number",
                                   path, lineno, col, (int)flen, s);
             }
         }
         for (int k = 0; k < f->count && status == 0; k++) {
             double v = strtod(line + f->start[k], NULL);
             if (k < n_in) {
-                status = push(&x, (float)v) ? 0 : fail(error, size, 1, "%s: error: out of memory", path);
+                status = push(&x, (float)v) ? 0 : fail(error, size, CNNRT_EBAD, "%s: error: out of memory", path);
             } else if (layout->classes && (v != floor(v) || v < 0 || v >= layout->classes)) {
-                status = fail(error, size, 1, "%s:%ld:%ld: error: %.9g is not a class index in "
+                status = fail(error, size, CNNRT_EBAD, "%s:%ld:%ld: error: %.9g is not a class index in "
                               "0..%d", path, lineno, cnnrt_column(line, f->start[k]), v,
                               layout->classes - 1);
             } else {
-                status = push(&t, (float)v) ? 0 : fail(error, size, 1, "%s: error: out of memory", path);
+                status = push(&t, (float)v) ? 0 : fail(error, size, CNNRT_EBAD, "%s: error: out of memory", path);
             }
         }
     }
     if (!f)
-        status = fail(error, size, 1, "%s: error: out of memory", path);
+        status = fail(error, size, CNNRT_EBAD, "%s: error: out of memory", path);
     if (status == 0 && x.n == 0)
-        status = fail(error, size, 1, "%s: error: no samples", path);
+        status = fail(error, size, CNNRT_EBAD, "%s: error: no samples", path);
     fields_free(f);
     free(text);
     if (status) {
@@ -318,28 +318,28 @@ static int load_series(const char *spec, const cnnrt_data_layout *layout, cnnrt_
         if (*p == ':')
             c1 = p;
     if (!c1 || !c2)
-        return fail(error, size, 2, "error: bad DATA '%s': expected series:FILE.csv:COLUMN:N", spec);
+        return fail(error, size, CNNRT_EIO, "error: bad DATA '%s': expected series:FILE.csv:COLUMN:N", spec);
     char *path = strndup(body, (size_t)(c1 - body));
     char *column = strndup(c1 + 1, (size_t)(c2 - c1 - 1));
     const char *window = c2 + 1;
     int status = 0;
     if (!path || !column) {
-        status = fail(error, size, 2, "error: out of memory");
+        status = fail(error, size, CNNRT_EIO, "error: out of memory");
         goto done;
     }
     if (!all_digits(window) || atol(window) < 1 || !*column || (all_digits(column) && atol(column) < 1)) {
-        status = fail(error, size, 2, "error: bad DATA '%s': COLUMN is a name or a number from 1, "
+        status = fail(error, size, CNNRT_EIO, "error: bad DATA '%s': COLUMN is a name or a number from 1, "
                       "N a number from 1", spec);
         goto done;
     }
     long n = atol(window);
     if (n != layout->input_size) {
-        status = fail(error, size, 1, "%s: error: a window of %ld values does not fit the model's "
+        status = fail(error, size, CNNRT_EBAD, "%s: error: a window of %ld values does not fit the model's "
                       "input size %d", spec, n, layout->input_size);
         goto done;
     }
     if (layout->output_size != 1 || layout->classes) {
-        status = fail(error, size, 1, "%s: error: a series target is one value: the model needs a "
+        status = fail(error, size, CNNRT_EBAD, "%s: error: a series target is one value: the model needs a "
                       "single output and a loss other than crossentropy", spec);
         goto done;
     }
@@ -358,14 +358,14 @@ static int load_series(const char *spec, const cnnrt_data_layout *layout, cnnrt_
         char **row;
         int count;
         if (!csv_row(line, ln, &row, &count)) {
-            status = fail(error, size, 1, "%s: error: out of memory", path);
+            status = fail(error, size, CNNRT_EBAD, "%s: error: out of memory", path);
             break;
         }
         if (index < 0) {
             if (by_number) {
                 index = atol(column) - 1;
                 if (index >= count) {
-                    status = fail(error, size, 1, "%s:%ld:1: error: no column %s: the row has %d",
+                    status = fail(error, size, CNNRT_EBAD, "%s:%ld:1: error: no column %s: the row has %d",
                                   path, lineno, column, count);
                 } else if (!cnnrt_is_number(row[index], strlen(row[index]))) {
                     free_row(row, count);
@@ -376,7 +376,7 @@ static int load_series(const char *spec, const cnnrt_data_layout *layout, cnnrt_
                     if (strcmp(row[k], column) == 0)
                         index = k;
                 if (index < 0)
-                    status = fail(error, size, 1, "%s:%ld:1: error: no column named '%s' in the "
+                    status = fail(error, size, CNNRT_EBAD, "%s:%ld:1: error: no column named '%s' in the "
                                   "header", path, lineno, column);
                 free_row(row, count);
                 continue;
@@ -385,13 +385,13 @@ static int load_series(const char *spec, const cnnrt_data_layout *layout, cnnrt_
         if (status == 0) {
             if (index >= count || !cnnrt_is_number(row[index], strlen(row[index]))) {
                 if (index < count)
-                    status = fail(error, size, 1, "%s:%ld:1: error: column %s: '%s' is not a number",
+                    status = fail(error, size, CNNRT_EBAD, "%s:%ld:1: error: column %s: '%s' is not a number",
                                   path, lineno, column, row[index]);
                 else
-                    status = fail(error, size, 1, "%s:%ld:1: error: column %s: nothing is not a "
+                    status = fail(error, size, CNNRT_EBAD, "%s:%ld:1: error: column %s: nothing is not a "
                                   "number", path, lineno, column);
             } else if (!push(&values, (float)strtod(row[index], NULL))) {
-                status = fail(error, size, 1, "%s: error: out of memory", path);
+                status = fail(error, size, CNNRT_EBAD, "%s: error: out of memory", path);
             }
         }
         free_row(row, count);
@@ -399,14 +399,14 @@ static int load_series(const char *spec, const cnnrt_data_layout *layout, cnnrt_
     free(text);
     long count = values.n - n;
     if (status == 0 && count < 1)
-        status = fail(error, size, 1, "%s: error: %ld values give no sample with a window of %ld",
+        status = fail(error, size, CNNRT_EBAD, "%s: error: %ld values give no sample with a window of %ld",
                       path, values.n, n);
     if (status == 0) {
         data->inputs = malloc(sizeof(float) * (size_t)(count * n));
         data->targets = malloc(sizeof(float) * (size_t)count);
         if (!data->inputs || !data->targets) {
             cnnrt_free_data(data);
-            status = fail(error, size, 1, "%s: error: out of memory", path);
+            status = fail(error, size, CNNRT_EBAD, "%s: error: out of memory", path);
         } else {
             for (long i = 0; i < count; i++) {
                 memcpy(data->inputs + i * n, values.v + i, sizeof(float) * (size_t)n);
@@ -433,14 +433,14 @@ static int read_idx_file(const char *path, char **name, unsigned char **raw, siz
     size_t plen = strlen(path);
     char *gz = malloc(plen + 4);
     if (!gz)
-        return fail(error, size, 2, "error: out of memory");
+        return fail(error, size, CNNRT_EIO, "error: out of memory");
     snprintf(gz, plen + 4, "%s.gz", path);
     FILE *probe = fopen(path, "rb");
     const char *chosen = probe ? path : gz;
     if (probe)
         fclose(probe);
     else if (!(probe = fopen(gz, "rb"))) {
-        int status = fail(error, size, 2, "error: cannot read '%s' (nor '%s.gz')", path, path);
+        int status = fail(error, size, CNNRT_EIO, "error: cannot read '%s' (nor '%s.gz')", path, path);
         free(gz);
         return status;
     } else {
@@ -472,7 +472,7 @@ static int read_idx_file(const char *path, char **name, unsigned char **raw, siz
         gzclose(f);
     if (bad) {
         free(buf);
-        int status = fail(error, size, 2, "error: cannot read '%s'", chosen);
+        int status = fail(error, size, CNNRT_EIO, "error: cannot read '%s'", chosen);
         free(gz);
         return status;
     }
@@ -488,7 +488,7 @@ static int parse_idx(const char *name, const unsigned char *raw, size_t len, int
                      uint32_t *dims, char *error, size_t size)
 {
     if (len < 4 + 4 * (size_t)rank || raw[0] || raw[1] || raw[2] != 8 || raw[3] != rank)
-        return fail(error, size, 1, "%s: error: not an IDX file of unsigned bytes with %d "
+        return fail(error, size, CNNRT_EBAD, "%s: error: not an IDX file of unsigned bytes with %d "
                     "dimension%s", name, rank, rank > 1 ? "s" : "");
     unsigned long long total = 1;
     for (int i = 0; i < rank; i++) {
@@ -498,7 +498,7 @@ static int parse_idx(const char *name, const unsigned char *raw, size_t len, int
     }
     size_t data = len - 4 - 4 * (size_t)rank;
     if (data != total)
-        return fail(error, size, 1, "%s: error: %zu bytes of data; the header says %llu", name,
+        return fail(error, size, CNNRT_EBAD, "%s: error: %zu bytes of data; the header says %llu", name,
                     data, total);
     return 0;
 }
@@ -514,7 +514,7 @@ static int load_idx(const char *prefix, const cnnrt_data_layout *layout, cnnrt_d
     uint32_t idims[3], ldims[1];
     int status;
     if (!images || !labels) {
-        status = fail(error, size, 2, "error: out of memory");
+        status = fail(error, size, CNNRT_EIO, "error: out of memory");
         goto done;
     }
     snprintf(images, plen, "%s-images-idx3-ubyte", prefix);
@@ -526,12 +526,12 @@ static int load_idx(const char *prefix, const cnnrt_data_layout *layout, cnnrt_d
         goto done;
     long count = idims[0], pixels = (long)idims[1] * idims[2];
     if (ldims[0] != idims[0]) {
-        status = fail(error, size, 1, "%s: error: %u labels for %u images", label_name, ldims[0],
+        status = fail(error, size, CNNRT_EBAD, "%s: error: %u labels for %u images", label_name, ldims[0],
                       idims[0]);
         goto done;
     }
     if (pixels != layout->input_size) {
-        status = fail(error, size, 1, "%s: error: %ux%u images do not fit the model's input size "
+        status = fail(error, size, CNNRT_EBAD, "%s: error: %ux%u images do not fit the model's input size "
                       "%d", image_name, idims[1], idims[2], layout->input_size);
         goto done;
     }
@@ -542,17 +542,17 @@ static int load_idx(const char *prefix, const cnnrt_data_layout *layout, cnnrt_d
             max = lab[i];
     if (layout->classes) {
         if (layout->positions != 1) {
-            status = fail(error, size, 1, "%s: error: one label per image, the model has %d class "
+            status = fail(error, size, CNNRT_EBAD, "%s: error: one label per image, the model has %d class "
                           "positions", label_name, layout->positions);
             goto done;
         }
         if (count && max >= layout->classes) {
-            status = fail(error, size, 1, "%s: error: label %d is not a class index in 0..%d",
+            status = fail(error, size, CNNRT_EBAD, "%s: error: label %d is not a class index in 0..%d",
                           label_name, max, layout->classes - 1);
             goto done;
         }
     } else if (layout->output_size != 1) {
-        status = fail(error, size, 1, "%s: error: labels are class indices: the model needs "
+        status = fail(error, size, CNNRT_EBAD, "%s: error: labels are class indices: the model needs "
                       "crossentropy or a single output", label_name);
         goto done;
     }
@@ -560,7 +560,7 @@ static int load_idx(const char *prefix, const cnnrt_data_layout *layout, cnnrt_d
     data->targets = malloc(sizeof(float) * (size_t)count + 1);
     if (!data->inputs || !data->targets) {
         cnnrt_free_data(data);
-        status = fail(error, size, 1, "%s: error: out of memory", image_name);
+        status = fail(error, size, CNNRT_EBAD, "%s: error: out of memory", image_name);
         goto done;
     }
     const unsigned char *pix = image_raw + 16;

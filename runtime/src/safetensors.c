@@ -300,7 +300,12 @@ static int fail(char *error, size_t size, const char *fmt, ...)
     if (error && size)
         vsnprintf(error, size, fmt, ap);
     va_end(ap);
-    return -1;
+    return CNNRT_EBAD;
+}
+
+int cnnrt_exit_status(int result)
+{
+    return result == 0 ? 0 : result == CNNRT_EIO ? 2 : 1;
 }
 
 static int dtype_size(const char *dtype)
@@ -521,9 +526,9 @@ int cnnrt_load_safetensors(const char *path, const cnnrt_tensor_spec *specs, int
     long long size = (long long)file_len;
     if (!raw) {
         fail(error, error_size, "%s: error: cannot read the file: %s", path, strerror(errno));
-        return -2;                      /* an unreadable file, not a bad one */
+        return CNNRT_EIO;               /* an unreadable file, not a bad one */
     }
-    int status = -1;
+    int status = CNNRT_EBAD;
     Json header = {0};
     Entry *entries = NULL;
     if (size < 8) {
@@ -668,7 +673,7 @@ int cnnrt_save_safetensors(const char *path, const cnnrt_tensor_spec *specs, int
     int status = 0;
     if (!ok || rename(tmp, path) != 0) {
         fail(error, error_size, "error: cannot write '%s': %s", path, strerror(errno));
-        status = -2;
+        status = CNNRT_EIO;
         remove(tmp);
     }
     free(tmp);

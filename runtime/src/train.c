@@ -229,22 +229,20 @@ static int load_weights(const cnnrt_model *m, const char *path)
     char error[1024];
     int status = cnnrt_load_safetensors(path, m->tensors, m->ntensors, m->params,
                                         m->param_count, error, sizeof error);
-    if (status != 0) {
+    if (status != 0)
         fprintf(stderr, "%s\n", error);
-        return status == -2 ? 2 : 1;
-    }
-    return 0;
+    return cnnrt_exit_status(status);
 }
 
 static int load_data(const char *prog, const cnnrt_model *m, const char *spec, cnnrt_data *data)
 {
     char error[1024];
     int status = cnnrt_load_data(spec, &m->layout, data, error, sizeof error);
-    if (status == 2)
+    if (status == CNNRT_EIO)
         fprintf(stderr, "%s: %s\n", prog, error);
     else if (status)
         fprintf(stderr, "%s\n", error);
-    return status;
+    return cnnrt_exit_status(status);
 }
 
 /* Run the batches of one pass; returns 0, or 1 when out of memory. */

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """The runtime's train and eval commands against the reference, with a
-hand-written model (tests/unit/mock_train.c) so that only the loop is
+hand-written model (tests/helpers/mock_train.c) so that only the loop is
 tested: batches and the partial last one, the loss means, mae, rmse and
 accuracy, the epoch and eval lines, --epochs, --no-shuffle, --quiet,
 --init and --save, and the weights written.

@@ -18,7 +18,7 @@ for model in "$src"/tests/gradcheck/*.cnn; do
         [ "$emit" = obj ] && ext=o
         "$cnngen" "$model" --prefix m --emit=$emit -o "$work/m.$ext" 2>/dev/null
         # shellcheck disable=SC2086
-        cc -std=c99 -O1 $cflags -I "$work" -I "$src/runtime/include" "$src/tests/unit/grad_check.c" \
+        cc -std=c99 -O1 $cflags -I "$work" -I "$src/runtime/include" "$src/tests/helpers/grad_check.c" \
             "$work/m.$ext" "$lib/libcnnrt.a" -lz -lm -o "$work/check"
         # shellcheck disable=SC2086
         if out=$("$work/check" $targets); then

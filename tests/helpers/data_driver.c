@@ -19,8 +19,8 @@ int main(int argc, char **argv)
     char error[1024];
     int status = cnnrt_load_data(argv[1], &layout, &data, error, sizeof error);
     if (status) {
-        fprintf(stderr, status == 2 ? "data_driver: %s\n" : "%s\n", error);
-        return status;
+        fprintf(stderr, status == CNNRT_EIO ? "data_driver: %s\n" : "%s\n", error);
+        return cnnrt_exit_status(status);
     }
     double si = 0, st = 0;
     for (long i = 0; i < data.count * data.input_size; i++)

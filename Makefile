@@ -7,6 +7,7 @@
 #   make check-long 1,000 generated models against the reference
 #   make bench      cnngen against PyTorch on the reference models
 #   make fuzz       the libFuzzer target on the front end, FUZZ_SECONDS (300)
+#   make format     the C sources in the project's style (clang-format 14)
 #   make install    install into PREFIX (/usr/local)
 #   make clean
 
@@ -18,7 +19,7 @@ FUZZ_SECONDS ?= 300
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build check check-long test asan demo fuzz bench install clean
+.PHONY: all deps build check check-long test asan demo fuzz bench format install clean
 
 all: build
 
@@ -55,6 +56,9 @@ fuzz:
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCNNGEN_FUZZ=ON -DCNNGEN_TESTS=OFF >/dev/null
 	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_frontend
 	sh tests/fuzz/run_fuzz.sh $(FUZZ_BUILD)/fuzz_frontend $(FUZZ_SECONDS)
+
+format:
+	@scripts/format
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)

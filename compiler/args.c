@@ -81,8 +81,8 @@ static int list_length(const char *const *list)
     return n;
 }
 
-bool args_bind(ArgReader *r, const char *what, const ArgList *args,
-               const char *const *positional, const char *const *named)
+bool args_bind(ArgReader *r, const char *what, const ArgList *args, const char *const *positional,
+               const char *const *named)
 {
     int index = 0, npositional = list_length(positional);
     bool named_seen = false;
@@ -117,7 +117,7 @@ bool args_bind(ArgReader *r, const char *what, const ArgList *args,
             return false;
         }
         if (r->nbound == ARGS_MAX)
-            unreachable();          /* every table has fewer names than this */
+            unreachable(); /* every table has fewer names than this */
         r->bound[r->nbound++] = (BoundArg){name, arg};
     }
     return true;
@@ -152,8 +152,8 @@ static void format_g(char buf[32], double v)
     snprintf(buf, 32, "%.9g", v);
 }
 
-bool args_number(ArgReader *r, const char *name, bool required, double *out,
-                 const double *lo, const double *hi, bool lo_open, bool hi_open)
+bool args_number(ArgReader *r, const char *name, bool required, double *out, const double *lo,
+                 const double *hi, bool lo_open, bool hi_open)
 {
     const Expr *node;
     double value;
@@ -193,7 +193,7 @@ bool args_integer_value(ArgReader *r, const char *name, const Expr *node, int64_
     }
     if (value < (double)minimum) {
         diag_error(r->diag, node->loc, "%s must be at least %lld, got %.0f", name,
-                   (long long)minimum, value + 0.0);   /* + 0.0: no "-0" */
+                   (long long)minimum, value + 0.0); /* + 0.0: no "-0" */
         return false;
     }
     if (value > ARGS_MAX_INTEGER) {
@@ -222,7 +222,8 @@ bool args_ints(ArgReader *r, const char *name, int n, bool required, int64_t min
         return true;
     if (node->kind == EXPR_TUPLE || node->kind == EXPR_LIST) {
         if (node->kind != EXPR_TUPLE || node->items.count != n) {
-            diag_error(r->diag, node->loc, "%s must be an integer or a tuple of %d integers", name, n);
+            diag_error(r->diag, node->loc, "%s must be an integer or a tuple of %d integers", name,
+                       n);
             return false;
         }
         for (int i = 0; i < n; i++)
@@ -300,7 +301,7 @@ bool args_boolean(ArgReader *r, const char *name, bool *out)
 
 bool args_activation(ArgReader *r, Activation *act, bool *explicit_)
 {
-    static const char *const names[] = {"linear", "relu", "sigmoid", "tanh",
+    static const char *const names[] = {"linear",  "relu",       "sigmoid", "tanh",
                                         "softmax", "leaky_relu", NULL};
     int index = 0;
     if (!args_word(r, "activation", names, &index))

@@ -14,7 +14,7 @@
 #include "util.h"
 
 typedef struct {
-    StrMap map;                 /* name -> double * (in the model's arena) */
+    StrMap map; /* name -> double * (in the model's arena) */
 } Consts;
 
 bool consts_get(const Consts *c, const char *name, double *value);
@@ -32,26 +32,26 @@ typedef struct {
 typedef struct {
     Diag *diag;
     Ast *ast;
-    Arena *arena;               /* where literals are stored */
+    Arena *arena; /* where literals are stored */
     const Consts *consts;
-    const char *what;           /* the layer's name in "... needs the argument" */
-    Loc loc;                    /* where a missing argument is reported */
+    const char *what; /* the layer's name in "... needs the argument" */
+    Loc loc;          /* where a missing argument is reported */
     BoundArg bound[ARGS_MAX];
     int nbound;
 } ArgReader;
 
 /* Bind arguments to names: positional (in table order) first, then
  * name=value; each at most once.  `what` names the layer in messages. */
-bool args_bind(ArgReader *r, const char *what, const ArgList *args,
-               const char *const *positional, const char *const *named);
+bool args_bind(ArgReader *r, const char *what, const ArgList *args, const char *const *positional,
+               const char *const *named);
 
 bool args_given(const ArgReader *r, const char *name);
 const Expr *args_node(const ArgReader *r, const char *name);
 
 /* Each reader leaves *out alone when the argument is absent and has a
  * default; a missing required one (required=true) is an error. */
-bool args_number(ArgReader *r, const char *name, bool required, double *out,
-                 const double *lo, const double *hi, bool lo_open, bool hi_open);
+bool args_number(ArgReader *r, const char *name, bool required, double *out, const double *lo,
+                 const double *hi, bool lo_open, bool hi_open);
 bool args_integer(ArgReader *r, const char *name, bool required, int64_t minimum, int64_t *out);
 bool args_integer_value(ArgReader *r, const char *name, const Expr *node, int64_t minimum,
                         int64_t *out);

@@ -8,13 +8,13 @@
 #include "util.h"
 
 typedef enum {
-    EXPR_NUM,       /* 0.5, 1e-3 */
-    EXPR_NAME,      /* same, relu, a constant */
-    EXPR_NEG,       /* -x */
-    EXPR_BINOP,     /* a + b, a - b, a * b, a / b */
-    EXPR_TUPLE,     /* (3, 3) */
-    EXPR_LIST,      /* [1, 2, 3] */
-    EXPR_CALL,      /* sgd(lr=0.1) */
+    EXPR_NUM,   /* 0.5, 1e-3 */
+    EXPR_NAME,  /* same, relu, a constant */
+    EXPR_NEG,   /* -x */
+    EXPR_BINOP, /* a + b, a - b, a * b, a / b */
+    EXPR_TUPLE, /* (3, 3) */
+    EXPR_LIST,  /* [1, 2, 3] */
+    EXPR_CALL,  /* sgd(lr=0.1) */
 } ExprKind;
 
 typedef struct Expr Expr;
@@ -39,34 +39,34 @@ typedef struct {
 
 struct Expr {
     ExprKind kind;
-    Loc loc;                /* BINOP: the start of the left operand */
-    double num;             /* NUM */
-    const char *name;       /* NAME, CALL */
-    char op;                /* BINOP */
-    Loc op_loc;             /* BINOP */
-    Expr *lhs, *rhs;        /* BINOP; NEG uses lhs */
-    ExprList items;         /* TUPLE, LIST */
-    ArgList args;           /* CALL */
+    Loc loc;          /* BINOP: the start of the left operand */
+    double num;       /* NUM */
+    const char *name; /* NAME, CALL */
+    char op;          /* BINOP */
+    Loc op_loc;       /* BINOP */
+    Expr *lhs, *rhs;  /* BINOP; NEG uses lhs */
+    ExprList items;   /* TUPLE, LIST */
+    ArgList args;     /* CALL */
 };
 
 typedef enum {
-    STMT_MODEL,     /* model NAME */
-    STMT_INPUT,     /* input [d1, ..., dk] */
-    STMT_CONST,     /* const NAME = expr */
-    STMT_FROM,      /* from LABEL */
-    STMT_TRAIN,     /* train { key = value ... } */
-    STMT_LAYER,     /* [label:] kind[(args)] */
+    STMT_MODEL, /* model NAME */
+    STMT_INPUT, /* input [d1, ..., dk] */
+    STMT_CONST, /* const NAME = expr */
+    STMT_FROM,  /* from LABEL */
+    STMT_TRAIN, /* train { key = value ... } */
+    STMT_LAYER, /* [label:] kind[(args)] */
 } StmtKind;
 
 typedef struct {
     StmtKind kind;
-    Loc loc;                /* the keyword's; for a layer, its kind's */
-    const char *name;       /* MODEL, CONST, FROM: the name; LAYER: the kind */
+    Loc loc;          /* the keyword's; for a layer, its kind's */
+    const char *name; /* MODEL, CONST, FROM: the name; LAYER: the kind */
     Loc name_loc;
-    Expr *value;            /* INPUT: the dims; CONST: the value */
-    const char *label;      /* LAYER: NULL when none */
+    Expr *value;       /* INPUT: the dims; CONST: the value */
+    const char *label; /* LAYER: NULL when none */
     Loc label_loc;
-    ArgList args;           /* LAYER: arguments; TRAIN: entries (all named) */
+    ArgList args; /* LAYER: arguments; TRAIN: entries (all named) */
 } Stmt;
 
 typedef struct {

@@ -27,9 +27,9 @@ Model *compile_check(const char *filename, const char *text, size_t len, Diag *d
 Model *compile_source(const char *filename, const char *text, size_t len, Diag *diag);
 
 typedef struct {
-    int vector_width;           /* floats per vector in register blocks; 0: none */
-    int vector_registers;       /* the target's vector registers */
-    bool train;                 /* lower the training step too */
+    int vector_width;     /* floats per vector in register blocks; 0: none */
+    int vector_registers; /* the target's vector registers */
+    bool train;           /* lower the training step too */
 } CompileOptions;
 
 /* A planned model -> the loop IR in p: lower, lower training, passes.

@@ -11,8 +11,8 @@
 typedef struct {
     Loc loc;
     DiagKind kind;
-    bool early;             /* the scanner's: first at its location */
-    int order;              /* insertion order: ties keep it (a stable sort) */
+    bool early; /* the scanner's: first at its location */
+    int order;  /* insertion order: ties keep it (a stable sort) */
     char *message;
 } DiagItem;
 
@@ -20,7 +20,7 @@ struct Diag {
     const char *filename;
     const char *source;
     size_t len;
-    size_t *line_starts;    /* byte offset of each line; one extra for the end */
+    size_t *line_starts; /* byte offset of each line; one extra for the end */
     int nlines;
     DiagItem *items;
     int count, cap;
@@ -103,11 +103,26 @@ void diag_warning(Diag *d, Loc loc, const char *fmt, ...)
     va_end(ap);
 }
 
-int diag_error_count(const Diag *d) { return d->errors; }
-int diag_warning_count(const Diag *d) { return d->warnings; }
-void diag_set_quiet_at_eof(Diag *d) { d->quiet_at_eof = true; }
-bool diag_quiet_at_eof(const Diag *d) { return d->quiet_at_eof; }
-const char *diag_filename(const Diag *d) { return d->filename; }
+int diag_error_count(const Diag *d)
+{
+    return d->errors;
+}
+int diag_warning_count(const Diag *d)
+{
+    return d->warnings;
+}
+void diag_set_quiet_at_eof(Diag *d)
+{
+    d->quiet_at_eof = true;
+}
+bool diag_quiet_at_eof(const Diag *d)
+{
+    return d->quiet_at_eof;
+}
+const char *diag_filename(const Diag *d)
+{
+    return d->filename;
+}
 
 static int compare_items(const void *pa, const void *pb)
 {
@@ -143,7 +158,7 @@ static void print_caret(FILE *out, const char *text, size_t len, int col)
     for (size_t i = 0; i < len && chars < col - 1; i++) {
         unsigned char c = (unsigned char)text[i];
         if ((c & 0xC0) == 0x80)
-            continue;                   /* a continuation byte: same character */
+            continue; /* a continuation byte: same character */
         fputc(c == '\t' ? '\t' : ' ', out);
         chars++;
     }
@@ -171,6 +186,5 @@ void diag_report(Diag *d, FILE *out, bool warnings)
         print_caret(out, text, len, it->loc.col);
     }
     if (errors > DIAG_MAX_ERRORS)
-        fprintf(out, "%s: note: %d more errors not shown\n", d->filename,
-                errors - DIAG_MAX_ERRORS);
+        fprintf(out, "%s: note: %d more errors not shown\n", d->filename, errors - DIAG_MAX_ERRORS);
 }

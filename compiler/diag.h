@@ -22,7 +22,7 @@ typedef enum { DIAG_ERROR, DIAG_WARNING } DiagKind;
 
 typedef struct Diag Diag;
 
-enum { DIAG_MAX_ERRORS = 20 };      /* errors printed; the rest are counted */
+enum { DIAG_MAX_ERRORS = 20 }; /* errors printed; the rest are counted */
 
 Diag *diag_new(const char *filename, const char *source, size_t len);
 void diag_free(Diag *d);

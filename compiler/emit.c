@@ -13,22 +13,25 @@ bool emit_includes_training(const Model *m, const EmitOptions *o)
  * until loaded or initialised. */
 float emit_param_value(const Param *p, const EmitOptions *o, int64_t j)
 {
-    return o->weights ? o->weights[p->offset + j]
-           : p->literal ? (float)p->literal[j]
-           : p->init == INIT_ONES ? 1.0f : 0.0f;
+    return o->weights             ? o->weights[p->offset + j]
+           : p->literal           ? (float)p->literal[j]
+           : p->init == INIT_ONES ? 1.0f
+                                  : 0.0f;
 }
 
 /* The runtime's enums for what the model names: the value, and its name in C. */
 int emit_runtime_init(const Param *p, const char **name)
 {
-    static const struct { int value; const char *name; } kinds[] = {
-        [INIT_GLOROT_UNIFORM] = {CNNRT_INIT_GLOROT_UNIFORM, "CNNRT_INIT_GLOROT_UNIFORM"},
-        [INIT_GLOROT_NORMAL] = {CNNRT_INIT_GLOROT_NORMAL, "CNNRT_INIT_GLOROT_NORMAL"},
-        [INIT_HE_UNIFORM] = {CNNRT_INIT_HE_UNIFORM, "CNNRT_INIT_HE_UNIFORM"},
-        [INIT_HE_NORMAL] = {CNNRT_INIT_HE_NORMAL, "CNNRT_INIT_HE_NORMAL"},
-        [INIT_LECUN_NORMAL] = {CNNRT_INIT_LECUN_NORMAL, "CNNRT_INIT_LECUN_NORMAL"},
-        [INIT_ZEROS] = {CNNRT_INIT_ZEROS, "CNNRT_INIT_ZEROS"},
-        [INIT_ONES] = {CNNRT_INIT_ONES, "CNNRT_INIT_ONES"}};
+    static const struct {
+        int value;
+        const char *name;
+    } kinds[] = {[INIT_GLOROT_UNIFORM] = {CNNRT_INIT_GLOROT_UNIFORM, "CNNRT_INIT_GLOROT_UNIFORM"},
+                 [INIT_GLOROT_NORMAL] = {CNNRT_INIT_GLOROT_NORMAL, "CNNRT_INIT_GLOROT_NORMAL"},
+                 [INIT_HE_UNIFORM] = {CNNRT_INIT_HE_UNIFORM, "CNNRT_INIT_HE_UNIFORM"},
+                 [INIT_HE_NORMAL] = {CNNRT_INIT_HE_NORMAL, "CNNRT_INIT_HE_NORMAL"},
+                 [INIT_LECUN_NORMAL] = {CNNRT_INIT_LECUN_NORMAL, "CNNRT_INIT_LECUN_NORMAL"},
+                 [INIT_ZEROS] = {CNNRT_INIT_ZEROS, "CNNRT_INIT_ZEROS"},
+                 [INIT_ONES] = {CNNRT_INIT_ONES, "CNNRT_INIT_ONES"}};
     if (p->literal) {
         *name = "CNNRT_INIT_KEEP";
         return CNNRT_INIT_KEEP;
@@ -39,22 +42,26 @@ int emit_runtime_init(const Param *p, const char **name)
 
 int emit_runtime_loss(Loss loss, const char **name)
 {
-    static const struct { int value; const char *name; } losses[] = {
-        [LOSS_DEFAULT] = {CNNRT_LOSS_MSE, "CNNRT_LOSS_MSE"},
-        [LOSS_MSE] = {CNNRT_LOSS_MSE, "CNNRT_LOSS_MSE"},
-        [LOSS_MAE] = {CNNRT_LOSS_MAE, "CNNRT_LOSS_MAE"},
-        [LOSS_BCE] = {CNNRT_LOSS_BCE, "CNNRT_LOSS_BCE"},
-        [LOSS_CROSSENTROPY] = {CNNRT_LOSS_CROSSENTROPY, "CNNRT_LOSS_CROSSENTROPY"}};
+    static const struct {
+        int value;
+        const char *name;
+    } losses[] = {[LOSS_DEFAULT] = {CNNRT_LOSS_MSE, "CNNRT_LOSS_MSE"},
+                  [LOSS_MSE] = {CNNRT_LOSS_MSE, "CNNRT_LOSS_MSE"},
+                  [LOSS_MAE] = {CNNRT_LOSS_MAE, "CNNRT_LOSS_MAE"},
+                  [LOSS_BCE] = {CNNRT_LOSS_BCE, "CNNRT_LOSS_BCE"},
+                  [LOSS_CROSSENTROPY] = {CNNRT_LOSS_CROSSENTROPY, "CNNRT_LOSS_CROSSENTROPY"}};
     *name = losses[loss].name;
     return losses[loss].value;
 }
 
 int emit_runtime_metric(Metric metric, const char **name)
 {
-    static const struct { int value; const char *name; } metrics[] = {
-        [METRIC_ACCURACY] = {CNNRT_METRIC_ACCURACY, "CNNRT_METRIC_ACCURACY"},
-        [METRIC_MAE] = {CNNRT_METRIC_MAE, "CNNRT_METRIC_MAE"},
-        [METRIC_RMSE] = {CNNRT_METRIC_RMSE, "CNNRT_METRIC_RMSE"}};
+    static const struct {
+        int value;
+        const char *name;
+    } metrics[] = {[METRIC_ACCURACY] = {CNNRT_METRIC_ACCURACY, "CNNRT_METRIC_ACCURACY"},
+                   [METRIC_MAE] = {CNNRT_METRIC_MAE, "CNNRT_METRIC_MAE"},
+                   [METRIC_RMSE] = {CNNRT_METRIC_RMSE, "CNNRT_METRIC_RMSE"}};
     *name = metrics[metric].name;
     return metrics[metric].value;
 }

@@ -11,11 +11,11 @@
 #include "graph.h"
 
 typedef struct {
-    const char *prefix;         /* of every public symbol */
-    const char *header_name;    /* what OUT.c includes ("model.h"), or NULL for -o - */
-    const char *command_line;   /* for the banner */
-    const float *weights;       /* baked weights (PARAM_COUNT floats), or NULL */
-    bool main;                  /* add main() */
+    const char *prefix;       /* of every public symbol */
+    const char *header_name;  /* what OUT.c includes ("model.h"), or NULL for -o - */
+    const char *command_line; /* for the banner */
+    const float *weights;     /* baked weights (PARAM_COUNT floats), or NULL */
+    bool main;                /* add main() */
     bool no_train;
 } EmitOptions;
 

@@ -25,8 +25,8 @@ extern const char cnngen_embedded_predict_lines[];
 typedef struct {
     FILE *out;
     int indent;
-    const char *prefix;         /* of symbols */
-    const char *macro_prefix;   /* of macros: the prefix in capitals */
+    const char *prefix;       /* of symbols */
+    const char *macro_prefix; /* of macros: the prefix in capitals */
 } Writer;
 
 static void line(Writer *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -151,9 +151,7 @@ static void print_expr(ExprCtx *x, const IrExpr *e)
         print_index(x, &e->index);
         strbuf_printf(x->b, "]");
         break;
-    case IRE_SCALAR:
-        strbuf_printf(x->b, "%s%d", x->f->scalar_names[e->scalar], e->scalar);
-        break;
+    case IRE_SCALAR: strbuf_printf(x->b, "%s%d", x->f->scalar_names[e->scalar], e->scalar); break;
     case IRE_ADD: print_binary(x, "+", e); break;
     case IRE_SUB: print_binary(x, "-", e); break;
     case IRE_MUL: print_binary(x, "*", e); break;
@@ -171,24 +169,15 @@ static void print_expr(ExprCtx *x, const IrExpr *e)
     case IRE_TANH: print_call(x, "tanhf", e); break;
     case IRE_SQRT: print_call(x, "sqrtf", e); break;
     case IRE_LOG: print_call(x, "logf", e); break;
-    case IRE_BATCH:
-        strbuf_printf(x->b, "(float)n");
-        break;
-    case IRE_VREG:
-        strbuf_printf(x->b, "%s%d", x->f->vreg_names[e->scalar], e->scalar);
-        break;
-    case IRE_VLANE:         /* GNU C vectors take subscripts */
+    case IRE_BATCH: strbuf_printf(x->b, "(float)n"); break;
+    case IRE_VREG: strbuf_printf(x->b, "%s%d", x->f->vreg_names[e->scalar], e->scalar); break;
+    case IRE_VLANE: /* GNU C vectors take subscripts */
         strbuf_printf(x->b, "%s%d[%lld]", x->f->vreg_names[e->scalar], e->scalar,
                       (long long)e->index.c);
         break;
-    case IRE_VZERO:
-        strbuf_printf(x->b, "(%s_vec){0}", x->w->prefix);
-        break;
-    case IRE_VLOAD:
-        unreachable();          /* only as the value of a vector assignment */
-    case IRE_SELECT_POS:
-        print_conditional(x, e->a, ">", NULL, e->b, e->c);
-        break;
+    case IRE_VZERO: strbuf_printf(x->b, "(%s_vec){0}", x->w->prefix); break;
+    case IRE_VLOAD: unreachable(); /* only as the value of a vector assignment */
+    case IRE_SELECT_POS: print_conditional(x, e->a, ">", NULL, e->b, e->c); break;
     }
 }
 
@@ -205,8 +194,8 @@ static void print_stmt(Writer *w, const IrFunc *f, const IrStmt *s)
         if (s->parallel)
             line(w, "%s_PARALLEL_FOR", w->macro_prefix);
         if (s->to_batch)
-            line(w, "for (int %s = 0; %s < n; %s++) {", f->var_names[s->var],
-                 f->var_names[s->var], f->var_names[s->var]);
+            line(w, "for (int %s = 0; %s < n; %s++) {", f->var_names[s->var], f->var_names[s->var],
+                 f->var_names[s->var]);
         else
             line(w, "for (int %s = %lld; %s < %lld; %s++) {", f->var_names[s->var],
                  (long long)s->lo, f->var_names[s->var], (long long)s->hi, f->var_names[s->var]);
@@ -228,9 +217,7 @@ static void print_stmt(Writer *w, const IrFunc *f, const IrStmt *s)
         print_expr(&x, s->value);
         line(w, "%s;", b.data);
         break;
-    case IRS_COMMENT:
-        line(w, "/* %s */", s->text);
-        break;
+    case IRS_COMMENT: line(w, "/* %s */", s->text); break;
     case IRS_VSET: {
         const char *name = f->vreg_names[s->scalar];
         if (s->value->kind == IRE_VLOAD) {
@@ -305,15 +292,11 @@ static void print_views(Writer *w, const IrFunc *f)
             uses_output = true;
             line(w, "%sfloat *restrict %s = output;", qual, v->name);
             break;
-        case VIEW_ARENA:
-            print_view_pointer(w, v, qual, arena);
-            break;
+        case VIEW_ARENA: print_view_pointer(w, v, qual, arena); break;
         case VIEW_PARAMS:
             print_view_pointer(w, v, qual, f->phase == PHASE_PREDICT ? params : "params");
             break;
-        case VIEW_TRAIN:
-            print_view_pointer(w, v, qual, "train");
-            break;
+        case VIEW_TRAIN: print_view_pointer(w, v, qual, "train"); break;
         case VIEW_TARGET:
             uses_target = true;
             print_view_pointer(w, v, "const ", "target");
@@ -372,7 +355,9 @@ static void print_per_sample_function(Writer *w, const IrFunc *f)
         if (used[i] && f->views[i].base != VIEW_LOCAL)
             line(w, "    %sfloat *restrict %s,",
                  f->views[i].written && f->views[i].base != VIEW_INPUT &&
-                         f->views[i].base != VIEW_TARGET ? "" : "const ",
+                         f->views[i].base != VIEW_TARGET
+                     ? ""
+                     : "const ",
                  f->views[i].name);
     line(w, "    int n)");
     line(w, "{");
@@ -558,10 +543,14 @@ void emit_c_header(FILE *out, const Model *m, const EmitOptions *o)
         line(&w, " * parameters and returns the batch's mean loss.  eval_batch is the same at");
         line(&w, " * inference, without the update.  Both return NAN for a bad n. */");
         line(&w, "void %s_start_training(unsigned long long seed);", o->prefix);
-        line(&w, "double %s_train_batch(const float *input, const float *target, int n, "
-                 "float *output);", o->prefix);
-        line(&w, "double %s_eval_batch(const float *input, const float *target, int n, "
-                 "float *output);", o->prefix);
+        line(&w,
+             "double %s_train_batch(const float *input, const float *target, int n, "
+             "float *output);",
+             o->prefix);
+        line(&w,
+             "double %s_eval_batch(const float *input, const float *target, int n, "
+             "float *output);",
+             o->prefix);
         line(&w, "/* The program's commands: predict, train and eval (cnnrt_main). */");
         line(&w, "int %s_main(int argc, char **argv);", o->prefix);
     }
@@ -594,7 +583,7 @@ static void emit_weight_blob(Writer *w, const float *weights, int64_t count, con
     line(w, "    float values[%s_PARAM_COUNT + 1];", P);
     line(w, "} %s_weights = {", w->prefix);
     static const char hex[] = "0123456789abcdef";
-    char text[16 * 16 + 8];         /* 16 floats a line, \xNN per byte */
+    char text[16 * 16 + 8]; /* 16 floats a line, \xNN per byte */
     for (int64_t i = 0; i < count; i += 16) {
         char *t = text;
         *t++ = '"';
@@ -706,7 +695,8 @@ static void emit_predict(Writer *w, const Model *m, const IrProgram *p, const Em
     line(w, "{");
     w->indent++;
     line(w, "for (int i = 0; i < n; i++)");
-    line(w, "    %s_predict(input + (size_t)i * %s_INPUT_SIZE, output + (size_t)i * %s_OUTPUT_SIZE);",
+    line(w,
+         "    %s_predict(input + (size_t)i * %s_INPUT_SIZE, output + (size_t)i * %s_OUTPUT_SIZE);",
          o->prefix, P, P);
     w->indent--;
     line(w, "}");
@@ -740,8 +730,10 @@ static void emit_loader(Writer *w, const EmitOptions *o, const char *P)
     w->indent++;
     line(w, "cnnrt_tensor_spec specs[%s_TENSOR_COUNT + 1];", P);
     line(w, "%s_runtime_specs(specs);", o->prefix);
-    line(w, "return cnnrt_load_safetensors(path, specs, %s_TENSOR_COUNT, %s_params, "
-            "%s_PARAM_COUNT, error, error_size);", P, o->prefix, P);
+    line(w,
+         "return cnnrt_load_safetensors(path, specs, %s_TENSOR_COUNT, %s_params, "
+         "%s_PARAM_COUNT, error, error_size);",
+         P, o->prefix, P);
     w->indent--;
     line(w, "}");
 }
@@ -776,8 +768,8 @@ static void call_phase(Writer *w, const IrProgram *p, IrPhase a, IrPhase b)
 {
     for (int i = 0; i < p->nfuncs; i++)
         if (p->funcs[i]->phase == a || p->funcs[i]->phase == b)
-            line(w, "%s_%s(%s_train, %s_params, input, target, n);", w->prefix,
-                 p->funcs[i]->name, w->prefix, w->prefix);
+            line(w, "%s_%s(%s_train, %s_params, input, target, n);", w->prefix, p->funcs[i]->name,
+                 w->prefix, w->prefix);
 }
 
 static void print_step(Writer *w, const IrProgram *p, const IrStep *s)
@@ -785,19 +777,15 @@ static void print_step(Writer *w, const IrProgram *p, const IrStep *s)
     const char *x = w->prefix, *P = w->macro_prefix;
     long long offset = (long long)s->offset, count = (long long)s->count;
     switch (s->kind) {
-    case STEP_CALL:
-        call_phase(w, p, s->a, s->b);
-        break;
-    case STEP_COUNT_STEP:
-        line(w, "%s_train_step++;", x);
-        break;
+    case STEP_CALL: call_phase(w, p, s->a, s->b); break;
+    case STEP_COUNT_STEP: line(w, "%s_train_step++;", x); break;
     case STEP_DROPOUT_MASK:
-        line(w, "cnnrt_dropout_mask(%s_train + %lld, (long)n * %lld, %.9g, %s_train_seed, %d, "
-                "%s_train_step);   /* %s */", x, offset, count, s->rate, x, s->node, x, s->text);
+        line(w,
+             "cnnrt_dropout_mask(%s_train + %lld, (long)n * %lld, %.9g, %s_train_seed, %d, "
+             "%s_train_step);   /* %s */",
+             x, offset, count, s->rate, x, s->node, x, s->text);
         break;
-    case STEP_COMMENT:
-        line(w, "/* %s */", s->text);
-        break;
+    case STEP_COMMENT: line(w, "/* %s */", s->text); break;
     case STEP_ZERO:
         line(w, "memset(%s_train + %lld, 0, sizeof(float) * (size_t)n * %lld);", x, offset, count);
         break;
@@ -813,8 +801,8 @@ static void print_step(Writer *w, const IrProgram *p, const IrStep *s)
         break;
     case STEP_ADAM_STEP_SIZE:
         line(w, "/* Adam's step size: lr * sqrt(1 - beta2^t) / (1 - beta1^t) */");
-        line(w, "%s_train[%lld] = (float)(%.17g * sqrt(1 - pow(%.17g, (double)%s_train_step)) /",
-             x, offset, s->lr, s->beta2, x);
+        line(w, "%s_train[%lld] = (float)(%.17g * sqrt(1 - pow(%.17g, (double)%s_train_step)) /", x,
+             offset, s->lr, s->beta2, x);
         line(w, "                         (1 - pow(%.17g, (double)%s_train_step)));", s->beta1, x);
         break;
     }
@@ -994,7 +982,8 @@ void emit_c_source(FILE *out, const Model *m, const IrProgram *p, const EmitOpti
          * passes (max pooling's, relu's) and vectorises them: lenet's
          * step took half the time; the numbers are the same. */
         line(&w, "#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 8");
-        line(&w, "#define %s_STEP static __attribute__((noipa, optimize(\"no-trapping-math\")))", P);
+        line(&w, "#define %s_STEP static __attribute__((noipa, optimize(\"no-trapping-math\")))",
+             P);
         line(&w, "#else");
         line(&w, "#define %s_STEP %s_LAYER", P, P);
         line(&w, "#endif");

@@ -46,14 +46,14 @@ typedef struct {
     const Model *m;
     const IrProgram *p;
     const EmitOptions *o;
-    const char *cpu, *features;     /* the functions' target attributes, or NULL */
-    bool contract;                  /* multiply-adds as llvm.fmuladd */
+    const char *cpu, *features; /* the functions' target attributes, or NULL */
+    bool contract;              /* multiply-adds as llvm.fmuladd */
     LLVMTypeRef f32, f64, i8, i32, i64, lng, vd, pf32, pi8, vec;
-    LLVMValueRef arena, train, params;  /* as float pointers */
+    LLVMValueRef arena, train, params; /* as float pointers */
     LLVMValueRef train_seed, train_step;
-    LLVMValueRef *bodies;               /* one per IrFunc */
+    LLVMValueRef *bodies; /* one per IrFunc */
     LLVMTypeRef *body_types;
-    bool **used;                        /* per IrFunc: the views it uses */
+    bool **used; /* per IrFunc: the views it uses */
 } Gen;
 
 static char *symbol(const Gen *g, const char *name)
@@ -96,9 +96,9 @@ static LLVMValueRef add_function(Gen *g, const char *name, LLVMTypeRef type, boo
         LLVMSetLinkage(fn, LLVMInternalLinkage);
     add_enum_attribute(g, fn, LLVMAttributeFunctionIndex, "nounwind");
     if (g->cpu) {
-        LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
-                                LLVMCreateStringAttribute(g->ctx, "target-cpu", 10, g->cpu,
-                                                          (unsigned)strlen(g->cpu)));
+        LLVMAddAttributeAtIndex(
+            fn, LLVMAttributeFunctionIndex,
+            LLVMCreateStringAttribute(g->ctx, "target-cpu", 10, g->cpu, (unsigned)strlen(g->cpu)));
         LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
                                 LLVMCreateStringAttribute(g->ctx, "target-features", 15,
                                                           g->features,
@@ -151,11 +151,11 @@ typedef struct {
     Gen *g;
     const IrFunc *f;
     LLVMValueRef fn;
-    LLVMValueRef *view;         /* a float pointer per view */
-    LLVMValueRef *var;          /* the current value of each loop variable (i64) */
-    LLVMValueRef *scalar;       /* an alloca per float temporary */
-    LLVMValueRef *vreg;         /* an alloca per vector temporary */
-    LLVMValueRef n;             /* the batch's n (i32), in training functions */
+    LLVMValueRef *view;   /* a float pointer per view */
+    LLVMValueRef *var;    /* the current value of each loop variable (i64) */
+    LLVMValueRef *scalar; /* an alloca per float temporary */
+    LLVMValueRef *vreg;   /* an alloca per vector temporary */
+    LLVMValueRef n;       /* the batch's n (i32), in training functions */
 } FuncGen;
 
 static LLVMValueRef index_value(FuncGen *x, const IrIndex *ix)
@@ -260,19 +260,20 @@ static LLVMValueRef expr_value(FuncGen *x, const IrExpr *e)
 {
     Gen *g = x->g;
     switch (e->kind) {
-    case IRE_CONST:
-        return LLVMConstReal(g->f32, (double)e->value);
+    case IRE_CONST: return LLVMConstReal(g->f32, (double)e->value);
     case IRE_LOAD: {
         LLVMValueRef v = LLVMBuildLoad2(g->b, g->f32, element(x, e->view, &e->index), "");
         LLVMSetAlignment(v, 4);
         return v;
     }
-    case IRE_SCALAR:
-        return LLVMBuildLoad2(g->b, g->f32, x->scalar[e->scalar], "");
-    case IRE_ADD: case IRE_SUB: case IRE_MUL: case IRE_DIV: case IRE_MAX: case IRE_MIN:
-        return binary(x, e);
-    case IRE_NEG:
-        return LLVMBuildFNeg(g->b, expr_value(x, e->a), "");
+    case IRE_SCALAR: return LLVMBuildLoad2(g->b, g->f32, x->scalar[e->scalar], "");
+    case IRE_ADD:
+    case IRE_SUB:
+    case IRE_MUL:
+    case IRE_DIV:
+    case IRE_MAX:
+    case IRE_MIN: return binary(x, e);
+    case IRE_NEG: return LLVMBuildFNeg(g->b, expr_value(x, e->a), "");
     case IRE_EXP: return math_call(x, "expf", e);
     case IRE_TANH: return math_call(x, "tanhf", e);
     case IRE_LOG: return math_call(x, "logf", e);
@@ -281,15 +282,12 @@ static LLVMValueRef expr_value(FuncGen *x, const IrExpr *e)
         LLVMValueRef fn = intrinsic(g, "llvm.sqrt", g->f32, &type), a = expr_value(x, e->a);
         return call(g, fn, type, &a, 1);
     }
-    case IRE_BATCH:
-        return LLVMBuildSIToFP(g->b, x->n, g->f32, "");
+    case IRE_BATCH: return LLVMBuildSIToFP(g->b, x->n, g->f32, "");
     case IRE_SELECT_POS:
         return conditional(g, LLVMRealOGT, expr_value(x, e->a), LLVMConstReal(g->f32, 0),
                            expr_value(x, e->b), expr_value(x, e->c));
-    case IRE_VREG:
-        return LLVMBuildLoad2(g->b, g->vec, x->vreg[e->scalar], "");
-    case IRE_VZERO:
-        return LLVMConstNull(g->vec);
+    case IRE_VREG: return LLVMBuildLoad2(g->b, g->vec, x->vreg[e->scalar], "");
+    case IRE_VZERO: return LLVMConstNull(g->vec);
     case IRE_VLANE: {
         LLVMValueRef v = LLVMBuildLoad2(g->b, g->vec, x->vreg[e->scalar], "");
         return LLVMBuildExtractElement(g->b, v, i32c(g, e->index.c), "");
@@ -395,9 +393,7 @@ static void stmt(FuncGen *x, const IrStmt *s)
 {
     Gen *g = x->g;
     switch (s->kind) {
-    case IRS_FOR:
-        loop(x, s);
-        break;
+    case IRS_FOR: loop(x, s); break;
     case IRS_STORE: {
         LLVMValueRef ptr = element(x, s->view, &s->index), v;
         if (s->accumulate) {
@@ -410,19 +406,14 @@ static void stmt(FuncGen *x, const IrStmt *s)
         LLVMSetAlignment(LLVMBuildStore(g->b, v, ptr), 4);
         break;
     }
-    case IRS_SCALAR:
-        set_temporary(x, x->scalar[s->scalar], g->f32, s);
-        break;
-    case IRS_VSET:
-        set_temporary(x, x->vreg[s->scalar], g->vec, s);
-        break;
+    case IRS_SCALAR: set_temporary(x, x->scalar[s->scalar], g->f32, s); break;
+    case IRS_VSET: set_temporary(x, x->vreg[s->scalar], g->vec, s); break;
     case IRS_VSTORE: {
         LLVMValueRef v = LLVMBuildLoad2(g->b, g->vec, x->vreg[s->scalar], "");
         LLVMSetAlignment(LLVMBuildStore(g->b, v, vector_pointer(x, s->view, &s->index)), 4);
         break;
     }
-    case IRS_COMMENT:
-        break;
+    case IRS_COMMENT: break;
     }
 }
 
@@ -467,8 +458,8 @@ static void build_body(Gen *g, int k)
             continue;
         if (f->views[i].base == VIEW_LOCAL) {
             int64_t size = f->views[i].size ? f->views[i].size : 1;
-            LLVMValueRef a = LLVMBuildAlloca(g->b, LLVMArrayType(g->f32, (unsigned)size),
-                                             f->views[i].name);
+            LLVMValueRef a =
+                LLVMBuildAlloca(g->b, LLVMArrayType(g->f32, (unsigned)size), f->views[i].name);
             LLVMSetAlignment(a, 32);
             x.view[i] = LLVMBuildBitCast(g->b, a, g->pf32, "");
             continue;
@@ -574,8 +565,8 @@ static LLVMValueRef string_constant(Gen *g, const char *text)
     return LLVMConstBitCast(v, g->pi8);
 }
 
-static LLVMValueRef constant_table(Gen *g, const char *name, LLVMTypeRef row,
-                                   LLVMValueRef *rows, int n, bool internal)
+static LLVMValueRef constant_table(Gen *g, const char *name, LLVMTypeRef row, LLVMValueRef *rows,
+                                   int n, bool internal)
 {
     LLVMValueRef init = LLVMConstArray(row, rows, (unsigned)n);
     char *sym = symbol(g, name);
@@ -659,12 +650,11 @@ static void parameters(Gen *g)
 }
 
 /* A public function and its entry block, with the builder there. */
-static LLVMValueRef begin_function(Gen *g, const char *name, LLVMTypeRef ret,
-                                   LLVMTypeRef *params, int n, bool internal)
+static LLVMValueRef begin_function(Gen *g, const char *name, LLVMTypeRef ret, LLVMTypeRef *params,
+                                   int n, bool internal)
 {
     char *sym = symbol(g, name);
-    LLVMValueRef fn = add_function(g, sym, LLVMFunctionType(ret, params, (unsigned)n, 0),
-                                   internal);
+    LLVMValueRef fn = add_function(g, sym, LLVMFunctionType(ret, params, (unsigned)n, 0), internal);
     free(sym);
     LLVMPositionBuilderAtEnd(g->b, LLVMAppendBasicBlockInContext(g->ctx, fn, "entry"));
     return fn;
@@ -685,7 +675,7 @@ static void memcpy_floats(Gen *g, LLVMValueRef to, LLVMValueRef from, LLVMValueR
 
 static void predict_one_sample(Gen *g, LLVMValueRef i, void *arg)
 {
-    LLVMValueRef *a = arg;   /* input, output, predict */
+    LLVMValueRef *a = arg; /* input, output, predict */
     int64_t in = shape_size(&g->m->input), out = shape_size(model_output_shape(g->m));
     LLVMValueRef args[2] = {float_at(g, a[0], LLVMBuildMul(g->b, i, i64c(g, in), "")),
                             float_at(g, a[1], LLVMBuildMul(g->b, i, i64c(g, out), ""))};
@@ -728,8 +718,9 @@ static void emit_loaders(Gen *g, LLVMValueRef specs)
     fn = begin_function(g, "load_weights", g->i32, load_params, 3, false);
     LLVMTypeRef rt_params[7] = {g->pi8, g->pi8, g->i32, g->pf32, g->lng, g->pi8, g->lng};
     LLVMTypeRef rt_type = LLVMFunctionType(g->i32, rt_params, 7, 0);
-    LLVMValueRef args[7] = {LLVMGetParam(fn, 0), specs, i32c(g, n), g->params, lngc(g, count),
-                            LLVMGetParam(fn, 1), LLVMGetParam(fn, 2)};
+    LLVMValueRef args[7] = {LLVMGetParam(fn, 0), specs,          i32c(g, n),
+                            g->params,           lngc(g, count), LLVMGetParam(fn, 1),
+                            LLVMGetParam(fn, 2)};
     LLVMBuildRet(g->b, call(g, external(g, "cnnrt_load_safetensors", rt_type), rt_type, args, 7));
 
     /* cnnrt_init_spec: long offset, count; int init; long fan_in, fan_out */
@@ -861,46 +852,38 @@ static void dropout_mask(Gen *g, const IrStep *s, const Bases *at, const StepSta
     /* the rate as the C backend prints it (%.9g), for the same bits */
     char text[48];
     snprintf(text, sizeof text, "%.9g", s->rate);
-    LLVMValueRef count = LLVMBuildMul(g->b, LLVMBuildSExt(g->b, at->n, g->lng, ""),
-                                      lngc(g, s->count), "");
-    LLVMValueRef args[6] = {float_at(g, g->train, i64c(g, s->offset)), count,
-                            LLVMConstReal(g->f64, strtod(text, NULL)), st->seed,
-                            i32c(g, s->node), st->step};
+    LLVMValueRef count =
+        LLVMBuildMul(g->b, LLVMBuildSExt(g->b, at->n, g->lng, ""), lngc(g, s->count), "");
+    LLVMValueRef args[6] = {float_at(g, g->train, i64c(g, s->offset)),
+                            count,
+                            LLVMConstReal(g->f64, strtod(text, NULL)),
+                            st->seed,
+                            i32c(g, s->node),
+                            st->step};
     call(g, external(g, "cnnrt_dropout_mask", type), type, args, 6);
 }
 
 /* One step of the list (ir.h); st is set by STEP_COUNT_STEP, which comes
  * first in a training step's list. */
-static void build_step(Gen *g, const IrStep *s, const Bases *at, LLVMValueRef output,
-                       StepState *st)
+static void build_step(Gen *g, const IrStep *s, const Bases *at, LLVMValueRef output, StepState *st)
 {
     switch (s->kind) {
-    case STEP_CALL:
-        call_phases(g, at, s->a, s->b);
-        break;
+    case STEP_CALL: call_phases(g, at, s->a, s->b); break;
     case STEP_COUNT_STEP:
         st->step = LLVMBuildAdd(g->b, load_global(g, g->train_step, g->i64), i64c(g, 1), "");
         LLVMBuildStore(g->b, st->step, g->train_step);
         st->seed = load_global(g, g->train_seed, g->i64);
         break;
-    case STEP_DROPOUT_MASK:
-        dropout_mask(g, s, at, st);
-        break;
-    case STEP_COMMENT:
-        break;
+    case STEP_DROPOUT_MASK: dropout_mask(g, s, at, st); break;
+    case STEP_COMMENT: break;
     case STEP_ZERO:
-        zero_floats(g, s->offset, LLVMBuildMul(g->b, LLVMBuildSExt(g->b, at->n, g->i64, ""),
-                                               i64c(g, s->count), ""));
+        zero_floats(
+            g, s->offset,
+            LLVMBuildMul(g->b, LLVMBuildSExt(g->b, at->n, g->i64, ""), i64c(g, s->count), ""));
         break;
-    case STEP_ZERO_PARAM_GRADS:
-        zero_floats(g, s->offset, i64c(g, s->count));
-        break;
-    case STEP_OUTPUTS:
-        copy_outputs(g, at, output, s->offset);
-        break;
-    case STEP_ADAM_STEP_SIZE:
-        adam_step_size(g, s, st->step);
-        break;
+    case STEP_ZERO_PARAM_GRADS: zero_floats(g, s->offset, i64c(g, s->count)); break;
+    case STEP_OUTPUTS: copy_outputs(g, at, output, s->offset); break;
+    case STEP_ADAM_STEP_SIZE: adam_step_size(g, s, st->step); break;
     }
 }
 
@@ -944,10 +927,10 @@ static LLVMTypeRef model_type(const Gen *g)
 {
     LLVMTypeRef layout_fields[4] = {g->i32, g->i32, g->i32, g->i32};
     LLVMTypeRef layout = LLVMStructTypeInContext(g->ctx, layout_fields, 4, 0);
-    LLVMTypeRef fields[MODEL_FIELDS] = {
-        g->pi8, g->i32, g->i32, g->i32, g->i32, g->lng, g->i64, layout, g->i32,
-        LLVMArrayType(g->i32, 3), g->i32, g->i32, g->pi8, g->pf32, g->lng, g->pi8, g->pi8,
-        g->pi8, g->pi8, g->pi8};
+    LLVMTypeRef fields[MODEL_FIELDS] = {g->pi8, g->i32, g->i32, g->i32,  g->i32,
+                                        g->lng, g->i64, layout, g->i32,  LLVMArrayType(g->i32, 3),
+                                        g->i32, g->i32, g->pi8, g->pf32, g->lng,
+                                        g->pi8, g->pi8, g->pi8, g->pi8,  g->pi8};
     return LLVMStructTypeInContext(g->ctx, fields, MODEL_FIELDS, 0);
 }
 
@@ -967,19 +950,26 @@ static void emit_model_main(Gen *g, LLVMValueRef specs)
     LLVMValueRef lay[4] = {i32c(g, shape_size(&m->input)), i32c(g, shape_size(out)),
                            i32c(g, ce ? last_axis : 0),
                            i32c(g, ce ? shape_size(out) / last_axis : 0)};
-    LLVMValueRef v[MODEL_FIELDS] = {
-        string_constant(g, m->name), i32c(g, shape_size(&m->input)), i32c(g, shape_size(out)),
-        i32c(g, last_axis), i32c(g, m->tp.batch), lngc(g, tc->epochs),
-        LLVMConstInt(g->i64, (unsigned long long)tc->seed, 0),
-        LLVMConstStructInContext(g->ctx, lay, 4, 0), i32c(g, emit_runtime_loss(tc->loss, &name)),
-        LLVMConstArray(g->i32, metrics, 3), i32c(g, tc->nmetrics), i32c(g, m->nparams),
-        specs,
-        g->params, lngc(g, m->param_floats),
-        LLVMConstBitCast(public_function(g, "init_params"), g->pi8),
-        LLVMConstBitCast(public_function(g, "start_training"), g->pi8),
-        LLVMConstBitCast(public_function(g, "train_batch"), g->pi8),
-        LLVMConstBitCast(public_function(g, "eval_batch"), g->pi8),
-        LLVMConstBitCast(public_function(g, "predict_batch"), g->pi8)};
+    LLVMValueRef v[MODEL_FIELDS] = {string_constant(g, m->name),
+                                    i32c(g, shape_size(&m->input)),
+                                    i32c(g, shape_size(out)),
+                                    i32c(g, last_axis),
+                                    i32c(g, m->tp.batch),
+                                    lngc(g, tc->epochs),
+                                    LLVMConstInt(g->i64, (unsigned long long)tc->seed, 0),
+                                    LLVMConstStructInContext(g->ctx, lay, 4, 0),
+                                    i32c(g, emit_runtime_loss(tc->loss, &name)),
+                                    LLVMConstArray(g->i32, metrics, 3),
+                                    i32c(g, tc->nmetrics),
+                                    i32c(g, m->nparams),
+                                    specs,
+                                    g->params,
+                                    lngc(g, m->param_floats),
+                                    LLVMConstBitCast(public_function(g, "init_params"), g->pi8),
+                                    LLVMConstBitCast(public_function(g, "start_training"), g->pi8),
+                                    LLVMConstBitCast(public_function(g, "train_batch"), g->pi8),
+                                    LLVMConstBitCast(public_function(g, "eval_batch"), g->pi8),
+                                    LLVMConstBitCast(public_function(g, "predict_batch"), g->pi8)};
     char *sym = symbol(g, "model");
     LLVMValueRef model = LLVMAddGlobal(g->mod, type, sym);
     free(sym);
@@ -1000,8 +990,8 @@ static void emit_model_main(Gen *g, LLVMValueRef specs)
  * file; an object links it from libcnnrt). */
 static void emit_program_main(Gen *g)
 {
-    LLVMTypeRef params[9] = {g->i32, LLVMPointerType(g->pi8, 0), g->pi8, g->i32, g->i32,
-                             g->pi8, g->pi8, g->pi8, g->i64};
+    LLVMTypeRef params[9] = {
+        g->i32, LLVMPointerType(g->pi8, 0), g->pi8, g->i32, g->i32, g->pi8, g->pi8, g->pi8, g->i64};
     LLVMValueRef fn = add_function(g, "main", LLVMFunctionType(g->i32, params, 2, 0), false);
     LLVMPositionBuilderAtEnd(g->b, LLVMAppendBasicBlockInContext(g->ctx, fn, "entry"));
     LLVMValueRef argc = LLVMGetParam(fn, 0), argv = LLVMGetParam(fn, 1);
@@ -1013,14 +1003,17 @@ static void emit_program_main(Gen *g)
     }
     const Model *m = g->m;
     bool baked = g->o->weights != NULL;
-    LLVMValueRef args[9] = {
-        argc, argv, string_constant(g, m->name), i32c(g, shape_size(&m->input)),
-        i32c(g, shape_size(model_output_shape(m))),
-        LLVMConstBitCast(public_function(g, "predict_batch"), g->pi8),
-        baked ? LLVMConstNull(g->pi8)
-              : LLVMConstBitCast(public_function(g, "load_weights"), g->pi8),
-        baked ? LLVMConstNull(g->pi8) : LLVMConstBitCast(public_function(g, "init_params"), g->pi8),
-        LLVMConstInt(g->i64, baked ? 0 : (unsigned long long)m->train.seed, 0)};
+    LLVMValueRef args[9] = {argc,
+                            argv,
+                            string_constant(g, m->name),
+                            i32c(g, shape_size(&m->input)),
+                            i32c(g, shape_size(model_output_shape(m))),
+                            LLVMConstBitCast(public_function(g, "predict_batch"), g->pi8),
+                            baked ? LLVMConstNull(g->pi8)
+                                  : LLVMConstBitCast(public_function(g, "load_weights"), g->pi8),
+                            baked ? LLVMConstNull(g->pi8)
+                                  : LLVMConstBitCast(public_function(g, "init_params"), g->pi8),
+                            LLVMConstInt(g->i64, baked ? 0 : (unsigned long long)m->train.seed, 0)};
     LLVMTypeRef rt = LLVMFunctionType(g->i32, params, 9, 0);
     LLVMBuildRet(g->b, call(g, external(g, "cnnrt_predict_command", rt), rt, args, 9));
 }
@@ -1099,9 +1092,9 @@ static LLVMTargetMachineRef target_machine(const char *target, char **error)
     if (LLVMGetTargetFromTriple(triple, &t, &message)) {
         *error = failure("unknown target", message);
     } else {
-        tm = LLVMCreateTargetMachine(t, triple, cpu ? cpu : "", features ? features : "",
-                                     LLVMCodeGenLevelAggressive, LLVMRelocPIC,
-                                     LLVMCodeModelDefault);
+        tm =
+            LLVMCreateTargetMachine(t, triple, cpu ? cpu : "", features ? features : "",
+                                    LLVMCodeGenLevelAggressive, LLVMRelocPIC, LLVMCodeModelDefault);
         if (!tm)
             *error = failure("LLVM cannot generate code for this target", NULL);
     }
@@ -1121,7 +1114,8 @@ char *emit_llvm(const Model *m, const IrProgram *p, const EmitOptions *o, const 
     int64_t params = m->param_floats;
     if (4 * (params + 1) > (int64_t)UINT32_MAX || m->arena_floats >= (int64_t)UINT32_MAX) {
         *error = failure("the model's parameters or activations are too large for LLVM's "
-                         "constants (4 GiB)", NULL);
+                         "constants (4 GiB)",
+                         NULL);
         return NULL;
     }
     static bool options_set;

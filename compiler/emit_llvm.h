@@ -20,8 +20,8 @@ typedef enum { LLVM_EMIT_IR, LLVM_EMIT_OBJECT } LlvmEmitKind;
 
 typedef struct {
     LlvmEmitKind kind;
-    const char *target;     /* a triple; NULL: this machine, with its CPU's features */
-    bool contract;          /* a * b + c as llvm.fmuladd (fused where the target has FMA) */
+    const char *target; /* a triple; NULL: this machine, with its CPU's features */
+    bool contract;      /* a * b + c as llvm.fmuladd (fused where the target has FMA) */
 } LlvmOptions;
 
 /* "14.0.6": the LLVM this cnngen was built with. */

@@ -7,10 +7,10 @@
 
 #include "layers/layers.h"
 
-const char *const activation_names[] = {"none", "linear", "relu", "sigmoid",
+const char *const activation_names[] = {"none", "linear",  "relu",      "sigmoid",
                                         "tanh", "softmax", "leaky_relu"};
 const char *const init_names[] = {"glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
-                                  "lecun_normal", "zeros", "ones"};
+                                  "lecun_normal",   "zeros",         "ones"};
 const char *const loss_names[] = {"default", "mse", "mae", "binary_crossentropy", "crossentropy"};
 const char *const metric_names[] = {"accuracy", "mae", "rmse"};
 
@@ -104,7 +104,7 @@ typedef struct {
 typedef struct {
     Block *free;
     int nfree, cap;
-    int64_t top;            /* the arena's size so far */
+    int64_t top; /* the arena's size so far */
 } FreeList;
 
 static int64_t plan_alloc(FreeList *fl, int64_t size)
@@ -174,7 +174,7 @@ static void fuse_epilogues(Model *m, const int *users)
         Layer *p = m->layers[i];
         if (!p->kind->linear_map || p->activation == ACT_SOFTMAX)
             continue;
-        int last = i + 1;                       /* node of the chain's end so far */
+        int last = i + 1; /* node of the chain's end so far */
         for (int j = i + 1; j < m->nlayers && p->nepilogue < LAYER_MAX_EPILOGUE; j++) {
             Layer *f = m->layers[j];
             if (!f->kind->epilogue || f->srcs[0] != last || users[last] != 1)
@@ -238,7 +238,7 @@ void graph_plan_memory(Model *m)
             int owner = model_storage_owner(m, node);
             l->arena_offset = owner == output_owner ? -1
                               : owner > 0           ? m->layers[owner - 1]->arena_offset
-                                                    : -2;   /* the caller's input */
+                                                    : -2; /* the caller's input */
         }
         /* Free what this layer was the last to read. */
         for (int k = 0; k < l->nsrcs; k++) {
@@ -247,11 +247,11 @@ void graph_plan_memory(Model *m)
                 m->layers[owner - 1]->alias_of < 0) {
                 plan_release(&fl, m->layers[owner - 1]->arena_offset,
                              block_size(m->layers[owner - 1]));
-                last_use[owner] = -1;           /* freed once, even if read twice */
+                last_use[owner] = -1; /* freed once, even if read twice */
             }
         }
         if (last_use[node] == node && l->alias_of < 0 && l->arena_offset >= 0)
-            plan_release(&fl, l->arena_offset, block_size(l));   /* an output nothing reads */
+            plan_release(&fl, l->arena_offset, block_size(l)); /* an output nothing reads */
     }
     m->arena_floats = fl.top;
     free(fl.free);
@@ -316,7 +316,7 @@ int train_logits_node(const Model *m, bool *pre)
         *pre = true;
         return m->nlayers;
     }
-    return last->srcs[0];           /* an activation layer: its input */
+    return last->srcs[0]; /* an activation layer: its input */
 }
 
 static int64_t take(int64_t *top, int64_t n)

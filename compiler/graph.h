@@ -14,7 +14,7 @@
 #include "diag.h"
 #include "util.h"
 
-enum { SHAPE_MAX_RANK = 5 };          /* conv3d kernels: [kd, kh, kw, cin, cout] */
+enum { SHAPE_MAX_RANK = 5 }; /* conv3d kernels: [kd, kh, kw, cin, cout] */
 #define SHAPE_MAX_ELEMENTS INT64_C(2147483647)
 
 typedef struct {
@@ -29,7 +29,7 @@ void shape_format(const Shape *s, StrBuf *out);
 bool shape_equal(const Shape *a, const Shape *b);
 
 typedef enum {
-    ACT_NONE,       /* the layer has no activation (pooling, flatten, ...) */
+    ACT_NONE, /* the layer has no activation (pooling, flatten, ...) */
     ACT_LINEAR,
     ACT_RELU,
     ACT_SIGMOID,
@@ -38,7 +38,7 @@ typedef enum {
     ACT_LEAKY_RELU,
 } Activation;
 
-extern const char *const activation_names[];    /* indexed by Activation */
+extern const char *const activation_names[]; /* indexed by Activation */
 
 typedef enum {
     INIT_GLOROT_UNIFORM,
@@ -50,18 +50,18 @@ typedef enum {
     INIT_ONES,
 } InitKind;
 
-extern const char *const init_names[];          /* indexed by InitKind */
+extern const char *const init_names[]; /* indexed by InitKind */
 
 /* One weights tensor: NAME.kernel, NAME.bias, NAME.gamma, ... */
 typedef struct {
-    const char *name;           /* "conv2d_1.kernel" */
+    const char *name; /* "conv2d_1.kernel" */
     Shape shape;
     bool trainable;
     InitKind init;
-    int64_t fan_in, fan_out;    /* Keras' fans of the channels-last kernel */
-    const double *literal;      /* values written in the model, or NULL */
-    int64_t offset;             /* in the parameter block: model order, in floats */
-    int layer;                  /* the index of its layer in Model.layers */
+    int64_t fan_in, fan_out; /* Keras' fans of the channels-last kernel */
+    const double *literal;   /* values written in the model, or NULL */
+    int64_t offset;          /* in the parameter block: model order, in floats */
+    int layer;               /* the index of its layer in Model.layers */
 } Param;
 
 /* A list literal (weights=, bias=[...]): its nested shape and values. */
@@ -81,17 +81,17 @@ enum { LAYER_MAX_PARAMS = 4, LAYER_MAX_EPILOGUE = 4 };
 
 typedef struct Layer {
     const LayerKind *kind;
-    const char *name;           /* the label, or kind_N */
-    const char *label;          /* NULL without one */
-    Loc loc;                    /* of the layer's kind in the source */
-    int *srcs;                  /* input nodes: the current tensor, then merge labels */
+    const char *name;  /* the label, or kind_N */
+    const char *label; /* NULL without one */
+    Loc loc;           /* of the layer's kind in the source */
+    int *srcs;         /* input nodes: the current tensor, then merge labels */
     int nsrcs;
     Shape out;
     Param params[LAYER_MAX_PARAMS];
     int nparams;
-    Activation activation;      /* final activation of conv*, dense and activation layers */
-    bool linear_explicit;       /* activation= was written */
-    bool expand;                /* reads [n] / [H, W] / [D, H, W] as one channel */
+    Activation activation; /* final activation of conv*, dense and activation layers */
+    bool linear_explicit;  /* activation= was written */
+    bool expand;           /* reads [n] / [H, W] / [D, H, W] as one channel */
 
     /* Sliding windows (conv*, depthwise, pools): one entry per spatial axis. */
     int nd;
@@ -105,27 +105,27 @@ typedef struct Layer {
     bool use_bias, trainable;
     InitKind init;
     Literal weights, bias_values;
-    double momentum, epsilon;   /* batchnorm */
-    double rate;                /* dropout */
-    double alpha;               /* leaky_relu */
-    Arg *label_args;            /* add, concat: the label arguments */
+    double momentum, epsilon; /* batchnorm */
+    double rate;              /* dropout */
+    double alpha;             /* leaky_relu */
+    Arg *label_args;          /* add, concat: the label arguments */
 
     /* The memory plan (graph_plan_memory): where the output lives. */
-    int64_t arena_offset;       /* in floats; -1: the caller's output, -2: its input */
-    int alias_of;               /* node whose storage this output shares, or -1 */
+    int64_t arena_offset; /* in floats; -1: the caller's output, -2: its input */
+    int alias_of;         /* node whose storage this output shares, or -1 */
     /* Inference fusion: element-wise layers run in their producer's
      * epilogue (the producer writes their output; they have no code). */
-    int epilogue[LAYER_MAX_EPILOGUE];   /* nodes of the fused followers, in order */
+    int epilogue[LAYER_MAX_EPILOGUE]; /* nodes of the fused followers, in order */
     int nepilogue;
-    bool fused;                 /* this layer runs in its producer's epilogue */
+    bool fused; /* this layer runs in its producer's epilogue */
 } Layer;
 
 typedef enum { LOSS_DEFAULT, LOSS_MSE, LOSS_MAE, LOSS_BCE, LOSS_CROSSENTROPY } Loss;
 typedef enum { OPT_SGD, OPT_ADAM } OptimizerKind;
 typedef enum { METRIC_ACCURACY, METRIC_MAE, METRIC_RMSE } Metric;
 
-extern const char *const loss_names[];          /* indexed by Loss */
-extern const char *const metric_names[];        /* indexed by Metric */
+extern const char *const loss_names[];   /* indexed by Loss */
+extern const char *const metric_names[]; /* indexed by Metric */
 
 typedef struct {
     Loss loss;
@@ -143,37 +143,37 @@ typedef struct {
  * pass reads what the forward pass saved.  -1: the node has none. */
 typedef struct {
     int64_t batch;
-    int *owner;             /* per node: the node whose storage it shares (flatten, identities) */
-    int64_t *act;           /* per node: its values (node 0, the input, is the caller's) */
-    int64_t *grad;          /* per node: the loss's gradient with respect to it */
-    int64_t *pre;           /* per node: a conv or dense layer's values before its activation */
-    int64_t *mask;          /* per node: a mask (dropout's scaled keep mask) */
-    int64_t *stats;         /* per node: per-channel statistics (batchnorm's) */
-    int64_t *wt;            /* per node: its kernel transposed to [k..., cout, cin] (conv) */
-    int64_t loss;           /* batch floats: each sample's loss */
-    int64_t param_grad;     /* PARAM_COUNT floats, at the parameters' offsets */
-    int64_t state[2];       /* optimizer state: SGD's velocity; Adam's m and v */
-    int64_t hyper;          /* scalars set before each step (Adam's step size) */
-    int64_t floats;         /* the whole arena */
-    int64_t activation_floats, gradient_floats, state_floats;   /* for --summary */
+    int *owner;         /* per node: the node whose storage it shares (flatten, identities) */
+    int64_t *act;       /* per node: its values (node 0, the input, is the caller's) */
+    int64_t *grad;      /* per node: the loss's gradient with respect to it */
+    int64_t *pre;       /* per node: a conv or dense layer's values before its activation */
+    int64_t *mask;      /* per node: a mask (dropout's scaled keep mask) */
+    int64_t *stats;     /* per node: per-channel statistics (batchnorm's) */
+    int64_t *wt;        /* per node: its kernel transposed to [k..., cout, cin] (conv) */
+    int64_t loss;       /* batch floats: each sample's loss */
+    int64_t param_grad; /* PARAM_COUNT floats, at the parameters' offsets */
+    int64_t state[2];   /* optimizer state: SGD's velocity; Adam's m and v */
+    int64_t hyper;      /* scalars set before each step (Adam's step size) */
+    int64_t floats;     /* the whole arena */
+    int64_t activation_floats, gradient_floats, state_floats; /* for --summary */
 } TrainPlan;
 
 typedef struct {
     const char *name;
     const char *filename;
-    Shape input;                /* as declared */
+    Shape input; /* as declared */
     int input_line;
     Layer **layers;
     int nlayers;
     TrainConfig train;
     bool has_train;
     Loc train_loc;
-    Param **params;             /* every parameter tensor, in model order (graph_plan_params) */
+    Param **params; /* every parameter tensor, in model order (graph_plan_params) */
     int nparams;
-    int64_t param_floats;       /* the parameter block: all of them, end to end */
-    int64_t arena_floats;       /* static activation memory for one sample */
-    TrainPlan tp;               /* static training memory */
-    Arena arena;                /* owns everything above */
+    int64_t param_floats; /* the parameter block: all of them, end to end */
+    int64_t arena_floats; /* static activation memory for one sample */
+    TrainPlan tp;         /* static training memory */
+    Arena arena;          /* owns everything above */
 } Model;
 
 const Shape *model_node_shape(const Model *m, int node);

@@ -37,8 +37,8 @@ IrFunc *ir_train_func(IrProgram *p, const char *name, const char *comment, IrPha
 
 void ir_step(IrProgram *p, IrSteps *steps, IrStep step)
 {
-    steps->items = grow_array(&p->arena, steps->items, steps->count, &steps->cap,
-                              sizeof *steps->items);
+    steps->items =
+        grow_array(&p->arena, steps->items, steps->count, &steps->cap, sizeof *steps->items);
     steps->items[steps->count++] = step;
 }
 
@@ -48,12 +48,12 @@ void ir_program_free(IrProgram *p)
     memset(p, 0, sizeof *p);
 }
 
-int ir_view(IrProgram *p, IrFunc *f, const char *name, ViewBase base, int64_t offset,
-            int64_t size, bool written)
+int ir_view(IrProgram *p, IrFunc *f, const char *name, ViewBase base, int64_t offset, int64_t size,
+            bool written)
 {
     f->views = grow_array(&p->arena, f->views, f->nviews, &f->views_cap, sizeof *f->views);
-    f->views[f->nviews] = (IrView){arena_strndup(&p->arena, name, strlen(name)), base, offset,
-                                   size, written, 0};
+    f->views[f->nviews] =
+        (IrView){arena_strndup(&p->arena, name, strlen(name)), base, offset, size, written, 0};
     return f->nviews++;
 }
 
@@ -287,8 +287,8 @@ typedef struct {
     IrFunc *f;
     int var;
     int64_t value;
-    int *scalar_map;        /* old scalar -> new, for those declared in the copy */
-    int *vreg_map;          /* the same for vectors */
+    int *scalar_map; /* old scalar -> new, for those declared in the copy */
+    int *vreg_map;   /* the same for vectors */
 } Subst;
 
 static IrIndex subst_index(const Subst *s, IrIndex ix)
@@ -338,15 +338,13 @@ static void subst_stmt(const Subst *s, const IrStmt *st, IrBlock *to)
                  st->accumulate);
         break;
     case IRS_SCALAR: {
-        IrExpr *value = subst_expr(s, st->value);   /* before a redeclared name */
+        IrExpr *value = subst_expr(s, st->value); /* before a redeclared name */
         if (st->mode == SCALAR_DECLARE)
             s->scalar_map[st->scalar] = ir_scalar(s->p, s->f, s->f->scalar_names[st->scalar]);
         ir_set(s->p, to, s->scalar_map[st->scalar], st->mode, value);
         break;
     }
-    case IRS_COMMENT:
-        ir_comment(s->p, to, st->text);
-        break;
+    case IRS_COMMENT: ir_comment(s->p, to, st->text); break;
     case IRS_VSET: {
         IrExpr *value = subst_expr(s, st->value);
         if (st->mode == SCALAR_DECLARE)
@@ -378,7 +376,8 @@ static void unroll_block(IrProgram *p, IrFunc *f, IrBlock *b, int max_trip)
         }
         unroll_block(p, f, &st->body, max_trip);
         /* A loop of one iteration is never worth keeping. */
-        if (st->to_batch || st->parallel || ((!st->unroll || st->hi - st->lo > max_trip) && st->hi - st->lo != 1)) {
+        if (st->to_batch || st->parallel ||
+            ((!st->unroll || st->hi - st->lo > max_trip) && st->hi - st->lo != 1)) {
             out.items = grow_array(&p->arena, out.items, out.count, &out.cap, sizeof *out.items);
             out.items[out.count++] = st;
             continue;
@@ -437,8 +436,8 @@ void ir_views_used(const IrFunc *f, bool *used)
 
 static bool expr_uses_batch_size(const IrExpr *e)
 {
-    return e && (e->kind == IRE_BATCH || expr_uses_batch_size(e->a) ||
-                 expr_uses_batch_size(e->b) || expr_uses_batch_size(e->c));
+    return e && (e->kind == IRE_BATCH || expr_uses_batch_size(e->a) || expr_uses_batch_size(e->b) ||
+                 expr_uses_batch_size(e->c));
 }
 
 bool ir_uses_batch_size(const IrBlock *b)

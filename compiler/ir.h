@@ -30,13 +30,20 @@ typedef struct {
 } IrIndex;
 
 typedef enum {
-    IRE_CONST,      /* value */
-    IRE_LOAD,       /* view[index] */
-    IRE_SCALAR,     /* a float temporary */
-    IRE_ADD, IRE_SUB, IRE_MUL, IRE_DIV,
-    IRE_MAX, IRE_MIN,
+    IRE_CONST,  /* value */
+    IRE_LOAD,   /* view[index] */
+    IRE_SCALAR, /* a float temporary */
+    IRE_ADD,
+    IRE_SUB,
+    IRE_MUL,
+    IRE_DIV,
+    IRE_MAX,
+    IRE_MIN,
     IRE_NEG,
-    IRE_EXP, IRE_TANH, IRE_SQRT, IRE_LOG,
+    IRE_EXP,
+    IRE_TANH,
+    IRE_SQRT,
+    IRE_LOG,
     IRE_BATCH,      /* training: the number of samples in the batch, as a float */
     IRE_SELECT_POS, /* a > 0 ? b : c */
     /* Vectors of the program's vector width (a register block):
@@ -46,17 +53,17 @@ typedef enum {
     IRE_VREG,
     IRE_VZERO,
     IRE_VLOAD,
-    IRE_VLANE,      /* lane index.c of the vector `scalar`: a float */
+    IRE_VLANE, /* lane index.c of the vector `scalar`: a float */
 } IrExprKind;
 
 typedef struct IrExpr IrExpr;
 struct IrExpr {
     IrExprKind kind;
-    float value;            /* CONST */
-    int view;               /* LOAD */
-    IrIndex index;          /* LOAD */
-    int scalar;             /* SCALAR; VREG: the vector */
-    IrExpr *a, *b, *c;      /* operands */
+    float value;       /* CONST */
+    int view;          /* LOAD */
+    IrIndex index;     /* LOAD */
+    int scalar;        /* SCALAR; VREG: the vector */
+    IrExpr *a, *b, *c; /* operands */
 };
 
 typedef struct IrStmt IrStmt;
@@ -67,50 +74,50 @@ typedef struct {
 } IrBlock;
 
 typedef enum {
-    IRS_FOR,        /* for (var = lo; var < hi; var++) body */
-    IRS_STORE,      /* view[index] = value, or += value */
-    IRS_SCALAR,     /* float s = value; s = value; s += value */
+    IRS_FOR,    /* for (var = lo; var < hi; var++) body */
+    IRS_STORE,  /* view[index] = value, or += value */
+    IRS_SCALAR, /* float s = value; s = value; s += value */
     IRS_COMMENT,
-    IRS_VSET,       /* vec v = value; v = value; v += value */
-    IRS_VSTORE,     /* view[index .. index+width) = vector */
+    IRS_VSET,   /* vec v = value; v = value; v += value */
+    IRS_VSTORE, /* view[index .. index+width) = vector */
 } IrStmtKind;
 
 typedef enum { SCALAR_DECLARE, SCALAR_SET, SCALAR_ADD } ScalarMode;
 
 struct IrStmt {
     IrStmtKind kind;
-    int var;                /* FOR */
-    int64_t lo, hi;         /* FOR */
-    bool unroll;            /* FOR: the unroll pass may replicate the body */
-    bool to_batch;          /* FOR: runs to the batch's n (a training function), not hi */
-    bool parallel;          /* FOR: iterations write disjoint floats (threads may share them) */
-    IrBlock body;           /* FOR */
-    int view;               /* STORE */
-    IrIndex index;          /* STORE */
-    bool accumulate;        /* STORE: += */
-    int scalar;             /* SCALAR; VSET, VSTORE: the vector */
-    ScalarMode mode;        /* SCALAR, VSET */
-    IrExpr *value;          /* STORE, SCALAR */
-    const char *text;       /* COMMENT */
+    int var;          /* FOR */
+    int64_t lo, hi;   /* FOR */
+    bool unroll;      /* FOR: the unroll pass may replicate the body */
+    bool to_batch;    /* FOR: runs to the batch's n (a training function), not hi */
+    bool parallel;    /* FOR: iterations write disjoint floats (threads may share them) */
+    IrBlock body;     /* FOR */
+    int view;         /* STORE */
+    IrIndex index;    /* STORE */
+    bool accumulate;  /* STORE: += */
+    int scalar;       /* SCALAR; VSET, VSTORE: the vector */
+    ScalarMode mode;  /* SCALAR, VSET */
+    IrExpr *value;    /* STORE, SCALAR */
+    const char *text; /* COMMENT */
 };
 
 typedef enum {
-    VIEW_INPUT,     /* the model's input (const) */
-    VIEW_OUTPUT,    /* the model's output */
-    VIEW_ARENA,     /* the static activation arena */
-    VIEW_PARAMS,    /* the parameters (const) */
-    VIEW_LOCAL,     /* an array local to the function */
-    VIEW_TRAIN,     /* training: the static training arena (graph.h, TrainPlan) */
-    VIEW_TARGET,    /* training: the batch's targets (const) */
+    VIEW_INPUT,  /* the model's input (const) */
+    VIEW_OUTPUT, /* the model's output */
+    VIEW_ARENA,  /* the static activation arena */
+    VIEW_PARAMS, /* the parameters (const) */
+    VIEW_LOCAL,  /* an array local to the function */
+    VIEW_TRAIN,  /* training: the static training arena (graph.h, TrainPlan) */
+    VIEW_TARGET, /* training: the batch's targets (const) */
 } ViewBase;
 
 typedef struct {
-    const char *name;       /* the pointer's name in the function */
+    const char *name; /* the pointer's name in the function */
     ViewBase base;
-    int64_t offset;         /* floats from the base */
-    int64_t size;           /* floats in the view (one sample's, in a per-sample view) */
+    int64_t offset; /* floats from the base */
+    int64_t size;   /* floats in the view (one sample's, in a per-sample view) */
     bool written;
-    int64_t sample_stride;  /* per-sample functions: floats from one sample to the next */
+    int64_t sample_stride; /* per-sample functions: floats from one sample to the next */
 } IrView;
 
 /* Inference functions compute one sample: (input, output).  Training
@@ -119,27 +126,27 @@ typedef struct {
  * stride moved to that sample, the others (parameters, their gradients,
  * per-channel sums) shared, so sums over the batch come in sample order. */
 typedef enum {
-    PHASE_PREDICT,          /* inference, one sample */
-    PHASE_FORWARD,          /* training and evaluation: the forward pass */
-    PHASE_FORWARD_TRAIN,    /* the forward pass in training mode only */
-    PHASE_FORWARD_EVAL,     /* the forward pass in evaluation only */
-    PHASE_LOSS,             /* the loss and its gradient */
+    PHASE_PREDICT,       /* inference, one sample */
+    PHASE_FORWARD,       /* training and evaluation: the forward pass */
+    PHASE_FORWARD_TRAIN, /* the forward pass in training mode only */
+    PHASE_FORWARD_EVAL,  /* the forward pass in evaluation only */
+    PHASE_LOSS,          /* the loss and its gradient */
     PHASE_BACKWARD,
-    PHASE_UPDATE,           /* the optimizer step */
+    PHASE_UPDATE, /* the optimizer step */
 } IrPhase;
 
 typedef struct {
-    const char *name;       /* the function's name, without the model prefix */
-    const char *comment;    /* what the layer is: kind, name, line, shapes */
+    const char *name;    /* the function's name, without the model prefix */
+    const char *comment; /* what the layer is: kind, name, line, shapes */
     IrPhase phase;
-    bool per_sample;        /* training: the body runs once per sample */
+    bool per_sample; /* training: the body runs once per sample */
     IrView *views;
     int nviews, views_cap;
-    const char **var_names;     /* loop variables */
+    const char **var_names; /* loop variables */
     int nvars, vars_cap;
-    const char **scalar_names;  /* float temporaries */
+    const char **scalar_names; /* float temporaries */
     int nscalars, scalars_cap;
-    const char **vreg_names;    /* vector temporaries */
+    const char **vreg_names; /* vector temporaries */
     int nvregs, vregs_cap;
     IrBlock body;
 } IrFunc;
@@ -149,26 +156,26 @@ typedef struct {
  * batch) and returning the batch's mean loss.  The lowering writes it
  * once; every backend prints it. */
 typedef enum {
-    STEP_CALL,              /* every function of phase a or b, in program order */
-    STEP_COUNT_STEP,        /* the step counter t += 1 (Adam's t, dropout's stream) */
-    STEP_DROPOUT_MASK,      /* cnnrt_dropout_mask at train[offset], count per sample,
+    STEP_CALL,             /* every function of phase a or b, in program order */
+    STEP_COUNT_STEP,       /* the step counter t += 1 (Adam's t, dropout's stream) */
+    STEP_DROPOUT_MASK,     /* cnnrt_dropout_mask at train[offset], count per sample,
                              * rate, stream node, for layer name */
-    STEP_COMMENT,           /* text */
-    STEP_ZERO,              /* train[offset ...] = 0, count per sample */
-    STEP_ZERO_PARAM_GRADS,  /* train[offset ...] = 0, the parameter block's size */
-    STEP_OUTPUTS,           /* the outputs before the update to the caller: from
+    STEP_COMMENT,          /* text */
+    STEP_ZERO,             /* train[offset ...] = 0, count per sample */
+    STEP_ZERO_PARAM_GRADS, /* train[offset ...] = 0, the parameter block's size */
+    STEP_OUTPUTS,          /* the outputs before the update to the caller: from
                              * train[offset], or the input where offset < 0 */
-    STEP_ADAM_STEP_SIZE,    /* train[offset] = lr * sqrt(1 - beta2^t) / (1 - beta1^t) */
+    STEP_ADAM_STEP_SIZE,   /* train[offset] = lr * sqrt(1 - beta2^t) / (1 - beta1^t) */
 } IrStepKind;
 
 typedef struct {
     IrStepKind kind;
-    IrPhase a, b;               /* CALL */
-    int64_t offset, count;      /* in the training arena, in floats */
-    double rate;                /* DROPOUT_MASK */
-    int node;                   /* DROPOUT_MASK */
-    const char *text;           /* COMMENT; DROPOUT_MASK: the layer's name */
-    double lr, beta1, beta2;    /* ADAM_STEP_SIZE */
+    IrPhase a, b;            /* CALL */
+    int64_t offset, count;   /* in the training arena, in floats */
+    double rate;             /* DROPOUT_MASK */
+    int node;                /* DROPOUT_MASK */
+    const char *text;        /* COMMENT; DROPOUT_MASK: the layer's name */
+    double lr, beta1, beta2; /* ADAM_STEP_SIZE */
 } IrStep;
 
 typedef struct {
@@ -180,9 +187,9 @@ typedef struct {
     Arena arena;
     IrFunc **funcs;
     int nfuncs, cap;
-    int vector_width;       /* floats in a vector; 0: no vectors */
-    int vector_registers;   /* how many the target has, for register blocks */
-    IrSteps train_step, eval_step;  /* empty without training */
+    int vector_width;              /* floats in a vector; 0: no vectors */
+    int vector_registers;          /* how many the target has, for register blocks */
+    IrSteps train_step, eval_step; /* empty without training */
 } IrProgram;
 
 IrFunc *ir_func(IrProgram *p, const char *name, const char *comment);
@@ -196,8 +203,8 @@ void ir_program_free(IrProgram *p);
 /* Append a step to a training step's list. */
 void ir_step(IrProgram *p, IrSteps *steps, IrStep step);
 
-int ir_view(IrProgram *p, IrFunc *f, const char *name, ViewBase base, int64_t offset,
-            int64_t size, bool written);
+int ir_view(IrProgram *p, IrFunc *f, const char *name, ViewBase base, int64_t offset, int64_t size,
+            bool written);
 int ir_var(IrProgram *p, IrFunc *f, const char *name);
 int ir_scalar(IrProgram *p, IrFunc *f, const char *name);
 int ir_vreg(IrProgram *p, IrFunc *f, const char *name);

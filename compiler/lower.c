@@ -15,26 +15,21 @@ void lower_copy(LowerCtx *c)
 {
     int i = ir_var(c->p, c->f, "i");
     IrStmt *loop = ir_for(c->p, &c->f->body, i, 0, shape_size(&c->l->out));
-    ir_store(c->p, &loop->body, c->out, ix_var(i, 1), ir_load(c->p, c->in[0], ix_var(i, 1)),
-             false);
+    ir_store(c->p, &loop->body, c->out, ix_var(i, 1), ir_load(c->p, c->in[0], ix_var(i, 1)), false);
 }
 
 IrExpr *lower_activation(LowerCtx *c, Activation act, float alpha, IrExpr *x)
 {
     IrProgram *p = c->p;
     switch (act) {
-    case ACT_RELU:
-        return ir_op(p, IRE_MAX, x, ir_num(p, 0.0f));
-    case ACT_SIGMOID:           /* 1 / (1 + exp(-x)) */
+    case ACT_RELU: return ir_op(p, IRE_MAX, x, ir_num(p, 0.0f));
+    case ACT_SIGMOID: /* 1 / (1 + exp(-x)) */
         return ir_op(p, IRE_DIV, ir_num(p, 1.0f),
-                     ir_op(p, IRE_ADD, ir_num(p, 1.0f), ir_op(p, IRE_EXP, ir_op(p, IRE_NEG, x, NULL),
-                                                          NULL)));
-    case ACT_TANH:
-        return ir_op(p, IRE_TANH, x, NULL);
-    case ACT_LEAKY_RELU:
-        return ir_select_pos(p, x, x, ir_op(p, IRE_MUL, ir_num(p, alpha), x));
-    default:                    /* linear; softmax is applied over a whole row */
-        return x;
+                     ir_op(p, IRE_ADD, ir_num(p, 1.0f),
+                           ir_op(p, IRE_EXP, ir_op(p, IRE_NEG, x, NULL), NULL)));
+    case ACT_TANH: return ir_op(p, IRE_TANH, x, NULL);
+    case ACT_LEAKY_RELU: return ir_select_pos(p, x, x, ir_op(p, IRE_MUL, ir_num(p, alpha), x));
+    default: /* linear; softmax is applied over a whole row */ return x;
     }
 }
 
@@ -53,9 +48,9 @@ void lower_softmax(LowerCtx *c, IrBlock *b, int view, int64_t positions, int64_t
            ir_op(p, IRE_MAX, ir_ref(p, max), ir_load(p, view, ix_add_var(row, ch, 1))));
     ir_set(p, &rows->body, sum, SCALAR_DECLARE, ir_num(p, 0.0f));
     IrStmt *l2 = ir_for(p, &rows->body, ch, 0, channels);
-    IrExpr *e = ir_op(p, IRE_EXP,
-                      ir_op(p, IRE_SUB, ir_load(p, view, ix_add_var(row, ch, 1)), ir_ref(p, max)),
-                      NULL);
+    IrExpr *e =
+        ir_op(p, IRE_EXP,
+              ir_op(p, IRE_SUB, ir_load(p, view, ix_add_var(row, ch, 1)), ir_ref(p, max)), NULL);
     ir_store(p, &l2->body, view, ix_add_var(row, ch, 1), e, false);
     ir_set(p, &l2->body, sum, SCALAR_ADD, ir_load(p, view, ix_add_var(row, ch, 1)));
     IrStmt *l3 = ir_for(p, &rows->body, ch, 0, channels);
@@ -84,8 +79,7 @@ static int node_view(LowerCtx *c, int node, const char *name, bool written)
         return ir_view(c->p, c->f, name, VIEW_INPUT, 0, size, written);
     if (owner == model_storage_owner(m, m->nlayers))
         return ir_view(c->p, c->f, name, VIEW_OUTPUT, 0, size, written);
-    return ir_view(c->p, c->f, name, VIEW_ARENA, m->layers[owner - 1]->arena_offset, size,
-                   written);
+    return ir_view(c->p, c->f, name, VIEW_ARENA, m->layers[owner - 1]->arena_offset, size, written);
 }
 
 /* ---- epilogues ------------------------------------------------------------
@@ -149,8 +143,14 @@ static void lower_layer(const Model *m, IrProgram *p, int index)
         return;
     char *fname = arena_printf(&p->arena, "layer_%s", l->name);
     IrFunc *f = ir_func(p, fname, lower_layer_comment(&p->arena, m, l, NULL));
-    LowerCtx c = {.p = p, .f = f, .m = m, .l = l, .nin = l->nsrcs, .act = l->activation,
-                  .nepi = l->nepilogue, .index = index};
+    LowerCtx c = {.p = p,
+                  .f = f,
+                  .m = m,
+                  .l = l,
+                  .nin = l->nsrcs,
+                  .act = l->activation,
+                  .nepi = l->nepilogue,
+                  .index = index};
     c.in = arena_alloc(&p->arena, (size_t)l->nsrcs * sizeof *c.in);
     c.in_shape = arena_alloc(&p->arena, (size_t)l->nsrcs * sizeof *c.in_shape);
     for (int i = 0; i < l->nsrcs; i++) {

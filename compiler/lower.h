@@ -17,26 +17,26 @@ typedef struct {
     IrFunc *f;
     const Model *m;
     const Layer *l;
-    int *in;                /* a view of each source */
+    int *in; /* a view of each source */
     const Shape **in_shape;
     int nin;
-    int out;                /* the view of the layer's output */
-    int params[4];          /* a view of each parameter tensor */
-    int acc;                /* a local array a family's lowering may make */
-    int epi_views[LAYER_MAX_EPILOGUE][4];   /* each fused follower's own views */
-    Activation act;         /* what the epilogue applies (training: none, see pre) */
-    int nepi;               /* fused followers (training: none) */
+    int out;                              /* the view of the layer's output */
+    int params[4];                        /* a view of each parameter tensor */
+    int acc;                              /* a local array a family's lowering may make */
+    int epi_views[LAYER_MAX_EPILOGUE][4]; /* each fused follower's own views */
+    Activation act;                       /* what the epilogue applies (training: none, see pre) */
+    int nepi;                             /* fused followers (training: none) */
 
     /* Training functions (lower_train.c); -1 where there is none. */
-    int index;              /* the layer's index; its node is index + 1 */
-    int pre;                /* conv, dense: the values before the activation */
-    int dout;               /* the gradient of the output (of pre, when there is one) */
-    int *din;               /* the gradient of each source, added to */
-    int dparams[4];         /* the gradient of each trainable parameter, added to */
-    int mask;               /* dropout's scaled keep mask */
-    int stats;              /* batchnorm: mean, std, and two sums, per channel */
-    int wt;                 /* conv: the kernel transposed to [k..., cout, cin] */
-    bool logits_grad;       /* dout already is the gradient of the logits (the loss made it) */
+    int index;        /* the layer's index; its node is index + 1 */
+    int pre;          /* conv, dense: the values before the activation */
+    int dout;         /* the gradient of the output (of pre, when there is one) */
+    int *din;         /* the gradient of each source, added to */
+    int dparams[4];   /* the gradient of each trainable parameter, added to */
+    int mask;         /* dropout's scaled keep mask */
+    int stats;        /* batchnorm: mean, std, and two sums, per channel */
+    int wt;           /* conv: the kernel transposed to [k..., cout, cin] */
+    bool logits_grad; /* dout already is the gradient of the logits (the loss made it) */
 } LowerCtx;
 
 /* Lower the whole model: one function per layer that computes something

@@ -17,7 +17,6 @@
 
 #include "layers/layers.h"
 
-
 static int64_t node_size(const Model *m, int node)
 {
     return shape_size(model_node_shape(m, node));
@@ -72,16 +71,16 @@ LowerCtx lower_train_func(const LowerCtx *base, IrPhase phase, bool per_sample, 
     int64_t size = shape_size(&l->out);
     c.out = act_view(&c, node, "y", true);
     c.dout = grad_view(&c, node, "dy");
-    c.pre = tp->pre[node] < 0 ? -1
-                              : ir_sample_view(p, c.f, "z", VIEW_TRAIN, tp->pre[node], size, true,
-                                               size);
-    c.mask = tp->mask[node] < 0 ? -1
-                                : ir_sample_view(p, c.f, "mask", VIEW_TRAIN, tp->mask[node], size,
-                                                 false, size);
-    c.stats = tp->stats[node] < 0 ? -1
-                                  : ir_view(p, c.f, "stats", VIEW_TRAIN, tp->stats[node],
-                                            l->kind->train_channel_stats *
-                                                l->out.dim[l->out.rank - 1], true);
+    c.pre = tp->pre[node] < 0
+                ? -1
+                : ir_sample_view(p, c.f, "z", VIEW_TRAIN, tp->pre[node], size, true, size);
+    c.mask = tp->mask[node] < 0
+                 ? -1
+                 : ir_sample_view(p, c.f, "mask", VIEW_TRAIN, tp->mask[node], size, false, size);
+    c.stats = tp->stats[node] < 0
+                  ? -1
+                  : ir_view(p, c.f, "stats", VIEW_TRAIN, tp->stats[node],
+                            l->kind->train_channel_stats * l->out.dim[l->out.rank - 1], true);
     c.wt = tp->wt[node] < 0 ? -1
                             : ir_view(p, c.f, "wt", VIEW_TRAIN, tp->wt[node],
                                       shape_size(&l->params[0].shape), true);
@@ -107,16 +106,14 @@ IrExpr *lower_activation_grad(LowerCtx *c, Activation act, float alpha, IrExpr *
 {
     IrProgram *p = c->p;
     switch (act) {
-    case ACT_RELU:              /* PyTorch's: the gradient where x > 0 */
+    case ACT_RELU: /* PyTorch's: the gradient where x > 0 */
         return ir_select_pos(p, x, dy, ir_num(p, 0.0f));
-    case ACT_LEAKY_RELU:
-        return ir_select_pos(p, x, dy, ir_op(p, IRE_MUL, dy, ir_num(p, alpha)));
-    case ACT_SIGMOID:           /* dy * (1 - y) * y */
+    case ACT_LEAKY_RELU: return ir_select_pos(p, x, dy, ir_op(p, IRE_MUL, dy, ir_num(p, alpha)));
+    case ACT_SIGMOID: /* dy * (1 - y) * y */
         return ir_op(p, IRE_MUL, ir_op(p, IRE_MUL, dy, ir_op(p, IRE_SUB, ir_num(p, 1.0f), y)), y);
-    case ACT_TANH:              /* dy * (1 - y^2) */
+    case ACT_TANH: /* dy * (1 - y^2) */
         return ir_op(p, IRE_MUL, dy, ir_op(p, IRE_SUB, ir_num(p, 1.0f), ir_op(p, IRE_MUL, y, y)));
-    default:
-        return dy;
+    default: return dy;
     }
 }
 
@@ -138,7 +135,8 @@ void lower_softmax_grad(LowerCtx *c, IrBlock *b, int grad, int y, int64_t positi
     IrStmt *l2 = ir_for(p, &rows->body, ch, 0, channels);
     ir_store(p, &l2->body, grad, at,
              ir_op(p, IRE_MUL, ir_load(p, y, at),
-                   ir_op(p, IRE_SUB, ir_load(p, grad, at), ir_ref(p, dot))), false);
+                   ir_op(p, IRE_SUB, ir_load(p, grad, at), ir_ref(p, dot))),
+             false);
 }
 
 /* y = act(z), element by element or (softmax) row by row. */
@@ -191,7 +189,8 @@ static void lower_pre_grad(const LowerCtx *base)
     IrIndex at = ix_var(i, 1);
     ir_store(p, &loop->body, c.dout, at,
              lower_activation_grad(&c, c.l->activation, 0.01f, ir_load(p, c.dout, at),
-                                   ir_load(p, c.pre, at), ir_load(p, c.out, at)), false);
+                                   ir_load(p, c.pre, at), ir_load(p, c.out, at)),
+             false);
 }
 
 /* ---- the loss --------------------------------------------------------------
@@ -200,7 +199,7 @@ static void lower_pre_grad(const LowerCtx *base)
  * loss with respect to the output, or to the logits when the loss is
  * computed from them (Keras' from_logits, as the reference does). */
 
-#define KERAS_EPSILON 1e-7f     /* clipping of probabilities */
+#define KERAS_EPSILON 1e-7f /* clipping of probabilities */
 
 static IrExpr *abs_of(IrProgram *p, IrExpr *x)
 {
@@ -210,9 +209,9 @@ static IrExpr *abs_of(IrProgram *p, IrExpr *x)
 /* 1 where lo <= x <= hi, else 0: where clamp passes its gradient. */
 static IrExpr *inside(IrProgram *p, IrExpr *x, float lo, float hi)
 {
-    return ir_select_pos(p, ir_op(p, IRE_SUB, ir_num(p, lo), x), ir_num(p, 0.0f),
-                         ir_select_pos(p, ir_op(p, IRE_SUB, x, ir_num(p, hi)), ir_num(p, 0.0f),
-                                       ir_num(p, 1.0f)));
+    return ir_select_pos(
+        p, ir_op(p, IRE_SUB, ir_num(p, lo), x), ir_num(p, 0.0f),
+        ir_select_pos(p, ir_op(p, IRE_SUB, x, ir_num(p, hi)), ir_num(p, 0.0f), ir_num(p, 1.0f)));
 }
 
 static IrExpr *clip(IrProgram *p, IrExpr *x)
@@ -224,7 +223,8 @@ static IrExpr *clip(IrProgram *p, IrExpr *x)
 /* value / (count * n): a share of the batch's mean. */
 static IrExpr *per_batch(IrProgram *p, IrExpr *value, int64_t count)
 {
-    return ir_op(p, IRE_DIV, value, ir_op(p, IRE_MUL, ir_num(p, (float)count), ir_op(p, IRE_BATCH, NULL, NULL)));
+    return ir_op(p, IRE_DIV, value,
+                 ir_op(p, IRE_MUL, ir_num(p, (float)count), ir_op(p, IRE_BATCH, NULL, NULL)));
 }
 
 typedef struct {
@@ -259,14 +259,13 @@ static void loss_elementwise(LossCtx *lc, Loss loss)
         if (lc->logits >= 0) {
             /* max(z, 0) - z*t + log(1 + exp(-|z|)); the gradient sigmoid(z) - t */
             IrExpr *z = ir_load(p, lc->logits, at);
-            term = ir_op(p, IRE_ADD,
-                         ir_op(p, IRE_SUB, ir_op(p, IRE_MAX, z, ir_num(p, 0.0f)),
-                               ir_op(p, IRE_MUL, z, t)),
-                         ir_op(p, IRE_LOG,
-                               ir_op(p, IRE_ADD, ir_num(p, 1.0f),
-                                     ir_op(p, IRE_EXP, ir_op(p, IRE_NEG, abs_of(p, z), NULL),
-                                           NULL)),
-                               NULL));
+            term = ir_op(
+                p, IRE_ADD,
+                ir_op(p, IRE_SUB, ir_op(p, IRE_MAX, z, ir_num(p, 0.0f)), ir_op(p, IRE_MUL, z, t)),
+                ir_op(p, IRE_LOG,
+                      ir_op(p, IRE_ADD, ir_num(p, 1.0f),
+                            ir_op(p, IRE_EXP, ir_op(p, IRE_NEG, abs_of(p, z), NULL), NULL)),
+                      NULL));
             grad = ir_op(p, IRE_SUB, y, t);
         } else {
             /* -(t log(p + eps) + (1 - t) log(1 - p + eps)), p = clip(y) */
@@ -302,7 +301,7 @@ static void loss_crossentropy(LossCtx *lc)
     IrBlock *rows = &ir_for(p, &f->body, r, 0, lc->positions)->body;
     IrIndex row = ix_var(r, classes);
     int lse = -1;
-    if (lc->logits >= 0) {          /* log-sum-exp of the row's logits */
+    if (lc->logits >= 0) { /* log-sum-exp of the row's logits */
         int max = ir_scalar(p, f, "max"), sum = ir_scalar(p, f, "sum");
         ir_set(p, rows, max, SCALAR_DECLARE, ir_num(p, -INFINITY));
         int k = ir_var(p, f, "k");
@@ -311,10 +310,11 @@ static void loss_crossentropy(LossCtx *lc)
                ir_op(p, IRE_MAX, ir_ref(p, max), ir_load(p, lc->logits, ix_add_var(row, k, 1))));
         ir_set(p, rows, sum, SCALAR_DECLARE, ir_num(p, 0.0f));
         IrStmt *l2 = ir_for(p, rows, k, 0, classes);
-        ir_set(p, &l2->body, sum, SCALAR_ADD,
-               ir_op(p, IRE_EXP,
-                     ir_op(p, IRE_SUB, ir_load(p, lc->logits, ix_add_var(row, k, 1)),
-                           ir_ref(p, max)), NULL));
+        ir_set(
+            p, &l2->body, sum, SCALAR_ADD,
+            ir_op(p, IRE_EXP,
+                  ir_op(p, IRE_SUB, ir_load(p, lc->logits, ix_add_var(row, k, 1)), ir_ref(p, max)),
+                  NULL));
         lse = ir_scalar(p, f, "lse");
         ir_set(p, rows, lse, SCALAR_DECLARE,
                ir_op(p, IRE_ADD, ir_ref(p, max), ir_op(p, IRE_LOG, ir_ref(p, sum), NULL)));
@@ -326,20 +326,23 @@ static void loss_crossentropy(LossCtx *lc)
     IrIndex at = ix_add_var(row, k, 1);
     int hot = ir_scalar(p, f, "hot");
     ir_set(p, b, hot, SCALAR_DECLARE,
-           ir_select_pos(p, ir_op(p, IRE_SUB, ir_num(p, 0.5f),
-                                  abs_of(p, ir_op(p, IRE_SUB, ir_load(p, lc->t, ix_var(r, 1)),
-                                                  ir_ref(p, kf)))),
-                         ir_num(p, 1.0f), ir_num(p, 0.0f)));
+           ir_select_pos(
+               p,
+               ir_op(p, IRE_SUB, ir_num(p, 0.5f),
+                     abs_of(p, ir_op(p, IRE_SUB, ir_load(p, lc->t, ix_var(r, 1)), ir_ref(p, kf)))),
+               ir_num(p, 1.0f), ir_num(p, 0.0f)));
     IrExpr *y = ir_load(p, lc->y, at), *term, *grad;
-    if (lc->logits >= 0) {          /* -log softmax = lse - z; gradient softmax - onehot */
+    if (lc->logits >= 0) { /* -log softmax = lse - z; gradient softmax - onehot */
         term = ir_op(p, IRE_MUL, ir_ref(p, hot),
                      ir_op(p, IRE_SUB, ir_ref(p, lse), ir_load(p, lc->logits, at)));
         grad = ir_op(p, IRE_SUB, y, ir_ref(p, hot));
-    } else {                        /* -log clip(y) */
-        term = ir_op(p, IRE_MUL, ir_ref(p, hot), ir_op(p, IRE_NEG, ir_op(p, IRE_LOG, clip(p, y), NULL), NULL));
-        grad = ir_op(p, IRE_MUL, ir_op(p, IRE_MUL, ir_ref(p, hot),
-                                       inside(p, y, KERAS_EPSILON, 1.0f - KERAS_EPSILON)),
-                     ir_op(p, IRE_DIV, ir_num(p, -1.0f), clip(p, y)));
+    } else { /* -log clip(y) */
+        term = ir_op(p, IRE_MUL, ir_ref(p, hot),
+                     ir_op(p, IRE_NEG, ir_op(p, IRE_LOG, clip(p, y), NULL), NULL));
+        grad = ir_op(
+            p, IRE_MUL,
+            ir_op(p, IRE_MUL, ir_ref(p, hot), inside(p, y, KERAS_EPSILON, 1.0f - KERAS_EPSILON)),
+            ir_op(p, IRE_DIV, ir_num(p, -1.0f), clip(p, y)));
     }
     ir_set(p, b, lc->sum, SCALAR_ADD, term);
     if (lc->g >= 0)
@@ -355,8 +358,8 @@ static void lower_loss(const Model *m, IrProgram *p)
     int last = m->nlayers;
     LossCtx lc = {0};
     lc.c = (LowerCtx){.p = p, .m = m, .index = last - 1};
-    lc.c.f = ir_train_func(p, "train_loss", arena_printf(&p->arena, "the loss: %s",
-                                                         loss_names[m->train.loss]),
+    lc.c.f = ir_train_func(p, "train_loss",
+                           arena_printf(&p->arena, "the loss: %s", loss_names[m->train.loss]),
                            PHASE_LOSS, true);
     const Shape *out = model_output_shape(m);
     lc.size = shape_size(out);
@@ -366,10 +369,10 @@ static void lower_loss(const Model *m, IrProgram *p)
     lc.g = grad_view(&lc.c, last, "dy");
     bool pre;
     int logits = train_logits_node(m, &pre);
-    lc.logits = logits < 0 ? -1
-                : pre      ? ir_sample_view(p, lc.c.f, "z", VIEW_TRAIN, tp->pre[logits], lc.size,
-                                            false, lc.size)
-                           : act_view(&lc.c, logits, "z", false);
+    lc.logits =
+        logits < 0 ? -1
+        : pre ? ir_sample_view(p, lc.c.f, "z", VIEW_TRAIN, tp->pre[logits], lc.size, false, lc.size)
+              : act_view(&lc.c, logits, "z", false);
     bool ce = m->train.loss == LOSS_CROSSENTROPY;
     int64_t targets = ce ? lc.positions : lc.size;
     lc.t = ir_sample_view(p, lc.c.f, "t", VIEW_TARGET, 0, targets, false, targets);
@@ -402,13 +405,13 @@ static void lower_update_tensor(const Model *m, IrProgram *p, IrFunc *f, const P
     int s0 = tp->state[0] < 0 ? -1
                               : ir_view(p, f, tc->optimizer == OPT_ADAM ? "m" : "v", VIEW_TRAIN,
                                         tp->state[0] + par->offset, count, true);
-    int s1 = tp->state[1] < 0 ? -1
-                              : ir_view(p, f, "v", VIEW_TRAIN, tp->state[1] + par->offset, count,
-                                        true);
+    int s1 = tp->state[1] < 0
+                 ? -1
+                 : ir_view(p, f, "v", VIEW_TRAIN, tp->state[1] + par->offset, count, true);
     ir_comment(p, &f->body, par->name);
     int i = ir_var(p, f, "i");
     IrStmt *loop = ir_for(p, &f->body, i, 0, count);
-    loop->parallel = count >= 4096;     /* element by element */
+    loop->parallel = count >= 4096; /* element by element */
     IrBlock *b = &loop->body;
     IrIndex at = ix_var(i, 1);
     int gs = ir_scalar(p, f, "g");
@@ -416,14 +419,16 @@ static void lower_update_tensor(const Model *m, IrProgram *p, IrFunc *f, const P
     IrExpr *wv = ir_load(p, w, at);
     if (tc->optimizer == OPT_SGD) {
         if (tc->weight_decay != 0)
-            ir_set(p, b, gs, SCALAR_SET, ir_op(p, IRE_ADD, ir_ref(p, gs), mul(p, tc->weight_decay, wv)));
+            ir_set(p, b, gs, SCALAR_SET,
+                   ir_op(p, IRE_ADD, ir_ref(p, gs), mul(p, tc->weight_decay, wv)));
         if (tc->momentum != 0) {
             ir_store(p, b, s0, at,
                      ir_op(p, IRE_ADD, mul(p, tc->momentum, ir_load(p, s0, at)), ir_ref(p, gs)),
                      false);
             ir_set(p, b, gs, SCALAR_SET,
-                   tc->nesterov ? ir_op(p, IRE_ADD, ir_ref(p, gs), mul(p, tc->momentum, ir_load(p, s0, at)))
-                                : ir_load(p, s0, at));
+                   tc->nesterov
+                       ? ir_op(p, IRE_ADD, ir_ref(p, gs), mul(p, tc->momentum, ir_load(p, s0, at)))
+                       : ir_load(p, s0, at));
         }
         ir_store(p, b, w, at, ir_op(p, IRE_SUB, wv, mul(p, tc->lr, ir_ref(p, gs))), false);
         return;
@@ -434,13 +439,16 @@ static void lower_update_tensor(const Model *m, IrProgram *p, IrFunc *f, const P
         ir_store(p, b, w, at, ir_op(p, IRE_SUB, wv, mul(p, tc->lr * tc->weight_decay, wv)), false);
     ir_store(p, b, s0, at,
              ir_op(p, IRE_ADD, mul(p, tc->beta1, ir_load(p, s0, at)),
-                   mul(p, 1 - tc->beta1, ir_ref(p, gs))), false);
+                   mul(p, 1 - tc->beta1, ir_ref(p, gs))),
+             false);
     ir_store(p, b, s1, at,
              ir_op(p, IRE_ADD, mul(p, tc->beta2, ir_load(p, s1, at)),
-                   ir_op(p, IRE_MUL, mul(p, 1 - tc->beta2, ir_ref(p, gs)), ir_ref(p, gs))), false);
-    IrExpr *step = ir_op(p, IRE_DIV, ir_op(p, IRE_MUL, ir_load(p, hyper, ix_const(0)), ir_load(p, s0, at)),
-                         ir_op(p, IRE_ADD, ir_op(p, IRE_SQRT, ir_load(p, s1, at), NULL),
-                               ir_num(p, (float)tc->epsilon)));
+                   ir_op(p, IRE_MUL, mul(p, 1 - tc->beta2, ir_ref(p, gs)), ir_ref(p, gs))),
+             false);
+    IrExpr *step =
+        ir_op(p, IRE_DIV, ir_op(p, IRE_MUL, ir_load(p, hyper, ix_const(0)), ir_load(p, s0, at)),
+              ir_op(p, IRE_ADD, ir_op(p, IRE_SQRT, ir_load(p, s1, at), NULL),
+                    ir_num(p, (float)tc->epsilon)));
     ir_store(p, b, w, at, ir_op(p, IRE_SUB, ir_load(p, w, at), step), false);
 }
 
@@ -452,8 +460,8 @@ static void lower_update(const Model *m, IrProgram *p)
         if (!par->trainable)
             continue;
         /* its index among its layer's tensors names the function */
-        const char *name = arena_printf(&p->arena, "train_%s_update%d", l->name,
-                                        (int)(par - l->params));
+        const char *name =
+            arena_printf(&p->arena, "train_%s_update%d", l->name, (int)(par - l->params));
         IrFunc *f = ir_train_func(p, name,
                                   arena_printf(&p->arena, "%s step: %s (line %d)",
                                                m->train.optimizer == OPT_ADAM ? "Adam" : "SGD",
@@ -482,26 +490,37 @@ static void lower_step_lists(const Model *m, IrProgram *p)
     for (int node = 1; node <= m->nlayers; node++)
         if (tp->mask[node] >= 0) {
             const Layer *l = m->layers[node - 1];
-            ir_step(p, train, (IrStep){.kind = STEP_DROPOUT_MASK, .offset = tp->mask[node],
-                                       .count = shape_size(&l->out), .rate = l->rate,
-                                       .node = node, .text = l->name});
+            ir_step(p, train,
+                    (IrStep){.kind = STEP_DROPOUT_MASK,
+                             .offset = tp->mask[node],
+                             .count = shape_size(&l->out),
+                             .rate = l->rate,
+                             .node = node,
+                             .text = l->name});
         }
     ir_step(p, train, (IrStep){.kind = STEP_CALL, .a = PHASE_FORWARD, .b = PHASE_FORWARD_TRAIN});
-    ir_step(p, train, (IrStep){.kind = STEP_COMMENT,
-                               .text = "Gradients start at zero; each layer adds its part."});
+    ir_step(p, train,
+            (IrStep){.kind = STEP_COMMENT,
+                     .text = "Gradients start at zero; each layer adds its part."});
     for (int node = 1; node <= m->nlayers; node++)
         if (tp->owner[node] == node && tp->grad[node] >= 0)
-            ir_step(p, train, (IrStep){.kind = STEP_ZERO, .offset = tp->grad[node],
-                                       .count = node_size(m, node)});
-    ir_step(p, train, (IrStep){.kind = STEP_ZERO_PARAM_GRADS, .offset = tp->param_grad,
-                               .count = m->param_floats});
+            ir_step(
+                p, train,
+                (IrStep){.kind = STEP_ZERO, .offset = tp->grad[node], .count = node_size(m, node)});
+    ir_step(p, train,
+            (IrStep){
+                .kind = STEP_ZERO_PARAM_GRADS, .offset = tp->param_grad, .count = m->param_floats});
     ir_step(p, train, (IrStep){.kind = STEP_CALL, .a = PHASE_LOSS, .b = PHASE_LOSS});
     ir_step(p, train, outputs);
     ir_step(p, train, (IrStep){.kind = STEP_CALL, .a = PHASE_BACKWARD, .b = PHASE_BACKWARD});
     const TrainConfig *tc = &m->train;
     if (tc->optimizer == OPT_ADAM)
-        ir_step(p, train, (IrStep){.kind = STEP_ADAM_STEP_SIZE, .offset = tp->hyper, .lr = tc->lr,
-                                   .beta1 = tc->beta1, .beta2 = tc->beta2});
+        ir_step(p, train,
+                (IrStep){.kind = STEP_ADAM_STEP_SIZE,
+                         .offset = tp->hyper,
+                         .lr = tc->lr,
+                         .beta1 = tc->beta1,
+                         .beta2 = tc->beta2});
     ir_step(p, train, (IrStep){.kind = STEP_CALL, .a = PHASE_UPDATE, .b = PHASE_UPDATE});
 }
 
@@ -541,8 +560,7 @@ void lower_training(const Model *m, IrProgram *p)
         if (!any_input && layer_param_count(l, true) == 0)
             continue;
         bool final = node == m->nlayers;
-        LowerCtx base = {.p = p, .m = m, .l = l, .index = i,
-                         .logits_grad = final && logits >= 0};
+        LowerCtx base = {.p = p, .m = m, .l = l, .index = i, .logits_grad = final && logits >= 0};
         if (m->tp.pre[node] >= 0 && !(final && pre))
             lower_pre_grad(&base);
         l->kind->lower_backward(&base);

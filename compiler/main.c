@@ -7,7 +7,7 @@
  * Exit status: 0 success; 1 errors in the model or weights; 2 wrong use,
  * unreadable or unwritable file.
  */
-#define _DEFAULT_SOURCE         /* readlink, realpath */
+#define _DEFAULT_SOURCE /* readlink, realpath */
 #include <errno.h>
 #include <limits.h>
 #include <unistd.h>
@@ -45,12 +45,12 @@ typedef struct {
     const char *weights;
     const char *prefix;
     const char *depfile;
-    const char *target;         /* --target: an LLVM triple */
-    bool no_contract;           /* --fp-contract=off: no fused multiply-adds (LLVM) */
+    const char *target; /* --target: an LLVM triple */
+    bool no_contract;   /* --fp-contract=off: no fused multiply-adds (LLVM) */
     bool fp_contract_given;
     EmitKind emit;
-    int vector_width;           /* floats per vector in register blocks; 0: none */
-    int vector_registers;       /* the target's vector registers; 0: from the width */
+    int vector_width;     /* floats per vector in register blocks; 0: none */
+    int vector_registers; /* the target's vector registers; 0: from the width */
     bool summary, json, check, no_train, main, md, cflags, libs;
 } Options;
 
@@ -229,9 +229,8 @@ static Model *load_model(const Options *o, Source *src, Diag **diag, int *status
     }
     *diag = diag_new(o->model, src->text, src->text_len);
     /* --check stops after the check; the rest needs the plans too */
-    Model *m = o->check && !o->summary
-                   ? compile_check(o->model, src->text, src->text_len, *diag)
-                   : compile_source(o->model, src->text, src->text_len, *diag);
+    Model *m = o->check && !o->summary ? compile_check(o->model, src->text, src->text_len, *diag)
+                                       : compile_source(o->model, src->text, src->text_len, *diag);
     diag_report(*diag, stderr, true);
     *status = m ? 0 : 1;
     return m;
@@ -266,8 +265,8 @@ static float *load_baked_weights(const Model *m, const char *path, int *status)
     }
     float *weights = xcalloc((size_t)m->param_floats + 1, sizeof *weights);
     char error[1024];
-    int rc = cnnrt_load_safetensors(path, specs, m->nparams, weights, (long)m->param_floats,
-                                    error, sizeof error);
+    int rc = cnnrt_load_safetensors(path, specs, m->nparams, weights, (long)m->param_floats, error,
+                                    sizeof error);
     free(specs);
     if (rc != 0) {
         fprintf(stderr, "%s\n", error);
@@ -324,7 +323,7 @@ static int write_dependencies(const Options *o, const char *c_path)
     if (o->depfile) {
         path = xstrdup(o->depfile);
     } else {
-        const char *dot = strrchr(c_path, '.');     /* OUT.c, OUT.ll, OUT.o -> OUT.d */
+        const char *dot = strrchr(c_path, '.'); /* OUT.c, OUT.ll, OUT.o -> OUT.d */
         size_t len = (size_t)(dot - c_path);
         path = xmalloc(len + 3);
         snprintf(path, len + 3, "%.*s.d", (int)len, c_path);
@@ -386,19 +385,24 @@ static int generate(const Options *o, const Model *m, int argc, char **argv)
         return status;
     IrProgram program = {0};
     CompileOptions co = {o->vector_width,
-                         o->vector_registers ? o->vector_registers
-                         : o->vector_width >= 16 ? 32 : 16,
+                         o->vector_registers     ? o->vector_registers
+                         : o->vector_width >= 16 ? 32
+                                                 : 16,
                          !o->weights && !o->no_train};
     bool train = compile_lower(m, &co, &program);
-    if (co.train && !train)     /* a batch too large for static memory indexed with int */
-        fprintf(stderr, "cnngen: warning: training batch %lld needs %lld bytes of static memory; "
-                "no training code (use a smaller batch)\n", (long long)m->tp.batch,
-                (long long)mul_sat(4, m->tp.floats));
+    if (co.train && !train) /* a batch too large for static memory indexed with int */
+        fprintf(stderr,
+                "cnngen: warning: training batch %lld needs %lld bytes of static memory; "
+                "no training code (use a smaller batch)\n",
+                (long long)m->tp.batch, (long long)mul_sat(4, m->tp.floats));
     char *cmd = command_line(argc, argv);
     EmitOptions eo = {o->prefix ? o->prefix : m->name, NULL, cmd, weights, o->main, !train};
     char *h_path = NULL, *code_path = NULL, *h_name = NULL;
     if (strcmp(o->output, "-") != 0) {
-        output_names(o->output, o->emit == EMIT_C ? "c" : o->emit == EMIT_LLVM ? "ll" : "o",
+        output_names(o->output,
+                     o->emit == EMIT_C      ? "c"
+                     : o->emit == EMIT_LLVM ? "ll"
+                                            : "o",
                      &code_path, &h_path, &h_name);
         eo.header_name = h_name;
     }
@@ -449,14 +453,14 @@ static int print_build_flags(bool cflags, bool libs)
         return 2;
     }
     exe[n] = '\0';
-    *strrchr(exe, '/') = '\0';                 /* the directory cnngen is in */
+    *strrchr(exe, '/') = '\0'; /* the directory cnngen is in */
     const char *include, *libdir;
     char prefix_include[4200], prefix_lib[4200];
     if (realpath(CNNGEN_BUILD_DIR, build) && strcmp(build, exe) == 0) {
         include = CNNGEN_SOURCE_DIR "/runtime/include";
         libdir = CNNGEN_BUILD_DIR;
     } else {
-        char *slash = strrchr(exe, '/');        /* PREFIX/bin -> PREFIX */
+        char *slash = strrchr(exe, '/'); /* PREFIX/bin -> PREFIX */
         if (slash)
             *slash = '\0';
         snprintf(prefix_include, sizeof prefix_include, "%s/%s", exe, CNNGEN_INSTALL_INCLUDEDIR);
@@ -494,8 +498,10 @@ int main(int argc, char **argv)
                                  "compiler's -ffp-contract decides)");
 #ifndef CNNGEN_HAVE_LLVM
     if (o.emit != EMIT_C && !o.summary && !o.check) {
-        fprintf(stderr, "cnngen: error: --emit=%s needs the LLVM backend, and this cnngen was "
-                        "built without LLVM\n", o.emit == EMIT_LLVM ? "llvm" : "obj");
+        fprintf(stderr,
+                "cnngen: error: --emit=%s needs the LLVM backend, and this cnngen was "
+                "built without LLVM\n",
+                o.emit == EMIT_LLVM ? "llvm" : "obj");
         return 2;
     }
 #endif

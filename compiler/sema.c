@@ -13,14 +13,14 @@ typedef struct {
     Ast *ast;
     Model *m;
     Consts consts;
-    StrMap labels;              /* label -> node */
-    StrMap names;               /* layer name -> source line of that layer */
-    StrMap counts;              /* layer kind -> how many so far */
-    Shape *shapes;              /* node -> shape */
-    bool *known;                /* node -> shape derived (false after an error) */
+    StrMap labels; /* label -> node */
+    StrMap names;  /* layer name -> source line of that layer */
+    StrMap counts; /* layer kind -> how many so far */
+    Shape *shapes; /* node -> shape */
+    bool *known;   /* node -> shape derived (false after an error) */
     int nnodes, cap;
-    PtrVec layers;              /* node-1 -> Layer (NULL for an unknown kind) */
-    int current;                /* node of the current tensor; -1 before input */
+    PtrVec layers; /* node-1 -> Layer (NULL for an unknown kind) */
+    int current;   /* node of the current tensor; -1 before input */
     bool input_seen, missing_input_reported;
     const Stmt *train_stmt;
     Loc metrics_loc;
@@ -28,15 +28,14 @@ typedef struct {
 } Sema;
 
 static const char *const reserved_words[] = {"model", "input", "const", "from",
-                                             "train", "true", "false", NULL};
+                                             "train", "true",  "false", NULL};
 
 static const char *const c_keywords[] = {
-    "auto",     "break",  "case",     "char",   "const",    "continue", "default",
-    "do",       "double", "else",     "enum",   "extern",   "float",    "for",
-    "goto",     "if",     "inline",   "int",    "long",     "register", "restrict",
-    "return",   "short",  "signed",   "sizeof", "static",   "struct",   "switch",
-    "typedef",  "union",  "unsigned", "void",   "volatile", "while",    "_Bool",
-    "_Complex", "_Imaginary", NULL};
+    "auto",     "break",  "case",   "char",     "const",      "continue", "default",  "do",
+    "double",   "else",   "enum",   "extern",   "float",      "for",      "goto",     "if",
+    "inline",   "int",    "long",   "register", "restrict",   "return",   "short",    "signed",
+    "sizeof",   "static", "struct", "switch",   "typedef",    "union",    "unsigned", "void",
+    "volatile", "while",  "_Bool",  "_Complex", "_Imaginary", NULL};
 
 static bool in_words(const char *const *words, const char *name)
 {
@@ -130,14 +129,18 @@ static void on_input(Sema *s, const Stmt *st)
         return;
     }
     s->input_seen = true;
-    s->current = 0;                 /* the input node, even if its shape is bad */
+    s->current = 0; /* the input node, even if its shape is bad */
     const Expr *dims = st->value;
     if (dims->kind != EXPR_LIST || dims->items.count < 1 || dims->items.count > 4) {
         diag_error(s->diag, dims->loc, "the input shape is a list [d1, ..., dk] of 1 to 4 sizes");
         return;
     }
-    ArgReader r = {.diag = s->diag, .ast = s->ast, .arena = &s->m->arena, .consts = &s->consts,
-                   .what = "input", .loc = st->loc};
+    ArgReader r = {.diag = s->diag,
+                   .ast = s->ast,
+                   .arena = &s->m->arena,
+                   .consts = &s->consts,
+                   .what = "input",
+                   .loc = st->loc};
     Shape shape = {.rank = dims->items.count};
     for (int i = 0; i < shape.rank; i++)
         if (!args_integer_value(&r, "an input size", dims->items.items[i], 1, &shape.dim[i]))
@@ -281,11 +284,15 @@ static void on_layer(Sema *s, const Stmt *st)
     l->name = name;
     l->label = st->label ? name : NULL;
     l->loc = st->loc;
-    l->activation = kind->activation;      /* an activation layer's; conv, dense: configure */
+    l->activation = kind->activation; /* an activation layer's; conv, dense: configure */
     s->layers.items[node - 1] = l;
 
-    ArgReader r = {.diag = s->diag, .ast = s->ast, .arena = &s->m->arena, .consts = &s->consts,
-                   .what = name, .loc = st->loc};
+    ArgReader r = {.diag = s->diag,
+                   .ast = s->ast,
+                   .arena = &s->m->arena,
+                   .consts = &s->consts,
+                   .what = name,
+                   .loc = st->loc};
     if (kind->merges_labels) {
         if (!merge_labels(s, st, l, node))
             return;
@@ -301,18 +308,18 @@ static void on_layer(Sema *s, const Stmt *st)
     if (src < 0) {
         if (!s->missing_input_reported) {
             s->missing_input_reported = true;
-            diag_error(s->diag, st->loc, "a layer before 'input [...]': the input shape is unknown");
+            diag_error(s->diag, st->loc,
+                       "a layer before 'input [...]': the input shape is unknown");
         }
         return;
     }
     infer_layer(s, l, node);
-    l->label_args = NULL;           /* the AST is not kept with the model */
+    l->label_args = NULL; /* the AST is not kept with the model */
 }
 
 /* ---- the train block ---------------------------------------------------- */
 
-static const char *const loss_words[] = {"mse", "mae", "binary_crossentropy", "crossentropy",
-                                         NULL};
+static const char *const loss_words[] = {"mse", "mae", "binary_crossentropy", "crossentropy", NULL};
 static const char *const metric_words[] = {"accuracy", "mae", "rmse", NULL};
 static const char *const sgd_args[] = {"lr", "momentum", "nesterov", "weight_decay", NULL};
 static const char *const adam_args[] = {"lr", "beta1", "beta2", "epsilon", "weight_decay", NULL};
@@ -330,8 +337,12 @@ static bool read_optimizer(Sema *s, const Expr *node, TrainConfig *c)
         return false;
     }
     ArgList none = {0};
-    ArgReader r = {.diag = s->diag, .ast = s->ast, .arena = &s->m->arena, .consts = &s->consts,
-                   .what = node->name, .loc = node->loc};
+    ArgReader r = {.diag = s->diag,
+                   .ast = s->ast,
+                   .arena = &s->m->arena,
+                   .consts = &s->consts,
+                   .what = node->name,
+                   .loc = node->loc};
     if (!args_bind(&r, node->name, node->kind == EXPR_CALL ? &node->args : &none,
                    sgd ? sgd_args : adam_args, no_names))
         return false;
@@ -399,8 +410,12 @@ static bool read_metrics(Sema *s, const Arg *entry, TrainConfig *c)
 
 static void train_entry(Sema *s, const Arg *entry, TrainConfig *c)
 {
-    ArgReader r = {.diag = s->diag, .ast = s->ast, .arena = &s->m->arena, .consts = &s->consts,
-                   .what = "train", .loc = entry->loc};
+    ArgReader r = {.diag = s->diag,
+                   .ast = s->ast,
+                   .arena = &s->m->arena,
+                   .consts = &s->consts,
+                   .what = "train",
+                   .loc = entry->loc};
     r.bound[0] = (BoundArg){entry->name, entry};
     r.nbound = 1;
     const char *key = entry->name;
@@ -454,8 +469,9 @@ static void check_train(Sema *s)
         return;
     for (int i = 0; i < c->nmetrics; i++)
         if (c->metrics[i] == METRIC_MAE || c->metrics[i] == METRIC_RMSE) {
-            diag_error(s->diag, s->metrics_loc, "mae and rmse need targets of the output size; "
-                                                "crossentropy targets are class indices");
+            diag_error(s->diag, s->metrics_loc,
+                       "mae and rmse need targets of the output size; "
+                       "crossentropy targets are class indices");
             return;
         }
 }
@@ -543,7 +559,7 @@ Model *sema_check(Ast *ast, Diag *diag, const char *filename)
     m->filename = filename;
     m->name = "";
     default_train(&m->train);
-    add_node(&s);                               /* node 0: the input */
+    add_node(&s); /* node 0: the input */
     const Program *p = &ast->program;
     if (p->count == 0)
         diag_error(diag, (Loc){1, 1}, "expected 'model NAME' as the first statement");

@@ -19,7 +19,7 @@ bool source_read(const char *path, Source *src)
     char *data = xmalloc(cap);
     for (;;) {
         if (len + 1 >= cap) {
-            if (cap > (size_t)1 << 30) {        /* the scanner takes an int length */
+            if (cap > (size_t)1 << 30) { /* the scanner takes an int length */
                 free(data);
                 fclose(f);
                 errno = EFBIG;

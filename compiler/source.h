@@ -6,9 +6,9 @@
 #include <stddef.h>
 
 typedef struct {
-    char *data;         /* NUL-terminated; may hold NUL bytes before len */
+    char *data; /* NUL-terminated; may hold NUL bytes before len */
     size_t len;
-    const char *text;   /* data without a leading byte-order mark */
+    const char *text; /* data without a leading byte-order mark */
     size_t text_len;
 } Source;
 

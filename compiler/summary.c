@@ -36,7 +36,7 @@ static void print_row(FILE *out, const Row *row, const size_t *widths)
         size_t pad = widths[c] - len;
         if (c)
             strbuf_append(&line, "  ", 2);
-        if (c >= 3)                             /* numbers are right-aligned */
+        if (c >= 3) /* numbers are right-aligned */
             for (size_t i = 0; i < pad; i++)
                 strbuf_append(&line, " ", 1);
         strbuf_append(&line, row->cells[c], len);
@@ -56,8 +56,8 @@ void summary_print(const Model *m, FILE *out)
     int nrows = m->nlayers + 2;
     Row *rows = arena_alloc(&a, (size_t)nrows * sizeof *rows);
     rows[0] = (Row){{"Layer", "Name", "Output shape", "Params", "Trainable", "Fixed", "Line"}};
-    rows[1] = (Row){{"input", "input", shape_cell(&a, &m->input), "0", "0", "0",
-                     row_cell(&a, m->input_line)}};
+    rows[1] = (Row){
+        {"input", "input", shape_cell(&a, &m->input), "0", "0", "0", row_cell(&a, m->input_line)}};
     for (int i = 0; i < m->nlayers; i++) {
         const Layer *l = m->layers[i];
         int64_t t = layer_param_count(l, true), f = layer_param_count(l, false);
@@ -84,8 +84,8 @@ void summary_print(const Model *m, FILE *out)
             "Training memory (batch %lld): %lld bytes: activations %lld, gradients %lld, "
             "optimizer state %lld\n",
             (long long)tp->batch, (long long)mul_sat(4, tp->floats),
-            (long long)mul_sat(4, tp->activation_floats), (long long)mul_sat(4, tp->gradient_floats),
-            (long long)mul_sat(4, tp->state_floats));
+            (long long)mul_sat(4, tp->activation_floats),
+            (long long)mul_sat(4, tp->gradient_floats), (long long)mul_sat(4, tp->state_floats));
     fprintf(out, "Total params: %lld\nTrainable params: %lld\nFixed params: %lld\n",
             (long long)(trainable + fixed), (long long)trainable, (long long)fixed);
     arena_free(&a);
@@ -132,6 +132,6 @@ void summary_print_json(const Model *m, FILE *out)
     fprintf(out,
             " \"train\": {\n  \"loss\": \"%s\",\n  \"optimizer\": \"%s\",\n  \"batch\": %lld,\n"
             "  \"epochs\": %lld,\n  \"memory_bytes\": %lld\n }\n}\n",
-            loss_names[tc->loss], tc->optimizer == OPT_ADAM ? "adam" : "sgd",
-            (long long)tc->batch, (long long)tc->epochs, (long long)mul_sat(4, m->tp.floats));
+            loss_names[tc->loss], tc->optimizer == OPT_ADAM ? "adam" : "sgd", (long long)tc->batch,
+            (long long)tc->epochs, (long long)mul_sat(4, m->tp.floats));
 }

@@ -8,8 +8,8 @@
 
 _Noreturn void util_internal_error(const char *file, int line)
 {
-    fprintf(stderr, "cnngen: internal error at %s:%d (a bug in cnngen; please report it)\n",
-            file, line);
+    fprintf(stderr, "cnngen: internal error at %s:%d (a bug in cnngen; please report it)\n", file,
+            line);
     exit(3);
 }
 
@@ -133,7 +133,7 @@ void ptrvec_free(PtrVec *v)
 
 static uint64_t hash_string(const char *s)
 {
-    uint64_t h = 1469598103934665603u;          /* FNV-1a */
+    uint64_t h = 1469598103934665603u; /* FNV-1a */
     for (; *s; s++)
         h = (h ^ (unsigned char)*s) * 1099511628211u;
     return h;

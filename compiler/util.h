@@ -28,8 +28,7 @@ typedef struct {
 
 void *arena_alloc(Arena *arena, size_t size);
 char *arena_strndup(Arena *arena, const char *s, size_t len);
-char *arena_printf(Arena *arena, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+char *arena_printf(Arena *arena, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void arena_free(Arena *arena);
 
 /* A growable array of pointers (malloc-backed). */

@@ -19,8 +19,7 @@ static bool activation_trains_as_identity(const Layer *l)
 }
 
 /* In a conv or dense layer's epilogue: the function, element by element. */
-static IrExpr *activation_epilogue(LowerCtx *c, int e, const Layer *l, IrExpr *v,
-                                   IrIndex channel)
+static IrExpr *activation_epilogue(LowerCtx *c, int e, const Layer *l, IrExpr *v, IrIndex channel)
 {
     (void)e;
     (void)channel;
@@ -34,9 +33,10 @@ static void activation_lower(LowerCtx *c)
     int64_t n = shape_size(&l->out);
     int i = ir_var(c->p, c->f, "i");
     IrStmt *loop = ir_for(c->p, &c->f->body, i, 0, n);
-    ir_store(c->p, &loop->body, c->out, ix_var(i, 1),
-             lower_activation(c, l->activation, (float)l->alpha,
-                              ir_load(c->p, c->in[0], ix_var(i, 1))), false);
+    ir_store(
+        c->p, &loop->body, c->out, ix_var(i, 1),
+        lower_activation(c, l->activation, (float)l->alpha, ir_load(c->p, c->in[0], ix_var(i, 1))),
+        false);
     lower_output_softmax(c);
 }
 
@@ -64,11 +64,12 @@ static void activation_backward(const LowerCtx *base)
 /* softmax works on a whole row, so it fuses into no epilogue. */
 #define ACTIVATION_KIND(kind_name, kind_activation, kind_epilogue, kind_positional, \
                         kind_configure) \
-    {.name = kind_name, .positional = kind_positional, \
-     .named = layer_no_names, .activation = kind_activation, \
-     .trains_as_identity = activation_trains_as_identity, .epilogue = kind_epilogue, \
-     .configure = kind_configure, .infer = layer_same_shape_infer, .lower = activation_lower, \
-     .lower_backward = activation_backward}
+    { \
+        .name = kind_name, .positional = kind_positional, .named = layer_no_names, \
+        .activation = kind_activation, .trains_as_identity = activation_trains_as_identity, \
+        .epilogue = kind_epilogue, .configure = kind_configure, .infer = layer_same_shape_infer, \
+        .lower = activation_lower, .lower_backward = activation_backward \
+    }
 
 const LayerKind activation_kinds[] = {
     ACTIVATION_KIND("relu", ACT_RELU, activation_epilogue, layer_no_names, NULL),

@@ -12,11 +12,11 @@
 enum { CONV_PLAIN, CONV_DEPTHWISE };
 
 static const char *const conv_positional[] = {"filters", "kernel", NULL};
-static const char *const conv_named[] = {"stride", "padding", "dilation", "activation", "bias",
-                                         "weights", "trainable", "init", NULL};
+static const char *const conv_named[] = {"stride",  "padding",   "dilation", "activation", "bias",
+                                         "weights", "trainable", "init",     NULL};
 static const char *const depthwise_positional[] = {"kernel", NULL};
-static const char *const depthwise_named[] = {"stride", "padding", "dilation", "activation",
-                                              "bias", "weights", "trainable", "init",
+static const char *const depthwise_named[] = {"stride",     "padding", "dilation",  "activation",
+                                              "bias",       "weights", "trainable", "init",
                                               "multiplier", NULL};
 
 /* Read in the order the reference does, so the first bad argument is the
@@ -92,15 +92,17 @@ typedef struct {
     int64_t cin, cout, mult;
     int64_t xs[3], ws[3], ys[3];
     IrIndex x_ix, w_ix, y_ix;
-    IrBlock *body;              /* inside the position loops */
+    IrBlock *body; /* inside the position loops */
 } ConvRegion;
 
 static ConvRegion conv_region_loops(LowerCtx *c, const WindowSegment *region)
 {
     const Layer *l = c->l;
     int nd = l->nd;
-    ConvRegion r = {.depthwise = l->kind->variant == CONV_DEPTHWISE, .cin = l->cin,
-                    .cout = l->out.dim[nd], .mult = l->multiplier};
+    ConvRegion r = {.depthwise = l->kind->variant == CONV_DEPTHWISE,
+                    .cin = l->cin,
+                    .cout = l->out.dim[nd],
+                    .mult = l->multiplier};
     Shape in = layer_spatial_shape(l, c->in_shape[0]);
     layer_axis_strides(in.dim, nd, r.cin, r.xs);
     layer_axis_strides(l->kernel, nd, r.cin * (r.depthwise ? r.mult : r.cout), r.ws);
@@ -154,7 +156,7 @@ static void conv_region_scalar(LowerCtx *c, const WindowSegment *region)
     IrProgram *p = c->p;
     IrFunc *f = c->f;
     const Layer *l = c->l;
-    int acc = c->acc;                   /* one output position's accumulators */
+    int acc = c->acc; /* one output position's accumulators */
     ConvRegion r = conv_region_loops(c, region);
     bool depthwise = r.depthwise;
     int64_t cin = r.cin, cout = r.cout, mult = r.mult;
@@ -169,20 +171,22 @@ static void conv_region_scalar(LowerCtx *c, const WindowSegment *region)
         IrBlock *body = conv_tap_loops(c, region, &r, cin <= 4, &ci);
         IrIndex x_ix = r.x_ix, w_ix = r.w_ix;
         IrIndex xi = ix_add_var(x_ix, ci, 1);
-        if (depthwise) {        /* output channel ci*mult + j reads input channel ci */
+        if (depthwise) { /* output channel ci*mult + j reads input channel ci */
             int j = ir_var(p, f, "j");
             IrBlock *inner = &ir_for(p, body, j, 0, mult)->body;
             IrIndex oc = ix_add_var(ix_var(ci, mult), j, 1);
             ir_store(p, inner, acc, oc,
                      ir_op(p, IRE_MUL, ir_load(p, c->in[0], xi),
-                           ir_load(p, c->params[0], ix_add(w_ix, oc))), true);
+                           ir_load(p, c->params[0], ix_add(w_ix, oc))),
+                     true);
         } else {
             int co2 = ir_var(p, f, "co");
             IrBlock *inner = &ir_for(p, body, co2, 0, cout)->body;
-            ir_store(p, inner, acc, ix_var(co2, 1),
-                     ir_op(p, IRE_MUL, ir_load(p, c->in[0], xi),
-                           ir_load(p, c->params[0],
-                                   ix_add_var(ix_add_var(w_ix, ci, cout), co2, 1))), true);
+            ir_store(
+                p, inner, acc, ix_var(co2, 1),
+                ir_op(p, IRE_MUL, ir_load(p, c->in[0], xi),
+                      ir_load(p, c->params[0], ix_add_var(ix_add_var(w_ix, ci, cout), co2, 1))),
+                true);
         }
     }
     int co3 = ir_var(p, f, "co");
@@ -216,8 +220,8 @@ static void conv_region_vector(LowerCtx *c, const WindowSegment *region, int blo
     int ob = ir_var(p, f, "blk");
     b = &ir_for(p, b, ob, 0, nblocks)->body;
     int64_t lo = region[last].lo, s = l->stride[last];
-    x_ix = ix_add(x_ix, ix_scale(ix_add_var(ix_const(lo * s - l->pad_before[last]), ob,
-                                            block * s), xs[last]));
+    x_ix = ix_add(x_ix, ix_scale(ix_add_var(ix_const(lo * s - l->pad_before[last]), ob, block * s),
+                                 xs[last]));
     y_ix = ix_add(y_ix, ix_scale(ix_add_var(ix_const(lo), ob, block), ys[last]));
 
     int64_t nvec = cout / width;
@@ -239,11 +243,12 @@ static void conv_region_vector(LowerCtx *c, const WindowSegment *region, int blo
             /* With no dilation on the last axis, its taps and the input
              * channels are one contiguous run in x and in w: one loop. */
             bool merge = l->dilation[last] == 1;
-            IrBlock *taps = conv_window_loops(c, region, merge ? last : nd, b, xs, ws, &xk, &wk,
-                                              false);
+            IrBlock *taps =
+                conv_window_loops(c, region, merge ? last : nd, b, xs, ws, &xk, &wk, false);
             int ci = ir_var(p, f, merge ? "j" : "ci");
             IrBlock *body = &ir_for(p, taps, ci, merge ? region[last].klo * cin : 0,
-                                    merge ? region[last].khi * cin : cin)->body;
+                                    merge ? region[last].khi * cin : cin)
+                                 ->body;
             xk = ix_add_var(xk, ci, 1);
             wk = ix_add_var(wk, ci, cout);
             for (int v = 0; v < chunk; v++) {
@@ -254,7 +259,8 @@ static void conv_region_vector(LowerCtx *c, const WindowSegment *region, int blo
             for (int r = 0; r < block; r++) {
                 IrExpr *x = ir_load(p, c->in[0], ix_add(xk, ix_const(r * s * xs[last])));
                 for (int v = 0; v < chunk; v++)
-                    ir_vset(p, body, acc[r][v], SCALAR_ADD, ir_op(p, IRE_MUL, x, ir_vref(p, wv[v])));
+                    ir_vset(p, body, acc[r][v], SCALAR_ADD,
+                            ir_op(p, IRE_MUL, x, ir_vref(p, wv[v])));
             }
         }
         for (int r = 0; r < block; r++)
@@ -266,9 +272,10 @@ static void conv_region_vector(LowerCtx *c, const WindowSegment *region, int blo
     IrStmt *rows = ir_for(p, b, r, 0, block);
     int co = ir_var(p, f, "co");
     IrStmt *out = ir_for(p, &rows->body, co, 0, cout);
-    ir_store(p, &out->body, c->out, ix_add_var(ix_add_var(y_ix, r, ys[last]), co, 1),
-             lower_epilogue(c, ir_load(p, c->acc, ix_add_var(ix_var(r, cout), co, 1)),
-                            ix_var(co, 1)), false);
+    ir_store(
+        p, &out->body, c->out, ix_add_var(ix_add_var(y_ix, r, ys[last]), co, 1),
+        lower_epilogue(c, ir_load(p, c->acc, ix_add_var(ix_var(r, cout), co, 1)), ix_var(co, 1)),
+        false);
 }
 
 /* How many output positions a register block holds: the accumulators and
@@ -344,7 +351,8 @@ static void conv_backward_region(LowerCtx *c, const WindowSegment *region)
     IrIndex xi = ix_add_var(x_ix, ci, 1);
     /* Output channels of this input channel: all (conv), or its multiplier's. */
     int64_t nout = depthwise ? mult : cout;
-    IrIndex w_row = ix_add_var(w_ix, ci, nout), g_row = depthwise ? ix_add_var(y_ix, ci, mult) : y_ix;
+    IrIndex w_row = ix_add_var(w_ix, ci, nout),
+            g_row = depthwise ? ix_add_var(y_ix, ci, mult) : y_ix;
     int width = p->vector_width;
     int64_t vec = width && !depthwise ? nout / width * width : 0;
     int dot = -1;
@@ -352,7 +360,7 @@ static void conv_backward_region(LowerCtx *c, const WindowSegment *region)
         dot = ir_scalar(p, f, "dot");
         ir_set(p, body, dot, SCALAR_DECLARE, ir_num(p, 0.0f));
     }
-    if (vec) {          /* whole vectors of output channels */
+    if (vec) { /* whole vectors of output channels */
         int acc = ir_vreg(p, f, "acc");
         if (dx >= 0)
             ir_vset(p, body, acc, SCALAR_DECLARE, ir_vzero(p));
@@ -364,7 +372,8 @@ static void conv_backward_region(LowerCtx *c, const WindowSegment *region)
         if (dw >= 0) {
             int dwv = ir_vreg(p, f, "dw");
             ir_vset(p, vb, dwv, SCALAR_DECLARE, ir_vload(p, dw, at_w));
-            ir_vset(p, vb, dwv, SCALAR_ADD, ir_op(p, IRE_MUL, ir_load(p, c->in[0], xi), ir_vref(p, gv)));
+            ir_vset(p, vb, dwv, SCALAR_ADD,
+                    ir_op(p, IRE_MUL, ir_load(p, c->in[0], xi), ir_vref(p, gv)));
             ir_vstore(p, vb, dw, at_w, dwv);
         }
         if (dx >= 0) {
@@ -405,8 +414,8 @@ static void conv_input_grad_region(LowerCtx *c, const WindowSegment *region)
     ConvRegion r = conv_region_loops(c, region);
     if (!region_has_taps(l, region))
         return;
-    IrBlock *taps = conv_window_loops(c, region, l->nd, r.body, r.xs, r.ws, &r.x_ix, &r.w_ix,
-                                      false);
+    IrBlock *taps =
+        conv_window_loops(c, region, l->nd, r.body, r.xs, r.ws, &r.x_ix, &r.w_ix, false);
     int64_t nvec = r.cin / width;
     for (int64_t first = 0; first < nvec; first += 4) {
         int chunk = (int)(nvec - first < 4 ? nvec - first : 4);
@@ -423,8 +432,8 @@ static void conv_input_grad_region(LowerCtx *c, const WindowSegment *region)
         for (int v = 0; v < chunk; v++) {
             int wv = ir_vreg(p, f, "w");
             ir_vset(p, body, wv, SCALAR_DECLARE,
-                    ir_vload(p, c->wt, ix_add(ix_add_var(r.w_ix, co, r.cin),
-                                             ix_const((first + v) * width))));
+                    ir_vload(p, c->wt,
+                             ix_add(ix_add_var(r.w_ix, co, r.cin), ix_const((first + v) * width))));
             ir_vset(p, body, acc[v], SCALAR_ADD, ir_op(p, IRE_MUL, ir_ref(p, gs), ir_vref(p, wv)));
         }
         for (int v = 0; v < chunk; v++)
@@ -513,8 +522,8 @@ static void conv_backward(const LowerCtx *base)
 {
     int width = base->p->vector_width;
     if (train_needs_grad(base->m, base->l->srcs[0])) {
-        bool transposed = base->l->kind->variant == CONV_PLAIN && width &&
-                          base->l->cin % width == 0;
+        bool transposed =
+            base->l->kind->variant == CONV_PLAIN && width && base->l->cin % width == 0;
         if (transposed)
             conv_transpose_kernel(base);
         LowerCtx c = lower_train_func(base, PHASE_BACKWARD, true, "backward_input");
@@ -528,8 +537,8 @@ static void conv_backward(const LowerCtx *base)
         LowerCtx c = lower_train_func(base, PHASE_BACKWARD, true, "backward_params");
         c.din[0] = -1;
         Shape in = layer_spatial_shape(c.l, c.in_shape[0]);
-        bool rows = base->l->kind->variant == CONV_PLAIN && width &&
-                    c.l->out.dim[c.l->nd] % width == 0;
+        bool rows =
+            base->l->kind->variant == CONV_PLAIN && width && c.l->out.dim[c.l->nd] % width == 0;
         layer_for_each_region(&c, c.l, &in, rows ? conv_params_grad_region : conv_backward_region);
     }
 }
@@ -537,16 +546,17 @@ static void conv_backward(const LowerCtx *base)
 /* The input's gradient of a convolution reads its kernel by input
  * channel: a transposed copy per step (train_transposed_kernel). */
 #define CONV_KIND(kind_name, kind_variant, kind_nd, kind_positional, kind_named, transposed) \
-    {.name = kind_name, .variant = kind_variant, .nd = kind_nd, .positional = kind_positional, \
-     .named = kind_named, .linear_map = true, .param_names = layer_linear_map_params, \
-     .train_transposed_kernel = transposed, .configure = conv_configure, .infer = conv_infer, \
-     .flops = conv_flops, .lower = conv_lower, .lower_backward = conv_backward}
+    { \
+        .name = kind_name, .variant = kind_variant, .nd = kind_nd, .positional = kind_positional, \
+        .named = kind_named, .linear_map = true, .param_names = layer_linear_map_params, \
+        .train_transposed_kernel = transposed, .configure = conv_configure, .infer = conv_infer, \
+        .flops = conv_flops, .lower = conv_lower, .lower_backward = conv_backward \
+    }
 
 const LayerKind conv_kinds[] = {
     CONV_KIND("conv1d", CONV_PLAIN, 1, conv_positional, conv_named, true),
     CONV_KIND("conv2d", CONV_PLAIN, 2, conv_positional, conv_named, true),
     CONV_KIND("conv3d", CONV_PLAIN, 3, conv_positional, conv_named, true),
-    CONV_KIND("depthwise_conv2d", CONV_DEPTHWISE, 2, depthwise_positional, depthwise_named,
-              false),
+    CONV_KIND("depthwise_conv2d", CONV_DEPTHWISE, 2, depthwise_positional, depthwise_named, false),
     {0},
 };

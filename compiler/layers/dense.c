@@ -6,8 +6,8 @@
 #include "layers.h"
 
 static const char *const dense_positional[] = {"units", NULL};
-static const char *const dense_named[] = {"activation", "bias", "weights", "trainable", "init",
-                                          NULL};
+static const char *const dense_named[] = {"activation", "bias", "weights",
+                                          "trainable",  "init", NULL};
 
 static bool dense_configure(Layer *l, ArgReader *r)
 {
@@ -57,7 +57,8 @@ static void dense_lower(LowerCtx *c)
     IrStmt *cols = ir_for(p, &rows->body, u2, 0, units);
     ir_store(p, &cols->body, acc, ix_var(u2, 1),
              ir_op(p, IRE_MUL, ir_load(p, c->in[0], ix_var(i, 1)),
-                   ir_load(p, c->params[0], ix_add_var(ix_var(i, units), u2, 1))), true);
+                   ir_load(p, c->params[0], ix_add_var(ix_var(i, units), u2, 1))),
+             true);
     int u3 = ir_var(p, f, "u");
     IrStmt *out = ir_for(p, &f->body, u3, 0, units);
     ir_store(p, &out->body, c->out, ix_var(u3, 1),
@@ -92,7 +93,8 @@ static void dense_train(const LowerCtx *base)
     int u2 = ir_var(p, f, "u");
     IrStmt *acc = ir_for(p, samples, u2, 0, units);
     ir_store(p, &acc->body, z, ix_add_var(ix_var(s2, units), u2, 1),
-             ir_op(p, IRE_MUL, ir_ref(p, xs), ir_load(p, c.params[0], ix_add_var(ix_var(i, units), u2, 1))),
+             ir_op(p, IRE_MUL, ir_ref(p, xs),
+                   ir_load(p, c.params[0], ix_add_var(ix_var(i, units), u2, 1))),
              true);
     if (c.pre >= 0)
         lower_train_activation(base, PHASE_FORWARD);
@@ -108,7 +110,7 @@ static void dense_train(const LowerCtx *base)
 
 typedef struct {
     LowerCtx c;
-    int64_t in, units, width, vec_units;   /* units in whole vectors */
+    int64_t in, units, width, vec_units; /* units in whole vectors */
     int s, i;
     IrIndex xi, row_w, row_g;
 } DenseBack;
@@ -164,7 +166,7 @@ static void dense_backward(const LowerCtx *base)
         return;
     d.i = ir_var(p, f, "i");
     IrStmt *row_loop = ir_for(p, &f->body, d.i, 0, d.in);
-    row_loop->parallel = true;      /* row i of dW and column i of dx are its own */
+    row_loop->parallel = true; /* row i of dW and column i of dx are its own */
     IrBlock *rows = &row_loop->body;
     d.s = ir_var(p, f, "s");
     IrBlock *b = &ir_for_batch(p, rows, d.s)->body;
@@ -178,7 +180,7 @@ static void dense_backward(const LowerCtx *base)
     }
     if (d.vec_units)
         dense_backward_vectors(&d, b, dot);
-    if (d.vec_units < d.units) {        /* the units past the last whole vector */
+    if (d.vec_units < d.units) { /* the units past the last whole vector */
         int u = ir_var(p, f, "u");
         IrBlock *tail = &ir_for(p, b, u, d.vec_units, d.units)->body;
         IrExpr *g = ir_load(p, d.c.dout, ix_add_var(d.row_g, u, 1));
@@ -194,12 +196,23 @@ static void dense_backward(const LowerCtx *base)
 }
 
 const LayerKind dense_kinds[] = {
-    {.name = "dense", .positional = dense_positional,
-     .named = dense_named, .linear_map = true, .param_names = layer_linear_map_params,
-     .configure = dense_configure, .infer = dense_infer, .flops = dense_flops,
-     .lower = dense_lower, .lower_train = dense_train, .lower_backward = dense_backward},
-    {.name = "flatten", .positional = layer_no_names,
-     .named = layer_no_names, .aliases_input = true, .trains_as_identity = layer_always_identity,
-     .infer = flatten_infer, .lower = lower_copy},
+    {.name = "dense",
+     .positional = dense_positional,
+     .named = dense_named,
+     .linear_map = true,
+     .param_names = layer_linear_map_params,
+     .configure = dense_configure,
+     .infer = dense_infer,
+     .flops = dense_flops,
+     .lower = dense_lower,
+     .lower_train = dense_train,
+     .lower_backward = dense_backward},
+    {.name = "flatten",
+     .positional = layer_no_names,
+     .named = layer_no_names,
+     .aliases_input = true,
+     .trains_as_identity = layer_always_identity,
+     .infer = flatten_infer,
+     .lower = lower_copy},
     {0},
 };

@@ -8,8 +8,7 @@
 
 /* Every family's table: a new family is one line here. */
 static const LayerKind *const families[] = {
-    conv_kinds, pool_kinds, dense_kinds, norm_kinds, activation_kinds, merge_kinds,
-    upsample_kinds,
+    conv_kinds, pool_kinds, dense_kinds, norm_kinds, activation_kinds, merge_kinds, upsample_kinds,
 };
 
 const char *const layer_no_names[] = {NULL};
@@ -149,8 +148,9 @@ bool layer_fit_bias(const Literal *lit, int64_t n, const char *what, Diag *diag,
     return false;
 }
 
-static const char *const initializers[] = {"glorot_uniform", "glorot_normal", "he_uniform",
-                                           "he_normal", "lecun_normal", "zeros", "ones", NULL};
+static const char *const initializers[] = {
+    "glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
+    "lecun_normal",   "zeros",         "ones",       NULL};
 
 bool layer_configure_linear_map(Layer *l, ArgReader *r)
 {
@@ -158,8 +158,7 @@ bool layer_configure_linear_map(Layer *l, ArgReader *r)
     l->trainable = true;
     if (!args_activation(r, &l->activation, &l->linear_explicit) ||
         !args_boolean(r, "trainable", &l->trainable) ||
-        !args_word(r, "init", initializers, &init) ||
-        !args_literal(r, "weights", &l->weights) ||
+        !args_word(r, "init", initializers, &init) || !args_literal(r, "weights", &l->weights) ||
         !args_bias(r, &l->use_bias, &l->bias_values))
         return false;
     l->init = (InitKind)init;
@@ -197,16 +196,15 @@ static int64_t clamp64(__int128 v)
 
 static const char *const pad_names[] = {"valid", "same", "causal", ""};
 
-bool layer_window_output(Layer *l, const Shape *in, const int64_t *kernel,
-                         const int64_t *dilation, Diag *diag, int64_t *sizes)
+bool layer_window_output(Layer *l, const Shape *in, const int64_t *kernel, const int64_t *dilation,
+                         Diag *diag, int64_t *sizes)
 {
     for (int axis = 0; axis < l->nd; axis++) {
         __int128 n = in->dim[axis], k = kernel[axis], s = l->stride[axis], d = dilation[axis];
         __int128 span = d * (k - 1) + 1, before = 0, after = 0;
         switch (l->padding) {
-        case PAD_VALID:
-            break;
-        case PAD_SAME: {            /* out = ceil(in/stride); TensorFlow's split */
+        case PAD_VALID: break;
+        case PAD_SAME: { /* out = ceil(in/stride); TensorFlow's split */
             __int128 out = -floor_div(-n, s);
             __int128 total = (out - 1) * s + span - n;
             if (total < 0)
@@ -215,12 +213,8 @@ bool layer_window_output(Layer *l, const Shape *in, const int64_t *kernel,
             after = total - before;
             break;
         }
-        case PAD_CAUSAL:
-            before = d * (k - 1);
-            break;
-        case PAD_EXPLICIT:
-            before = after = l->pad_explicit[axis];
-            break;
+        case PAD_CAUSAL: before = d * (k - 1); break;
+        case PAD_EXPLICIT: before = after = l->pad_explicit[axis]; break;
         }
         __int128 size = floor_div(n + before + after - span, s) + 1;
         if (size <= 0) {
@@ -263,22 +257,21 @@ void layer_axis_strides(const int64_t *dims, int nd, int64_t channels, int64_t *
     }
 }
 
-IrBlock *layer_position_loops(LowerCtx *c, const WindowSegment *region, int axes,
-                              const int64_t *xs, const int64_t *ys, IrIndex *x_ix, IrIndex *y_ix)
+IrBlock *layer_position_loops(LowerCtx *c, const WindowSegment *region, int axes, const int64_t *xs,
+                              const int64_t *ys, IrIndex *x_ix, IrIndex *y_ix)
 {
     return layer_position_loops_in(c, &c->f->body, region, axes, xs, ys, x_ix, y_ix);
 }
 
 IrBlock *layer_position_loops_in(LowerCtx *c, IrBlock *b, const WindowSegment *region, int axes,
-                                 const int64_t *xs, const int64_t *ys, IrIndex *x_ix,
-                                 IrIndex *y_ix)
+                                 const int64_t *xs, const int64_t *ys, IrIndex *x_ix, IrIndex *y_ix)
 {
     const Layer *l = c->l;
     for (int a = 0; a < axes; a++) {
         int o = ir_var(c->p, c->f, out_names[l->nd - 1][a]);
         b = &ir_for(c->p, b, o, region[a].lo, region[a].hi)->body;
-        *x_ix = ix_add(*x_ix, ix_scale(ix_add_var(ix_const(-l->pad_before[a]), o, l->stride[a]),
-                                       xs[a]));
+        *x_ix = ix_add(*x_ix,
+                       ix_scale(ix_add_var(ix_const(-l->pad_before[a]), o, l->stride[a]), xs[a]));
         *y_ix = ix_add_var(*y_ix, o, ys[a]);
     }
     return b;
@@ -288,7 +281,7 @@ IrBlock *layer_position_loops_in(LowerCtx *c, IrBlock *b, const WindowSegment *r
 static void valid_taps(const Layer *l, int axis, int64_t n, int64_t o, int64_t *klo, int64_t *khi)
 {
     int64_t s = l->stride[axis], d = l->dilation[axis], k = l->kernel[axis];
-    int64_t first = o * s - l->pad_before[axis];        /* input index of tap 0 */
+    int64_t first = o * s - l->pad_before[axis]; /* input index of tap 0 */
     int64_t lo = 0, hi = k;
     if (first < 0)
         lo = (-first + d - 1) / d;
@@ -326,8 +319,8 @@ static Segments axis_segments(const Layer *l, int axis, int64_t n, int64_t out)
     Segments v = {0};
     int64_t s = l->stride[axis], d = l->dilation[axis], k = l->kernel[axis];
     int64_t pb = l->pad_before[axis];
-    int64_t inner_lo = (pb + s - 1) / s;                        /* o*s - pb >= 0 */
-    int64_t last = n - 1 - (k - 1) * d + pb;                    /* o*s <= last */
+    int64_t inner_lo = (pb + s - 1) / s;     /* o*s - pb >= 0 */
+    int64_t last = n - 1 - (k - 1) * d + pb; /* o*s <= last */
     int64_t inner_hi = last < 0 ? 0 : last / s + 1;
     if (inner_lo > out)
         inner_lo = out;

@@ -26,27 +26,27 @@ typedef struct {
  * false or NULL, which says "no" or "none". */
 struct LayerKind {
     const char *name;
-    int variant;                            /* which of its file's kinds: an enum of that
+    int variant;                   /* which of its file's kinds: an enum of that
                                              * file's own, which only that file reads */
-    int nd;                                 /* spatial axes of windows, else 0 */
-    const char *const *positional;          /* NULL-terminated */
+    int nd;                        /* spatial axes of windows, else 0 */
+    const char *const *positional; /* NULL-terminated */
     const char *const *named;
 
     /* What the core asks of the kind. */
-    bool linear_map;                        /* a conv or dense: applies an epilogue to its
+    bool linear_map;       /* a conv or dense: applies an epilogue to its
                                              * output, keeps a pre-activation in training */
-    Activation activation;                  /* an activation layer's function */
-    bool merges_labels;                     /* its arguments are labels (add, concat) */
-    bool aliases_input;                     /* the identity at inference: shares its input's
+    Activation activation; /* an activation layer's function */
+    bool merges_labels;    /* its arguments are labels (add, concat) */
+    bool aliases_input;    /* the identity at inference: shares its input's
                                              * storage (flatten, dropout) */
     /* The identity in training too: shares its input's values and
      * gradient (flatten, linear, dropout(0)); NULL: never. */
     bool (*trains_as_identity)(const Layer *l);
-    const char *const *param_names;         /* its parameters' views in generated code */
+    const char *const *param_names; /* its parameters' views in generated code */
     /* Training buffers besides the values and gradient of its output. */
-    bool train_mask;                        /* a mask of the output's size per sample */
-    int train_channel_stats;                /* floats per channel, over the batch */
-    bool train_transposed_kernel;           /* params[0] transposed to [k..., cout, cin]
+    bool train_mask;              /* a mask of the output's size per sample */
+    int train_channel_stats;      /* floats per channel, over the batch */
+    bool train_transposed_kernel; /* params[0] transposed to [k..., cout, cin]
                                              * each step, when the input needs a gradient */
     /* An element-wise kind runs in a producer's epilogue (graph.c fuses
      * it): setup once at the top of the producer's function (views of
@@ -77,8 +77,8 @@ const LayerKind *layer_kind_find(const char *name);
 bool layer_same_shape_infer(Layer *l, const Shape *ins, InferCtx *ctx);
 /* trains_as_identity for kinds that always are. */
 bool layer_always_identity(const Layer *l);
-extern const char *const layer_no_names[];             /* {NULL} */
-extern const char *const layer_linear_map_params[];    /* kernel and bias: "w", "b" */
+extern const char *const layer_no_names[];          /* {NULL} */
+extern const char *const layer_linear_map_params[]; /* kernel and bias: "w", "b" */
 Param *layer_add_param(Layer *l, Arena *arena, const char *suffix, const Shape *shape,
                        bool trainable, InitKind init, const double *literal);
 bool layer_spatial_input(Layer *l, const Shape *in, Diag *diag, Shape *out);
@@ -95,15 +95,15 @@ bool layer_configure_linear_map(Layer *l, ArgReader *r);
  * NAME.bias of n values. */
 bool layer_add_kernel_and_bias(Layer *l, const Shape *kshape, int64_t n, InferCtx *ctx);
 /* Output size and zero padding of a sliding window on every spatial axis. */
-bool layer_window_output(Layer *l, const Shape *in, const int64_t *kernel,
-                         const int64_t *dilation, Diag *diag, int64_t *sizes);
+bool layer_window_output(Layer *l, const Shape *in, const int64_t *kernel, const int64_t *dilation,
+                         Diag *diag, int64_t *sizes);
 
 /* Sliding windows, for lowering: per spatial axis, the output positions
  * split into segments over which the valid taps are the same (the
  * interior, and each border position apart), so no loop tests bounds. */
 typedef struct {
-    int64_t lo, hi;         /* output positions [lo, hi) */
-    int64_t klo, khi;       /* taps [klo, khi) fall inside the input */
+    int64_t lo, hi;   /* output positions [lo, hi) */
+    int64_t klo, khi; /* taps [klo, khi) fall inside the input */
 } WindowSegment;
 
 /* Strides in floats of the spatial axes of a [*spatial, C] tensor. */
@@ -113,8 +113,8 @@ void layer_axis_strides(const int64_t *dims, int nd, int64_t channels, int64_t *
  * axes (named oh, ow, ...); adds to *x_ix the input index of tap 0 of
  * each (o*stride - pad_before, times xs) and to *y_ix the output index
  * (o times ys).  Returns the innermost loop's body. */
-IrBlock *layer_position_loops(LowerCtx *c, const WindowSegment *region, int axes,
-                              const int64_t *xs, const int64_t *ys, IrIndex *x_ix, IrIndex *y_ix);
+IrBlock *layer_position_loops(LowerCtx *c, const WindowSegment *region, int axes, const int64_t *xs,
+                              const int64_t *ys, IrIndex *x_ix, IrIndex *y_ix);
 /* The same inside block b (the function's body for the above). */
 IrBlock *layer_position_loops_in(LowerCtx *c, IrBlock *b, const WindowSegment *region, int axes,
                                  const int64_t *xs, const int64_t *ys, IrIndex *x_ix,
@@ -128,7 +128,7 @@ void layer_for_each_region(LowerCtx *c, const Layer *l, const Shape *in,
                            void (*visit)(LowerCtx *c, const WindowSegment *region));
 
 /* The family tables, one per file. */
-extern const LayerKind conv_kinds[], pool_kinds[], dense_kinds[], norm_kinds[],
-    activation_kinds[], merge_kinds[], upsample_kinds[];
+extern const LayerKind conv_kinds[], pool_kinds[], dense_kinds[], norm_kinds[], activation_kinds[],
+    merge_kinds[], upsample_kinds[];
 
 #endif

@@ -7,7 +7,6 @@
 /* The kinds of this file (LayerKind.variant). */
 enum { MERGE_ADD, MERGE_CONCAT };
 
-
 static bool merge_infer(Layer *l, const Shape *ins, InferCtx *ctx)
 {
     const Shape *first = &ins[0];
@@ -61,7 +60,8 @@ static void concat_lower(LowerCtx *c)
         int64_t ch = c->in_shape[k]->dim[c->in_shape[k]->rank - 1];
         int ci = ir_var(c->p, c->f, "c");
         IrStmt *inner = ir_for(c->p, &outer->body, ci, 0, ch);
-        ir_store(c->p, &inner->body, c->out, ix_add(ix_add_var(ix_var(pos, total), ci, 1), ix_const(at)),
+        ir_store(c->p, &inner->body, c->out,
+                 ix_add(ix_add_var(ix_var(pos, total), ci, 1), ix_const(at)),
                  ir_load(c->p, c->in[k], ix_add_var(ix_var(pos, ch), ci, 1)), false);
         at += ch;
     }
@@ -83,9 +83,10 @@ static void merge_backward(const LowerCtx *base)
             IrStmt *outer = ir_for(p, &c.f->body, pos, 0, positions);
             int ci = ir_var(p, c.f, "c");
             IrStmt *inner = ir_for(p, &outer->body, ci, 0, ch);
-            ir_store(p, &inner->body, c.din[k], ix_add_var(ix_var(pos, ch), ci, 1),
-                     ir_load(p, c.dout, ix_add(ix_add_var(ix_var(pos, total), ci, 1),
-                                               ix_const(at))), true);
+            ir_store(
+                p, &inner->body, c.din[k], ix_add_var(ix_var(pos, ch), ci, 1),
+                ir_load(p, c.dout, ix_add(ix_add_var(ix_var(pos, total), ci, 1), ix_const(at))),
+                true);
         }
         if (concat)
             at += ch;
@@ -93,11 +94,21 @@ static void merge_backward(const LowerCtx *base)
 }
 
 const LayerKind merge_kinds[] = {
-    {.name = "add", .variant = MERGE_ADD, .positional = layer_no_names, .named = layer_no_names,
-     .merges_labels = true, .infer = merge_infer, .lower = add_lower,
+    {.name = "add",
+     .variant = MERGE_ADD,
+     .positional = layer_no_names,
+     .named = layer_no_names,
+     .merges_labels = true,
+     .infer = merge_infer,
+     .lower = add_lower,
      .lower_backward = merge_backward},
-    {.name = "concat", .variant = MERGE_CONCAT, .positional = layer_no_names,
-     .named = layer_no_names, .merges_labels = true, .infer = merge_infer, .lower = concat_lower,
+    {.name = "concat",
+     .variant = MERGE_CONCAT,
+     .positional = layer_no_names,
+     .named = layer_no_names,
+     .merges_labels = true,
+     .infer = merge_infer,
+     .lower = concat_lower,
      .lower_backward = merge_backward},
     {0},
 };

@@ -63,8 +63,11 @@ static void batchnorm_lower(LowerCtx *c)
     IrStmt *s1 = ir_for(p, &f->body, c1, 0, ch);
     ir_store(p, &s1->body, scale, ix_var(c1, 1),
              ir_op(p, IRE_DIV, ir_load(p, gamma, ix_var(c1, 1)),
-                   ir_op(p, IRE_SQRT, ir_op(p, IRE_ADD, ir_load(p, var, ix_var(c1, 1)),
-                                            ir_num(p, (float)c->l->epsilon)), NULL)), false);
+                   ir_op(p, IRE_SQRT,
+                         ir_op(p, IRE_ADD, ir_load(p, var, ix_var(c1, 1)),
+                               ir_num(p, (float)c->l->epsilon)),
+                         NULL)),
+             false);
     int pos = ir_var(p, f, "pos");
     IrStmt *outer = ir_for(p, &f->body, pos, 0, positions);
     int c2 = ir_var(p, f, "c");
@@ -73,7 +76,8 @@ static void batchnorm_lower(LowerCtx *c)
     IrExpr *centred = ir_op(p, IRE_SUB, ir_load(p, c->in[0], at), ir_load(p, mean, ix_var(c2, 1)));
     ir_store(p, &inner->body, c->out, at,
              ir_op(p, IRE_ADD, ir_op(p, IRE_MUL, centred, ir_load(p, scale, ix_var(c2, 1))),
-                   ir_load(p, beta, ix_var(c2, 1))), false);
+                   ir_load(p, beta, ix_var(c2, 1))),
+             false);
 }
 
 /* In a conv or dense layer's epilogue (inference): the scale per channel
@@ -98,7 +102,9 @@ static void batchnorm_epilogue_setup(LowerCtx *c, int e, const Layer *bn)
              ir_op(p, IRE_DIV, ir_load(p, views[0], ix_var(i, 1)),
                    ir_op(p, IRE_SQRT,
                          ir_op(p, IRE_ADD, ir_load(p, views[3], ix_var(i, 1)),
-                               ir_num(p, (float)bn->epsilon)), NULL)), false);
+                               ir_num(p, (float)bn->epsilon)),
+                         NULL)),
+             false);
 }
 
 static IrExpr *batchnorm_epilogue(LowerCtx *c, int e, const Layer *bn, IrExpr *v, IrIndex channel)
@@ -174,7 +180,7 @@ static void bn_zero_sums(const LowerCtx *base, IrPhase phase, const char *what)
 
 static void batchnorm_train(const LowerCtx *base)
 {
-    if (!base->l->trainable) {      /* frozen: the moving statistics, as at inference */
+    if (!base->l->trainable) { /* frozen: the moving statistics, as at inference */
         lower_train_forward(base, PHASE_FORWARD);
         return;
     }
@@ -193,16 +199,19 @@ static void batchnorm_train(const LowerCtx *base)
     bn_channel_loop(&mean, &body, &c);
     ir_store(p, body, mean.c.stats, stat(STAT_MEAN, mean.ch, c),
              ir_op(p, IRE_DIV, ir_load(p, mean.c.stats, stat(STAT_SUM1, mean.ch, c)),
-                   batch_count(p, mean.positions)), false);
+                   batch_count(p, mean.positions)),
+             false);
     ir_store(p, body, mean.c.stats, stat(STAT_SUM1, mean.ch, c), ir_num(p, 0.0f), false);
 
     BnPass sq = bn_pass(base, PHASE_FORWARD_TRAIN, true, "squares");
     body = bn_element_loop(&sq, &c, &at);
     int d = ir_scalar(p, sq.c.f, "d");
     ir_set(p, body, d, SCALAR_DECLARE,
-           ir_op(p, IRE_SUB, ir_load(p, sq.c.in[0], at), ir_load(p, sq.c.stats, stat(STAT_MEAN, sq.ch, c))));
+           ir_op(p, IRE_SUB, ir_load(p, sq.c.in[0], at),
+                 ir_load(p, sq.c.stats, stat(STAT_MEAN, sq.ch, c))));
     ir_store(p, body, sq.c.stats, stat(STAT_SUM1, sq.ch, c), ir_ref(p, d), true);
-    ir_store(p, body, sq.c.stats, stat(STAT_SUM2, sq.ch, c), ir_op(p, IRE_MUL, ir_ref(p, d), ir_ref(p, d)), true);
+    ir_store(p, body, sq.c.stats, stat(STAT_SUM2, sq.ch, c),
+             ir_op(p, IRE_MUL, ir_ref(p, d), ir_ref(p, d)), true);
 
     /* The corrected two-pass statistics: the mean plus the mean of the
      * deviations (exact for a constant channel, as PyTorch's is), the
@@ -215,9 +224,10 @@ static void batchnorm_train(const LowerCtx *base)
     ir_set(p, body, corr, SCALAR_DECLARE,
            ir_op(p, IRE_DIV, ir_load(p, var.c.stats, stat(STAT_SUM1, var.ch, c)),
                  batch_count(p, var.positions)));
-    ir_store(p, body, var.c.stats, stat(STAT_MEAN, var.ch, c),
-             ir_op(p, IRE_ADD, ir_load(p, var.c.stats, stat(STAT_MEAN, var.ch, c)), ir_ref(p, corr)),
-             false);
+    ir_store(
+        p, body, var.c.stats, stat(STAT_MEAN, var.ch, c),
+        ir_op(p, IRE_ADD, ir_load(p, var.c.stats, stat(STAT_MEAN, var.ch, c)), ir_ref(p, corr)),
+        false);
     int v = ir_scalar(p, var.c.f, "var");
     ir_set(p, body, v, SCALAR_DECLARE,
            ir_op(p, IRE_MAX,
@@ -226,13 +236,15 @@ static void batchnorm_train(const LowerCtx *base)
                              batch_count(p, var.positions)),
                        ir_op(p, IRE_MUL, ir_ref(p, corr), ir_ref(p, corr))),
                  ir_num(p, 0.0f)));
-    ir_store(p, body, var.c.stats, stat(STAT_STD, var.ch, c),
-             ir_op(p, IRE_SQRT, ir_op(p, IRE_ADD, ir_ref(p, v), ir_num(p, (float)l->epsilon)), NULL),
-             false);
+    ir_store(
+        p, body, var.c.stats, stat(STAT_STD, var.ch, c),
+        ir_op(p, IRE_SQRT, ir_op(p, IRE_ADD, ir_ref(p, v), ir_num(p, (float)l->epsilon)), NULL),
+        false);
     float m = (float)l->momentum, rest = (float)(1 - l->momentum);
     ir_store(p, body, mm, ix_var(c, 1),
              ir_op(p, IRE_ADD, ir_op(p, IRE_MUL, ir_num(p, m), ir_load(p, mm, ix_var(c, 1))),
-                   ir_op(p, IRE_MUL, ir_num(p, rest), ir_load(p, var.c.stats, stat(STAT_MEAN, var.ch, c)))),
+                   ir_op(p, IRE_MUL, ir_num(p, rest),
+                         ir_load(p, var.c.stats, stat(STAT_MEAN, var.ch, c)))),
              false);
     ir_store(p, body, mv, ix_var(c, 1),
              ir_op(p, IRE_ADD, ir_op(p, IRE_MUL, ir_num(p, m), ir_load(p, mv, ix_var(c, 1))),
@@ -246,7 +258,8 @@ static void batchnorm_train(const LowerCtx *base)
                             ir_load(p, out.c.stats, stat(STAT_MEAN, out.ch, c)));
     ir_store(p, body, out.c.out, at,
              ir_op(p, IRE_ADD,
-                   ir_op(p, IRE_DIV, ir_op(p, IRE_MUL, ir_load(p, out.c.params[0], ix_var(c, 1)), centred),
+                   ir_op(p, IRE_DIV,
+                         ir_op(p, IRE_MUL, ir_load(p, out.c.params[0], ix_var(c, 1)), centred),
                          ir_load(p, out.c.stats, stat(STAT_STD, out.ch, c))),
                    ir_load(p, out.c.params[1], ix_var(c, 1))),
              false);
@@ -282,8 +295,10 @@ static void batchnorm_backward(const LowerCtx *base)
         IrProgram *p = b.c.p;
         body = bn_element_loop(&b, &c, &at);
         IrExpr *scale = ir_op(p, IRE_DIV, ir_load(p, b.c.params[0], ix_var(c, 1)),
-                              ir_op(p, IRE_SQRT, ir_op(p, IRE_ADD, ir_load(p, b.c.params[3], ix_var(c, 1)),
-                                                       ir_num(p, (float)l->epsilon)), NULL));
+                              ir_op(p, IRE_SQRT,
+                                    ir_op(p, IRE_ADD, ir_load(p, b.c.params[3], ix_var(c, 1)),
+                                          ir_num(p, (float)l->epsilon)),
+                                    NULL));
         ir_store(p, body, b.c.din[0], at, ir_op(p, IRE_MUL, ir_load(p, b.c.dout, at), scale), true);
         return;
     }
@@ -299,8 +314,10 @@ static void batchnorm_backward(const LowerCtx *base)
 
     BnPass grads = bn_pass(base, PHASE_BACKWARD, false, "backward_params");
     bn_channel_loop(&grads, &body, &c);
-    ir_store(p, body, grads.c.dparams[0], ix_var(c, 1), ir_load(p, grads.c.stats, stat(STAT_SUM2, grads.ch, c)), true);
-    ir_store(p, body, grads.c.dparams[1], ix_var(c, 1), ir_load(p, grads.c.stats, stat(STAT_SUM1, grads.ch, c)), true);
+    ir_store(p, body, grads.c.dparams[0], ix_var(c, 1),
+             ir_load(p, grads.c.stats, stat(STAT_SUM2, grads.ch, c)), true);
+    ir_store(p, body, grads.c.dparams[1], ix_var(c, 1),
+             ir_load(p, grads.c.stats, stat(STAT_SUM1, grads.ch, c)), true);
 
     if (!train_needs_grad(base->m, l->srcs[0]))
         return;
@@ -308,11 +325,12 @@ static void batchnorm_backward(const LowerCtx *base)
     body = bn_element_loop(&dx, &c, &at);
     int xh = bn_xhat(&dx, body, c, at);
     IrExpr *count = batch_count(p, dx.positions);
-    IrExpr *inner = ir_op(p, IRE_SUB,
-                          ir_op(p, IRE_SUB, ir_load(p, dx.c.dout, at),
-                                ir_op(p, IRE_DIV, ir_load(p, dx.c.stats, stat(STAT_SUM1, dx.ch, c)), count)),
-                          ir_op(p, IRE_MUL, ir_ref(p, xh),
-                                ir_op(p, IRE_DIV, ir_load(p, dx.c.stats, stat(STAT_SUM2, dx.ch, c)), count)));
+    IrExpr *inner =
+        ir_op(p, IRE_SUB,
+              ir_op(p, IRE_SUB, ir_load(p, dx.c.dout, at),
+                    ir_op(p, IRE_DIV, ir_load(p, dx.c.stats, stat(STAT_SUM1, dx.ch, c)), count)),
+              ir_op(p, IRE_MUL, ir_ref(p, xh),
+                    ir_op(p, IRE_DIV, ir_load(p, dx.c.stats, stat(STAT_SUM2, dx.ch, c)), count)));
     IrExpr *scale = ir_op(p, IRE_DIV, ir_load(p, dx.c.params[0], ix_var(c, 1)),
                           ir_load(p, dx.c.stats, stat(STAT_STD, dx.ch, c)));
     ir_store(p, body, dx.c.din[0], at, ir_op(p, IRE_MUL, scale, inner), true);
@@ -327,7 +345,8 @@ static void dropout_train(const LowerCtx *base)
     int i = ir_var(c.p, c.f, "i");
     IrStmt *loop = ir_for(c.p, &c.f->body, i, 0, n);
     ir_store(c.p, &loop->body, c.out, ix_var(i, 1),
-             ir_op(c.p, IRE_MUL, ir_load(c.p, c.in[0], ix_var(i, 1)), ir_load(c.p, c.mask, ix_var(i, 1))),
+             ir_op(c.p, IRE_MUL, ir_load(c.p, c.in[0], ix_var(i, 1)),
+                   ir_load(c.p, c.mask, ix_var(i, 1))),
              false);
     lower_train_forward(base, PHASE_FORWARD_EVAL);
 }
@@ -338,22 +357,35 @@ static void dropout_backward(const LowerCtx *base)
     int64_t n = shape_size(&c.l->out);
     int i = ir_var(c.p, c.f, "i");
     IrStmt *loop = ir_for(c.p, &c.f->body, i, 0, n);
-    ir_store(c.p, &loop->body, c.din[0], ix_var(i, 1),
-             ir_op(c.p, IRE_MUL, ir_load(c.p, c.dout, ix_var(i, 1)), ir_load(c.p, c.mask, ix_var(i, 1))),
-             true);
+    ir_store(
+        c.p, &loop->body, c.din[0], ix_var(i, 1),
+        ir_op(c.p, IRE_MUL, ir_load(c.p, c.dout, ix_var(i, 1)), ir_load(c.p, c.mask, ix_var(i, 1))),
+        true);
 }
 
 const LayerKind norm_kinds[] = {
-    {.name = "batchnorm", .positional = layer_no_names,
-     .named = batchnorm_named, .param_names = batchnorm_params,
-     .train_channel_stats = STAT_COUNT, .epilogue_setup = batchnorm_epilogue_setup,
-     .epilogue = batchnorm_epilogue, .configure = batchnorm_configure, .infer = batchnorm_infer,
-     .lower = batchnorm_lower, .lower_train = batchnorm_train,
+    {.name = "batchnorm",
+     .positional = layer_no_names,
+     .named = batchnorm_named,
+     .param_names = batchnorm_params,
+     .train_channel_stats = STAT_COUNT,
+     .epilogue_setup = batchnorm_epilogue_setup,
+     .epilogue = batchnorm_epilogue,
+     .configure = batchnorm_configure,
+     .infer = batchnorm_infer,
+     .lower = batchnorm_lower,
+     .lower_train = batchnorm_train,
      .lower_backward = batchnorm_backward},
-    {.name = "dropout", .positional = dropout_positional,
-     .named = layer_no_names, .aliases_input = true,
-     .trains_as_identity = dropout_trains_as_identity, .train_mask = true,
-     .configure = dropout_configure, .infer = layer_same_shape_infer, .lower = lower_copy,
-     .lower_train = dropout_train, .lower_backward = dropout_backward},
+    {.name = "dropout",
+     .positional = dropout_positional,
+     .named = layer_no_names,
+     .aliases_input = true,
+     .trains_as_identity = dropout_trains_as_identity,
+     .train_mask = true,
+     .configure = dropout_configure,
+     .infer = layer_same_shape_infer,
+     .lower = lower_copy,
+     .lower_train = dropout_train,
+     .lower_backward = dropout_backward},
     {0},
 };

@@ -57,9 +57,8 @@ static bool global_pool_infer(Layer *l, const Shape *ins, InferCtx *ctx)
     if (ins[0].rank < 2) {
         StrBuf got = {0};
         shape_format(&ins[0], &got);
-        diag_error(ctx->diag, l->loc,
-                   "%s needs an input with spatial axes (rank 2 to 4), got %s", l->kind->name,
-                   got.data);
+        diag_error(ctx->diag, l->loc, "%s needs an input with spatial axes (rank 2 to 4), got %s",
+                   l->kind->name, got.data);
         strbuf_free(&got);
         return false;
     }
@@ -174,8 +173,8 @@ static void global_pool_lower(LowerCtx *c)
         int c3 = ir_var(p, f, "c");
         IrStmt *mean = ir_for(p, &f->body, c3, 0, ch);
         ir_store(p, &mean->body, c->out, ix_var(c3, 1),
-                 ir_op(p, IRE_DIV, ir_load(p, c->out, ix_var(c3, 1)),
-                       ir_num(p, (float)positions)), false);
+                 ir_op(p, IRE_DIV, ir_load(p, c->out, ix_var(c3, 1)), ir_num(p, (float)positions)),
+                 false);
     }
 }
 
@@ -261,22 +260,26 @@ static void global_pool_backward(const LowerCtx *base)
     }
     int hit = ir_scalar(p, f, "hit");
     ir_set(p, inner, hit, SCALAR_DECLARE,
-           ir_select_pos(p, ir_op(p, IRE_SUB, ir_load(p, c.out, ix_var(c2, 1)),
-                                  ir_load(p, c.in[0], xi)),
-                         ir_num(p, 0.0f), ir_load(p, left, ix_var(c2, 1))));
+           ir_select_pos(
+               p, ir_op(p, IRE_SUB, ir_load(p, c.out, ix_var(c2, 1)), ir_load(p, c.in[0], xi)),
+               ir_num(p, 0.0f), ir_load(p, left, ix_var(c2, 1))));
     ir_store(p, inner, c.din[0], xi, ir_op(p, IRE_MUL, ir_ref(p, hit), g), true);
     ir_store(p, inner, left, ix_var(c2, 1),
              ir_op(p, IRE_SUB, ir_load(p, left, ix_var(c2, 1)), ir_ref(p, hit)), false);
 }
 
 #define POOL_KIND(kind_name, kind_variant, kind_nd) \
-    {.name = kind_name, .variant = kind_variant, .nd = kind_nd, .positional = pool_positional, \
-     .named = pool_named, .configure = pool_configure, .infer = pool_infer, \
-     .lower = pool_lower, .lower_backward = pool_backward}
+    { \
+        .name = kind_name, .variant = kind_variant, .nd = kind_nd, .positional = pool_positional, \
+        .named = pool_named, .configure = pool_configure, .infer = pool_infer, \
+        .lower = pool_lower, .lower_backward = pool_backward \
+    }
 #define GLOBAL_POOL_KIND(kind_name, kind_variant) \
-    {.name = kind_name, .variant = kind_variant, .positional = layer_no_names, \
-     .named = layer_no_names, .infer = global_pool_infer, .lower = global_pool_lower, \
-     .lower_backward = global_pool_backward}
+    { \
+        .name = kind_name, .variant = kind_variant, .positional = layer_no_names, \
+        .named = layer_no_names, .infer = global_pool_infer, .lower = global_pool_lower, \
+        .lower_backward = global_pool_backward \
+    }
 
 const LayerKind pool_kinds[] = {
     POOL_KIND("maxpool1d", POOL_MAX, 1),

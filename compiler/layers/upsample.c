@@ -76,10 +76,11 @@ static void upsample_backward(const LowerCtx *base)
 }
 
 #define UPSAMPLE_KIND(kind_name, kind_nd) \
-    {.name = kind_name, .nd = kind_nd, \
-     .positional = upsample_positional, .named = layer_no_names, \
-     .configure = upsample_configure, .infer = upsample_infer, .lower = upsample_lower, \
-     .lower_backward = upsample_backward}
+    { \
+        .name = kind_name, .nd = kind_nd, .positional = upsample_positional, \
+        .named = layer_no_names, .configure = upsample_configure, .infer = upsample_infer, \
+        .lower = upsample_lower, .lower_backward = upsample_backward \
+    }
 
 const LayerKind upsample_kinds[] = {
     UPSAMPLE_KIND("upsample1d", 1),

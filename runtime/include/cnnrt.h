@@ -19,18 +19,18 @@ extern "C" {
 /* What the loaders and the writer return: 0, or one of these with a
  * message in error. */
 enum {
-    CNNRT_EBAD = -1,            /* bad content: a program exits with 1 */
-    CNNRT_EIO = -2              /* cannot read or write, or a malformed argument: exits with 2 */
+    CNNRT_EBAD = -1, /* bad content: a program exits with 1 */
+    CNNRT_EIO = -2   /* cannot read or write, or a malformed argument: exits with 2 */
 };
 /* The exit status the contract gives for such a result: 0, 1 or 2. */
 int cnnrt_exit_status(int result);
 
 /* A tensor the model expects in a weights file. */
 typedef struct {
-    const char *name;       /* "conv2d_1.kernel" */
+    const char *name; /* "conv2d_1.kernel" */
     int rank;
     int shape[5];
-    long offset;            /* where it goes in the parameter block, in floats */
+    long offset; /* where it goes in the parameter block, in floats */
 } cnnrt_tensor_spec;
 
 /* Load every spec'd tensor from a safetensors file into params (count
@@ -48,16 +48,16 @@ typedef struct {
     long count;
     int input_size;
     int target_size;
-    float *inputs;              /* count * input_size */
-    float *targets;             /* count * target_size */
+    float *inputs;  /* count * input_size */
+    float *targets; /* count * target_size */
 } cnnrt_data;
 
 /* What the model needs of its data. */
 typedef struct {
     int input_size;
     int output_size;
-    int classes;                /* crossentropy: classes on the last axis; else 0 */
-    int positions;              /* crossentropy: class indices per sample */
+    int classes;   /* crossentropy: classes on the last axis; else 0 */
+    int positions; /* crossentropy: class indices per sample */
 } cnnrt_data_layout;
 
 /* Load DATA: FILE.csv, series:FILE.csv:COLUMN:N or idx:PREFIX.  Returns 0,
@@ -87,12 +87,11 @@ typedef enum {
 
 typedef struct {
     long offset, count;
-    int init;                   /* a cnnrt_init_kind */
+    int init; /* a cnnrt_init_kind */
     long fan_in, fan_out;
 } cnnrt_init_spec;
 
-void cnnrt_init_params(const cnnrt_init_spec *specs, int n, float *params,
-                       unsigned long long seed);
+void cnnrt_init_params(const cnnrt_init_spec *specs, int n, float *params, unsigned long long seed);
 
 /* Inverted dropout's mask for one layer and training step: count values,
  * each 1/(1-rate) with probability 1-rate, else 0.  The values depend only
@@ -135,21 +134,21 @@ enum { CNNRT_METRIC_ACCURACY, CNNRT_METRIC_MAE, CNNRT_METRIC_RMSE };
  * the outputs before the update in y; eval_batch the same at inference,
  * without the update. */
 typedef struct {
-    const char *name;           /* the default weights file is NAME.safetensors */
+    const char *name; /* the default weights file is NAME.safetensors */
     int input_size, output_size;
-    int last_axis;              /* size of the output's last axis (classes) */
+    int last_axis; /* size of the output's last axis (classes) */
     int batch;
     long epochs;
     unsigned long long seed;
     cnnrt_data_layout layout;
-    int loss;                   /* CNNRT_LOSS_* */
-    int metrics[3], nmetrics;   /* CNNRT_METRIC_*, in the train block's order */
+    int loss;                 /* CNNRT_LOSS_* */
+    int metrics[3], nmetrics; /* CNNRT_METRIC_*, in the train block's order */
     int ntensors;
     const cnnrt_tensor_spec *tensors;
     float *params;
     long param_count;
     void (*init)(unsigned long long seed);
-    void (*start_training)(unsigned long long seed);   /* optimizer state, dropout */
+    void (*start_training)(unsigned long long seed); /* optimizer state, dropout */
     double (*train_batch)(const float *x, const float *t, int n, float *y);
     double (*eval_batch)(const float *x, const float *t, int n, float *y);
     cnnrt_predict_fn predict;

@@ -7,7 +7,7 @@
  * Messages are the reference implementation's, word for word: a bad row
  * is FILE:LINE:COL: error: ..., a bad file FILE: error: ...
  */
-#define _POSIX_C_SOURCE 200809L     /* strdup, strndup */
+#define _POSIX_C_SOURCE 200809L /* strdup, strndup */
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -96,7 +96,7 @@ static int skipped(const char *line, size_t n)
 typedef struct {
     size_t *start, *end;
     int count, cap;
-    int overflow;           /* out of memory */
+    int overflow; /* out of memory */
 } Fields;
 
 static void fields_free(Fields *f)
@@ -182,15 +182,17 @@ static int load_csv(const char *path, const cnnrt_data_layout *layout, cnnrt_dat
             for (int k = 0; k < f->count && !f->overflow; k++)
                 any |= field_number(line, f, k);
             if (!any)
-                continue;           /* a header row */
+                continue; /* a header row */
         }
         if (f->overflow) {
             status = fail(error, size, CNNRT_EBAD, "%s: error: out of memory", path);
             break;
         }
         if (f->count != n_in + n_targets) {
-            status = fail(error, size, CNNRT_EBAD, "%s:%ld:1: error: expected %d numbers (%d inputs, %d "
-                          "target%s), found %d", path, lineno, n_in + n_targets, n_in, n_targets,
+            status = fail(error, size, CNNRT_EBAD,
+                          "%s:%ld:1: error: expected %d numbers (%d inputs, %d "
+                          "target%s), found %d",
+                          path, lineno, n_in + n_targets, n_in, n_targets,
                           n_targets != 1 ? "s" : "", f->count);
             break;
         }
@@ -200,23 +202,30 @@ static int load_csv(const char *path, const cnnrt_data_layout *layout, cnnrt_dat
             if (!cnnrt_is_number(s, flen)) {
                 long col = cnnrt_column(line, f->start[k]);
                 if (flen == 0)
-                    status = fail(error, size, CNNRT_EBAD, "%s:%ld:%ld: error: an empty field", path,
-                                  lineno, col);
+                    status = fail(error, size, CNNRT_EBAD, "%s:%ld:%ld: error: an empty field",
+                                  path, lineno, col);
                 else
-                    status = fail(error, size, CNNRT_EBAD, "%s:%ld:%ld: error: '%.*s' is not a number",
-                                  path, lineno, col, (int)flen, s);
+                    status =
+                        fail(error, size, CNNRT_EBAD, "%s:%ld:%ld: error: '%.*s' is not a number",
+                             path, lineno, col, (int)flen, s);
             }
         }
         for (int k = 0; k < f->count && status == 0; k++) {
             double v = strtod(line + f->start[k], NULL);
             if (k < n_in) {
-                status = push(&x, (float)v) ? 0 : fail(error, size, CNNRT_EBAD, "%s: error: out of memory", path);
+                status = push(&x, (float)v)
+                             ? 0
+                             : fail(error, size, CNNRT_EBAD, "%s: error: out of memory", path);
             } else if (layout->classes && (v != floor(v) || v < 0 || v >= layout->classes)) {
-                status = fail(error, size, CNNRT_EBAD, "%s:%ld:%ld: error: %.9g is not a class index in "
-                              "0..%d", path, lineno, cnnrt_column(line, f->start[k]), v,
-                              layout->classes - 1);
+                status =
+                    fail(error, size, CNNRT_EBAD,
+                         "%s:%ld:%ld: error: %.9g is not a class index in "
+                         "0..%d",
+                         path, lineno, cnnrt_column(line, f->start[k]), v, layout->classes - 1);
             } else {
-                status = push(&t, (float)v) ? 0 : fail(error, size, CNNRT_EBAD, "%s: error: out of memory", path);
+                status = push(&t, (float)v)
+                             ? 0
+                             : fail(error, size, CNNRT_EBAD, "%s: error: out of memory", path);
             }
         }
     }
@@ -272,7 +281,7 @@ static int csv_row(const char *line, size_t n, char ***cells, int *count)
                 else
                     cell[k++] = line[i];
             }
-            i++;                            /* the closing quote */
+            i++; /* the closing quote */
             while (i < n && line[i] != ',')
                 cell[k++] = line[i++];
         } else {
@@ -280,7 +289,7 @@ static int csv_row(const char *line, size_t n, char ***cells, int *count)
                 cell[k++] = line[i++];
         }
         cell[k] = '\0';
-        size_t a = 0, b = k;                /* strip */
+        size_t a = 0, b = k; /* strip */
         while (a < b && cnnrt_is_blank(cell[a]))
             a++;
         while (b > a && cnnrt_is_blank(cell[b - 1]))
@@ -296,7 +305,7 @@ static int csv_row(const char *line, size_t n, char ***cells, int *count)
         (*cells)[(*count)++] = cell;
         if (i >= n)
             return 1;
-        i++;                                /* the comma */
+        i++; /* the comma */
     }
 }
 
@@ -318,7 +327,8 @@ static int load_series(const char *spec, const cnnrt_data_layout *layout, cnnrt_
         if (*p == ':')
             c1 = p;
     if (!c1 || !c2)
-        return fail(error, size, CNNRT_EIO, "error: bad DATA '%s': expected series:FILE.csv:COLUMN:N", spec);
+        return fail(error, size, CNNRT_EIO,
+                    "error: bad DATA '%s': expected series:FILE.csv:COLUMN:N", spec);
     char *path = strndup(body, (size_t)(c1 - body));
     char *column = strndup(c1 + 1, (size_t)(c2 - c1 - 1));
     const char *window = c2 + 1;
@@ -327,20 +337,27 @@ static int load_series(const char *spec, const cnnrt_data_layout *layout, cnnrt_
         status = fail(error, size, CNNRT_EIO, "error: out of memory");
         goto done;
     }
-    if (!all_digits(window) || atol(window) < 1 || !*column || (all_digits(column) && atol(column) < 1)) {
-        status = fail(error, size, CNNRT_EIO, "error: bad DATA '%s': COLUMN is a name or a number from 1, "
-                      "N a number from 1", spec);
+    if (!all_digits(window) || atol(window) < 1 || !*column ||
+        (all_digits(column) && atol(column) < 1)) {
+        status = fail(error, size, CNNRT_EIO,
+                      "error: bad DATA '%s': COLUMN is a name or a number from 1, "
+                      "N a number from 1",
+                      spec);
         goto done;
     }
     long n = atol(window);
     if (n != layout->input_size) {
-        status = fail(error, size, CNNRT_EBAD, "%s: error: a window of %ld values does not fit the model's "
-                      "input size %d", spec, n, layout->input_size);
+        status = fail(error, size, CNNRT_EBAD,
+                      "%s: error: a window of %ld values does not fit the model's "
+                      "input size %d",
+                      spec, n, layout->input_size);
         goto done;
     }
     if (layout->output_size != 1 || layout->classes) {
-        status = fail(error, size, CNNRT_EBAD, "%s: error: a series target is one value: the model needs a "
-                      "single output and a loss other than crossentropy", spec);
+        status = fail(error, size, CNNRT_EBAD,
+                      "%s: error: a series target is one value: the model needs a "
+                      "single output and a loss other than crossentropy",
+                      spec);
         goto done;
     }
     char *text;
@@ -365,19 +382,22 @@ static int load_series(const char *spec, const cnnrt_data_layout *layout, cnnrt_
             if (by_number) {
                 index = atol(column) - 1;
                 if (index >= count) {
-                    status = fail(error, size, CNNRT_EBAD, "%s:%ld:1: error: no column %s: the row has %d",
-                                  path, lineno, column, count);
+                    status = fail(error, size, CNNRT_EBAD,
+                                  "%s:%ld:1: error: no column %s: the row has %d", path, lineno,
+                                  column, count);
                 } else if (!cnnrt_is_number(row[index], strlen(row[index]))) {
                     free_row(row, count);
-                    continue;               /* a header row */
+                    continue; /* a header row */
                 }
             } else {
                 for (int k = 0; k < count && index < 0; k++)
                     if (strcmp(row[k], column) == 0)
                         index = k;
                 if (index < 0)
-                    status = fail(error, size, CNNRT_EBAD, "%s:%ld:1: error: no column named '%s' in the "
-                                  "header", path, lineno, column);
+                    status = fail(error, size, CNNRT_EBAD,
+                                  "%s:%ld:1: error: no column named '%s' in the "
+                                  "header",
+                                  path, lineno, column);
                 free_row(row, count);
                 continue;
             }
@@ -385,11 +405,14 @@ static int load_series(const char *spec, const cnnrt_data_layout *layout, cnnrt_
         if (status == 0) {
             if (index >= count || !cnnrt_is_number(row[index], strlen(row[index]))) {
                 if (index < count)
-                    status = fail(error, size, CNNRT_EBAD, "%s:%ld:1: error: column %s: '%s' is not a number",
-                                  path, lineno, column, row[index]);
+                    status = fail(error, size, CNNRT_EBAD,
+                                  "%s:%ld:1: error: column %s: '%s' is not a number", path, lineno,
+                                  column, row[index]);
                 else
-                    status = fail(error, size, CNNRT_EBAD, "%s:%ld:1: error: column %s: nothing is not a "
-                                  "number", path, lineno, column);
+                    status = fail(error, size, CNNRT_EBAD,
+                                  "%s:%ld:1: error: column %s: nothing is not a "
+                                  "number",
+                                  path, lineno, column);
             } else if (!push(&values, (float)strtod(row[index], NULL))) {
                 status = fail(error, size, CNNRT_EBAD, "%s: error: out of memory", path);
             }
@@ -399,8 +422,9 @@ static int load_series(const char *spec, const cnnrt_data_layout *layout, cnnrt_
     free(text);
     long count = values.n - n;
     if (status == 0 && count < 1)
-        status = fail(error, size, CNNRT_EBAD, "%s: error: %ld values give no sample with a window of %ld",
-                      path, values.n, n);
+        status =
+            fail(error, size, CNNRT_EBAD,
+                 "%s: error: %ld values give no sample with a window of %ld", path, values.n, n);
     if (status == 0) {
         data->inputs = malloc(sizeof(float) * (size_t)(count * n));
         data->targets = malloc(sizeof(float) * (size_t)count);
@@ -440,7 +464,8 @@ static int read_idx_file(const char *path, char **name, unsigned char **raw, siz
     if (probe)
         fclose(probe);
     else if (!(probe = fopen(gz, "rb"))) {
-        int status = fail(error, size, CNNRT_EIO, "error: cannot read '%s' (nor '%s.gz')", path, path);
+        int status =
+            fail(error, size, CNNRT_EIO, "error: cannot read '%s' (nor '%s.gz')", path, path);
         free(gz);
         return status;
     } else {
@@ -488,8 +513,10 @@ static int parse_idx(const char *name, const unsigned char *raw, size_t len, int
                      uint32_t *dims, char *error, size_t size)
 {
     if (len < 4 + 4 * (size_t)rank || raw[0] || raw[1] || raw[2] != 8 || raw[3] != rank)
-        return fail(error, size, CNNRT_EBAD, "%s: error: not an IDX file of unsigned bytes with %d "
-                    "dimension%s", name, rank, rank > 1 ? "s" : "");
+        return fail(error, size, CNNRT_EBAD,
+                    "%s: error: not an IDX file of unsigned bytes with %d "
+                    "dimension%s",
+                    name, rank, rank > 1 ? "s" : "");
     unsigned long long total = 1;
     for (int i = 0; i < rank; i++) {
         const unsigned char *p = raw + 4 + 4 * i;
@@ -498,8 +525,8 @@ static int parse_idx(const char *name, const unsigned char *raw, size_t len, int
     }
     size_t data = len - 4 - 4 * (size_t)rank;
     if (data != total)
-        return fail(error, size, CNNRT_EBAD, "%s: error: %zu bytes of data; the header says %llu", name,
-                    data, total);
+        return fail(error, size, CNNRT_EBAD, "%s: error: %zu bytes of data; the header says %llu",
+                    name, data, total);
     return 0;
 }
 
@@ -526,13 +553,15 @@ static int load_idx(const char *prefix, const cnnrt_data_layout *layout, cnnrt_d
         goto done;
     long count = idims[0], pixels = (long)idims[1] * idims[2];
     if (ldims[0] != idims[0]) {
-        status = fail(error, size, CNNRT_EBAD, "%s: error: %u labels for %u images", label_name, ldims[0],
-                      idims[0]);
+        status = fail(error, size, CNNRT_EBAD, "%s: error: %u labels for %u images", label_name,
+                      ldims[0], idims[0]);
         goto done;
     }
     if (pixels != layout->input_size) {
-        status = fail(error, size, CNNRT_EBAD, "%s: error: %ux%u images do not fit the model's input size "
-                      "%d", image_name, idims[1], idims[2], layout->input_size);
+        status = fail(error, size, CNNRT_EBAD,
+                      "%s: error: %ux%u images do not fit the model's input size "
+                      "%d",
+                      image_name, idims[1], idims[2], layout->input_size);
         goto done;
     }
     const unsigned char *lab = label_raw + 8;
@@ -542,18 +571,23 @@ static int load_idx(const char *prefix, const cnnrt_data_layout *layout, cnnrt_d
             max = lab[i];
     if (layout->classes) {
         if (layout->positions != 1) {
-            status = fail(error, size, CNNRT_EBAD, "%s: error: one label per image, the model has %d class "
-                          "positions", label_name, layout->positions);
+            status = fail(error, size, CNNRT_EBAD,
+                          "%s: error: one label per image, the model has %d class "
+                          "positions",
+                          label_name, layout->positions);
             goto done;
         }
         if (count && max >= layout->classes) {
-            status = fail(error, size, CNNRT_EBAD, "%s: error: label %d is not a class index in 0..%d",
-                          label_name, max, layout->classes - 1);
+            status =
+                fail(error, size, CNNRT_EBAD, "%s: error: label %d is not a class index in 0..%d",
+                     label_name, max, layout->classes - 1);
             goto done;
         }
     } else if (layout->output_size != 1) {
-        status = fail(error, size, CNNRT_EBAD, "%s: error: labels are class indices: the model needs "
-                      "crossentropy or a single output", label_name);
+        status = fail(error, size, CNNRT_EBAD,
+                      "%s: error: labels are class indices: the model needs "
+                      "crossentropy or a single output",
+                      label_name);
         goto done;
     }
     data->inputs = malloc(sizeof(float) * (size_t)(count * pixels) + 1);

@@ -41,8 +41,7 @@ static double rng_normal(Rng *r)
 /* The standard deviation of a unit normal truncated at +-2. */
 #define TRUNCATED_STDDEV 0.87962566103423978
 
-void cnnrt_init_params(const cnnrt_init_spec *specs, int n, float *params,
-                       unsigned long long seed)
+void cnnrt_init_params(const cnnrt_init_spec *specs, int n, float *params, unsigned long long seed)
 {
     for (int i = 0; i < n; i++) {
         const cnnrt_init_spec *s = &specs[i];
@@ -50,23 +49,17 @@ void cnnrt_init_params(const cnnrt_init_spec *specs, int n, float *params,
         Rng rng = {seed * 0x2545F4914F6CDD1Du + (uint64_t)(i + 1) * 0x9E3779B97F4A7C15u};
         double scale = 1.0, fans = (double)s->fan_in;
         switch (s->init) {
-        case CNNRT_INIT_KEEP:
-            continue;
+        case CNNRT_INIT_KEEP: continue;
         case CNNRT_INIT_ZEROS:
         case CNNRT_INIT_ONES:
             for (long k = 0; k < s->count; k++)
                 p[k] = s->init == CNNRT_INIT_ONES ? 1.0f : 0.0f;
             continue;
         case CNNRT_INIT_GLOROT_UNIFORM:
-        case CNNRT_INIT_GLOROT_NORMAL:
-            fans = ((double)s->fan_in + (double)s->fan_out) / 2;
-            break;
+        case CNNRT_INIT_GLOROT_NORMAL: fans = ((double)s->fan_in + (double)s->fan_out) / 2; break;
         case CNNRT_INIT_HE_UNIFORM:
-        case CNNRT_INIT_HE_NORMAL:
-            scale = 2.0;
-            break;
-        case CNNRT_INIT_LECUN_NORMAL:
-            break;
+        case CNNRT_INIT_HE_NORMAL: scale = 2.0; break;
+        case CNNRT_INIT_LECUN_NORMAL: break;
         }
         double variance = scale / (fans > 1.0 ? fans : 1.0);
         int uniform = s->init == CNNRT_INIT_GLOROT_UNIFORM || s->init == CNNRT_INIT_HE_UNIFORM;

@@ -6,7 +6,7 @@
  * the offsets must tile the data exactly, a name may appear once, and
  * every message names the first problem found.
  */
-#define _POSIX_C_SOURCE 200809L     /* open_memstream, getpid */
+#define _POSIX_C_SOURCE 200809L /* open_memstream, getpid */
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -27,17 +27,17 @@ typedef enum { J_NULL, J_BOOL, J_INT, J_REAL, J_STRING, J_ARRAY, J_OBJECT } Json
 typedef struct Json Json;
 struct Json {
     JsonKind kind;
-    long long integer;          /* J_INT (non-negative whole numbers only) */
-    char *string;               /* J_STRING; the key of an object member */
-    Json *items;                /* J_ARRAY elements, J_OBJECT members */
+    long long integer; /* J_INT (non-negative whole numbers only) */
+    char *string;      /* J_STRING; the key of an object member */
+    Json *items;       /* J_ARRAY elements, J_OBJECT members */
     int count;
-    char *key;                  /* as a member of an object */
+    char *key; /* as a member of an object */
 };
 
 typedef struct {
     const char *p, *end;
     int depth;
-    int duplicate;              /* an object named a key twice */
+    int duplicate; /* an object named a key twice */
 } JsonParser;
 
 static void json_free(Json *j)
@@ -65,10 +65,14 @@ static int hex4(const char *p, unsigned *v)
     for (int i = 0; i < 4; i++) {
         char c = p[i];
         *v <<= 4;
-        if (c >= '0' && c <= '9') *v |= (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f') *v |= (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F') *v |= (unsigned)(c - 'A' + 10);
-        else return 0;
+        if (c >= '0' && c <= '9')
+            *v |= (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            *v |= (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            *v |= (unsigned)(c - 'A' + 10);
+        else
+            return 0;
     }
     return 1;
 }
@@ -141,12 +145,10 @@ static int parse_string(JsonParser *s, char **out)
                 cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
                 q += 6;
             }
-            put_utf8(buf, &n, cp);      /* \uXXXX takes 6 bytes, UTF-8 at most 4 */
+            put_utf8(buf, &n, cp); /* \uXXXX takes 6 bytes, UTF-8 at most 4 */
             break;
         }
-        default:
-            free(buf);
-            return 0;
+        default: free(buf); return 0;
         }
     }
     buf[n] = '\0';
@@ -161,12 +163,12 @@ static int parse_number(JsonParser *s, Json *out)
     int is_int = 1;
     if (s->p < s->end && *s->p == '-') {
         s->p++;
-        is_int = 0;                 /* counts are never negative */
+        is_int = 0; /* counts are never negative */
     }
     if (s->p >= s->end || *s->p < '0' || *s->p > '9')
         return 0;
     if (*s->p == '0' && s->p + 1 < s->end && s->p[1] >= '0' && s->p[1] <= '9')
-        return 0;                   /* no leading zeros in JSON */
+        return 0; /* no leading zeros in JSON */
     while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
         s->p++;
     if (s->p < s->end && *s->p == '.') {
@@ -192,7 +194,7 @@ static int parse_number(JsonParser *s, Json *out)
         long long v = 0;
         for (const char *q = start; q < s->p; q++) {
             if (v > (LLONG_MAX - 9) / 10) {
-                out->kind = J_REAL;         /* too large to be a count here */
+                out->kind = J_REAL; /* too large to be a count here */
                 break;
             }
             v = v * 10 + (*q - '0');
@@ -273,7 +275,10 @@ static int parse_value(JsonParser *s, Json *out)
     switch (*s->p) {
     case '{': ok = parse_container(s, out, '}'); break;
     case '[': ok = parse_container(s, out, ']'); break;
-    case '"': out->kind = J_STRING; ok = parse_string(s, &out->string); break;
+    case '"':
+        out->kind = J_STRING;
+        ok = parse_string(s, &out->string);
+        break;
     case 't': ok = parse_literal(s, "true", J_BOOL, out); break;
     case 'f': ok = parse_literal(s, "false", J_BOOL, out); break;
     case 'n': ok = parse_literal(s, "null", J_NULL, out); break;
@@ -310,9 +315,12 @@ int cnnrt_exit_status(int result)
 
 static int dtype_size(const char *dtype)
 {
-    static const struct { const char *name; int size; } sizes[] = {
-        {"F64", 8}, {"F32", 4}, {"F16", 2}, {"BF16", 2}, {"I64", 8}, {"I32", 4}, {"I16", 2},
-        {"I8", 1}, {"U64", 8}, {"U32", 4}, {"U16", 2}, {"U8", 1}, {"BOOL", 1}};
+    static const struct {
+        const char *name;
+        int size;
+    } sizes[] = {{"F64", 8}, {"F32", 4}, {"F16", 2}, {"BF16", 2}, {"I64", 8},
+                 {"I32", 4}, {"I16", 2}, {"I8", 1},  {"U64", 8},  {"U32", 4},
+                 {"U16", 2}, {"U8", 1},  {"BOOL", 1}};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         if (strcmp(sizes[i].name, dtype) == 0)
             return sizes[i].size;
@@ -360,10 +368,14 @@ static int read_entries(const char *path, const Json *j, long long data_size, En
         int others = info->kind != J_OBJECT;
         for (int k = 0; !others && k < info->count; k++) {
             const char *key = info->items[k].key;
-            if (strcmp(key, "dtype") == 0) dtype = &info->items[k];
-            else if (strcmp(key, "shape") == 0) shape = &info->items[k];
-            else if (strcmp(key, "data_offsets") == 0) offsets = &info->items[k];
-            else others = 1;
+            if (strcmp(key, "dtype") == 0)
+                dtype = &info->items[k];
+            else if (strcmp(key, "shape") == 0)
+                shape = &info->items[k];
+            else if (strcmp(key, "data_offsets") == 0)
+                offsets = &info->items[k];
+            else
+                others = 1;
         }
         if (others || !dtype || !shape || !offsets)
             return fail(error, size,
@@ -376,8 +388,10 @@ static int read_entries(const char *path, const Json *j, long long data_size, En
         for (int k = 0; ok && k < 2; k++)
             ok = offsets->items[k].kind == J_INT;
         if (!ok)
-            return fail(error, size, "%s: error: tensor '%s': malformed dtype, shape or "
-                                     "data_offsets", path, name);
+            return fail(error, size,
+                        "%s: error: tensor '%s': malformed dtype, shape or "
+                        "data_offsets",
+                        path, name);
         Entry *e = &entries[(*count)++];
         e->name = name;
         e->dtype = dtype->string;
@@ -387,8 +401,9 @@ static int read_entries(const char *path, const Json *j, long long data_size, En
         e->begin = offsets->items[0].integer;
         e->end = offsets->items[1].integer;
         if (!(e->begin <= e->end && e->end <= data_size))
-            return fail(error, size, "%s: error: tensor '%s': data_offsets [%lld, %lld] are "
-                                     "outside the %lld bytes of data",
+            return fail(error, size,
+                        "%s: error: tensor '%s': data_offsets [%lld, %lld] are "
+                        "outside the %lld bytes of data",
                         path, name, e->begin, e->end, data_size);
         int width = dtype_size(e->dtype);
         if (width) {
@@ -413,9 +428,10 @@ static int read_entries(const char *path, const Json *j, long long data_size, En
     long long position = 0;
     for (int i = 0; i < *count; i++) {
         if (sorted[i]->begin != position) {
-            int status = fail(error, size, "%s: error: tensor '%s': a gap or an overlap in the "
-                                           "data at byte %lld", path, sorted[i]->name,
-                              sorted[i]->begin);
+            int status = fail(error, size,
+                              "%s: error: tensor '%s': a gap or an overlap in the "
+                              "data at byte %lld",
+                              path, sorted[i]->name, sorted[i]->begin);
             free(sorted);
             return status;
         }
@@ -511,8 +527,8 @@ char *cnnrt_read_file(const char *path, size_t *len)
 
 static float read_f32(const unsigned char *p)
 {
-    uint32_t bits = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-                    (uint32_t)p[3] << 24;
+    uint32_t bits =
+        (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
     float v;
     memcpy(&v, &bits, sizeof v);
     return v;
@@ -526,7 +542,7 @@ int cnnrt_load_safetensors(const char *path, const cnnrt_tensor_spec *specs, int
     long long size = (long long)file_len;
     if (!raw) {
         fail(error, error_size, "%s: error: cannot read the file: %s", path, strerror(errno));
-        return CNNRT_EIO;               /* an unreadable file, not a bad one */
+        return CNNRT_EIO; /* an unreadable file, not a bad one */
     }
     int status = CNNRT_EBAD;
     Json header = {0};
@@ -571,8 +587,8 @@ int cnnrt_load_safetensors(const char *path, const cnnrt_tensor_spec *specs, int
         const Entry *e = find_entry(entries, nentries, specs[i].name);
         long long n = (e->end - e->begin) / 4;
         if (specs[i].offset < 0 || specs[i].offset + n > count) {
-            fail(error, error_size, "%s: error: tensor '%s' does not fit the parameter block",
-                 path, specs[i].name);
+            fail(error, error_size, "%s: error: tensor '%s' does not fit the parameter block", path,
+                 specs[i].name);
             goto done;
         }
     }

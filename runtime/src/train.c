@@ -10,7 +10,7 @@
  * eval_batch.  Here: the data, the epochs and their order, the metrics and
  * the lines printed, a progress bar on a terminal, and the weights files.
  */
-#define _POSIX_C_SOURCE 200809L     /* isatty, fileno, clock_gettime */
+#define _POSIX_C_SOURCE 200809L /* isatty, fileno, clock_gettime */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -103,9 +103,7 @@ static void print_results(FILE *out, const cnnrt_model *m, const Meter *meter)
         case CNNRT_METRIC_MAE:
             fprintf(out, " - mae: %.9g", meter->abs_sum / meter->elements);
             break;
-        default:
-            fprintf(out, " - rmse: %.9g", sqrt(meter->square_sum / meter->elements));
-            break;
+        default: fprintf(out, " - rmse: %.9g", sqrt(meter->square_sum / meter->elements)); break;
         }
     }
 }
@@ -188,11 +186,11 @@ static int parse_args(int argc, char **argv, const char *command, Args *a)
     int train = strcmp(command, "train") == 0;
     for (int i = 2; i < argc; i++) {
         const char *o = argv[i];
-        const char **value = strcmp(o, "--data") == 0      ? &a->data
-                             : strcmp(o, "--init") == 0    && train ? &a->init
-                             : strcmp(o, "--save") == 0    && train ? &a->save
+        const char **value = strcmp(o, "--data") == 0                ? &a->data
+                             : strcmp(o, "--init") == 0 && train     ? &a->init
+                             : strcmp(o, "--save") == 0 && train     ? &a->save
                              : strcmp(o, "--weights") == 0 && !train ? &a->weights
-                                                                   : NULL;
+                                                                     : NULL;
         if (value || ((strcmp(o, "--epochs") == 0 || strcmp(o, "--seed") == 0) && train)) {
             if (i + 1 >= argc) {
                 char message[256];
@@ -204,7 +202,8 @@ static int parse_args(int argc, char **argv, const char *command, Args *a)
                 *value = v;
             } else if (!natural(v, o[2] == 'e' ? &a->epochs : &a->seed)) {
                 char message[256];
-                snprintf(message, sizeof message, "argument %s: '%s' is not a natural number", o, v);
+                snprintf(message, sizeof message, "argument %s: '%s' is not a natural number", o,
+                         v);
                 return usage(prog, command, message);
             }
         } else if (strcmp(o, "--no-shuffle") == 0 && train) {
@@ -227,8 +226,8 @@ static int parse_args(int argc, char **argv, const char *command, Args *a)
 static int load_weights(const cnnrt_model *m, const char *path)
 {
     char error[1024];
-    int status = cnnrt_load_safetensors(path, m->tensors, m->ntensors, m->params,
-                                        m->param_count, error, sizeof error);
+    int status = cnnrt_load_safetensors(path, m->tensors, m->ntensors, m->params, m->param_count,
+                                        error, sizeof error);
     if (status != 0)
         fprintf(stderr, "%s\n", error);
     return cnnrt_exit_status(status);
@@ -312,7 +311,7 @@ static int train_command(int argc, char **argv, const cnnrt_model *m)
     }
     for (long i = 0; i < data.count; i++)
         order[i] = i;
-    uint64_t state = seed * 0x2545F4914F6CDD1Du + 0x5348554646u;   /* the shuffle stream */
+    uint64_t state = seed * 0x2545F4914F6CDD1Du + 0x5348554646u; /* the shuffle stream */
     int bar = !a.quiet && isatty(fileno(stderr));
     for (long epoch = 1; epoch <= epochs && status == 0; epoch++) {
         if (!a.no_shuffle)
@@ -333,7 +332,7 @@ static int train_command(int argc, char **argv, const cnnrt_model *m)
     free(order);
     cnnrt_free_data(&data);
     if (status)
-        return status;          /* nothing is saved from a run that failed */
+        return status; /* nothing is saved from a run that failed */
     char path[4096], error[1024];
     if (a.save)
         snprintf(path, sizeof path, "%s", a.save);
@@ -375,8 +374,8 @@ static const cnnrt_model *predict_model;
 static int load_for_predict(const char *path, char *error, size_t size)
 {
     const cnnrt_model *m = predict_model;
-    return cnnrt_load_safetensors(path, m->tensors, m->ntensors, m->params, m->param_count,
-                                  error, size);
+    return cnnrt_load_safetensors(path, m->tensors, m->ntensors, m->params, m->param_count, error,
+                                  size);
 }
 
 int cnnrt_main(int argc, char **argv, const cnnrt_model *m)

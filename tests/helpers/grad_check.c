@@ -63,7 +63,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < M_TRAIN_BATCH * M_INPUT_SIZE; i++)
         x[i] = (float)(2 * uniform() - 1);
     for (int i = 0; i < M_TRAIN_BATCH * M_TARGET_SIZE; i++)
-        t[i] = classes ? (float)(int)(uniform() * classes)
+        t[i] = classes                          ? (float)(int)(uniform() * classes)
                : strcmp(argv[1], "binary") == 0 ? (float)(uniform() < 0.5)
                                                 : (float)(2 * uniform() - 1);
     m_init_params(3);
@@ -76,7 +76,7 @@ int main(int argc, char **argv)
     memcpy(w0, p, sizeof w0);
     loss_at(w0);
     for (int i = 0; i < M_PARAM_COUNT; i++)
-        step[i] = w0[i] - m_params_data()[i];       /* lr = 1: the gradient */
+        step[i] = w0[i] - m_params_data()[i]; /* lr = 1: the gradient */
     double largest = 0;
     for (int i = 0; i < M_PARAM_COUNT; i++)
         largest = fmax(largest, fabs(step[i]));
@@ -93,8 +93,7 @@ int main(int argc, char **argv)
             size *= m_tensors[i].shape[d];
         if (!m_tensors[i].trainable) {
             for (long k = 0; k < size; k++)
-                if (step[m_tensors[i].offset + k] != 0 &&
-                    !strstr(m_tensors[i].name, ".moving_")) {
+                if (step[m_tensors[i].offset + k] != 0 && !strstr(m_tensors[i].name, ".moving_")) {
                     printf("FAIL: fixed %s[%ld] changed\n", m_tensors[i].name, k);
                     failures++;
                     break;
@@ -105,7 +104,7 @@ int main(int argc, char **argv)
         for (long k = 0; k < size; k += every) {
             long at = m_tensors[i].offset + k;
             double fd = central_difference(w, at, 1e-3), err = fabs(fd - step[at]);
-            if (err > 2e-3 * largest) {     /* a kink within h? a quarter of it */
+            if (err > 2e-3 * largest) { /* a kink within h? a quarter of it */
                 double fd2 = central_difference(w, at, 2.5e-4), err2 = fabs(fd2 - step[at]);
                 if (err2 < err) {
                     fd = fd2;

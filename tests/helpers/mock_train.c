@@ -7,7 +7,7 @@
 
 #include "cnnrt.h"
 
-static float params[3];             /* dense_1.kernel [2, 1], dense_1.bias [1] */
+static float params[3]; /* dense_1.kernel [2, 1], dense_1.bias [1] */
 static const cnnrt_tensor_spec tensors[] = {{"dense_1.kernel", 2, {2, 1}, 0},
                                             {"dense_1.bias", 1, {1}, 2}};
 
@@ -20,7 +20,7 @@ static void init(unsigned long long seed)
 
 static void start_training(unsigned long long seed)
 {
-    (void)seed;                     /* plain SGD: no state */
+    (void)seed; /* plain SGD: no state */
 }
 
 static void predict(const float *x, float *y, int n)

@@ -21,7 +21,7 @@
 typedef struct {
     Model *model;
     Diag *diag;
-    char *messages;         /* what diag_report printed */
+    char *messages; /* what diag_report printed */
 } Compiled;
 
 static Compiled compile_text(const char *text)
@@ -95,7 +95,7 @@ static void test_same_padding_split(void **state)
     Compiled c = compile_text("model p\ninput [10, 1]\nconv1d(1, 4, stride=3, padding=same)\n");
     assert_non_null(c.model);
     const Layer *l = c.model->layers[0];
-    assert_int_equal(l->out.dim[0], 4);             /* ceil(10/3) */
+    assert_int_equal(l->out.dim[0], 4); /* ceil(10/3) */
     /* total = (4-1)*3 + 4 - 10 = 3: one before, two after */
     assert_int_equal(l->pad_before[0], 1);
     assert_int_equal(l->pad_after[0], 2);
@@ -113,7 +113,7 @@ static void test_causal_padding_keeps_length(void **state)
     assert_int_equal(l->out.dim[0], 7);
     assert_int_equal(l->pad_before[0], 3);
     assert_int_equal(l->pad_after[0], 0);
-    assert_true(l->expand);                         /* [7] read as [7, 1] */
+    assert_true(l->expand); /* [7] read as [7, 1] */
     assert_int_equal(model_param_count(c.model, false), 2);
     assert_true(l->params[0].literal[0] == -1 && l->params[0].literal[1] == 1);
     release(&c);
@@ -151,7 +151,7 @@ static void test_merge_shapes_and_names(void **state)
                               "dense(1)\n");
     assert_non_null(c.model);
     assert_shape(&c.model->layers[3]->out, 2, (int64_t[]){8, 8});
-    assert_string_equal(c.model->layers[1]->name, "conv1d_2");  /* labelled ones count */
+    assert_string_equal(c.model->layers[1]->name, "conv1d_2"); /* labelled ones count */
     assert_string_equal(c.model->layers[5]->name, "dense_2");
     release(&c);
 }
@@ -174,7 +174,7 @@ static void test_train_defaults(void **state)
                               "train { optimizer = sgd(0.1, 0.9, true); batch = 8 }\n");
     assert_non_null(c.model);
     const TrainConfig *t = &c.model->train;
-    assert_int_equal(t->loss, LOSS_CROSSENTROPY);       /* after a softmax output */
+    assert_int_equal(t->loss, LOSS_CROSSENTROPY); /* after a softmax output */
     assert_int_equal(t->optimizer, OPT_SGD);
     assert_true(t->lr == 0.1 && t->momentum == 0.9 && t->nesterov);
     assert_int_equal(t->batch, 8);
@@ -245,9 +245,9 @@ static void test_memory_plan_reuses_buffers(void **state)
                               "dense(64, activation=relu)\ndense(64, activation=relu)\n"
                               "dense(64, activation=relu)\ndense(1)\n");
     assert_non_null(c.model);
-    assert_int_equal(c.model->arena_floats, 128);       /* two 64-float blocks in turn */
+    assert_int_equal(c.model->arena_floats, 128); /* two 64-float blocks in turn */
     assert_int_equal(c.model->layers[0]->arena_offset, c.model->layers[2]->arena_offset);
-    assert_int_equal(c.model->layers[4]->arena_offset, -1);   /* the caller's output */
+    assert_int_equal(c.model->layers[4]->arena_offset, -1); /* the caller's output */
     release(&c);
 }
 
@@ -260,7 +260,7 @@ static void test_memory_plan_keeps_branches_alive(void **state)
     assert_non_null(c.model);
     Layer **l = c.model->layers;
     assert_true(l[0]->arena_offset != l[1]->arena_offset);
-    assert_true(l[0]->arena_offset != l[2]->arena_offset);   /* a lives until add */
+    assert_true(l[0]->arena_offset != l[2]->arena_offset); /* a lives until add */
     assert_int_equal(c.model->arena_floats, 48);
     release(&c);
 }

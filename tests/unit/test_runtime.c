@@ -107,7 +107,7 @@ static int load(char *error)
     if (rc == 0)
         assert_true(params[0] == 1 && params[4] == 5 && params[5] == 6);
     else
-        assert_true(params[0] == 9);            /* nothing half-loaded */
+        assert_true(params[0] == 9); /* nothing half-loaded */
     return rc;
 }
 
@@ -139,24 +139,24 @@ static void test_safetensors_errors(void **state)
     expect_error("{\"a.kernel\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]}}", 16,
                  "tensor 'a.bias' [2] is missing");
     expect_error("{\"a.kernel\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
-                 "\"a.bias\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[16,24]}}", 24,
-                 "tensor 'a.kernel' has shape [4]; the model needs [2, 2]");
+                 "\"a.bias\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[16,24]}}",
+                 24, "tensor 'a.kernel' has shape [4]; the model needs [2, 2]");
     expect_error("{\"a.kernel\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]},"
                  "\"a.bias\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[16,24]},"
-                 "\"x\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[24,24]}}", 24,
-                 "tensor 'x' is not in the model");
+                 "\"x\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[24,24]}}",
+                 24, "tensor 'x' is not in the model");
     expect_error("{\"a.kernel\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]},"
-                 "\"a.bias\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[16,24]}}", 20,
-                 "tensor 'a.bias': data_offsets [16, 24] are outside the 20 bytes of data");
+                 "\"a.bias\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[16,24]}}",
+                 20, "tensor 'a.bias': data_offsets [16, 24] are outside the 20 bytes of data");
     expect_error("{\"a.kernel\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]},"
-                 "\"a.bias\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[16,24]}}", 28,
-                 "4 bytes of data after the last tensor");
+                 "\"a.bias\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[16,24]}}",
+                 28, "4 bytes of data after the last tensor");
     expect_error("{\"a\":1,\"a\":2}", 0, "the header names a tensor twice");
     expect_error("[1]", 0, "the header is not a JSON object");
     expect_error("{\"a.kernel\":", 0, "the header is not valid JSON");
     expect_error("{\"a.kernel\":{\"dtype\":\"F16\",\"shape\":[2,2],\"data_offsets\":[0,8]},"
-                 "\"a.bias\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}", 16,
-                 "tensor 'a.kernel' has dtype F16; the model needs F32");
+                 "\"a.bias\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}",
+                 16, "tensor 'a.kernel' has dtype F16; the model needs F32");
 }
 
 static void test_safetensors_write(void **state)
@@ -179,10 +179,11 @@ static void test_safetensors_write(void **state)
     for (size_t i = len; i < padded; i++)
         assert_int_equal(buf[8 + i], ' ');
     assert_memory_equal(buf + 8 + padded, data6, 24);
-    assert_int_equal(load(error), 0);           /* and it reads back */
+    assert_int_equal(load(error), 0); /* and it reads back */
     /* An unwritable place: an error, and nothing left behind. */
     assert_int_equal(cnnrt_save_safetensors("/nonexistent/dir/w.safetensors", specs2, 2, data6,
-                                            error, sizeof error), -2);
+                                            error, sizeof error),
+                     -2);
     assert_non_null(strstr(error, "error: cannot write '/nonexistent/dir/w.safetensors'"));
 }
 
@@ -230,12 +231,12 @@ static void test_dropout_mask(void **state)
     assert_true(kept > 74000 && kept < 76000);
     cnnrt_dropout_mask(half, N, 0.25, 42, 3, 7);
     assert_memory_equal(whole, half, sizeof whole);
-    cnnrt_dropout_mask(half, N, 0.25, 42, 3, 8);        /* another step */
+    cnnrt_dropout_mask(half, N, 0.25, 42, 3, 8); /* another step */
     long same = 0;
     for (long i = 0; i < N; i++)
         same += half[i] == whole[i];
-    assert_true(same < 66000);      /* independent masks agree on 0.75^2 + 0.25^2 */
-    cnnrt_dropout_mask(half, N, 0.0, 42, 3, 7);         /* rate 0 keeps all */
+    assert_true(same < 66000);                  /* independent masks agree on 0.75^2 + 0.25^2 */
+    cnnrt_dropout_mask(half, N, 0.0, 42, 3, 7); /* rate 0 keeps all */
     for (long i = 0; i < N; i++)
         assert_true(half[i] == 1.0f);
 }
@@ -253,14 +254,10 @@ static void test_sample_lines(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_glorot_uniform),
-        cmocka_unit_test(test_he_normal_truncated),
-        cmocka_unit_test(test_init_keeps_and_fills),
-        cmocka_unit_test(test_safetensors_good),
-        cmocka_unit_test(test_safetensors_errors),
-        cmocka_unit_test(test_safetensors_write),
-        cmocka_unit_test(test_sample_lines),
-        cmocka_unit_test(test_dropout_mask),
+        cmocka_unit_test(test_glorot_uniform),       cmocka_unit_test(test_he_normal_truncated),
+        cmocka_unit_test(test_init_keeps_and_fills), cmocka_unit_test(test_safetensors_good),
+        cmocka_unit_test(test_safetensors_errors),   cmocka_unit_test(test_safetensors_write),
+        cmocka_unit_test(test_sample_lines),         cmocka_unit_test(test_dropout_mask),
     };
     int failed = cmocka_run_group_tests_name("runtime", tests, NULL, NULL);
     remove(path);

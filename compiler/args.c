@@ -1,6 +1,7 @@
 /* args.c - constant expressions and the reading of argument values. */
 #include "args.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,6 +153,17 @@ static void format_g(char buf[32], double v)
     snprintf(buf, 32, "%.9g", v);
 }
 
+/* A value that becomes a float in the generated code must stay finite
+ * there: beyond FLT_MAX it would silently be infinity. */
+static bool in_float_range(ArgReader *r, const Expr *node, double value)
+{
+    if (fabs(value) <= FLT_MAX)
+        return true;
+    diag_error(r->diag, node->loc, "%g is out of float range (the largest float is %g)", value,
+               (double)FLT_MAX);
+    return false;
+}
+
 bool args_number(ArgReader *r, const char *name, bool required, double *out, const double *lo,
                  const double *hi, bool lo_open, bool hi_open)
 {
@@ -161,7 +173,7 @@ bool args_number(ArgReader *r, const char *name, bool required, double *out, con
         return false;
     if (!node)
         return true;
-    if (!args_evaluate(r->diag, r->ast, r->consts, node, &value))
+    if (!args_evaluate(r->diag, r->ast, r->consts, node, &value) || !in_float_range(r, node, value))
         return false;
     if ((lo && (value < *lo || (lo_open && value == *lo))) ||
         (hi && (value > *hi || (hi_open && value == *hi)))) {
@@ -337,7 +349,7 @@ static bool nested_values(ArgReader *r, const Expr *node, Nested *out, Shape *sh
     }
     if (node->kind != EXPR_LIST) {
         double v;
-        if (!args_evaluate(r->diag, r->ast, r->consts, node, &v))
+        if (!args_evaluate(r->diag, r->ast, r->consts, node, &v) || !in_float_range(r, node, v))
             return false;
         nested_push(out, v);
         shape->rank = 0;

@@ -9,6 +9,8 @@
  */
 #define _POSIX_C_SOURCE 200809L /* strdup, strndup */
 #include <errno.h>
+#include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -48,6 +50,13 @@ static int push(Floats *f, float value)
     }
     f->v[f->n++] = value;
     return 1;
+}
+
+/* A number read as a float stays finite: beyond FLT_MAX it would become
+ * infinity, and training on it nothing but NaN. */
+static int in_float_range(double v)
+{
+    return fabs(v) <= FLT_MAX;
 }
 
 void cnnrt_free_data(cnnrt_data *data)
@@ -199,8 +208,8 @@ static int load_csv(const char *path, const cnnrt_data_layout *layout, cnnrt_dat
         for (int k = 0; k < f->count && status == 0; k++) {
             const char *s = line + f->start[k];
             size_t flen = f->end[k] - f->start[k];
+            long col = cnnrt_column(line, f->start[k]);
             if (!cnnrt_is_number(s, flen)) {
-                long col = cnnrt_column(line, f->start[k]);
                 if (flen == 0)
                     status = fail(error, size, CNNRT_EBAD, "%s:%ld:%ld: error: an empty field",
                                   path, lineno, col);
@@ -208,6 +217,10 @@ static int load_csv(const char *path, const cnnrt_data_layout *layout, cnnrt_dat
                     status =
                         fail(error, size, CNNRT_EBAD, "%s:%ld:%ld: error: '%.*s' is not a number",
                              path, lineno, col, (int)flen, s);
+            } else if (!in_float_range(strtod(s, NULL))) {
+                status = fail(error, size, CNNRT_EBAD,
+                              "%s:%ld:%ld: error: '%.*s' is out of float range (3.4e38)", path,
+                              lineno, col, (int)flen, s);
             }
         }
         for (int k = 0; k < f->count && status == 0; k++) {
@@ -413,6 +426,10 @@ static int load_series(const char *spec, const cnnrt_data_layout *layout, cnnrt_
                                   "%s:%ld:1: error: column %s: nothing is not a "
                                   "number",
                                   path, lineno, column);
+            } else if (!in_float_range(strtod(row[index], NULL))) {
+                status = fail(error, size, CNNRT_EBAD,
+                              "%s:%ld:1: error: column %s: '%s' is out of float range (3.4e38)",
+                              path, lineno, column, row[index]);
             } else if (!push(&values, (float)strtod(row[index], NULL))) {
                 status = fail(error, size, CNNRT_EBAD, "%s: error: out of memory", path);
             }
@@ -518,12 +535,16 @@ static int parse_idx(const char *name, const unsigned char *raw, size_t len, int
                     "dimension%s",
                     name, rank, rank > 1 ? "s" : "");
     unsigned long long total = 1;
+    int overflow = 0; /* a product that wraps could match the data's length */
     for (int i = 0; i < rank; i++) {
         const unsigned char *p = raw + 4 + 4 * i;
         dims[i] = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+        overflow |= dims[i] && total > ULLONG_MAX / dims[i];
         total *= dims[i];
     }
     size_t data = len - 4 - 4 * (size_t)rank;
+    if (overflow)
+        return fail(error, size, CNNRT_EBAD, "%s: error: the header's sizes overflow", name);
     if (data != total)
         return fail(error, size, CNNRT_EBAD, "%s: error: %zu bytes of data; the header says %llu",
                     name, data, total);
@@ -551,13 +572,19 @@ static int load_idx(const char *prefix, const cnnrt_data_layout *layout, cnnrt_d
         (status = parse_idx(image_name, image_raw, image_len, 3, idims, error, size)) ||
         (status = parse_idx(label_name, label_raw, label_len, 1, ldims, error, size)))
         goto done;
-    long count = idims[0], pixels = (long)idims[1] * idims[2];
+    /* uint32 x uint32 fits in 64 unsigned bits, not always in long */
+    uint64_t pixels64 = (uint64_t)idims[1] * idims[2];
+    long count = idims[0];
+    if (count == 0) {
+        status = fail(error, size, CNNRT_EBAD, "%s: error: no samples (0 images)", image_name);
+        goto done;
+    }
     if (ldims[0] != idims[0]) {
         status = fail(error, size, CNNRT_EBAD, "%s: error: %u labels for %u images", label_name,
                       ldims[0], idims[0]);
         goto done;
     }
-    if (pixels != layout->input_size) {
+    if (pixels64 != (uint64_t)layout->input_size) {
         status = fail(error, size, CNNRT_EBAD,
                       "%s: error: %ux%u images do not fit the model's input size "
                       "%d",
@@ -590,6 +617,7 @@ static int load_idx(const char *prefix, const cnnrt_data_layout *layout, cnnrt_d
                       label_name);
         goto done;
     }
+    long pixels = (long)pixels64;
     data->inputs = malloc(sizeof(float) * (size_t)(count * pixels) + 1);
     data->targets = malloc(sizeof(float) * (size_t)count + 1);
     if (!data->inputs || !data->targets) {

@@ -8,6 +8,7 @@
  */
 #define _POSIX_C_SOURCE 200809L /* open_memstream, getpid */
 #include <errno.h>
+#include <math.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -30,14 +31,14 @@ struct Json {
     long long integer; /* J_INT (non-negative whole numbers only) */
     char *string;      /* J_STRING; the key of an object member */
     Json *items;       /* J_ARRAY elements, J_OBJECT members */
-    int count;
+    int count, cap;
     char *key; /* as a member of an object */
 };
 
 typedef struct {
     const char *p, *end;
     int depth;
-    int duplicate; /* an object named a key twice */
+    int nul; /* a string held \u0000, which no name can */
 } JsonParser;
 
 static void json_free(Json *j)
@@ -145,6 +146,11 @@ static int parse_string(JsonParser *s, char **out)
                 cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
                 q += 6;
             }
+            if (cp == 0) { /* a C string would end there: another name than written */
+                s->nul = 1;
+                free(buf);
+                return 0;
+            }
             put_utf8(buf, &n, cp); /* \uXXXX takes 6 bytes, UTF-8 at most 4 */
             break;
         }
@@ -206,12 +212,48 @@ static int parse_number(JsonParser *s, Json *out)
 
 static int add_item(Json *parent, Json *item)
 {
-    Json *bigger = realloc(parent->items, ((size_t)parent->count + 1) * sizeof *bigger);
-    if (!bigger)
-        return 0;
-    parent->items = bigger;
+    if (parent->count == parent->cap) {
+        int cap = parent->cap ? 2 * parent->cap : 8;
+        Json *bigger = realloc(parent->items, (size_t)cap * sizeof *bigger);
+        if (!bigger)
+            return 0;
+        parent->items = bigger;
+        parent->cap = cap;
+    }
     parent->items[parent->count++] = *item;
     return 1;
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Whether some object in j names a key twice: each object's keys sorted,
+ * so a header of many tensors is checked in n log n, not n^2.  -1 when
+ * out of memory. */
+static int has_duplicate_keys(const Json *j)
+{
+    if (j->kind == J_OBJECT && j->count > 1) {
+        const char **keys = malloc((size_t)j->count * sizeof *keys);
+        if (!keys)
+            return -1;
+        for (int i = 0; i < j->count; i++)
+            keys[i] = j->items[i].key;
+        qsort(keys, (size_t)j->count, sizeof *keys, compare_names);
+        int twice = 0;
+        for (int i = 1; i < j->count && !twice; i++)
+            twice = strcmp(keys[i - 1], keys[i]) == 0;
+        free(keys);
+        if (twice)
+            return 1;
+    }
+    for (int i = 0; i < j->count; i++) {
+        int inner = has_duplicate_keys(&j->items[i]);
+        if (inner)
+            return inner;
+    }
+    return 0;
 }
 
 static int parse_container(JsonParser *s, Json *out, char close)
@@ -229,9 +271,6 @@ static int parse_container(JsonParser *s, Json *out, char close)
         if (close == '}') {
             if (!parse_string(s, &item.key))
                 return 0;
-            for (int i = 0; i < out->count; i++)
-                if (strcmp(out->items[i].key, item.key) == 0)
-                    s->duplicate = 1;
             skip_space(s);
             if (s->p >= s->end || *s->p != ':') {
                 free(item.key);
@@ -444,18 +483,38 @@ static int read_entries(const char *path, const Json *j, long long data_size, En
     return 0;
 }
 
-static const Entry *find_entry(const Entry *entries, int count, const char *name)
+/* The file's tensors by name, sorted, for lookups in log n. */
+static int compare_entries(const void *a, const void *b)
 {
-    for (int i = 0; i < count; i++)
-        if (strcmp(entries[i].name, name) == 0)
-            return &entries[i];
+    return strcmp((*(const Entry *const *)a)->name, (*(const Entry *const *)b)->name);
+}
+
+static const Entry *find_entry(const Entry *const *sorted, int count, const char *name)
+{
+    int lo = 0, hi = count;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2, order = strcmp(sorted[mid]->name, name);
+        if (order == 0)
+            return sorted[mid];
+        if (order < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     return NULL;
+}
+
+/* Whether name is one of the sorted names. */
+static int known_name(const char *const *sorted, int count, const char *name)
+{
+    return bsearch(&name, sorted, (size_t)count, sizeof *sorted, compare_names) != NULL;
 }
 
 /* Match the model's tensors; the first mismatch in model order, then a
  * tensor the model lacks. */
-static int match_specs(const char *path, const Entry *entries, int count,
-                       const cnnrt_tensor_spec *specs, int nspecs, char *error, size_t size)
+static int match_specs(const char *path, const Entry *entries, const Entry *const *sorted,
+                       int count, const cnnrt_tensor_spec *specs, int nspecs, char *error,
+                       size_t size)
 {
     char want[256], got[256];
     for (int i = 0; i < nspecs; i++) {
@@ -464,7 +523,7 @@ static int match_specs(const char *path, const Entry *entries, int count,
         for (int k = 0; k < s->rank; k++)
             dims[k] = s->shape[k];
         format_dims(want, sizeof want, dims, s->rank);
-        const Entry *e = find_entry(entries, count, s->name);
+        const Entry *e = find_entry(sorted, count, s->name);
         if (!e)
             return fail(error, size, "%s: error: tensor '%s' %s is missing", path, s->name, want);
         if (strcmp(e->dtype, "F32") != 0)
@@ -479,14 +538,19 @@ static int match_specs(const char *path, const Entry *entries, int count,
                         path, s->name, got, want);
         }
     }
-    for (int i = 0; i < count; i++) {
-        int known = 0;
-        for (int k = 0; k < nspecs && !known; k++)
-            known = strcmp(specs[k].name, entries[i].name) == 0;
-        if (!known)
+    const char **names = malloc(((size_t)nspecs + 1) * sizeof *names);
+    if (!names)
+        return fail(error, size, "%s: error: out of memory", path);
+    for (int k = 0; k < nspecs; k++)
+        names[k] = specs[k].name;
+    qsort(names, (size_t)nspecs, sizeof *names, compare_names);
+    for (int i = 0; i < count; i++)
+        if (!known_name(names, nspecs, entries[i].name)) {
+            free(names);
             return fail(error, size, "%s: error: tensor '%s' is not in the model", path,
                         entries[i].name);
-    }
+        }
+    free(names);
     return 0;
 }
 
@@ -547,6 +611,7 @@ int cnnrt_load_safetensors(const char *path, const cnnrt_tensor_spec *specs, int
     int status = CNNRT_EBAD;
     Json header = {0};
     Entry *entries = NULL;
+    const Entry **sorted = NULL;
     if (size < 8) {
         fail(error, error_size, "%s: error: not a safetensors file: shorter than 8 bytes", path);
         goto done;
@@ -562,12 +627,20 @@ int cnnrt_load_safetensors(const char *path, const cnnrt_tensor_spec *specs, int
     JsonParser parser = {(const char *)raw + 8, (const char *)raw + 8 + hlen, 0, 0};
     int parsed = parse_value(&parser, &header);
     skip_space(&parser);
+    if (parser.nul) {
+        fail(error, error_size, "%s: error: the header has a string with \\u0000 in it", path);
+        goto done;
+    }
     if (!parsed || parser.p != parser.end) {
         fail(error, error_size, "%s: error: the header is not valid JSON", path);
         goto done;
     }
-    if (parser.duplicate) {
-        fail(error, error_size, "%s: error: the header names a tensor twice", path);
+    int duplicate = has_duplicate_keys(&header);
+    if (duplicate) {
+        fail(error, error_size,
+             duplicate < 0 ? "%s: error: out of memory"
+                           : "%s: error: the header names a tensor twice",
+             path);
         goto done;
     }
     if (header.kind != J_OBJECT) {
@@ -575,25 +648,48 @@ int cnnrt_load_safetensors(const char *path, const cnnrt_tensor_spec *specs, int
         goto done;
     }
     entries = calloc((size_t)header.count + 1, sizeof *entries);
+    sorted = calloc((size_t)header.count + 1, sizeof *sorted);
     int nentries;
     long long data_size = size - 8 - (long long)hlen;
-    if (!entries ||
-        read_entries(path, &header, data_size, entries, &nentries, error, error_size) != 0 ||
-        match_specs(path, entries, nentries, specs, nspecs, error, error_size) != 0)
+    if (!entries || !sorted) {
+        fail(error, error_size, "%s: error: out of memory", path);
+        goto done;
+    }
+    if (read_entries(path, &header, data_size, entries, &nentries, error, error_size) != 0)
+        goto done;
+    for (int i = 0; i < nentries; i++)
+        sorted[i] = &entries[i];
+    qsort(sorted, (size_t)nentries, sizeof *sorted, compare_entries);
+    if (match_specs(path, entries, sorted, nentries, specs, nspecs, error, error_size) != 0)
         goto done;
     /* All checked: now copy, so a failure never leaves params half-loaded. */
     const unsigned char *data = raw + 8 + hlen;
     for (int i = 0; i < nspecs; i++) {
-        const Entry *e = find_entry(entries, nentries, specs[i].name);
+        const Entry *e = find_entry(sorted, nentries, specs[i].name);
         long long n = (e->end - e->begin) / 4;
         if (specs[i].offset < 0 || specs[i].offset + n > count) {
             fail(error, error_size, "%s: error: tensor '%s' does not fit the parameter block", path,
                  specs[i].name);
             goto done;
         }
+        /* A weight that is not a number spoils every output it reaches,
+         * and training from it saves nothing but NaN. */
+        for (long long k = 0; k < n; k++) {
+            float v = read_f32(data + e->begin + 4 * k);
+            if (!isfinite(v)) {
+                fail(error, error_size,
+                     "%s: error: tensor '%s' holds %s at element %lld: weights must be finite",
+                     path, specs[i].name,
+                     isnan(v) ? "nan"
+                     : v > 0  ? "inf"
+                              : "-inf",
+                     k);
+                goto done;
+            }
+        }
     }
     for (int i = 0; i < nspecs; i++) {
-        const Entry *e = find_entry(entries, nentries, specs[i].name);
+        const Entry *e = find_entry(sorted, nentries, specs[i].name);
         long long n = (e->end - e->begin) / 4;
         for (long long k = 0; k < n; k++)
             params[specs[i].offset + k] = read_f32(data + e->begin + 4 * k);
@@ -602,6 +698,7 @@ int cnnrt_load_safetensors(const char *path, const cnnrt_tensor_spec *specs, int
 done:
     json_free(&header);
     free(entries);
+    free(sorted);
     free(raw);
     return status;
 }

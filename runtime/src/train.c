@@ -11,6 +11,8 @@
  * the lines printed, a progress bar on a terminal, and the weights files.
  */
 #define _POSIX_C_SOURCE 200809L /* isatty, fileno, clock_gettime */
+#include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -170,11 +172,15 @@ static int usage(const char *prog, const char *command, const char *message)
     return 2;
 }
 
-static int natural(const char *text, long *value)
+/* A whole number >= 0 that fits a long: 1; 0 otherwise, with *too_large
+ * set when it is one that does not fit (strtol would give LONG_MAX). */
+static int natural(const char *text, long *value, int *too_large)
 {
     char *end;
+    errno = 0;
     long v = strtol(text, &end, 10);
-    if (!*text || *end || v < 0)
+    *too_large = *text && !*end && errno == ERANGE && v == LONG_MAX;
+    if (!*text || *end || v < 0 || errno == ERANGE)
         return 0;
     *value = v;
     return 1;
@@ -198,12 +204,15 @@ static int parse_args(int argc, char **argv, const char *command, Args *a)
                 return usage(prog, command, message);
             }
             const char *v = argv[++i];
+            int too_large = 0;
             if (value) {
                 *value = v;
-            } else if (!natural(v, o[2] == 'e' ? &a->epochs : &a->seed)) {
+            } else if (!natural(v, o[2] == 'e' ? &a->epochs : &a->seed, &too_large)) {
                 char message[256];
-                snprintf(message, sizeof message, "argument %s: '%s' is not a natural number", o,
-                         v);
+                snprintf(message, sizeof message,
+                         too_large ? "argument %s: '%s' is too large"
+                                   : "argument %s: '%s' is not a natural number",
+                         o, v);
                 return usage(prog, command, message);
             }
         } else if (strcmp(o, "--no-shuffle") == 0 && train) {
@@ -244,9 +253,15 @@ static int load_data(const char *prog, const cnnrt_model *m, const char *spec, c
     return cnnrt_exit_status(status);
 }
 
-/* Run the batches of one pass; returns 0, or 1 when out of memory. */
+/* What a pass over the data ends with. */
+enum { PASS_DONE, PASS_NO_MEMORY, PASS_NOT_FINITE };
+
+/* Run the batches of one pass.  Training stops at the first batch whose
+ * loss is not finite (*bad_batch, from 1, and its loss in *bad_loss): the
+ * weights are spoiled from there on. */
 static int run_batches(const cnnrt_model *m, const cnnrt_data *d, const long *order, int train,
-                       Meter *meter, long epoch, long epochs, int bar)
+                       Meter *meter, long epoch, long epochs, int bar, long *bad_batch,
+                       double *bad_loss)
 {
     int batch = m->batch;
     float *x = malloc(sizeof(float) * (size_t)batch * d->input_size + 1);
@@ -256,8 +271,9 @@ static int run_batches(const cnnrt_model *m, const cnnrt_data *d, const long *or
         free(x);
         free(t);
         free(y);
-        return 1;
+        return PASS_NO_MEMORY;
     }
+    int result = PASS_DONE;
     double start = now(), last_draw = 0;
     for (long first = 0; first < d->count; first += batch) {
         int n = (int)(d->count - first < batch ? d->count - first : batch);
@@ -269,6 +285,12 @@ static int run_batches(const cnnrt_model *m, const cnnrt_data *d, const long *or
                    sizeof(float) * (size_t)d->target_size);
         }
         double loss = train ? m->train_batch(x, t, n, y) : m->eval_batch(x, t, n, y);
+        if (train && !isfinite(loss)) {
+            *bad_batch = first / batch + 1;
+            *bad_loss = loss;
+            result = PASS_NOT_FINITE;
+            break;
+        }
         meter_update(m, meter, loss, y, t, n);
         if (bar && (now() - last_draw > 0.1 || first + n == d->count)) {
             progress(epoch, epochs, first + n, d->count, start);
@@ -280,7 +302,22 @@ static int run_batches(const cnnrt_model *m, const cnnrt_data *d, const long *or
     free(x);
     free(t);
     free(y);
-    return 0;
+    return result;
+}
+
+/* The first tensor with a value that is not finite, or NULL. */
+static const char *non_finite_tensor(const cnnrt_model *m)
+{
+    for (int k = 0; k < m->ntensors; k++) {
+        const cnnrt_tensor_spec *s = &m->tensors[k];
+        long count = 1;
+        for (int d = 0; d < s->rank; d++)
+            count *= s->shape[d];
+        for (long i = 0; i < count; i++)
+            if (!isfinite(m->params[s->offset + i]))
+                return s->name;
+    }
+    return NULL;
 }
 
 static int train_command(int argc, char **argv, const cnnrt_model *m)
@@ -317,8 +354,25 @@ static int train_command(int argc, char **argv, const cnnrt_model *m)
         if (!a.no_shuffle)
             shuffle(order, data.count, &state);
         Meter meter = {0};
-        if (run_batches(m, &data, order, 1, &meter, epoch, epochs, bar) != 0) {
+        long bad_batch = 0;
+        double bad_loss = 0;
+        int pass =
+            run_batches(m, &data, order, 1, &meter, epoch, epochs, bar, &bad_batch, &bad_loss);
+        if (pass == PASS_NO_MEMORY) {
             fprintf(stderr, "%s: error: out of memory\n", argv[0]);
+            status = 1;
+            break;
+        }
+        if (pass == PASS_NOT_FINITE) {
+            fprintf(stderr,
+                    "%s: error: loss is %s at epoch %ld, batch %ld: the training diverged "
+                    "(try a smaller learning rate) or the data or starting weights hold a "
+                    "value out of range; nothing saved\n",
+                    argv[0],
+                    isnan(bad_loss) ? "nan"
+                    : bad_loss > 0  ? "inf"
+                                    : "-inf",
+                    epoch, bad_batch);
             status = 1;
             break;
         }
@@ -333,6 +387,14 @@ static int train_command(int argc, char **argv, const cnnrt_model *m)
     cnnrt_free_data(&data);
     if (status)
         return status; /* nothing is saved from a run that failed */
+    const char *spoiled = non_finite_tensor(m);
+    if (spoiled) { /* the last step's update overflowed */
+        fprintf(stderr,
+                "%s: error: '%s' holds a value that is not finite after training: the "
+                "training diverged (try a smaller learning rate); nothing saved\n",
+                argv[0], spoiled);
+        return 1;
+    }
     char path[4096], error[1024];
     if (a.save)
         snprintf(path, sizeof path, "%s", a.save);
@@ -357,7 +419,9 @@ static int eval_command(int argc, char **argv, const cnnrt_model *m)
     if ((status = load_data(argv[0], m, a.data, &data)) != 0)
         return status;
     Meter meter = {0};
-    status = run_batches(m, &data, NULL, 0, &meter, 1, 1, 0);
+    long bad_batch;
+    double bad_loss;
+    status = run_batches(m, &data, NULL, 0, &meter, 1, 1, 0, &bad_batch, &bad_loss);
     cnnrt_free_data(&data);
     if (status) {
         fprintf(stderr, "%s: error: out of memory\n", argv[0]);

@@ -1,0 +1,158 @@
+#!/usr/bin/python3
+"""Hostile and broken inputs that once went wrong (the hardening issue's
+defects), each with the exact answer now: an error with its place and
+exit status, nothing written or saved.
+
+    test_hostile.py --cnngen BIN --driver data_driver --runtime-include DIR
+                    --runtime-lib DIR [--sanitize]
+
+Every case prints 'ok' or 'FAIL'; the last line counts them.
+"""
+
+import argparse
+import json
+import os
+import struct
+import sys
+import tempfile
+
+from e2e_common import WARNINGS, run, sanitizer_flags
+
+results = []
+
+
+def check(name, ok, detail=''):
+    results.append(ok)
+    print(f'{"ok  " if ok else "FAIL"} {name}' + ('' if ok else f': {detail}'))
+
+
+def expect(name, proc, status, *fragments):
+    """proc exited with status, and its stderr has each fragment."""
+    err = proc.stderr
+    missing = [f for f in fragments if f not in err]
+    check(name, proc.returncode == status and not missing,
+          f'exit {proc.returncode} (want {status}), stderr {err!r}, missing {missing}')
+
+
+def write_safetensors(path, tensors):
+    """tensors: [(name, shape, values)] as F32."""
+    header, blobs, offset = {}, [], 0
+    for name, shape, values in tensors:
+        blob = struct.pack(f'<{len(values)}f', *values)
+        header[name] = {'dtype': 'F32', 'shape': shape, 'data_offsets': [offset, offset + len(blob)]}
+        blobs.append(blob)
+        offset += len(blob)
+    text = json.dumps(header).encode()
+    with open(path, 'wb') as f:
+        f.write(struct.pack('<Q', len(text)) + text + b''.join(blobs))
+
+
+def idx_file(path, magic_rank, dims, data=b''):
+    with open(path, 'wb') as f:
+        f.write(bytes([0, 0, 8, magic_rank]) + b''.join(struct.pack('>I', d) for d in dims) + data)
+
+
+def data_cases(a, work):
+    """The data readers: numbers beyond float range, empty and overflowing
+    idx headers (undefined behaviour in the loader before)."""
+    csv = os.path.join(work, 'd.csv')
+    with open(csv, 'w') as f:
+        f.write('1,2,3\n4,1e39,5\n')
+    expect('csv: 1e39 is out of float range', run([a.driver, csv, '2', '1', '0', '0']), 1,
+           f"{csv}:2:3: error: '1e39' is out of float range (3.4e38)")
+    with open(csv, 'w') as f:
+        f.write('1,2,-1e999\n')
+    expect('csv: -1e999 is out of float range', run([a.driver, csv, '2', '1', '0', '0']), 1,
+           f"{csv}:1:5: error: '-1e999' is out of float range")
+    series = os.path.join(work, 's.csv')
+    with open(series, 'w') as f:
+        f.write('t\n1\n2\n3e50\n4\n')
+    expect('series: 3e50 is out of float range',
+           run([a.driver, f'series:{series}:t:2', '2', '1', '0', '0']), 1,
+           f"{series}:4:1: error: column t: '3e50' is out of float range")
+    prefix = os.path.join(work, 'empty')
+    idx_file(prefix + '-images-idx3-ubyte', 3, [0, 2, 2])
+    idx_file(prefix + '-labels-idx1-ubyte', 1, [0])
+    expect('idx: zero images is an error', run([a.driver, f'idx:{prefix}', '4', '1', '0', '0']),
+           1, 'error: no samples (0 images)')
+    # zero images of 2^32-1 x 2^32-1: rows times columns overflowed a long
+    prefix = os.path.join(work, 'wide')
+    idx_file(prefix + '-images-idx3-ubyte', 3, [0, 0xffffffff, 0xffffffff])
+    idx_file(prefix + '-labels-idx1-ubyte', 1, [0])
+    expect('idx: zero images of 2^32-1 x 2^32-1', run([a.driver, f'idx:{prefix}', '4', '1', '0',
+                                                      '0']), 1, 'error: no samples (0 images)')
+    # two of them: the product wraps 64 bits, and could match the data's size
+    prefix = os.path.join(work, 'huge')
+    idx_file(prefix + '-images-idx3-ubyte', 3, [2, 0xffffffff, 0xffffffff])
+    idx_file(prefix + '-labels-idx1-ubyte', 1, [2], b'\0\0')
+    expect('idx: a header whose sizes overflow', run([a.driver, f'idx:{prefix}', '4', '1', '0',
+                                                      '0']), 1, "error: the header's sizes overflow")
+
+
+MODEL = '''model diverge
+input [2]
+dense(1)
+train { optimizer = sgd(lr=1e10); epochs = 3; batch = 2; loss = mse }
+'''
+
+
+def program_cases(a, work):
+    """The generated program: divergence, NaN starting weights, --epochs
+    past a long; nothing saved over a good file."""
+    model = os.path.join(work, 'diverge.cnn')
+    with open(model, 'w') as f:
+        f.write(MODEL)
+    c_path, exe = os.path.join(work, 'diverge.c'), os.path.join(work, 'diverge')
+    gen = run([a.cnngen, model, '--main', '-o', c_path])
+    cc = run(['gcc'] + WARNINGS + sanitizer_flags(a) +
+             [c_path, '-I', a.runtime_include, os.path.join(a.runtime_lib, 'libcnnrt.a'), '-lz',
+              '-lm', '-o', exe])
+    if gen.returncode or cc.returncode:
+        check('build the diverging model', False, gen.stderr + cc.stderr)
+        return
+    data = os.path.join(work, 'train.csv')
+    with open(data, 'w') as f:
+        for i in range(40):
+            f.write(f'{i},{2 * i},{3 * i + 1}\n')
+    good = os.path.join(work, 'good.safetensors')
+    write_safetensors(good, [('dense_1.kernel', [2, 1], [0.5, 0.25]), ('dense_1.bias', [1], [1])])
+    before = open(good, 'rb').read()
+    expect('training that diverges stops, exit 1',
+           run([exe, 'train', '--data', data, '--save', good, '--quiet']), 1,
+           'error: loss is ', 'try a smaller learning rate', 'nothing saved')
+    check('nothing saved over the good file', open(good, 'rb').read() == before)
+    bad = os.path.join(work, 'nan.safetensors')
+    write_safetensors(bad, [('dense_1.kernel', [2, 1], [0.5, float('nan')]),
+                            ('dense_1.bias', [1], [1])])
+    expect('a NaN --init file is refused',
+           run([exe, 'train', '--data', data, '--init', bad, '--save', good, '--quiet']), 1,
+           f"{bad}: error: tensor 'dense_1.kernel' holds nan at element 1")
+    expect('--epochs past a long is refused',
+           run([exe, 'train', '--data', data, '--epochs', '99999999999999999999']), 2,
+           "argument --epochs: '99999999999999999999' is too large")
+    expect('predict with NaN weights is refused', run([exe, 'predict', '--weights', bad], input='1,2\n'),
+           1, 'holds nan')
+    out = os.path.join(work, 'baked.c')
+    expect('cnngen --weights with NaN: an error, not C that says nanf',
+           run([a.cnngen, model, '--weights', bad, '-o', out]), 1, 'holds nan')
+    check('no C written from NaN weights', not os.path.exists(out))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--cnngen', required=True)
+    ap.add_argument('--driver', required=True)
+    ap.add_argument('--runtime-include', required=True)
+    ap.add_argument('--runtime-lib', required=True)
+    ap.add_argument('--sanitize', action='store_true')
+    a = ap.parse_args()
+    with tempfile.TemporaryDirectory() as work:
+        data_cases(a, work)
+        program_cases(a, work)
+    passed = sum(results)
+    print(f'{passed} passed, {len(results) - passed} failed')
+    return 0 if passed == len(results) else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())

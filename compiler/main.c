@@ -277,8 +277,9 @@ static float *load_baked_weights(const Model *m, const char *path, int *status)
     return weights;
 }
 
-/* Replace path with text unless it holds exactly that already; a new file
- * is written beside it and renamed over it, so a reader never sees half. */
+/* Replace path with text unless it holds exactly that already (a build
+ * system then rebuilds nothing); written as the runtime writes weights
+ * (cnnrt_write_file): whole or not at all, a regular file only. */
 static int write_if_changed(const char *path, const char *text, size_t len)
 {
     Source old;
@@ -288,20 +289,11 @@ static int write_if_changed(const char *path, const char *text, size_t len)
         if (same)
             return 0;
     }
-    size_t tmp_len = strlen(path) + 32;
-    char *tmp = xmalloc(tmp_len);
-    snprintf(tmp, tmp_len, "%s.tmp%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    bool ok = f && fwrite(text, 1, len, f) == len;
-    if (f && fclose(f) != 0)
-        ok = false;
-    if (!ok || rename(tmp, path) != 0) {
-        fprintf(stderr, "cnngen: error: cannot write '%s': %s\n", path, strerror(errno));
-        remove(tmp);
-        free(tmp);
+    char error[4200];
+    if (cnnrt_write_file(path, text, len, error, sizeof error) != 0) {
+        fprintf(stderr, "cnngen: %s\n", error);
         return 2;
     }
-    free(tmp);
     return 0;
 }
 

@@ -100,12 +100,20 @@ void cnnrt_dropout_mask(float *mask, long count, double rate, unsigned long long
                         unsigned long long step);
 
 /* Write the spec'd tensors of params to a safetensors file, as F32 in spec
- * order (byte for byte what the reference writes).  The file is written
- * under a temporary name and renamed over path, so an existing file is
- * never left half-written.  Returns 0, or CNNRT_EIO with a message
- * ("error: cannot write ...") in error. */
+ * order (byte for byte what the reference writes), as cnnrt_write_file
+ * writes a file.  Returns 0, or CNNRT_EIO with a message ("error: cannot
+ * write ...") in error. */
 int cnnrt_save_safetensors(const char *path, const cnnrt_tensor_spec *specs, int nspecs,
                            const float *params, char *error, size_t error_size);
+
+/* Write a whole file in place of path: a new file beside it (an
+ * unpredictable name, created exclusively), synced, renamed over it, so
+ * that a reader never sees half of it.  Only a regular file is replaced
+ * (keeping its permissions); a device, a directory or a symbolic link at
+ * path is an error.  Returns 0, or CNNRT_EIO with a message ("error:
+ * cannot write ...") in error. */
+int cnnrt_write_file(const char *path, const void *data, size_t len, char *error,
+                     size_t error_size);
 
 /* The predict command of a generated program:
  *   PROG predict [--weights W.safetensors] [FILE|-]

@@ -6,7 +6,7 @@
  * the offsets must tile the data exactly, a name may appear once, and
  * every message names the first problem found.
  */
-#define _POSIX_C_SOURCE 200809L /* open_memstream, getpid */
+#define _POSIX_C_SOURCE 200809L /* open_memstream, mkstemp, fchmod, fsync, strndup */
 #include <errno.h>
 #include <math.h>
 #include <limits.h>
@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cnnrt.h"
@@ -350,6 +352,17 @@ static int fail(char *error, size_t size, const char *fmt, ...)
 int cnnrt_exit_status(int result)
 {
     return result == 0 ? 0 : result == CNNRT_EIO ? 2 : 1;
+}
+
+/* The same for a file that cannot be written: CNNRT_EIO. */
+static int fail_io(char *error, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (error && size)
+        vsnprintf(error, size, fmt, ap);
+    va_end(ap);
+    return CNNRT_EIO;
 }
 
 static int dtype_size(const char *dtype)
@@ -753,43 +766,122 @@ int cnnrt_save_safetensors(const char *path, const cnnrt_tensor_spec *specs, int
         fputc(' ', h);
     fclose(h);
 
-    size_t tmp_len = strlen(path) + 32;
-    char *tmp = malloc(tmp_len);
-    if (!tmp) {
+    /* Then the whole file in memory, written at once (cnnrt_write_file). */
+    long long total = 8 + (long long)header_len + offset;
+    unsigned char *file = malloc((size_t)total + 1);
+    if (!file) {
         free(header);
         return fail(error, error_size, "error: out of memory");
     }
-    snprintf(tmp, tmp_len, "%s.tmp%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    int ok = f != NULL;
-    if (ok) {
-        unsigned char le[8];
-        for (int i = 0; i < 8; i++)
-            le[i] = (unsigned char)((unsigned long long)header_len >> (8 * i));
-        ok = fwrite(le, 1, 8, f) == 8 && fwrite(header, 1, header_len, f) == header_len;
-        for (int i = 0; ok && i < nspecs; i++) {
-            long long count = 1;
-            for (int d = 0; d < specs[i].rank; d++)
-                count *= specs[i].shape[d];
-            for (long long k = 0; ok && k < count; k++) {
-                uint32_t bits;
-                unsigned char b[4];
-                memcpy(&bits, &params[specs[i].offset + k], sizeof bits);
-                for (int j = 0; j < 4; j++)
-                    b[j] = (unsigned char)(bits >> (8 * j));
-                ok = fwrite(b, 1, 4, f) == 4;
-            }
+    for (int i = 0; i < 8; i++)
+        file[i] = (unsigned char)((unsigned long long)header_len >> (8 * i));
+    memcpy(file + 8, header, header_len);
+    unsigned char *at = file + 8 + header_len;
+    for (int i = 0; i < nspecs; i++) {
+        long long count = 1;
+        for (int d = 0; d < specs[i].rank; d++)
+            count *= specs[i].shape[d];
+        for (long long k = 0; k < count; k++) {
+            uint32_t bits;
+            memcpy(&bits, &params[specs[i].offset + k], sizeof bits);
+            for (int j = 0; j < 4; j++)
+                *at++ = (unsigned char)(bits >> (8 * j));
         }
-        if (fclose(f) != 0)
-            ok = 0;
     }
-    int status = 0;
-    if (!ok || rename(tmp, path) != 0) {
-        fail(error, error_size, "error: cannot write '%s': %s", path, strerror(errno));
-        status = CNNRT_EIO;
-        remove(tmp);
-    }
-    free(tmp);
+    int status = cnnrt_write_file(path, file, (size_t)total, error, error_size);
+    free(file);
     free(header);
     return status;
+}
+
+/* ---- replacing a file ---------------------------------------------------
+ * A new file beside the old one, under a name mkstemp makes (created
+ * exclusively: a link planted at a guessed name is never followed),
+ * written whole, synced, then renamed over the old one: a reader sees the
+ * old file or the new one.  Only a regular file is replaced, and it keeps
+ * its permissions; a device, a directory or a symbolic link at the path
+ * is left alone with an error. */
+
+static const char *file_kind(mode_t mode)
+{
+    return S_ISDIR(mode)                    ? "a directory"
+           : S_ISLNK(mode)                  ? "a symbolic link"
+           : S_ISCHR(mode) || S_ISBLK(mode) ? "a device"
+           : S_ISFIFO(mode)                 ? "a pipe"
+           : S_ISSOCK(mode)                 ? "a socket"
+                                            : "not a regular file";
+}
+
+static int write_all(int fd, const unsigned char *data, size_t len)
+{
+    while (len) {
+        ssize_t n = write(fd, data, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return 0;
+        data += n;
+        len -= (size_t)n;
+    }
+    return 1;
+}
+
+/* Sync the directory that holds path, so the rename itself is durable. */
+static void sync_directory(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    if (!dir)
+        return;
+    int fd = open(dir, O_RDONLY);
+    if (fd >= 0) {
+        fsync(fd); /* best effort: some file systems refuse it for directories */
+        close(fd);
+    }
+    free(dir);
+}
+
+int cnnrt_write_file(const char *path, const void *data, size_t len, char *error, size_t error_size)
+{
+    struct stat old;
+    int exists = lstat(path, &old) == 0;
+    if (!exists && errno != ENOENT)
+        return fail_io(error, error_size, "error: cannot write '%s': %s", path, strerror(errno));
+    if (exists && !S_ISREG(old.st_mode))
+        return fail_io(error, error_size,
+                       "error: cannot write '%s': it is %s, not a regular file; it is left as "
+                       "it is",
+                       path, file_kind(old.st_mode));
+    size_t tmp_len = strlen(path) + 16;
+    char *tmp = malloc(tmp_len);
+    if (!tmp)
+        return fail_io(error, error_size, "error: out of memory");
+    snprintf(tmp, tmp_len, "%s.tmpXXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        int status =
+            fail_io(error, error_size, "error: cannot write '%s': %s", path, strerror(errno));
+        free(tmp);
+        return status;
+    }
+    mode_t mask = umask(0); /* what a plain create would give a new file */
+    umask(mask);
+    mode_t mode = exists ? old.st_mode & 07777 : 0666 & ~mask;
+    int ok = fchmod(fd, mode) == 0 && write_all(fd, data, len) && fsync(fd) == 0;
+    int saved = errno;
+    if (close(fd) != 0 && ok) {
+        ok = 0;
+        saved = errno;
+    }
+    if (ok && rename(tmp, path) != 0) {
+        ok = 0;
+        saved = errno;
+    }
+    if (!ok)
+        unlink(tmp);
+    free(tmp);
+    if (!ok)
+        return fail_io(error, error_size, "error: cannot write '%s': %s", path, strerror(saved));
+    sync_directory(path);
+    return 0;
 }

@@ -132,10 +132,52 @@ def program_cases(a, work):
            "argument --epochs: '99999999999999999999' is too large")
     expect('predict with NaN weights is refused', run([exe, 'predict', '--weights', bad], input='1,2\n'),
            1, 'holds nan')
+    save_cases(a, exe, data, good, work)
     out = os.path.join(work, 'baked.c')
     expect('cnngen --weights with NaN: an error, not C that says nanf',
            run([a.cnngen, model, '--weights', bad, '-o', out]), 1, 'holds nan')
     check('no C written from NaN weights', not os.path.exists(out))
+
+
+def save_cases(a, exe, data, good, work):
+    """--save replaces a regular file only, keeps its mode, leaves no
+    temporary file; the same for what cnngen writes."""
+    # no epochs: what is saved is the starting weights (the model diverges)
+    train = [exe, 'train', '--data', data, '--epochs', '0', '--quiet', '--init', good]
+    target = os.path.join(work, 'target.safetensors')
+    with open(target, 'wb') as f:
+        f.write(b'keep')
+    link = os.path.join(work, 'link.safetensors')
+    os.symlink(target, link)
+    expect('--save onto a symbolic link is refused', run(train + ['--save', link]), 2,
+           f"cannot write '{link}': it is a symbolic link, not a regular file")
+    check('the link and its target are left as they were',
+          os.path.islink(link) and open(target, 'rb').read() == b'keep')
+    fifo = os.path.join(work, 'pipe.safetensors')
+    os.mkfifo(fifo)
+    expect('--save onto a pipe (a device, say) is refused', run(train + ['--save', fifo]), 2,
+           f"cannot write '{fifo}': it is a pipe, not a regular file")
+    readonly = os.path.join(work, 'readonly.safetensors')
+    with open(readonly, 'wb') as f:
+        f.write(b'old')
+    os.chmod(readonly, 0o440)
+    saved = run(train + ['--save', readonly])
+    check('--save over a read-only file keeps its mode',
+          saved.returncode == 0 and (os.stat(readonly).st_mode & 0o777) == 0o440
+          and open(readonly, 'rb').read()[8:9] == b'{', saved.stderr)
+    new = os.path.join(work, 'new.safetensors')
+    old_mask = os.umask(0o027)
+    saved = run(train + ['--save', new])
+    os.umask(old_mask)
+    check('a new file gets the mode the umask gives', saved.returncode == 0 and
+          (os.stat(new).st_mode & 0o777) == 0o640, f'{oct(os.stat(new).st_mode)} {saved.stderr}')
+    left = [n for n in os.listdir(work) if '.tmp' in n]
+    check('no temporary file is left behind', not left, left)
+    model = os.path.join(work, 'diverge.cnn')
+    os.mkdir(os.path.join(work, 'dir.c'))
+    expect('cnngen -o onto a directory is refused',
+           run([a.cnngen, model, '-o', os.path.join(work, 'dir.c')]), 2,
+           "it is a directory, not a regular file")
 
 
 def main():

@@ -9,6 +9,9 @@
 /* Integers beyond 2^53 are no longer exact in double, where constant
  * expressions are evaluated; the contract makes such literals errors. */
 #define ARGS_MAX_INTEGER 9007199254740992.0
+/* Constant expressions are evaluated recursively: a bound on their depth
+ * bounds the stack (1+1+...+1 with 300,000 terms overflowed it). */
+#define ARGS_MAX_DEPTH 10000
 
 bool consts_get(const Consts *c, const char *name, double *value)
 {
@@ -23,6 +26,11 @@ bool consts_get(const Consts *c, const char *name, double *value)
 bool args_evaluate(Diag *diag, Ast *ast, const Consts *consts, const Expr *e, double *value)
 {
     double a, b;
+    if (e->depth > ARGS_MAX_DEPTH) { /* the root is the deepest: checked before any recursion */
+        diag_error(diag, e->loc, "the expression is %d operations deep; the limit is %d", e->depth,
+                   ARGS_MAX_DEPTH);
+        return false;
+    }
     switch (e->kind) {
     case EXPR_NUM:
         if (!isfinite(e->num)) {

@@ -45,6 +45,7 @@ struct Expr {
     char op;          /* BINOP */
     Loc op_loc;       /* BINOP */
     Expr *lhs, *rhs;  /* BINOP; NEG uses lhs */
+    int depth;        /* BINOP, NEG: the operations below it, on the longest path */
     ExprList items;   /* TUPLE, LIST */
     ArgList args;     /* CALL */
 };

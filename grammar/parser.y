@@ -59,6 +59,10 @@ static Expr *binop(Ast *ast, char op, Loc op_loc, Expr *lhs, Expr *rhs)
     e->op_loc = op_loc;
     e->lhs = lhs;
     e->rhs = rhs;
+    /* 1+1+...+1 builds a tree as deep as it is long without deepening the
+     * parser's stack: the depth is kept, and sema refuses what is too deep
+     * to walk (args_evaluate). */
+    e->depth = (lhs->depth > rhs->depth ? lhs->depth : rhs->depth) + 1;
     return e;
 }
 
@@ -244,7 +248,8 @@ term
 /* unary = "-" unary | primary */
 unary
     : primary
-    | '-' unary                     { $$ = ast_expr(AST, EXPR_NEG, @1); $$->lhs = $2; }
+    | '-' unary                     { $$ = ast_expr(AST, EXPR_NEG, @1); $$->lhs = $2;
+                                      $$->depth = $2->depth + 1; }
     ;
 
 /* primary = NUM | name | name "(" arglist ")" | "(" items ")" | "[" items "]" */

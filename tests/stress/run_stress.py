@@ -35,6 +35,9 @@ def cases():
     yield '20,000-layer model to C', big, 10.0
     yield '20,000 errors', (head + 'dense(0)\n' * 20000).encode(), 2.0
     yield '100,000 empty statements', (head + ';' * 100000 + '\n' * 100000 + 'dense(1)\n').encode(), 2.0
+    # a left-deep tree as long as the line: its depth is bounded, not the stack's
+    yield '300,000 terms 1+1+...+1', (head + 'dense(' + '+'.join(['1'] * 300000) + ')\n').encode(), 2.0
+    yield '300,000 factors in a constant', (head + 'const k = 1' + '*1' * 300000 + '\ndense(k)\n').encode(), 2.0
     yield 'deep weights list', (head + 'dense(1, weights=' + '[' * 5000 + '1' + ']' * 5000 + ')\n').encode(), 2.0
 
 
@@ -61,6 +64,8 @@ def main():
             ok = code in (0, 1, 2) and seconds < limit * scale
             if name.startswith('20,000-layer model'):
                 ok = ok and code == 0
+            if name.startswith('300,000'):       # refused with its reason, not a crash
+                ok = ok and code == 1 and b'operations deep; the limit is 10000' in p.stderr
             print(f'{"ok  " if ok else "FAIL"} {name}: exit {code}, {seconds:.3f} s '
                   f'(limit {limit * scale:g} s)')
             failed += not ok

@@ -273,18 +273,46 @@ static int all_digits(const char *s)
     return 1;
 }
 
+/* Where the cell that starts at i ends: the comma after it, or n. */
+static size_t cell_end(const char *line, size_t n, size_t i)
+{
+    if (i < n && line[i] == '"') {
+        for (i++; i < n; i++) {
+            if (line[i] == '"' && i + 1 < n && line[i + 1] == '"')
+                i++;
+            else if (line[i] == '"')
+                break;
+        }
+    }
+    while (i < n && line[i] != ',')
+        i++;
+    return i;
+}
+
+static void free_row(char **cells, int count)
+{
+    for (int i = 0; i < count; i++)
+        free(cells[i]);
+    free(cells);
+}
+
 /* One CSV row (comma-separated, "quoted" cells with "" for a quote), each
- * cell stripped of blanks; as Python's csv module reads it. */
+ * cell stripped of blanks; as Python's csv module reads it.  Each cell
+ * takes the room of its own bytes (not the line's: a long line of commas
+ * took gigabytes), and the row's array doubles as it grows. */
 static int csv_row(const char *line, size_t n, char ***cells, int *count)
 {
     *cells = NULL;
     *count = 0;
+    int cap = 0;
     size_t i = 0;
     for (;;) {
-        char *cell = malloc(n + 1);
+        char *cell = malloc(cell_end(line, n, i) - i + 1);
         size_t k = 0;
-        if (!cell)
+        if (!cell) {
+            free_row(*cells, *count);
             return 0;
+        }
         if (i < n && line[i] == '"') {
             for (i++; i < n; i++) {
                 if (line[i] == '"' && i + 1 < n && line[i + 1] == '"')
@@ -309,24 +337,21 @@ static int csv_row(const char *line, size_t n, char ***cells, int *count)
             b--;
         memmove(cell, cell + a, b - a);
         cell[b - a] = '\0';
-        char **bigger = realloc(*cells, ((size_t)*count + 1) * sizeof **cells);
-        if (!bigger) {
-            free(cell);
-            return 0;
+        if (*count == cap) {
+            cap = cap ? 2 * cap : 16;
+            char **bigger = realloc(*cells, (size_t)cap * sizeof **cells);
+            if (!bigger) {
+                free(cell);
+                free_row(*cells, *count);
+                return 0;
+            }
+            *cells = bigger;
         }
-        *cells = bigger;
         (*cells)[(*count)++] = cell;
         if (i >= n)
             return 1;
         i++; /* the comma */
     }
-}
-
-static void free_row(char **cells, int count)
-{
-    for (int i = 0; i < count; i++)
-        free(cells[i]);
-    free(cells);
 }
 
 static int load_series(const char *spec, const cnnrt_data_layout *layout, cnnrt_data *data,

@@ -14,7 +14,9 @@ import json
 import os
 import struct
 import sys
+import resource
 import tempfile
+import time
 
 from e2e_common import WARNINGS, run, sanitizer_flags
 
@@ -70,6 +72,17 @@ def data_cases(a, work):
     expect('series: 3e50 is out of float range',
            run([a.driver, f'series:{series}:t:2', '2', '1', '0', '0']), 1,
            f"{series}:4:1: error: column t: '3e50' is out of float range")
+    # a 1 MB line of commas: each cell was given the line's room (4 GB, minutes)
+    with open(series, 'w') as f:
+        f.write('t\n' + ',' * (1 << 20) + '\n1\n')
+    start = time.monotonic()
+    limit = None if a.sanitize else (lambda: resource.setrlimit(resource.RLIMIT_AS,
+                                                                (1 << 29, 1 << 29)))
+    proc = run([a.driver, f'series:{series}:t:1', '1', '1', '0', '0'], timeout=60,
+               preexec_fn=limit)
+    expect('series: a 1 MB line of commas, in 512 MB and seconds', proc, 1,
+           f"{series}:2:1: error: column t: '' is not a number")
+    check('... in under 10 s', time.monotonic() - start < 10)
     prefix = os.path.join(work, 'empty')
     idx_file(prefix + '-images-idx3-ubyte', 3, [0, 2, 2])
     idx_file(prefix + '-labels-idx1-ubyte', 1, [0])

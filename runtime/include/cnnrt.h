@@ -43,12 +43,16 @@ int cnnrt_load_safetensors(const char *path, const cnnrt_tensor_spec *specs, int
                            float *params, long count, char *error, size_t error_size);
 
 /* Training data: count samples of input_size floats, and of target_size
- * targets (output values, or class indices stored as whole floats). */
+ * targets (output values, or class indices stored as whole floats).
+ * Sample k's inputs start at inputs + k * input_stride: input_size for
+ * rows of a file, 1 for a series' sliding windows, which overlap (so a
+ * series takes its own size in memory, not the window's size times it). */
 typedef struct {
     long count;
     int input_size;
     int target_size;
-    float *inputs;  /* count * input_size */
+    long input_stride;
+    float *inputs;  /* (count - 1) * input_stride + input_size */
     float *targets; /* count * target_size */
 } cnnrt_data;
 

@@ -255,6 +255,7 @@ static int load_csv(const char *path, const cnnrt_data_layout *layout, cnnrt_dat
     }
     data->count = x.n / n_in;
     data->input_size = n_in;
+    data->input_stride = n_in;
     data->target_size = n_targets;
     data->inputs = x.v;
     data->targets = t.v;
@@ -468,18 +469,18 @@ static int load_series(const char *spec, const cnnrt_data_layout *layout, cnnrt_
             fail(error, size, CNNRT_EBAD,
                  "%s: error: %ld values give no sample with a window of %ld", path, values.n, n);
     if (status == 0) {
-        data->inputs = malloc(sizeof(float) * (size_t)(count * n));
+        /* The windows overlap: the series itself is the inputs, window i
+         * starting at value i (input_stride 1); the targets are its tail. */
         data->targets = malloc(sizeof(float) * (size_t)count);
-        if (!data->inputs || !data->targets) {
-            cnnrt_free_data(data);
+        if (!data->targets) {
             status = fail(error, size, CNNRT_EBAD, "%s: error: out of memory", path);
         } else {
-            for (long i = 0; i < count; i++) {
-                memcpy(data->inputs + i * n, values.v + i, sizeof(float) * (size_t)n);
-                data->targets[i] = values.v[i + n];
-            }
+            memcpy(data->targets, values.v + n, sizeof(float) * (size_t)count);
+            data->inputs = values.v;
+            values.v = NULL;
             data->count = count;
             data->input_size = (int)n;
+            data->input_stride = 1;
             data->target_size = 1;
         }
     }
@@ -657,6 +658,7 @@ static int load_idx(const char *prefix, const cnnrt_data_layout *layout, cnnrt_d
         data->targets[i] = (float)lab[i];
     data->count = count;
     data->input_size = (int)pixels;
+    data->input_stride = pixels;
     data->target_size = 1;
 done:
     free(images);

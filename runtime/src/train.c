@@ -279,7 +279,7 @@ static int run_batches(const cnnrt_model *m, const cnnrt_data *d, const long *or
         int n = (int)(d->count - first < batch ? d->count - first : batch);
         for (int s = 0; s < n; s++) {
             long k = order ? order[first + s] : first + s;
-            memcpy(x + (size_t)s * d->input_size, d->inputs + (size_t)k * d->input_size,
+            memcpy(x + (size_t)s * d->input_size, d->inputs + (size_t)k * d->input_stride,
                    sizeof(float) * (size_t)d->input_size);
             memcpy(t + (size_t)s * d->target_size, d->targets + (size_t)k * d->target_size,
                    sizeof(float) * (size_t)d->target_size);

@@ -83,6 +83,16 @@ def data_cases(a, work):
     expect('series: a 1 MB line of commas, in 512 MB and seconds', proc, 1,
            f"{series}:2:1: error: column t: '' is not a number")
     check('... in under 10 s', time.monotonic() - start < 10)
+    # 150,000 values in windows of 1,000: the windows were stored whole (600 MB)
+    with open(series, 'w') as f:
+        f.write('t\n' + ''.join(f'{i % 7}\n' for i in range(150000)))
+    limit = None if a.sanitize else (lambda: resource.setrlimit(resource.RLIMIT_AS,
+                                                                (1 << 28, 1 << 28)))
+    proc = run([a.driver, f'series:{series}:t:1000', '1000', '1', '0', '0'], timeout=60,
+               preexec_fn=limit)
+    check('series: windows of 1,000 over 150,000 values in 256 MB',
+          proc.returncode == 0 and proc.stdout.startswith('149000 samples'),
+          proc.stdout + proc.stderr)
     prefix = os.path.join(work, 'empty')
     idx_file(prefix + '-images-idx3-ubyte', 3, [0, 2, 2])
     idx_file(prefix + '-labels-idx1-ubyte', 1, [0])

@@ -23,8 +23,9 @@ int main(int argc, char **argv)
         return cnnrt_exit_status(status);
     }
     double si = 0, st = 0;
-    for (long i = 0; i < data.count * data.input_size; i++)
-        si += data.inputs[i];
+    for (long k = 0; k < data.count; k++) /* sample by sample: series windows overlap */
+        for (long i = 0; i < data.input_size; i++)
+            si += data.inputs[k * data.input_stride + i];
     for (long i = 0; i < data.count * data.target_size; i++)
         st += data.targets[i];
     printf("%ld samples, input sum %.9g, target sum %.9g\n", data.count, si, st);

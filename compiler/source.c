@@ -33,11 +33,11 @@ bool source_read(const char *path, Source *src)
         if (got == 0)
             break;
     }
-    int failed = ferror(f);
+    int failed = ferror(f), why = errno;
     fclose(f);
     if (failed) {
         free(data);
-        errno = EIO;
+        errno = why ? why : EIO;
         return false;
     }
     data[len] = '\0';

@@ -17,6 +17,7 @@
 
 /* cnngen:embed-begin */
 /* Sample lines: `input_size` numbers separated by commas and/or blanks. */
+#include <errno.h>
 
 #ifndef CNNRT_H     /* embedded in a standalone program: no cnnrt.h */
 typedef void (*cnnrt_predict_fn)(const float *input, float *output, int n);
@@ -165,7 +166,8 @@ static void cnnrt_print_outputs(FILE *out, const float *y, int rows, int size)
     }
 }
 
-/* Read one line of any length; returns its length, or -1 at the end. */
+/* Read one line of any length; returns its length, or -1 at the end (or
+ * on a read error: ferror tells). */
 CNNRT_API long cnnrt_read_line(FILE *in, char **buf, size_t *cap)
 {
     size_t len = 0;
@@ -222,6 +224,10 @@ CNNRT_API int cnnrt_predict_lines(FILE *in, const char *where, int input_size, i
     if (len == -2) {
         fprintf(err, "%s: error: out of memory\n", where);
         status = 1;
+    }
+    if (status == 0 && ferror(in)) { /* a directory, say: not the end of an empty input */
+        fprintf(err, "%s: error: cannot read it: %s\n", where, strerror(errno));
+        status = 2;
     }
     fflush(out);
     free(line);

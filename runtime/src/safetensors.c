@@ -588,11 +588,11 @@ char *cnnrt_read_file(const char *path, size_t *len)
         buf = bigger;
         cap *= 2;
     }
-    int bad = ferror(f);
+    int bad = ferror(f), why = errno; /* EISDIR for a directory, not a vague EIO */
     fclose(f);
     if (bad) {
         free(buf);
-        errno = EIO;
+        errno = why ? why : EIO;
         return NULL;
     }
     if (buf) {

@@ -156,6 +156,15 @@ def program_cases(a, work):
     expect('predict with NaN weights is refused', run([exe, 'predict', '--weights', bad], input='1,2\n'),
            1, 'holds nan')
     save_cases(a, exe, data, good, work)
+    folder = os.path.join(work, 'folder')
+    os.mkdir(folder)
+    expect('predict from a directory: exit 2, not 0 with nothing',
+           run([exe, 'predict', '--weights', good, folder]), 2,
+           f'{folder}: error: cannot read it: Is a directory')
+    expect('--weights naming a directory says so', run([exe, 'predict', '--weights', folder]), 2,
+           f'{folder}: error: cannot read the file: Is a directory')
+    expect('cnngen on a directory says so', run([a.cnngen, folder, '--check']), 2,
+           f"cannot read '{folder}': Is a directory")
     out = os.path.join(work, 'baked.c')
     expect('cnngen --weights with NaN: an error, not C that says nanf',
            run([a.cnngen, model, '--weights', bad, '-o', out]), 1, 'holds nan')

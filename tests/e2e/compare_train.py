@@ -13,7 +13,10 @@ any two programs, PyTorch on two machines included.  Such elements are
 found in two ways.  The reference trains twice more, on the inputs
 scaled by 1 + 1e-7 r and by 1 - 1e-7 r (r = +-1 at random: about one
 float rounding); where either run moves an element by more than the
-tolerance, the reference's own answer is not determined to it.  And an
+tolerance, the reference's own answer is not determined to it (and where
+its epoch losses move past 1e-4, ours are held to 100 times their
+spread: a batchnorm over two samples that nearly agree divides by their
+difference, for one).  And an
 element whose first-batch gradient is below 1e-5 of the largest in
 either program is rounding noise (PyTorch's noise is often smaller than
 ours, an exact 0 where ours is 1e-9, so moving the inputs does not show
@@ -226,13 +229,37 @@ def unstable(d):
     return moved
 
 
+def loss_spread(d, ref_losses):
+    """How far the reference's own epoch losses move (relative) when its
+    inputs move by about one float rounding."""
+    spread = 0.0
+    for variant in ('ref_plus', 'ref_minus'):
+        with open(os.path.join(d, variant + '.txt')) as f:
+            moved = numbers(f.read())
+        if len(moved) != len(ref_losses):
+            return 0.0
+        spread = max([spread] + [abs(x - y) / (abs(y) + 1e-30) for x, y in zip(moved, ref_losses)])
+    return spread
+
+
+# Two float programs differ in the rounding of every operation, not in the
+# inputs alone: where the reference's losses are not determined to the
+# tolerance, ours are held to this many times the reference's own spread.
+LOSS_SPREAD_FACTOR = 100
+
+
 def compare(d, ours_lines, ref_lines, eval_ours, eval_ref, adam_bound, build='prog'):
     """Problems, the worst weight difference, and how many elements took
     Adam's exception (see the top of this file)."""
     problems, worst, excepted = [], 0.0, 0
     a, b = numbers(ours_lines), numbers(ref_lines)
     if len(a) != len(b) or not all(close(x, y, 1e-4, 1e-7) for x, y in zip(a, b)):
-        problems.append(f'epoch lines differ:\n{ours_lines}reference:\n{ref_lines}')
+        spread = loss_spread(d, b) if adam_bound is not None else 0.0
+        if len(a) == len(b) and spread > 1e-4 and \
+                all(close(x, y, LOSS_SPREAD_FACTOR * spread, 1e-7) for x, y in zip(a, b)):
+            excepted += len(a)      # the losses, where the reference is not determined
+        else:
+            problems.append(f'epoch lines differ:\n{ours_lines}reference:\n{ref_lines}')
     ours = read_safetensors(os.path.join(d, build + '.safetensors'))
     ref = read_safetensors(os.path.join(d, 'ref.safetensors'))
     if list(ours) != list(ref):
@@ -350,7 +377,7 @@ def main():
                     perturbed_data(os.path.join(d, 'data.csv'), os.path.join(d, variant + '.csv'),
                                    math.prod(summary['input']), sign)
                     lines.append(f'{out}.txt {out}.err train {q(model)} --data {out}.csv '
-                                 f'--init {q(d)}/w0.safetensors --no-shuffle --epochs 2 --quiet '
+                                 f'--init {q(d)}/w0.safetensors --no-shuffle --epochs 2 '
                                  f'--save {out}.safetensors')
         env = dict(os.environ, CNNREF_THREADS='1')
         codes = run_oracle(args.oracle, lines, env)

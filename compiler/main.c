@@ -9,6 +9,7 @@
  */
 #define _DEFAULT_SOURCE /* readlink, realpath */
 #include <errno.h>
+#include <sys/stat.h>
 #include <limits.h>
 #include <unistd.h>
 #include <stdbool.h>
@@ -297,6 +298,44 @@ static int write_if_changed(const char *path, const char *text, size_t len)
     return 0;
 }
 
+static const char *output_extension(const Options *o)
+{
+    return o->emit == EMIT_C ? "c" : o->emit == EMIT_LLVM ? "ll" : "o";
+}
+
+/* Whether two paths name one existing file. */
+static bool same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return a && b && stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
+/* An output that would be written over an input ("m.c -o m.c", -MF
+ * naming the model) is refused before anything is written. */
+static int check_outputs(const Options *o)
+{
+    if (!o->output || strcmp(o->output, "-") == 0)
+        return 0;
+    char *paths[3] = {NULL, NULL, (char *)o->depfile}, *h_name = NULL;
+    output_names(o->output, output_extension(o), &paths[0], &paths[1], &h_name);
+    int status = 0;
+    for (int i = 0; i < 3 && !status; i++) {
+        const char *input = same_file(paths[i], o->model)     ? o->model
+                            : same_file(paths[i], o->weights) ? o->weights
+                                                              : NULL;
+        if (input) {
+            fprintf(stderr, "cnngen: error: '%s' would be written over the input '%s'\n", paths[i],
+                    input);
+            status = 2;
+        }
+    }
+    free(paths[0]);
+    free(paths[1]);
+    free(h_name);
+    return status;
+}
+
 static char *command_line(int argc, char **argv)
 {
     StrBuf b = {0};
@@ -391,11 +430,7 @@ static int generate(const Options *o, const Model *m, int argc, char **argv)
     EmitOptions eo = {o->prefix ? o->prefix : m->name, NULL, cmd, weights, o->main, !train};
     char *h_path = NULL, *code_path = NULL, *h_name = NULL;
     if (strcmp(o->output, "-") != 0) {
-        output_names(o->output,
-                     o->emit == EMIT_C      ? "c"
-                     : o->emit == EMIT_LLVM ? "ll"
-                                            : "o",
-                     &code_path, &h_path, &h_name);
+        output_names(o->output, output_extension(o), &code_path, &h_path, &h_name);
         eo.header_name = h_name;
     }
     /* Built in memory, then written only where the text changed: a build
@@ -481,6 +516,8 @@ int main(int argc, char **argv)
         return usage_error("%s", "no model file given");
     if (o.json && !o.summary)
         return usage_error("%s", "--json goes with --summary");
+    if (o.output && (!*o.output || o.output[strlen(o.output) - 1] == '/'))
+        return usage_error("-o takes a file name, not '%s'", o.output);
     if (!o.summary && !o.check && !o.output)
         return usage_error("%s", "nothing to do: give -o OUT.c, --summary or --check");
     if (o.target && o.emit == EMIT_C)
@@ -498,6 +535,8 @@ int main(int argc, char **argv)
     }
 #endif
 
+    if (!o.summary && !o.check && (status = check_outputs(&o)) != 0)
+        return status;
     Source src;
     Diag *diag = NULL;
     Model *m = load_model(&o, &src, &diag, &status);

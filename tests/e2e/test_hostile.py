@@ -206,6 +206,19 @@ def save_cases(a, exe, data, good, work):
     left = [n for n in os.listdir(work) if '.tmp' in n]
     check('no temporary file is left behind', not left, left)
     model = os.path.join(work, 'diverge.cnn')
+    source = os.path.join(work, 'm.c')  # a model whose file name is an output's
+    with open(source, 'w') as f:
+        f.write(MODEL)
+    expect('cnngen m.c -o m.c does not write over the model', run([a.cnngen, source, '-o', source]),
+           2, f"'{source}' would be written over the input '{source}'")
+    expect('-MF naming the model is refused',
+           run([a.cnngen, model, '-o', os.path.join(work, 'x.c'), '-MD', '-MF', model]), 2,
+           f"'{model}' would be written over the input '{model}'")
+    check('the models are intact', open(source).read() == MODEL and open(model).read() == MODEL)
+    expect("-o '' is refused", run([a.cnngen, model, '-o', '']), 2,
+           "-o takes a file name, not ''")
+    expect('-o dir/ is refused', run([a.cnngen, model, '-o', work + '/']), 2,
+           f"-o takes a file name, not '{work}/'")
     os.mkdir(os.path.join(work, 'dir.c'))
     expect('cnngen -o onto a directory is refused',
            run([a.cnngen, model, '-o', os.path.join(work, 'dir.c')]), 2,

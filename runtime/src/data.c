@@ -208,8 +208,9 @@ static int load_csv(const char *path, const cnnrt_data_layout *layout, cnnrt_dat
         for (int k = 0; k < f->count && status == 0; k++) {
             const char *s = line + f->start[k];
             size_t flen = f->end[k] - f->start[k];
-            long col = cnnrt_column(line, f->start[k]);
+            /* (the column only for a message: counting it is linear in the line) */
             if (!cnnrt_is_number(s, flen)) {
+                long col = cnnrt_column(line, f->start[k]);
                 if (flen == 0)
                     status = fail(error, size, CNNRT_EBAD, "%s:%ld:%ld: error: an empty field",
                                   path, lineno, col);
@@ -220,7 +221,7 @@ static int load_csv(const char *path, const cnnrt_data_layout *layout, cnnrt_dat
             } else if (!in_float_range(strtod(s, NULL))) {
                 status = fail(error, size, CNNRT_EBAD,
                               "%s:%ld:%ld: error: '%.*s' is out of float range (3.4e38)", path,
-                              lineno, col, (int)flen, s);
+                              lineno, cnnrt_column(line, f->start[k]), (int)flen, s);
             }
         }
         for (int k = 0; k < f->count && status == 0; k++) {

@@ -66,6 +66,15 @@ def data_cases(a, work):
         f.write('1,2,-1e999\n')
     expect('csv: -1e999 is out of float range', run([a.driver, csv, '2', '1', '0', '0']), 1,
            f"{csv}:1:5: error: '-1e999' is out of float range")
+    # rows of 100,000 numbers: linear in the line (a column counted for
+    # every field made it quadratic: minutes for an image data set)
+    with open(csv, 'w') as f:
+        for _ in range(3):
+            f.write(','.join(['0.5'] * 100000) + '\n')
+    start = time.monotonic()
+    proc = run([a.driver, csv, '99999', '1', '0', '0'], timeout=120)
+    check('csv: rows of 100,000 numbers in under 5 s',
+          proc.returncode == 0 and time.monotonic() - start < 5, proc.stderr)
     series = os.path.join(work, 's.csv')
     with open(series, 'w') as f:
         f.write('t\n1\n2\n3e50\n4\n')

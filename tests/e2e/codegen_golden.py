@@ -19,14 +19,14 @@ the banner's command line is the same on every machine.
 """
 
 import hashlib
-import json
 import os
 import re
 import shutil
-import struct
 import subprocess
 import sys
 import tempfile
+
+from e2e_common import write_safetensors
 
 GOLDEN = 'tests/golden/codegen.sha256'
 TARGET = 'x86_64-pc-linux-gnu'
@@ -59,21 +59,16 @@ def tensor_table(c_text):
 
 
 def write_weights(path, tensors):
-    """Deterministic values, a safetensors file of float32 tensors."""
-    header, blobs, offset, k = {}, [], 0, 0
+    """Deterministic values for (name, shape) tensors, as a safetensors file."""
+    with_values, k = [], 0
     for name, shape in tensors:
         count = 1
         for d in shape:
             count *= d
-        values = [((k + i) * 7919 % 1999) / 1999.0 - 0.5 for i in range(count)]
+        with_values.append((name, shape, [((k + i) * 7919 % 1999) / 1999.0 - 0.5
+                                          for i in range(count)]))
         k += count
-        blob = struct.pack(f'<{count}f', *values)
-        header[name] = {'dtype': 'F32', 'shape': shape, 'data_offsets': [offset, offset + len(blob)]}
-        blobs.append(blob)
-        offset += len(blob)
-    text = json.dumps(header).encode()
-    with open(path, 'wb') as f:
-        f.write(struct.pack('<Q', len(text)) + text + b''.join(blobs))
+    write_safetensors(path, with_values)
 
 
 def run(cnngen, work, args):

@@ -1,8 +1,10 @@
 """What the end-to-end comparisons share: their common options, the model
 files of the command line, running a command for its text, and building
 a generated program against the runtime."""
+import json
 import os
 import shlex
+import struct
 import subprocess
 
 # Warnings that fail a generated file: it must compile cleanly.
@@ -74,3 +76,16 @@ def build_object_with_runtime(args, model, o_path, exe, options=()):
     if cc.returncode != 0:
         return f'the object does not link:\n{cc.stderr[:3000]}'
     return None
+
+
+def write_safetensors(path, tensors):
+    """A safetensors file of float32 tensors: tensors is [(name, shape, values)]."""
+    header, blobs, offset = {}, [], 0
+    for name, shape, values in tensors:
+        blob = struct.pack(f'<{len(values)}f', *values)
+        header[name] = {'dtype': 'F32', 'shape': shape, 'data_offsets': [offset, offset + len(blob)]}
+        blobs.append(blob)
+        offset += len(blob)
+    text = json.dumps(header).encode()
+    with open(path, 'wb') as f:
+        f.write(struct.pack('<Q', len(text)) + text + b''.join(blobs))

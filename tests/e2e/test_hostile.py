@@ -10,7 +10,6 @@ Every case prints 'ok' or 'FAIL'; the last line counts them.
 """
 
 import argparse
-import json
 import os
 import struct
 import sys
@@ -18,7 +17,7 @@ import resource
 import tempfile
 import time
 
-from e2e_common import WARNINGS, run, sanitizer_flags
+from e2e_common import WARNINGS, run, sanitizer_flags, write_safetensors
 
 results = []
 
@@ -34,19 +33,6 @@ def expect(name, proc, status, *fragments):
     missing = [f for f in fragments if f not in err]
     check(name, proc.returncode == status and not missing,
           f'exit {proc.returncode} (want {status}), stderr {err!r}, missing {missing}')
-
-
-def write_safetensors(path, tensors):
-    """tensors: [(name, shape, values)] as F32."""
-    header, blobs, offset = {}, [], 0
-    for name, shape, values in tensors:
-        blob = struct.pack(f'<{len(values)}f', *values)
-        header[name] = {'dtype': 'F32', 'shape': shape, 'data_offsets': [offset, offset + len(blob)]}
-        blobs.append(blob)
-        offset += len(blob)
-    text = json.dumps(header).encode()
-    with open(path, 'wb') as f:
-        f.write(struct.pack('<Q', len(text)) + text + b''.join(blobs))
 
 
 def idx_file(path, magic_rank, dims, data=b''):

@@ -113,8 +113,9 @@ int cnnrt_save_safetensors(const char *path, const cnnrt_tensor_spec *specs, int
 /* Write a whole file in place of path: a new file beside it (an
  * unpredictable name, created exclusively), synced, renamed over it, so
  * that a reader never sees half of it.  Only a regular file is replaced
- * (keeping its permissions); a device, a directory or a symbolic link at
- * path is an error.  Returns 0, or CNNRT_EIO with a message ("error:
+ * (keeping its permissions; a new file gets what the umask gives, read
+ * by setting it for an instant, so not while another thread creates
+ * files); a device, a directory or a symbolic link at path is an error.  Returns 0, or CNNRT_EIO with a message ("error:
  * cannot write ...") in error. */
 int cnnrt_write_file(const char *path, const void *data, size_t len, char *error,
                      size_t error_size);

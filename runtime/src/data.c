@@ -218,15 +218,16 @@ static int load_csv(const char *path, const cnnrt_data_layout *layout, cnnrt_dat
                     status =
                         fail(error, size, CNNRT_EBAD, "%s:%ld:%ld: error: '%.*s' is not a number",
                              path, lineno, col, (int)flen, s);
-            } else if (!in_float_range(strtod(s, NULL))) {
-                status = fail(error, size, CNNRT_EBAD,
-                              "%s:%ld:%ld: error: '%.*s' is out of float range (3.4e38)", path,
-                              lineno, cnnrt_column(line, f->start[k]), (int)flen, s);
             }
         }
         for (int k = 0; k < f->count && status == 0; k++) {
-            double v = strtod(line + f->start[k], NULL);
-            if (k < n_in) {
+            double v = strtod(line + f->start[k], NULL); /* each number parsed once */
+            if (!in_float_range(v)) {
+                status = fail(error, size, CNNRT_EBAD,
+                              "%s:%ld:%ld: error: '%.*s' is out of float range (3.4e38)", path,
+                              lineno, cnnrt_column(line, f->start[k]),
+                              (int)(f->end[k] - f->start[k]), line + f->start[k]);
+            } else if (k < n_in) {
                 status = push(&x, (float)v)
                              ? 0
                              : fail(error, size, CNNRT_EBAD, "%s: error: out of memory", path);
@@ -453,12 +454,14 @@ static int load_series(const char *spec, const cnnrt_data_layout *layout, cnnrt_
                                   "%s:%ld:1: error: column %s: nothing is not a "
                                   "number",
                                   path, lineno, column);
-            } else if (!in_float_range(strtod(row[index], NULL))) {
-                status = fail(error, size, CNNRT_EBAD,
-                              "%s:%ld:1: error: column %s: '%s' is out of float range (3.4e38)",
-                              path, lineno, column, row[index]);
-            } else if (!push(&values, (float)strtod(row[index], NULL))) {
-                status = fail(error, size, CNNRT_EBAD, "%s: error: out of memory", path);
+            } else {
+                double v = strtod(row[index], NULL);
+                if (!in_float_range(v))
+                    status = fail(error, size, CNNRT_EBAD,
+                                  "%s:%ld:1: error: column %s: '%s' is out of float range (3.4e38)",
+                                  path, lineno, column, row[index]);
+                else if (!push(&values, (float)v))
+                    status = fail(error, size, CNNRT_EBAD, "%s: error: out of memory", path);
             }
         }
         free_row(row, count);

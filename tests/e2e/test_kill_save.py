@@ -45,12 +45,16 @@ def main():
             old = f.read()
         with open(path('new.safetensors'), 'rb') as f:
             new = f.read()
-        failures = mid_save = 0
-        runs = 40
-        for i in range(runs):
+        failures = mid_save = runs = 0
+        # The save is a short part of a run (the file is written in one
+        # piece): kills in rounds of 40, times spread over the second half
+        # of a run (a golden-ratio sequence, so each round tries new ones),
+        # until one has landed in the middle of a save, 200 at the most.
+        while runs < 200 and (runs % 40 or not runs or not mid_save):
+            i, runs = runs, runs + 1
             with open(path('w.safetensors'), 'wb') as f:
                 f.write(old)
-            delay = whole * (0.5 + 0.6 * i / runs)
+            delay = whole * (0.5 + 0.6 * ((i * 0.6180339887) % 1.0))
             proc = subprocess.Popen(train(2, path('w.safetensors')))
             time.sleep(delay)
             proc.send_signal(signal.SIGKILL)

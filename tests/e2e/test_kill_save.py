@@ -5,8 +5,9 @@ the weights go to a temporary file that is renamed over the old one.
     test_kill_save.py CNNGEN SOURCE_DIR RUNTIME_LIB_DIR
 
 The fashion example (13 MB of weights) trains for 0 epochs and saves.  A
-whole run is timed; then 40 runs are killed with SIGKILL at moments
-spread over its second half, where the save is.  After each kill the
+whole run is timed; then runs are killed with SIGKILL at moments spread
+over its second half, where the save is, in rounds of 40 until one kill
+has landed in a save (200 at most).  After each kill the
 weights file must be the old one or the new one, byte for byte, and
 load; a temporary file left behind shows that the kill came in the
 middle of a save, and at least one must have.

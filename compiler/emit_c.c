@@ -30,6 +30,7 @@ typedef struct {
 } Writer;
 
 static void line(Writer *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 static void line(Writer *w, const char *fmt, ...)
 {
     if (*fmt)
@@ -175,7 +176,7 @@ static void print_expr(ExprCtx *x, const IrExpr *e)
         strbuf_printf(x->b, "%s%d[%lld]", x->f->vreg_names[e->scalar], e->scalar,
                       (long long)e->index.c);
         break;
-    case IRE_VZERO: strbuf_printf(x->b, "(%s_vec){0}", x->w->prefix); break;
+    case IRE_VZERO: strbuf_printf(x->b, "(%s_vec%d){0}", x->w->prefix, e->lanes); break;
     case IRE_VLOAD: unreachable(); /* only as the value of a vector assignment */
     case IRE_SELECT_POS: print_conditional(x, e->a, ">", NULL, e->b, e->c); break;
     }
@@ -223,7 +224,7 @@ static void print_stmt(Writer *w, const IrFunc *f, const IrStmt *s)
         if (s->value->kind == IRE_VLOAD) {
             /* memcpy: an unaligned load with no aliasing question */
             if (s->mode == SCALAR_DECLARE)
-                line(w, "%s_vec %s%d;", w->prefix, name, s->scalar);
+                line(w, "%s_vec%d %s%d;", w->prefix, f->vreg_lanes[s->scalar], name, s->scalar);
             strbuf_printf(&b, "memcpy(&%s%d, %s + ", name, s->scalar,
                           f->views[s->value->view].name);
             print_index(&x, &s->value->index);
@@ -231,7 +232,7 @@ static void print_stmt(Writer *w, const IrFunc *f, const IrStmt *s)
             break;
         }
         if (s->mode == SCALAR_DECLARE)
-            strbuf_printf(&b, "%s_vec ", w->prefix);
+            strbuf_printf(&b, "%s_vec%d ", w->prefix, f->vreg_lanes[s->scalar]);
         strbuf_printf(&b, "%s%d %s ", name, s->scalar, s->mode == SCALAR_ADD ? "+=" : "=");
         print_expr(&x, s->value);
         line(w, "%s;", b.data);
@@ -963,8 +964,8 @@ void emit_c_source(FILE *out, const Model *m, const IrProgram *p, const EmitOpti
     if (uses_vectors(p)) {
         line(&w, "/* Register blocks: GNU C vectors of %d floats (gcc, clang). */",
              p->vector_width);
-        line(&w, "typedef float %s_vec __attribute__((vector_size(%d)));", o->prefix,
-             4 * p->vector_width);
+        line(&w, "typedef float %s_vec%d __attribute__((vector_size(%d)));", o->prefix,
+             p->vector_width, 4 * p->vector_width);
         blank(&w);
     }
     /* Each layer is a function of its own: inlined into predict, large

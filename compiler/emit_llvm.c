@@ -48,7 +48,7 @@ typedef struct {
     const EmitOptions *o;
     const char *cpu, *features; /* the functions' target attributes, or NULL */
     bool contract;              /* multiply-adds as llvm.fmuladd */
-    LLVMTypeRef f32, f64, i8, i32, i64, lng, vd, pf32, pi8, vec;
+    LLVMTypeRef f32, f64, i8, i32, i64, lng, vd, pf32, pi8;
     LLVMValueRef arena, train, params; /* as float pointers */
     LLVMValueRef train_seed, train_step;
     LLVMValueRef *bodies; /* one per IrFunc */
@@ -174,9 +174,21 @@ static LLVMValueRef element(FuncGen *x, int view, const IrIndex *ix)
     return float_at(x->g, x->view[view], index_value(x, ix));
 }
 
-static LLVMValueRef vector_pointer(FuncGen *x, int view, const IrIndex *ix)
+/* A vector of `lanes` floats (IrFunc.vreg_lanes, IrExpr.lanes). */
+static LLVMTypeRef vector_type(Gen *g, int lanes)
 {
-    return LLVMBuildBitCast(x->g->b, element(x, view, ix), LLVMPointerType(x->g->vec, 0), "");
+    return LLVMVectorType(g->f32, (unsigned)lanes);
+}
+
+static LLVMTypeRef vreg_type(FuncGen *x, int vreg)
+{
+    return vector_type(x->g, x->f->vreg_lanes[vreg]);
+}
+
+static LLVMValueRef vector_pointer(FuncGen *x, int view, const IrIndex *ix, int lanes)
+{
+    return LLVMBuildBitCast(x->g->b, element(x, view, ix),
+                            LLVMPointerType(vector_type(x->g, lanes), 0), "");
 }
 
 static bool is_vector(LLVMValueRef v)
@@ -184,20 +196,21 @@ static bool is_vector(LLVMValueRef v)
     return LLVMGetTypeKind(LLVMTypeOf(v)) == LLVMVectorTypeKind;
 }
 
-/* A scalar as a vector of the program's width (GNU C's scalar * vector). */
-static LLVMValueRef splat(Gen *g, LLVMValueRef v)
+/* A scalar as a vector of `lanes` floats (GNU C's scalar * vector). */
+static LLVMValueRef splat(Gen *g, LLVMValueRef v, unsigned lanes)
 {
-    LLVMValueRef one = LLVMBuildInsertElement(g->b, LLVMGetUndef(g->vec), v, i32c(g, 0), "");
-    LLVMValueRef mask = LLVMConstNull(LLVMVectorType(g->i32, (unsigned)g->p->vector_width));
-    return LLVMBuildShuffleVector(g->b, one, LLVMGetUndef(g->vec), mask, "");
+    LLVMTypeRef type = vector_type(g, (int)lanes);
+    LLVMValueRef one = LLVMBuildInsertElement(g->b, LLVMGetUndef(type), v, i32c(g, 0), "");
+    LLVMValueRef mask = LLVMConstNull(LLVMVectorType(g->i32, lanes));
+    return LLVMBuildShuffleVector(g->b, one, LLVMGetUndef(type), mask, "");
 }
 
 static void same_shape(Gen *g, LLVMValueRef *a, LLVMValueRef *b)
 {
     if (is_vector(*a) && !is_vector(*b))
-        *b = splat(g, *b);
+        *b = splat(g, *b, LLVMGetVectorSize(LLVMTypeOf(*a)));
     else if (is_vector(*b) && !is_vector(*a))
-        *a = splat(g, *a);
+        *a = splat(g, *a, LLVMGetVectorSize(LLVMTypeOf(*b)));
 }
 
 /* a * b + c, rounded once where the target fuses (llvm.fmuladd). */
@@ -286,14 +299,15 @@ static LLVMValueRef expr_value(FuncGen *x, const IrExpr *e)
     case IRE_SELECT_POS:
         return conditional(g, LLVMRealOGT, expr_value(x, e->a), LLVMConstReal(g->f32, 0),
                            expr_value(x, e->b), expr_value(x, e->c));
-    case IRE_VREG: return LLVMBuildLoad2(g->b, g->vec, x->vreg[e->scalar], "");
-    case IRE_VZERO: return LLVMConstNull(g->vec);
+    case IRE_VREG: return LLVMBuildLoad2(g->b, vreg_type(x, e->scalar), x->vreg[e->scalar], "");
+    case IRE_VZERO: return LLVMConstNull(vector_type(g, e->lanes));
     case IRE_VLANE: {
-        LLVMValueRef v = LLVMBuildLoad2(g->b, g->vec, x->vreg[e->scalar], "");
+        LLVMValueRef v = LLVMBuildLoad2(g->b, vreg_type(x, e->scalar), x->vreg[e->scalar], "");
         return LLVMBuildExtractElement(g->b, v, i32c(g, e->index.c), "");
     }
     case IRE_VLOAD: {
-        LLVMValueRef v = LLVMBuildLoad2(g->b, g->vec, vector_pointer(x, e->view, &e->index), "");
+        LLVMValueRef v = LLVMBuildLoad2(g->b, vector_type(g, e->lanes),
+                                        vector_pointer(x, e->view, &e->index, e->lanes), "");
         LLVMSetAlignment(v, 4);
         return v;
     }
@@ -385,7 +399,7 @@ static void set_temporary(FuncGen *x, LLVMValueRef slot, LLVMTypeRef type, const
     else
         v = expr_value(x, s->value);
     if (LLVMGetTypeKind(type) == LLVMVectorTypeKind && !is_vector(v))
-        v = splat(g, v);
+        v = splat(g, v, LLVMGetVectorSize(type));
     LLVMBuildStore(g->b, v, slot);
 }
 
@@ -407,10 +421,11 @@ static void stmt(FuncGen *x, const IrStmt *s)
         break;
     }
     case IRS_SCALAR: set_temporary(x, x->scalar[s->scalar], g->f32, s); break;
-    case IRS_VSET: set_temporary(x, x->vreg[s->scalar], g->vec, s); break;
+    case IRS_VSET: set_temporary(x, x->vreg[s->scalar], vreg_type(x, s->scalar), s); break;
     case IRS_VSTORE: {
-        LLVMValueRef v = LLVMBuildLoad2(g->b, g->vec, x->vreg[s->scalar], "");
-        LLVMSetAlignment(LLVMBuildStore(g->b, v, vector_pointer(x, s->view, &s->index)), 4);
+        LLVMValueRef v = LLVMBuildLoad2(g->b, vreg_type(x, s->scalar), x->vreg[s->scalar], "");
+        int lanes = x->f->vreg_lanes[s->scalar];
+        LLVMSetAlignment(LLVMBuildStore(g->b, v, vector_pointer(x, s->view, &s->index, lanes)), 4);
         break;
     }
     case IRS_COMMENT: break;
@@ -474,7 +489,7 @@ static void build_body(Gen *g, int k)
     for (int i = 0; i < f->nscalars; i++)
         x.scalar[i] = LLVMBuildAlloca(g->b, g->f32, f->scalar_names[i]);
     for (int i = 0; i < f->nvregs; i++)
-        x.vreg[i] = LLVMBuildAlloca(g->b, g->vec, f->vreg_names[i]);
+        x.vreg[i] = LLVMBuildAlloca(g->b, vreg_type(&x, i), f->vreg_names[i]);
     block(&x, &f->body);
     LLVMBuildRetVoid(g->b);
     free(x.view);
@@ -1052,7 +1067,7 @@ static void build_module(Gen *g)
 
 /* ---- the target, the pipeline, the output ------------------------------------------ */
 
-static void set_types(Gen *g, int vector_width)
+static void set_types(Gen *g)
 {
     g->f32 = LLVMFloatTypeInContext(g->ctx);
     g->f64 = LLVMDoubleTypeInContext(g->ctx);
@@ -1064,7 +1079,6 @@ static void set_types(Gen *g, int vector_width)
     g->vd = LLVMVoidTypeInContext(g->ctx);
     g->pf32 = LLVMPointerType(g->f32, 0);
     g->pi8 = LLVMPointerType(g->i8, 0);
-    g->vec = vector_width > 1 ? LLVMVectorType(g->f32, (unsigned)vector_width) : g->f32;
 }
 
 static char *failure(const char *what, char *message)
@@ -1147,7 +1161,7 @@ char *emit_llvm(const Model *m, const IrProgram *p, const EmitOptions *o, const 
     char *cpu = LLVMGetTargetMachineCPU(tm), *features = LLVMGetTargetMachineFeatureString(tm);
     g.cpu = *cpu ? cpu : NULL;
     g.features = features;
-    set_types(&g, p->vector_width);
+    set_types(&g);
     build_module(&g);
 
     char *message = NULL, *out = NULL;
@@ -1203,7 +1217,7 @@ int emit_llvm_model_layout(unsigned long long *offsets, int max, unsigned long l
     Gen g = {0};
     g.ctx = LLVMContextCreate();
     g.layout = LLVMCreateTargetDataLayout(tm);
-    set_types(&g, 0);
+    set_types(&g);
     LLVMTypeRef type = model_type(&g);
     int n = MODEL_FIELDS < max ? MODEL_FIELDS : max;
     for (int i = 0; i < n; i++)

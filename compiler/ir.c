@@ -82,8 +82,11 @@ int ir_scalar(IrProgram *p, IrFunc *f, const char *name)
     return add_name(p, &f->scalar_names, &f->nscalars, &f->scalars_cap, name);
 }
 
-int ir_vreg(IrProgram *p, IrFunc *f, const char *name)
+int ir_vreg(IrProgram *p, IrFunc *f, const char *name, int lanes)
 {
+    f->vreg_lanes =
+        grow_array(&p->arena, f->vreg_lanes, f->nvregs, &f->vreg_lanes_cap, sizeof *f->vreg_lanes);
+    f->vreg_lanes[f->nvregs] = lanes;
     return add_name(p, &f->vreg_names, &f->nvregs, &f->vregs_cap, name);
 }
 
@@ -249,16 +252,19 @@ IrExpr *ir_vlane(IrProgram *p, int vreg, int lane)
     return e;
 }
 
-IrExpr *ir_vzero(IrProgram *p)
+IrExpr *ir_vzero(IrProgram *p, int lanes)
 {
-    return new_expr(p, IRE_VZERO);
+    IrExpr *e = new_expr(p, IRE_VZERO);
+    e->lanes = lanes;
+    return e;
 }
 
-IrExpr *ir_vload(IrProgram *p, int view, IrIndex index)
+IrExpr *ir_vload(IrProgram *p, int view, IrIndex index, int lanes)
 {
     IrExpr *e = new_expr(p, IRE_VLOAD);
     e->view = view;
     e->index = index;
+    e->lanes = lanes;
     return e;
 }
 
@@ -348,7 +354,8 @@ static void subst_stmt(const Subst *s, const IrStmt *st, IrBlock *to)
     case IRS_VSET: {
         IrExpr *value = subst_expr(s, st->value);
         if (st->mode == SCALAR_DECLARE)
-            s->vreg_map[st->scalar] = ir_vreg(s->p, s->f, s->f->vreg_names[st->scalar]);
+            s->vreg_map[st->scalar] =
+                ir_vreg(s->p, s->f, s->f->vreg_names[st->scalar], s->f->vreg_lanes[st->scalar]);
         ir_vset(s->p, to, s->vreg_map[st->scalar], st->mode, value);
         break;
     }

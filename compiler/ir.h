@@ -46,10 +46,11 @@ typedef enum {
     IRE_LOG,
     IRE_BATCH,      /* training: the number of samples in the batch, as a float */
     IRE_SELECT_POS, /* a > 0 ? b : c */
-    /* Vectors of the program's vector width (a register block):
-     * IRE_VREG and IRE_VZERO are vectors; a scalar times a vector is a
-     * vector; IRE_VLOAD, width floats from view[index], appears only as
-     * the value of an IRS_VSET. */
+    /* Vectors (a register block), each of its own width (lanes): a layer
+     * whose channels do not fill the program's widest vector uses a
+     * narrower one.  IRE_VREG and IRE_VZERO are vectors; a scalar times a
+     * vector is a vector; IRE_VLOAD, `lanes` floats from view[index],
+     * appears only as the value of an IRS_VSET of a vector as wide. */
     IRE_VREG,
     IRE_VZERO,
     IRE_VLOAD,
@@ -63,6 +64,7 @@ struct IrExpr {
     int view;          /* LOAD */
     IrIndex index;     /* LOAD */
     int scalar;        /* SCALAR; VREG: the vector */
+    int lanes;         /* VZERO, VLOAD: floats in the vector */
     IrExpr *a, *b, *c; /* operands */
 };
 
@@ -148,6 +150,8 @@ typedef struct {
     int nscalars, scalars_cap;
     const char **vreg_names; /* vector temporaries */
     int nvregs, vregs_cap;
+    int *vreg_lanes; /* floats in each vector temporary */
+    int vreg_lanes_cap;
     IrBlock body;
 } IrFunc;
 
@@ -187,7 +191,7 @@ typedef struct {
     Arena arena;
     IrFunc **funcs;
     int nfuncs, cap;
-    int vector_width;              /* floats in a vector; 0: no vectors */
+    int vector_width;              /* floats in the widest vector; 0: no vectors */
     int vector_registers;          /* how many the target has, for register blocks */
     IrSteps train_step, eval_step; /* empty without training */
 } IrProgram;
@@ -207,7 +211,8 @@ int ir_view(IrProgram *p, IrFunc *f, const char *name, ViewBase base, int64_t of
             bool written);
 int ir_var(IrProgram *p, IrFunc *f, const char *name);
 int ir_scalar(IrProgram *p, IrFunc *f, const char *name);
-int ir_vreg(IrProgram *p, IrFunc *f, const char *name);
+/* A vector temporary of `lanes` floats. */
+int ir_vreg(IrProgram *p, IrFunc *f, const char *name, int lanes);
 
 /* Affine indices. */
 IrIndex ix_const(int64_t c);
@@ -231,9 +236,9 @@ void ir_store(IrProgram *p, IrBlock *b, int view, IrIndex index, IrExpr *value, 
 void ir_set(IrProgram *p, IrBlock *b, int scalar, ScalarMode mode, IrExpr *value);
 void ir_comment(IrProgram *p, IrBlock *b, const char *text);
 IrExpr *ir_vref(IrProgram *p, int vreg);
-IrExpr *ir_vzero(IrProgram *p);
+IrExpr *ir_vzero(IrProgram *p, int lanes);
 IrExpr *ir_vlane(IrProgram *p, int vreg, int lane);
-IrExpr *ir_vload(IrProgram *p, int view, IrIndex index);
+IrExpr *ir_vload(IrProgram *p, int view, IrIndex index, int lanes);
 void ir_vset(IrProgram *p, IrBlock *b, int vreg, ScalarMode mode, IrExpr *value);
 void ir_vstore(IrProgram *p, IrBlock *b, int view, IrIndex index, int vreg);
 

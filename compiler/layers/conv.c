@@ -231,12 +231,12 @@ static void conv_region_vector(LowerCtx *c, const WindowSegment *region, int blo
         int acc[8][4], wv[4];
         for (int r = 0; r < block; r++)
             for (int v = 0; v < chunk; v++) {
-                acc[r][v] = ir_vreg(p, f, "a");
+                acc[r][v] = ir_vreg(p, f, "a", width);
                 if (l->use_bias)
                     ir_vset(p, b, acc[r][v], SCALAR_DECLARE,
-                            ir_vload(p, c->params[1], ix_const(base + v * width)));
+                            ir_vload(p, c->params[1], ix_const(base + v * width), width));
                 else
-                    ir_vset(p, b, acc[r][v], SCALAR_DECLARE, ir_vzero(p));
+                    ir_vset(p, b, acc[r][v], SCALAR_DECLARE, ir_vzero(p, width));
             }
         IrIndex xk = x_ix, wk = ix_const(base);
         if (region_has_taps(l, region)) {
@@ -252,9 +252,9 @@ static void conv_region_vector(LowerCtx *c, const WindowSegment *region, int blo
             xk = ix_add_var(xk, ci, 1);
             wk = ix_add_var(wk, ci, cout);
             for (int v = 0; v < chunk; v++) {
-                wv[v] = ir_vreg(p, f, "w");
+                wv[v] = ir_vreg(p, f, "w", width);
                 ir_vset(p, body, wv[v], SCALAR_DECLARE,
-                        ir_vload(p, c->params[0], ix_add(wk, ix_const(v * width))));
+                        ir_vload(p, c->params[0], ix_add(wk, ix_const(v * width)), width));
             }
             for (int r = 0; r < block; r++) {
                 IrExpr *x = ir_load(p, c->in[0], ix_add(xk, ix_const(r * s * xs[last])));
@@ -361,24 +361,24 @@ static void conv_backward_region(LowerCtx *c, const WindowSegment *region)
         ir_set(p, body, dot, SCALAR_DECLARE, ir_num(p, 0.0f));
     }
     if (vec) { /* whole vectors of output channels */
-        int acc = ir_vreg(p, f, "acc");
+        int acc = ir_vreg(p, f, "acc", width);
         if (dx >= 0)
-            ir_vset(p, body, acc, SCALAR_DECLARE, ir_vzero(p));
+            ir_vset(p, body, acc, SCALAR_DECLARE, ir_vzero(p, width));
         int cv = ir_var(p, f, "cv");
         IrBlock *vb = &ir_for(p, body, cv, 0, vec / width)->body;
         IrIndex at_w = ix_add_var(w_row, cv, width), at_g = ix_add_var(g_row, cv, width);
-        int gv = ir_vreg(p, f, "g");
-        ir_vset(p, vb, gv, SCALAR_DECLARE, ir_vload(p, c->dout, at_g));
+        int gv = ir_vreg(p, f, "g", width);
+        ir_vset(p, vb, gv, SCALAR_DECLARE, ir_vload(p, c->dout, at_g, width));
         if (dw >= 0) {
-            int dwv = ir_vreg(p, f, "dw");
-            ir_vset(p, vb, dwv, SCALAR_DECLARE, ir_vload(p, dw, at_w));
+            int dwv = ir_vreg(p, f, "dw", width);
+            ir_vset(p, vb, dwv, SCALAR_DECLARE, ir_vload(p, dw, at_w, width));
             ir_vset(p, vb, dwv, SCALAR_ADD,
                     ir_op(p, IRE_MUL, ir_load(p, c->in[0], xi), ir_vref(p, gv)));
             ir_vstore(p, vb, dw, at_w, dwv);
         }
         if (dx >= 0) {
-            int wv = ir_vreg(p, f, "w");
-            ir_vset(p, vb, wv, SCALAR_DECLARE, ir_vload(p, c->params[0], at_w));
+            int wv = ir_vreg(p, f, "w", width);
+            ir_vset(p, vb, wv, SCALAR_DECLARE, ir_vload(p, c->params[0], at_w, width));
             ir_vset(p, vb, acc, SCALAR_ADD, ir_op(p, IRE_MUL, ir_vref(p, wv), ir_vref(p, gv)));
             for (int lane = 0; lane < width; lane++)
                 ir_set(p, body, dot, SCALAR_ADD, ir_vlane(p, acc, lane));
@@ -421,19 +421,20 @@ static void conv_input_grad_region(LowerCtx *c, const WindowSegment *region)
         int chunk = (int)(nvec - first < 4 ? nvec - first : 4);
         int acc[4];
         for (int v = 0; v < chunk; v++) {
-            acc[v] = ir_vreg(p, f, "acc");
+            acc[v] = ir_vreg(p, f, "acc", width);
             ir_vset(p, taps, acc[v], SCALAR_DECLARE,
-                    ir_vload(p, c->din[0], ix_add(r.x_ix, ix_const((first + v) * width))));
+                    ir_vload(p, c->din[0], ix_add(r.x_ix, ix_const((first + v) * width)), width));
         }
         int co = ir_var(p, f, "co");
         IrBlock *body = &ir_for(p, taps, co, 0, r.cout)->body;
         int gs = ir_scalar(p, f, "g");
         ir_set(p, body, gs, SCALAR_DECLARE, ir_load(p, c->dout, ix_add_var(r.y_ix, co, 1)));
         for (int v = 0; v < chunk; v++) {
-            int wv = ir_vreg(p, f, "w");
+            int wv = ir_vreg(p, f, "w", width);
             ir_vset(p, body, wv, SCALAR_DECLARE,
                     ir_vload(p, c->wt,
-                             ix_add(ix_add_var(r.w_ix, co, r.cin), ix_const((first + v) * width))));
+                             ix_add(ix_add_var(r.w_ix, co, r.cin), ix_const((first + v) * width)),
+                             width));
             ir_vset(p, body, acc[v], SCALAR_ADD, ir_op(p, IRE_MUL, ir_ref(p, gs), ir_vref(p, wv)));
         }
         for (int v = 0; v < chunk; v++)
@@ -480,18 +481,18 @@ static void conv_params_grad_region(LowerCtx *c, const WindowSegment *region)
         int chunk = (int)(nvec - first < 8 ? nvec - first : 8);
         int acc[8];
         for (int v = 0; v < chunk; v++) {
-            acc[v] = ir_vreg(p, f, "dw");
+            acc[v] = ir_vreg(p, f, "dw", width);
             ir_vset(p, row, acc[v], SCALAR_DECLARE,
-                    ir_vload(p, dw, ix_add(w_row, ix_const((first + v) * width))));
+                    ir_vload(p, dw, ix_add(w_row, ix_const((first + v) * width)), width));
         }
         IrIndex x_ix = ix_add_var(x_tap, ci, 1), y_ix = ix_const(0);
         IrBlock *pos = layer_position_loops_in(c, row, region, nd, xs, ys, &x_ix, &y_ix);
         int xv = ir_scalar(p, f, "x");
         ir_set(p, pos, xv, SCALAR_DECLARE, ir_load(p, c->in[0], x_ix));
         for (int v = 0; v < chunk; v++) {
-            int gv = ir_vreg(p, f, "g");
+            int gv = ir_vreg(p, f, "g", width);
             ir_vset(p, pos, gv, SCALAR_DECLARE,
-                    ir_vload(p, c->dout, ix_add(y_ix, ix_const((first + v) * width))));
+                    ir_vload(p, c->dout, ix_add(y_ix, ix_const((first + v) * width)), width));
             ir_vset(p, pos, acc[v], SCALAR_ADD, ir_op(p, IRE_MUL, ir_ref(p, xv), ir_vref(p, gv)));
         }
         for (int v = 0; v < chunk; v++)

@@ -120,25 +120,25 @@ static void dense_backward_vectors(DenseBack *d, IrBlock *b, int dot)
     IrProgram *p = d->c.p;
     IrFunc *f = d->c.f;
     int dw = d->c.dparams[0], dx = d->c.din[0];
-    int acc = ir_vreg(p, f, "acc");
+    int acc = ir_vreg(p, f, "acc", (int)d->width);
     if (dx >= 0)
-        ir_vset(p, b, acc, SCALAR_DECLARE, ir_vzero(p));
+        ir_vset(p, b, acc, SCALAR_DECLARE, ir_vzero(p, (int)d->width));
     int uc = ir_var(p, f, "uc");
     IrBlock *body = &ir_for(p, b, uc, 0, d->vec_units / d->width)->body;
     IrIndex at_w = ix_add_var(d->row_w, uc, d->width), at_g = ix_add_var(d->row_g, uc, d->width);
-    int gv = ir_vreg(p, f, "g");
-    ir_vset(p, body, gv, SCALAR_DECLARE, ir_vload(p, d->c.dout, at_g));
+    int gv = ir_vreg(p, f, "g", (int)d->width);
+    ir_vset(p, body, gv, SCALAR_DECLARE, ir_vload(p, d->c.dout, at_g, (int)d->width));
     if (dw >= 0) {
-        int wv = ir_vreg(p, f, "dw");
-        ir_vset(p, body, wv, SCALAR_DECLARE, ir_vload(p, dw, at_w));
+        int wv = ir_vreg(p, f, "dw", (int)d->width);
+        ir_vset(p, body, wv, SCALAR_DECLARE, ir_vload(p, dw, at_w, (int)d->width));
         ir_vset(p, body, wv, SCALAR_ADD,
                 ir_op(p, IRE_MUL, ir_load(p, d->c.in[0], d->xi), ir_vref(p, gv)));
         ir_vstore(p, body, dw, at_w, wv);
     }
     if (dx < 0)
         return;
-    int wv = ir_vreg(p, f, "w");
-    ir_vset(p, body, wv, SCALAR_DECLARE, ir_vload(p, d->c.params[0], at_w));
+    int wv = ir_vreg(p, f, "w", (int)d->width);
+    ir_vset(p, body, wv, SCALAR_DECLARE, ir_vload(p, d->c.params[0], at_w, (int)d->width));
     ir_vset(p, body, acc, SCALAR_ADD, ir_op(p, IRE_MUL, ir_vref(p, wv), ir_vref(p, gv)));
     for (int lane = 0; lane < d->width; lane++)
         ir_set(p, b, dot, SCALAR_ADD, ir_vlane(p, acc, lane));

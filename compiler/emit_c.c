@@ -322,11 +322,13 @@ static void print_views(Writer *w, const IrFunc *f)
         line(w, "(void)params;");
 }
 
-static bool uses_vectors(const IrProgram *p)
+/* Whether any function holds a vector of `lanes` floats. */
+static bool uses_lanes(const IrProgram *p, int lanes)
 {
     for (int i = 0; i < p->nfuncs; i++)
-        if (p->funcs[i]->nvregs)
-            return true;
+        for (int v = 0; v < p->funcs[i]->nvregs; v++)
+            if (p->funcs[i]->vreg_lanes[v] == lanes)
+                return true;
     return false;
 }
 
@@ -961,13 +963,17 @@ void emit_c_source(FILE *out, const Model *m, const IrProgram *p, const EmitOpti
     if (!o->weights)
         line(&w, "#include \"cnnrt.h\"");
     blank(&w);
-    if (uses_vectors(p)) {
-        line(&w, "/* Register blocks: GNU C vectors of %d floats (gcc, clang). */",
-             p->vector_width);
-        line(&w, "typedef float %s_vec%d __attribute__((vector_size(%d)));", o->prefix,
-             p->vector_width, 4 * p->vector_width);
+    bool comment = false;
+    for (int lanes = 4; lanes <= p->vector_width; lanes *= 2)
+        if (uses_lanes(p, lanes)) {
+            if (!comment)
+                line(&w, "/* Register blocks: GNU C vectors (gcc, clang). */");
+            comment = true;
+            line(&w, "typedef float %s_vec%d __attribute__((vector_size(%d)));", o->prefix, lanes,
+                 4 * lanes);
+        }
+    if (comment)
         blank(&w);
-    }
     /* Each layer is a function of its own: inlined into predict, large
      * layers leave gcc's register allocator too little room. */
     line(&w, "#if defined(__GNUC__)");

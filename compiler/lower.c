@@ -11,6 +11,22 @@ int lower_local(LowerCtx *c, const char *name, int64_t size)
     return ir_view(c->p, c->f, name, VIEW_LOCAL, 0, size, true);
 }
 
+int lower_lanes_dividing(const IrProgram *p, int64_t n)
+{
+    for (int lanes = p->vector_width; lanes >= 4; lanes /= 2)
+        if (n % lanes == 0)
+            return lanes;
+    return 0;
+}
+
+int lower_lanes_within(const IrProgram *p, int64_t n)
+{
+    for (int lanes = p->vector_width; lanes >= 4; lanes /= 2)
+        if (n >= lanes)
+            return lanes;
+    return 0;
+}
+
 void lower_copy(LowerCtx *c)
 {
     int i = ir_var(c->p, c->f, "i");

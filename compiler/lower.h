@@ -84,6 +84,13 @@ IrExpr *lower_epilogue(LowerCtx *c, IrExpr *v, IrIndex channel);
 /* Apply the layer's activation in place to its output (softmax or none). */
 void lower_output_softmax(LowerCtx *c);
 int lower_local(LowerCtx *c, const char *name, int64_t size);
+/* Vector widths for n channels: the program's widest vector, halved
+ * (down to 4 floats) until it divides n, or until n fills it at least
+ * once (the rest then goes through a scalar tail); 0 when none does.
+ * A 16-wide program thus keeps 8 channels in 8-float vectors rather
+ * than falling back to scalars. */
+int lower_lanes_dividing(const IrProgram *p, int64_t n);
+int lower_lanes_within(const IrProgram *p, int64_t n);
 /* y = x, element by element (a layer that is the identity here). */
 void lower_copy(LowerCtx *c);
 

@@ -205,9 +205,10 @@ static void conv_region_vector(LowerCtx *c, const WindowSegment *region, int blo
     IrProgram *p = c->p;
     IrFunc *f = c->f;
     const Layer *l = c->l;
-    int nd = l->nd, width = p->vector_width;
+    int nd = l->nd;
     Shape in = layer_spatial_shape(l, c->in_shape[0]);
     int64_t cin = l->cin, cout = l->out.dim[nd];
+    int width = lower_lanes_dividing(p, cout);
     int64_t xs[3], ws[3], ys[3];
     layer_axis_strides(in.dim, nd, cin, xs);
     layer_axis_strides(l->kernel, nd, cin * cout, ws);
@@ -284,9 +285,10 @@ static int conv_block_size(const LowerCtx *c)
 {
     const IrProgram *p = c->p;
     int64_t cout = c->l->out.dim[c->l->nd];
-    if (!p->vector_width || c->l->kind->variant != CONV_PLAIN || cout % p->vector_width)
+    int width = lower_lanes_dividing(p, cout);
+    if (!width || c->l->kind->variant != CONV_PLAIN)
         return 0;
-    int64_t chunk = cout / p->vector_width < 4 ? cout / p->vector_width : 4;
+    int64_t chunk = cout / width < 4 ? cout / width : 4;
     int64_t block = (p->vector_registers - 1 - chunk) / chunk;
     return block < 2 ? 0 : block > 8 ? 8 : (int)block;
 }
@@ -353,7 +355,7 @@ static void conv_backward_region(LowerCtx *c, const WindowSegment *region)
     int64_t nout = depthwise ? mult : cout;
     IrIndex w_row = ix_add_var(w_ix, ci, nout),
             g_row = depthwise ? ix_add_var(y_ix, ci, mult) : y_ix;
-    int width = p->vector_width;
+    int width = lower_lanes_within(p, nout);
     int64_t vec = width && !depthwise ? nout / width * width : 0;
     int dot = -1;
     if (dx >= 0) {
@@ -410,8 +412,8 @@ static void conv_input_grad_region(LowerCtx *c, const WindowSegment *region)
     IrProgram *p = c->p;
     IrFunc *f = c->f;
     const Layer *l = c->l;
-    int width = p->vector_width;
     ConvRegion r = conv_region_loops(c, region);
+    int width = lower_lanes_dividing(p, r.cin);
     if (!region_has_taps(l, region))
         return;
     IrBlock *taps =
@@ -454,9 +456,10 @@ static void conv_params_grad_region(LowerCtx *c, const WindowSegment *region)
     IrProgram *p = c->p;
     IrFunc *f = c->f;
     const Layer *l = c->l;
-    int nd = l->nd, width = p->vector_width;
+    int nd = l->nd;
     Shape in = layer_spatial_shape(l, c->in_shape[0]);
     int64_t cin = l->cin, cout = l->out.dim[nd], xs[3], ws[3], ys[3];
+    int width = lower_lanes_dividing(p, cout);
     layer_axis_strides(in.dim, nd, cin, xs);
     layer_axis_strides(l->kernel, nd, cin * cout, ws);
     layer_axis_strides(l->out.dim, nd, cout, ys);
@@ -521,10 +524,10 @@ static void conv_transpose_kernel(const LowerCtx *base)
  * samples in order). */
 static void conv_backward(const LowerCtx *base)
 {
-    int width = base->p->vector_width;
+    const IrProgram *p = base->p;
     if (train_needs_grad(base->m, base->l->srcs[0])) {
         bool transposed =
-            base->l->kind->variant == CONV_PLAIN && width && base->l->cin % width == 0;
+            base->l->kind->variant == CONV_PLAIN && lower_lanes_dividing(p, base->l->cin);
         if (transposed)
             conv_transpose_kernel(base);
         LowerCtx c = lower_train_func(base, PHASE_BACKWARD, true, "backward_input");
@@ -539,7 +542,7 @@ static void conv_backward(const LowerCtx *base)
         c.din[0] = -1;
         Shape in = layer_spatial_shape(c.l, c.in_shape[0]);
         bool rows =
-            base->l->kind->variant == CONV_PLAIN && width && c.l->out.dim[c.l->nd] % width == 0;
+            base->l->kind->variant == CONV_PLAIN && lower_lanes_dividing(p, c.l->out.dim[c.l->nd]);
         layer_for_each_region(&c, c.l, &in, rows ? conv_params_grad_region : conv_backward_region);
     }
 }

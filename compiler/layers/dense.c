@@ -110,7 +110,8 @@ static void dense_train(const LowerCtx *base)
 
 typedef struct {
     LowerCtx c;
-    int64_t in, units, width, vec_units; /* units in whole vectors */
+    int64_t in, units, vec_units; /* units in whole vectors */
+    int width;
     int s, i;
     IrIndex xi, row_w, row_g;
 } DenseBack;
@@ -120,25 +121,25 @@ static void dense_backward_vectors(DenseBack *d, IrBlock *b, int dot)
     IrProgram *p = d->c.p;
     IrFunc *f = d->c.f;
     int dw = d->c.dparams[0], dx = d->c.din[0];
-    int acc = ir_vreg(p, f, "acc", (int)d->width);
+    int acc = ir_vreg(p, f, "acc", d->width);
     if (dx >= 0)
-        ir_vset(p, b, acc, SCALAR_DECLARE, ir_vzero(p, (int)d->width));
+        ir_vset(p, b, acc, SCALAR_DECLARE, ir_vzero(p, d->width));
     int uc = ir_var(p, f, "uc");
     IrBlock *body = &ir_for(p, b, uc, 0, d->vec_units / d->width)->body;
     IrIndex at_w = ix_add_var(d->row_w, uc, d->width), at_g = ix_add_var(d->row_g, uc, d->width);
-    int gv = ir_vreg(p, f, "g", (int)d->width);
-    ir_vset(p, body, gv, SCALAR_DECLARE, ir_vload(p, d->c.dout, at_g, (int)d->width));
+    int gv = ir_vreg(p, f, "g", d->width);
+    ir_vset(p, body, gv, SCALAR_DECLARE, ir_vload(p, d->c.dout, at_g, d->width));
     if (dw >= 0) {
-        int wv = ir_vreg(p, f, "dw", (int)d->width);
-        ir_vset(p, body, wv, SCALAR_DECLARE, ir_vload(p, dw, at_w, (int)d->width));
+        int wv = ir_vreg(p, f, "dw", d->width);
+        ir_vset(p, body, wv, SCALAR_DECLARE, ir_vload(p, dw, at_w, d->width));
         ir_vset(p, body, wv, SCALAR_ADD,
                 ir_op(p, IRE_MUL, ir_load(p, d->c.in[0], d->xi), ir_vref(p, gv)));
         ir_vstore(p, body, dw, at_w, wv);
     }
     if (dx < 0)
         return;
-    int wv = ir_vreg(p, f, "w", (int)d->width);
-    ir_vset(p, body, wv, SCALAR_DECLARE, ir_vload(p, d->c.params[0], at_w, (int)d->width));
+    int wv = ir_vreg(p, f, "w", d->width);
+    ir_vset(p, body, wv, SCALAR_DECLARE, ir_vload(p, d->c.params[0], at_w, d->width));
     ir_vset(p, body, acc, SCALAR_ADD, ir_op(p, IRE_MUL, ir_vref(p, wv), ir_vref(p, gv)));
     for (int lane = 0; lane < d->width; lane++)
         ir_set(p, b, dot, SCALAR_ADD, ir_vlane(p, acc, lane));
@@ -151,7 +152,7 @@ static void dense_backward(const LowerCtx *base)
     IrFunc *f = d.c.f;
     d.in = shape_size(d.c.in_shape[0]);
     d.units = d.c.l->units;
-    d.width = p->vector_width;
+    d.width = lower_lanes_within(p, d.units);
     d.vec_units = d.width ? d.units / d.width * d.width : 0;
     int dw = d.c.dparams[0], db = d.c.l->use_bias ? d.c.dparams[1] : -1, dx = d.c.din[0];
     if (db >= 0) {

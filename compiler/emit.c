@@ -3,6 +3,16 @@
 
 #include "cnnrt.h"
 
+/* AVX-512 has 32 vector registers (ymm16-31 with AVX512VL too), AVX2 and
+ * SSE 16; "generic" is GNU C's 4-float vectors on any target (SSE2 on
+ * x86-64, NEON on AArch64), "scalar" plain loops for other compilers. */
+const EmitClone emit_clones[EMIT_CLONE_COUNT] = {
+    {"avx512", 16, 32},
+    {"avx2", 8, 16},
+    {"generic", 4, 16},
+    {"scalar", 0, 16},
+};
+
 bool emit_includes_training(const Model *m, const EmitOptions *o)
 {
     return !o->weights && !o->no_train && m->nlayers > 0;

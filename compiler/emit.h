@@ -19,6 +19,18 @@ typedef struct {
     bool no_train;
 } EmitOptions;
 
+/* --vector-width auto: the C backend's instruction-set clones, best
+ * first.  Each is the model lowered with its own vector width and
+ * register count; the generated C compiles those its compiler and target
+ * can build and picks one at run time (emit_c.c). */
+typedef struct {
+    const char *name;     /* PREFIX_isa() and CNNGEN_ISA call it so */
+    int lanes, registers; /* the lowering's vector width and register count */
+} EmitClone;
+
+enum { EMIT_CLONE_COUNT = 4 };
+extern const EmitClone emit_clones[EMIT_CLONE_COUNT];
+
 /* Whether the output has training code (not with baked weights or --no-train). */
 bool emit_includes_training(const Model *m, const EmitOptions *o);
 /* Element j of a parameter tensor's starting value in the output. */

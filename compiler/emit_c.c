@@ -27,6 +27,8 @@ typedef struct {
     int indent;
     const char *prefix;       /* of symbols */
     const char *macro_prefix; /* of macros: the prefix in capitals */
+    const char *suffix;       /* of the functions of one clone ("_avx2"), or "" */
+    const char *target;       /* " PREFIX_TARGET_AVX2": a clone's attributes, or "" */
 } Writer;
 
 static void line(Writer *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -353,7 +355,8 @@ static void print_per_sample_function(Writer *w, const IrFunc *f)
     ir_views_used(f, used);
     if (f->comment)
         line(w, "/* %s: one sample */", f->comment);
-    line(w, "%s_STEP void %s_%s_sample(", w->macro_prefix, w->prefix, f->name);
+    line(w, "%s_STEP%s void %s_%s%s_sample(", w->macro_prefix, w->target, w->prefix, f->name,
+         w->suffix);
     for (int i = 0; i < f->nviews; i++)
         if (used[i] && f->views[i].base != VIEW_LOCAL)
             line(w, "    %sfloat *restrict %s,",
@@ -376,8 +379,8 @@ static void print_per_sample_function(Writer *w, const IrFunc *f)
     line(w, "}");
     blank(w);
 
-    line(w, "%s_STEP void %s_%s(float *restrict train, float *restrict params,", w->macro_prefix,
-         w->prefix, f->name);
+    line(w, "%s_STEP%s void %s_%s%s(float *restrict train, float *restrict params,",
+         w->macro_prefix, w->target, w->prefix, f->name, w->suffix);
     line(w, "    const float *restrict input, const float *restrict target, int n)");
     line(w, "{");
     w->indent++;
@@ -401,7 +404,7 @@ static void print_per_sample_function(Writer *w, const IrFunc *f)
         line(w, "%s_PARALLEL_FOR", w->macro_prefix);
     line(w, "for (int s = 0; s < n; s++)");
     StrBuf b = {0};
-    strbuf_printf(&b, "    %s_%s_sample(", w->prefix, f->name);
+    strbuf_printf(&b, "    %s_%s%s_sample(", w->prefix, f->name, w->suffix);
     for (int i = 0; i < f->nviews; i++) {
         const IrView *v = &f->views[i];
         if (!used[i] || v->base == VIEW_LOCAL)
@@ -429,11 +432,11 @@ static void print_function(Writer *w, const IrFunc *f)
     if (f->comment)
         line(w, "/* %s */", f->comment);
     if (f->phase == PHASE_PREDICT)
-        line(w, "%s_LAYER void %s_%s(const float *restrict input, float *restrict output)",
-             w->macro_prefix, w->prefix, f->name);
+        line(w, "%s_LAYER%s void %s_%s%s(const float *restrict input, float *restrict output)",
+             w->macro_prefix, w->target, w->prefix, f->name, w->suffix);
     else
-        line(w, "%s_STEP void %s_%s(float *restrict train, float *restrict params,",
-             w->macro_prefix, w->prefix, f->name);
+        line(w, "%s_STEP%s void %s_%s%s(float *restrict train, float *restrict params,",
+             w->macro_prefix, w->target, w->prefix, f->name, w->suffix);
     if (f->phase != PHASE_PREDICT)
         line(w, "    const float *restrict input, const float *restrict target, int n)");
     line(w, "{");
@@ -473,7 +476,7 @@ static int64_t target_size(const Model *m)
 void emit_c_header(FILE *out, const Model *m, const EmitOptions *o)
 {
     char *P = upper(o->prefix);
-    Writer w = {out, 0, o->prefix, P};
+    Writer w = {out, 0, o->prefix, P, "", ""};
     banner(&w, m, o);
     line(&w, "#ifndef CNNGEN_%s_H", P);
     line(&w, "#define CNNGEN_%s_H", P);
@@ -514,6 +517,11 @@ void emit_c_header(FILE *out, const Model *m, const EmitOptions *o)
     line(&w, "void %s_predict(const float *input, float *output);", o->prefix);
     line(&w, "/* n samples, one after another. */");
     line(&w, "void %s_predict_batch(const float *input, float *output, int n);", o->prefix);
+    line(&w, "/* The code in use: \"avx512\", \"avx2\", \"generic\" (4-float vectors) or");
+    line(&w, " * \"scalar\", chosen once from the CPU (the environment's CNNGEN_ISA may");
+    line(&w, " * name another that it runs); \"fixed\" when built with --vector-width N,");
+    line(&w, " * \"llvm\" from --emit=obj. */");
+    line(&w, "const char *%s_isa(void);", o->prefix);
     blank(&w);
     line(&w, "/* A weights tensor: its name in safetensors files, shape, and offset in the");
     line(&w, " * parameter block (model order, channels-last). */");
@@ -675,32 +683,40 @@ static void emit_tensor_table(Writer *w, const Model *m, const EmitOptions *o, c
     line(w, "};");
 }
 
-static void emit_predict(Writer *w, const Model *m, const IrProgram *p, const EmitOptions *o,
-                         const char *P)
+/* The forward pass: the public predict, or with clones one clone's. */
+static void emit_forward(Writer *w, const Model *m, const IrProgram *p, bool clone)
 {
-    line(w, "void %s_predict(const float *input, float *output)", o->prefix);
+    if (clone)
+        line(w, "static%s void %s_forward%s(const float *input, float *output)", w->target,
+             w->prefix, w->suffix);
+    else
+        line(w, "void %s_predict(const float *input, float *output)", w->prefix);
     line(w, "{");
     w->indent++;
-    line(w, "(void)%s_arena;   /* unused by some models */", o->prefix);
-    line(w, "(void)%s_params;", o->prefix);
+    line(w, "(void)%s_arena;   /* unused by some models */", w->prefix);
+    line(w, "(void)%s_params;", w->prefix);
     int calls = 0;
     for (int i = 0; i < p->nfuncs; i++)
         if (p->funcs[i]->phase == PHASE_PREDICT) {
-            line(w, "%s_%s(input, output);", o->prefix, p->funcs[i]->name);
+            line(w, "%s_%s%s(input, output);", w->prefix, p->funcs[i]->name, w->suffix);
             calls++;
         }
     if (m->nlayers == 0 || calls == 0)
-        line(w, "memcpy(output, input, sizeof(float) * %s_INPUT_SIZE);", P);
+        line(w, "memcpy(output, input, sizeof(float) * %s_INPUT_SIZE);", w->macro_prefix);
     w->indent--;
     line(w, "}");
     blank(w);
-    line(w, "void %s_predict_batch(const float *input, float *output, int n)", o->prefix);
+}
+
+static void emit_predict_batch(Writer *w, const char *P)
+{
+    line(w, "void %s_predict_batch(const float *input, float *output, int n)", w->prefix);
     line(w, "{");
     w->indent++;
     line(w, "for (int i = 0; i < n; i++)");
     line(w,
          "    %s_predict(input + (size_t)i * %s_INPUT_SIZE, output + (size_t)i * %s_OUTPUT_SIZE);",
-         o->prefix, P, P);
+         w->prefix, P, P);
     w->indent--;
     line(w, "}");
 }
@@ -771,8 +787,8 @@ static void call_phase(Writer *w, const IrProgram *p, IrPhase a, IrPhase b)
 {
     for (int i = 0; i < p->nfuncs; i++)
         if (p->funcs[i]->phase == a || p->funcs[i]->phase == b)
-            line(w, "%s_%s(%s_train, %s_params, input, target, n);", w->prefix, p->funcs[i]->name,
-                 w->prefix, w->prefix);
+            line(w, "%s_%s%s(%s_train, %s_params, input, target, n);", w->prefix, p->funcs[i]->name,
+                 w->suffix, w->prefix, w->prefix);
 }
 
 static void print_step(Writer *w, const IrProgram *p, const IrStep *s)
@@ -814,10 +830,10 @@ static void print_step(Writer *w, const IrProgram *p, const IrStep *s)
 /* double NAME(input, target, n, output): the step's list, between the
  * check of n and the batch's mean loss. */
 static void print_step_function(Writer *w, const IrProgram *p, const char *name,
-                                const IrSteps *steps)
+                                const IrSteps *steps, bool clone)
 {
-    line(w, "double %s_%s(const float *input, const float *target, int n, float *output)",
-         w->prefix, name);
+    line(w, "%sdouble %s_%s%s(const float *input, const float *target, int n, float *output)",
+         clone ? "static " : "", w->prefix, name, w->suffix);
     line(w, "{");
     w->indent++;
     line(w, "if (n < 1 || n > %s_TRAIN_BATCH)", w->macro_prefix);
@@ -829,12 +845,11 @@ static void print_step_function(Writer *w, const IrProgram *p, const char *name,
     line(w, "}");
 }
 
-static void emit_training(Writer *w, const Model *m, const IrProgram *p, const char *P)
+/* The training step's state: its seed and count, and the batch's loss. */
+static void emit_training_state(Writer *w, const Model *m)
 {
     const TrainPlan *tp = &m->tp;
-    const TrainConfig *tc = &m->train;
     const char *x = w->prefix;
-    blank(w);
     line(w, "static unsigned long long %s_train_seed, %s_train_step;", x, x);
     blank(w);
     line(w, "void %s_start_training(unsigned long long seed)", x);
@@ -852,10 +867,22 @@ static void emit_training(Writer *w, const Model *m, const IrProgram *p, const c
     line(w, "    return sum / n;");
     line(w, "}");
     blank(w);
-    print_step_function(w, p, "eval_batch", &p->eval_step);
+}
+
+/* The training step's two entry points, of one clone or the only ones. */
+static void emit_step_functions(Writer *w, const IrProgram *p, bool clone)
+{
+    print_step_function(w, p, "eval_batch", &p->eval_step, clone);
     blank(w);
-    print_step_function(w, p, "train_batch", &p->train_step);
+    print_step_function(w, p, "train_batch", &p->train_step, clone);
     blank(w);
+}
+
+/* PREFIX_main: the runtime's commands over this model. */
+static void emit_training_main(Writer *w, const Model *m, const char *P)
+{
+    const TrainConfig *tc = &m->train;
+    const char *x = w->prefix;
     const Shape *out = model_output_shape(m);
     int64_t last_axis = out->dim[out->rank - 1];
     bool ce = tc->loss == LOSS_CROSSENTROPY;
@@ -945,10 +972,233 @@ static void emit_main(Writer *w, const Model *m, const EmitOptions *o, const cha
     line(w, "}");
 }
 
-void emit_c_source(FILE *out, const Model *m, const IrProgram *p, const EmitOptions *o)
+/* ---- instruction-set clones (--vector-width auto) ----------------------------
+ * The model is lowered once per clone (emit_clones); each clone's
+ * functions carry its name as a suffix and its target attributes.  The
+ * preprocessor keeps the clones the compiler can build and that can be
+ * needed: on x86-64 with gcc or clang, AVX-512 and AVX2 through target
+ * attributes, whatever -march says, and the 4-float clone only when the
+ * compiler does not already target AVX2; elsewhere GNU C's 4-float
+ * vectors, and plain loops for other compilers (or with -DCNNGEN_PORTABLE).
+ * The first clone the CPU runs is chosen once, at the first call. */
+
+static const char *const clone_targets[EMIT_CLONE_COUNT] = {
+    "__attribute__((target(\"avx512f,avx512vl,avx2,fma\")))",
+    "__attribute__((target(\"avx2,fma\")))",
+    "",
+    "",
+};
+
+static void clone_macro(Writer *w, const char *name, int on)
+{
+    char *N = upper(name);
+    line(w, "#define %s_WITH_%s %d", w->macro_prefix, N, on);
+    free(N);
+}
+
+/* PREFIX_WITH_<CLONE>: 1 for the clones this compiler builds here.
+ * -DCNNGEN_ONLY_AVX512 (_AVX2, _GENERIC) builds that clone alone, for a
+ * known CPU or a test; -DCNNGEN_PORTABLE the plain loops alone. */
+static void emit_clone_selection(Writer *w)
+{
+    const char *P = w->macro_prefix;
+    /* which clones, per branch: avx512, avx2, generic, scalar */
+    static const struct {
+        const char *condition;
+        int x86, with[EMIT_CLONE_COUNT];
+    } branches[] = {
+        {"#if defined(CNNGEN_ONLY_AVX512)", 1, {1, 0, 0, 0}},
+        {"#elif defined(CNNGEN_ONLY_AVX2)", 1, {0, 1, 0, 0}},
+        {"#elif defined(CNNGEN_ONLY_GENERIC)", 0, {0, 0, 1, 0}},
+        {"#elif defined(CNNGEN_PORTABLE) || !defined(__GNUC__)", 0, {0, 0, 0, 1}},
+        {"#elif !defined(__x86_64__)", 0, {0, 0, 1, 0}},
+        {"#elif defined(__AVX512F__) && defined(__AVX512VL__) && defined(__FMA__)",
+         1,
+         {1, 0, 0, 0}},
+        {"#elif defined(__AVX2__) && defined(__FMA__)", 1, {1, 1, 0, 0}},
+        {"#else", 1, {1, 1, 1, 0}},
+    };
+    line(w, "/* Instruction sets: the clones this compiler builds (see %s_isa):", w->prefix);
+    line(w, " * on x86-64, AVX-512 and AVX2 whatever -march says, SSE's 4 floats");
+    line(w, " * unless the compiler targets more; GNU C's 4-float vectors elsewhere;");
+    line(w, " * plain loops for other compilers. */");
+    for (size_t b = 0; b < sizeof branches / sizeof branches[0]; b++) {
+        line(w, "%s", branches[b].condition);
+        line(w, "#define %s_X86 %d", P, branches[b].x86);
+        for (int k = 0; k < EMIT_CLONE_COUNT; k++)
+            clone_macro(w, emit_clones[k].name, branches[b].with[k]);
+    }
+    line(w, "#endif");
+    for (int k = 0; k < EMIT_CLONE_COUNT; k++)
+        if (clone_targets[k][0]) {
+            char *N = upper(emit_clones[k].name);
+            line(w, "#define %s_TARGET_%s %s", P, N, clone_targets[k]);
+            free(N);
+        }
+    blank(w);
+}
+
+/* The table of the clones built, the choice, and the public entry points
+ * that go through it. */
+static void emit_dispatch(Writer *w, bool training)
+{
+    const char *x = w->prefix, *P = w->macro_prefix;
+    line(w, "typedef struct {");
+    line(w, "    const char *name;");
+    line(w, "    void (*forward)(const float *, float *);");
+    if (training) {
+        line(w, "    double (*train_batch)(const float *, const float *, int, float *);");
+        line(w, "    double (*eval_batch)(const float *, const float *, int, float *);");
+    }
+    line(w, "} %s_clone;", x);
+    blank(w);
+    line(w, "static const %s_clone %s_clones[] = {", x, x);
+    for (int k = 0; k < EMIT_CLONE_COUNT; k++) {
+        const char *name = emit_clones[k].name;
+        char *N = upper(name);
+        line(w, "#if %s_WITH_%s", P, N);
+        if (training)
+            line(w, "    {\"%s\", %s_forward_%s, %s_train_batch_%s, %s_eval_batch_%s},", name, x,
+                 name, x, name, x, name);
+        else
+            line(w, "    {\"%s\", %s_forward_%s},", name, x, name);
+        line(w, "#endif");
+        free(N);
+    }
+    line(w, "};");
+    blank(w);
+    line(w, "/* Whether this CPU runs a clone (and its OS keeps the registers). */");
+    line(w, "static int %s_cpu_runs(const char *name)", x);
+    line(w, "{");
+    line(w, "#if %s_X86", P);
+    line(w, "    __builtin_cpu_init();");
+    line(w, "    if (strcmp(name, \"avx512\") == 0)");
+    line(w, "        return __builtin_cpu_supports(\"avx512f\") && "
+            "__builtin_cpu_supports(\"avx512vl\") &&");
+    line(w, "               __builtin_cpu_supports(\"fma\");");
+    line(w, "    if (strcmp(name, \"avx2\") == 0)");
+    line(w, "        return __builtin_cpu_supports(\"avx2\") && __builtin_cpu_supports(\"fma\");");
+    line(w, "#endif");
+    line(w, "    (void)name;");
+    line(w, "    return 1;");
+    line(w, "}");
+    blank(w);
+    line(w, "/* CNNGEN_ISA's clone if it is built here and this CPU runs it, else the");
+    line(w, " * first (the widest) that the CPU runs; the last is the compiler's own. */");
+    line(w, "static const %s_clone *%s_pick_clone(void)", x, x);
+    line(w, "{");
+    w->indent++;
+    line(w, "const size_t count = sizeof %s_clones / sizeof %s_clones[0];", x, x);
+    line(w, "const char *wanted = getenv(\"CNNGEN_ISA\");");
+    line(w, "const %s_clone *best = &%s_clones[count - 1];", x, x);
+    line(w, "for (size_t i = count; i-- > 0;)");
+    line(w, "    if (%s_cpu_runs(%s_clones[i].name)) {", x, x);
+    line(w, "        if (wanted && strcmp(wanted, %s_clones[i].name) == 0)", x);
+    line(w, "            return &%s_clones[i];", x);
+    line(w, "        if (!wanted || strcmp(wanted, best->name) != 0)");
+    line(w, "            best = &%s_clones[i];", x);
+    line(w, "    }");
+    line(w, "return best;");
+    w->indent--;
+    line(w, "}");
+    blank(w);
+    line(w, "static const %s_clone *%s_clone_in_use(void)", x, x);
+    line(w, "{");
+    line(w, "#if defined(__GNUC__)");
+    line(w, "    static const %s_clone *chosen;", x);
+    line(w, "    const %s_clone *c = __atomic_load_n(&chosen, __ATOMIC_ACQUIRE);", x);
+    line(w, "    if (!c) {");
+    line(w, "        c = %s_pick_clone();", x);
+    line(w, "        __atomic_store_n(&chosen, c, __ATOMIC_RELEASE);");
+    line(w, "    }");
+    line(w, "    return c;");
+    line(w, "#else");
+    line(w, "    return %s_pick_clone();", x);
+    line(w, "#endif");
+    line(w, "}");
+    blank(w);
+    line(w, "const char *%s_isa(void)", x);
+    line(w, "{");
+    line(w, "    return %s_clone_in_use()->name;", x);
+    line(w, "}");
+    blank(w);
+    line(w, "void %s_predict(const float *input, float *output)", x);
+    line(w, "{");
+    line(w, "    %s_clone_in_use()->forward(input, output);", x);
+    line(w, "}");
+    blank(w);
+    if (!training)
+        return;
+    static const char *const steps[] = {"eval_batch", "train_batch"};
+    for (int k = 0; k < 2; k++) {
+        line(w, "double %s_%s(const float *input, const float *target, int n, float *output)", x,
+             steps[k]);
+        line(w, "{");
+        line(w, "    return %s_clone_in_use()->%s(input, target, n, output);", x, steps[k]);
+        line(w, "}");
+        blank(w);
+    }
+}
+
+/* GNU C vector types of every width some function uses. */
+static void emit_vector_types(Writer *w, const IrProgram *programs, int nprograms)
+{
+    bool any = false;
+    for (int lanes = 4; lanes <= 16; lanes *= 2) {
+        bool used = false;
+        for (int k = 0; k < nprograms; k++)
+            used |= uses_lanes(&programs[k], lanes);
+        if (!used)
+            continue;
+        if (!any) {
+            line(w, "/* Register blocks: GNU C vectors (gcc, clang). */");
+            if (nprograms > 1)
+                line(w, "#if defined(__GNUC__)");
+        }
+        any = true;
+        line(w, "typedef float %s_vec%d __attribute__((vector_size(%d)));", w->prefix, lanes,
+             4 * lanes);
+    }
+    if (any && nprograms > 1)
+        line(w, "#endif");
+    if (any)
+        blank(w);
+}
+
+/* The layer functions, forward pass and training step of one program:
+ * clone k of emit_clones, or (k < 0) the only one. */
+static void emit_program(Writer *w, const Model *m, const IrProgram *p, int k, bool training)
+{
+    char suffix[32] = "", target[160] = "";
+    char *N = k >= 0 ? upper(emit_clones[k].name) : NULL;
+    if (k >= 0) {
+        snprintf(suffix, sizeof suffix, "_%s", emit_clones[k].name);
+        if (clone_targets[k][0])
+            snprintf(target, sizeof target, " %s_TARGET_%s", w->macro_prefix, N);
+        line(w, "#if %s_WITH_%s", w->macro_prefix, N);
+        blank(w);
+    }
+    w->suffix = suffix;
+    w->target = target;
+    for (int i = 0; i < p->nfuncs; i++)
+        print_function(w, p->funcs[i]);
+    emit_forward(w, m, p, k >= 0);
+    if (training)
+        emit_step_functions(w, p, k >= 0);
+    if (k >= 0) {
+        line(w, "#endif /* %s_WITH_%s */", w->macro_prefix, N);
+        blank(w);
+    }
+    w->suffix = w->target = "";
+    free(N);
+}
+
+void emit_c_source(FILE *out, const Model *m, const IrProgram *programs, int nprograms,
+                   const EmitOptions *o)
 {
     char *P = upper(o->prefix);
-    Writer w = {out, 0, o->prefix, P};
+    Writer w = {out, 0, o->prefix, P, "", ""};
+    bool clones = nprograms > 1, training = emit_includes_training(m, o);
     banner(&w, m, o);
     blank(&w);
     if (o->header_name)
@@ -963,17 +1213,7 @@ void emit_c_source(FILE *out, const Model *m, const IrProgram *p, const EmitOpti
     if (!o->weights)
         line(&w, "#include \"cnnrt.h\"");
     blank(&w);
-    bool comment = false;
-    for (int lanes = 4; lanes <= p->vector_width; lanes *= 2)
-        if (uses_lanes(p, lanes)) {
-            if (!comment)
-                line(&w, "/* Register blocks: GNU C vectors (gcc, clang). */");
-            comment = true;
-            line(&w, "typedef float %s_vec%d __attribute__((vector_size(%d)));", o->prefix, lanes,
-                 4 * lanes);
-        }
-    if (comment)
-        blank(&w);
+    emit_vector_types(&w, programs, nprograms);
     /* Each layer is a function of its own: inlined into predict, large
      * layers leave gcc's register allocator too little room. */
     line(&w, "#if defined(__GNUC__)");
@@ -981,7 +1221,7 @@ void emit_c_source(FILE *out, const Model *m, const IrProgram *p, const EmitOpti
     line(&w, "#else");
     line(&w, "#define %s_LAYER static", P);
     line(&w, "#endif");
-    if (emit_includes_training(m, o)) {
+    if (training) {
         /* gcc 12 -O2 (Debian 12's) drops calls to some of these functions
          * after vectorising them, as if they stored nothing; with no
          * interprocedural analysis of them it cannot.  Without trapping
@@ -1003,9 +1243,11 @@ void emit_c_source(FILE *out, const Model *m, const IrProgram *p, const EmitOpti
         line(&w, "#endif");
     }
     blank(&w);
+    if (clones)
+        emit_clone_selection(&w);
     line(&w, "/* Activations of one sample; buffers share space where lifetimes allow. */");
     line(&w, "static float %s_arena[%s_ARENA_FLOATS + 1];", o->prefix, P);
-    if (emit_includes_training(m, o)) {
+    if (training) {
         line(&w, "/* Training: a batch's activations and gradients, the parameters' gradients,");
         line(&w, " * the optimizer state. */");
         line(&w, "static float %s_train[%s_TRAIN_FLOATS + 1];", o->prefix, P);
@@ -1014,15 +1256,28 @@ void emit_c_source(FILE *out, const Model *m, const IrProgram *p, const EmitOpti
     blank(&w);
     emit_tensor_table(&w, m, o, P);
     blank(&w);
-    for (int i = 0; i < p->nfuncs; i++)
-        print_function(&w, p->funcs[i]);
-    emit_predict(&w, m, p, o, P);
+    if (training)
+        emit_training_state(&w, m);
+    for (int k = 0; k < nprograms; k++)
+        emit_program(&w, m, &programs[k], clones ? k : -1, training);
+    if (clones) {
+        emit_dispatch(&w, training);
+    } else {
+        line(&w, "const char *%s_isa(void)", o->prefix);
+        line(&w, "{");
+        line(&w, "    return \"fixed\";");
+        line(&w, "}");
+        blank(&w);
+    }
+    emit_predict_batch(&w, P);
     if (!o->weights) {
         emit_loader(&w, o, P);
         emit_init(&w, m, o);
     }
-    if (emit_includes_training(m, o))
-        emit_training(&w, m, p, P);
+    if (training) {
+        blank(&w);
+        emit_training_main(&w, m, P);
+    }
     if (o->main)
         emit_main(&w, m, o, P);
     free(P);

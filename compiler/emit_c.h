@@ -10,6 +10,9 @@
 #include "ir.h"
 
 void emit_c_header(FILE *out, const Model *m, const EmitOptions *o);
-void emit_c_source(FILE *out, const Model *m, const IrProgram *p, const EmitOptions *o);
+/* programs: one (a fixed --vector-width), or EMIT_CLONE_COUNT in the
+ * order of emit_clones (auto), each printed as a clone. */
+void emit_c_source(FILE *out, const Model *m, const IrProgram *programs, int nprograms,
+                   const EmitOptions *o);
 
 #endif

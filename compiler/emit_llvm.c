@@ -717,6 +717,10 @@ static void emit_predict(Gen *g)
     LLVMValueRef a[3] = {LLVMGetParam(batch, 0), LLVMGetParam(batch, 1), fn};
     loop_to(g, LLVMGetParam(batch, 2), predict_one_sample, a);
     LLVMBuildRetVoid(g->b);
+
+    /* PREFIX_isa: one build, for the host's CPU or the given target */
+    begin_function(g, "isa", g->pi8, NULL, 0, false);
+    LLVMBuildRet(g->b, string_constant(g, "llvm"));
 }
 
 /* params_data, load_weights, init_params: what OUT.h declares without
@@ -1066,6 +1070,26 @@ static void build_module(Gen *g)
 }
 
 /* ---- the target, the pipeline, the output ------------------------------------------ */
+
+/* Whether an LLVM feature string ("+avx2,-avx512f,...") enables `name`. */
+static bool has_feature(const char *features, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *f = features; (f = strstr(f, name)); f += n)
+        if (f > features && f[-1] == '+' && (f[n] == ',' || f[n] == '\0'))
+            return true;
+    return false;
+}
+
+int emit_llvm_host_vector_width(void)
+{
+    char *features = LLVMGetHostCPUFeatures();
+    int width = has_feature(features, "avx512f") && has_feature(features, "avx512vl") ? 16
+                : has_feature(features, "avx2") && has_feature(features, "fma")       ? 8
+                                                                                      : 4;
+    LLVMDisposeMessage(features);
+    return width;
+}
 
 static void set_types(Gen *g)
 {

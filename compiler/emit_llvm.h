@@ -24,6 +24,10 @@ typedef struct {
     bool contract;      /* a * b + c as llvm.fmuladd (fused where the target has FMA) */
 } LlvmOptions;
 
+/* Floats per vector for this machine's CPU: 16 with AVX-512 (F and VL),
+ * 8 with AVX2 and FMA, else 4. */
+int emit_llvm_host_vector_width(void);
+
 /* "14.0.6": the LLVM this cnngen was built with. */
 const char *emit_llvm_version(void);
 

@@ -50,7 +50,7 @@ typedef struct {
     bool no_contract;   /* --fp-contract=off: no fused multiply-adds (LLVM) */
     bool fp_contract_given;
     EmitKind emit;
-    int vector_width;     /* floats per vector in register blocks; 0: none */
+    int vector_width;     /* floats per vector in register blocks; 0: none; -1: auto */
     int vector_registers; /* the target's vector registers; 0: from the width */
     bool summary, json, check, no_train, main, md, cflags, libs;
 } Options;
@@ -74,8 +74,10 @@ static const char usage_text[] =
     "  --no-train         emit inference only\n"
     "  --main             add a main() (predict, train, eval)\n"
     "  --prefix NAME      prefix of every public symbol (default: the model's name)\n"
-    "  --vector-width N   floats per vector in register blocks: 8 (AVX2, default),\n"
-    "                     16 (AVX-512), 4 (SSE, NEON) or 0 (plain loops only)\n"
+    "  --vector-width N   floats per vector in register blocks: auto (default: C\n"
+    "                     for every x86-64 instruction set, picked at run time;\n"
+    "                     LLVM for the host), 16 (AVX-512), 8 (AVX2), 4 (SSE,\n"
+    "                     NEON) or 0 (plain loops only)\n"
     "  --vector-registers N  the target's vector registers (16; 32 with width 16)\n"
     "  -MD, -MF FILE      also write a make-style dependency file\n"
     "  --cflags, --libs   flags to build generated code against the runtime\n"
@@ -172,10 +174,11 @@ static int parse_options(int argc, char **argv, Options *o)
             o->prefix = v;
         } else if (is_option(a, "--vector-width")) {
             if (!(v = option_value(argc, argv, &i, "--vector-width")))
-                return usage_error("%s needs 0, 4, 8 or 16", a);
-            if (strcmp(v, "0") && strcmp(v, "4") && strcmp(v, "8") && strcmp(v, "16"))
-                return usage_error("--vector-width takes 0, 4, 8 or 16, not '%s'", v);
-            o->vector_width = atoi(v);
+                return usage_error("%s needs auto, 0, 4, 8 or 16", a);
+            if (strcmp(v, "auto") && strcmp(v, "0") && strcmp(v, "4") && strcmp(v, "8") &&
+                strcmp(v, "16"))
+                return usage_error("--vector-width takes auto, 0, 4, 8 or 16, not '%s'", v);
+            o->vector_width = strcmp(v, "auto") ? atoi(v) : -1;
         } else if (is_option(a, "--vector-registers")) {
             if (!(v = option_value(argc, argv, &i, "--vector-registers")))
                 return usage_error("%s needs a number", a);
@@ -377,8 +380,8 @@ static int write_dependencies(const Options *o, const char *c_path)
 }
 
 /* The output file's bytes: C, LLVM IR text or an object. */
-static char *generate_code(const Options *o, const Model *m, const IrProgram *program,
-                           const EmitOptions *eo, size_t *len, int *status)
+static char *generate_code(const Options *o, const Model *m, const IrProgram *programs,
+                           int nprograms, const EmitOptions *eo, size_t *len, int *status)
 {
     if (o->emit == EMIT_C) {
         char *text = NULL;
@@ -387,7 +390,7 @@ static char *generate_code(const Options *o, const Model *m, const IrProgram *pr
             fprintf(stderr, "cnngen: error: out of memory\n");
             exit(2);
         }
-        emit_c_source(c, m, program, eo);
+        emit_c_source(c, m, programs, nprograms, eo);
         fclose(c);
         return text;
     }
@@ -395,7 +398,7 @@ static char *generate_code(const Options *o, const Model *m, const IrProgram *pr
     char *error = NULL;
     LlvmOptions lo = {o->emit == EMIT_LLVM ? LLVM_EMIT_IR : LLVM_EMIT_OBJECT, o->target,
                       !o->no_contract};
-    char *code = emit_llvm(m, program, eo, &lo, len, &error);
+    char *code = emit_llvm(m, programs, eo, &lo, len, &error);
     if (!code) {
         fprintf(stderr, "cnngen: error: %s\n", error);
         free(error);
@@ -408,20 +411,47 @@ static char *generate_code(const Options *o, const Model *m, const IrProgram *pr
 #endif
 }
 
+/* --vector-width auto through LLVM: what the host's CPU has, or 4 floats
+ * (SSE, NEON) for another target. */
+static int llvm_vector_width(const Options *o)
+{
+#ifdef CNNGEN_HAVE_LLVM
+    return o->target ? 4 : emit_llvm_host_vector_width();
+#else
+    (void)o;
+    return 4;
+#endif
+}
+
 static int generate(const Options *o, const Model *m, int argc, char **argv)
 {
     int status = 0;
     float *weights = NULL;
     if (o->weights && !(weights = load_baked_weights(m, o->weights, &status)))
         return status;
-    IrProgram program = {0};
-    CompileOptions co = {o->vector_width,
-                         o->vector_registers     ? o->vector_registers
-                         : o->vector_width >= 16 ? 32
+    IrProgram programs[EMIT_CLONE_COUNT];
+    memset(programs, 0, sizeof programs);
+    int nprograms = 1;
+    bool train = false;
+    if (o->vector_width < 0 && o->emit == EMIT_C) {
+        /* auto: one lowering per instruction-set clone */
+        nprograms = EMIT_CLONE_COUNT;
+        for (int k = 0; k < nprograms; k++) {
+            CompileOptions co = {emit_clones[k].lanes, emit_clones[k].registers,
+                                 !o->weights && !o->no_train};
+            train = compile_lower(m, &co, &programs[k]);
+        }
+    } else {
+        int width = o->vector_width >= 0 ? o->vector_width : llvm_vector_width(o);
+        CompileOptions co = {width,
+                             o->vector_registers ? o->vector_registers
+                             : width >= 16       ? 32
                                                  : 16,
-                         !o->weights && !o->no_train};
-    bool train = compile_lower(m, &co, &program);
-    if (co.train && !train) /* a batch too large for static memory indexed with int */
+                             !o->weights && !o->no_train};
+        train = compile_lower(m, &co, &programs[0]);
+    }
+    if (!o->weights && !o->no_train &&
+        !train) /* a batch too large for static memory indexed with int */
         fprintf(stderr,
                 "cnngen: warning: training batch %lld needs %lld bytes of static memory; "
                 "no training code (use a smaller batch)\n",
@@ -437,7 +467,7 @@ static int generate(const Options *o, const Model *m, int argc, char **argv)
      * system then rebuilds nothing for a model that compiles to the same
      * code (the header survives most edits unchanged). */
     size_t code_len = 0;
-    char *code = generate_code(o, m, &program, &eo, &code_len, &status);
+    char *code = generate_code(o, m, programs, nprograms, &eo, &code_len, &status);
     if (code && !code_path) {
         if (fwrite(code, 1, code_len, stdout) != code_len)
             status = 2;
@@ -464,7 +494,8 @@ static int generate(const Options *o, const Model *m, int argc, char **argv)
     free(h_name);
     free(cmd);
     free(weights);
-    ir_program_free(&program);
+    for (int k = 0; k < nprograms; k++)
+        ir_program_free(&programs[k]);
     return status;
 }
 
@@ -506,7 +537,7 @@ static int print_build_flags(bool cflags, bool libs)
 
 int main(int argc, char **argv)
 {
-    Options o = {.vector_width = 8};
+    Options o = {.vector_width = -1};
     int status = parse_options(argc, argv, &o);
     if (status >= 0)
         return status;

@@ -26,7 +26,8 @@ import sys
 import tempfile
 
 from e2e_common import (WARNINGS, add_build_arguments, build_object_with_runtime,
-                        build_with_runtime, has_llvm, model_files, run, sanitizer_flags)
+                        build_with_runtime, has_llvm, isa_cflags, model_files, run,
+                        sanitizer_flags, skip_unless_cpu_runs)
 
 
 
@@ -53,7 +54,7 @@ def build_and_predict(args, index, model, work):
     if args.standalone_every and index % args.standalone_every == 0:
         gen = run([args.cnngen, model, '--weights', w0, '--no-train', '--main', '-o',
                    os.path.join(d, 's.c')])
-        cc = run([args.cc] + WARNINGS + shlex.split(args.cflags) + extra +
+        cc = run([args.cc] + WARNINGS + shlex.split(args.cflags) + isa_cflags(args) + extra +
                  [os.path.join(d, 's.c'), '-lm', '-o', os.path.join(d, 'standalone')])
         if gen.returncode != 0 or cc.returncode != 0:
             problems.append(f'the standalone predictor does not build:\n{gen.stderr}{cc.stderr[:3000]}')
@@ -144,6 +145,7 @@ def main():
     ap.add_argument('--jobs', type=int, default=os.cpu_count() or 2)
     ap.add_argument('paths', nargs='+')
     args = ap.parse_args()
+    skip_unless_cpu_runs(args)
     args.cnngen = os.path.abspath(args.cnngen)
     if args.obj and not has_llvm(args.cnngen):
         print('(no LLVM backend in this cnngen: --obj skipped)')

@@ -52,7 +52,7 @@ import struct
 import sys
 import tempfile
 
-from e2e_common import (add_build_arguments, build_object_with_runtime, build_with_runtime,
+from e2e_common import (add_build_arguments, skip_unless_cpu_runs, build_object_with_runtime, build_with_runtime,
                         has_llvm, model_files, run)
 
 
@@ -324,6 +324,7 @@ def main():
     ap.add_argument('--keep', help='work in this directory and leave it')
     ap.add_argument('paths', nargs='+')
     args = ap.parse_args()
+    skip_unless_cpu_runs(args)
     args.cnngen = os.path.abspath(args.cnngen)
     if args.obj and not has_llvm(args.cnngen):
         print('(no LLVM backend in this cnngen: --obj skipped)')

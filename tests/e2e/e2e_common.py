@@ -6,6 +6,7 @@ import os
 import shlex
 import struct
 import subprocess
+import sys
 
 # Warnings that fail a generated file: it must compile cleanly.
 WARNINGS = ['-std=c99', '-Wall', '-Wextra', '-pedantic', '-Werror']
@@ -39,6 +40,47 @@ def add_build_arguments(ap, cflags):
     ap.add_argument('--obj', action='store_true',
                     help='also build every program through --emit=obj (the LLVM backend) and '
                          'compare it with the C build')
+    ap.add_argument('--isa', default='generic', choices=sorted(ISA_ONLY),
+                    help='the instruction-set clone of the generated C to build and run: '
+                         'one alone (the default, generic, runs on any CPU), or auto (every '
+                         'clone, the CPU picks); a clone this CPU cannot run is skipped')
+
+
+# --isa: the clone built alone (its compile flag), and the LLVM backend's
+# vector width for the same loop IR.
+ISA_ONLY = {'avx512': (['-DCNNGEN_ONLY_AVX512'], ['--vector-width', '16']),
+            'avx2': (['-DCNNGEN_ONLY_AVX2'], ['--vector-width', '8']),
+            'generic': (['-DCNNGEN_ONLY_GENERIC'], ['--vector-width', '4']),
+            'scalar': (['-DCNNGEN_PORTABLE'], ['--vector-width', '0']),
+            'auto': ([], [])}
+# What the CPU needs for a clone (its flags in /proc/cpuinfo).
+ISA_NEEDS = {'avx512': ['avx512f', 'avx512vl', 'fma'], 'avx2': ['avx2', 'fma']}
+SKIP = 77   # ctest's SKIP_RETURN_CODE for these tests
+
+
+def isa_cflags(args):
+    return ISA_ONLY[args.isa][0]
+
+
+def isa_llvm_options(args):
+    return ISA_ONLY[args.isa][1]
+
+
+def skip_unless_cpu_runs(args):
+    """Exit with SKIP (a message, never a pass) when this CPU cannot run
+    the clone that --isa names."""
+    needs = ISA_NEEDS.get(args.isa, [])
+    if not needs:
+        return
+    try:
+        with open('/proc/cpuinfo') as f:
+            flags = next((l.split(':', 1)[1].split() for l in f if l.startswith('flags')), [])
+    except OSError:
+        flags = []
+    missing = [n for n in needs if n not in flags]
+    if missing:
+        print(f'SKIPPED: this CPU cannot run the {args.isa} clone (no {", ".join(missing)})')
+        sys.exit(SKIP)
 
 
 def has_llvm(cnngen):
@@ -57,7 +99,7 @@ def build_with_runtime(args, model, c_path, exe):
     gen = run([args.cnngen, model, '--main', '-o', c_path])
     if gen.returncode != 0:
         return f'cnngen failed ({gen.returncode}):\n{gen.stderr}'
-    cc = run([args.cc] + WARNINGS + shlex.split(args.cflags) + sanitizer_flags(args) +
+    cc = run([args.cc] + WARNINGS + shlex.split(args.cflags) + isa_cflags(args) + sanitizer_flags(args) +
              [c_path, '-I', args.runtime_include, os.path.join(args.runtime_lib, 'libcnnrt.a'),
               '-lz', '-lm', '-o', exe])
     if cc.returncode != 0:
@@ -68,7 +110,8 @@ def build_with_runtime(args, model, c_path, exe):
 def build_object_with_runtime(args, model, o_path, exe, options=()):
     """cnngen MODEL --main --emit=obj [options], linked against the runtime:
     None, or what went wrong."""
-    gen = run([args.cnngen, model, '--main', '--emit=obj', '-o', o_path] + list(options))
+    gen = run([args.cnngen, model, '--main', '--emit=obj', '-o', o_path] + isa_llvm_options(args) +
+              list(options))
     if gen.returncode != 0:
         return f'cnngen --emit=obj failed ({gen.returncode}):\n{gen.stderr}'
     cc = run([args.cc] + sanitizer_flags(args) +

@@ -1,0 +1,141 @@
+#!/usr/bin/python3
+"""The instruction-set clones of --vector-width auto, forced one by one.
+
+    test_isa.py CNNGEN SOURCE_DIR RUNTIME_INCLUDE RUNTIME_LIB [CC ...]
+
+For a few models (every layer family among them), cnngen's default C is
+built as the README says (cc -O2, every clone, the CPU picks), with
+-std=c99 -Wall -Wextra -pedantic -Werror, and run with CNNGEN_ISA naming
+each clone in turn: the program must say (m_isa) that it runs the clone
+named, when this CPU can run it, and another one when it cannot; the same
+file built with -DCNNGEN_ONLY_<CLONE> (and -DCNNGEN_PORTABLE: plain
+loops) must run that clone alone; -O3 -march=native must build too.
+Every build's outputs must agree with the 4-float clone's to 1e-5
+relative.  A clone this CPU cannot run is reported as skipped, never as
+passed.  Each compiler named (gcc, clang) builds all of it.
+"""
+import os
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from e2e_common import ISA_NEEDS  # noqa: E402
+
+MODELS = ['bench/lenet.cnn', 'bench/seed42.cnn', 'examples/series_filters.cnn',
+          'examples/residual.cnn', 'examples/depthwise.cnn', 'tests/gradcheck/conv_wide.cnn',
+          'tests/gradcheck/conv_wide_1d3d.cnn']
+CLONES = ['avx512', 'avx2', 'generic']
+WARNINGS = ['-std=c99', '-Wall', '-Wextra', '-pedantic', '-Werror']
+
+
+def cpu_flags():
+    try:
+        with open('/proc/cpuinfo') as f:
+            return next((l.split(':', 1)[1].split() for l in f if l.startswith('flags')), [])
+    except OSError:
+        return []
+
+
+def runs(clone, flags):
+    return all(n in flags for n in ISA_NEEDS.get(clone, []))
+
+
+def run(cmd, env=None):
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+
+
+def outputs_agree(a, b):
+    la, lb = a.strip().split('\n'), b.strip().split('\n')
+    if len(la) != len(lb):
+        return False
+    for x, y in zip(la, lb):
+        va, vb = [float(v) for v in x.split(',')], [float(v) for v in y.split(',')]
+        if len(va) != len(vb) or any(abs(p - q) > 1e-5 * abs(q) + 1e-6 for p, q in zip(va, vb)):
+            return False
+    return True
+
+
+def main():
+    cnngen, src, include, lib = sys.argv[1:5]
+    compilers = sys.argv[5:] or ['cc']
+    flags = cpu_flags()
+    problems, checked, skipped = [], 0, set()
+    with tempfile.TemporaryDirectory() as work:
+        for model in MODELS:
+            name = os.path.splitext(os.path.basename(model))[0]
+            c = os.path.join(work, 'm.c')
+            gen = run([cnngen, os.path.join(src, model), '--prefix', 'm', '-o', c])
+            if gen.returncode != 0:
+                problems.append(f'{model}: cnngen failed: {gen.stderr}')
+                continue
+
+            def build(cc, tag, extra):
+                exe = os.path.join(work, f'{name}_{os.path.basename(cc)}_{tag}')
+                b = run([cc] + WARNINGS + extra + [c, os.path.join(src, 'tests/helpers/isa_driver.c'),
+                        '-I', work, '-I', include, os.path.join(lib, 'libcnnrt.a'), '-lz', '-lm',
+                        '-o', exe])
+                if b.returncode != 0:
+                    problems.append(f'{model} {cc} {" ".join(extra)}: does not build:\n'
+                                    f'{b.stderr[:2000]}')
+                    return None
+                return exe
+
+            def check(exe, label, want, isa_env=None):
+                nonlocal checked
+                env = dict(os.environ)
+                env.pop('CNNGEN_ISA', None)
+                if isa_env is not None:
+                    env['CNNGEN_ISA'] = isa_env
+                r = run([exe], env)
+                if r.returncode != 0:
+                    problems.append(f'{model} {label}: exit {r.returncode}: {r.stderr[:500]}')
+                    return
+                got, out = r.stdout.split('\n', 1)
+                checked += 1
+                if want and got != want:
+                    problems.append(f'{model} {label}: runs {got}, not {want}')
+                elif not want and got == isa_env:
+                    problems.append(f'{model} {label}: runs {got}, which this CPU cannot run')
+                if not outputs_agree(out, reference):
+                    problems.append(f'{model} {label} ({got}): outputs differ from the generic '
+                                    f'clone:\n{out[:300]}\nagainst\n{reference[:300]}')
+
+            for cc in compilers:
+                ref = build(cc, 'generic', ['-O2', '-DCNNGEN_ONLY_GENERIC'])
+                if not ref:
+                    continue
+                r = run([ref])
+                reference = r.stdout.split('\n', 1)[1] if r.returncode == 0 else ''
+                check(ref, f'{cc} -DCNNGEN_ONLY_GENERIC', 'generic')
+                plain = build(cc, 'plain', ['-O2'])
+                if plain:
+                    for clone in CLONES:
+                        if runs(clone, flags):
+                            check(plain, f'{cc} -O2 CNNGEN_ISA={clone}', clone, clone)
+                        else:
+                            skipped.add(clone)
+                            check(plain, f'{cc} -O2 CNNGEN_ISA={clone}', None, clone)
+                for clone in ['avx512', 'avx2']:
+                    if runs(clone, flags):
+                        exe = build(cc, clone, ['-O2', f'-DCNNGEN_ONLY_{clone.upper()}'])
+                        if exe:
+                            check(exe, f'{cc} -DCNNGEN_ONLY_{clone.upper()}', clone)
+                exe = build(cc, 'scalar', ['-O2', '-DCNNGEN_PORTABLE'])
+                if exe:
+                    check(exe, f'{cc} -DCNNGEN_PORTABLE', 'scalar')
+                exe = build(cc, 'native', ['-O3', '-march=native'])
+                if exe:
+                    check(exe, f'{cc} -O3 -march=native', None)
+    for clone in sorted(skipped):
+        print(f'SKIPPED: the {clone} clone: this CPU cannot run it '
+              f'(needs {", ".join(ISA_NEEDS[clone])}); checked only that it is never picked')
+    for p in problems:
+        print('FAIL:', p)
+    print(f'{checked} runs checked, {len(problems)} problems')
+    return 1 if problems or not checked else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -275,10 +275,10 @@ static void print_view_pointer(Writer *w, const IrView *v, const char *qual, con
 static void print_views(Writer *w, const IrFunc *f)
 {
     bool uses_input = false, uses_output = false, uses_target = false, uses_train = false,
-         uses_params = false;
+         uses_params = false, uses_arena = false;
     bool *used = xcalloc((size_t)f->nviews + 1, sizeof *used);
     ir_views_used(f, used);
-    char *arena = joined(w->prefix, "_arena"), *params = joined(w->prefix, "_params");
+    char *params = joined(w->prefix, "_params");
     for (int i = 0; i < f->nviews; i++) {
         const IrView *v = &f->views[i];
         if (!used[i])
@@ -295,7 +295,10 @@ static void print_views(Writer *w, const IrFunc *f)
             uses_output = true;
             line(w, "%sfloat *restrict %s = output;", qual, v->name);
             break;
-        case VIEW_ARENA: print_view_pointer(w, v, qual, arena); break;
+        case VIEW_ARENA:
+            uses_arena = true;
+            print_view_pointer(w, v, qual, "arena");
+            break;
         case VIEW_PARAMS:
             print_view_pointer(w, v, qual, f->phase == PHASE_PREDICT ? params : "params");
             break;
@@ -310,12 +313,13 @@ static void print_views(Writer *w, const IrFunc *f)
         }
     }
     free(used);
-    free(arena);
     free(params);
     if (!uses_input)
         line(w, "(void)input;");
     if (f->phase == PHASE_PREDICT && !uses_output)
         line(w, "(void)output;");
+    if (f->phase == PHASE_PREDICT && !uses_arena)
+        line(w, "(void)arena;");
     if (f->phase != PHASE_PREDICT && !uses_target)
         line(w, "(void)target;");
     if (f->phase != PHASE_PREDICT && !uses_train)
@@ -432,7 +436,9 @@ static void print_function(Writer *w, const IrFunc *f)
     if (f->comment)
         line(w, "/* %s */", f->comment);
     if (f->phase == PHASE_PREDICT)
-        line(w, "%s_LAYER%s void %s_%s%s(const float *restrict input, float *restrict output)",
+        line(w,
+             "%s_LAYER%s void %s_%s%s(const float *restrict input, float *restrict output, "
+             "float *restrict arena)",
              w->macro_prefix, w->target, w->prefix, f->name, w->suffix);
     else
         line(w, "%s_STEP%s void %s_%s%s(float *restrict train, float *restrict params,",
@@ -492,6 +498,7 @@ void emit_c_header(FILE *out, const Model *m, const EmitOptions *o)
          (long long)m->arena_floats);
     line(&w, "#define %s_PARAM_BYTES (4 * %s_PARAM_COUNT)", P, P);
     line(&w, "#define %s_ARENA_BYTES (4 * %s_ARENA_FLOATS)", P, P);
+    line(&w, "#define %s_WORKSPACE_BYTES (4 * %s_ARENA_FLOATS + 4)   /* for predict_ws */", P, P);
     if (emit_includes_training(m, o)) {
         const TrainPlan *tp = &m->tp;
         line(&w, "#define %s_TRAIN_BATCH %lld   /* samples per training step, at most */", P,
@@ -515,7 +522,11 @@ void emit_c_header(FILE *out, const Model *m, const EmitOptions *o)
     blank(&w);
     line(&w, "/* One sample: INPUT_SIZE floats in, OUTPUT_SIZE floats out. */");
     line(&w, "void %s_predict(const float *input, float *output);", o->prefix);
-    line(&w, "/* n samples, one after another. */");
+    line(&w, "/* The same through a workspace of WORKSPACE_BYTES, aligned for float, that");
+    line(&w, " * nothing else uses meanwhile: any number of threads may predict at once,");
+    line(&w, " * each with its own (predict uses one static workspace). */");
+    line(&w, "void %s_predict_ws(void *workspace, const float *input, float *output);", o->prefix);
+    line(&w, "/* n samples, one after another (on OpenMP's threads with -fopenmp). */");
     line(&w, "void %s_predict_batch(const float *input, float *output, int n);", o->prefix);
     line(&w, "/* The code in use: \"avx512\", \"avx2\", \"generic\" (4-float vectors) or");
     line(&w, " * \"scalar\", chosen once from the CPU (the environment's CNNGEN_ISA may");
@@ -683,22 +694,25 @@ static void emit_tensor_table(Writer *w, const Model *m, const EmitOptions *o, c
     line(w, "};");
 }
 
-/* The forward pass: the public predict, or with clones one clone's. */
+/* The forward pass through a workspace: the public predict_ws, or with
+ * clones one clone's. */
 static void emit_forward(Writer *w, const Model *m, const IrProgram *p, bool clone)
 {
     if (clone)
-        line(w, "static%s void %s_forward%s(const float *input, float *output)", w->target,
-             w->prefix, w->suffix);
+        line(w, "static%s void %s_forward%s(void *workspace, const float *input, float *output)",
+             w->target, w->prefix, w->suffix);
     else
-        line(w, "void %s_predict(const float *input, float *output)", w->prefix);
+        line(w, "void %s_predict_ws(void *workspace, const float *input, float *output)",
+             w->prefix);
     line(w, "{");
     w->indent++;
-    line(w, "(void)%s_arena;   /* unused by some models */", w->prefix);
+    line(w, "float *arena = (float *)workspace;");
+    line(w, "(void)arena;   /* unused by some models */");
     line(w, "(void)%s_params;", w->prefix);
     int calls = 0;
     for (int i = 0; i < p->nfuncs; i++)
         if (p->funcs[i]->phase == PHASE_PREDICT) {
-            line(w, "%s_%s%s(input, output);", w->prefix, p->funcs[i]->name, w->suffix);
+            line(w, "%s_%s%s(input, output, arena);", w->prefix, p->funcs[i]->name, w->suffix);
             calls++;
         }
     if (m->nlayers == 0 || calls == 0)
@@ -708,16 +722,37 @@ static void emit_forward(Writer *w, const Model *m, const IrProgram *p, bool clo
     blank(w);
 }
 
+/* predict through the static arena, and a batch: sample by sample, on
+ * OpenMP's threads when built with -fopenmp, each with an arena of its
+ * own (every sample is computed as predict computes it: the same bits on
+ * any number of threads). */
 static void emit_predict_batch(Writer *w, const char *P)
 {
-    line(w, "void %s_predict_batch(const float *input, float *output, int n)", w->prefix);
+    const char *x = w->prefix;
+    line(w, "void %s_predict(const float *input, float *output)", x);
     line(w, "{");
-    w->indent++;
-    line(w, "for (int i = 0; i < n; i++)");
+    line(w, "    %s_predict_ws(%s_arena, input, output);", x, x);
+    line(w, "}");
+    blank(w);
+    line(w, "#ifdef _OPENMP");
+    line(w, "static float %s_thread_arena[%s_ARENA_FLOATS + 1];", x, P);
+    line(w, "#pragma omp threadprivate(%s_thread_arena)", x);
+    line(w, "#endif");
+    blank(w);
+    line(w, "void %s_predict_batch(const float *input, float *output, int n)", x);
+    line(w, "{");
+    line(w, "#ifdef _OPENMP");
+    line(w, "#pragma omp parallel for schedule(static) if (n > 1)");
+    line(w, "    for (int i = 0; i < n; i++)");
+    line(w, "        %s_predict_ws(%s_thread_arena, input + (size_t)i * %s_INPUT_SIZE,", x, x, P);
+    line(w, "                      output + (size_t)i * %s_OUTPUT_SIZE);", P);
+    line(w, "#else");
+    line(w, "    for (int i = 0; i < n; i++)");
     line(w,
-         "    %s_predict(input + (size_t)i * %s_INPUT_SIZE, output + (size_t)i * %s_OUTPUT_SIZE);",
-         w->prefix, P, P);
-    w->indent--;
+         "        %s_predict(input + (size_t)i * %s_INPUT_SIZE, output + (size_t)i * "
+         "%s_OUTPUT_SIZE);",
+         x, P, P);
+    line(w, "#endif");
     line(w, "}");
 }
 
@@ -1045,7 +1080,7 @@ static void emit_dispatch(Writer *w, bool training)
     const char *x = w->prefix, *P = w->macro_prefix;
     line(w, "typedef struct {");
     line(w, "    const char *name;");
-    line(w, "    void (*forward)(const float *, float *);");
+    line(w, "    void (*forward)(void *, const float *, float *);");
     if (training) {
         line(w, "    double (*train_batch)(const float *, const float *, int, float *);");
         line(w, "    double (*eval_batch)(const float *, const float *, int, float *);");
@@ -1122,9 +1157,9 @@ static void emit_dispatch(Writer *w, bool training)
     line(w, "    return %s_clone_in_use()->name;", x);
     line(w, "}");
     blank(w);
-    line(w, "void %s_predict(const float *input, float *output)", x);
+    line(w, "void %s_predict_ws(void *workspace, const float *input, float *output)", x);
     line(w, "{");
-    line(w, "    %s_clone_in_use()->forward(input, output);", x);
+    line(w, "    %s_clone_in_use()->forward(workspace, input, output);", x);
     line(w, "}");
     blank(w);
     if (!training)

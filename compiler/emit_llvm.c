@@ -502,6 +502,7 @@ static void build_body(Gen *g, int k)
  * s's, in a per-sample function: a loop over the samples). */
 typedef struct {
     LLVMValueRef input, output, target, n;
+    LLVMValueRef arena; /* predict_ws's workspace; NULL: the static arena */
 } Bases;
 
 static LLVMValueRef view_base(Gen *g, const IrView *v, const Bases *at)
@@ -510,7 +511,7 @@ static LLVMValueRef view_base(Gen *g, const IrView *v, const Bases *at)
     case VIEW_INPUT: return at->input;
     case VIEW_OUTPUT: return at->output;
     case VIEW_TARGET: return at->target;
-    case VIEW_ARENA: return g->arena;
+    case VIEW_ARENA: return at->arena ? at->arena : g->arena;
     case VIEW_PARAMS: return g->params;
     case VIEW_TRAIN: return g->train;
     case VIEW_LOCAL: break;
@@ -701,8 +702,10 @@ static void predict_one_sample(Gen *g, LLVMValueRef i, void *arg)
 static void emit_predict(Gen *g)
 {
     LLVMTypeRef params[3] = {g->pf32, g->pf32, g->i32};
-    LLVMValueRef fn = begin_function(g, "predict", g->vd, params, 2, false);
-    Bases at = {LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), NULL, NULL};
+    LLVMTypeRef ws_params[3] = {g->pi8, g->pf32, g->pf32};
+    LLVMValueRef ws = begin_function(g, "predict_ws", g->vd, ws_params, 3, false);
+    LLVMValueRef arena = LLVMBuildBitCast(g->b, LLVMGetParam(ws, 0), g->pf32, "");
+    Bases at = {LLVMGetParam(ws, 1), LLVMGetParam(ws, 2), NULL, NULL, arena};
     int calls = 0;
     for (int k = 0; k < g->p->nfuncs; k++)
         if (g->p->funcs[k]->phase == PHASE_PREDICT) {
@@ -711,6 +714,12 @@ static void emit_predict(Gen *g)
         }
     if (g->m->nlayers == 0 || calls == 0)
         memcpy_floats(g, at.output, at.input, i64c(g, shape_size(&g->m->input)));
+    LLVMBuildRetVoid(g->b);
+
+    LLVMValueRef fn = begin_function(g, "predict", g->vd, params, 2, false);
+    LLVMValueRef args[3] = {LLVMBuildBitCast(g->b, g->arena, g->pi8, ""), LLVMGetParam(fn, 0),
+                            LLVMGetParam(fn, 1)};
+    call(g, ws, LLVMFunctionType(g->vd, ws_params, 3, 0), args, 3);
     LLVMBuildRetVoid(g->b);
 
     LLVMValueRef batch = begin_function(g, "predict_batch", g->vd, params, 3, false);
@@ -910,7 +919,7 @@ static void step_function(Gen *g, const char *name, const IrSteps *steps)
 {
     LLVMTypeRef params[4] = {g->pf32, g->pf32, g->i32, g->pf32};
     LLVMValueRef fn = begin_function(g, name, g->f64, params, 4, false);
-    Bases at = {LLVMGetParam(fn, 0), NULL, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2)};
+    Bases at = {LLVMGetParam(fn, 0), NULL, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), NULL};
     LLVMValueRef output = LLVMGetParam(fn, 3);
     StepState st = {NULL, NULL};
     batch_check(g, fn, at.n);

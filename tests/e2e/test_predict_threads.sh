@@ -1,0 +1,52 @@
+#!/bin/sh
+# Reentrant and threaded inference (tests/helpers/threads_predict.c): 8
+# threads predicting at once through their own workspaces under
+# ThreadSanitizer, and predict_batch on 1, 2 and 3 OpenMP threads, each
+# bit for bit what predict gives sample by sample; for the C backend's
+# default output and for an object from the LLVM backend.
+#   test_predict_threads.sh CNNGEN SOURCE_DIR RUNTIME_LIB_DIR
+set -eu
+cnngen=$1 src=$2 lib=$3
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+driver="$src/tests/helpers/threads_predict.c"
+inc="-I $work -I $src/runtime/include"
+libs="$lib/libcnnrt.a -lz -lm -lpthread"
+fail=0
+check() { # label, command...
+    label=$1
+    shift
+    if out=$("$@" 2>&1); then
+        echo "ok   $label: $out"
+    else
+        echo "FAIL $label:"
+        echo "$out" | sed 's/^/  /'
+        fail=$((fail + 1))
+    fi
+}
+tsan=yes
+printf 'int main(void){return 0;}\n' >"$work/t.c"
+cc -fsanitize=thread "$work/t.c" -o "$work/t" 2>/dev/null && "$work/t" 2>/dev/null || tsan=no
+for model in bench/lenet.cnn examples/residual.cnn examples/series_filters.cnn; do
+    name=$(basename "$model" .cnn)
+    "$cnngen" "$src/$model" --prefix m -o "$work/m.c"
+    if [ $tsan = yes ]; then
+        # shellcheck disable=SC2086
+        cc -std=c99 -O1 -g -fsanitize=thread $inc "$driver" "$work/m.c" $libs -o "$work/tsan"
+        check "$name: ThreadSanitizer, 8 threads" env TSAN_OPTIONS=halt_on_error=1 "$work/tsan" 8
+    else
+        echo "SKIPPED $name: ThreadSanitizer does not run here"
+    fi
+    # shellcheck disable=SC2086
+    cc -std=c99 -O2 -fopenmp $inc "$driver" "$work/m.c" $libs -o "$work/omp"
+    for t in 1 2 3; do
+        check "$name: -fopenmp, OMP_NUM_THREADS=$t" env OMP_NUM_THREADS=$t "$work/omp" 8
+    done
+    if "$cnngen" --version | grep -q 'LLVM backend: LLVM'; then
+        "$cnngen" "$src/$model" --prefix m --emit=obj -o "$work/m.o"
+        # shellcheck disable=SC2086
+        cc -std=c99 -O1 $inc "$driver" "$work/m.o" $libs -o "$work/obj"
+        check "$name: --emit=obj, 8 threads" "$work/obj" 8
+    fi
+done
+[ "$fail" -eq 0 ]

@@ -57,7 +57,7 @@ expect 2 '--prefix takes a C identifier' -- "$m" --prefix 9lives -o "$work/x.c"
 expect 0 'warning: .conv1d_1. has a linear activation' -- "$m" -o "$work/x.c"
 expect 0 '^-I/' -- --cflags
 expect 0 'libcnnrt.a -lz -lm$' -- --libs
-expect 2 '--vector-width takes 0, 4, 8 or 16' -- "$m" --vector-width=3 -o "$work/x.c"
+expect 2 '--vector-width takes auto, 0, 4, 8 or 16' -- "$m" --vector-width=3 -o "$work/x.c"
 expect 2 '-o needs a file name' -- "$m" -o
 expect 0 'usage: cnngen MODEL.cnn -o OUT.c' -- --help
 expect 0 '^cnngen [0-9]' -- --version

@@ -45,8 +45,8 @@ int main(int argc, char **argv)
     }
     bench_sort(times, n);
     printf("{\"batch\": %d, \"ms_median\": %.6f, \"ms_min\": %.6f, \"calls\": %zu, "
-           "\"loss\": %g}\n",
-           batch, 1e3 * times[n / 2], 1e3 * times[0], n, loss);
+           "\"loss\": %g, \"isa\": \"%s\"}\n",
+           batch, 1e3 * times[n / 2], 1e3 * times[0], n, loss, bench_model_isa());
     free(times);
     free(x);
     free(t);

@@ -1,25 +1,31 @@
 #!/usr/bin/python3
-"""cnngen against PyTorch on the reference models, in the same run.
+"""cnngen against the machine's peak and PyTorch on the reference models,
+in the same run.
 
     run_bench.py [--models lenet,fashion,video3d,seed42] [--cnngen build/cnngen]
-                 [--cc gcc] [--cflags "-O3 -march=native"] [--min-time 1]
+                 [--cc gcc] [--flags "-O2;-O3 -march=native"] [--min-time 1]
 
-For every model in bench/NAME.cnn (the peers' models, written in .cnn):
-cnngen compiles it (--no-train), the C compiler builds it with
-bench_driver.c, and the driver times batch 1 (latency) and batch 64
-(throughput) at one thread; then bench/peers/torch_peers.py times
-PyTorch's inference variants on the same model, batch and thread count,
-and the best PyTorch median is the reference.  Prints a table of times,
-GFLOP/s (2 per multiply-add of conv and dense layers, the peers' count)
-and the ratio PyTorch time / cnngen time (above 1: cnngen is faster).
+First the machine: its CPU and one core's single-precision FMA peak with
+512-bit and 256-bit vectors (bench/peers/fma_peak.c).  Then for every
+model in bench/NAME.cnn (the peers' models, written in .cnn): cnngen
+compiles it (--no-train, the default --vector-width auto), the C compiler
+builds it with bench_driver.c once per set of flags (the README's plain
+-O2, and -O3 -march=native; both with -fopenmp), and the driver times
+batch 1 and batch 64 on one thread, and batch 64 on every core
+(OMP_NUM_THREADS); bench/peers/torch_peers.py times PyTorch's inference
+variants on the same model, batch and thread count, and the best PyTorch
+median is the reference.  Each figure comes with GFLOP/s (2 per
+multiply-add of conv and dense layers, the peers' count) and its share of
+the peak of the clone that ran (512-bit for avx512, 256-bit otherwise).
 
 Then training (--train-models): a step of batch 64 (forward, loss,
 backward, SGD with momentum 0.9, as the peers' train mode does) timed by
-bench_train_driver.c, in samples/s, against torch_peers.py --mode train at
-one and at two threads.  The classifiers train with crossentropy from the
-logits (the .cnn's last dense layer gets activation=softmax, which the
-loss folds away, as PyTorch's CrossEntropyLoss on logits does).  cnngen's
-code is built with -fopenmp and run with OMP_NUM_THREADS=1 and 2.
+bench_train_driver.c, in samples/s and as a share of the peak (the step
+counted as 3x the forward FLOPs), under both sets of flags, against
+torch_peers.py --mode train at one and at every thread.  The classifiers
+train with crossentropy from the logits (the .cnn's last dense layer gets
+activation=softmax, which the loss folds away, as PyTorch's
+CrossEntropyLoss on logits does).
 """
 import re
 import argparse
@@ -52,11 +58,12 @@ def generate(args, model, work, emit, options=()):
     return src
 
 
-def build(args, name, work, emit='c'):
+def build(args, name, work, emit='c', cflags=None, tag=''):
     model = os.path.join(HERE, f'{name}.cnn')
     src = generate(args, model, work, emit, ['--no-train'])
-    exe = os.path.join(work, f'{name}_{emit}_bench')
-    run([args.cc] + shlex.split(args.cflags) + [src, os.path.join(HERE, 'bench_driver.c'),
+    exe = os.path.join(work, f'{name}_{emit}{tag}_bench')
+    cflags = args.cflags if cflags is None else cflags
+    run([args.cc] + shlex.split(cflags) + ['-fopenmp', src, os.path.join(HERE, 'bench_driver.c'),
         '-I', work, '-I', os.path.join(ROOT, 'runtime', 'include'), '-o', exe,
         os.path.join(os.path.dirname(args.cnngen), 'libcnnrt.a'), '-lz', '-lm'])
     summary = json.loads(run([args.cnngen, model, '--summary', '--json']))
@@ -66,7 +73,7 @@ def build(args, name, work, emit='c'):
 CLASSES = {'fashion': 10, 'lenet': 10, 'video3d': 4, 'seed42': 0}
 
 
-def build_train(args, name, work, emit='c'):
+def build_train(args, name, work, emit='c', cflags=None, tag=''):
     """The bench model as the peers train it: SGD(0.01, 0.9), batch 64,
     crossentropy on the logits for a classifier, mse otherwise."""
     with open(os.path.join(HERE, f'{name}.cnn')) as f:
@@ -81,8 +88,9 @@ def build_train(args, name, work, emit='c'):
     with open(model, 'w') as f:
         f.write(text)
     src = generate(args, model, work, emit)
-    exe = os.path.join(work, f'{name}_train_{emit}_bench')
-    run([args.cc] + shlex.split(args.cflags) + ['-fopenmp', src, os.path.join(HERE, 'bench_train_driver.c'),
+    exe = os.path.join(work, f'{name}_train_{emit}{tag}_bench')
+    cflags = args.cflags if cflags is None else cflags
+    run([args.cc] + shlex.split(cflags) + ['-fopenmp', src, os.path.join(HERE, 'bench_train_driver.c'),
         '-I', work, '-I', os.path.join(ROOT, 'runtime', 'include'), '-o', exe,
         os.path.join(os.path.dirname(args.cnngen), 'libcnnrt.a'), '-lz', '-lm'])
     return exe
@@ -96,9 +104,9 @@ def torch_train(args, name, threads):
     return min(r['ms_median'] for r in records)
 
 
-def torch_best(args, name, batch):
+def torch_best(args, name, batch, threads=1):
     out = run(['/usr/bin/python3', os.path.join(HERE, 'peers', 'torch_peers.py'), '--model', name,
-               '--mode', 'infer', '--batch', str(batch), '--threads', '1',
+               '--mode', 'infer', '--batch', str(batch), '--threads', str(threads),
                '--min-time', str(args.min_time)])
     records = [json.loads(line) for line in out.splitlines() if line.startswith('{')]
     best = min(records, key=lambda r: r['ms_median'])
@@ -130,43 +138,97 @@ def object_build_time(args):
                   f'| ratio {obj / c:5.2f}')
 
 
+def cpu_name():
+    try:
+        with open('/proc/cpuinfo') as f:
+            return next((l.split(':', 1)[1].strip() for l in f if l.startswith('model name')),
+                        'unknown CPU')
+    except OSError:
+        return 'unknown CPU'
+
+
+def fma_peak(work):
+    """One core's FMA peak in GFLOP/s: {'avx512': x, 'avx2': y} (best of 7)."""
+    exe = os.path.join(work, 'fma_peak')
+    run(['gcc', '-O3', '-march=native', '-fopenmp', os.path.join(HERE, 'peers', 'fma_peak.c'),
+         '-o', exe])
+    peaks = {}
+    for line in run([exe, '1']).splitlines():
+        r = json.loads(line)
+        if r.get('bench') == 'fma_peak':
+            peaks[r['isa']] = r['gflops_best']
+    return peaks
+
+
+def share(gflops, isa, peaks, threads=1):
+    """GFLOP/s as a share of the peak of the vectors the clone uses."""
+    peak = peaks.get('avx512' if isa == 'avx512' else 'avx2') or max(peaks.values())
+    return 100.0 * gflops / (peak * threads)
+
+
+def time_inference(exe, batch, threads, args):
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    return json.loads(run([exe, str(batch), str(args.min_time)], env=env))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--models', default='lenet,fashion,video3d,seed42')
     ap.add_argument('--cnngen', default=os.path.join(ROOT, 'build', 'cnngen'))
     ap.add_argument('--cc', default='gcc')
-    ap.add_argument('--cflags', default='-O3 -march=native -mprefer-vector-width=512')
+    ap.add_argument('--flags', default='-O2;-O3 -march=native',
+                    help='sets of compiler flags, separated by ";": the first is the README\'s')
     ap.add_argument('--min-time', type=float, default=1.0)
     ap.add_argument('--batches', default='1,64')
     ap.add_argument('--train-models', default='fashion,lenet')
+    ap.add_argument('--no-llvm', action='store_true', help='skip the LLVM backend\'s figures')
     args = ap.parse_args()
-    rows, obj_rows = [], []
-    llvm = 'LLVM backend: LLVM' in run([args.cnngen, '--version'])
+    flag_sets = [f.strip() for f in args.flags.split(';') if f.strip()]
+    args.cflags = flag_sets[-1]
+    cores = os.cpu_count() or 1
+    llvm = not args.no_llvm and 'LLVM backend: LLVM' in run([args.cnngen, '--version'])
     with tempfile.TemporaryDirectory() as work:
+        peaks = fma_peak(work)
+        print(f'CPU: {cpu_name()}, {cores} cores; one core\'s FMA peak: ' +
+              ', '.join(f'{isa} {g:.1f} GFLOP/s' for isa, g in sorted(peaks.items())) +
+              ' (bench/peers/fma_peak.c)', flush=True)
+        print(f'compiler: {args.cc}; flag sets: ' + ' | '.join(flag_sets))
+        rows, obj_rows = [], []
         for name in args.models.split(','):
-            exe, flops = build(args, name, work)
+            built = [build(args, name, work, cflags=f, tag=str(k)) for k, f in enumerate(flag_sets)]
+            exes, flops = [exe for exe, _ in built], built[0][1]
             if llvm:
                 obj_exe, _ = build(args, name, work, 'obj')
-            for batch in [int(b) for b in args.batches.split(',')]:
-                ours = json.loads(run([exe, str(batch), str(args.min_time)]))
-                if llvm:
-                    obj = json.loads(run([obj_exe, str(batch), str(args.min_time)]))
-                    obj_rows.append((name, batch, ours['ms_median'], obj['ms_median']))
-                torch_ms, variant = torch_best(args, name, batch)
-                ms = ours['ms_median']
-                rows.append((name, batch, ms, flops * batch / ms / 1e6, torch_ms, variant,
-                             flops * batch / torch_ms / 1e6, torch_ms / ms))
-                r = rows[-1]
-                print(f'{r[0]:8} batch {r[1]:3}: cnngen {r[2]:9.4f} ms {r[3]:7.1f} GF/s | '
-                      f'pytorch {r[5]} {r[4]:9.4f} ms {r[6]:7.1f} GF/s | ratio {r[7]:5.2f}x',
-                      flush=True)
-    print('\nmodel    batch  cnngen ms   GF/s   pytorch ms   GF/s  speedup (pytorch/cnngen)')
-    for r in rows:
-        print(f'{r[0]:8} {r[1]:5} {r[2]:10.4f} {r[3]:6.1f} {r[4]:12.4f} {r[6]:6.1f}  {r[7]:6.2f}x')
-    print(f'(one thread each; {args.cc} {args.cflags}; FLOPs: 2 per multiply-add of conv and '
-          'dense layers)')
+            cases = [(int(b), 1) for b in args.batches.split(',')] + [(64, cores)] * (cores > 1)
+            for batch, threads in cases:
+                ours = [time_inference(exe, batch, threads, args) for exe in exes]
+                torch_ms, variant = torch_best(args, name, batch, threads)
+                rows.append((name, batch, threads, ours, torch_ms, variant, flops))
+                figures = ' | '.join(
+                    f'{f}: {o["ms_median"]:9.4f} ms {flops * batch / o["ms_median"] / 1e6:6.1f} GF/s '
+                    f'{share(flops * batch / o["ms_median"] / 1e6, o["isa"], peaks, threads):5.1f}% '
+                    f'({o["isa"]})' for f, o in zip(flag_sets, ours))
+                print(f'{name:8} batch {batch:3} threads {threads}: {figures} | pytorch {variant} '
+                      f'{torch_ms:9.4f} ms', flush=True)
+                if llvm and threads == 1:
+                    obj = time_inference(obj_exe, batch, 1, args)
+                    obj_rows.append((name, batch, ours[-1]['ms_median'], obj['ms_median']))
+    print('\ninference: ms per call (median), GFLOP/s, share of the FMA peak of the clone in use')
+    head = ' | '.join(f'{f:^28}' for f in flag_sets)
+    print(f'model    batch thr | {head} | plain/best | pytorch best ms | pytorch/plain')
+    for name, batch, threads, ours, torch_ms, variant, flops in rows:
+        cells = ' | '.join(
+            f'{o["ms_median"]:9.4f} {flops * batch / o["ms_median"] / 1e6:6.1f} '
+            f'{share(flops * batch / o["ms_median"] / 1e6, o["isa"], peaks, threads):5.1f}% '
+            f'{o["isa"]:>6}' for o in ours)
+        plain = ours[0]['ms_median']
+        best = min(o['ms_median'] for o in ours)
+        print(f'{name:8} {batch:5} {threads:3} | {cells} | {plain / best:9.2f}x | '
+              f'{torch_ms:10.4f} {variant[:12]:>12} | {torch_ms / plain:6.2f}x')
+    print('(plain/best: the README\'s flags against the fastest set, 1.00x is as fast; '
+          'pytorch/plain above 1: cnngen with the plain flags is faster)')
     if llvm:
-        print('\nthe LLVM backend: --emit=obj against the same code as C built by '
+        print('\nthe LLVM backend: --emit=obj (host CPU) against the C built with '
               f'{args.cc} {args.cflags}')
         print('model    batch    C ms     obj ms   C/obj (above 1: the object is faster; '
               'target above 1/1.2 = 0.83)')
@@ -175,22 +237,31 @@ def main():
         object_build_time(args)
     if not args.train_models:
         return
-    print('\ntraining, batch 64: samples/s (higher is better)')
+    print('\ntraining, batch 64: samples/s (higher is better), and the share of the peak '
+          '(a step counted as 3x the forward FLOPs)')
     with tempfile.TemporaryDirectory() as work:
         for name in args.train_models.split(','):
-            exe = build_train(args, name, work)
-            ours = [64e3 / json.loads(run([exe, str(CLASSES[name]), str(args.min_time)],
-                                          env=dict(os.environ, OMP_NUM_THREADS=str(th))))['ms_median']
-                    for th in (1, 2)]
-            t1, t2 = (64e3 / torch_train(args, name, th) for th in (1, 2))
-            print(f'{name:8} 1 thread: cnngen {ours[0]:7.0f} pytorch {t1:7.0f} ratio {ours[0] / t1:5.2f}x'
-                  f' | 2 threads: cnngen {ours[1]:7.0f} pytorch {t2:7.0f} ratio {ours[1] / t2:5.2f}x',
-                  flush=True)
+            summary = json.loads(run([args.cnngen, os.path.join(HERE, f'{name}.cnn'), '--summary',
+                                      '--json']))
+            flops = int(summary['flops'])
+            torch = {th: 64e3 / torch_train(args, name, th) for th in sorted({1, cores})}
+            for k, f in enumerate(flag_sets):
+                exe = build_train(args, name, work, cflags=f, tag=str(k))
+                for th in sorted({1, cores}):
+                    r = json.loads(run([exe, str(CLASSES[name]), str(args.min_time)],
+                                       env=dict(os.environ, OMP_NUM_THREADS=str(th))))
+                    rate = 64e3 / r['ms_median']
+                    gf = 3 * flops * rate / 1e9
+                    print(f'{name:8} {f:22} {th} thread{"s" if th > 1 else " "}: cnngen '
+                          f'{rate:7.0f} samples/s {gf:6.1f} GF/s '
+                          f'{share(gf, r["isa"], peaks, th):5.1f}% ({r["isa"]}) | pytorch '
+                          f'{torch[th]:7.0f} | ratio {rate / torch[th]:5.2f}x', flush=True)
             if llvm:
                 exe = build_train(args, name, work, 'obj')
-                obj = 64e3 / json.loads(run([exe, str(CLASSES[name]), str(args.min_time)]))['ms_median']
-                print(f'{"":8} --emit=obj, 1 thread: {obj:7.0f} samples/s, '
-                      f'{obj / ours[0]:5.2f}x the C build (the object has no OpenMP)', flush=True)
+                obj = 64e3 / json.loads(run([exe, str(CLASSES[name]), str(args.min_time)],
+                                            env=dict(os.environ, OMP_NUM_THREADS='1')))['ms_median']
+                print(f'{"":8} --emit=obj, 1 thread: {obj:7.0f} samples/s (the object has no '
+                      'OpenMP)', flush=True)
 
 
 if __name__ == '__main__':

@@ -723,12 +723,16 @@ static void emit_forward(Writer *w, const Model *m, const IrProgram *p, bool clo
 }
 
 /* predict through the static arena, and a batch: sample by sample, on
- * OpenMP's threads when built with -fopenmp, each with an arena of its
- * own (every sample is computed as predict computes it: the same bits on
- * any number of threads). */
-static void emit_predict_batch(Writer *w, const char *P)
+ * OpenMP's threads when built with -fopenmp and the batch holds enough
+ * work to pay for them (a parallel region costs microseconds), each
+ * thread with an arena of its own (every sample is computed as predict
+ * computes it: the same bits on any number of threads). */
+static void emit_predict_batch(Writer *w, const Model *m, const char *P)
 {
     const char *x = w->prefix;
+    __int128 flops = model_flops(m);
+    /* at least 2 samples and about 4 MFLOP for the threads to share */
+    long long min_samples = flops >= 2000000 ? 2 : (long long)(4000000 / (flops + 1)) + 1;
     line(w, "void %s_predict(const float *input, float *output)", x);
     line(w, "{");
     line(w, "    %s_predict_ws(%s_arena, input, output);", x, x);
@@ -742,17 +746,20 @@ static void emit_predict_batch(Writer *w, const char *P)
     line(w, "void %s_predict_batch(const float *input, float *output, int n)", x);
     line(w, "{");
     line(w, "#ifdef _OPENMP");
-    line(w, "#pragma omp parallel for schedule(static) if (n > 1)");
-    line(w, "    for (int i = 0; i < n; i++)");
-    line(w, "        %s_predict_ws(%s_thread_arena, input + (size_t)i * %s_INPUT_SIZE,", x, x, P);
-    line(w, "                      output + (size_t)i * %s_OUTPUT_SIZE);", P);
-    line(w, "#else");
+    line(w, "    if (n >= %lld) {", min_samples);
+    line(w, "#pragma omp parallel for schedule(static)");
+    line(w, "        for (int i = 0; i < n; i++)");
+    line(w, "            %s_predict_ws(%s_thread_arena, input + (size_t)i * %s_INPUT_SIZE,", x, x,
+         P);
+    line(w, "                          output + (size_t)i * %s_OUTPUT_SIZE);", P);
+    line(w, "        return;");
+    line(w, "    }");
+    line(w, "#endif");
     line(w, "    for (int i = 0; i < n; i++)");
     line(w,
          "        %s_predict(input + (size_t)i * %s_INPUT_SIZE, output + (size_t)i * "
          "%s_OUTPUT_SIZE);",
          x, P, P);
-    line(w, "#endif");
     line(w, "}");
 }
 
@@ -1304,7 +1311,7 @@ void emit_c_source(FILE *out, const Model *m, const IrProgram *programs, int npr
         line(&w, "}");
         blank(&w);
     }
-    emit_predict_batch(&w, P);
+    emit_predict_batch(&w, m, P);
     if (!o->weights) {
         emit_loader(&w, o, P);
         emit_init(&w, m, o);

@@ -13,6 +13,14 @@ const EmitClone emit_clones[EMIT_CLONE_COUNT] = {
     {"scalar", 0, 16},
 };
 
+/* Up to 2,000 FLOPs and 256 floats of activations: a sample takes tens
+ * of nanoseconds, and seed42 (116 FLOPs) spent half of its 22 through
+ * the clone table and three out-of-line layer functions. */
+bool emit_small_model(const Model *m)
+{
+    return model_flops(m) <= 2000 && m->arena_floats <= 256;
+}
+
 bool emit_includes_training(const Model *m, const EmitOptions *o)
 {
     return !o->weights && !o->no_train && m->nlayers > 0;

@@ -17,7 +17,14 @@ typedef struct {
     const float *weights;     /* baked weights (PARAM_COUNT floats), or NULL */
     bool main;                /* add main() */
     bool no_train;
+    bool inline_all; /* a small model's one version: every layer inlined into
+                               * predict_ws, the activations in a local arena */
 } EmitOptions;
+
+/* Whether --vector-width auto writes a model as one inlined version
+ * (EmitOptions.inline_all): so few FLOPs that vectors, clones and calls
+ * cost more than they save. */
+bool emit_small_model(const Model *m);
 
 /* --vector-width auto: the C backend's instruction-set clones, best
  * first.  Each is the model lowered with its own vector width and

@@ -29,6 +29,7 @@ typedef struct {
     const char *macro_prefix; /* of macros: the prefix in capitals */
     const char *suffix;       /* of the functions of one clone ("_avx2"), or "" */
     const char *target;       /* " PREFIX_TARGET_AVX2": a clone's attributes, or "" */
+    bool inline_all;          /* EmitOptions.inline_all */
 } Writer;
 
 static void line(Writer *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -482,7 +483,7 @@ static int64_t target_size(const Model *m)
 void emit_c_header(FILE *out, const Model *m, const EmitOptions *o)
 {
     char *P = upper(o->prefix);
-    Writer w = {out, 0, o->prefix, P, "", ""};
+    Writer w = {out, 0, o->prefix, P, "", "", o->inline_all};
     banner(&w, m, o);
     line(&w, "#ifndef CNNGEN_%s_H", P);
     line(&w, "#define CNNGEN_%s_H", P);
@@ -530,7 +531,8 @@ void emit_c_header(FILE *out, const Model *m, const EmitOptions *o)
     line(&w, "void %s_predict_batch(const float *input, float *output, int n);", o->prefix);
     line(&w, "/* The code in use: \"avx512\", \"avx2\", \"generic\" (4-float vectors) or");
     line(&w, " * \"scalar\", chosen once from the CPU (the environment's CNNGEN_ISA may");
-    line(&w, " * name another that it runs); \"fixed\" when built with --vector-width N,");
+    line(&w, " * name another that it runs); \"inline\" for a small model (one version,");
+    line(&w, " * every layer inlined); \"fixed\" when built with --vector-width N,");
     line(&w, " * \"llvm\" from --emit=obj. */");
     line(&w, "const char *%s_isa(void);", o->prefix);
     blank(&w);
@@ -696,7 +698,7 @@ static void emit_tensor_table(Writer *w, const Model *m, const EmitOptions *o, c
 
 /* The forward pass through a workspace: the public predict_ws, or with
  * clones one clone's. */
-static void emit_forward(Writer *w, const Model *m, const IrProgram *p, bool clone)
+static void emit_forward(Writer *w, const Model *m, const IrProgram *p, bool clone, bool inline_all)
 {
     if (clone)
         line(w, "static%s void %s_forward%s(void *workspace, const float *input, float *output)",
@@ -706,7 +708,13 @@ static void emit_forward(Writer *w, const Model *m, const IrProgram *p, bool clo
              w->prefix);
     line(w, "{");
     w->indent++;
-    line(w, "float *arena = (float *)workspace;");
+    if (inline_all) {
+        /* a local arena the compiler may keep in registers */
+        line(w, "float arena[%s_ARENA_FLOATS + 1];", w->macro_prefix);
+        line(w, "(void)workspace;");
+    } else {
+        line(w, "float *arena = (float *)workspace;");
+    }
     line(w, "(void)arena;   /* unused by some models */");
     line(w, "(void)%s_params;", w->prefix);
     int calls = 0;
@@ -1224,7 +1232,7 @@ static void emit_program(Writer *w, const Model *m, const IrProgram *p, int k, b
     w->target = target;
     for (int i = 0; i < p->nfuncs; i++)
         print_function(w, p->funcs[i]);
-    emit_forward(w, m, p, k >= 0);
+    emit_forward(w, m, p, k >= 0, w->inline_all);
     if (training)
         emit_step_functions(w, p, k >= 0);
     if (k >= 0) {
@@ -1239,7 +1247,7 @@ void emit_c_source(FILE *out, const Model *m, const IrProgram *programs, int npr
                    const EmitOptions *o)
 {
     char *P = upper(o->prefix);
-    Writer w = {out, 0, o->prefix, P, "", ""};
+    Writer w = {out, 0, o->prefix, P, "", "", o->inline_all};
     bool clones = nprograms > 1, training = emit_includes_training(m, o);
     banner(&w, m, o);
     blank(&w);
@@ -1257,9 +1265,13 @@ void emit_c_source(FILE *out, const Model *m, const IrProgram *programs, int npr
     blank(&w);
     emit_vector_types(&w, programs, nprograms);
     /* Each layer is a function of its own: inlined into predict, large
-     * layers leave gcc's register allocator too little room. */
+     * layers leave gcc's register allocator too little room.  A small
+     * model's are inlined: its activations may then stay in registers. */
     line(&w, "#if defined(__GNUC__)");
-    line(&w, "#define %s_LAYER static __attribute__((noinline))", P);
+    if (o->inline_all)
+        line(&w, "#define %s_LAYER static inline __attribute__((always_inline))", P);
+    else
+        line(&w, "#define %s_LAYER static __attribute__((noinline))", P);
     line(&w, "#else");
     line(&w, "#define %s_LAYER static", P);
     line(&w, "#endif");
@@ -1307,7 +1319,7 @@ void emit_c_source(FILE *out, const Model *m, const IrProgram *programs, int npr
     } else {
         line(&w, "const char *%s_isa(void)", o->prefix);
         line(&w, "{");
-        line(&w, "    return \"fixed\";");
+        line(&w, "    return \"%s\";", o->inline_all ? "inline" : "fixed");
         line(&w, "}");
         blank(&w);
     }

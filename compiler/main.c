@@ -433,7 +433,12 @@ static int generate(const Options *o, const Model *m, int argc, char **argv)
     memset(programs, 0, sizeof programs);
     int nprograms = 1;
     bool train = false;
-    if (o->vector_width < 0 && o->emit == EMIT_C) {
+    bool inline_all = o->vector_width < 0 && o->emit == EMIT_C && emit_small_model(m);
+    if (inline_all) {
+        /* one version in plain loops, every layer inlined (emit_small_model) */
+        CompileOptions co = {0, 16, !o->weights && !o->no_train};
+        train = compile_lower(m, &co, &programs[0]);
+    } else if (o->vector_width < 0 && o->emit == EMIT_C) {
         /* auto: one lowering per instruction-set clone */
         nprograms = EMIT_CLONE_COUNT;
         for (int k = 0; k < nprograms; k++) {
@@ -457,7 +462,8 @@ static int generate(const Options *o, const Model *m, int argc, char **argv)
                 "no training code (use a smaller batch)\n",
                 (long long)m->tp.batch, (long long)mul_sat(4, m->tp.floats));
     char *cmd = command_line(argc, argv);
-    EmitOptions eo = {o->prefix ? o->prefix : m->name, NULL, cmd, weights, o->main, !train};
+    EmitOptions eo = {
+        o->prefix ? o->prefix : m->name, NULL, cmd, weights, o->main, !train, inline_all};
     char *h_path = NULL, *code_path = NULL, *h_name = NULL;
     if (strcmp(o->output, "-") != 0) {
         output_names(o->output, output_extension(o), &code_path, &h_path, &h_name);

@@ -2,9 +2,9 @@
 # Every model of tests/gradcheck (together every layer kind and loss):
 # its generated gradients against central finite differences (grad_check.c);
 # with the LLVM backend, the object (--emit=obj) too.
-#   run_grad_check.sh CNNGEN SOURCE_DIR RUNTIME_LIB_DIR [CFLAGS]
+#   run_grad_check.sh CNNGEN SOURCE_DIR RUNTIME_LIB_DIR [CFLAGS [CNNGEN_OPTIONS]]
 set -eu
-cnngen=$1 src=$2 lib=$3 cflags=${4:-}
+cnngen=$1 src=$2 lib=$3 cflags=${4:-} options=${5:-}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 emits=c
@@ -16,7 +16,8 @@ for model in "$src"/tests/gradcheck/*.cnn; do
         rm -f "$work"/m.*
         ext=c
         [ "$emit" = obj ] && ext=o
-        "$cnngen" "$model" --prefix m --emit=$emit -o "$work/m.$ext" 2>/dev/null
+        # shellcheck disable=SC2086
+        "$cnngen" "$model" --prefix m --emit=$emit $options -o "$work/m.$ext" 2>/dev/null
         # shellcheck disable=SC2086
         cc -std=c99 -O1 $cflags -I "$work" -I "$src/runtime/include" "$src/tests/helpers/grad_check.c" \
             "$work/m.$ext" "$lib/libcnnrt.a" -lz -lm -o "$work/check"

@@ -45,8 +45,9 @@ check-long: build
 	cmake --build $(BUILD) --target check-long
 
 # Benchmarks against PyTorch on the peers' models, same run (minutes).
+# ONNX2C=PATH (an onnx2c executable or source tree) adds onnx2c beside them.
 bench: build
-	/usr/bin/python3 bench/run_bench.py --cnngen $(BUILD)/cnngen
+	/usr/bin/python3 bench/run_bench.py --cnngen $(BUILD)/cnngen $(if $(ONNX2C),--onnx2c $(ONNX2C))
 
 demo: build
 	@sh scripts/demo.sh $(BUILD)

@@ -171,6 +171,32 @@ def time_inference(exe, batch, threads, args):
     return json.loads(run([exe, str(batch), str(args.min_time)], env=env))
 
 
+def onnx2c(args, flag_sets):
+    """The closest peer, in the same run: bench/peers/onnx2c/run.sh with the
+    same models and flag sets, or a line that says why it is missing."""
+    print('\nonnx2c (the same network, weights, compiler and flags, batch 1, one thread):')
+    exe = args.onnx2c
+    if exe and os.path.isdir(exe):
+        out = os.path.join(exe, 'build-peer')
+        built = subprocess.run(['sh', os.path.join(HERE, 'peers', 'onnx2c', 'build_onnx2c.sh'), exe,
+                                out], capture_output=True, text=True)
+        exe = os.path.join(out, 'onnx2c') if built.returncode == 0 else ''
+        if not exe:
+            print(f'  not measured: building onnx2c from {args.onnx2c} failed:\n{built.stderr[-2000:]}')
+            return
+    if not exe or not os.access(exe, os.X_OK):
+        print('  not measured: no onnx2c given (make bench ONNX2C=PATH, an onnx2c executable or '
+              'a checkout of github.com/kraiskil/onnx2c; see bench/peers/onnx2c/README.md)')
+        return
+    env = dict(os.environ, CNN_DIR=HERE, FLAGSETS=';'.join(flag_sets), CC=args.cc,
+               ORACLE=os.path.join(ROOT, 'tests', 'reference', 'cnnref.py'),
+               MODELS=' '.join(args.models.split(',')))
+    with tempfile.TemporaryDirectory() as work:
+        r = subprocess.run(['bash', os.path.join(HERE, 'peers', 'onnx2c', 'run.sh'), args.cnngen, exe,
+                            work], capture_output=True, text=True, env=env)
+        print(r.stdout[-6000:] if r.returncode == 0 else f'  run.sh failed:\n{r.stderr[-2000:]}')
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--models', default='lenet,fashion,video3d,seed42')
@@ -182,6 +208,10 @@ def main():
     ap.add_argument('--batches', default='1,64')
     ap.add_argument('--train-models', default='fashion,lenet')
     ap.add_argument('--no-llvm', action='store_true', help='skip the LLVM backend\'s figures')
+    ap.add_argument('--onnx2c', default=os.environ.get('ONNX2C', ''),
+                    help='an onnx2c executable, or its source tree (built with '
+                         'bench/peers/onnx2c/build_onnx2c.sh): timed beside cnngen at the same '
+                         'flags (bench/peers/onnx2c/run.sh)')
     args = ap.parse_args()
     flag_sets = [f.strip() for f in args.flags.split(';') if f.strip()]
     args.cflags = flag_sets[-1]
@@ -235,6 +265,7 @@ def main():
         for name, batch, c_ms, obj_ms in obj_rows:
             print(f'{name:8} {batch:5} {c_ms:9.5f} {obj_ms:9.5f} {c_ms / obj_ms:6.2f}x')
         object_build_time(args)
+    onnx2c(args, flag_sets)
     if not args.train_models:
         return
     print('\ntraining, batch 64: samples/s (higher is better), and the share of the peak '

@@ -197,6 +197,8 @@ static void print_stmt(Writer *w, const IrFunc *f, const IrStmt *s)
     case IRS_FOR:
         if (s->parallel)
             line(w, "%s_PARALLEL_FOR", w->macro_prefix);
+        if (s->unroll_hint && s->hi - s->lo > 4)
+            line(w, "%s_UNROLL4", w->macro_prefix);
         if (s->to_batch)
             line(w, "for (int %s = 0; %s < n; %s++) {", f->var_names[s->var], f->var_names[s->var],
                  f->var_names[s->var]);
@@ -1274,6 +1276,12 @@ void emit_c_source(FILE *out, const Model *m, const IrProgram *programs, int npr
         line(&w, "#define %s_LAYER static __attribute__((noinline))", P);
     line(&w, "#else");
     line(&w, "#define %s_LAYER static", P);
+    line(&w, "#endif");
+    /* gcc -O2 unrolls no loop; clang does its own. */
+    line(&w, "#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 8");
+    line(&w, "#define %s_UNROLL4 _Pragma(\"GCC unroll 4\")", P);
+    line(&w, "#else");
+    line(&w, "#define %s_UNROLL4", P);
     line(&w, "#endif");
     if (training) {
         /* gcc 12 -O2 (Debian 12's) drops calls to some of these functions

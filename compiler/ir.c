@@ -336,6 +336,7 @@ static void subst_stmt(const Subst *s, const IrStmt *st, IrBlock *to)
         loop->unroll = st->unroll;
         loop->to_batch = st->to_batch;
         loop->parallel = st->parallel;
+        loop->unroll_hint = st->unroll_hint;
         subst_block(s, &st->body, &loop->body);
         break;
     }

@@ -93,6 +93,7 @@ struct IrStmt {
     bool unroll;      /* FOR: the unroll pass may replicate the body */
     bool to_batch;    /* FOR: runs to the batch's n (a training function), not hi */
     bool parallel;    /* FOR: iterations write disjoint floats (threads may share them) */
+    bool unroll_hint; /* FOR: worth unrolling by 4 (the C backend asks gcc to) */
     IrBlock body;     /* FOR */
     int view;         /* STORE */
     IrIndex index;    /* STORE */

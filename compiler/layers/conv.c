@@ -247,9 +247,10 @@ static void conv_region_vector(LowerCtx *c, const WindowSegment *region, int blo
             IrBlock *taps =
                 conv_window_loops(c, region, merge ? last : nd, b, xs, ws, &xk, &wk, false);
             int ci = ir_var(p, f, merge ? "j" : "ci");
-            IrBlock *body = &ir_for(p, taps, ci, merge ? region[last].klo * cin : 0,
-                                    merge ? region[last].khi * cin : cin)
-                                 ->body;
+            IrStmt *run = ir_for(p, taps, ci, merge ? region[last].klo * cin : 0,
+                                 merge ? region[last].khi * cin : cin);
+            run->unroll_hint = true; /* gcc -O2 does not; lenet: 4.6 -> 3.9 us */
+            IrBlock *body = &run->body;
             xk = ix_add_var(xk, ci, 1);
             wk = ix_add_var(wk, ci, cout);
             for (int v = 0; v < chunk; v++) {

@@ -38,27 +38,67 @@ static bool flatten_infer(Layer *l, const Shape *ins, InferCtx *ctx)
 /* ---- forward lowering -------------------------------------------------------
  * y = act(b + x W) with W [in, units] row-major: for each input, a whole
  * row of W is added into the accumulators, units innermost (contiguous,
- * a constant trip count), so W streams through once. */
+ * a constant trip count), so W streams through once.  Units that fill
+ * whole vectors are accumulated in vector registers, up to 8 vectors at a
+ * time, over all the inputs (gcc -O2 left the plain loop over lenet's 10
+ * units scalar: a quarter of its time); the rest in a scalar loop. */
+static void dense_lower_vectors(LowerCtx *c, int64_t in, int64_t units, int width,
+                                int64_t vec_units, int acc)
+{
+    IrProgram *p = c->p;
+    IrFunc *f = c->f;
+    int most = (p->vector_registers - 2) / 2;
+    most = most < 1 ? 1 : most > 8 ? 8 : most;
+    for (int64_t first = 0; first < vec_units; first += (int64_t)most * width) {
+        int chunk = (int)((vec_units - first) / width < most ? (vec_units - first) / width : most);
+        int a[8];
+        for (int v = 0; v < chunk; v++) {
+            a[v] = ir_vreg(p, f, "a", width);
+            IrIndex at = ix_const(first + v * width);
+            ir_vset(p, &f->body, a[v], SCALAR_DECLARE,
+                    c->l->use_bias ? ir_vload(p, c->params[1], at, width) : ir_vzero(p, width));
+        }
+        int i = ir_var(p, f, "i");
+        IrBlock *rows = &ir_for(p, &f->body, i, 0, in)->body;
+        for (int v = 0; v < chunk; v++) {
+            int wv = ir_vreg(p, f, "w", width);
+            ir_vset(p, rows, wv, SCALAR_DECLARE,
+                    ir_vload(p, c->params[0], ix_add_var(ix_const(first + v * width), i, units),
+                             width));
+            ir_vset(p, rows, a[v], SCALAR_ADD,
+                    ir_op(p, IRE_MUL, ir_load(p, c->in[0], ix_var(i, 1)), ir_vref(p, wv)));
+        }
+        for (int v = 0; v < chunk; v++)
+            ir_vstore(p, &f->body, acc, ix_const(first + v * width), a[v]);
+    }
+}
+
 static void dense_lower(LowerCtx *c)
 {
     IrProgram *p = c->p;
     IrFunc *f = c->f;
     const Layer *l = c->l;
     int64_t in = shape_size(c->in_shape[0]), units = l->units;
+    int width = lower_lanes_within(p, units);
+    int64_t vec_units = width ? units / width * width : 0;
     int acc = lower_local(c, "acc", units);
     lower_epilogue_setup(c);
-    int u = ir_var(p, f, "u");
-    IrStmt *init = ir_for(p, &f->body, u, 0, units);
-    ir_store(p, &init->body, acc, ix_var(u, 1),
-             l->use_bias ? ir_load(p, c->params[1], ix_var(u, 1)) : ir_num(p, 0.0f), false);
-    int i = ir_var(p, f, "i");
-    IrStmt *rows = ir_for(p, &f->body, i, 0, in);
-    int u2 = ir_var(p, f, "u");
-    IrStmt *cols = ir_for(p, &rows->body, u2, 0, units);
-    ir_store(p, &cols->body, acc, ix_var(u2, 1),
-             ir_op(p, IRE_MUL, ir_load(p, c->in[0], ix_var(i, 1)),
-                   ir_load(p, c->params[0], ix_add_var(ix_var(i, units), u2, 1))),
-             true);
+    if (vec_units)
+        dense_lower_vectors(c, in, units, width, vec_units, acc);
+    if (vec_units < units) {
+        int u = ir_var(p, f, "u");
+        IrStmt *init = ir_for(p, &f->body, u, vec_units, units);
+        ir_store(p, &init->body, acc, ix_var(u, 1),
+                 l->use_bias ? ir_load(p, c->params[1], ix_var(u, 1)) : ir_num(p, 0.0f), false);
+        int i = ir_var(p, f, "i");
+        IrStmt *rows = ir_for(p, &f->body, i, 0, in);
+        int u2 = ir_var(p, f, "u");
+        IrStmt *cols = ir_for(p, &rows->body, u2, vec_units, units);
+        ir_store(p, &cols->body, acc, ix_var(u2, 1),
+                 ir_op(p, IRE_MUL, ir_load(p, c->in[0], ix_var(i, 1)),
+                       ir_load(p, c->params[0], ix_add_var(ix_var(i, units), u2, 1))),
+                 true);
+    }
     int u3 = ir_var(p, f, "u");
     IrStmt *out = ir_for(p, &f->body, u3, 0, units);
     ir_store(p, &out->body, c->out, ix_var(u3, 1),

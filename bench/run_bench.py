@@ -235,26 +235,27 @@ def main():
                 torch_ms, variant = torch_best(args, name, batch, threads)
                 rows.append((name, batch, threads, ours, torch_ms, variant, flops))
                 figures = ' | '.join(
-                    f'{f}: {o["ms_median"]:9.4f} ms {flops * batch / o["ms_median"] / 1e6:6.1f} GF/s '
+                    f'{f}: {1e3 * o["ms_median"]:10.2f} us {flops * batch / o["ms_median"] / 1e6:6.1f} GF/s '
                     f'{share(flops * batch / o["ms_median"] / 1e6, o["isa"], peaks, threads):5.1f}% '
                     f'({o["isa"]})' for f, o in zip(flag_sets, ours))
                 print(f'{name:8} batch {batch:3} threads {threads}: {figures} | pytorch {variant} '
-                      f'{torch_ms:9.4f} ms', flush=True)
+                      f'{1e3 * torch_ms:10.2f} us', flush=True)
                 if llvm and threads == 1:
                     obj = time_inference(obj_exe, batch, 1, args)
                     obj_rows.append((name, batch, ours[-1]['ms_median'], obj['ms_median']))
-    print('\ninference: ms per call (median), GFLOP/s, share of the FMA peak of the clone in use')
-    head = ' | '.join(f'{f:^28}' for f in flag_sets)
-    print(f'model    batch thr | {head} | plain/best | pytorch best ms | pytorch/plain')
+    print('\ninference: microseconds per call (median), GFLOP/s, share of the FMA peak of the '
+          'clone in use')
+    head = ' | '.join(f'{f:^31}' for f in flag_sets)
+    print(f'model    batch thr | {head} | plain/best | pytorch best us       | pytorch/plain')
     for name, batch, threads, ours, torch_ms, variant, flops in rows:
         cells = ' | '.join(
-            f'{o["ms_median"]:9.4f} {flops * batch / o["ms_median"] / 1e6:6.1f} '
+            f'{1e3 * o["ms_median"]:10.2f} {flops * batch / o["ms_median"] / 1e6:6.1f} '
             f'{share(flops * batch / o["ms_median"] / 1e6, o["isa"], peaks, threads):5.1f}% '
             f'{o["isa"]:>6}' for o in ours)
         plain = ours[0]['ms_median']
         best = min(o['ms_median'] for o in ours)
         print(f'{name:8} {batch:5} {threads:3} | {cells} | {plain / best:9.2f}x | '
-              f'{torch_ms:10.4f} {variant[:12]:>12} | {torch_ms / plain:6.2f}x')
+              f'{1e3 * torch_ms:10.2f} {variant[:10]:>10} | {torch_ms / plain:6.2f}x')
     print('(plain/best: the README\'s flags against the fastest set, 1.00x is as fast; '
           'pytorch/plain above 1: cnngen with the plain flags is faster)')
     if llvm:

@@ -432,18 +432,17 @@ static int generate(const Options *o, const Model *m, int argc, char **argv)
     IrProgram programs[EMIT_CLONE_COUNT];
     memset(programs, 0, sizeof programs);
     int nprograms = 1;
-    bool train = false;
+    bool train = false, want_train = !o->weights && !o->no_train;
     bool inline_all = o->vector_width < 0 && o->emit == EMIT_C && emit_small_model(m);
     if (inline_all) {
         /* one version in plain loops, every layer inlined (emit_small_model) */
-        CompileOptions co = {0, 16, !o->weights && !o->no_train};
+        CompileOptions co = {0, 16, want_train};
         train = compile_lower(m, &co, &programs[0]);
     } else if (o->vector_width < 0 && o->emit == EMIT_C) {
         /* auto: one lowering per instruction-set clone */
         nprograms = EMIT_CLONE_COUNT;
         for (int k = 0; k < nprograms; k++) {
-            CompileOptions co = {emit_clones[k].lanes, emit_clones[k].registers,
-                                 !o->weights && !o->no_train};
+            CompileOptions co = {emit_clones[k].lanes, emit_clones[k].registers, want_train};
             train = compile_lower(m, &co, &programs[k]);
         }
     } else {
@@ -452,11 +451,10 @@ static int generate(const Options *o, const Model *m, int argc, char **argv)
                              o->vector_registers ? o->vector_registers
                              : width >= 16       ? 32
                                                  : 16,
-                             !o->weights && !o->no_train};
+                             want_train};
         train = compile_lower(m, &co, &programs[0]);
     }
-    if (!o->weights && !o->no_train &&
-        !train) /* a batch too large for static memory indexed with int */
+    if (want_train && !train) /* a batch too large for static memory indexed with int */
         fprintf(stderr,
                 "cnngen: warning: training batch %lld needs %lld bytes of static memory; "
                 "no training code (use a smaller batch)\n",

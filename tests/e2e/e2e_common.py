@@ -66,18 +66,24 @@ def isa_llvm_options(args):
     return ISA_ONLY[args.isa][1]
 
 
+def cpu_flags():
+    """This CPU's flags as /proc/cpuinfo lists them (none where it cannot be read)."""
+    try:
+        with open('/proc/cpuinfo') as f:
+            return next((l.split(':', 1)[1].split() for l in f if l.startswith('flags')), [])
+    except OSError:
+        return []
+
+
+def missing_for(isa, flags):
+    """The flags a clone needs that this CPU lacks."""
+    return [n for n in ISA_NEEDS.get(isa, []) if n not in flags]
+
+
 def skip_unless_cpu_runs(args):
     """Exit with SKIP (a message, never a pass) when this CPU cannot run
     the clone that --isa names."""
-    needs = ISA_NEEDS.get(args.isa, [])
-    if not needs:
-        return
-    try:
-        with open('/proc/cpuinfo') as f:
-            flags = next((l.split(':', 1)[1].split() for l in f if l.startswith('flags')), [])
-    except OSError:
-        flags = []
-    missing = [n for n in needs if n not in flags]
+    missing = missing_for(args.isa, cpu_flags())
     if missing:
         print(f'SKIPPED: this CPU cannot run the {args.isa} clone (no {", ".join(missing)})')
         sys.exit(SKIP)

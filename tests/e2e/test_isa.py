@@ -22,25 +22,13 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from e2e_common import ISA_NEEDS  # noqa: E402
+from e2e_common import ISA_NEEDS, cpu_flags, missing_for  # noqa: E402
 
 # (bench/seed42.cnn is small: one inlined version, 'inline' in every build)
 MODELS = ['bench/lenet.cnn', 'bench/seed42.cnn', 'examples/residual.cnn',
           'examples/depthwise.cnn', 'tests/gradcheck/conv_wide_1d3d.cnn']
 CLONES = ['avx512', 'avx2', 'generic']
 WARNINGS = ['-std=c99', '-Wall', '-Wextra', '-pedantic', '-Werror']
-
-
-def cpu_flags():
-    try:
-        with open('/proc/cpuinfo') as f:
-            return next((l.split(':', 1)[1].split() for l in f if l.startswith('flags')), [])
-    except OSError:
-        return []
-
-
-def runs(clone, flags):
-    return all(n in flags for n in ISA_NEEDS.get(clone, []))
 
 
 def run(cmd, env=None):
@@ -120,13 +108,13 @@ def main():
                 plain = build(cc, 'plain', ['-O2'])
                 if plain:
                     for clone in CLONES:
-                        if runs(clone, flags):
+                        if not missing_for(clone, flags):
                             check(plain, f'{cc} -O2 CNNGEN_ISA={clone}', clone, clone)
                         else:
                             skipped.add(clone)
                             check(plain, f'{cc} -O2 CNNGEN_ISA={clone}', None, clone)
                 for clone in ['avx512', 'avx2']:
-                    if runs(clone, flags):
+                    if not missing_for(clone, flags):
                         exe = build(cc, clone, ['-O2', f'-DCNNGEN_ONLY_{clone.upper()}'])
                         if exe:
                             check(exe, f'{cc} -DCNNGEN_ONLY_{clone.upper()}', clone)

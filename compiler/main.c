@@ -281,24 +281,47 @@ static float *load_baked_weights(const Model *m, const char *path, int *status)
     return weights;
 }
 
-/* Replace path with text unless it holds exactly that already (a build
- * system then rebuilds nothing); written as the runtime writes weights
- * (cnnrt_write_file): whole or not at all, a regular file only. */
-static int write_if_changed(const char *path, const char *text, size_t len)
+/* Whether the file at path holds exactly text already. */
+static bool holds_text(const char *path, const char *text, size_t len)
 {
     Source old;
-    if (source_read(path, &old)) {
-        bool same = old.len == len && memcmp(old.data, text, len) == 0;
-        source_free(&old);
-        if (same)
-            return 0;
-    }
+    if (!source_read(path, &old))
+        return false;
+    bool same = old.len == len && memcmp(old.data, text, len) == 0;
+    source_free(&old);
+    return same;
+}
+
+typedef struct {
+    const char *path, *text;
+    size_t len;
+} OutputFile;
+
+/* The outputs as one (cnnrt_stage_file): every file whose text changed is
+ * written whole beside its target, and only when all are written are
+ * they renamed into place, so a failure (a full disk) leaves the old .c
+ * and .h as a matching pair.  A file that holds its text already is not
+ * touched: a build system then rebuilds nothing for a model that compiles
+ * to the same code (the header survives most edits unchanged). */
+static int write_outputs(const OutputFile *files, int n)
+{
+    char *staged[4] = {NULL, NULL, NULL, NULL};
     char error[4200];
-    if (cnnrt_write_file(path, text, len, error, sizeof error) != 0) {
-        fprintf(stderr, "cnngen: %s\n", error);
-        return 2;
+    int status = 0;
+    for (int i = 0; i < n && status == 0; i++)
+        if (!holds_text(files[i].path, files[i].text, files[i].len) &&
+            cnnrt_stage_file(files[i].path, files[i].text, files[i].len, &staged[i], error,
+                             sizeof error) != 0)
+            status = 2;
+    for (int i = 0; i < n; i++) {
+        if (status != 0)
+            cnnrt_discard_file(staged[i]);
+        else if (staged[i] && cnnrt_commit_file(files[i].path, staged[i], error, sizeof error))
+            status = 2;
     }
-    return 0;
+    if (status != 0)
+        fprintf(stderr, "cnngen: %s\n", error);
+    return status;
 }
 
 static const char *output_extension(const Options *o)
@@ -467,9 +490,7 @@ static int generate(const Options *o, const Model *m, int argc, char **argv)
         output_names(o->output, output_extension(o), &code_path, &h_path, &h_name);
         eo.header_name = h_name;
     }
-    /* Built in memory, then written only where the text changed: a build
-     * system then rebuilds nothing for a model that compiles to the same
-     * code (the header survives most edits unchanged). */
+    /* Built in memory, then written as a pair where the text changed. */
     size_t code_len = 0;
     char *code = generate_code(o, m, programs, nprograms, &eo, &code_len, &status);
     if (code && !code_path) {
@@ -485,9 +506,8 @@ static int generate(const Options *o, const Model *m, int argc, char **argv)
         }
         emit_c_header(h, m, &eo);
         fclose(h);
-        if (write_if_changed(h_path, h_text, h_len) != 0 ||
-            write_if_changed(code_path, code, code_len) != 0)
-            status = 2;
+        OutputFile pair[] = {{h_path, h_text, h_len}, {code_path, code, code_len}};
+        status = write_outputs(pair, 2);
         free(h_text);
         if (status == 0 && (o->md || o->depfile))
             status = write_dependencies(o, code_path);

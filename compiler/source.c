@@ -29,8 +29,11 @@ bool source_read(const char *path, Source *src)
             data = xrealloc(data, cap);
         }
         size_t got = fread(data + len, 1, cap - len - 1, f);
-        len += got;
-        if (got == 0)
+        /* A model is text: the scanner reports a NUL byte, and a device
+         * like /dev/zero is not read up to the size limit. */
+        const char *nul = memchr(data + len, 0, got);
+        len = nul ? (size_t)(nul - data) + 1 : len + got;
+        if (got == 0 || nul)
             break;
     }
     int failed = ferror(f), why = errno;

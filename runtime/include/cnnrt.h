@@ -115,10 +115,21 @@ int cnnrt_save_safetensors(const char *path, const cnnrt_tensor_spec *specs, int
  * that a reader never sees half of it.  Only a regular file is replaced
  * (keeping its permissions; a new file gets what the umask gives, read
  * by setting it for an instant, so not while another thread creates
- * files); a device, a directory or a symbolic link at path is an error.  Returns 0, or CNNRT_EIO with a message ("error:
- * cannot write ...") in error. */
+ * files); a device, a directory or a symbolic link at path is an error.
+ * Returns 0, or CNNRT_EIO with a message ("error: cannot write ...") in
+ * error. */
 int cnnrt_write_file(const char *path, const void *data, size_t len, char *error,
                      size_t error_size);
+
+/* cnnrt_write_file in two steps, for files that go together (cnngen's .c
+ * and .h): stage each (written whole and synced beside its target, under
+ * the name returned in *staged), and only when all are staged commit each
+ * (the rename); on a failure, discard the staged ones and the old files
+ * are left as they were.  Commit and discard free *staged. */
+int cnnrt_stage_file(const char *path, const void *data, size_t len, char **staged, char *error,
+                     size_t error_size);
+int cnnrt_commit_file(const char *path, char *staged, char *error, size_t error_size);
+void cnnrt_discard_file(char *staged);
 
 /* The predict command of a generated program:
  *   PROG predict [--weights W.safetensors] [FILE|-]

@@ -69,9 +69,24 @@ void cnnrt_free_data(cnnrt_data *data)
 /* Whole file, checked to be UTF-8; 0, or CNNRT_EBAD/CNNRT_EIO with a message. */
 static int read_text(const char *path, char **text, size_t *len, char *error, size_t size)
 {
-    char *buf = cnnrt_read_file(path, len);
+    char *buf = cnnrt_read_file(path, SIZE_MAX, 1, len);
     if (!buf)
         return fail(error, size, CNNRT_EIO, "error: cannot read '%s': %s", path, strerror(errno));
+    const char *nul = memchr(buf, 0, *len);
+    if (nul) {
+        long line = 1;
+        const char *start = buf;
+        for (const char *p = buf; p < nul; p++)
+            if (*p == '\n') {
+                line++;
+                start = p + 1;
+            }
+        int status =
+            fail(error, size, CNNRT_EBAD, "%s:%ld:%ld: error: a NUL byte: this is not a text file",
+                 path, line, cnnrt_column(start, (size_t)(nul - start)));
+        free(buf);
+        return status;
+    }
     if (!cnnrt_valid_utf8((const unsigned char *)buf, *len)) {
         free(buf);
         return fail(error, size, CNNRT_EBAD, "%s: error: the file is not valid UTF-8", path);
@@ -497,87 +512,153 @@ done:
 
 /* ---- idx:PREFIX ------------------------------------------------------------ */
 
-/* The bytes of PATH, or of PATH.gz when only that exists. */
-static int read_idx_file(const char *path, char **name, unsigned char **raw, size_t *len,
-                         char *error, size_t size)
+/* Which of PATH and PATH.gz to read: PATH when it exists. */
+static char *idx_file_name(const char *path, char *error, size_t size, int *status)
 {
     size_t plen = strlen(path);
     char *gz = malloc(plen + 4);
-    if (!gz)
-        return fail(error, size, CNNRT_EIO, "error: out of memory");
+    *status = CNNRT_EIO;
+    if (!gz) {
+        fail(error, size, CNNRT_EIO, "error: out of memory");
+        return NULL;
+    }
     snprintf(gz, plen + 4, "%s.gz", path);
     FILE *probe = fopen(path, "rb");
-    const char *chosen = probe ? path : gz;
-    if (probe)
+    if (probe) {
         fclose(probe);
-    else if (!(probe = fopen(gz, "rb"))) {
-        int status =
-            fail(error, size, CNNRT_EIO, "error: cannot read '%s' (nor '%s.gz')", path, path);
-        free(gz);
-        return status;
-    } else {
-        fclose(probe);
+        memcpy(gz, path, plen + 1);
+        return gz;
     }
-    /* zlib reads a plain file as it is, and a gzipped one inflated. */
+    if ((probe = fopen(gz, "rb"))) {
+        fclose(probe);
+        return gz;
+    }
+    fail(error, size, CNNRT_EIO, "error: cannot read '%s' (nor '%s.gz')", path, path);
+    free(gz);
+    return NULL;
+}
+
+/* Up to N bytes from F into P; how many came, or -1 on a read error. */
+static long long read_up_to(gzFile f, unsigned char *p, unsigned long long n)
+{
+    unsigned long long done = 0;
+    while (done < n) {
+        unsigned chunk = n - done > (1u << 30) ? 1u << 30 : (unsigned)(n - done);
+        int got = gzread(f, p + done, chunk);
+        if (got < 0)
+            return -1;
+        done += (unsigned)got;
+        if ((unsigned)got < chunk)
+            break;
+    }
+    return (long long)done;
+}
+
+/* The reason zlib gives for a failed read (a bad CRC, a stream cut off), or
+ * the system's. */
+static const char *gz_reason(gzFile f, const char *path)
+{
+    int code;
+    const char *why = gzerror(f, &code);
+    size_t n = strlen(path);
+    if (code == Z_ERRNO)
+        return strerror(errno);
+    return strncmp(why, path, n) == 0 && strncmp(why + n, ": ", 2) == 0 ? why + n + 2 : why;
+}
+
+/* An IDX file of RANK dimensions (zlib reads a plain file as it is and a
+ * gzipped one inflated): two zero bytes, type 0x08, the rank, big-endian
+ * uint32 sizes, data.  Memory is bounded by what the header declares, and
+ * by the data there is: a gzip bomb is inflated no further than the
+ * header's size (and a little beyond, to say by how much it is off). */
+static int read_idx(const char *path, int rank, uint32_t *dims, char **name, unsigned char **raw,
+                    size_t *len, char *error, size_t size)
+{
+    int status;
+    char *chosen = idx_file_name(path, error, size, &status);
+    if (!chosen)
+        return status;
     gzFile f = gzopen(chosen, "rb");
-    size_t cap = 1 << 20, n = 0;
-    unsigned char *buf = f ? malloc(cap) : NULL;
-    int bad = !f || !buf;
-    while (!bad) {
-        int got = gzread(f, buf + n, (unsigned)(cap - n));
-        if (got < 0) {
-            bad = 1;
-            break;
+    size_t head = 4 + 4 * (size_t)rank;
+    unsigned char *buf = malloc(head + 1);
+    unsigned long long total = 1, have = 0;
+    long long got = f && buf ? read_up_to(f, buf, head) : -1;
+    status = 0;
+    if (got < 0) {
+        status = CNNRT_EIO;
+    } else if ((size_t)got < head || buf[0] || buf[1] || buf[2] != 8 || buf[3] != rank) {
+        status = fail(error, size, CNNRT_EBAD,
+                      "%s: error: not an IDX file of unsigned bytes with %d dimension%s", chosen,
+                      rank, rank > 1 ? "s" : "");
+    } else {
+        int overflow = 0; /* a product that wraps could match the data's length */
+        for (int i = 0; i < rank; i++) {
+            const unsigned char *p = buf + 4 + 4 * i;
+            dims[i] = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+            overflow |= dims[i] && total > ULLONG_MAX / dims[i];
+            total *= dims[i];
         }
-        n += (size_t)got;
-        if (n < cap)
-            break;
-        unsigned char *bigger = realloc(buf, 2 * cap);
+        if (overflow || total > SIZE_MAX / 2)
+            status =
+                fail(error, size, CNNRT_EBAD, "%s: error: the header's sizes overflow", chosen);
+    }
+    /* The data in doubling steps, never past TOTAL + 1 bytes: a header
+     * that declares terabytes costs only what the file holds. */
+    for (size_t cap = 1 << 16; status == 0;) {
+        unsigned long long want = total + 1 - have;
+        if (want > cap)
+            want = cap;
+        unsigned char *bigger = realloc(buf, head + have + want + 1);
         if (!bigger) {
-            bad = 1;
+            status = fail(error, size, CNNRT_EBAD, "%s: error: out of memory", chosen);
             break;
         }
         buf = bigger;
+        got = read_up_to(f, buf + head + have, want);
+        if (got < 0) {
+            status = CNNRT_EIO;
+            break;
+        }
+        have += (unsigned long long)got;
+        if ((unsigned long long)got < want || have > total)
+            break;
         cap *= 2;
     }
-    if (f)
-        gzclose(f);
-    if (bad) {
+    /* How far past the header's size the data goes, counted (not kept) up
+     * to 64 MiB beyond it. */
+    unsigned long long extra = 0;
+    if (status == 0 && have > total) {
+        unsigned char scrap[1 << 16];
+        while (extra < (64ull << 20) && (got = read_up_to(f, scrap, sizeof scrap)) > 0)
+            extra += (unsigned long long)got;
+        if (got < 0)
+            status = CNNRT_EIO;
+    }
+    int code = Z_OK;
+    if (f && status == 0)
+        gzerror(f, &code);
+    if (status == CNNRT_EIO || (status == 0 && code != Z_OK))
+        status = fail(error, size, CNNRT_EIO, "error: cannot read '%s': %s", chosen,
+                      f ? gz_reason(f, chosen) : strerror(errno ? errno : ENOMEM));
+    else if (status == 0 && extra >= (64ull << 20))
+        status = fail(error, size, CNNRT_EBAD,
+                      "%s: error: more than %llu bytes of data; the header says %llu", chosen,
+                      total + (64ull << 20), total);
+    else if (status == 0 && have != total)
+        status =
+            fail(error, size, CNNRT_EBAD, "%s: error: %llu bytes of data; the header says %llu",
+                 chosen, have + extra, total);
+    if (f && gzclose(f) == Z_BUF_ERROR && status == 0) /* the stream cut off in its trailer */
+        status =
+            fail(error, size, CNNRT_EIO, "error: cannot read '%s': unexpected end of file", chosen);
+    if (status) {
         free(buf);
-        int status = fail(error, size, CNNRT_EIO, "error: cannot read '%s'", chosen);
-        free(gz);
+        free(chosen);
         return status;
     }
-    *name = strdup(chosen);
+    *name = chosen;
     *raw = buf;
-    *len = n;
-    free(gz);
-    return 0;
-}
-
-/* Two zero bytes, type 0x08, the rank, big-endian uint32 sizes, data. */
-static int parse_idx(const char *name, const unsigned char *raw, size_t len, int rank,
-                     uint32_t *dims, char *error, size_t size)
-{
-    if (len < 4 + 4 * (size_t)rank || raw[0] || raw[1] || raw[2] != 8 || raw[3] != rank)
-        return fail(error, size, CNNRT_EBAD,
-                    "%s: error: not an IDX file of unsigned bytes with %d "
-                    "dimension%s",
-                    name, rank, rank > 1 ? "s" : "");
-    unsigned long long total = 1;
-    int overflow = 0; /* a product that wraps could match the data's length */
-    for (int i = 0; i < rank; i++) {
-        const unsigned char *p = raw + 4 + 4 * i;
-        dims[i] = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-        overflow |= dims[i] && total > ULLONG_MAX / dims[i];
-        total *= dims[i];
-    }
-    size_t data = len - 4 - 4 * (size_t)rank;
-    if (overflow)
-        return fail(error, size, CNNRT_EBAD, "%s: error: the header's sizes overflow", name);
-    if (data != total)
-        return fail(error, size, CNNRT_EBAD, "%s: error: %zu bytes of data; the header says %llu",
-                    name, data, total);
+    *len = head + (size_t)have;
     return 0;
 }
 
@@ -597,10 +678,8 @@ static int load_idx(const char *prefix, const cnnrt_data_layout *layout, cnnrt_d
     }
     snprintf(images, plen, "%s-images-idx3-ubyte", prefix);
     snprintf(labels, plen, "%s-labels-idx1-ubyte", prefix);
-    if ((status = read_idx_file(images, &image_name, &image_raw, &image_len, error, size)) ||
-        (status = read_idx_file(labels, &label_name, &label_raw, &label_len, error, size)) ||
-        (status = parse_idx(image_name, image_raw, image_len, 3, idims, error, size)) ||
-        (status = parse_idx(label_name, label_raw, label_len, 1, ldims, error, size)))
+    if ((status = read_idx(images, 3, idims, &image_name, &image_raw, &image_len, error, size)) ||
+        (status = read_idx(labels, 1, ldims, &label_name, &label_raw, &label_len, error, size)))
         goto done;
     /* uint32 x uint32 fits in 64 unsigned bits, not always in long */
     uint64_t pixels64 = (uint64_t)idims[1] * idims[2];

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "cnnrt.h"
+
 int cnnrt_is_blank(int c);
 /* A decimal number as a whole field: sign, digits, fraction, exponent. */
 int cnnrt_is_number(const char *s, size_t n);
@@ -16,12 +18,22 @@ int cnnrt_valid_utf8(const unsigned char *p, size_t n);
 /* The end of the field at pos (fields are separated by a comma with
  * blanks around it, or by blanks), and where the next one starts. */
 size_t cnnrt_field_end(const char *line, size_t pos, size_t end, size_t *next);
-/* One line of any length with its newline; its length, -1 at the end of
- * the input, -2 out of memory. */
-long cnnrt_read_line(FILE *in, char **buf, size_t *cap);
+/* One line with its newline, ended early by a NUL byte; its length, -1 at
+ * the end of the input, -2 out of memory, -3 longer than MAX bytes. */
+long cnnrt_read_line(FILE *in, size_t max, char **buf, size_t *cap);
 
-/* A whole file, NUL-terminated (the NUL not counted in *len); NULL with
- * errno set when it cannot be read or memory runs out. */
-char *cnnrt_read_file(const char *path, size_t *len);
+/* At most MAX bytes of a file or stream, NUL-terminated (the NUL not
+ * counted in *len); NULL with errno set when it cannot be read, memory
+ * runs out, or it holds more than MAX bytes (EFBIG).  With STOP_AT_NUL
+ * reading ends after a chunk that holds a NUL byte: a text reader reports
+ * it, and a device like /dev/zero is not read to the limit. */
+char *cnnrt_read_stream(FILE *f, size_t max, int stop_at_nul, size_t *len);
+char *cnnrt_read_file(const char *path, size_t max, int stop_at_nul, size_t *len);
+
+/* The safetensors loader's checks and copy, on a file already in memory
+ * (the fuzzer's entry); PATH names it in messages. */
+int cnnrt_parse_safetensors(const char *path, const unsigned char *raw, size_t len,
+                            const cnnrt_tensor_spec *specs, int nspecs, float *params, long count,
+                            char *error, size_t error_size);
 
 #endif

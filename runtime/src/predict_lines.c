@@ -168,7 +168,7 @@ static void cnnrt_print_outputs(FILE *out, const float *y, int rows, int size)
 
 /* Read one line of any length; returns its length, or -1 at the end (or
  * on a read error: ferror tells). */
-CNNRT_API long cnnrt_read_line(FILE *in, char **buf, size_t *cap)
+CNNRT_API long cnnrt_read_line(FILE *in, size_t max, char **buf, size_t *cap)
 {
     size_t len = 0;
     int c;
@@ -182,8 +182,12 @@ CNNRT_API long cnnrt_read_line(FILE *in, char **buf, size_t *cap)
             *cap = bigger;
         }
         (*buf)[len++] = (char)c;
-        if (c == '\n')
+        /* A NUL ends the line too, for the caller to report: /dev/zero
+         * is one endless line of them. */
+        if (c == '\n' || c == '\0')
             break;
+        if (len > max)
+            return -3;
     }
     if (len == 0 && c == EOF)
         return -1;
@@ -206,8 +210,17 @@ CNNRT_API int cnnrt_predict_lines(FILE *in, const char *where, int input_size, i
     }
     /* One sample at a time: a person typing gets each answer at once, and
      * the lines before a bad one are printed. */
-    while (status == 0 && (len = cnnrt_read_line(in, &line, &cap)) >= 0) {
+    /* Room for every number written out in full, and then some. */
+    size_t max = 256 * (size_t)input_size + 65536;
+    while (status == 0 && (len = cnnrt_read_line(in, max, &line, &cap)) >= 0) {
         lineno++;
+        const char *nul = (const char *)memchr(line, 0, (size_t)len);
+        if (nul) {
+            fprintf(err, "%s:%ld:%ld: error: a NUL byte: the input is not text\n", where, lineno,
+                    cnnrt_column(line, (size_t)(nul - line)));
+            status = 1;
+            break;
+        }
         if (!cnnrt_valid_utf8((const unsigned char *)line, (size_t)len)) {
             fprintf(err, "%s: error: the input is not valid UTF-8\n", where);
             status = 1;
@@ -223,6 +236,11 @@ CNNRT_API int cnnrt_predict_lines(FILE *in, const char *where, int input_size, i
     }
     if (len == -2) {
         fprintf(err, "%s: error: out of memory\n", where);
+        status = 1;
+    }
+    if (len == -3) {
+        fprintf(err, "%s:%ld: error: the line is longer than %zu bytes, the limit for %d inputs\n",
+                where, lineno + 1, max, input_size);
         status = 1;
     }
     if (status == 0 && ferror(in)) { /* a directory, say: not the end of an empty input */

@@ -567,38 +567,60 @@ static int match_specs(const char *path, const Entry *entries, const Entry *cons
     return 0;
 }
 
-char *cnnrt_read_file(const char *path, size_t *len)
+char *cnnrt_read_stream(FILE *f, size_t max, int stop_at_nul, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 1 << 16, n = 0;
+    if (max > SIZE_MAX / 2)
+        max = SIZE_MAX / 2;
+    size_t cap = max < (1 << 16) ? max + 1 : 1 << 16, n = 0;
     char *buf = malloc(cap + 1);
     while (buf) {
-        n += fread(buf + n, 1, cap - n, f);
-        if (n < cap)
+        size_t want = cap - n, got = fread(buf + n, 1, want, f);
+        /* A text reader reports the NUL; /dev/zero is not read to the limit. */
+        int nul = stop_at_nul && memchr(buf + n, 0, got);
+        n += got;
+        if (nul)
             break;
-        char *bigger = realloc(buf, 2 * cap + 1);
+        if (n > max) {
+            free(buf);
+            errno = EFBIG;
+            return NULL;
+        }
+        if (got < want) /* the end, or an error */
+            break;
+        size_t bigger_cap = cap > (max + 1) / 2 ? max + 1 : 2 * cap;
+        char *bigger = realloc(buf, bigger_cap + 1);
         if (!bigger) {
             free(buf);
-            buf = NULL;
             errno = ENOMEM;
-            break;
+            return NULL;
         }
         buf = bigger;
-        cap *= 2;
+        cap = bigger_cap;
     }
-    int bad = ferror(f), why = errno; /* EISDIR for a directory, not a vague EIO */
-    fclose(f);
-    if (bad) {
+    if (!buf) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (ferror(f)) {
+        int why = errno; /* EISDIR for a directory, not a vague EIO */
         free(buf);
         errno = why ? why : EIO;
         return NULL;
     }
-    if (buf) {
-        buf[n] = '\0';
-        *len = n;
-    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+char *cnnrt_read_file(const char *path, size_t max, int stop_at_nul, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = cnnrt_read_stream(f, max, stop_at_nul, len);
+    int why = errno;
+    fclose(f);
+    errno = why;
     return buf;
 }
 
@@ -611,16 +633,84 @@ static float read_f32(const unsigned char *p)
     return v;
 }
 
+/* The safetensors format's own limit on the header (its reference
+ * implementation refuses a longer one). */
+#define HEADER_LIMIT 100000000ull
+
+/* The file, but no more of it than a weights file of COUNT parameters can
+ * hold: the 8 bytes of length, a header within the limit, the tensors and
+ * a little room, so a file that is too long still gets the exact reason.
+ * NULL with the message in ERROR and *status set. */
+static unsigned char *read_weights_file(const char *path, long count, size_t *len, int *status,
+                                        char *error, size_t error_size)
+{
+    FILE *f = fopen(path, "rb");
+    unsigned char head[8];
+    size_t got = f ? fread(head, 1, sizeof head, f) : 0;
+    unsigned long long hlen = 0;
+    for (int i = (int)got - 1; i >= 0; i--)
+        hlen = hlen << 8 | head[i];
+    *status = CNNRT_EIO; /* an unreadable file, not a bad one */
+    if (!f || ferror(f)) {
+        int why = errno;
+        if (f)
+            fclose(f);
+        fail(error, error_size, "%s: error: cannot read the file: %s", path, strerror(why));
+        return NULL;
+    }
+    *status = CNNRT_EBAD;
+    if (got == sizeof head && hlen > HEADER_LIMIT) {
+        fclose(f);
+        fail(error, error_size, "%s: error: the header length %llu is over the limit of %llu bytes",
+             path, hlen, HEADER_LIMIT);
+        return NULL;
+    }
+    size_t rest;
+    size_t max = (size_t)hlen + 4 * (size_t)(count > 0 ? count : 0) + (1 << 20);
+    char *tail = cnnrt_read_stream(f, max, 0, &rest);
+    int why = errno;
+    fclose(f);
+    unsigned char *raw = tail ? malloc(got + rest + 1) : NULL;
+    if (!raw) {
+        free(tail);
+        if (tail || why != EFBIG) {
+            *status = CNNRT_EIO;
+            fail(error, error_size, "%s: error: cannot read the file: %s", path,
+                 strerror(tail ? ENOMEM : why));
+        } else {
+            fail(error, error_size,
+                 "%s: error: the file is larger than its header and the model's %ld parameters "
+                 "can need",
+                 path, count);
+        }
+        return NULL;
+    }
+    memcpy(raw, head, got);
+    memcpy(raw + got, tail, rest + 1);
+    free(tail);
+    *len = got + rest;
+    return raw;
+}
+
 int cnnrt_load_safetensors(const char *path, const cnnrt_tensor_spec *specs, int nspecs,
                            float *params, long count, char *error, size_t error_size)
 {
-    size_t file_len;
-    unsigned char *raw = (unsigned char *)cnnrt_read_file(path, &file_len);
+    size_t len;
+    int status;
+    unsigned char *raw = read_weights_file(path, count, &len, &status, error, error_size);
+    if (!raw)
+        return status;
+    status =
+        cnnrt_parse_safetensors(path, raw, len, specs, nspecs, params, count, error, error_size);
+    free(raw);
+    return status;
+}
+
+int cnnrt_parse_safetensors(const char *path, const unsigned char *raw, size_t file_len,
+                            const cnnrt_tensor_spec *specs, int nspecs, float *params, long count,
+                            char *error, size_t error_size)
+{
     long long size = (long long)file_len;
-    if (!raw) {
-        fail(error, error_size, "%s: error: cannot read the file: %s", path, strerror(errno));
-        return CNNRT_EIO; /* an unreadable file, not a bad one */
-    }
     int status = CNNRT_EBAD;
     Json header = {0};
     Entry *entries = NULL;
@@ -712,7 +802,6 @@ done:
     json_free(&header);
     free(entries);
     free(sorted);
-    free(raw);
     return status;
 }
 
@@ -841,8 +930,10 @@ static void sync_directory(const char *path)
     free(dir);
 }
 
-int cnnrt_write_file(const char *path, const void *data, size_t len, char *error, size_t error_size)
+int cnnrt_stage_file(const char *path, const void *data, size_t len, char **staged, char *error,
+                     size_t error_size)
 {
+    *staged = NULL;
     struct stat old;
     int exists = lstat(path, &old) == 0;
     if (!exists && errno != ENOENT)
@@ -873,15 +964,37 @@ int cnnrt_write_file(const char *path, const void *data, size_t len, char *error
         ok = 0;
         saved = errno;
     }
-    if (ok && rename(tmp, path) != 0) {
-        ok = 0;
-        saved = errno;
-    }
-    if (!ok)
+    if (!ok) {
         unlink(tmp);
-    free(tmp);
-    if (!ok)
+        free(tmp);
         return fail_io(error, error_size, "error: cannot write '%s': %s", path, strerror(saved));
+    }
+    *staged = tmp;
+    return 0;
+}
+
+int cnnrt_commit_file(const char *path, char *staged, char *error, size_t error_size)
+{
+    if (rename(staged, path) != 0) {
+        int saved = errno;
+        cnnrt_discard_file(staged);
+        return fail_io(error, error_size, "error: cannot write '%s': %s", path, strerror(saved));
+    }
+    free(staged);
     sync_directory(path);
     return 0;
+}
+
+void cnnrt_discard_file(char *staged)
+{
+    if (staged)
+        unlink(staged);
+    free(staged);
+}
+
+int cnnrt_write_file(const char *path, const void *data, size_t len, char *error, size_t error_size)
+{
+    char *staged;
+    int status = cnnrt_stage_file(path, data, len, &staged, error, error_size);
+    return status ? status : cnnrt_commit_file(path, staged, error, error_size);
 }

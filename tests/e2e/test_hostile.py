@@ -11,11 +11,13 @@ Every case prints 'ok' or 'FAIL'; the last line counts them.
 
 import argparse
 import os
+import gzip
 import struct
 import sys
 import resource
 import tempfile
 import time
+import zlib
 
 from e2e_common import WARNINGS, run, sanitizer_flags, write_safetensors
 
@@ -105,6 +107,45 @@ def data_cases(a, work):
     idx_file(prefix + '-labels-idx1-ubyte', 1, [2], b'\0\0')
     expect('idx: a header whose sizes overflow', run([a.driver, f'idx:{prefix}', '4', '1', '0',
                                                       '0']), 1, "error: the header's sizes overflow")
+    gzip_cases(a, work)
+
+
+def idx_images(count, rows, cols, data):
+    return bytes([0, 0, 8, 3]) + struct.pack('>III', count, rows, cols) + data
+
+
+def gzip_cases(a, work):
+    """A gzipped idx set cut off in its trailer (accepted before), with a
+    bad CRC (no reason given before), a bomb (inflated whole before its
+    size was checked), a header that declares terabytes."""
+    packed = gzip.compress(idx_images(2, 1, 3, bytes(range(6))))
+    bomb = zlib.compressobj(9, zlib.DEFLATED, 31)
+    inflated = bomb.compress(idx_images(2, 1, 3, bytes(range(6))))
+    for _ in range(512):  # 512 MB of zeros in 500 KB
+        inflated += bomb.compress(bytes(1 << 20))
+    bombed = inflated + bomb.flush()
+    flipped = packed[:-8] + bytes([packed[-8] ^ 1]) + packed[-7:]
+    cases = [('cut off in its trailer', packed[:-4], 2, 'unexpected end of file'),
+             ('cut off before its trailer', packed[:-8], 2, 'unexpected end of file'),
+             ('with a bad CRC', flipped, 2, 'incorrect data check'),
+             ('a bomb: 512 MB of data for a header of 6 bytes, in 256 MB', bombed, 1,
+              'more than 67108870 bytes of data; the header says 6')]
+    limit = None if a.sanitize else (lambda: resource.setrlimit(resource.RLIMIT_AS,
+                                                                (1 << 28, 1 << 28)))
+    for name, data, status, message in cases:
+        prefix = os.path.join(work, 'gz' + str(len(data)))
+        with open(prefix + '-images-idx3-ubyte.gz', 'wb') as f:
+            f.write(data)
+        idx_file(prefix + '-labels-idx1-ubyte', 1, [2], b'\0\1')
+        expect(f'idx.gz {name}', run([a.driver, f'idx:{prefix}', '3', '1', '0', '0'],
+                                     preexec_fn=limit), status, message)
+    prefix = os.path.join(work, 'tera')
+    with open(prefix + '-images-idx3-ubyte', 'wb') as f:
+        f.write(idx_images(0xffffffff, 0xffff, 1, b'abc'))
+    idx_file(prefix + '-labels-idx1-ubyte', 1, [2], b'\0\1')
+    expect('idx: a header that declares 281 TB, in 256 MB',
+           run([a.driver, f'idx:{prefix}', '3', '1', '0', '0'], preexec_fn=limit), 1,
+           '3 bytes of data; the header says 281470681677825')
 
 
 MODEL = '''model diverge
@@ -151,6 +192,7 @@ def program_cases(a, work):
     expect('predict with NaN weights is refused', run([exe, 'predict', '--weights', bad], input='1,2\n'),
            1, 'holds nan')
     save_cases(a, exe, data, good, work)
+    device_cases(a, exe, model, good, work)
     folder = os.path.join(work, 'folder')
     os.mkdir(folder)
     expect('predict from a directory: exit 2, not 0 with nothing',
@@ -220,6 +262,62 @@ def save_cases(a, exe, data, good, work):
            "it is a directory, not a regular file")
 
 
+def device_cases(a, exe, model, good, work):
+    """/dev/zero as each kind of input: read up to a size limit (a model:
+    1 GB; weights: until memory ran out) before; now its first NUL byte
+    or the model's size ends it.  A sample line is bounded too."""
+    limit = None if a.sanitize else (lambda: resource.setrlimit(resource.RLIMIT_AS,
+                                                                (1 << 29, 1 << 29)))
+    cases = [('cnngen: /dev/zero as the model', [a.cnngen, '/dev/zero', '--check'], 1,
+              "/dev/zero:1:1: error: unexpected character '\\x00'"),
+             ('cnngen: /dev/zero as --weights', [a.cnngen, model, '--weights', '/dev/zero',
+                                                 '-o', os.path.join(work, 'zero.c')], 1,
+              "/dev/zero: error: the file is larger than its header and the model's 3 "
+              "parameters can need"),
+             ('predict --weights /dev/zero', [exe, 'predict', '--weights', '/dev/zero'], 1,
+              'the file is larger than its header'),
+             ('predict /dev/zero', [exe, 'predict', '--weights', good, '/dev/zero'], 1,
+              '/dev/zero:1:1: error: a NUL byte: the input is not text'),
+             ('train --data /dev/zero', [exe, 'train', '--data', '/dev/zero'], 1,
+              '/dev/zero:1:1: error: a NUL byte: this is not a text file')]
+    for name, cmd, status, message in cases:
+        start = time.monotonic()
+        expect(name + ', in 512 MB', run(cmd, timeout=60, preexec_fn=limit), status, message)
+        check('... in under 5 s', time.monotonic() - start < 5)
+    line = os.path.join(work, 'line.txt')
+    with open(line, 'w') as f:
+        f.write('1' * (1 << 20))
+    expect('predict: a 1 MB line for 2 inputs', run([exe, 'predict', '--weights', good, line]), 1,
+           f'{line}:1: error: the line is longer than 66048 bytes, the limit for 2 inputs')
+
+
+def full_disk_case(a, work, enospc):
+    """A full disk while cnngen writes the .c: the .h was replaced and the
+    .c not, a mismatched pair.  Now both are written before either is
+    renamed into place.  enospc is a preloaded library that fails every
+    write to a file whose name holds $CNNGEN_TEST_ENOSPC."""
+    model = os.path.join(work, 'pair.cnn')
+    out = os.path.join(work, 'pair.c')
+    with open(model, 'w') as f:
+        f.write(MODEL)
+    first = run([a.cnngen, model, '-o', out])
+    before = (open(out).read(), open(out[:-1] + 'h').read())
+    with open(model, 'w') as f:
+        f.write(MODEL.replace('input [2]', 'input [3]'))
+    env = dict(os.environ, LD_PRELOAD=enospc, CNNGEN_TEST_ENOSPC='pair.c.tmp',
+               ASAN_OPTIONS=os.environ.get('ASAN_OPTIONS', '') + ':verify_asan_link_order=0')
+    expect('cnngen on a full disk: exit 2 with the reason', run([a.cnngen, model, '-o', out],
+                                                                 env=env), 2,
+           f"cannot write '{out}': No space left on device")
+    after = (open(out).read(), open(out[:-1] + 'h').read())
+    check('... the old .c and .h are left as a pair', first.returncode == 0 and after == before)
+    left = [n for n in os.listdir(work) if n.startswith('pair.') and '.tmp' in n]
+    check('... and no temporary file', not left, left)
+    fine = run([a.cnngen, model, '-o', out])
+    check('... then, with room, both are replaced', fine.returncode == 0 and
+          open(out[:-1] + 'h').read() != before[1], fine.stderr)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--cnngen', required=True)
@@ -227,10 +325,12 @@ def main():
     ap.add_argument('--runtime-include', required=True)
     ap.add_argument('--runtime-lib', required=True)
     ap.add_argument('--sanitize', action='store_true')
+    ap.add_argument('--enospc', required=True, help='the preloaded library that fills the disk')
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as work:
         data_cases(a, work)
         program_cases(a, work)
+        full_disk_case(a, work, a.enospc)
     passed = sum(results)
     print(f'{passed} passed, {len(results) - passed} failed')
     return 0 if passed == len(results) else 1

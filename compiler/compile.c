@@ -33,8 +33,10 @@ bool compile_lower(const Model *m, const CompileOptions *o, IrProgram *p)
     p->vector_width = o->vector_width;
     p->vector_registers = o->vector_registers;
     lower_model(m, p);
-    /* Training memory is one static array, indexed with int. */
-    bool train = o->train && m->tp.floats <= INT32_MAX;
+    /* Training memory is one static array, indexed with int, and all the
+     * static memory must link. */
+    bool train = o->train && m->tp.floats <= INT32_MAX &&
+                 model_static_bytes(m, true) <= MODEL_MAX_STATIC_BYTES;
     if (train)
         lower_training(m, p);
     ir_unroll(p, 8);

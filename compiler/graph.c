@@ -72,6 +72,13 @@ int64_t model_param_count(const Model *m, bool trainable)
     return n;
 }
 
+int64_t model_static_bytes(const Model *m, bool training)
+{
+    int64_t floats = model_param_count(m, true) + model_param_count(m, false);
+    floats += m->arena_floats + (training ? m->tp.floats : 0);
+    return mul_sat(4, floats);
+}
+
 __int128 layer_flops(const Layer *l, const Model *m)
 {
     if (!l->kind->flops)

@@ -16,6 +16,15 @@
 
 enum { SHAPE_MAX_RANK = 5 }; /* conv3d kernels: [kd, kh, kw, cin, cout] */
 #define SHAPE_MAX_ELEMENTS INT64_C(2147483647)
+/* Generated code keeps parameters, activations and training memory in
+ * static arrays; past 2 GB they do not link (x86-64's and AArch64's
+ * default code models address static data with 32-bit offsets). */
+#define MODEL_MAX_STATIC_BYTES INT64_C(2000000000)
+#define MODEL_MAX_PARAMS (MODEL_MAX_STATIC_BYTES / 4)
+/* Channels of the layers that keep per-channel arrays on the stack
+ * (LayerKind.channel_scratch): at most 512 KB with a conv's block of 8
+ * positions, within any thread's stack. */
+#define MODEL_MAX_CHANNELS INT64_C(16384)
 
 typedef struct {
     int rank;
@@ -184,6 +193,9 @@ Activation model_final_activation(const Model *m);
 
 int64_t layer_param_count(const Layer *l, bool trainable);
 int64_t model_param_count(const Model *m, bool trainable);
+/* The static memory of the generated code: parameters and activations, and
+ * with training its memory (graph_plan_memory and _training first). */
+int64_t model_static_bytes(const Model *m, bool training);
 /* Forward FLOPs of one sample: 2 per multiply-add of conv and dense layers. */
 __int128 layer_flops(const Layer *l, const Model *m);
 __int128 model_flops(const Model *m);

@@ -449,6 +449,15 @@ static int llvm_vector_width(const Options *o)
 static int generate(const Options *o, const Model *m, int argc, char **argv)
 {
     int status = 0;
+    if (model_static_bytes(m, false) > MODEL_MAX_STATIC_BYTES) {
+        fprintf(stderr,
+                "%s: error: the model needs %lld bytes of static memory (its activations "
+                "%lld), more than the limit of %lld: a program's static data past 2 GB does "
+                "not link\n",
+                o->model, (long long)model_static_bytes(m, false),
+                (long long)mul_sat(4, m->arena_floats), (long long)MODEL_MAX_STATIC_BYTES);
+        return 1;
+    }
     float *weights = NULL;
     if (o->weights && !(weights = load_baked_weights(m, o->weights, &status)))
         return status;
@@ -477,11 +486,12 @@ static int generate(const Options *o, const Model *m, int argc, char **argv)
                              want_train};
         train = compile_lower(m, &co, &programs[0]);
     }
-    if (want_train && !train) /* a batch too large for static memory indexed with int */
+    if (want_train && !train) /* past 2 GB of static memory, or int indexing */
         fprintf(stderr,
-                "cnngen: warning: training batch %lld needs %lld bytes of static memory; "
-                "no training code (use a smaller batch)\n",
-                (long long)m->tp.batch, (long long)mul_sat(4, m->tp.floats));
+                "cnngen: warning: training batch %lld needs %lld bytes of static memory, "
+                "%lld in all with the model's; no training code (use a smaller batch)\n",
+                (long long)m->tp.batch, (long long)mul_sat(4, m->tp.floats),
+                (long long)model_static_bytes(m, true));
     char *cmd = command_line(argc, argv);
     EmitOptions eo = {
         o->prefix ? o->prefix : m->name, NULL, cmd, weights, o->main, !train, inline_all};

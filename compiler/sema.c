@@ -25,6 +25,8 @@ typedef struct {
     const Stmt *train_stmt;
     Loc metrics_loc;
     Loss explicit_loss;
+    int64_t params;       /* parameters of the layers so far */
+    bool params_reported; /* the model's parameter limit, said once */
 } Sema;
 
 static const char *const reserved_words[] = {"model", "input", "const", "from",
@@ -247,6 +249,24 @@ static void infer_layer(Sema *s, Layer *l, int node)
     bool ok = ready && l->kind->infer(l, ins, &ctx) && check_size(s, l->loc, l->name, &l->out);
     for (int i = 0; ok && i < l->nparams; i++)
         ok = check_size(s, l->loc, l->params[i].name, &l->params[i].shape);
+    if (ok && l->kind->channel_scratch && l->out.dim[l->out.rank - 1] > MODEL_MAX_CHANNELS) {
+        diag_error(s->diag, l->loc,
+                   "'%s' has %lld channels, more than the limit of %lld (its working memory of a "
+                   "float per channel is on the stack)",
+                   l->name, (long long)l->out.dim[l->out.rank - 1], (long long)MODEL_MAX_CHANNELS);
+        ok = false;
+    }
+    for (int i = 0; ok && i < l->nparams; i++)
+        s->params += shape_size(&l->params[i].shape);
+    if (ok && s->params > MODEL_MAX_PARAMS && !s->params_reported) {
+        diag_error(s->diag, l->loc,
+                   "the model's parameters reach %lld here, more than the limit of %lld (2 GB "
+                   "of floats: generated code holds them in static arrays, and a program's "
+                   "static data past 2 GB does not link)",
+                   (long long)s->params, (long long)MODEL_MAX_PARAMS);
+        s->params_reported = true;
+        ok = false;
+    }
     if (ok) {
         s->shapes[node] = l->out;
         s->known[node] = true;

@@ -42,36 +42,58 @@ static bool flatten_infer(Layer *l, const Shape *ins, InferCtx *ctx)
  * whole vectors are accumulated in vector registers, up to 8 vectors at a
  * time, over all the inputs (gcc -O2 left the plain loop over lenet's 10
  * units scalar: a quarter of its time); the rest in a scalar loop. */
+/* One register block: CHUNK vectors of units from FIRST (a constant, or
+ * a multiple of the block loop's variable), accumulated over all the
+ * inputs and stored into ACC. */
+static void dense_lower_block(LowerCtx *c, IrBlock *body, int64_t in, int64_t units, int width,
+                              IrIndex first, int chunk, int acc)
+{
+    IrProgram *p = c->p;
+    IrFunc *f = c->f;
+    int a[8];
+    for (int v = 0; v < chunk; v++) {
+        a[v] = ir_vreg(p, f, "a", width);
+        IrIndex at = ix_add(first, ix_const((int64_t)v * width));
+        ir_vset(p, body, a[v], SCALAR_DECLARE,
+                c->l->use_bias ? ir_vload(p, c->params[1], at, width) : ir_vzero(p, width));
+    }
+    int i = ir_var(p, f, "i");
+    IrBlock *rows = &ir_for(p, body, i, 0, in)->body;
+    for (int v = 0; v < chunk; v++) {
+        int wv = ir_vreg(p, f, "w", width);
+        IrIndex at = ix_add_var(ix_add(first, ix_const((int64_t)v * width)), i, units);
+        ir_vset(p, rows, wv, SCALAR_DECLARE, ir_vload(p, c->params[0], at, width));
+        ir_vset(p, rows, a[v], SCALAR_ADD,
+                ir_op(p, IRE_MUL, ir_load(p, c->in[0], ix_var(i, 1)), ir_vref(p, wv)));
+    }
+    for (int v = 0; v < chunk; v++)
+        ir_vstore(p, body, acc, ix_add(first, ix_const((int64_t)v * width)), a[v]);
+}
+
+/* The blocks one after another; a loop over them when there are more than
+ * four, so the code stays small however wide the layer. */
 static void dense_lower_vectors(LowerCtx *c, int64_t in, int64_t units, int width,
                                 int64_t vec_units, int acc)
 {
     IrProgram *p = c->p;
-    IrFunc *f = c->f;
     int most = (p->vector_registers - 2) / 2;
     most = most < 1 ? 1 : most > 8 ? 8 : most;
-    for (int64_t first = 0; first < vec_units; first += (int64_t)most * width) {
+    int64_t span = (int64_t)most * width, blocks = vec_units / span, first = 0;
+    if (blocks > 4) {
+        int b = ir_var(p, c->f, "block");
+        IrStmt *loop = ir_for(p, &c->f->body, b, 0, blocks);
+        dense_lower_block(c, &loop->body, in, units, width, ix_var(b, span), most, acc);
+        first = blocks * span;
+    }
+    for (; first < vec_units; first += span) {
         int chunk = (int)((vec_units - first) / width < most ? (vec_units - first) / width : most);
-        int a[8];
-        for (int v = 0; v < chunk; v++) {
-            a[v] = ir_vreg(p, f, "a", width);
-            IrIndex at = ix_const(first + v * width);
-            ir_vset(p, &f->body, a[v], SCALAR_DECLARE,
-                    c->l->use_bias ? ir_vload(p, c->params[1], at, width) : ir_vzero(p, width));
-        }
-        int i = ir_var(p, f, "i");
-        IrBlock *rows = &ir_for(p, &f->body, i, 0, in)->body;
-        for (int v = 0; v < chunk; v++) {
-            int wv = ir_vreg(p, f, "w", width);
-            ir_vset(p, rows, wv, SCALAR_DECLARE,
-                    ir_vload(p, c->params[0], ix_add_var(ix_const(first + v * width), i, units),
-                             width));
-            ir_vset(p, rows, a[v], SCALAR_ADD,
-                    ir_op(p, IRE_MUL, ir_load(p, c->in[0], ix_var(i, 1)), ir_vref(p, wv)));
-        }
-        for (int v = 0; v < chunk; v++)
-            ir_vstore(p, &f->body, acc, ix_const(first + v * width), a[v]);
+        dense_lower_block(c, &c->f->body, in, units, width, ix_const(first), chunk, acc);
     }
 }
+
+/* Units beyond this many accumulate in the output itself: a local array
+ * lives on the stack, and a wide layer's would overflow it. */
+#define DENSE_LOCAL_UNITS 16384
 
 static void dense_lower(LowerCtx *c)
 {
@@ -81,7 +103,7 @@ static void dense_lower(LowerCtx *c)
     int64_t in = shape_size(c->in_shape[0]), units = l->units;
     int width = lower_lanes_within(p, units);
     int64_t vec_units = width ? units / width * width : 0;
-    int acc = lower_local(c, "acc", units);
+    int acc = units <= DENSE_LOCAL_UNITS ? lower_local(c, "acc", units) : c->out;
     lower_epilogue_setup(c);
     if (vec_units)
         dense_lower_vectors(c, in, units, width, vec_units, acc);

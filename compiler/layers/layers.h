@@ -37,6 +37,8 @@ struct LayerKind {
                                              * output, keeps a pre-activation in training */
     Activation activation; /* an activation layer's function */
     bool merges_labels;    /* its arguments are labels (add, concat) */
+    bool channel_scratch;  /* its lowering keeps arrays of its channels on the
+                                             * stack: they are limited (MODEL_MAX_CHANNELS) */
     bool aliases_input;    /* the identity at inference: shares its input's
                                              * storage (flatten, dropout) */
     /* The identity in training too: shares its input's values and

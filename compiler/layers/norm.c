@@ -368,6 +368,7 @@ const LayerKind norm_kinds[] = {
      .positional = layer_no_names,
      .named = batchnorm_named,
      .param_names = batchnorm_params,
+     .channel_scratch = true,
      .train_channel_stats = STAT_COUNT,
      .epilogue_setup = batchnorm_epilogue_setup,
      .epilogue = batchnorm_epilogue,

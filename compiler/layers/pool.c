@@ -271,14 +271,14 @@ static void global_pool_backward(const LowerCtx *base)
 #define POOL_KIND(kind_name, kind_variant, kind_nd) \
     { \
         .name = kind_name, .variant = kind_variant, .nd = kind_nd, .positional = pool_positional, \
-        .named = pool_named, .configure = pool_configure, .infer = pool_infer, \
-        .lower = pool_lower, .lower_backward = pool_backward \
+        .named = pool_named, .channel_scratch = true, .configure = pool_configure, \
+        .infer = pool_infer, .lower = pool_lower, .lower_backward = pool_backward \
     }
 #define GLOBAL_POOL_KIND(kind_name, kind_variant) \
     { \
         .name = kind_name, .variant = kind_variant, .positional = layer_no_names, \
-        .named = layer_no_names, .infer = global_pool_infer, .lower = global_pool_lower, \
-        .lower_backward = global_pool_backward \
+        .named = layer_no_names, .channel_scratch = true, .infer = global_pool_infer, \
+        .lower = global_pool_lower, .lower_backward = global_pool_backward \
     }
 
 const LayerKind pool_kinds[] = {

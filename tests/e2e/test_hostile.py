@@ -291,6 +291,31 @@ def device_cases(a, exe, model, good, work):
            f'{line}:1: error: the line is longer than 66048 bytes, the limit for 2 inputs')
 
 
+def large_model_cases(a, work):
+    """Past 2 GB of static memory the generated code did not link
+    ("relocation truncated to fit"), with no word from cnngen; the
+    parameter limit is in errors_golden (limit_params.cnn)."""
+    model = os.path.join(work, 'activations.cnn')
+    with open(model, 'w') as f:
+        f.write('model big\ninput [10000, 10000, 1]\nconv2d(filters=8, kernel=1, activation=relu)\n'
+                'conv2d(filters=1, kernel=1)\n')
+    expect('activations of 3.2 GB: an error, nothing written',
+           run([a.cnngen, model, '-o', os.path.join(work, 'activations.c')]), 1,
+           f'{model}: error: the model needs 3200000100 bytes of static memory (its activations '
+           '3200000000), more than the limit of 2000000000')
+    check('... no C written', not os.path.exists(os.path.join(work, 'activations.c')))
+    model = os.path.join(work, 'params.cnn')
+    with open(model, 'w') as f:
+        f.write('model big\ninput [1000]\ndense(300000, activation=relu)\ndense(1)\n')
+    out = os.path.join(work, 'params.c')
+    proc = run([a.cnngen, model, '--main', '-o', out])
+    expect('1.2 GB of parameters: no training code (its memory would pass 2 GB), with a warning',
+           proc, 0, 'warning: training batch 32 needs 3722400640 bytes of static memory, '
+           '4926000644 in all with the model\'s; no training code')
+    check('... and the C has no training code', proc.returncode == 0 and
+          'big_train_batch' not in open(out).read())
+
+
 def full_disk_case(a, work, enospc):
     """A full disk while cnngen writes the .c: the .h was replaced and the
     .c not, a mismatched pair.  Now both are written before either is
@@ -331,6 +356,7 @@ def main():
         data_cases(a, work)
         program_cases(a, work)
         full_disk_case(a, work, a.enospc)
+        large_model_cases(a, work)
     passed = sum(results)
     print(f'{passed} passed, {len(results) - passed} failed')
     return 0 if passed == len(results) else 1

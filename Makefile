@@ -6,7 +6,7 @@
 #   make demo       build and run the main example end to end
 #   make check-long 1,000 generated models against the reference
 #   make bench      cnngen against PyTorch on the reference models
-#   make fuzz       the libFuzzer target on the front end, FUZZ_SECONDS (300)
+#   make fuzz       every reader's libFuzzer target, FUZZ_SECONDS (300) each
 #   make format     the C sources in the project's style (clang-format 14)
 #   make install    install into PREFIX (/usr/local)
 #   make clean
@@ -54,9 +54,10 @@ demo: build
 
 fuzz:
 	@scripts/install-deps --fuzz
-	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCNNGEN_FUZZ=ON -DCNNGEN_TESTS=OFF >/dev/null
-	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_frontend
-	sh tests/fuzz/run_fuzz.sh $(FUZZ_BUILD)/fuzz_frontend $(FUZZ_SECONDS)
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCNNGEN_FUZZ=ON -DCNNGEN_TESTS=OFF -DCNNGEN_LLVM=OFF >/dev/null
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_frontend fuzz_safetensors fuzz_data \
+	    fuzz_predict_lines fuzz_program_args
+	sh tests/fuzz/run_fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 format:
 	@scripts/format

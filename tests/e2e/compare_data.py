@@ -88,6 +88,15 @@ CASES = [  # (name, model, files {suffix: bytes}, spec relative to the directory
 ]
 
 
+def absolute_spec(spec, d):
+    """A DATA spec with its file named from the root: FILE, series:FILE:..,
+    idx:PREFIX."""
+    for form in ('series:', 'idx:'):
+        if spec.startswith(form):
+            return form + os.path.join(d, spec[len(form):])
+    return os.path.join(d, spec)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--driver', required=True)
@@ -108,26 +117,39 @@ def main():
             for fname, data in files.items():
                 with open(os.path.join(d, fname), 'wb') as f:
                     f.write(data)
-        env = dict(os.environ, CNNREF_THREADS='1')
-        subprocess.run(['/usr/bin/python3', args.oracle, 'batch'], input='\n'.join(lines) + '\n',
-                       text=True, capture_output=True, env=env, cwd=work)
+        # Every reference command in one process (importing torch takes a
+        # second each): the models' weights, then each case's eval, with the
+        # data named by its full path (the driver gets the same spec).
+        specs = [absolute_spec(spec, os.path.join(work, f'case{i}'))
+                 for i, (_, _, _, spec) in enumerate(CASES)]
         for i, (label, model, files, spec) in enumerate(CASES):
             d = os.path.join(work, f'case{i}')
-            ref = subprocess.run(['/usr/bin/python3', args.oracle, 'eval', f'{work}/{model}.cnn',
-                                  '--data', spec, '--weights', f'{work}/{model}.st'],
-                                 capture_output=True, text=True, cwd=d, env=env)
-            ours = subprocess.run([args.driver, spec] + [str(v) for v in LAYOUTS[model]],
+            lines.append(f'{d}/ref.out {d}/ref.err eval {work}/{model}.cnn --data {specs[i]} '
+                         f'--weights {work}/{model}.st')
+        env = dict(os.environ, CNNREF_THREADS='1')
+        batch = subprocess.run(['/usr/bin/python3', args.oracle, 'batch'],
+                               input='\n'.join(lines) + '\n', text=True, capture_output=True,
+                               env=env, cwd=work)
+        statuses = [int(v) for v in batch.stdout.split()][len(MODELS):]
+        if len(statuses) != len(CASES):
+            print(f'FAIL the reference batch: {batch.stdout} {batch.stderr}')
+            return 1
+        for i, (label, model, files, spec) in enumerate(CASES):
+            d = os.path.join(work, f'case{i}')
+            with open(os.path.join(d, 'ref.err')) as f:
+                ref_err, ref_status = f.read(), statuses[i]
+            ours = subprocess.run([args.driver, specs[i]] + [str(v) for v in LAYOUTS[model]],
                                   capture_output=True, text=True, cwd=d)
             problems = []
-            if ours.returncode != ref.returncode:
-                problems.append(f'exit {ours.returncode}, the reference {ref.returncode}')
-            want = ref.stderr.replace('cnnref: ', 'data_driver: ')
-            if ref.returncode != 0 and ours.stderr != want:
+            if ours.returncode != ref_status:
+                problems.append(f'exit {ours.returncode}, the reference {ref_status}')
+            want = ref_err.replace('cnnref: ', 'data_driver: ')
+            if ref_status != 0 and ours.stderr != want:
                 problems.append(f'cnngen:    {ours.stderr.strip()}\n  reference: {want.strip()}')
             if problems:
                 failures += 1
                 print(f'FAIL {label}: ' + '\n  '.join(problems))
-            elif ref.returncode == 0:
+            elif ref_status == 0:
                 print(f'ok   {label}: {ours.stdout.strip()}')
     print(f'{len(CASES) - failures} passed, {failures} failed')
     return 1 if failures else 0

@@ -374,32 +374,26 @@ static char *command_line(int argc, char **argv)
     return b.data;
 }
 
-static int write_dependencies(const Options *o, const char *c_path)
+/* The dependency file's name (-MF, or OUT.d beside OUT.c, OUT.ll, OUT.o)
+ * and its text: one target (ninja reads no more; the header is made with
+ * it), then the inputs as targets of their own. */
+static char *dependencies(const Options *o, const char *c_path, char **path)
 {
-    char *path;
     if (o->depfile) {
-        path = xstrdup(o->depfile);
+        *path = xstrdup(o->depfile);
     } else {
-        const char *dot = strrchr(c_path, '.'); /* OUT.c, OUT.ll, OUT.o -> OUT.d */
+        const char *dot = strrchr(c_path, '.');
         size_t len = (size_t)(dot - c_path);
-        path = xmalloc(len + 3);
-        snprintf(path, len + 3, "%.*s.d", (int)len, c_path);
+        *path = xmalloc(len + 3);
+        snprintf(*path, len + 3, "%.*s.d", (int)len, c_path);
     }
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        fprintf(stderr, "cnngen: error: cannot write '%s': %s\n", path, strerror(errno));
-        free(path);
-        return 2;
-    }
-    /* One target (ninja reads no more); the header is made with it. */
-    fprintf(f, "%s: %s%s%s\n", c_path, o->model, o->weights ? " " : "",
-            o->weights ? o->weights : "");
-    fprintf(f, "%s:\n", o->model);
+    StrBuf b = {0};
+    strbuf_printf(&b, "%s: %s%s%s\n", c_path, o->model, o->weights ? " " : "",
+                  o->weights ? o->weights : "");
+    strbuf_printf(&b, "%s:\n", o->model);
     if (o->weights)
-        fprintf(f, "%s:\n", o->weights);
-    int bad = fclose(f) != 0;
-    free(path);
-    return bad ? 2 : 0;
+        strbuf_printf(&b, "%s:\n", o->weights);
+    return b.data;
 }
 
 /* The output file's bytes: C, LLVM IR text or an object. */
@@ -516,11 +510,17 @@ static int generate(const Options *o, const Model *m, int argc, char **argv)
         }
         emit_c_header(h, m, &eo);
         fclose(h);
-        OutputFile pair[] = {{h_path, h_text, h_len}, {code_path, code, code_len}};
-        status = write_outputs(pair, 2);
+        /* The .h, the code and the dependency file, written as one. */
+        OutputFile files[3] = {{h_path, h_text, h_len}, {code_path, code, code_len}};
+        char *dep_path = NULL, *dep_text = NULL;
+        if (o->md || o->depfile) {
+            dep_text = dependencies(o, code_path, &dep_path);
+            files[2] = (OutputFile){dep_path, dep_text, strlen(dep_text)};
+        }
+        status = write_outputs(files, dep_text ? 3 : 2);
         free(h_text);
-        if (status == 0 && (o->md || o->depfile))
-            status = write_dependencies(o, code_path);
+        free(dep_path);
+        free(dep_text);
     }
     free(code);
     free(code_path);

@@ -256,6 +256,11 @@ def save_cases(a, exe, data, good, work):
            "-o takes a file name, not ''")
     expect('-o dir/ is refused', run([a.cnngen, model, '-o', work + '/']), 2,
            f"-o takes a file name, not '{work}/'")
+    expect('-MF /dev/full: exit 2 with the reason (exit 2, no word before)',
+           run([a.cnngen, model, '-o', os.path.join(work, 'dep.c'), '-MD', '-MF', '/dev/full']), 2,
+           "cannot write '/dev/full': it is a device, not a regular file")
+    check('... and the outputs are not written without it',
+          not os.path.exists(os.path.join(work, 'dep.c')))
     os.mkdir(os.path.join(work, 'dir.c'))
     expect('cnngen -o onto a directory is refused',
            run([a.cnngen, model, '-o', os.path.join(work, 'dir.c')]), 2,

@@ -22,16 +22,6 @@
 #include "cnnrt.h"
 #include "fields.h"
 
-static int fail(char *error, size_t size, int status, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    if (error && size)
-        vsnprintf(error, size, fmt, ap);
-    va_end(ap);
-    return status;
-}
-
 /* A growing array of floats. */
 typedef struct {
     float *v;
@@ -71,7 +61,8 @@ static int read_text(const char *path, char **text, size_t *len, char *error, si
 {
     char *buf = cnnrt_read_file(path, SIZE_MAX, 1, len);
     if (!buf)
-        return fail(error, size, CNNRT_EIO, "error: cannot read '%s': %s", path, strerror(errno));
+        return cnnrt_fail(error, size, CNNRT_EIO, "error: cannot read '%s': %s", path,
+                          strerror(errno));
     const char *nul = memchr(buf, 0, *len);
     if (nul) {
         long line = 1;
@@ -81,15 +72,15 @@ static int read_text(const char *path, char **text, size_t *len, char *error, si
                 line++;
                 start = p + 1;
             }
-        int status =
-            fail(error, size, CNNRT_EBAD, "%s:%ld:%ld: error: a NUL byte: this is not a text file",
-                 path, line, cnnrt_column(start, (size_t)(nul - start)));
+        int status = cnnrt_fail(error, size, CNNRT_EBAD,
+                                "%s:%ld:%ld: error: a NUL byte: this is not a text file", path,
+                                line, cnnrt_column(start, (size_t)(nul - start)));
         free(buf);
         return status;
     }
     if (!cnnrt_valid_utf8((const unsigned char *)buf, *len)) {
         free(buf);
-        return fail(error, size, CNNRT_EBAD, "%s: error: the file is not valid UTF-8", path);
+        return cnnrt_fail(error, size, CNNRT_EBAD, "%s: error: the file is not valid UTF-8", path);
     }
     *text = buf;
     return 0;
@@ -209,15 +200,15 @@ static int load_csv(const char *path, const cnnrt_data_layout *layout, cnnrt_dat
                 continue; /* a header row */
         }
         if (f->overflow) {
-            status = fail(error, size, CNNRT_EBAD, "%s: error: out of memory", path);
+            status = cnnrt_fail(error, size, CNNRT_EBAD, "%s: error: out of memory", path);
             break;
         }
         if (f->count != n_in + n_targets) {
-            status = fail(error, size, CNNRT_EBAD,
-                          "%s:%ld:1: error: expected %d numbers (%d inputs, %d "
-                          "target%s), found %d",
-                          path, lineno, n_in + n_targets, n_in, n_targets,
-                          n_targets != 1 ? "s" : "", f->count);
+            status = cnnrt_fail(error, size, CNNRT_EBAD,
+                                "%s:%ld:1: error: expected %d numbers (%d inputs, %d "
+                                "target%s), found %d",
+                                path, lineno, n_in + n_targets, n_in, n_targets,
+                                n_targets != 1 ? "s" : "", f->count);
             break;
         }
         for (int k = 0; k < f->count && status == 0; k++) {
@@ -227,42 +218,42 @@ static int load_csv(const char *path, const cnnrt_data_layout *layout, cnnrt_dat
             if (!cnnrt_is_number(s, flen)) {
                 long col = cnnrt_column(line, f->start[k]);
                 if (flen == 0)
-                    status = fail(error, size, CNNRT_EBAD, "%s:%ld:%ld: error: an empty field",
-                                  path, lineno, col);
+                    status = cnnrt_fail(error, size, CNNRT_EBAD,
+                                        "%s:%ld:%ld: error: an empty field", path, lineno, col);
                 else
-                    status =
-                        fail(error, size, CNNRT_EBAD, "%s:%ld:%ld: error: '%.*s' is not a number",
-                             path, lineno, col, (int)flen, s);
+                    status = cnnrt_fail(error, size, CNNRT_EBAD,
+                                        "%s:%ld:%ld: error: '%.*s' is not a number", path, lineno,
+                                        col, (int)flen, s);
             }
         }
         for (int k = 0; k < f->count && status == 0; k++) {
             double v = strtod(line + f->start[k], NULL); /* each number parsed once */
             if (!in_float_range(v)) {
-                status = fail(error, size, CNNRT_EBAD,
-                              "%s:%ld:%ld: error: '%.*s' is out of float range (3.4e38)", path,
-                              lineno, cnnrt_column(line, f->start[k]),
-                              (int)(f->end[k] - f->start[k]), line + f->start[k]);
+                status = cnnrt_fail(error, size, CNNRT_EBAD,
+                                    "%s:%ld:%ld: error: '%.*s' is out of float range (3.4e38)",
+                                    path, lineno, cnnrt_column(line, f->start[k]),
+                                    (int)(f->end[k] - f->start[k]), line + f->start[k]);
             } else if (k < n_in) {
-                status = push(&x, (float)v)
-                             ? 0
-                             : fail(error, size, CNNRT_EBAD, "%s: error: out of memory", path);
+                status = push(&x, (float)v) ? 0
+                                            : cnnrt_fail(error, size, CNNRT_EBAD,
+                                                         "%s: error: out of memory", path);
             } else if (layout->classes && (v != floor(v) || v < 0 || v >= layout->classes)) {
-                status =
-                    fail(error, size, CNNRT_EBAD,
-                         "%s:%ld:%ld: error: %.9g is not a class index in "
-                         "0..%d",
-                         path, lineno, cnnrt_column(line, f->start[k]), v, layout->classes - 1);
+                status = cnnrt_fail(error, size, CNNRT_EBAD,
+                                    "%s:%ld:%ld: error: %.9g is not a class index in "
+                                    "0..%d",
+                                    path, lineno, cnnrt_column(line, f->start[k]), v,
+                                    layout->classes - 1);
             } else {
-                status = push(&t, (float)v)
-                             ? 0
-                             : fail(error, size, CNNRT_EBAD, "%s: error: out of memory", path);
+                status = push(&t, (float)v) ? 0
+                                            : cnnrt_fail(error, size, CNNRT_EBAD,
+                                                         "%s: error: out of memory", path);
             }
         }
     }
     if (!f)
-        status = fail(error, size, CNNRT_EBAD, "%s: error: out of memory", path);
+        status = cnnrt_fail(error, size, CNNRT_EBAD, "%s: error: out of memory", path);
     if (status == 0 && x.n == 0)
-        status = fail(error, size, CNNRT_EBAD, "%s: error: no samples", path);
+        status = cnnrt_fail(error, size, CNNRT_EBAD, "%s: error: no samples", path);
     fields_free(f);
     free(text);
     if (status) {
@@ -383,37 +374,37 @@ static int load_series(const char *spec, const cnnrt_data_layout *layout, cnnrt_
         if (*p == ':')
             c1 = p;
     if (!c1 || !c2)
-        return fail(error, size, CNNRT_EIO,
-                    "error: bad DATA '%s': expected series:FILE.csv:COLUMN:N", spec);
+        return cnnrt_fail(error, size, CNNRT_EIO,
+                          "error: bad DATA '%s': expected series:FILE.csv:COLUMN:N", spec);
     char *path = strndup(body, (size_t)(c1 - body));
     char *column = strndup(c1 + 1, (size_t)(c2 - c1 - 1));
     const char *window = c2 + 1;
     int status = 0;
     if (!path || !column) {
-        status = fail(error, size, CNNRT_EIO, "error: out of memory");
+        status = cnnrt_fail(error, size, CNNRT_EIO, "error: out of memory");
         goto done;
     }
     if (!all_digits(window) || atol(window) < 1 || !*column ||
         (all_digits(column) && atol(column) < 1)) {
-        status = fail(error, size, CNNRT_EIO,
-                      "error: bad DATA '%s': COLUMN is a name or a number from 1, "
-                      "N a number from 1",
-                      spec);
+        status = cnnrt_fail(error, size, CNNRT_EIO,
+                            "error: bad DATA '%s': COLUMN is a name or a number from 1, "
+                            "N a number from 1",
+                            spec);
         goto done;
     }
     long n = atol(window);
     if (n != layout->input_size) {
-        status = fail(error, size, CNNRT_EBAD,
-                      "%s: error: a window of %ld values does not fit the model's "
-                      "input size %d",
-                      spec, n, layout->input_size);
+        status = cnnrt_fail(error, size, CNNRT_EBAD,
+                            "%s: error: a window of %ld values does not fit the model's "
+                            "input size %d",
+                            spec, n, layout->input_size);
         goto done;
     }
     if (layout->output_size != 1 || layout->classes) {
-        status = fail(error, size, CNNRT_EBAD,
-                      "%s: error: a series target is one value: the model needs a "
-                      "single output and a loss other than crossentropy",
-                      spec);
+        status = cnnrt_fail(error, size, CNNRT_EBAD,
+                            "%s: error: a series target is one value: the model needs a "
+                            "single output and a loss other than crossentropy",
+                            spec);
         goto done;
     }
     char *text;
@@ -431,16 +422,16 @@ static int load_series(const char *spec, const cnnrt_data_layout *layout, cnnrt_
         char **row;
         int count;
         if (!csv_row(line, ln, &row, &count)) {
-            status = fail(error, size, CNNRT_EBAD, "%s: error: out of memory", path);
+            status = cnnrt_fail(error, size, CNNRT_EBAD, "%s: error: out of memory", path);
             break;
         }
         if (index < 0) {
             if (by_number) {
                 index = atol(column) - 1;
                 if (index >= count) {
-                    status = fail(error, size, CNNRT_EBAD,
-                                  "%s:%ld:1: error: no column %s: the row has %d", path, lineno,
-                                  column, count);
+                    status = cnnrt_fail(error, size, CNNRT_EBAD,
+                                        "%s:%ld:1: error: no column %s: the row has %d", path,
+                                        lineno, column, count);
                 } else if (!cnnrt_is_number(row[index], strlen(row[index]))) {
                     free_row(row, count);
                     continue; /* a header row */
@@ -450,10 +441,10 @@ static int load_series(const char *spec, const cnnrt_data_layout *layout, cnnrt_
                     if (strcmp(row[k], column) == 0)
                         index = k;
                 if (index < 0)
-                    status = fail(error, size, CNNRT_EBAD,
-                                  "%s:%ld:1: error: no column named '%s' in the "
-                                  "header",
-                                  path, lineno, column);
+                    status = cnnrt_fail(error, size, CNNRT_EBAD,
+                                        "%s:%ld:1: error: no column named '%s' in the "
+                                        "header",
+                                        path, lineno, column);
                 free_row(row, count);
                 continue;
             }
@@ -461,22 +452,23 @@ static int load_series(const char *spec, const cnnrt_data_layout *layout, cnnrt_
         if (status == 0) {
             if (index >= count || !cnnrt_is_number(row[index], strlen(row[index]))) {
                 if (index < count)
-                    status = fail(error, size, CNNRT_EBAD,
-                                  "%s:%ld:1: error: column %s: '%s' is not a number", path, lineno,
-                                  column, row[index]);
+                    status = cnnrt_fail(error, size, CNNRT_EBAD,
+                                        "%s:%ld:1: error: column %s: '%s' is not a number", path,
+                                        lineno, column, row[index]);
                 else
-                    status = fail(error, size, CNNRT_EBAD,
-                                  "%s:%ld:1: error: column %s: nothing is not a "
-                                  "number",
-                                  path, lineno, column);
+                    status = cnnrt_fail(error, size, CNNRT_EBAD,
+                                        "%s:%ld:1: error: column %s: nothing is not a "
+                                        "number",
+                                        path, lineno, column);
             } else {
                 double v = strtod(row[index], NULL);
                 if (!in_float_range(v))
-                    status = fail(error, size, CNNRT_EBAD,
-                                  "%s:%ld:1: error: column %s: '%s' is out of float range (3.4e38)",
-                                  path, lineno, column, row[index]);
+                    status = cnnrt_fail(
+                        error, size, CNNRT_EBAD,
+                        "%s:%ld:1: error: column %s: '%s' is out of float range (3.4e38)", path,
+                        lineno, column, row[index]);
                 else if (!push(&values, (float)v))
-                    status = fail(error, size, CNNRT_EBAD, "%s: error: out of memory", path);
+                    status = cnnrt_fail(error, size, CNNRT_EBAD, "%s: error: out of memory", path);
             }
         }
         free_row(row, count);
@@ -484,15 +476,15 @@ static int load_series(const char *spec, const cnnrt_data_layout *layout, cnnrt_
     free(text);
     long count = values.n - n;
     if (status == 0 && count < 1)
-        status =
-            fail(error, size, CNNRT_EBAD,
-                 "%s: error: %ld values give no sample with a window of %ld", path, values.n, n);
+        status = cnnrt_fail(error, size, CNNRT_EBAD,
+                            "%s: error: %ld values give no sample with a window of %ld", path,
+                            values.n, n);
     if (status == 0) {
         /* The windows overlap: the series itself is the inputs, window i
          * starting at value i (input_stride 1); the targets are its tail. */
         data->targets = malloc(sizeof(float) * (size_t)count);
         if (!data->targets) {
-            status = fail(error, size, CNNRT_EBAD, "%s: error: out of memory", path);
+            status = cnnrt_fail(error, size, CNNRT_EBAD, "%s: error: out of memory", path);
         } else {
             memcpy(data->targets, values.v + n, sizeof(float) * (size_t)count);
             data->inputs = values.v;
@@ -519,7 +511,7 @@ static char *idx_file_name(const char *path, char *error, size_t size, int *stat
     char *gz = malloc(plen + 4);
     *status = CNNRT_EIO;
     if (!gz) {
-        fail(error, size, CNNRT_EIO, "error: out of memory");
+        cnnrt_fail(error, size, CNNRT_EIO, "error: out of memory");
         return NULL;
     }
     snprintf(gz, plen + 4, "%s.gz", path);
@@ -533,7 +525,7 @@ static char *idx_file_name(const char *path, char *error, size_t size, int *stat
         fclose(probe);
         return gz;
     }
-    fail(error, size, CNNRT_EIO, "error: cannot read '%s' (nor '%s.gz')", path, path);
+    cnnrt_fail(error, size, CNNRT_EIO, "error: cannot read '%s' (nor '%s.gz')", path, path);
     free(gz);
     return NULL;
 }
@@ -587,9 +579,9 @@ static int read_idx(const char *path, int rank, uint32_t *dims, char **name, uns
     if (got < 0) {
         status = CNNRT_EIO;
     } else if ((size_t)got < head || buf[0] || buf[1] || buf[2] != 8 || buf[3] != rank) {
-        status = fail(error, size, CNNRT_EBAD,
-                      "%s: error: not an IDX file of unsigned bytes with %d dimension%s", chosen,
-                      rank, rank > 1 ? "s" : "");
+        status = cnnrt_fail(error, size, CNNRT_EBAD,
+                            "%s: error: not an IDX file of unsigned bytes with %d dimension%s",
+                            chosen, rank, rank > 1 ? "s" : "");
     } else {
         int overflow = 0; /* a product that wraps could match the data's length */
         for (int i = 0; i < rank; i++) {
@@ -599,8 +591,8 @@ static int read_idx(const char *path, int rank, uint32_t *dims, char **name, uns
             total *= dims[i];
         }
         if (overflow || total > SIZE_MAX / 2)
-            status =
-                fail(error, size, CNNRT_EBAD, "%s: error: the header's sizes overflow", chosen);
+            status = cnnrt_fail(error, size, CNNRT_EBAD, "%s: error: the header's sizes overflow",
+                                chosen);
     }
     /* The data in doubling steps, never past TOTAL + 1 bytes: a header
      * that declares terabytes costs only what the file holds. */
@@ -610,7 +602,7 @@ static int read_idx(const char *path, int rank, uint32_t *dims, char **name, uns
             want = cap;
         unsigned char *bigger = realloc(buf, head + have + want + 1);
         if (!bigger) {
-            status = fail(error, size, CNNRT_EBAD, "%s: error: out of memory", chosen);
+            status = cnnrt_fail(error, size, CNNRT_EBAD, "%s: error: out of memory", chosen);
             break;
         }
         buf = bigger;
@@ -638,19 +630,19 @@ static int read_idx(const char *path, int rank, uint32_t *dims, char **name, uns
     if (f && status == 0)
         gzerror(f, &code);
     if (status == CNNRT_EIO || (status == 0 && code != Z_OK))
-        status = fail(error, size, CNNRT_EIO, "error: cannot read '%s': %s", chosen,
-                      f ? gz_reason(f, chosen) : strerror(errno ? errno : ENOMEM));
+        status = cnnrt_fail(error, size, CNNRT_EIO, "error: cannot read '%s': %s", chosen,
+                            f ? gz_reason(f, chosen) : strerror(errno ? errno : ENOMEM));
     else if (status == 0 && extra >= (64ull << 20))
-        status = fail(error, size, CNNRT_EBAD,
-                      "%s: error: more than %llu bytes of data; the header says %llu", chosen,
-                      total + (64ull << 20), total);
+        status = cnnrt_fail(error, size, CNNRT_EBAD,
+                            "%s: error: more than %llu bytes of data; the header says %llu", chosen,
+                            total + (64ull << 20), total);
     else if (status == 0 && have != total)
-        status =
-            fail(error, size, CNNRT_EBAD, "%s: error: %llu bytes of data; the header says %llu",
-                 chosen, have + extra, total);
+        status = cnnrt_fail(error, size, CNNRT_EBAD,
+                            "%s: error: %llu bytes of data; the header says %llu", chosen,
+                            have + extra, total);
     if (f && gzclose(f) == Z_BUF_ERROR && status == 0) /* the stream cut off in its trailer */
-        status =
-            fail(error, size, CNNRT_EIO, "error: cannot read '%s': unexpected end of file", chosen);
+        status = cnnrt_fail(error, size, CNNRT_EIO,
+                            "error: cannot read '%s': unexpected end of file", chosen);
     if (status) {
         free(buf);
         free(chosen);
@@ -673,7 +665,7 @@ static int load_idx(const char *prefix, const cnnrt_data_layout *layout, cnnrt_d
     uint32_t idims[3], ldims[1];
     int status;
     if (!images || !labels) {
-        status = fail(error, size, CNNRT_EIO, "error: out of memory");
+        status = cnnrt_fail(error, size, CNNRT_EIO, "error: out of memory");
         goto done;
     }
     snprintf(images, plen, "%s-images-idx3-ubyte", prefix);
@@ -685,19 +677,20 @@ static int load_idx(const char *prefix, const cnnrt_data_layout *layout, cnnrt_d
     uint64_t pixels64 = (uint64_t)idims[1] * idims[2];
     long count = idims[0];
     if (count == 0) {
-        status = fail(error, size, CNNRT_EBAD, "%s: error: no samples (0 images)", image_name);
+        status =
+            cnnrt_fail(error, size, CNNRT_EBAD, "%s: error: no samples (0 images)", image_name);
         goto done;
     }
     if (ldims[0] != idims[0]) {
-        status = fail(error, size, CNNRT_EBAD, "%s: error: %u labels for %u images", label_name,
-                      ldims[0], idims[0]);
+        status = cnnrt_fail(error, size, CNNRT_EBAD, "%s: error: %u labels for %u images",
+                            label_name, ldims[0], idims[0]);
         goto done;
     }
     if (pixels64 != (uint64_t)layout->input_size) {
-        status = fail(error, size, CNNRT_EBAD,
-                      "%s: error: %ux%u images do not fit the model's input size "
-                      "%d",
-                      image_name, idims[1], idims[2], layout->input_size);
+        status = cnnrt_fail(error, size, CNNRT_EBAD,
+                            "%s: error: %ux%u images do not fit the model's input size "
+                            "%d",
+                            image_name, idims[1], idims[2], layout->input_size);
         goto done;
     }
     const unsigned char *lab = label_raw + 8;
@@ -707,23 +700,23 @@ static int load_idx(const char *prefix, const cnnrt_data_layout *layout, cnnrt_d
             max = lab[i];
     if (layout->classes) {
         if (layout->positions != 1) {
-            status = fail(error, size, CNNRT_EBAD,
-                          "%s: error: one label per image, the model has %d class "
-                          "positions",
-                          label_name, layout->positions);
+            status = cnnrt_fail(error, size, CNNRT_EBAD,
+                                "%s: error: one label per image, the model has %d class "
+                                "positions",
+                                label_name, layout->positions);
             goto done;
         }
         if (count && max >= layout->classes) {
-            status =
-                fail(error, size, CNNRT_EBAD, "%s: error: label %d is not a class index in 0..%d",
-                     label_name, max, layout->classes - 1);
+            status = cnnrt_fail(error, size, CNNRT_EBAD,
+                                "%s: error: label %d is not a class index in 0..%d", label_name,
+                                max, layout->classes - 1);
             goto done;
         }
     } else if (layout->output_size != 1) {
-        status = fail(error, size, CNNRT_EBAD,
-                      "%s: error: labels are class indices: the model needs "
-                      "crossentropy or a single output",
-                      label_name);
+        status = cnnrt_fail(error, size, CNNRT_EBAD,
+                            "%s: error: labels are class indices: the model needs "
+                            "crossentropy or a single output",
+                            label_name);
         goto done;
     }
     long pixels = (long)pixels64;
@@ -731,7 +724,7 @@ static int load_idx(const char *prefix, const cnnrt_data_layout *layout, cnnrt_d
     data->targets = malloc(sizeof(float) * (size_t)count + 1);
     if (!data->inputs || !data->targets) {
         cnnrt_free_data(data);
-        status = fail(error, size, CNNRT_EBAD, "%s: error: out of memory", image_name);
+        status = cnnrt_fail(error, size, CNNRT_EBAD, "%s: error: out of memory", image_name);
         goto done;
     }
     const unsigned char *pix = image_raw + 16;

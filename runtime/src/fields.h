@@ -9,6 +9,13 @@
 
 #include "cnnrt.h"
 
+/* The message into ERROR (SIZE bytes), and STATUS back: the readers'
+ * one way to fail. */
+#ifdef __GNUC__
+__attribute__((format(printf, 4, 5)))
+#endif
+int cnnrt_fail(char *error, size_t size, int status, const char *fmt, ...);
+
 int cnnrt_is_blank(int c);
 /* A decimal number as a whole field: sign, digits, fraction, exponent. */
 int cnnrt_is_number(const char *s, size_t n);

@@ -339,30 +339,19 @@ typedef struct {
     long long begin, end;
 } Entry;
 
-static int fail(char *error, size_t size, const char *fmt, ...)
+int cnnrt_fail(char *error, size_t size, int status, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     if (error && size)
         vsnprintf(error, size, fmt, ap);
     va_end(ap);
-    return CNNRT_EBAD;
+    return status;
 }
 
 int cnnrt_exit_status(int result)
 {
     return result == 0 ? 0 : result == CNNRT_EIO ? 2 : 1;
-}
-
-/* The same for a file that cannot be written: CNNRT_EIO. */
-static int fail_io(char *error, size_t size, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    if (error && size)
-        vsnprintf(error, size, fmt, ap);
-    va_end(ap);
-    return CNNRT_EIO;
 }
 
 static int dtype_size(const char *dtype)
@@ -412,8 +401,8 @@ static int read_entries(const char *path, const Json *j, long long data_size, En
             for (int k = 0; ok && k < info->count; k++)
                 ok = info->items[k].kind == J_STRING;
             if (!ok)
-                return fail(error, size, "%s: error: __metadata__ must map strings to strings",
-                            path);
+                return cnnrt_fail(error, size, CNNRT_EBAD,
+                                  "%s: error: __metadata__ must map strings to strings", path);
             continue;
         }
         const Json *dtype = NULL, *shape = NULL, *offsets = NULL;
@@ -430,9 +419,10 @@ static int read_entries(const char *path, const Json *j, long long data_size, En
                 others = 1;
         }
         if (others || !dtype || !shape || !offsets)
-            return fail(error, size,
-                        "%s: error: tensor '%s': expected exactly dtype, shape and data_offsets",
-                        path, name);
+            return cnnrt_fail(
+                error, size, CNNRT_EBAD,
+                "%s: error: tensor '%s': expected exactly dtype, shape and data_offsets", path,
+                name);
         int ok = dtype->kind == J_STRING && shape->kind == J_ARRAY && shape->count <= 8 &&
                  offsets->kind == J_ARRAY && offsets->count == 2;
         for (int k = 0; ok && k < shape->count; k++)
@@ -440,10 +430,10 @@ static int read_entries(const char *path, const Json *j, long long data_size, En
         for (int k = 0; ok && k < 2; k++)
             ok = offsets->items[k].kind == J_INT;
         if (!ok)
-            return fail(error, size,
-                        "%s: error: tensor '%s': malformed dtype, shape or "
-                        "data_offsets",
-                        path, name);
+            return cnnrt_fail(error, size, CNNRT_EBAD,
+                              "%s: error: tensor '%s': malformed dtype, shape or "
+                              "data_offsets",
+                              path, name);
         Entry *e = &entries[(*count)++];
         e->name = name;
         e->dtype = dtype->string;
@@ -453,10 +443,10 @@ static int read_entries(const char *path, const Json *j, long long data_size, En
         e->begin = offsets->items[0].integer;
         e->end = offsets->items[1].integer;
         if (!(e->begin <= e->end && e->end <= data_size))
-            return fail(error, size,
-                        "%s: error: tensor '%s': data_offsets [%lld, %lld] are "
-                        "outside the %lld bytes of data",
-                        path, name, e->begin, e->end, data_size);
+            return cnnrt_fail(error, size, CNNRT_EBAD,
+                              "%s: error: tensor '%s': data_offsets [%lld, %lld] are "
+                              "outside the %lld bytes of data",
+                              path, name, e->begin, e->end, data_size);
         int width = dtype_size(e->dtype);
         if (width) {
             long double bytes = width;
@@ -465,25 +455,26 @@ static int read_entries(const char *path, const Json *j, long long data_size, En
             if (bytes != (long double)(e->end - e->begin)) {
                 char dims[256];
                 format_dims(dims, sizeof dims, e->shape, e->rank);
-                return fail(error, size, "%s: error: tensor '%s': %lld bytes of data for %s %s",
-                            path, name, e->end - e->begin, e->dtype, dims);
+                return cnnrt_fail(error, size, CNNRT_EBAD,
+                                  "%s: error: tensor '%s': %lld bytes of data for %s %s", path,
+                                  name, e->end - e->begin, e->dtype, dims);
             }
         }
     }
     /* The data must be tiled exactly: no gap, no overlap, nothing after. */
     const Entry **sorted = malloc(((size_t)*count + 1) * sizeof *sorted);
     if (!sorted)
-        return fail(error, size, "%s: error: out of memory", path);
+        return cnnrt_fail(error, size, CNNRT_EBAD, "%s: error: out of memory", path);
     for (int i = 0; i < *count; i++)
         sorted[i] = &entries[i];
     qsort(sorted, (size_t)*count, sizeof *sorted, compare_begin);
     long long position = 0;
     for (int i = 0; i < *count; i++) {
         if (sorted[i]->begin != position) {
-            int status = fail(error, size,
-                              "%s: error: tensor '%s': a gap or an overlap in the "
-                              "data at byte %lld",
-                              path, sorted[i]->name, sorted[i]->begin);
+            int status = cnnrt_fail(error, size, CNNRT_EBAD,
+                                    "%s: error: tensor '%s': a gap or an overlap in the "
+                                    "data at byte %lld",
+                                    path, sorted[i]->name, sorted[i]->begin);
             free(sorted);
             return status;
         }
@@ -491,8 +482,9 @@ static int read_entries(const char *path, const Json *j, long long data_size, En
     }
     free(sorted);
     if (position != data_size)
-        return fail(error, size, "%s: error: %lld bytes of data after the last tensor", path,
-                    data_size - position);
+        return cnnrt_fail(error, size, CNNRT_EBAD,
+                          "%s: error: %lld bytes of data after the last tensor", path,
+                          data_size - position);
     return 0;
 }
 
@@ -538,30 +530,33 @@ static int match_specs(const char *path, const Entry *entries, const Entry *cons
         format_dims(want, sizeof want, dims, s->rank);
         const Entry *e = find_entry(sorted, count, s->name);
         if (!e)
-            return fail(error, size, "%s: error: tensor '%s' %s is missing", path, s->name, want);
+            return cnnrt_fail(error, size, CNNRT_EBAD, "%s: error: tensor '%s' %s is missing", path,
+                              s->name, want);
         if (strcmp(e->dtype, "F32") != 0)
-            return fail(error, size, "%s: error: tensor '%s' has dtype %s; the model needs F32",
-                        path, s->name, e->dtype);
+            return cnnrt_fail(error, size, CNNRT_EBAD,
+                              "%s: error: tensor '%s' has dtype %s; the model needs F32", path,
+                              s->name, e->dtype);
         int same = e->rank == s->rank;
         for (int k = 0; same && k < s->rank; k++)
             same = e->shape[k] == s->shape[k];
         if (!same) {
             format_dims(got, sizeof got, e->shape, e->rank);
-            return fail(error, size, "%s: error: tensor '%s' has shape %s; the model needs %s",
-                        path, s->name, got, want);
+            return cnnrt_fail(error, size, CNNRT_EBAD,
+                              "%s: error: tensor '%s' has shape %s; the model needs %s", path,
+                              s->name, got, want);
         }
     }
     const char **names = malloc(((size_t)nspecs + 1) * sizeof *names);
     if (!names)
-        return fail(error, size, "%s: error: out of memory", path);
+        return cnnrt_fail(error, size, CNNRT_EBAD, "%s: error: out of memory", path);
     for (int k = 0; k < nspecs; k++)
         names[k] = specs[k].name;
     qsort(names, (size_t)nspecs, sizeof *names, compare_names);
     for (int i = 0; i < count; i++)
         if (!known_name(names, nspecs, entries[i].name)) {
             free(names);
-            return fail(error, size, "%s: error: tensor '%s' is not in the model", path,
-                        entries[i].name);
+            return cnnrt_fail(error, size, CNNRT_EBAD, "%s: error: tensor '%s' is not in the model",
+                              path, entries[i].name);
         }
     free(names);
     return 0;
@@ -655,14 +650,16 @@ static unsigned char *read_weights_file(const char *path, long count, size_t *le
         int why = errno;
         if (f)
             fclose(f);
-        fail(error, error_size, "%s: error: cannot read the file: %s", path, strerror(why));
+        cnnrt_fail(error, error_size, CNNRT_EBAD, "%s: error: cannot read the file: %s", path,
+                   strerror(why));
         return NULL;
     }
     *status = CNNRT_EBAD;
     if (got == sizeof head && hlen > HEADER_LIMIT) {
         fclose(f);
-        fail(error, error_size, "%s: error: the header length %llu is over the limit of %llu bytes",
-             path, hlen, HEADER_LIMIT);
+        cnnrt_fail(error, error_size, CNNRT_EBAD,
+                   "%s: error: the header length %llu is over the limit of %llu bytes", path, hlen,
+                   HEADER_LIMIT);
         return NULL;
     }
     size_t rest;
@@ -675,13 +672,14 @@ static unsigned char *read_weights_file(const char *path, long count, size_t *le
         free(tail);
         if (tail || why != EFBIG) {
             *status = CNNRT_EIO;
-            fail(error, error_size, "%s: error: cannot read the file: %s", path,
-                 strerror(tail ? ENOMEM : why));
+            cnnrt_fail(error, error_size, CNNRT_EBAD, "%s: error: cannot read the file: %s", path,
+                       strerror(tail ? ENOMEM : why));
         } else {
-            fail(error, error_size,
-                 "%s: error: the file is larger than its header and the model's %ld parameters "
-                 "can need",
-                 path, count);
+            cnnrt_fail(
+                error, error_size, CNNRT_EBAD,
+                "%s: error: the file is larger than its header and the model's %ld parameters "
+                "can need",
+                path, count);
         }
         return NULL;
     }
@@ -716,38 +714,41 @@ int cnnrt_parse_safetensors(const char *path, const unsigned char *raw, size_t f
     Entry *entries = NULL;
     const Entry **sorted = NULL;
     if (size < 8) {
-        fail(error, error_size, "%s: error: not a safetensors file: shorter than 8 bytes", path);
+        cnnrt_fail(error, error_size, CNNRT_EBAD,
+                   "%s: error: not a safetensors file: shorter than 8 bytes", path);
         goto done;
     }
     unsigned long long hlen = 0;
     for (int i = 7; i >= 0; i--)
         hlen = hlen << 8 | raw[i];
     if (hlen > (unsigned long long)(size - 8)) {
-        fail(error, error_size, "%s: error: the header length %llu runs past the end of the file",
-             path, hlen);
+        cnnrt_fail(error, error_size, CNNRT_EBAD,
+                   "%s: error: the header length %llu runs past the end of the file", path, hlen);
         goto done;
     }
     JsonParser parser = {(const char *)raw + 8, (const char *)raw + 8 + hlen, 0, 0};
     int parsed = parse_value(&parser, &header);
     skip_space(&parser);
     if (parser.nul) {
-        fail(error, error_size, "%s: error: the header has a string with \\u0000 in it", path);
+        cnnrt_fail(error, error_size, CNNRT_EBAD,
+                   "%s: error: the header has a string with \\u0000 in it", path);
         goto done;
     }
     if (!parsed || parser.p != parser.end) {
-        fail(error, error_size, "%s: error: the header is not valid JSON", path);
+        cnnrt_fail(error, error_size, CNNRT_EBAD, "%s: error: the header is not valid JSON", path);
         goto done;
     }
     int duplicate = has_duplicate_keys(&header);
     if (duplicate) {
-        fail(error, error_size,
-             duplicate < 0 ? "%s: error: out of memory"
-                           : "%s: error: the header names a tensor twice",
-             path);
+        cnnrt_fail(error, error_size, CNNRT_EBAD,
+                   duplicate < 0 ? "%s: error: out of memory"
+                                 : "%s: error: the header names a tensor twice",
+                   path);
         goto done;
     }
     if (header.kind != J_OBJECT) {
-        fail(error, error_size, "%s: error: the header is not a JSON object", path);
+        cnnrt_fail(error, error_size, CNNRT_EBAD, "%s: error: the header is not a JSON object",
+                   path);
         goto done;
     }
     entries = calloc((size_t)header.count + 1, sizeof *entries);
@@ -755,7 +756,7 @@ int cnnrt_parse_safetensors(const char *path, const unsigned char *raw, size_t f
     int nentries;
     long long data_size = size - 8 - (long long)hlen;
     if (!entries || !sorted) {
-        fail(error, error_size, "%s: error: out of memory", path);
+        cnnrt_fail(error, error_size, CNNRT_EBAD, "%s: error: out of memory", path);
         goto done;
     }
     if (read_entries(path, &header, data_size, entries, &nentries, error, error_size) != 0)
@@ -771,8 +772,9 @@ int cnnrt_parse_safetensors(const char *path, const unsigned char *raw, size_t f
         const Entry *e = find_entry(sorted, nentries, specs[i].name);
         long long n = (e->end - e->begin) / 4;
         if (specs[i].offset < 0 || specs[i].offset + n > count) {
-            fail(error, error_size, "%s: error: tensor '%s' does not fit the parameter block", path,
-                 specs[i].name);
+            cnnrt_fail(error, error_size, CNNRT_EBAD,
+                       "%s: error: tensor '%s' does not fit the parameter block", path,
+                       specs[i].name);
             goto done;
         }
         /* A weight that is not a number spoils every output it reaches,
@@ -780,13 +782,14 @@ int cnnrt_parse_safetensors(const char *path, const unsigned char *raw, size_t f
         for (long long k = 0; k < n; k++) {
             float v = read_f32(data + e->begin + 4 * k);
             if (!isfinite(v)) {
-                fail(error, error_size,
-                     "%s: error: tensor '%s' holds %s at element %lld: weights must be finite",
-                     path, specs[i].name,
-                     isnan(v) ? "nan"
-                     : v > 0  ? "inf"
-                              : "-inf",
-                     k);
+                cnnrt_fail(
+                    error, error_size, CNNRT_EBAD,
+                    "%s: error: tensor '%s' holds %s at element %lld: weights must be finite", path,
+                    specs[i].name,
+                    isnan(v) ? "nan"
+                    : v > 0  ? "inf"
+                             : "-inf",
+                    k);
                 goto done;
             }
         }
@@ -834,7 +837,7 @@ int cnnrt_save_safetensors(const char *path, const cnnrt_tensor_spec *specs, int
     size_t header_len = 0;
     FILE *h = open_memstream(&header, &header_len);
     if (!h)
-        return fail(error, error_size, "error: out of memory");
+        return cnnrt_fail(error, error_size, CNNRT_EBAD, "error: out of memory");
     long long offset = 0;
     fputc('{', h);
     for (int i = 0; i < nspecs; i++) {
@@ -860,7 +863,7 @@ int cnnrt_save_safetensors(const char *path, const cnnrt_tensor_spec *specs, int
     unsigned char *file = malloc((size_t)total + 1);
     if (!file) {
         free(header);
-        return fail(error, error_size, "error: out of memory");
+        return cnnrt_fail(error, error_size, CNNRT_EBAD, "error: out of memory");
     }
     for (int i = 0; i < 8; i++)
         file[i] = (unsigned char)((unsigned long long)header_len >> (8 * i));
@@ -937,21 +940,22 @@ int cnnrt_stage_file(const char *path, const void *data, size_t len, char **stag
     struct stat old;
     int exists = lstat(path, &old) == 0;
     if (!exists && errno != ENOENT)
-        return fail_io(error, error_size, "error: cannot write '%s': %s", path, strerror(errno));
+        return cnnrt_fail(error, error_size, CNNRT_EIO, "error: cannot write '%s': %s", path,
+                          strerror(errno));
     if (exists && !S_ISREG(old.st_mode))
-        return fail_io(error, error_size,
-                       "error: cannot write '%s': it is %s, not a regular file; it is left as "
-                       "it is",
-                       path, file_kind(old.st_mode));
+        return cnnrt_fail(error, error_size, CNNRT_EIO,
+                          "error: cannot write '%s': it is %s, not a regular file; it is left as "
+                          "it is",
+                          path, file_kind(old.st_mode));
     size_t tmp_len = strlen(path) + 16;
     char *tmp = malloc(tmp_len);
     if (!tmp)
-        return fail_io(error, error_size, "error: out of memory");
+        return cnnrt_fail(error, error_size, CNNRT_EIO, "error: out of memory");
     snprintf(tmp, tmp_len, "%s.tmpXXXXXX", path);
     int fd = mkstemp(tmp);
     if (fd < 0) {
-        int status =
-            fail_io(error, error_size, "error: cannot write '%s': %s", path, strerror(errno));
+        int status = cnnrt_fail(error, error_size, CNNRT_EIO, "error: cannot write '%s': %s", path,
+                                strerror(errno));
         free(tmp);
         return status;
     }
@@ -967,7 +971,8 @@ int cnnrt_stage_file(const char *path, const void *data, size_t len, char **stag
     if (!ok) {
         unlink(tmp);
         free(tmp);
-        return fail_io(error, error_size, "error: cannot write '%s': %s", path, strerror(saved));
+        return cnnrt_fail(error, error_size, CNNRT_EIO, "error: cannot write '%s': %s", path,
+                          strerror(saved));
     }
     *staged = tmp;
     return 0;
@@ -978,7 +983,8 @@ int cnnrt_commit_file(const char *path, char *staged, char *error, size_t error_
     if (rename(staged, path) != 0) {
         int saved = errno;
         cnnrt_discard_file(staged);
-        return fail_io(error, error_size, "error: cannot write '%s': %s", path, strerror(saved));
+        return cnnrt_fail(error, error_size, CNNRT_EIO, "error: cannot write '%s': %s", path,
+                          strerror(saved));
     }
     free(staged);
     sync_directory(path);

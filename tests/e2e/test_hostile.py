@@ -242,6 +242,23 @@ def save_cases(a, exe, data, good, work):
           (os.stat(new).st_mode & 0o777) == 0o640, f'{oct(os.stat(new).st_mode)} {saved.stderr}')
     left = [n for n in os.listdir(work) if '.tmp' in n]
     check('no temporary file is left behind', not left, left)
+    # The temporary name was PATH.tmp<pid>: a link planted at the next
+    # pids had the weights written through it, over the link's target.
+    victim = os.path.join(work, 'victim')
+    with open(victim, 'wb') as f:
+        f.write(b'victim')
+    planted = os.path.join(work, 'planted.safetensors')
+    with open('/proc/sys/kernel/ns_last_pid') as f:
+        last = int(f.read())
+    links = [f'{planted}.tmp{pid}' for pid in range(last + 1, last + 500)]
+    for link in links:
+        os.symlink(victim, link)
+    saved = run(train + ['--save', planted])
+    for link in links:
+        os.unlink(link)
+    check('a link planted at the guessable temporary names is not followed',
+          saved.returncode == 0 and open(victim, 'rb').read() == b'victim'
+          and open(planted, 'rb').read()[8:9] == b'{', saved.stderr)
     model = os.path.join(work, 'diverge.cnn')
     source = os.path.join(work, 'm.c')  # a model whose file name is an output's
     with open(source, 'w') as f:

@@ -12,15 +12,17 @@ import struct
 import sys
 
 
-def safetensors(tensors):
-    """tensors: (name, shape, values); the layout cnnrt_parse_safetensors reads."""
+def safetensors(tensors, odd=False):
+    """tensors: (name, shape, values); the layout cnnrt_parse_safetensors
+    reads.  odd: a header of odd length (the fuzz target reads those
+    through a file)."""
     header, data = {}, b''
     for name, shape, values in tensors:
         header[name] = {'dtype': 'F32', 'shape': shape,
                         'data_offsets': [len(data), len(data) + 4 * len(values)]}
         data += struct.pack(f'<{len(values)}f', *values)
     text = json.dumps(header, separators=(',', ':')).encode()
-    text += b' ' * (-len(text) % 8)
+    text += b' ' * (-len(text) % 8 + (1 if odd else 0))
     return struct.pack('<Q', len(text)) + text + data
 
 
@@ -37,6 +39,7 @@ def seeds():
             ('conv1d_1.bias', [2], [0.0, 1.0]), ('dense_1.kernel', [2, 1], [2.0, -1.0])]
     images = idx(3, [2, 2, 3], bytes(range(12)))
     yield 'safetensors', 'good', safetensors(good)
+    yield 'safetensors', 'good_file', safetensors(good, odd=True)
     yield 'safetensors', 'metadata', safetensors(good).replace(b'{"conv', b'{"__metadata__":{"a":"b"},"conv', 1)
     yield 'safetensors', 'missing', safetensors(good[:2])
     yield 'safetensors', 'nan', safetensors(good[:2] + [('dense_1.kernel', [2, 1], [float('nan'), 1])])

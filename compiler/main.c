@@ -281,11 +281,13 @@ static float *load_baked_weights(const Model *m, const char *path, int *status)
     return weights;
 }
 
-/* Whether the file at path holds exactly text already. */
+/* Whether the file at path holds exactly text already (a regular file
+ * only: reading a pipe there would wait for a writer). */
 static bool holds_text(const char *path, const char *text, size_t len)
 {
+    struct stat st;
     Source old;
-    if (!source_read(path, &old))
+    if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) || !source_read(path, &old))
         return false;
     bool same = old.len == len && memcmp(old.data, text, len) == 0;
     source_free(&old);

@@ -278,6 +278,10 @@ def save_cases(a, exe, data, good, work):
            "cannot write '/dev/full': it is a device, not a regular file")
     check('... and the outputs are not written without it',
           not os.path.exists(os.path.join(work, 'dep.c')))
+    os.mkfifo(os.path.join(work, 'pipe.c'))
+    expect('cnngen -o onto a pipe is refused (it waited for a writer, reading it)',
+           run([a.cnngen, model, '-o', os.path.join(work, 'pipe.c')], timeout=30), 2,
+           "it is a pipe, not a regular file")
     os.mkdir(os.path.join(work, 'dir.c'))
     expect('cnngen -o onto a directory is refused',
            run([a.cnngen, model, '-o', os.path.join(work, 'dir.c')]), 2,

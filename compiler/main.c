@@ -281,16 +281,21 @@ static float *load_baked_weights(const Model *m, const char *path, int *status)
     return weights;
 }
 
-/* Whether the file at path holds exactly text already (a regular file
- * only: reading a pipe there would wait for a writer). */
+/* Whether the file at path holds exactly text already: a regular file
+ * (reading a pipe there would wait for a writer) of the same size and
+ * bytes, compared whole (an object file holds NUL bytes, which end
+ * source_read's text). */
 static bool holds_text(const char *path, const char *text, size_t len)
 {
     struct stat st;
-    Source old;
-    if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) || !source_read(path, &old))
+    if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size != len)
         return false;
-    bool same = old.len == len && memcmp(old.data, text, len) == 0;
-    source_free(&old);
+    FILE *f = fopen(path, "rb");
+    char *old = f ? xmalloc(len + 1) : NULL;
+    bool same = f && fread(old, 1, len, f) == len && memcmp(old, text, len) == 0;
+    free(old);
+    if (f)
+        fclose(f);
     return same;
 }
 

@@ -569,6 +569,9 @@ void emit_c_header(FILE *out, const Model *m, const EmitOptions *o)
         line(&w, " * parameters and returns the batch's mean loss.  eval_batch is the same at");
         line(&w, " * inference, without the update.  Both return NAN for a bad n. */");
         line(&w, "void %s_start_training(unsigned long long seed);", o->prefix);
+        line(&w, "/* The learning rate of the steps that follow: start_training sets the train");
+        line(&w, " * block's; a schedule changes it between steps. */");
+        line(&w, "void %s_set_learning_rate(double lr);", o->prefix);
         line(&w,
              "double %s_train_batch(const float *input, const float *target, int n, "
              "float *output);",
@@ -843,6 +846,38 @@ static void call_phase(Writer *w, const IrProgram *p, IrPhase a, IrPhase b)
                  w->suffix, w->prefix, w->prefix);
 }
 
+/* The optimizer's factors for this step, from the learning rate in use. */
+static void print_hyper(Writer *w, const IrStep *s)
+{
+    const char *x = w->prefix;
+    long long at = (long long)s->offset;
+    switch ((OptimizerKind)s->optimizer) {
+    case OPT_SGD:
+        line(w, "%s_train[%lld] = (float)%s_train_lr;   /* SGD's step: lr */", x, at, x);
+        break;
+    case OPT_ADAM:
+        line(w, "/* Adam's step size: lr * sqrt(1 - beta2^t) / (1 - beta1^t) */");
+        line(w,
+             "%s_train[%lld] = (float)(%s_train_lr * sqrt(1 - pow(%.17g, (double)%s_train_step)) /",
+             x, at, x, s->beta2, x);
+        line(w, "                         (1 - pow(%.17g, (double)%s_train_step)));", s->beta1, x);
+        if (s->weight_decay != 0)
+            line(w, "%s_train[%lld] = (float)(%s_train_lr * %.17g);   /* decoupled decay */", x,
+                 at + 1, x, s->weight_decay);
+        break;
+    case OPT_ADAMW:
+        line(w,
+             "/* AdamW's factors: lr / (1 - beta1^t), 1 - lr * weight_decay, sqrt(1 - beta2^t) */");
+        line(w, "%s_train[%lld] = (float)(%s_train_lr / (1 - pow(%.17g, (double)%s_train_step)));",
+             x, at, x, s->beta1, x);
+        line(w, "%s_train[%lld] = (float)(1 - %s_train_lr * %.17g);", x, at + 1, x,
+             s->weight_decay);
+        line(w, "%s_train[%lld] = (float)sqrt(1 - pow(%.17g, (double)%s_train_step));", x, at + 2,
+             s->beta2, x);
+        break;
+    }
+}
+
 static void print_step(Writer *w, const IrProgram *p, const IrStep *s)
 {
     const char *x = w->prefix, *P = w->macro_prefix;
@@ -870,12 +905,7 @@ static void print_step(Writer *w, const IrProgram *p, const IrStep *s)
             line(w, "memcpy(output, %s_train + %lld, sizeof(float) * (size_t)n * %s_OUTPUT_SIZE);",
                  x, offset, P);
         break;
-    case STEP_ADAM_STEP_SIZE:
-        line(w, "/* Adam's step size: lr * sqrt(1 - beta2^t) / (1 - beta1^t) */");
-        line(w, "%s_train[%lld] = (float)(%.17g * sqrt(1 - pow(%.17g, (double)%s_train_step)) /", x,
-             offset, s->lr, s->beta2, x);
-        line(w, "                         (1 - pow(%.17g, (double)%s_train_step)));", s->beta1, x);
-        break;
+    case STEP_HYPER: print_hyper(w, s); break;
     }
 }
 
@@ -903,12 +933,19 @@ static void emit_training_state(Writer *w, const Model *m)
     const TrainPlan *tp = &m->tp;
     const char *x = w->prefix;
     line(w, "static unsigned long long %s_train_seed, %s_train_step;", x, x);
+    line(w, "static double %s_train_lr = %.17g;", x, m->train.lr);
     blank(w);
     line(w, "void %s_start_training(unsigned long long seed)", x);
     line(w, "{");
     line(w, "    memset(%s_train, 0, sizeof %s_train);", x, x);
     line(w, "    %s_train_seed = seed;", x);
     line(w, "    %s_train_step = 0;", x);
+    line(w, "    %s_train_lr = %.17g;", x, m->train.lr);
+    line(w, "}");
+    blank(w);
+    line(w, "void %s_set_learning_rate(double lr)", x);
+    line(w, "{");
+    line(w, "    %s_train_lr = lr;", x);
     line(w, "}");
     blank(w);
     line(w, "static double %s_mean_loss(int n)", x);
@@ -928,6 +965,47 @@ static void emit_step_functions(Writer *w, const IrProgram *p, bool clone)
     blank(w);
     print_step_function(w, p, "train_batch", &p->train_step, clone);
     blank(w);
+}
+
+/* m.settings: the train block beyond the step (cnnrt_train_settings);
+ * the fields left at zero are not written. */
+static void emit_train_settings(Writer *w, const Model *m)
+{
+    static const char *const schedules[] = {"NONE", "STEP_DECAY", "EXPONENTIAL", "COSINE",
+                                            "ONE_CYCLE"};
+    static const char *const augments[] = {"SHIFT", "CROP", "FLIP", "NOISE", "SCALE"};
+    const TrainConfig *tc = &m->train;
+    const Schedule *s = &tc->schedule;
+    line(w, "m.settings.lr = %.17g;", tc->lr);
+    if (s->kind != SCHEDULE_NONE || s->warmup) {
+        line(w, "m.settings.schedule.kind = CNNRT_SCHEDULE_%s;", schedules[s->kind]);
+        line(w, "m.settings.schedule.per_step = %d;", s->per_step);
+        line(w, "m.settings.schedule.every = %lldL;", (long long)s->every);
+        line(w, "m.settings.schedule.length = %lldL;", (long long)s->length);
+        line(w, "m.settings.schedule.warmup = %lldL;", (long long)s->warmup);
+        line(w, "m.settings.schedule.gamma = %.17g;", s->gamma);
+        line(w, "m.settings.schedule.min_lr = %.17g;", s->min_lr);
+        line(w, "m.settings.schedule.max_lr = %.17g;", s->max_lr ? s->max_lr : tc->lr);
+        line(w, "m.settings.schedule.pct_start = %.17g;", s->pct_start);
+        line(w, "m.settings.schedule.div_factor = %.17g;", s->div_factor);
+        line(w, "m.settings.schedule.final_div_factor = %.17g;", s->final_div);
+        line(w, "m.settings.schedule.warmup_start = %.17g;", s->warmup_start);
+    }
+    if (tc->validation_split)
+        line(w, "m.settings.validation_split = %.17g;", tc->validation_split);
+    if (tc->patience)
+        line(w, "m.settings.patience = %lldL;", (long long)tc->patience);
+    line(w, "m.settings.monitor = %d;", tc->monitor);
+    for (int i = 0; i < tc->naugment; i++) {
+        line(w, "m.settings.augment[%d].kind = CNNRT_AUGMENT_%s;", i,
+             augments[tc->augment[i].kind]);
+        line(w, "m.settings.augment[%d].amount = %.17g;", i, tc->augment[i].amount);
+    }
+    if (tc->naugment)
+        line(w, "m.settings.naugment = %d;", tc->naugment);
+    line(w, "m.settings.input_rank = %d;", m->input.rank);
+    for (int d = 0; d < m->input.rank; d++)
+        line(w, "m.settings.input_shape[%d] = %lld;", d, (long long)m->input.dim[d]);
 }
 
 /* PREFIX_main: the runtime's commands over this model. */
@@ -973,6 +1051,13 @@ static void emit_training_main(Writer *w, const Model *m, const char *P)
     line(w, "m.train_batch = %s_train_batch;", x);
     line(w, "m.eval_batch = %s_eval_batch;", x);
     line(w, "m.predict = %s_predict_batch;", x);
+    line(w, "m.set_learning_rate = %s_set_learning_rate;", x);
+    for (int k = 0; k < 2; k++)
+        if (m->tp.state[k] >= 0)
+            line(w, "m.optimizer_state[%d] = %s_train + %lld;", k, x, (long long)m->tp.state[k]);
+    line(w, "m.optimizer_blocks = %d;", (m->tp.state[0] >= 0) + (m->tp.state[1] >= 0));
+    line(w, "m.train_step = &%s_train_step;", x);
+    emit_train_settings(w, m);
     line(w, "return cnnrt_main(argc, argv, &m);");
     w->indent--;
     line(w, "}");

@@ -50,7 +50,7 @@ typedef struct {
     bool contract;              /* multiply-adds as llvm.fmuladd */
     LLVMTypeRef f32, f64, i8, i32, i64, lng, vd, pf32, pi8;
     LLVMValueRef arena, train, params; /* as float pointers */
-    LLVMValueRef train_seed, train_step;
+    LLVMValueRef train_seed, train_step, train_lr;
     LLVMValueRef *bodies; /* one per IrFunc */
     LLVMTypeRef *body_types;
     bool **used; /* per IrFunc: the views it uses */
@@ -854,18 +854,47 @@ static LLVMValueRef double_call(Gen *g, const char *name, LLVMValueRef *args, in
 }
 
 /* train[offset] = (float)(lr * sqrt(1 - beta2^t) / (1 - beta1^t)), in double. */
-static void adam_step_size(Gen *g, const IrStep *s, LLVMValueRef step)
+static void store_hyper(Gen *g, const IrStep *s, int k, LLVMValueRef v)
+{
+    LLVMBuildStore(g->b, LLVMBuildFPTrunc(g->b, v, g->f32, ""),
+                   float_at(g, g->train, i64c(g, s->offset + k)));
+}
+
+/* 1 - beta^t, in double */
+static LLVMValueRef bias_correction(Gen *g, double beta, LLVMValueRef t)
+{
+    LLVMValueRef args[2] = {LLVMConstReal(g->f64, beta), t};
+    return LLVMBuildFSub(g->b, LLVMConstReal(g->f64, 1), double_call(g, "pow", args, 2), "");
+}
+
+/* The optimizer's factors for this step (ir.h's STEP_HYPER), in double
+ * as the C backend computes them. */
+static void step_hyper(Gen *g, const IrStep *s, LLVMValueRef step)
 {
     LLVMValueRef t = LLVMBuildUIToFP(g->b, step, g->f64, "");
-    LLVMValueRef one = LLVMConstReal(g->f64, 1);
-    LLVMValueRef b2[2] = {LLVMConstReal(g->f64, s->beta2), t};
-    LLVMValueRef b1[2] = {LLVMConstReal(g->f64, s->beta1), t};
-    LLVMValueRef root = LLVMBuildFSub(g->b, one, double_call(g, "pow", b2, 2), "");
-    root = double_call(g, "sqrt", &root, 1);
-    LLVMValueRef v = LLVMBuildFMul(g->b, LLVMConstReal(g->f64, s->lr), root, "");
-    v = LLVMBuildFDiv(g->b, v, LLVMBuildFSub(g->b, one, double_call(g, "pow", b1, 2), ""), "");
-    LLVMBuildStore(g->b, LLVMBuildFPTrunc(g->b, v, g->f32, ""),
-                   float_at(g, g->train, i64c(g, s->offset)));
+    LLVMValueRef lr = load_global(g, g->train_lr, g->f64);
+    LLVMValueRef decay = LLVMConstReal(g->f64, s->weight_decay);
+    switch ((OptimizerKind)s->optimizer) {
+    case OPT_SGD: store_hyper(g, s, 0, lr); break;
+    case OPT_ADAM: {
+        LLVMValueRef root = bias_correction(g, s->beta2, t);
+        root = double_call(g, "sqrt", &root, 1);
+        LLVMValueRef v = LLVMBuildFMul(g->b, lr, root, "");
+        store_hyper(g, s, 0, LLVMBuildFDiv(g->b, v, bias_correction(g, s->beta1, t), ""));
+        if (s->weight_decay != 0)
+            store_hyper(g, s, 1, LLVMBuildFMul(g->b, lr, decay, ""));
+        break;
+    }
+    case OPT_ADAMW: {
+        store_hyper(g, s, 0, LLVMBuildFDiv(g->b, lr, bias_correction(g, s->beta1, t), ""));
+        store_hyper(
+            g, s, 1,
+            LLVMBuildFSub(g->b, LLVMConstReal(g->f64, 1), LLVMBuildFMul(g->b, lr, decay, ""), ""));
+        LLVMValueRef root = bias_correction(g, s->beta2, t);
+        store_hyper(g, s, 2, double_call(g, "sqrt", &root, 1));
+        break;
+    }
+    }
 }
 
 /* The step counter and the seed, read once a step. */
@@ -911,7 +940,7 @@ static void build_step(Gen *g, const IrStep *s, const Bases *at, LLVMValueRef ou
         break;
     case STEP_ZERO_PARAM_GRADS: zero_floats(g, s->offset, i64c(g, s->count)); break;
     case STEP_OUTPUTS: copy_outputs(g, at, output, s->offset); break;
-    case STEP_ADAM_STEP_SIZE: adam_step_size(g, s, st->step); break;
+    case STEP_HYPER: step_hyper(g, s, st->step); break;
     }
 }
 
@@ -934,6 +963,11 @@ static void emit_training(Gen *g)
     const TrainPlan *tp = &m->tp;
     g->train_seed = global_u64(g, "train_seed");
     g->train_step = global_u64(g, "train_step");
+    char *lr_sym = symbol(g, "train_lr");
+    g->train_lr = LLVMAddGlobal(g->mod, g->f64, lr_sym);
+    free(lr_sym);
+    LLVMSetInitializer(g->train_lr, LLVMConstReal(g->f64, m->train.lr));
+    LLVMSetLinkage(g->train_lr, LLVMInternalLinkage);
 
     LLVMTypeRef u64 = g->i64;
     begin_function(g, "start_training", g->vd, &u64, 1, false);
@@ -941,6 +975,12 @@ static void emit_training(Gen *g)
     zero_floats(g, 0, i64c(g, tp->floats + 1));
     LLVMBuildStore(g->b, LLVMGetParam(fn, 0), g->train_seed);
     LLVMBuildStore(g->b, LLVMConstNull(g->i64), g->train_step);
+    LLVMBuildStore(g->b, LLVMConstReal(g->f64, m->train.lr), g->train_lr);
+    LLVMBuildRetVoid(g->b);
+
+    LLVMTypeRef f64 = g->f64;
+    begin_function(g, "set_learning_rate", g->vd, &f64, 1, false);
+    LLVMBuildStore(g->b, LLVMGetParam(public_function(g, "set_learning_rate"), 0), g->train_lr);
     LLVMBuildRetVoid(g->b);
 
     step_function(g, "eval_batch", &g->p->eval_step);
@@ -949,17 +989,101 @@ static void emit_training(Gen *g)
 
 /* cnnrt_model (cnnrt.h), field by field; test_llvm_layout checks each
  * field's offset against the header's. */
-enum { MODEL_FIELDS = 20 };
+enum { MODEL_FIELDS = 25 };
+
+/* cnnrt_schedule and cnnrt_train_settings */
+static LLVMTypeRef schedule_type(const Gen *g)
+{
+    LLVMTypeRef f[12] = {g->i32, g->i32, g->lng, g->lng, g->lng, g->f64,
+                         g->f64, g->f64, g->f64, g->f64, g->f64, g->f64};
+    return LLVMStructTypeInContext(g->ctx, f, 12, 0);
+}
+
+static LLVMTypeRef augment_type(const Gen *g)
+{
+    LLVMTypeRef f[2] = {g->i32, g->f64};
+    return LLVMStructTypeInContext(g->ctx, f, 2, 0);
+}
+
+static LLVMTypeRef settings_type(const Gen *g)
+{
+    LLVMTypeRef f[9] = {g->f64,
+                        schedule_type(g),
+                        g->f64,
+                        g->lng,
+                        g->i32,
+                        g->i32,
+                        LLVMArrayType(augment_type(g), AUGMENT_MAX),
+                        g->i32,
+                        LLVMArrayType(g->i32, 5)};
+    return LLVMStructTypeInContext(g->ctx, f, 9, 0);
+}
+
+static LLVMValueRef settings_value(Gen *g)
+{
+    const TrainConfig *tc = &g->m->train;
+    const Schedule *s = &tc->schedule;
+    double f64s[7] = {s->gamma,       s->min_lr,     s->max_lr ? s->max_lr : tc->lr,
+                      s->pct_start,   s->div_factor, s->final_div,
+                      s->warmup_start};
+    LLVMValueRef sched[12] = {i32c(g, s->kind), i32c(g, s->per_step), lngc(g, s->every),
+                              lngc(g, s->length), lngc(g, s->warmup)};
+    for (int i = 0; i < 7; i++)
+        sched[5 + i] = LLVMConstReal(g->f64, f64s[i]);
+    LLVMValueRef augment[AUGMENT_MAX];
+    for (int i = 0; i < AUGMENT_MAX; i++) {
+        const Augment *a = &tc->augment[i];
+        LLVMValueRef pair[2] = {i32c(g, i < tc->naugment ? (int)a->kind : 0),
+                                LLVMConstReal(g->f64, i < tc->naugment ? a->amount : 0)};
+        augment[i] = LLVMConstStructInContext(g->ctx, pair, 2, 0);
+    }
+    LLVMValueRef dims[5];
+    for (int d = 0; d < 5; d++)
+        dims[d] = i32c(g, d < g->m->input.rank ? g->m->input.dim[d] : 0);
+    LLVMValueRef v[9] = {LLVMConstReal(g->f64, tc->lr),
+                         LLVMConstStructInContext(g->ctx, sched, 12, 0),
+                         LLVMConstReal(g->f64, tc->validation_split),
+                         lngc(g, tc->patience),
+                         i32c(g, tc->monitor),
+                         i32c(g, tc->naugment),
+                         LLVMConstArray(augment_type(g), augment, AUGMENT_MAX),
+                         i32c(g, g->m->input.rank),
+                         LLVMConstArray(g->i32, dims, 5)};
+    return LLVMConstStructInContext(g->ctx, v, 9, 0);
+}
 
 static LLVMTypeRef model_type(const Gen *g)
 {
     LLVMTypeRef layout_fields[4] = {g->i32, g->i32, g->i32, g->i32};
     LLVMTypeRef layout = LLVMStructTypeInContext(g->ctx, layout_fields, 4, 0);
-    LLVMTypeRef fields[MODEL_FIELDS] = {g->pi8, g->i32, g->i32, g->i32,  g->i32,
-                                        g->lng, g->i64, layout, g->i32,  LLVMArrayType(g->i32, 3),
-                                        g->i32, g->i32, g->pi8, g->pf32, g->lng,
-                                        g->pi8, g->pi8, g->pi8, g->pi8,  g->pi8};
+    LLVMTypeRef fields[MODEL_FIELDS] = {g->pi8,          g->i32,
+                                        g->i32,          g->i32,
+                                        g->i32,          g->lng,
+                                        g->i64,          layout,
+                                        g->i32,          LLVMArrayType(g->i32, 3),
+                                        g->i32,          g->i32,
+                                        g->pi8,          g->pf32,
+                                        g->lng,          g->pi8,
+                                        g->pi8,          g->pi8,
+                                        g->pi8,          g->pi8,
+                                        g->pi8,          LLVMArrayType(g->pf32, 2),
+                                        g->i32,          g->pi8,
+                                        settings_type(g)};
     return LLVMStructTypeInContext(g->ctx, fields, MODEL_FIELDS, 0);
+}
+
+/* The optimizer's state blocks in the training arena (NULL: none). */
+static LLVMValueRef optimizer_state(Gen *g)
+{
+    LLVMValueRef blocks[2];
+    for (int k = 0; k < 2; k++) {
+        LLVMValueRef at = i64c(g, g->m->tp.state[k]);
+        blocks[k] =
+            g->m->tp.state[k] < 0
+                ? LLVMConstNull(g->pf32)
+                : LLVMConstInBoundsGEP2(g->f32, LLVMConstBitCast(g->train, g->pf32), &at, 1);
+    }
+    return LLVMConstArray(g->pf32, blocks, 2);
 }
 
 /* PREFIX_main: the cnnrt_model description, then cnnrt_main. */
@@ -978,26 +1102,32 @@ static void emit_model_main(Gen *g, LLVMValueRef specs)
     LLVMValueRef lay[4] = {i32c(g, shape_size(&m->input)), i32c(g, shape_size(out)),
                            i32c(g, ce ? last_axis : 0),
                            i32c(g, ce ? shape_size(out) / last_axis : 0)};
-    LLVMValueRef v[MODEL_FIELDS] = {string_constant(g, m->name),
-                                    i32c(g, shape_size(&m->input)),
-                                    i32c(g, shape_size(out)),
-                                    i32c(g, last_axis),
-                                    i32c(g, m->tp.batch),
-                                    lngc(g, tc->epochs),
-                                    LLVMConstInt(g->i64, (unsigned long long)tc->seed, 0),
-                                    LLVMConstStructInContext(g->ctx, lay, 4, 0),
-                                    i32c(g, emit_runtime_loss(tc->loss, &name)),
-                                    LLVMConstArray(g->i32, metrics, 3),
-                                    i32c(g, tc->nmetrics),
-                                    i32c(g, m->nparams),
-                                    specs,
-                                    g->params,
-                                    lngc(g, m->param_floats),
-                                    LLVMConstBitCast(public_function(g, "init_params"), g->pi8),
-                                    LLVMConstBitCast(public_function(g, "start_training"), g->pi8),
-                                    LLVMConstBitCast(public_function(g, "train_batch"), g->pi8),
-                                    LLVMConstBitCast(public_function(g, "eval_batch"), g->pi8),
-                                    LLVMConstBitCast(public_function(g, "predict_batch"), g->pi8)};
+    LLVMValueRef v[MODEL_FIELDS] = {
+        string_constant(g, m->name),
+        i32c(g, shape_size(&m->input)),
+        i32c(g, shape_size(out)),
+        i32c(g, last_axis),
+        i32c(g, m->tp.batch),
+        lngc(g, tc->epochs),
+        LLVMConstInt(g->i64, (unsigned long long)tc->seed, 0),
+        LLVMConstStructInContext(g->ctx, lay, 4, 0),
+        i32c(g, emit_runtime_loss(tc->loss, &name)),
+        LLVMConstArray(g->i32, metrics, 3),
+        i32c(g, tc->nmetrics),
+        i32c(g, m->nparams),
+        specs,
+        g->params,
+        lngc(g, m->param_floats),
+        LLVMConstBitCast(public_function(g, "init_params"), g->pi8),
+        LLVMConstBitCast(public_function(g, "start_training"), g->pi8),
+        LLVMConstBitCast(public_function(g, "train_batch"), g->pi8),
+        LLVMConstBitCast(public_function(g, "eval_batch"), g->pi8),
+        LLVMConstBitCast(public_function(g, "predict_batch"), g->pi8),
+        LLVMConstBitCast(public_function(g, "set_learning_rate"), g->pi8),
+        optimizer_state(g),
+        i32c(g, (m->tp.state[0] >= 0) + (m->tp.state[1] >= 0)),
+        LLVMConstBitCast(g->train_step, g->pi8),
+        settings_value(g)};
     char *sym = symbol(g, "model");
     LLVMValueRef model = LLVMAddGlobal(g->mod, type, sym);
     free(sym);

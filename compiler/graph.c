@@ -387,7 +387,7 @@ void graph_plan_training(Model *m)
     tp->loss = take(&top, batch);
     tp->param_grad = take(&top, params);
     grads += params;
-    int nstate = m->train.optimizer == OPT_ADAM ? 2 : m->train.momentum != 0 ? 1 : 0;
+    int nstate = m->train.optimizer != OPT_SGD ? 2 : m->train.momentum != 0 ? 1 : 0;
     tp->state[0] = tp->state[1] = -1;
     for (int k = 0; k < nstate; k++)
         tp->state[k] = take(&top, params);

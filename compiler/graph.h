@@ -130,11 +130,46 @@ typedef struct Layer {
 } Layer;
 
 typedef enum { LOSS_DEFAULT, LOSS_MSE, LOSS_MAE, LOSS_BCE, LOSS_CROSSENTROPY } Loss;
-typedef enum { OPT_SGD, OPT_ADAM } OptimizerKind;
+typedef enum { OPT_SGD, OPT_ADAM, OPT_ADAMW } OptimizerKind;
 typedef enum { METRIC_ACCURACY, METRIC_MAE, METRIC_RMSE } Metric;
 
 extern const char *const loss_names[];   /* indexed by Loss */
 extern const char *const metric_names[]; /* indexed by Metric */
+
+/* The learning rate over a run (the runtime computes it: cnnrt.h's
+ * cnnrt_schedule, PyTorch's schedulers). */
+typedef enum {
+    SCHEDULE_NONE,
+    SCHEDULE_STEP_DECAY,  /* StepLR */
+    SCHEDULE_EXPONENTIAL, /* ExponentialLR */
+    SCHEDULE_COSINE,      /* CosineAnnealingLR */
+    SCHEDULE_ONE_CYCLE    /* OneCycleLR, without momentum cycling */
+} ScheduleKind;
+
+typedef struct {
+    ScheduleKind kind;
+    bool per_step;                                   /* counts batches, else epochs */
+    int64_t every;                                   /* step_decay */
+    int64_t length;                                  /* cosine's T_max; 0: to the end */
+    double gamma, min_lr;                            /* step_decay, exponential; cosine */
+    double max_lr, pct_start, div_factor, final_div; /* one_cycle (max_lr 0: the lr) */
+    int64_t warmup;                                  /* LinearLR before it; 0: none */
+    double warmup_start;                             /* LinearLR's start_factor */
+} Schedule;
+
+typedef enum {
+    AUGMENT_SHIFT,
+    AUGMENT_CROP,
+    AUGMENT_FLIP,
+    AUGMENT_NOISE,
+    AUGMENT_SCALE
+} AugmentKind;
+enum { AUGMENT_MAX = 8 };
+
+typedef struct {
+    AugmentKind kind;
+    double amount; /* shift/crop: pixels; noise: stddev; scale: the range */
+} Augment;
 
 typedef struct {
     Loss loss;
@@ -144,7 +179,16 @@ typedef struct {
     int64_t batch, epochs, seed;
     Metric metrics[3];
     int nmetrics;
+    Schedule schedule;
+    double validation_split; /* 0: none */
+    int64_t patience;        /* early stopping; 0: none */
+    int monitor;             /* 0: loss, 1 + k: metrics[k]; + MONITOR_VAL for val_ */
+    bool monitor_given;
+    Augment augment[AUGMENT_MAX];
+    int naugment;
 } TrainConfig;
+
+enum { MONITOR_VAL = 8 };
 
 /* The static memory of training (graph_plan_training), in floats from the
  * start of the training arena.  Per-node buffers hold a whole batch,

@@ -170,17 +170,24 @@ typedef enum {
     STEP_ZERO_PARAM_GRADS, /* train[offset ...] = 0, the parameter block's size */
     STEP_OUTPUTS,          /* the outputs before the update to the caller: from
                              * train[offset], or the input where offset < 0 */
-    STEP_ADAM_STEP_SIZE,   /* train[offset] = lr * sqrt(1 - beta2^t) / (1 - beta1^t) */
+    STEP_HYPER,            /* train[offset ...] = the optimizer's factors for this step,
+                             * from the learning rate in use (lr) and t:
+                             *   sgd:   [0] lr
+                             *   adam:  [0] lr * sqrt(1 - beta2^t) / (1 - beta1^t),
+                             *          [1] lr * weight_decay
+                             *   adamw: [0] lr / (1 - beta1^t), [1] 1 - lr * weight_decay,
+                             *          [2] sqrt(1 - beta2^t) */
 } IrStepKind;
 
 typedef struct {
     IrStepKind kind;
-    IrPhase a, b;            /* CALL */
-    int64_t offset, count;   /* in the training arena, in floats */
-    double rate;             /* DROPOUT_MASK */
-    int node;                /* DROPOUT_MASK */
-    const char *text;        /* COMMENT; DROPOUT_MASK: the layer's name */
-    double lr, beta1, beta2; /* ADAM_STEP_SIZE */
+    IrPhase a, b;                      /* CALL */
+    int64_t offset, count;             /* in the training arena, in floats */
+    double rate;                       /* DROPOUT_MASK */
+    int node;                          /* DROPOUT_MASK */
+    const char *text;                  /* COMMENT; DROPOUT_MASK: the layer's name */
+    int optimizer;                     /* HYPER: an OptimizerKind */
+    double beta1, beta2, weight_decay; /* HYPER */
 } IrStep;
 
 typedef struct {

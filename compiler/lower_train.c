@@ -403,7 +403,7 @@ static void lower_update_tensor(const Model *m, IrProgram *p, IrFunc *f, const P
     int w = ir_view(p, f, "w", VIEW_PARAMS, par->offset, count, true);
     int g = ir_view(p, f, "g", VIEW_TRAIN, tp->param_grad + par->offset, count, false);
     int s0 = tp->state[0] < 0 ? -1
-                              : ir_view(p, f, tc->optimizer == OPT_ADAM ? "m" : "v", VIEW_TRAIN,
+                              : ir_view(p, f, tc->optimizer != OPT_SGD ? "m" : "v", VIEW_TRAIN,
                                         tp->state[0] + par->offset, count, true);
     int s1 = tp->state[1] < 0
                  ? -1
@@ -417,6 +417,9 @@ static void lower_update_tensor(const Model *m, IrProgram *p, IrFunc *f, const P
     int gs = ir_scalar(p, f, "g");
     ir_set(p, b, gs, SCALAR_DECLARE, ir_load(p, g, at));
     IrExpr *wv = ir_load(p, w, at);
+    /* The learning rate changes over a run (the train block's schedule):
+     * the step's factors come from hyper, which train_batch sets first. */
+    int hyper = ir_view(p, f, "hyper", VIEW_TRAIN, tp->hyper, 4, false);
     if (tc->optimizer == OPT_SGD) {
         if (tc->weight_decay != 0)
             ir_set(p, b, gs, SCALAR_SET,
@@ -430,13 +433,20 @@ static void lower_update_tensor(const Model *m, IrProgram *p, IrFunc *f, const P
                        ? ir_op(p, IRE_ADD, ir_ref(p, gs), mul(p, tc->momentum, ir_load(p, s0, at)))
                        : ir_load(p, s0, at));
         }
-        ir_store(p, b, w, at, ir_op(p, IRE_SUB, wv, mul(p, tc->lr, ir_ref(p, gs))), false);
+        ir_store(
+            p, b, w, at,
+            ir_op(p, IRE_SUB, wv, ir_op(p, IRE_MUL, ir_load(p, hyper, ix_const(0)), ir_ref(p, gs))),
+            false);
         return;
     }
-    /* Adam: the step size alpha (hyper[0]) changes every step. */
-    int hyper = ir_view(p, f, "hyper", VIEW_TRAIN, tp->hyper, 4, false);
-    if (tc->weight_decay != 0)
-        ir_store(p, b, w, at, ir_op(p, IRE_SUB, wv, mul(p, tc->lr * tc->weight_decay, wv)), false);
+    /* Adam (Keras' form) and AdamW (PyTorch's): decay, the moments, the step */
+    bool adamw = tc->optimizer == OPT_ADAMW;
+    if (adamw && tc->weight_decay != 0)
+        ir_store(p, b, w, at, ir_op(p, IRE_MUL, wv, ir_load(p, hyper, ix_const(1))), false);
+    else if (tc->weight_decay != 0)
+        ir_store(p, b, w, at,
+                 ir_op(p, IRE_SUB, wv, ir_op(p, IRE_MUL, ir_load(p, hyper, ix_const(1)), wv)),
+                 false);
     ir_store(p, b, s0, at,
              ir_op(p, IRE_ADD, mul(p, tc->beta1, ir_load(p, s0, at)),
                    mul(p, 1 - tc->beta1, ir_ref(p, gs))),
@@ -445,12 +455,16 @@ static void lower_update_tensor(const Model *m, IrProgram *p, IrFunc *f, const P
              ir_op(p, IRE_ADD, mul(p, tc->beta2, ir_load(p, s1, at)),
                    ir_op(p, IRE_MUL, mul(p, 1 - tc->beta2, ir_ref(p, gs)), ir_ref(p, gs))),
              false);
+    IrExpr *root = ir_op(p, IRE_SQRT, ir_load(p, s1, at), NULL);
+    if (adamw)
+        root = ir_op(p, IRE_DIV, root, ir_load(p, hyper, ix_const(2)));
     IrExpr *step =
         ir_op(p, IRE_DIV, ir_op(p, IRE_MUL, ir_load(p, hyper, ix_const(0)), ir_load(p, s0, at)),
-              ir_op(p, IRE_ADD, ir_op(p, IRE_SQRT, ir_load(p, s1, at), NULL),
-                    ir_num(p, (float)tc->epsilon)));
+              ir_op(p, IRE_ADD, root, ir_num(p, (float)tc->epsilon)));
     ir_store(p, b, w, at, ir_op(p, IRE_SUB, ir_load(p, w, at), step), false);
 }
+
+static const char *const optimizer_titles[] = {"SGD", "Adam", "AdamW"};
 
 static void lower_update(const Model *m, IrProgram *p)
 {
@@ -464,8 +478,8 @@ static void lower_update(const Model *m, IrProgram *p)
             arena_printf(&p->arena, "train_%s_update%d", l->name, (int)(par - l->params));
         IrFunc *f = ir_train_func(p, name,
                                   arena_printf(&p->arena, "%s step: %s (line %d)",
-                                               m->train.optimizer == OPT_ADAM ? "Adam" : "SGD",
-                                               par->name, l->loc.line),
+                                               optimizer_titles[m->train.optimizer], par->name,
+                                               l->loc.line),
                                   PHASE_UPDATE, false);
         lower_update_tensor(m, p, f, par);
     }
@@ -514,13 +528,13 @@ static void lower_step_lists(const Model *m, IrProgram *p)
     ir_step(p, train, outputs);
     ir_step(p, train, (IrStep){.kind = STEP_CALL, .a = PHASE_BACKWARD, .b = PHASE_BACKWARD});
     const TrainConfig *tc = &m->train;
-    if (tc->optimizer == OPT_ADAM)
-        ir_step(p, train,
-                (IrStep){.kind = STEP_ADAM_STEP_SIZE,
-                         .offset = tp->hyper,
-                         .lr = tc->lr,
-                         .beta1 = tc->beta1,
-                         .beta2 = tc->beta2});
+    ir_step(p, train,
+            (IrStep){.kind = STEP_HYPER,
+                     .offset = tp->hyper,
+                     .optimizer = tc->optimizer,
+                     .beta1 = tc->beta1,
+                     .beta2 = tc->beta2,
+                     .weight_decay = tc->weight_decay});
     ir_step(p, train, (IrStep){.kind = STEP_CALL, .a = PHASE_UPDATE, .b = PHASE_UPDATE});
 }
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "args.h"
+#include "sema_train.h"
 #include "layers/layers.h"
 
 typedef struct {
@@ -23,8 +24,7 @@ typedef struct {
     int current;   /* node of the current tensor; -1 before input */
     bool input_seen, missing_input_reported;
     const Stmt *train_stmt;
-    Loc metrics_loc;
-    Loss explicit_loss;
+    TrainReader train;
     int64_t params;       /* parameters of the layers so far */
     bool params_reported; /* the model's parameter limit, said once */
 } Sema;
@@ -337,128 +337,7 @@ static void on_layer(Sema *s, const Stmt *st)
     l->label_args = NULL; /* the AST is not kept with the model */
 }
 
-/* ---- the train block ---------------------------------------------------- */
-
-static const char *const loss_words[] = {"mse", "mae", "binary_crossentropy", "crossentropy", NULL};
-static const char *const metric_words[] = {"accuracy", "mae", "rmse", NULL};
-static const char *const sgd_args[] = {"lr", "momentum", "nesterov", "weight_decay", NULL};
-static const char *const adam_args[] = {"lr", "beta1", "beta2", "epsilon", "weight_decay", NULL};
-static const char *const no_names[] = {NULL};
-
-static bool read_optimizer(Sema *s, const Expr *node, TrainConfig *c)
-{
-    static const double zero = 0, one = 1;
-    bool sgd = false;
-    if ((node->kind == EXPR_NAME || node->kind == EXPR_CALL) &&
-        (strcmp(node->name, "sgd") == 0 || strcmp(node->name, "adam") == 0)) {
-        sgd = strcmp(node->name, "sgd") == 0;
-    } else {
-        diag_error(s->diag, node->loc, "optimizer must be sgd(...) or adam(...)");
-        return false;
-    }
-    ArgList none = {0};
-    ArgReader r = {.diag = s->diag,
-                   .ast = s->ast,
-                   .arena = &s->m->arena,
-                   .consts = &s->consts,
-                   .what = node->name,
-                   .loc = node->loc};
-    if (!args_bind(&r, node->name, node->kind == EXPR_CALL ? &node->args : &none,
-                   sgd ? sgd_args : adam_args, no_names))
-        return false;
-    TrainConfig t = *c;
-    t.optimizer = sgd ? OPT_SGD : OPT_ADAM;
-    t.lr = sgd ? 0.01 : 0.001;
-    t.momentum = 0;
-    t.nesterov = false;
-    t.weight_decay = 0;
-    t.beta1 = 0.9;
-    t.beta2 = 0.999;
-    t.epsilon = 1e-7;
-    bool ok = args_number(&r, "lr", false, &t.lr, &zero, NULL, true, false);
-    if (sgd)
-        ok = ok && args_number(&r, "momentum", false, &t.momentum, &zero, NULL, false, false) &&
-             args_boolean(&r, "nesterov", &t.nesterov);
-    else
-        ok = ok && args_number(&r, "beta1", false, &t.beta1, &zero, &one, false, true) &&
-             args_number(&r, "beta2", false, &t.beta2, &zero, &one, false, true) &&
-             args_number(&r, "epsilon", false, &t.epsilon, &zero, NULL, false, false);
-    ok = ok && args_number(&r, "weight_decay", false, &t.weight_decay, &zero, NULL, false, false);
-    if (!ok)
-        return false;
-    if (t.nesterov && t.momentum == 0) {
-        diag_error(s->diag, node->loc, "nesterov needs a momentum > 0");
-        return false;
-    }
-    *c = t;
-    return true;
-}
-
-static bool read_metrics(Sema *s, const Arg *entry, TrainConfig *c)
-{
-    const Expr *node = entry->value;
-    const Expr *const *items = (const Expr *const *)&node;
-    int n = 1;
-    if (node->kind == EXPR_LIST) {
-        items = (const Expr *const *)node->items.items;
-        n = node->items.count;
-    }
-    Metric metrics[3];
-    int count = 0;
-    for (int i = 0; i < n; i++) {
-        Arg single = {items[i]->loc, "metrics", (Expr *)items[i]};
-        ArgReader r = {.diag = s->diag, .ast = s->ast, .what = "train", .loc = entry->loc};
-        r.bound[0] = (BoundArg){"metrics", &single};
-        r.nbound = 1;
-        int index = 0;
-        if (!args_word(&r, "metrics", metric_words, &index))
-            return false;
-        for (int k = 0; k < count; k++)
-            if (metrics[k] == (Metric)index) {
-                diag_error(s->diag, node->loc, "a metric is listed twice");
-                return false;
-            }
-        if (count == 3)
-            unreachable();
-        metrics[count++] = (Metric)index;
-    }
-    memcpy(c->metrics, metrics, sizeof metrics);
-    c->nmetrics = count;
-    s->metrics_loc = node->loc;
-    return true;
-}
-
-static void train_entry(Sema *s, const Arg *entry, TrainConfig *c)
-{
-    ArgReader r = {.diag = s->diag,
-                   .ast = s->ast,
-                   .arena = &s->m->arena,
-                   .consts = &s->consts,
-                   .what = "train",
-                   .loc = entry->loc};
-    r.bound[0] = (BoundArg){entry->name, entry};
-    r.nbound = 1;
-    const char *key = entry->name;
-    if (strcmp(key, "loss") == 0) {
-        int index = 0;
-        if (args_word(&r, "loss", loss_words, &index))
-            c->loss = s->explicit_loss = (Loss)(LOSS_MSE + index);
-    } else if (strcmp(key, "optimizer") == 0) {
-        read_optimizer(s, entry->value, c);
-    } else if (strcmp(key, "batch") == 0) {
-        args_integer(&r, "batch", true, 1, &c->batch);
-    } else if (strcmp(key, "epochs") == 0) {
-        args_integer(&r, "epochs", true, 0, &c->epochs);
-    } else if (strcmp(key, "seed") == 0) {
-        args_integer(&r, "seed", true, 0, &c->seed);
-    } else if (strcmp(key, "metrics") == 0) {
-        read_metrics(s, entry, c);
-    } else {
-        diag_error(s->diag, entry->loc,
-                   "unknown train setting '%s' (loss, optimizer, batch, epochs, metrics, seed)",
-                   key);
-    }
-}
+/* ---- the train block (sema_train.c) ----------------------------------- */
 
 static void on_train(Sema *s, const Stmt *st)
 {
@@ -469,6 +348,11 @@ static void on_train(Sema *s, const Stmt *st)
     s->train_stmt = st;
     s->m->has_train = true;
     s->m->train_loc = st->loc;
+    s->train = (TrainReader){.diag = s->diag,
+                             .ast = s->ast,
+                             .arena = &s->m->arena,
+                             .consts = &s->consts,
+                             .monitor_word = -1};
     StrMap seen = {0};
     for (int i = 0; i < st->args.count; i++) {
         const Arg *entry = &st->args.items[i];
@@ -477,23 +361,9 @@ static void on_train(Sema *s, const Stmt *st)
             continue;
         }
         strmap_put(&seen, entry->name, 1);
-        train_entry(s, entry, &s->m->train);
+        train_read_entry(&s->train, entry, &s->m->train);
     }
     strmap_free(&seen);
-}
-
-static void check_train(Sema *s)
-{
-    const TrainConfig *c = &s->m->train;
-    if (s->explicit_loss != LOSS_CROSSENTROPY)
-        return;
-    for (int i = 0; i < c->nmetrics; i++)
-        if (c->metrics[i] == METRIC_MAE || c->metrics[i] == METRIC_RMSE) {
-            diag_error(s->diag, s->metrics_loc,
-                       "mae and rmse need targets of the output size; "
-                       "crossentropy targets are class indices");
-            return;
-        }
 }
 
 /* ---- warnings ----------------------------------------------------------- */
@@ -541,19 +411,6 @@ static void warn(Sema *s, Model *m)
 
 /* ---- the walk ----------------------------------------------------------- */
 
-static void default_train(TrainConfig *c)
-{
-    memset(c, 0, sizeof *c);
-    c->loss = LOSS_DEFAULT;
-    c->optimizer = OPT_ADAM;
-    c->lr = 0.001;
-    c->beta1 = 0.9;
-    c->beta2 = 0.999;
-    c->epsilon = 1e-7;
-    c->batch = 32;
-    c->epochs = 10;
-}
-
 static Model *finish(Sema *s)
 {
     Model *m = s->m;
@@ -578,7 +435,7 @@ Model *sema_check(Ast *ast, Diag *diag, const char *filename)
     s.m = m;
     m->filename = filename;
     m->name = "";
-    default_train(&m->train);
+    train_defaults(&m->train);
     add_node(&s); /* node 0: the input */
     const Program *p = &ast->program;
     if (p->count == 0)
@@ -598,7 +455,8 @@ Model *sema_check(Ast *ast, Diag *diag, const char *filename)
     }
     if (p->count && !s.input_seen && !s.missing_input_reported)
         diag_error(diag, p->items[0]->loc, "the model has no 'input [...]' statement");
-    check_train(&s);
+    if (s.train_stmt)
+        train_check(&s.train, &m->train, &m->input);
     Model *result = diag_error_count(diag) ? NULL : finish(&s);
     strmap_free(&s.consts.map);
     strmap_free(&s.labels);

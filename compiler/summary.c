@@ -50,6 +50,73 @@ static void print_row(FILE *out, const Row *row, const size_t *widths)
     strbuf_free(&line);
 }
 
+/* The train block as the program will run it, defaults included. */
+static void print_train_settings(FILE *out, const TrainConfig *tc)
+{
+    static const char *const optimizers[] = {"sgd", "adam", "adamw"};
+    fprintf(out, "Training: loss %s, %s(lr=%.9g", loss_names[tc->loss], optimizers[tc->optimizer],
+            tc->lr);
+    if (tc->optimizer == OPT_SGD) {
+        if (tc->momentum)
+            fprintf(out, ", momentum=%.9g%s", tc->momentum, tc->nesterov ? ", nesterov=true" : "");
+    } else {
+        fprintf(out, ", beta1=%.9g, beta2=%.9g, epsilon=%.9g", tc->beta1, tc->beta2, tc->epsilon);
+    }
+    if (tc->weight_decay)
+        fprintf(out, ", weight_decay=%.9g", tc->weight_decay);
+    fprintf(out, "), batch %lld, %lld epochs, seed %lld", (long long)tc->batch,
+            (long long)tc->epochs, (long long)tc->seed);
+    for (int k = 0; k < tc->nmetrics; k++)
+        fprintf(out, "%s%s", k ? ", " : ", metrics ", metric_names[tc->metrics[k]]);
+    fputc('\n', out);
+    const Schedule *s = &tc->schedule;
+    const char *unit = s->per_step ? "step" : "epoch";
+    if (s->warmup)
+        fprintf(out, "  warmup: %lld %ss, linear from %.9g x lr\n", (long long)s->warmup, unit,
+                s->warmup_start);
+    switch (s->kind) {
+    case SCHEDULE_NONE: break;
+    case SCHEDULE_STEP_DECAY:
+        fprintf(out, "  schedule: step_decay, x %.9g every %lld %ss\n", s->gamma,
+                (long long)s->every, unit);
+        break;
+    case SCHEDULE_EXPONENTIAL:
+        fprintf(out, "  schedule: exponential, x %.9g every %s\n", s->gamma, unit);
+        break;
+    case SCHEDULE_COSINE:
+        fprintf(out, "  schedule: cosine to %.9g over ", s->min_lr);
+        if (s->length)
+            fprintf(out, "%lld %ss\n", (long long)s->length, unit);
+        else
+            fprintf(out, "the rest of the run, per %s\n", unit);
+        break;
+    case SCHEDULE_ONE_CYCLE:
+        fprintf(out,
+                "  schedule: one_cycle to max_lr %.9g, pct_start %.9g, div_factor %.9g, "
+                "final_div_factor %.9g, per step\n",
+                s->max_lr ? s->max_lr : tc->lr, s->pct_start, s->div_factor, s->final_div);
+        break;
+    }
+    static const char *const monitored[] = {"loss", "accuracy", "mae", "rmse"};
+    int word = tc->monitor % MONITOR_VAL;
+    const char *name = word == 0 ? "loss" : monitored[1 + tc->metrics[word - 1]];
+    const char *val = tc->monitor >= MONITOR_VAL ? "val_" : "";
+    if (tc->validation_split)
+        fprintf(out, "  validation: the last %.9g of the data\n", tc->validation_split);
+    if (tc->patience)
+        fprintf(out, "  early stopping: %lld epochs without a better %s%s\n",
+                (long long)tc->patience, val, name);
+    static const char *const transforms[] = {"shift", "crop", "flip", "noise", "scale"};
+    for (int i = 0; i < tc->naugment; i++) {
+        const Augment *g = &tc->augment[i];
+        fprintf(out, "%s%s", i ? ", " : "  augment: ", transforms[g->kind]);
+        if (g->kind != AUGMENT_FLIP)
+            fprintf(out, "(%.9g)", g->amount);
+    }
+    if (tc->naugment)
+        fputc('\n', out);
+}
+
 void summary_print(const Model *m, FILE *out)
 {
     Arena a = {0};
@@ -86,6 +153,7 @@ void summary_print(const Model *m, FILE *out)
             (long long)tp->batch, (long long)mul_sat(4, tp->floats),
             (long long)mul_sat(4, tp->activation_floats),
             (long long)mul_sat(4, tp->gradient_floats), (long long)mul_sat(4, tp->state_floats));
+    print_train_settings(out, &m->train); /* before the totals, which end it as in Keras */
     fprintf(out, "Total params: %lld\nTrainable params: %lld\nFixed params: %lld\n",
             (long long)(trainable + fixed), (long long)trainable, (long long)fixed);
     arena_free(&a);
@@ -132,6 +200,6 @@ void summary_print_json(const Model *m, FILE *out)
     fprintf(out,
             " \"train\": {\n  \"loss\": \"%s\",\n  \"optimizer\": \"%s\",\n  \"batch\": %lld,\n"
             "  \"epochs\": %lld,\n  \"memory_bytes\": %lld\n }\n}\n",
-            loss_names[tc->loss], tc->optimizer == OPT_ADAM ? "adam" : "sgd", (long long)tc->batch,
-            (long long)tc->epochs, (long long)mul_sat(4, m->tp.floats));
+            loss_names[tc->loss], (const char *const[]){"sgd", "adam", "adamw"}[tc->optimizer],
+            (long long)tc->batch, (long long)tc->epochs, (long long)mul_sat(4, m->tp.floats));
 }

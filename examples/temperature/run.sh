@@ -18,8 +18,11 @@ split=$((days * 8 / 10))
 { echo temp_max; tail -n "+$((split - 9))" "$work/temp_max.txt"; } >"$work/test.csv"
 "$cnngen" "$here/temperature.cnn" --main -o "$work/temperature.c"
 cc -O2 "$work/temperature.c" -I "$include" "$lib" -lz -lm -o "$work/temperature"
-"$work/temperature" train --data "series:$work/train.csv:temp_max:10" --quiet \
-    ${epochs:+--epochs "$epochs"} --save "$work/temperature.safetensors"
+"$work/temperature" train --data "series:$work/train.csv:temp_max:10" \
+    ${epochs:+--epochs "$epochs"} --save "$work/temperature.safetensors" >"$work/train.log"
+# the last epoch line, and what validation and early stopping decided
+grep '^epoch' "$work/train.log" | tail -n 1
+grep -v '^epoch' "$work/train.log"
 model=$("$work/temperature" eval --data "series:$work/test.csv:temp_max:10" \
         --weights "$work/temperature.safetensors" | sed 's/.*mae: \([^ ]*\).*/\1/')
 persistence=$(awk 'NR > 11 { s += ($1 > prev ? $1 - prev : prev - $1); n++ } { prev = $1 }

@@ -110,6 +110,20 @@ void cnnrt_dropout_mask(float *mask, long count, double rate, unsigned long long
 int cnnrt_save_safetensors(const char *path, const cnnrt_tensor_spec *specs, int nspecs,
                            const float *params, char *error, size_t error_size);
 
+/* Safetensors files with string metadata (training checkpoints): the
+ * tensors as above, and __metadata__ holding each key's value (written
+ * first; when reading, each key must be there). */
+typedef struct {
+    const char *key;
+    char value[64];
+} cnnrt_meta;
+int cnnrt_save_safetensors_meta(const char *path, const cnnrt_tensor_spec *specs, int nspecs,
+                                const float *params, const cnnrt_meta *meta, int nmeta, char *error,
+                                size_t error_size);
+int cnnrt_load_safetensors_meta(const char *path, const cnnrt_tensor_spec *specs, int nspecs,
+                                float *params, long count, cnnrt_meta *meta, int nmeta, char *error,
+                                size_t error_size);
+
 /* Write a whole file in place of path: a new file beside it (an
  * unpredictable name, created exclusively), synced, renamed over it, so
  * that a reader never sees half of it.  Only a regular file is replaced
@@ -151,6 +165,74 @@ int cnnrt_predict_command(int argc, char **argv, const char *model_name, int inp
 enum { CNNRT_LOSS_MSE, CNNRT_LOSS_MAE, CNNRT_LOSS_BCE, CNNRT_LOSS_CROSSENTROPY };
 enum { CNNRT_METRIC_ACCURACY, CNNRT_METRIC_MAE, CNNRT_METRIC_RMSE };
 
+/* The learning rate over a run: PyTorch's schedulers, counted in epochs
+ * or in steps (batches).  A linear warmup of `warmup` units (LinearLR from
+ * warmup_start to 1) comes first; the schedule then runs from its start,
+ * as in PyTorch's SequentialLR. */
+enum {
+    CNNRT_SCHEDULE_NONE,
+    CNNRT_SCHEDULE_STEP_DECAY,  /* StepLR(step_size=every, gamma) */
+    CNNRT_SCHEDULE_EXPONENTIAL, /* ExponentialLR(gamma) */
+    CNNRT_SCHEDULE_COSINE,      /* CosineAnnealingLR(T_max=length, eta_min=min_lr) */
+    CNNRT_SCHEDULE_ONE_CYCLE    /* OneCycleLR(max_lr, total_steps, pct_start, div_factor,
+                                 * final_div_factor, cycle_momentum=False) */
+};
+
+typedef struct {
+    int kind;     /* CNNRT_SCHEDULE_* */
+    int per_step; /* 1: counts steps; 0: epochs */
+    long every, length, warmup;
+    double gamma, min_lr, max_lr, pct_start, div_factor, final_div_factor, warmup_start;
+} cnnrt_schedule;
+
+/* The learning rate at position t (from 0) of a run of `total` positions
+ * (epochs or steps, as the schedule counts), from the base lr. */
+double cnnrt_schedule_lr(const cnnrt_schedule *s, double base_lr, long t, long total);
+
+/* Augmentation of a training sample, applied in the order given. */
+enum {
+    CNNRT_AUGMENT_SHIFT, /* by -amount..amount pixels on H and W, zero fill */
+    CNNRT_AUGMENT_CROP,  /* pad by amount, crop back at random: a shift */
+    CNNRT_AUGMENT_FLIP,  /* mirror W with probability 1/2 */
+    CNNRT_AUGMENT_NOISE, /* add Gaussian noise of stddev amount */
+    CNNRT_AUGMENT_SCALE  /* multiply by a factor in [1 - amount, 1 + amount] */
+};
+enum { CNNRT_AUGMENT_MAX = 8 };
+
+typedef struct {
+    int kind; /* CNNRT_AUGMENT_* */
+    double amount;
+} cnnrt_augment;
+
+/* Shift an image or clip (channels last; [H, W, C] or [D, H, W, C] as
+ * rank 3 or 4) by dy rows and dx columns, zero fill: out[y][x] =
+ * in[y - dy][x - dx]; flip mirrors the columns.  in and out differ. */
+void cnnrt_shift_image(const float *in, float *out, int rank, const int *shape, int dy, int dx);
+void cnnrt_flip_image(const float *in, float *out, int rank, const int *shape);
+
+/* What the train block says beyond the step itself. */
+enum { CNNRT_MONITOR_VAL = 8 }; /* monitor: 0 the loss, 1 + k metric k, + VAL */
+
+typedef struct {
+    double lr; /* the optimizer's, before the schedule */
+    cnnrt_schedule schedule;
+    double validation_split; /* 0: none */
+    long patience;           /* early stopping; 0: none */
+    int monitor;
+    int naugment;
+    cnnrt_augment augment[CNNRT_AUGMENT_MAX];
+    int input_rank, input_shape[5];
+} cnnrt_train_settings;
+
+/* Apply the train block's augmentation to n samples of x (and, for
+ * scaling with value targets, t) in place; the first is at position
+ * `first` of the epoch's order; tmp holds input_size floats.  Each
+ * sample's draws depend only on (seed, epoch, its position), never on
+ * threads. */
+void cnnrt_augment_batch(const cnnrt_train_settings *s, unsigned long long seed, int value_targets,
+                         float *x, float *t, int n, int input_size, int target_size, long epoch,
+                         long first, float *tmp);
+
 /* A model as the commands see it; generated code fills one in.  The
  * model does one batch of n <= batch samples at a time: train_batch runs
  * the forward pass in training mode, the loss, the backward pass and the
@@ -176,6 +258,14 @@ typedef struct {
     double (*train_batch)(const float *x, const float *t, int n, float *y);
     double (*eval_batch)(const float *x, const float *t, int n, float *y);
     cnnrt_predict_fn predict;
+    /* For schedules and checkpoints: the learning rate of the next steps;
+     * the optimizer's state (SGD's velocity, Adam's m and v: blocks of
+     * param_count floats, in the parameters' order) and its step counter. */
+    void (*set_learning_rate)(double lr);
+    float *optimizer_state[2];
+    int optimizer_blocks;
+    unsigned long long *train_step;
+    cnnrt_train_settings settings;
 } cnnrt_model;
 
 /* PROG predict | train | eval, as the contract describes; returns the

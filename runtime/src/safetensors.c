@@ -704,9 +704,62 @@ int cnnrt_load_safetensors(const char *path, const cnnrt_tensor_spec *specs, int
     return status;
 }
 
+/* The wanted __metadata__ values, each a string that fits. */
+static int read_metadata(const char *path, const Json *header, cnnrt_meta *meta, int nmeta,
+                         char *error, size_t size)
+{
+    const Json *object = NULL;
+    for (int i = 0; i < header->count; i++)
+        if (strcmp(header->items[i].key, "__metadata__") == 0)
+            object = &header->items[i];
+    for (int k = 0; k < nmeta; k++) {
+        const Json *value = NULL;
+        for (int i = 0; object && i < object->count; i++)
+            if (strcmp(object->items[i].key, meta[k].key) == 0)
+                value = &object->items[i];
+        if (!value)
+            return cnnrt_fail(error, size, CNNRT_EBAD,
+                              "%s: error: the metadata has no '%s': this is not a checkpoint of "
+                              "this program",
+                              path, meta[k].key);
+        if (strlen(value->string) >= sizeof meta[k].value)
+            return cnnrt_fail(error, size, CNNRT_EBAD, "%s: error: the metadata's '%s' is too long",
+                              path, meta[k].key);
+        strcpy(meta[k].value, value->string);
+    }
+    return 0;
+}
+
+static int parse_file(const char *path, const unsigned char *raw, size_t file_len,
+                      const cnnrt_tensor_spec *specs, int nspecs, float *params, long count,
+                      cnnrt_meta *meta, int nmeta, char *error, size_t error_size);
+
 int cnnrt_parse_safetensors(const char *path, const unsigned char *raw, size_t file_len,
                             const cnnrt_tensor_spec *specs, int nspecs, float *params, long count,
                             char *error, size_t error_size)
+{
+    return parse_file(path, raw, file_len, specs, nspecs, params, count, NULL, 0, error,
+                      error_size);
+}
+
+int cnnrt_load_safetensors_meta(const char *path, const cnnrt_tensor_spec *specs, int nspecs,
+                                float *params, long count, cnnrt_meta *meta, int nmeta, char *error,
+                                size_t error_size)
+{
+    size_t len;
+    int status;
+    unsigned char *raw = read_weights_file(path, count, &len, &status, error, error_size);
+    if (!raw)
+        return status;
+    status =
+        parse_file(path, raw, len, specs, nspecs, params, count, meta, nmeta, error, error_size);
+    free(raw);
+    return status;
+}
+
+static int parse_file(const char *path, const unsigned char *raw, size_t file_len,
+                      const cnnrt_tensor_spec *specs, int nspecs, float *params, long count,
+                      cnnrt_meta *meta, int nmeta, char *error, size_t error_size)
 {
     long long size = (long long)file_len;
     int status = CNNRT_EBAD;
@@ -764,7 +817,9 @@ int cnnrt_parse_safetensors(const char *path, const unsigned char *raw, size_t f
     for (int i = 0; i < nentries; i++)
         sorted[i] = &entries[i];
     qsort(sorted, (size_t)nentries, sizeof *sorted, compare_entries);
-    if (match_specs(path, entries, sorted, nentries, specs, nspecs, error, error_size) != 0)
+    /* the metadata first: a file that is not a checkpoint is told so */
+    if (read_metadata(path, &header, meta, nmeta, error, error_size) != 0 ||
+        match_specs(path, entries, sorted, nentries, specs, nspecs, error, error_size) != 0)
         goto done;
     /* All checked: now copy, so a failure never leaves params half-loaded. */
     const unsigned char *data = raw + 8 + hlen;
@@ -832,6 +887,13 @@ static void put_json_string(FILE *f, const char *s)
 int cnnrt_save_safetensors(const char *path, const cnnrt_tensor_spec *specs, int nspecs,
                            const float *params, char *error, size_t error_size)
 {
+    return cnnrt_save_safetensors_meta(path, specs, nspecs, params, NULL, 0, error, error_size);
+}
+
+int cnnrt_save_safetensors_meta(const char *path, const cnnrt_tensor_spec *specs, int nspecs,
+                                const float *params, const cnnrt_meta *meta, int nmeta, char *error,
+                                size_t error_size)
+{
     /* The header, in memory first: its length comes before it. */
     char *header = NULL;
     size_t header_len = 0;
@@ -840,9 +902,20 @@ int cnnrt_save_safetensors(const char *path, const cnnrt_tensor_spec *specs, int
         return cnnrt_fail(error, error_size, CNNRT_EBAD, "error: out of memory");
     long long offset = 0;
     fputc('{', h);
+    if (nmeta) {
+        fputs("\"__metadata__\":{", h);
+        for (int k = 0; k < nmeta; k++) {
+            if (k)
+                fputc(',', h);
+            put_json_string(h, meta[k].key);
+            fputc(':', h);
+            put_json_string(h, meta[k].value);
+        }
+        fputc('}', h);
+    }
     for (int i = 0; i < nspecs; i++) {
         long long count = 1;
-        if (i)
+        if (i || nmeta)
             fputc(',', h);
         put_json_string(h, specs[i].name);
         fputs(":{\"dtype\":\"F32\",\"shape\":[", h);

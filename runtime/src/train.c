@@ -1,8 +1,9 @@
 /* train.c - the generated program's commands around a model:
  *
  *   PROG predict [--weights W.safetensors] [FILE|-]
- *   PROG train   --data DATA [--init W0.safetensors] [--save W.safetensors]
- *                [--epochs N] [--seed S] [--no-shuffle] [--quiet]
+ *   PROG train   --data DATA [--val DATA] [--init W0.safetensors]
+ *                [--save W.safetensors] [--epochs N] [--seed S] [--no-shuffle]
+ *                [--quiet] [--checkpoint FILE] [--resume FILE] [--log FILE.csv]
  *   PROG eval    --data DATA --weights W.safetensors
  *
  * The model (generated code) does one batch at a time: forward, loss,
@@ -13,6 +14,8 @@
 #define _POSIX_C_SOURCE 200809L /* isatty, fileno, clock_gettime */
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "checkpoint.h"
 #include "cnnrt.h"
 
 /* ---- metrics ---------------------------------------------------------------
@@ -156,18 +160,21 @@ static void progress(long epoch, long epochs, long done, long total, double star
 /* ---- commands ------------------------------------------------------------- */
 
 typedef struct {
-    const char *data, *init, *save, *weights;
+    const char *data, *init, *save, *weights, *val, *checkpoint, *resume, *log;
     long epochs, seed;
     int no_shuffle, quiet;
 } Args;
 
+static const char TRAIN_USAGE[] =
+    "train --data DATA [--val DATA] [--init W0.safetensors] [--save W.safetensors] "
+    "[--epochs N] [--seed S] [--no-shuffle] [--quiet] [--checkpoint FILE] [--resume FILE] "
+    "[--log FILE.csv]";
+
 static int usage(const char *prog, const char *command, const char *message)
 {
     fprintf(stderr, "usage: %s %s\n%s %s: error: %s\n", prog,
-            strcmp(command, "train") == 0
-                ? "train --data DATA [--init W0.safetensors] [--save W.safetensors] "
-                  "[--epochs N] [--seed S] [--no-shuffle] [--quiet]"
-                : "eval --data DATA --weights W.safetensors",
+            strcmp(command, "train") == 0 ? TRAIN_USAGE
+                                          : "eval --data DATA --weights W.safetensors",
             prog, command, message);
     return 2;
 }
@@ -186,17 +193,32 @@ static int natural(const char *text, long *value, int *too_large)
     return 1;
 }
 
+/* The option's string field in a, or NULL when o is not one for command. */
+static const char **path_option(Args *a, const char *o, int train)
+{
+    static const struct {
+        const char *name;
+        size_t field;
+        int train; /* 1: train only; 0: eval only; 2: both */
+    } options[] = {
+        {"--data", offsetof(Args, data), 2},     {"--init", offsetof(Args, init), 1},
+        {"--save", offsetof(Args, save), 1},     {"--weights", offsetof(Args, weights), 0},
+        {"--val", offsetof(Args, val), 1},       {"--checkpoint", offsetof(Args, checkpoint), 1},
+        {"--resume", offsetof(Args, resume), 1}, {"--log", offsetof(Args, log), 1},
+    };
+    for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
+        if (strcmp(o, options[i].name) == 0 && (options[i].train == 2 || options[i].train == train))
+            return (const char **)((char *)a + options[i].field);
+    return NULL;
+}
+
 static int parse_args(int argc, char **argv, const char *command, Args *a)
 {
     const char *prog = argv[0];
     int train = strcmp(command, "train") == 0;
     for (int i = 2; i < argc; i++) {
         const char *o = argv[i];
-        const char **value = strcmp(o, "--data") == 0                ? &a->data
-                             : strcmp(o, "--init") == 0 && train     ? &a->init
-                             : strcmp(o, "--save") == 0 && train     ? &a->save
-                             : strcmp(o, "--weights") == 0 && !train ? &a->weights
-                                                                     : NULL;
+        const char **value = path_option(a, o, train);
         if (value || ((strcmp(o, "--epochs") == 0 || strcmp(o, "--seed") == 0) && train)) {
             if (i + 1 >= argc) {
                 char message[256];
@@ -229,6 +251,21 @@ static int parse_args(int argc, char **argv, const char *command, Args *a)
         return usage(prog, command, "the following arguments are required: --data");
     if (!train && !a->weights)
         return usage(prog, command, "the following arguments are required: --weights");
+    if (a->resume && a->init)
+        return usage(prog, command, "argument --resume: not allowed with argument --init");
+    return 0;
+}
+
+/* A model filled in by hand may leave out what checkpoints need. */
+static int can_checkpoint(const cnnrt_model *m, const Args *a)
+{
+    if ((a->checkpoint || a->resume) && !m->train_step) {
+        fprintf(stderr,
+                "%s: error: this program's model keeps no step counter: it cannot "
+                "write or resume checkpoints\n",
+                m->name);
+        return 2;
+    }
     return 0;
 }
 
@@ -256,26 +293,33 @@ static int load_data(const char *prog, const cnnrt_model *m, const char *spec, c
 /* What a pass over the data ends with. */
 enum { PASS_DONE, PASS_NO_MEMORY, PASS_NOT_FINITE };
 
-/* Run the batches of one pass.  Training stops at the first batch whose
- * loss is not finite (*bad_batch, from 1, and its loss in *bad_loss): the
- * weights are spoiled from there on. */
-static int run_batches(const cnnrt_model *m, const cnnrt_data *d, const long *order, int train,
-                       Meter *meter, long epoch, long epochs, int bar, long *bad_batch,
-                       double *bad_loss)
+/* How a training pass sets its steps: the learning rate (a schedule
+ * counted in steps changes it before each) and augmentation. */
+typedef struct {
+    const cnnrt_model *m;
+    unsigned long long seed;
+    long epoch, epochs;
+    long first_step, total_steps; /* the run's step index of this pass's first */
+    int per_step;                 /* a schedule counted in steps */
+    double lr;                    /* in use at the last step */
+} Pass;
+
+/* Run the batches of one pass (p NULL: evaluation).  Training stops at
+ * the first batch whose loss is not finite (*bad_batch, from 1, and its
+ * loss in *bad_loss): the weights are spoiled from there on. */
+static int run_batches(const cnnrt_model *m, const cnnrt_data *d, const long *order, Pass *p,
+                       Meter *meter, int bar, long *bad_batch, double *bad_loss)
 {
     int batch = m->batch;
+    int augment = p && m->settings.naugment > 0;
     float *x = malloc(sizeof(float) * (size_t)batch * d->input_size + 1);
     float *t = malloc(sizeof(float) * (size_t)batch * d->target_size + 1);
     float *y = malloc(sizeof(float) * (size_t)batch * m->output_size + 1);
-    if (!x || !t || !y) {
-        free(x);
-        free(t);
-        free(y);
-        return PASS_NO_MEMORY;
-    }
-    int result = PASS_DONE;
+    float *tmp = augment ? malloc(sizeof(float) * (size_t)d->input_size + 1) : NULL;
+    int result = !x || !t || !y || (augment && !tmp) ? PASS_NO_MEMORY : PASS_DONE;
     double start = now(), last_draw = 0;
-    for (long first = 0; first < d->count; first += batch) {
+    int value_targets = m->loss == CNNRT_LOSS_MSE || m->loss == CNNRT_LOSS_MAE;
+    for (long first = 0; result == PASS_DONE && first < d->count; first += batch) {
         int n = (int)(d->count - first < batch ? d->count - first : batch);
         for (int s = 0; s < n; s++) {
             long k = order ? order[first + s] : first + s;
@@ -284,8 +328,16 @@ static int run_batches(const cnnrt_model *m, const cnnrt_data *d, const long *or
             memcpy(t + (size_t)s * d->target_size, d->targets + (size_t)k * d->target_size,
                    sizeof(float) * (size_t)d->target_size);
         }
-        double loss = train ? m->train_batch(x, t, n, y) : m->eval_batch(x, t, n, y);
-        if (train && !isfinite(loss)) {
+        if (augment)
+            cnnrt_augment_batch(&m->settings, p->seed, value_targets, x, t, n, d->input_size,
+                                d->target_size, p->epoch, first, tmp);
+        if (p && p->per_step) {
+            p->lr = cnnrt_schedule_lr(&m->settings.schedule, m->settings.lr,
+                                      p->first_step + first / batch, p->total_steps);
+            m->set_learning_rate(p->lr);
+        }
+        double loss = p ? m->train_batch(x, t, n, y) : m->eval_batch(x, t, n, y);
+        if (p && !isfinite(loss)) {
             *bad_batch = first / batch + 1;
             *bad_loss = loss;
             result = PASS_NOT_FINITE;
@@ -293,7 +345,7 @@ static int run_batches(const cnnrt_model *m, const cnnrt_data *d, const long *or
         }
         meter_update(m, meter, loss, y, t, n);
         if (bar && (now() - last_draw > 0.1 || first + n == d->count)) {
-            progress(epoch, epochs, first + n, d->count, start);
+            progress(p ? p->epoch : 1, p ? p->epochs : 1, first + n, d->count, start);
             last_draw = now();
         }
     }
@@ -302,6 +354,7 @@ static int run_batches(const cnnrt_model *m, const cnnrt_data *d, const long *or
     free(x);
     free(t);
     free(y);
+    free(tmp);
     return result;
 }
 
@@ -320,91 +373,389 @@ static const char *non_finite_tensor(const cnnrt_model *m)
     return NULL;
 }
 
-static int train_command(int argc, char **argv, const cnnrt_model *m)
+/* ---- a training run ---------------------------------------------------------
+ * The epochs, with validation after each, the best epoch and early
+ * stopping by the monitored value, a row of the log and a checkpoint. */
+
+/* The loss (0) or metric k (1 + k) of a meter, as printed. */
+static double meter_value(const cnnrt_model *m, const Meter *meter, int index)
 {
-    Args a = {.epochs = -1, .seed = -1};
-    int status = parse_args(argc, argv, "train", &a);
-    if (status)
-        return status;
-    long epochs = a.epochs >= 0 ? a.epochs : m->epochs;
-    unsigned long long seed = a.seed >= 0 ? (unsigned long long)a.seed : m->seed;
-    cnnrt_data data;
-    if ((status = load_data(argv[0], m, a.data, &data)) != 0)
-        return status;
-    if (a.init) {
-        if ((status = load_weights(m, a.init)) != 0) {
-            cnnrt_free_data(&data);
+    if (index == 0)
+        return meter->loss_sum / meter->samples;
+    switch (m->metrics[index - 1]) {
+    case CNNRT_METRIC_ACCURACY: return meter->hits / meter->predictions;
+    case CNNRT_METRIC_MAE: return meter->abs_sum / meter->elements;
+    default: return sqrt(meter->square_sum / meter->elements);
+    }
+}
+
+static const char *value_name(const cnnrt_model *m, int index)
+{
+    static const char *const metric_names[] = {"accuracy", "mae", "rmse"};
+    return index == 0 ? "loss" : metric_names[m->metrics[index - 1]];
+}
+
+/* Accuracy improves upward; the loss and the errors downward. */
+static int improves(const cnnrt_model *m, int monitor, double value, double best, int have_best)
+{
+    int index = monitor % CNNRT_MONITOR_VAL;
+    int higher = index > 0 && m->metrics[index - 1] == CNNRT_METRIC_ACCURACY;
+    if (!have_best)
+        return !isnan(value);
+    return higher ? value > best : value < best;
+}
+
+typedef struct {
+    const cnnrt_model *m;
+    const char *prog;
+    Args a;
+    long epochs;
+    unsigned long long seed;
+    cnnrt_data data, train, val; /* train and val: views of data, or val loaded */
+    int has_val, val_loaded;
+    long *order;
+    uint64_t shuffle_state;
+    float *best; /* the best epoch's weights, with validation */
+    cnnrt_checkpoint_info info;
+    FILE *log;
+    int scheduled; /* a schedule or warmup */
+} Run;
+
+static int fail(Run *r, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: error: ", r->prog);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return status;
+}
+
+/* The training samples and the validation samples: --val's data, or the
+ * last validation_split of the data (Keras: before shuffling). */
+static int split_data(Run *r)
+{
+    const cnnrt_model *m = r->m;
+    r->train = r->data;
+    if (r->a.val) {
+        int status = load_data(r->prog, m, r->a.val, &r->val);
+        if (status)
             return status;
+        r->has_val = r->val_loaded = 1;
+        return 0;
+    }
+    double split = m->settings.validation_split;
+    if (split <= 0)
+        return 0;
+    long count = r->data.count, keep = (long)floor((double)count * (1 - split));
+    if (keep < 1 || keep >= count)
+        return fail(r, 1,
+                    "validation_split = %g of %ld samples leaves %s: the data needs more samples",
+                    split, count, keep < 1 ? "no training sample" : "no validation sample");
+    r->train.count = keep;
+    r->val = r->data;
+    r->val.count = count - keep;
+    r->val.inputs = r->data.inputs + (size_t)keep * r->data.input_stride;
+    r->val.targets = r->data.targets + (size_t)keep * r->data.target_size;
+    r->has_val = 1;
+    return 0;
+}
+
+static void write_log_header(Run *r)
+{
+    const cnnrt_model *m = r->m;
+    fprintf(r->log, "epoch,lr,seconds");
+    for (int v = 0; v <= (r->has_val ? 1 : 0); v++)
+        for (int i = 0; i <= m->nmetrics; i++)
+            fprintf(r->log, ",%s%s", v ? "val_" : "", value_name(m, i));
+    fputc('\n', r->log);
+    fflush(r->log);
+}
+
+static int open_log(Run *r)
+{
+    if (!r->a.log)
+        return 0;
+    int append = r->a.resume != NULL;
+    r->log = fopen(r->a.log, append ? "a" : "w");
+    if (!r->log)
+        return fail(r, 2, "cannot write '%s': %s", r->a.log, strerror(errno));
+    if (!append || ftell(r->log) == 0)
+        write_log_header(r);
+    return 0;
+}
+
+/* The run from its start, or from a checkpoint: the weights, the
+ * optimizer and the counters. */
+static int start_run(Run *r)
+{
+    const cnnrt_model *m = r->m;
+    char error[1024];
+    if (r->has_val && !(r->best = malloc(sizeof(float) * (size_t)m->param_count + 1)))
+        return fail(r, 1, "out of memory");
+    r->info = (cnnrt_checkpoint_info){.seed = r->seed, .samples = r->train.count};
+    if (!r->a.resume) {
+        if (r->a.init) {
+            int status = load_weights(m, r->a.init);
+            if (status)
+                return status;
+        } else {
+            m->init(r->seed);
         }
-    } else {
-        m->init(seed);
+        m->start_training(r->seed);
+        return 0;
     }
-    m->start_training(seed);
-    long *order = malloc(sizeof(long) * (size_t)data.count + 1);
-    if (!order) {
-        cnnrt_free_data(&data);
-        fprintf(stderr, "%s: error: out of memory\n", argv[0]);
-        return 1;
+    /* Read once for its seed, which start_training needs (it clears the
+     * optimizer's state), then again for the state. */
+    cnnrt_checkpoint_info info;
+    int status = cnnrt_load_checkpoint(r->a.resume, m, r->best, &info, error, sizeof error);
+    if (status) {
+        fprintf(stderr, "%s\n", error);
+        return cnnrt_exit_status(status);
     }
-    for (long i = 0; i < data.count; i++)
-        order[i] = i;
-    uint64_t state = seed * 0x2545F4914F6CDD1Du + 0x5348554646u; /* the shuffle stream */
-    int bar = !a.quiet && isatty(fileno(stderr));
-    for (long epoch = 1; epoch <= epochs && status == 0; epoch++) {
-        if (!a.no_shuffle)
-            shuffle(order, data.count, &state);
-        Meter meter = {0};
+    if (info.samples != r->train.count)
+        return fail(r, 1, "'%s' was made training on %ld samples; this data gives %ld", r->a.resume,
+                    info.samples, r->train.count);
+    if (r->a.seed >= 0 && (unsigned long long)r->a.seed != info.seed)
+        return fail(r, 2, "'%s' was made with seed %llu, not %ld", r->a.resume, info.seed,
+                    r->a.seed);
+    r->seed = info.seed;
+    m->start_training(r->seed);
+    if ((status = cnnrt_load_checkpoint(r->a.resume, m, r->best, &info, error, sizeof error))) {
+        fprintf(stderr, "%s\n", error);
+        return cnnrt_exit_status(status);
+    }
+    r->info = info;
+    return 0;
+}
+
+/* The sample order of the epochs done, replayed: the generator must end
+ * where the checkpoint says it did. */
+static int replay_order(Run *r)
+{
+    for (long e = 1; e <= r->info.epoch; e++)
+        if (!r->a.no_shuffle)
+            shuffle(r->order, r->train.count, &r->shuffle_state);
+    if (r->a.resume && r->shuffle_state != r->info.shuffle_state)
+        return fail(r, 1,
+                    "'%s' was made with a different sample order (--no-shuffle, or other data)",
+                    r->a.resume);
+    return 0;
+}
+
+static void print_epoch(Run *r, long epoch, const Meter *train, const Meter *val, double lr)
+{
+    const cnnrt_model *m = r->m;
+    printf("epoch %ld/%ld - ", epoch, r->epochs);
+    print_results(stdout, m, train);
+    for (int i = 0; val && i <= m->nmetrics; i++)
+        printf(" - val_%s: %.9g", value_name(m, i), meter_value(m, val, i));
+    if (r->scheduled)
+        printf(" - lr: %.9g", lr);
+    printf("\n");
+    fflush(stdout);
+}
+
+static void log_epoch(Run *r, long epoch, const Meter *train, const Meter *val, double lr,
+                      double seconds)
+{
+    if (!r->log)
+        return;
+    fprintf(r->log, "%ld,%.9g,%.3f", epoch, lr, seconds);
+    for (int i = 0; i <= r->m->nmetrics; i++)
+        fprintf(r->log, ",%.9g", meter_value(r->m, train, i));
+    for (int i = 0; val && i <= r->m->nmetrics; i++)
+        fprintf(r->log, ",%.9g", meter_value(r->m, val, i));
+    fputc('\n', r->log);
+    fflush(r->log);
+}
+
+/* After an epoch: the best epoch so far and its weights, and whether
+ * early stopping ends the run (Keras' EarlyStopping, min_delta 0). */
+static int track_best(Run *r, long epoch, const Meter *train, const Meter *val)
+{
+    const cnnrt_model *m = r->m;
+    int monitor = m->settings.monitor;
+    const Meter *source = monitor >= CNNRT_MONITOR_VAL ? val : train;
+    if (!source)
+        return 0;
+    double value = meter_value(m, source, monitor % CNNRT_MONITOR_VAL);
+    if (improves(m, monitor, value, r->info.best_value, r->info.best_epoch > 0)) {
+        r->info.best_value = value;
+        r->info.best_epoch = epoch;
+        r->info.wait = 0;
+        if (r->best)
+            memcpy(r->best, m->params, sizeof(float) * (size_t)m->param_count);
+        return 0;
+    }
+    r->info.wait++;
+    return m->settings.patience > 0 && r->info.wait >= m->settings.patience;
+}
+
+static const char *monitor_name(const cnnrt_model *m, char *buf, size_t size)
+{
+    int monitor = m->settings.monitor;
+    snprintf(buf, size, "%s%s", monitor >= CNNRT_MONITOR_VAL ? "val_" : "",
+             value_name(m, monitor % CNNRT_MONITOR_VAL));
+    return buf;
+}
+
+static int run_epochs(Run *r)
+{
+    const cnnrt_model *m = r->m;
+    long steps_per_epoch = (r->train.count + m->batch - 1) / m->batch;
+    const cnnrt_schedule *schedule = &m->settings.schedule;
+    int per_step = r->scheduled && schedule->per_step;
+    long total = per_step ? r->epochs * steps_per_epoch : r->epochs;
+    int bar = !r->a.quiet && isatty(fileno(stderr));
+    char name[32];
+    for (long epoch = r->info.epoch + 1; epoch <= r->epochs && !r->info.stopped; epoch++) {
+        double started = now();
+        if (!r->a.no_shuffle)
+            shuffle(r->order, r->train.count, &r->shuffle_state);
+        Pass pass = {.m = m,
+                     .seed = r->seed,
+                     .epoch = epoch,
+                     .epochs = r->epochs,
+                     .first_step = (epoch - 1) * steps_per_epoch,
+                     .total_steps = total,
+                     .per_step = per_step,
+                     .lr = m->settings.lr};
+        if (r->scheduled && !per_step) {
+            pass.lr = cnnrt_schedule_lr(schedule, m->settings.lr, epoch - 1, total);
+            m->set_learning_rate(pass.lr);
+        }
+        Meter meter = {0}, val = {0};
         long bad_batch = 0;
         double bad_loss = 0;
-        int pass =
-            run_batches(m, &data, order, 1, &meter, epoch, epochs, bar, &bad_batch, &bad_loss);
-        if (pass == PASS_NO_MEMORY) {
-            fprintf(stderr, "%s: error: out of memory\n", argv[0]);
-            status = 1;
-            break;
+        int result = run_batches(m, &r->train, r->order, &pass, &meter, bar, &bad_batch, &bad_loss);
+        if (result == PASS_NOT_FINITE)
+            return fail(r, 1,
+                        "loss is %s at epoch %ld, batch %ld: the training diverged (try a smaller "
+                        "learning rate) or the data or starting weights hold a value out of "
+                        "range; nothing saved",
+                        isnan(bad_loss) ? "nan"
+                        : bad_loss > 0  ? "inf"
+                                        : "-inf",
+                        epoch, bad_batch);
+        if (result == PASS_DONE && r->has_val)
+            result = run_batches(m, &r->val, NULL, NULL, &val, 0, &bad_batch, &bad_loss);
+        if (result == PASS_NO_MEMORY)
+            return fail(r, 1, "out of memory");
+        /* A relu or a max can hide a NaN weight from the loss. */
+        const char *spoiled = non_finite_tensor(m);
+        if (spoiled)
+            return fail(r, 1,
+                        "'%s' holds a value that is not finite after epoch %ld: the training "
+                        "diverged (try a smaller learning rate) or the data hold a value out of "
+                        "range; nothing saved",
+                        spoiled, epoch);
+        const Meter *v = r->has_val ? &val : NULL;
+        if (!r->a.quiet)
+            print_epoch(r, epoch, &meter, v, pass.lr);
+        log_epoch(r, epoch, &meter, v, pass.lr, now() - started);
+        r->info.epoch = epoch;
+        r->info.step = m->train_step ? *m->train_step : 0;
+        r->info.shuffle_state = r->shuffle_state;
+        if (track_best(r, epoch, &meter, v)) {
+            r->info.stopped = 1;
+            if (!r->a.quiet)
+                printf("early stopping: %s has not improved for %ld epochs\n",
+                       monitor_name(m, name, sizeof name), r->info.wait);
         }
-        if (pass == PASS_NOT_FINITE) {
-            fprintf(stderr,
-                    "%s: error: loss is %s at epoch %ld, batch %ld: the training diverged "
-                    "(try a smaller learning rate) or the data or starting weights hold a "
-                    "value out of range; nothing saved\n",
-                    argv[0],
-                    isnan(bad_loss) ? "nan"
-                    : bad_loss > 0  ? "inf"
-                                    : "-inf",
-                    epoch, bad_batch);
-            status = 1;
-            break;
-        }
-        if (!a.quiet) {
-            printf("epoch %ld/%ld - ", epoch, epochs);
-            print_results(stdout, m, &meter);
-            printf("\n");
-            fflush(stdout);
+        if (r->a.checkpoint) {
+            char error[1024];
+            int status =
+                cnnrt_save_checkpoint(r->a.checkpoint, m, r->best, &r->info, error, sizeof error);
+            if (status) {
+                fprintf(stderr, "%s: %s\n", r->prog, error);
+                return 2;
+            }
         }
     }
-    free(order);
-    cnnrt_free_data(&data);
-    if (status)
-        return status; /* nothing is saved from a run that failed */
+    return 0;
+}
+
+static int save_result(Run *r)
+{
+    const cnnrt_model *m = r->m;
     const char *spoiled = non_finite_tensor(m);
-    if (spoiled) { /* the last step's update overflowed */
-        fprintf(stderr,
-                "%s: error: '%s' holds a value that is not finite after training: the "
-                "training diverged (try a smaller learning rate); nothing saved\n",
-                argv[0], spoiled);
-        return 1;
+    if (spoiled) /* the last step's update overflowed */
+        return fail(r, 1,
+                    "'%s' holds a value that is not finite after training: the training "
+                    "diverged (try a smaller learning rate); nothing saved",
+                    spoiled);
+    if (r->best && r->info.best_epoch > 0) {
+        char name[32];
+        memcpy(m->params, r->best, sizeof(float) * (size_t)m->param_count);
+        if (!r->a.quiet)
+            printf("best epoch: %ld - %s: %.9g (its weights are saved)\n", r->info.best_epoch,
+                   monitor_name(m, name, sizeof name), r->info.best_value);
     }
     char path[4096], error[1024];
-    if (a.save)
-        snprintf(path, sizeof path, "%s", a.save);
+    if (r->a.save)
+        snprintf(path, sizeof path, "%s", r->a.save);
     else
         snprintf(path, sizeof path, "%s.safetensors", m->name);
     if (cnnrt_save_safetensors(path, m->tensors, m->ntensors, m->params, error, sizeof error)) {
-        fprintf(stderr, "%s: %s\n", argv[0], error);
+        fprintf(stderr, "%s: %s\n", r->prog, error);
         return 2;
     }
     return 0;
+}
+
+static int train_run(Run *r)
+{
+    const cnnrt_model *m = r->m;
+    int status;
+    if ((status = load_data(r->prog, m, r->a.data, &r->data)) != 0)
+        return status;
+    if ((status = split_data(r)) != 0)
+        return status;
+    int monitor_val = m->settings.monitor >= CNNRT_MONITOR_VAL;
+    if (m->settings.patience > 0 && monitor_val && !r->has_val) {
+        char name[32];
+        return fail(r, 2,
+                    "early_stopping watches %s: give --val DATA or validation_split in the train "
+                    "block",
+                    monitor_name(m, name, sizeof name));
+    }
+    if ((status = start_run(r)) != 0)
+        return status;
+    if (!(r->order = malloc(sizeof(long) * (size_t)r->train.count + 1)))
+        return fail(r, 1, "out of memory");
+    for (long i = 0; i < r->train.count; i++)
+        r->order[i] = i;
+    r->shuffle_state = r->seed * 0x2545F4914F6CDD1Du + 0x5348554646u; /* the shuffle stream */
+    if ((status = replay_order(r)) != 0 || (status = open_log(r)) != 0 ||
+        (status = run_epochs(r)) != 0)
+        return status; /* nothing is saved from a run that failed */
+    return save_result(r);
+}
+
+static int train_command(int argc, char **argv, const cnnrt_model *m)
+{
+    Run r = {.m = m, .prog = argv[0], .a = {.epochs = -1, .seed = -1}};
+    int status = parse_args(argc, argv, "train", &r.a);
+    if (!status)
+        status = can_checkpoint(m, &r.a);
+    if (status)
+        return status;
+    r.epochs = r.a.epochs >= 0 ? r.a.epochs : m->epochs;
+    r.seed = r.a.seed >= 0 ? (unsigned long long)r.a.seed : m->seed;
+    r.scheduled = m->set_learning_rate &&
+                  (m->settings.schedule.kind != CNNRT_SCHEDULE_NONE || m->settings.schedule.warmup);
+    status = train_run(&r);
+    if (r.log && fclose(r.log) != 0 && status == 0)
+        status = fail(&r, 2, "cannot write '%s': %s", r.a.log, strerror(errno));
+    free(r.order);
+    free(r.best);
+    if (r.val_loaded)
+        cnnrt_free_data(&r.val);
+    if (r.data.inputs || r.data.targets)
+        cnnrt_free_data(&r.data);
+    return status;
 }
 
 static int eval_command(int argc, char **argv, const cnnrt_model *m)
@@ -421,7 +772,7 @@ static int eval_command(int argc, char **argv, const cnnrt_model *m)
     Meter meter = {0};
     long bad_batch;
     double bad_loss;
-    status = run_batches(m, &data, NULL, 0, &meter, 1, 1, 0, &bad_batch, &bad_loss);
+    status = run_batches(m, &data, NULL, NULL, &meter, 0, &bad_batch, &bad_loss);
     cnnrt_free_data(&data);
     if (status) {
         fprintf(stderr, "%s: error: out of memory\n", argv[0]);

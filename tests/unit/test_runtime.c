@@ -311,9 +311,106 @@ static void test_sample_lines(void **state)
     run_lines("1 2 nan\n", 1, "", "s.txt:1:5: error: 'nan' is not a number\n");
 }
 
+/* ---- augmentation: the transforms, value by value ---------------------- */
+
+static void assert_floats(const float *got, const float *want, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (got[i] != want[i])
+            print_error("element %d: %g, expected %g\n", i, got[i], want[i]);
+        assert_true(got[i] == want[i]);
+    }
+}
+
+/* A 3 x 4 image with 2 channels: pixel (y, x) holds 10y + x and -(10y + x). */
+static void image_3x4x2(float *image)
+{
+    for (int y = 0; y < 3; y++)
+        for (int x = 0; x < 4; x++) {
+            image[(y * 4 + x) * 2] = (float)(10 * y + x);
+            image[(y * 4 + x) * 2 + 1] = (float)-(10 * y + x);
+        }
+}
+
+static void test_shift_image(void **state)
+{
+    (void)state;
+    float in[24], out[24];
+    int shape[3] = {3, 4, 2};
+    image_3x4x2(in);
+    /* down 1, left 2: out[y][x] = in[y - 1][x + 2], zero outside */
+    cnnrt_shift_image(in, out, 3, shape, 1, -2);
+    const float want[24] = {0,  0,   0,  0,   0, 0, 0, 0, /* row 0: from row -1 */
+                            2,  -2,  3,  -3,  0, 0, 0, 0, /* row 1: row 0's x = 2, 3 */
+                            12, -12, 13, -13, 0, 0, 0, 0};
+    assert_floats(out, want, 24);
+    cnnrt_shift_image(in, out, 3, shape, 0, 0);
+    assert_floats(out, in, 24);
+    cnnrt_shift_image(in, out, 3, shape, -3, 0); /* all of it out of view */
+    const float zeros[24] = {0};
+    assert_floats(out, zeros, 24);
+}
+
+static void test_flip_image(void **state)
+{
+    (void)state;
+    float in[24], out[24], back[24];
+    int shape[3] = {3, 4, 2};
+    image_3x4x2(in);
+    cnnrt_flip_image(in, out, 3, shape);
+    const float want[24] = {3,  -3,  2,  -2,  1,  -1,  0,  0,   13, -13, 12, -12,
+                            11, -11, 10, -10, 23, -23, 22, -22, 21, -21, 20, -20};
+    assert_floats(out, want, 24);
+    cnnrt_flip_image(out, back, 3, shape);
+    assert_floats(back, in, 24);
+}
+
+/* A clip moves every frame alike. */
+static void test_shift_clip(void **state)
+{
+    (void)state;
+    float in[2 * 2 * 3], out[2 * 2 * 3];
+    int shape[4] = {2, 2, 3, 1};
+    for (int i = 0; i < 12; i++)
+        in[i] = (float)(i + 1);
+    cnnrt_shift_image(in, out, 4, shape, 0, 1);
+    const float want[12] = {0, 1, 2, 0, 4, 5, 0, 7, 8, 0, 10, 11};
+    assert_floats(out, want, 12);
+    cnnrt_flip_image(in, out, 4, shape);
+    const float flipped[12] = {3, 2, 1, 6, 5, 4, 9, 8, 7, 12, 11, 10};
+    assert_floats(out, flipped, 12);
+}
+
+/* The draws depend on (seed, epoch, position) only: a sample augments the
+ * same wherever its batch starts, and differently in another epoch. */
+static void test_augment_streams(void **state)
+{
+    (void)state;
+    cnnrt_train_settings s = {.naugment = 2, .input_rank = 3, .input_shape = {3, 4, 2}};
+    s.augment[0] = (cnnrt_augment){CNNRT_AUGMENT_SHIFT, 1};
+    s.augment[1] = (cnnrt_augment){CNNRT_AUGMENT_NOISE, 0.5};
+    float batch[3 * 24], single[24], other[24], t[3] = {0}, tmp[24];
+    for (int k = 0; k < 3; k++)
+        image_3x4x2(batch + 24 * k);
+    image_3x4x2(single);
+    image_3x4x2(other);
+    cnnrt_augment_batch(&s, 7, 0, batch, t, 3, 24, 1, 2, 10, tmp);
+    cnnrt_augment_batch(&s, 7, 0, single, t, 1, 24, 1, 2, 12, tmp);
+    assert_floats(single, batch + 48, 24);
+    cnnrt_augment_batch(&s, 7, 0, other, t, 1, 24, 1, 3, 12, tmp);
+    int same = 1;
+    for (int i = 0; i < 24; i++)
+        same &= other[i] == single[i];
+    assert_false(same);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_shift_image),
+        cmocka_unit_test(test_flip_image),
+        cmocka_unit_test(test_shift_clip),
+        cmocka_unit_test(test_augment_streams),
         cmocka_unit_test(test_glorot_uniform),
         cmocka_unit_test(test_he_normal_truncated),
         cmocka_unit_test(test_init_keeps_and_fills),

@@ -14,9 +14,8 @@ static const char *const adam_args[] = {"lr", "beta1", "beta2", "epsilon", "weig
 static const char *const no_names[] = {NULL};
 static const char *const per_words[] = {"epoch", "step", NULL};
 /* monitor: the loss or a metric, on the training data or the validation data */
-static const char *const monitor_words[] = {"loss",     "accuracy",     "mae",     "rmse",
-                                            "val_loss", "val_accuracy", "val_mae", "val_rmse",
-                                            NULL};
+static const char *const monitor_words[] = {
+    "loss", "accuracy", "mae", "rmse", "val_loss", "val_accuracy", "val_mae", "val_rmse", NULL};
 
 static const double zero = 0, one = 1;
 
@@ -41,6 +40,17 @@ static bool bind_call(ArgReader *r, const Expr *node, const char *const *positio
 static bool is_named(const Expr *node)
 {
     return node->kind == EXPR_NAME || node->kind == EXPR_CALL;
+}
+
+/* A list's items, or a single value as a list of one. */
+static int list_items(const Expr *const *node, const Expr *const **items)
+{
+    if ((*node)->kind == EXPR_LIST) {
+        *items = (const Expr *const *)(*node)->items.items;
+        return (*node)->items.count;
+    }
+    *items = node;
+    return 1;
 }
 
 /* ---- the optimizer ----------------------------------------------------------
@@ -95,12 +105,8 @@ static bool read_optimizer(TrainReader *t, const Expr *node, TrainConfig *c)
 static bool read_metrics(TrainReader *t, const Arg *entry, TrainConfig *c)
 {
     const Expr *node = entry->value;
-    const Expr *const *items = (const Expr *const *)&node;
-    int n = 1;
-    if (node->kind == EXPR_LIST) {
-        items = (const Expr *const *)node->items.items;
-        n = node->items.count;
-    }
+    const Expr *const *items;
+    int n = list_items(&node, &items);
     Metric metrics[3];
     int count = 0;
     for (int i = 0; i < n; i++) {
@@ -238,12 +244,8 @@ static bool read_augment(TrainReader *t, const Arg *entry, TrainConfig *c)
     static const char *const kinds[] = {"shift", "crop", "flip", "noise", "scale", NULL};
     static const char *const amount_names[] = {"pixels", "padding", NULL, "stddev", "range"};
     const Expr *node = entry->value;
-    const Expr *const *items = (const Expr *const *)&node;
-    int n = 1;
-    if (node->kind == EXPR_LIST) {
-        items = (const Expr *const *)node->items.items;
-        n = node->items.count;
-    }
+    const Expr *const *items;
+    int n = list_items(&node, &items);
     if (n > AUGMENT_MAX) {
         diag_error(t->diag, node->loc, "at most %d transforms", AUGMENT_MAX);
         return false;

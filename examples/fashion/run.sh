@@ -12,10 +12,11 @@ data=/usr/share/datasets/fashion-mnist
 mkdir -p "$work"
 name=$(basename "$model" .cnn)
 "$cnngen" "$model" --main -o "$work/$name.c"
-cc -O3 -march=native "$work/$name.c" -I "$include" "$lib" -lz -lm -o "$work/$name"
+# -fopenmp: training on every core (OMP_NUM_THREADS), the same weights on any number
+cc -O3 -march=native -fopenmp "$work/$name.c" -I "$include" "$lib" -lz -lm -o "$work/$name"
 start=$(date +%s)
 "$work/$name" train --data "idx:$data/train" ${epochs:+--epochs "$epochs"} \
-    --save "$work/$name.safetensors"
+    --save "$work/$name.safetensors" --log "$work/$name.csv"
 echo "trained in $(( $(date +%s) - start )) s"
 printf 'test images: '
 "$work/$name" eval --data "idx:$data/t10k" --weights "$work/$name.safetensors"

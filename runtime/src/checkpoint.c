@@ -34,7 +34,6 @@ static void layout_free(Layout *l)
     free(l->specs);
 }
 
-
 static int make_layout(const cnnrt_model *m, int with_best, Layout *l)
 {
     static const char *const one[] = {"velocity"}, *const two[] = {"m", "v"};
@@ -49,9 +48,7 @@ static int make_layout(const cnnrt_model *m, int with_best, Layout *l)
     for (int g = 0; g < groups; g++)
         for (int i = 0; i < m->ntensors; i++) {
             const cnnrt_tensor_spec *t = &m->tensors[i];
-            const char *prefix = g == 0               ? ""
-                                 : g <= blocks        ? block_names[g - 1]
-                                                      : "best";
+            const char *prefix = g == 0 ? "" : g <= blocks ? block_names[g - 1] : "best";
             size_t n = strlen(t->name) + 32;
             char *name = malloc(n);
             if (!name)
@@ -72,10 +69,22 @@ static int make_layout(const cnnrt_model *m, int with_best, Layout *l)
     return 0;
 }
 
+/* The layout and a buffer for it, or CNNRT_EBAD (out of memory). */
+static int prepare(const cnnrt_model *m, int with_best, Layout *l, float **buf, char *error,
+                   size_t size)
+{
+    *buf = NULL;
+    if (make_layout(m, with_best, l) != 0 ||
+        !(*buf = malloc(sizeof(float) * (size_t)(l->floats + 1))))
+        return cnnrt_fail(error, size, CNNRT_EBAD, "error: out of memory");
+    return 0;
+}
+
 #ifdef __GNUC__
 __attribute__((format(printf, 4, 5)))
 #endif
-static void put(cnnrt_meta *meta, int *n, const char *key, const char *fmt, ...)
+static void
+put(cnnrt_meta *meta, int *n, const char *key, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -89,13 +98,10 @@ int cnnrt_save_checkpoint(const char *path, const cnnrt_model *m, const float *b
                           const cnnrt_checkpoint_info *info, char *error, size_t size)
 {
     Layout l;
-    float *buf = NULL;
-    int status = CNNRT_EBAD;
-    if (make_layout(m, best != NULL, &l) != 0 ||
-        !(buf = malloc(sizeof(float) * (size_t)(l.floats + 1)))) {
-        cnnrt_fail(error, size, CNNRT_EBAD, "error: out of memory");
+    float *buf;
+    int status = prepare(m, best != NULL, &l, &buf, error, size);
+    if (status)
         goto done;
-    }
     long p = m->param_count;
     memcpy(buf, m->params, sizeof(float) * (size_t)p);
     for (int k = 0; k < m->optimizer_blocks; k++)
@@ -140,20 +146,17 @@ static int number(const char *path, const cnnrt_meta *meta, unsigned long long *
 int cnnrt_load_checkpoint(const char *path, const cnnrt_model *m, float *best,
                           cnnrt_checkpoint_info *info, char *error, size_t size)
 {
-    static const char *const keys[META_COUNT] = {
-        "format",     "model",      "epoch", "step",   "shuffle_state", "seed",
-        "samples",    "best_epoch", "best_value", "wait", "stopped"};
+    static const char *const keys[META_COUNT] = {"format",        "model", "epoch",   "step",
+                                                 "shuffle_state", "seed",  "samples", "best_epoch",
+                                                 "best_value",    "wait",  "stopped"};
     cnnrt_meta meta[META_COUNT];
     for (int k = 0; k < META_COUNT; k++)
         meta[k].key = keys[k];
     Layout l;
-    float *buf = NULL;
-    int status = CNNRT_EBAD;
-    if (make_layout(m, best != NULL, &l) != 0 ||
-        !(buf = malloc(sizeof(float) * (size_t)(l.floats + 1)))) {
-        cnnrt_fail(error, size, CNNRT_EBAD, "error: out of memory");
+    float *buf;
+    int status = prepare(m, best != NULL, &l, &buf, error, size);
+    if (status)
         goto done;
-    }
     status = cnnrt_load_safetensors_meta(path, l.specs, l.count, buf, l.floats, meta, META_COUNT,
                                          error, size);
     if (status)
@@ -165,8 +168,8 @@ int cnnrt_load_checkpoint(const char *path, const cnnrt_model *m, float *best,
         goto done;
     }
     if (strcmp(meta[1].value, m->name) != 0) {
-        cnnrt_fail(error, size, CNNRT_EBAD, "%s: error: a checkpoint of model '%s', not '%s'",
-                   path, meta[1].value, m->name);
+        cnnrt_fail(error, size, CNNRT_EBAD, "%s: error: a checkpoint of model '%s', not '%s'", path,
+                   meta[1].value, m->name);
         goto done;
     }
     unsigned long long v[META_COUNT] = {0};
@@ -179,8 +182,8 @@ int cnnrt_load_checkpoint(const char *path, const cnnrt_model *m, float *best,
     char *end;
     double best_value = strtod(meta[8].value, &end);
     if (!meta[8].value[0] || *end) {
-        cnnrt_fail(error, size, CNNRT_EBAD, "%s: error: the metadata's 'best_value' is not a number",
-                   path);
+        cnnrt_fail(error, size, CNNRT_EBAD,
+                   "%s: error: the metadata's 'best_value' is not a number", path);
         goto done;
     }
     *info = (cnnrt_checkpoint_info){.epoch = (long)v[2],

@@ -9,14 +9,14 @@
 #include "cnnrt.h"
 
 typedef struct {
-    long epoch;                 /* epochs done */
-    unsigned long long step;    /* optimizer steps done (Adam's t, dropout's stream) */
-    uint64_t shuffle_state;     /* the sample order's generator after those epochs */
-    unsigned long long seed;    /* the run's */
-    long samples;               /* training samples: the resumed data must have as many */
-    long best_epoch, wait;      /* early stopping and the best weights (0: none yet) */
+    long epoch;              /* epochs done */
+    unsigned long long step; /* optimizer steps done (Adam's t, dropout's stream) */
+    uint64_t shuffle_state;  /* the sample order's generator after those epochs */
+    unsigned long long seed; /* the run's */
+    long samples;            /* training samples: the resumed data must have as many */
+    long best_epoch, wait;   /* early stopping and the best weights (0: none yet) */
     double best_value;
-    int stopped;                /* early stopping ended the run */
+    int stopped; /* early stopping ended the run */
 } cnnrt_checkpoint_info;
 
 /* The model's weights, its optimizer's state and step counter, the best

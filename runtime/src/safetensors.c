@@ -693,15 +693,8 @@ static unsigned char *read_weights_file(const char *path, long count, size_t *le
 int cnnrt_load_safetensors(const char *path, const cnnrt_tensor_spec *specs, int nspecs,
                            float *params, long count, char *error, size_t error_size)
 {
-    size_t len;
-    int status;
-    unsigned char *raw = read_weights_file(path, count, &len, &status, error, error_size);
-    if (!raw)
-        return status;
-    status =
-        cnnrt_parse_safetensors(path, raw, len, specs, nspecs, params, count, error, error_size);
-    free(raw);
-    return status;
+    return cnnrt_load_safetensors_meta(path, specs, nspecs, params, count, NULL, 0, error,
+                                       error_size);
 }
 
 /* The wanted __metadata__ values, each a string that fits. */

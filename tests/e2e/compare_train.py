@@ -4,7 +4,7 @@ weights and data, `train --init W0 --no-shuffle` for 2 epochs, must print
 the same epoch losses (1e-4 relative) and end with the same weights (1e-4
 relative plus 1e-5 absolute), and eval must agree.
 
-One exception, for Adam and only where no two float programs can agree:
+One exception, for Adam (and AdamW) and only where no two float programs can agree:
 Adam divides each gradient by its own running size, so a gradient within
 rounding of zero (a bias feeding a batchnorm has an exact gradient of
 zero), or one that a relu or max pooling decision at a pre-activation
@@ -130,8 +130,11 @@ def without_dropout(text):
 
 
 def sgd_variant(text):
-    """The model with the optimizer replaced by sgd(lr=1): one step is -gradient."""
-    text = re.sub(r'optimizer\s*=\s*(adam|sgd)(\([^)]*\))?', 'optimizer = sgd(lr=1)', text)
+    """The model with the optimizer replaced by sgd(lr=1), and no schedule,
+    validation or augmentation: one step is -gradient."""
+    text = re.sub(r'optimizer\s*=\s*(adamw|adam|sgd)(\([^)]*\))?', 'optimizer = sgd(lr=1)', text)
+    text = re.sub(r'(?m)^\s*(schedule|warmup|validation_split|early_stopping|monitor|augment)\s*=.*$',
+                  '', text)
     if 'optimizer' not in text:
         text = re.sub(r'train\s*\{', 'train {\n  optimizer = sgd(lr=1)\n', text, count=1)
     return text
@@ -349,7 +352,7 @@ def main():
             summary = json.loads(s.stdout)
             write_data(os.path.join(d, 'data.csv'), summary, rng)
             valid.append(i)
-            adam = summary['train']['optimizer'] == 'adam'
+            adam = summary['train']['optimizer'] in ('adam', 'adamw')
             if adam:
                 with open(os.path.join(d, 'grad.cnn'), 'w') as f:
                     f.write(sgd_variant(text))
@@ -359,8 +362,10 @@ def main():
                     f.writelines(rows)
                 with open(os.path.join(d, 'data.csv')) as f:
                     steps = 2 * -(-len(f.readlines()) // summary['train']['batch'])
-                lr = float(re.search(r'adam\((?:lr\s*=\s*)?([0-9.eE+-]+)', text).group(1)) \
-                    if re.search(r'adam\((?:lr\s*=\s*)?[0-9.]', text) else 1e-3
+                lr = float(re.search(r'adamw?\((?:lr\s*=\s*)?([0-9.eE+-]+)', text).group(1)) \
+                    if re.search(r'adamw?\((?:lr\s*=\s*)?[0-9.]', text) else 1e-3
+                peak = re.search(r'max_lr\s*=\s*([0-9.eE+-]+)', text)  # one_cycle's
+                lr = max(lr, float(peak.group(1))) if peak else lr
                 bounds[i] = lr * steps + 1e-5
             lines.append(f'{q(d)}/init.out {q(d)}/init.err init {q(model)} --seed {i + 1} '
                          f'--out {q(d)}/w0.safetensors')

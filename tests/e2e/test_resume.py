@@ -19,7 +19,7 @@ augmentation, validation with the best epoch kept, shuffling.
   infinite or NaN (a schedule that multiplies the learning rate by 1e12
   after the first epoch), with `error: loss is ... at epoch E, batch B`.
 
-    test_resume.py --cnngen BIN --runtime-include DIR --runtime-lib DIR [--cc gcc]
+    test_resume.py --cnngen BIN --runtime-include DIR --runtime-lib DIR [--cc gcc] [--sanitize]
 """
 import argparse
 import os
@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 
-from e2e_common import run
+from e2e_common import WARNINGS, run, sanitizer_flags
 
 MODEL = '''model resumable
 input [8, 8, 1]
@@ -108,7 +108,9 @@ def main():
     ap.add_argument('--runtime-include', required=True)
     ap.add_argument('--runtime-lib', required=True)
     ap.add_argument('--cc', default='gcc')
+    ap.add_argument('--sanitize', action='store_true')
     args = ap.parse_args()
+    flags = ['-O2', '-fopenmp'] + WARNINGS + sanitizer_flags(args)
     failures = []
     with tempfile.TemporaryDirectory() as tmp:
         j = lambda f: os.path.join(tmp, f)  # noqa: E731
@@ -117,7 +119,7 @@ def main():
         rng = random.Random(5)
         write_data(j('d.csv'), 2000, rng)
         gen = run([args.cnngen, j('m.cnn'), '--main', '-o', j('m.c')])
-        cc = run([args.cc, '-O2', '-fopenmp', j('m.c'), '-I', args.runtime_include,
+        cc = run([args.cc] + flags + [j('m.c'), '-I', args.runtime_include,
                   os.path.join(args.runtime_lib, 'libcnnrt.a'), '-lz', '-lm', '-o', j('m')])
         if gen.returncode or cc.returncode:
             print(gen.stderr, cc.stderr)
@@ -201,8 +203,8 @@ def main():
             for _ in range(40):
                 f.write(','.join(f'{rng.uniform(-1, 1):.4f}' for _ in range(5)) + '\n')
         run([args.cnngen, j('x.cnn'), '--main', '-o', j('x.c')])
-        run([args.cc, '-O2', j('x.c'), '-I', args.runtime_include,
-             os.path.join(args.runtime_lib, 'libcnnrt.a'), '-lz', '-lm', '-o', j('x')])
+        run([args.cc] + flags + [j('x.c'), '-I', args.runtime_include,
+                                 os.path.join(args.runtime_lib, 'libcnnrt.a'), '-lz', '-lm', '-o', j('x')])
         bad = run([j('x'), 'train', '--data', j('x.csv'), '--checkpoint', j('x.ck'), '--save',
                    j('x.st')])
         kept = run([j('x'), 'train', '--data', j('x.csv'), '--resume', j('x.ck'), '--epochs', '1',

@@ -12,17 +12,18 @@ import struct
 import sys
 
 
-def safetensors(tensors, odd=False):
+def safetensors(tensors, odd=False, metadata=None):
     """tensors: (name, shape, values); the layout cnnrt_parse_safetensors
     reads.  odd: a header of odd length (the fuzz target reads those
-    through a file)."""
-    header, data = {}, b''
+    through a file); metadata: a header of length 2 mod 4 (the target
+    reads those as checkpoints)."""
+    header, data = ({'__metadata__': metadata} if metadata else {}), b''
     for name, shape, values in tensors:
         header[name] = {'dtype': 'F32', 'shape': shape,
                         'data_offsets': [len(data), len(data) + 4 * len(values)]}
         data += struct.pack(f'<{len(values)}f', *values)
     text = json.dumps(header, separators=(',', ':')).encode()
-    text += b' ' * (-len(text) % 8 + (1 if odd else 0))
+    text += b' ' * (-len(text) % 8 + (1 if odd else 2 if metadata else 0))
     return struct.pack('<Q', len(text)) + text + data
 
 
@@ -41,6 +42,8 @@ def seeds():
     yield 'safetensors', 'good', safetensors(good)
     yield 'safetensors', 'good_file', safetensors(good, odd=True)
     yield 'safetensors', 'metadata', safetensors(good).replace(b'{"conv', b'{"__metadata__":{"a":"b"},"conv', 1)
+    yield 'safetensors', 'checkpoint', safetensors(good, metadata={'format': 'cnngen checkpoint 1',
+                                                                   'epoch': '3'})
     yield 'safetensors', 'missing', safetensors(good[:2])
     yield 'safetensors', 'nan', safetensors(good[:2] + [('dense_1.kernel', [2, 1], [float('nan'), 1])])
     yield 'safetensors', 'short', b'\x08\0\0\0'

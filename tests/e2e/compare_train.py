@@ -48,30 +48,14 @@ import os
 import random
 import re
 import shlex
-import struct
 import sys
 import tempfile
 
 from e2e_common import (add_build_arguments, skip_unless_cpu_runs, build_object_with_runtime, build_with_runtime,
-                        has_llvm, model_files, run)
+                        has_llvm, model_files, read_safetensors, run)
 
 
 
-
-
-def read_safetensors(path):
-    with open(path, 'rb') as f:
-        raw = f.read()
-    n = struct.unpack('<Q', raw[:8])[0]
-    header = json.loads(raw[8:8 + n])
-    body = raw[8 + n:]
-    out = {}
-    for name, info in header.items():
-        if name == '__metadata__':
-            continue
-        a, b = info['data_offsets']
-        out[name] = struct.unpack(f'<{(b - a) // 4}f', body[a:b])
-    return out
 
 
 def run_oracle(oracle, lines, env):

@@ -14,15 +14,14 @@ relative plus 1e-5 absolute); with --obj the LLVM backend's build too.
                               [--cc gcc] [--cflags -O2] [--sanitize]
 """
 import argparse
-import json
 import os
 import random
 import shlex
-import struct
 import sys
 import tempfile
 
-from e2e_common import add_build_arguments, build_object_with_runtime, build_with_runtime, run
+from e2e_common import (add_build_arguments, build_object_with_runtime, build_with_runtime,
+                        read_safetensors, run)
 
 IMAGE = '''input [6, 6, 1]
 conv2d(3, 3, activation=relu)
@@ -89,21 +88,6 @@ def data_file(path, kind, count, rng):
             f.write(','.join(f'{v:.4f}' for v in x + [target]) + '\n')
 
 
-def read_weights(path):
-    with open(path, 'rb') as f:
-        raw = f.read()
-    (size,) = struct.unpack_from('<Q', raw)
-    header = json.loads(raw[8:8 + size])
-    body = raw[8 + size:]
-    out = {}
-    for name, info in header.items():
-        if name == '__metadata__':
-            continue
-        begin, end = info['data_offsets']
-        out[name] = struct.unpack(f'<{(end - begin) // 4}f', body[begin:end])
-    return out
-
-
 def words(line):
     return line.replace(',', ' ').replace('(', ' ').replace(')', ' ').split()
 
@@ -133,7 +117,7 @@ def lines_agree(ours, ref):
 
 
 def weights_agree(ours, ref):
-    a, b = read_weights(ours), read_weights(ref)
+    a, b = read_safetensors(ours), read_safetensors(ref)
     if a.keys() != b.keys():
         return 'the weights files name different tensors'
     for name in a:

@@ -127,6 +127,22 @@ def build_object_with_runtime(args, model, o_path, exe, options=()):
     return None
 
 
+def read_safetensors(path):
+    """{name: tuple of floats} of an F32 safetensors file (metadata skipped)."""
+    with open(path, 'rb') as f:
+        raw = f.read()
+    n = struct.unpack('<Q', raw[:8])[0]
+    header = json.loads(raw[8:8 + n])
+    body = raw[8 + n:]
+    out = {}
+    for name, info in header.items():
+        if name == '__metadata__':
+            continue
+        a, b = info['data_offsets']
+        out[name] = struct.unpack(f'<{(b - a) // 4}f', body[a:b])
+    return out
+
+
 def write_safetensors(path, tensors):
     """A safetensors file of float32 tensors: tensors is [(name, shape, values)]."""
     header, blobs, offset = {}, [], 0

@@ -9,7 +9,6 @@ rate to 1e-12 relative.
     test_schedules.py --trace schedule_trace --reference DIR
 """
 import argparse
-import os
 import subprocess
 import sys
 

@@ -307,7 +307,6 @@ void train_read_entry(TrainReader *t, const Arg *entry, TrainConfig *c)
     r.bound[0] = (BoundArg){entry->name, entry};
     r.nbound = 1;
     const char *key = entry->name;
-    static const double below_one = 1;
     if (strcmp(key, "loss") == 0) {
         int index = 0;
         if (args_word(&r, "loss", loss_words, &index))
@@ -328,8 +327,7 @@ void train_read_entry(TrainReader *t, const Arg *entry, TrainConfig *c)
         read_warmup(t, entry, &c->schedule);
         t->warmup_loc = entry->loc;
     } else if (strcmp(key, "validation_split") == 0) {
-        args_number(&r, "validation_split", true, &c->validation_split, &zero, &below_one, true,
-                    true);
+        args_number(&r, "validation_split", true, &c->validation_split, &zero, &one, true, true);
     } else if (strcmp(key, "early_stopping") == 0) {
         args_integer(&r, "early_stopping", true, 1, &c->patience);
     } else if (strcmp(key, "monitor") == 0) {

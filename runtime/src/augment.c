@@ -18,42 +18,26 @@
 #include <string.h>
 
 #include "cnnrt.h"
+#include "rng.h"
 
 static const double PI = 3.14159265358979323846;
 
-static uint64_t finalize(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
-    return z ^ (z >> 31);
-}
-
-static uint64_t next(uint64_t *state)
-{
-    return finalize(*state += 0x9E3779B97F4A7C15u);
-}
-
 static uint64_t sample_stream(unsigned long long seed, long epoch, long position)
 {
-    uint64_t key = finalize(seed ^ 0x4155474D454E54u); /* "AUGMENT" */
-    key = finalize(key + (uint64_t)epoch);
-    return finalize(key + (uint64_t)position);
-}
-
-static double uniform(uint64_t *state)
-{
-    return (double)(next(state) >> 11) * 0x1.0p-53;
+    uint64_t key = cnnrt_mix64(seed ^ 0x4155474D454E54u); /* "AUGMENT" */
+    key = cnnrt_mix64(key + (uint64_t)epoch);
+    return cnnrt_mix64(key + (uint64_t)position);
 }
 
 static long uniform_int(uint64_t *state, long amount)
 {
-    return (long)(next(state) % (uint64_t)(2 * amount + 1)) - amount;
+    return (long)(cnnrt_next64(state) % (uint64_t)(2 * amount + 1)) - amount;
 }
 
 static double normal(uint64_t *state)
 {
-    double u1 = (double)((next(state) >> 11) + 1) * 0x1.0p-53; /* (0, 1] */
-    double u2 = uniform(state);
+    double u1 = (double)((cnnrt_next64(state) >> 11) + 1) * 0x1.0p-53; /* (0, 1] */
+    double u2 = cnnrt_uniform(state);
     return sqrt(-2 * log(u1)) * cos(2 * PI * u2);
 }
 
@@ -109,7 +93,7 @@ static void augment_sample(const cnnrt_train_settings *s, uint64_t *state, int v
             break;
         }
         case CNNRT_AUGMENT_FLIP:
-            if (next(state) >> 63) {
+            if (cnnrt_next64(state) >> 63) {
                 cnnrt_flip_image(x, tmp, s->input_rank, s->input_shape);
                 memcpy(x, tmp, sizeof(float) * (size_t)input_size);
             }
@@ -119,7 +103,7 @@ static void augment_sample(const cnnrt_train_settings *s, uint64_t *state, int v
                 x[i] = x[i] + (float)(a->amount * normal(state));
             break;
         case CNNRT_AUGMENT_SCALE: {
-            double factor = 1 - a->amount + 2 * a->amount * uniform(state);
+            double factor = 1 - a->amount + 2 * a->amount * cnnrt_uniform(state);
             for (int i = 0; i < input_size; i++)
                 x[i] = (float)((double)x[i] * factor);
             if (value_targets)

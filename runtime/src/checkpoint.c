@@ -143,8 +143,8 @@ static int number(const char *path, const cnnrt_meta *meta, unsigned long long *
     return 0;
 }
 
-int cnnrt_load_checkpoint(const char *path, const cnnrt_model *m, float *best,
-                          cnnrt_checkpoint_info *info, char *error, size_t size)
+int cnnrt_read_checkpoint(const char *path, const cnnrt_model *m, int with_best,
+                          cnnrt_checkpoint *ck, char *error, size_t size)
 {
     static const char *const keys[META_COUNT] = {"format",        "model", "epoch",   "step",
                                                  "shuffle_state", "seed",  "samples", "best_epoch",
@@ -154,7 +154,7 @@ int cnnrt_load_checkpoint(const char *path, const cnnrt_model *m, float *best,
         meta[k].key = keys[k];
     Layout l;
     float *buf;
-    int status = prepare(m, best != NULL, &l, &buf, error, size);
+    int status = prepare(m, with_best, &l, &buf, error, size);
     if (status)
         goto done;
     status = cnnrt_load_safetensors_meta(path, l.specs, l.count, buf, l.floats, meta, META_COUNT,
@@ -186,26 +186,32 @@ int cnnrt_load_checkpoint(const char *path, const cnnrt_model *m, float *best,
                    "%s: error: the metadata's 'best_value' is not a number", path);
         goto done;
     }
-    *info = (cnnrt_checkpoint_info){.epoch = (long)v[2],
-                                    .step = v[3],
-                                    .shuffle_state = v[4],
-                                    .seed = v[5],
-                                    .samples = (long)v[6],
-                                    .best_epoch = (long)v[7],
-                                    .best_value = best_value,
-                                    .wait = (long)v[9],
-                                    .stopped = v[10] != 0};
-    long p = m->param_count;
-    memcpy(m->params, buf, sizeof(float) * (size_t)p);
-    for (int k = 0; k < m->optimizer_blocks; k++)
-        memcpy(m->optimizer_state[k], buf + (k + 1) * p, sizeof(float) * (size_t)p);
-    if (best)
-        memcpy(best, buf + (m->optimizer_blocks + 1) * p, sizeof(float) * (size_t)p);
-    if (m->train_step)
-        *m->train_step = info->step;
+    ck->info = (cnnrt_checkpoint_info){.epoch = (long)v[2],
+                                       .step = v[3],
+                                       .shuffle_state = v[4],
+                                       .seed = v[5],
+                                       .samples = (long)v[6],
+                                       .best_epoch = (long)v[7],
+                                       .best_value = best_value,
+                                       .wait = (long)v[9],
+                                       .stopped = v[10] != 0};
+    ck->values = buf;
+    buf = NULL;
     status = 0;
 done:
     free(buf);
     layout_free(&l);
     return status;
+}
+
+void cnnrt_restore_checkpoint(const cnnrt_model *m, const cnnrt_checkpoint *ck, float *best)
+{
+    long p = m->param_count;
+    memcpy(m->params, ck->values, sizeof(float) * (size_t)p);
+    for (int k = 0; k < m->optimizer_blocks; k++)
+        memcpy(m->optimizer_state[k], ck->values + (k + 1) * p, sizeof(float) * (size_t)p);
+    if (best)
+        memcpy(best, ck->values + (m->optimizer_blocks + 1) * p, sizeof(float) * (size_t)p);
+    if (m->train_step)
+        *m->train_step = ck->info.step;
 }

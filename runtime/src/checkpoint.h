@@ -25,9 +25,18 @@ typedef struct {
  * with the message in error. */
 int cnnrt_save_checkpoint(const char *path, const cnnrt_model *m, const float *best,
                           const cnnrt_checkpoint_info *info, char *error, size_t size);
-/* The same read back into the model (after its start_training) and best;
- * nothing is changed on a failure. */
-int cnnrt_load_checkpoint(const char *path, const cnnrt_model *m, float *best,
-                          cnnrt_checkpoint_info *info, char *error, size_t size);
+/* A checkpoint read whole and checked against the model, not yet in it:
+ * its info, and its values (the weights, the state blocks and, with_best,
+ * the best weights; the caller frees them).  The run needs the info's
+ * seed before it starts training, which clears the optimizer's state;
+ * restore then puts the values into the model and best. */
+typedef struct {
+    cnnrt_checkpoint_info info;
+    float *values;
+} cnnrt_checkpoint;
+
+int cnnrt_read_checkpoint(const char *path, const cnnrt_model *m, int with_best,
+                          cnnrt_checkpoint *ck, char *error, size_t size);
+void cnnrt_restore_checkpoint(const cnnrt_model *m, const cnnrt_checkpoint *ck, float *best);
 
 #endif

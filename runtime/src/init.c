@@ -11,23 +11,16 @@
 #include <stdint.h>
 
 #include "cnnrt.h"
+#include "rng.h"
 
 typedef struct {
     uint64_t state;
 } Rng;
 
-static uint64_t rng_next(Rng *r)
-{
-    uint64_t z = (r->state += 0x9E3779B97F4A7C15u);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
-    return z ^ (z >> 31);
-}
-
 /* Uniform in [0, 1), 53 bits. */
 static double rng_uniform(Rng *r)
 {
-    return (double)(rng_next(r) >> 11) * (1.0 / 9007199254740992.0);
+    return cnnrt_uniform(&r->state);
 }
 
 static double rng_normal(Rng *r)
@@ -87,7 +80,7 @@ void cnnrt_dropout_mask(float *mask, long count, double rate, unsigned long long
                         unsigned long long step)
 {
     Rng key = {seed ^ ((uint64_t)(unsigned)layer << 48)};
-    uint64_t base = rng_next(&key) ^ (step * 0xD1B54A32D192ED03u);
+    uint64_t base = cnnrt_next64(&key.state) ^ (step * 0xD1B54A32D192ED03u);
     float keep = (float)(1.0 / (1.0 - rate));
     for (long i = 0; i < count; i++) {
         Rng r = {base + (uint64_t)i * 0x9E3779B97F4A7C15u};

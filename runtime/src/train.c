@@ -26,6 +26,7 @@
 
 #include "checkpoint.h"
 #include "cnnrt.h"
+#include "rng.h"
 
 /* ---- metrics ---------------------------------------------------------------
  * Sample-weighted means over the batches (Keras' running averages); each
@@ -97,39 +98,41 @@ static void meter_update(const cnnrt_model *m, Meter *meter, double loss, const 
         }
 }
 
-/* "loss: X - accuracy: Y", values as %.9g, metrics in the train block's order. */
-static void print_results(FILE *out, const cnnrt_model *m, const Meter *meter)
+/* The loss (0) or metric k (1 + k) of a meter, as printed. */
+static double meter_value(const cnnrt_model *m, const Meter *meter, int index)
 {
-    fprintf(out, "loss: %.9g", meter->loss_sum / meter->samples);
-    for (int k = 0; k < m->nmetrics; k++) {
-        switch (m->metrics[k]) {
-        case CNNRT_METRIC_ACCURACY:
-            fprintf(out, " - accuracy: %.9g", meter->hits / meter->predictions);
-            break;
-        case CNNRT_METRIC_MAE:
-            fprintf(out, " - mae: %.9g", meter->abs_sum / meter->elements);
-            break;
-        default: fprintf(out, " - rmse: %.9g", sqrt(meter->square_sum / meter->elements)); break;
-        }
+    if (index == 0)
+        return meter->loss_sum / meter->samples;
+    switch (m->metrics[index - 1]) {
+    case CNNRT_METRIC_ACCURACY: return meter->hits / meter->predictions;
+    case CNNRT_METRIC_MAE: return meter->abs_sum / meter->elements;
+    default: return sqrt(meter->square_sum / meter->elements);
     }
+}
+
+static const char *value_name(const cnnrt_model *m, int index)
+{
+    static const char *const metric_names[] = {"accuracy", "mae", "rmse"};
+    return index == 0 ? "loss" : metric_names[m->metrics[index - 1]];
+}
+
+/* "loss: X - accuracy: Y", values as %.9g, metrics in the train block's
+ * order, each name after prefix ("val_" for the validation data). */
+static void print_results(FILE *out, const cnnrt_model *m, const Meter *meter, const char *prefix)
+{
+    for (int i = 0; i <= m->nmetrics; i++)
+        fprintf(out, "%s%s%s: %.9g", i ? " - " : "", prefix, value_name(m, i),
+                meter_value(m, meter, i));
 }
 
 /* ---- the sample order --------------------------------------------------------
  * A new random order every epoch (Fisher-Yates over splitmix64, seeded
  * from the seed's own stream), or the file's order. */
 
-static uint64_t mix(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9E3779B97F4A7C15u);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
-    return z ^ (z >> 31);
-}
-
 static void shuffle(long *order, long n, uint64_t *state)
 {
     for (long i = n - 1; i > 0; i--) {
-        long j = (long)(mix(state) % (uint64_t)(i + 1));
+        long j = (long)(cnnrt_next64(state) % (uint64_t)(i + 1));
         long tmp = order[i];
         order[i] = order[j];
         order[j] = tmp;
@@ -377,24 +380,6 @@ static const char *non_finite_tensor(const cnnrt_model *m)
  * The epochs, with validation after each, the best epoch and early
  * stopping by the monitored value, a row of the log and a checkpoint. */
 
-/* The loss (0) or metric k (1 + k) of a meter, as printed. */
-static double meter_value(const cnnrt_model *m, const Meter *meter, int index)
-{
-    if (index == 0)
-        return meter->loss_sum / meter->samples;
-    switch (m->metrics[index - 1]) {
-    case CNNRT_METRIC_ACCURACY: return meter->hits / meter->predictions;
-    case CNNRT_METRIC_MAE: return meter->abs_sum / meter->elements;
-    default: return sqrt(meter->square_sum / meter->elements);
-    }
-}
-
-static const char *value_name(const cnnrt_model *m, int index)
-{
-    static const char *const metric_names[] = {"accuracy", "mae", "rmse"};
-    return index == 0 ? "loss" : metric_names[m->metrics[index - 1]];
-}
-
 /* Accuracy improves upward; the loss and the errors downward. */
 static int improves(const cnnrt_model *m, int monitor, double value, double best, int have_best)
 {
@@ -506,28 +491,27 @@ static int start_run(Run *r)
         m->start_training(r->seed);
         return 0;
     }
-    /* Read once for its seed, which start_training needs (it clears the
-     * optimizer's state), then again for the state. */
-    cnnrt_checkpoint_info info;
-    int status = cnnrt_load_checkpoint(r->a.resume, m, r->best, &info, error, sizeof error);
+    cnnrt_checkpoint ck;
+    int status = cnnrt_read_checkpoint(r->a.resume, m, r->best != NULL, &ck, error, sizeof error);
     if (status) {
         fprintf(stderr, "%s\n", error);
         return cnnrt_exit_status(status);
     }
-    if (info.samples != r->train.count)
-        return fail(r, 1, "'%s' was made training on %ld samples; this data gives %ld", r->a.resume,
-                    info.samples, r->train.count);
-    if (r->a.seed >= 0 && (unsigned long long)r->a.seed != info.seed)
-        return fail(r, 2, "'%s' was made with seed %llu, not %ld", r->a.resume, info.seed,
-                    r->a.seed);
-    r->seed = info.seed;
-    m->start_training(r->seed);
-    if ((status = cnnrt_load_checkpoint(r->a.resume, m, r->best, &info, error, sizeof error))) {
-        fprintf(stderr, "%s\n", error);
-        return cnnrt_exit_status(status);
+    const cnnrt_checkpoint_info *info = &ck.info;
+    if (info->samples != r->train.count)
+        status = fail(r, 1, "'%s' was made training on %ld samples; this data gives %ld",
+                      r->a.resume, info->samples, r->train.count);
+    else if (r->a.seed >= 0 && (unsigned long long)r->a.seed != info->seed)
+        status =
+            fail(r, 2, "'%s' was made with seed %llu, not %ld", r->a.resume, info->seed, r->a.seed);
+    if (status == 0) {
+        r->seed = info->seed;
+        m->start_training(r->seed);
+        cnnrt_restore_checkpoint(m, &ck, r->best);
+        r->info = *info;
     }
-    r->info = info;
-    return 0;
+    free(ck.values);
+    return status;
 }
 
 /* The sample order of the epochs done, replayed: the generator must end
@@ -548,9 +532,11 @@ static void print_epoch(Run *r, long epoch, const Meter *train, const Meter *val
 {
     const cnnrt_model *m = r->m;
     printf("epoch %ld/%ld - ", epoch, r->epochs);
-    print_results(stdout, m, train);
-    for (int i = 0; val && i <= m->nmetrics; i++)
-        printf(" - val_%s: %.9g", value_name(m, i), meter_value(m, val, i));
+    print_results(stdout, m, train, "");
+    if (val) {
+        printf(" - ");
+        print_results(stdout, m, val, "val_");
+    }
     if (r->scheduled)
         printf(" - lr: %.9g", lr);
     printf("\n");
@@ -680,12 +666,6 @@ static int run_epochs(Run *r)
 static int save_result(Run *r)
 {
     const cnnrt_model *m = r->m;
-    const char *spoiled = non_finite_tensor(m);
-    if (spoiled) /* the last step's update overflowed */
-        return fail(r, 1,
-                    "'%s' holds a value that is not finite after training: the training "
-                    "diverged (try a smaller learning rate); nothing saved",
-                    spoiled);
     if (r->best && r->info.best_epoch > 0) {
         char name[32];
         memcpy(m->params, r->best, sizeof(float) * (size_t)m->param_count);
@@ -778,7 +758,7 @@ static int eval_command(int argc, char **argv, const cnnrt_model *m)
         fprintf(stderr, "%s: error: out of memory\n", argv[0]);
         return 1;
     }
-    print_results(stdout, m, &meter);
+    print_results(stdout, m, &meter, "");
     printf("\n");
     return 0;
 }

@@ -13,6 +13,10 @@ const char *const init_names[] = {"glorot_uniform", "glorot_normal", "he_uniform
                                   "lecun_normal",   "zeros",         "ones"};
 const char *const loss_names[] = {"default", "mse", "mae", "binary_crossentropy", "crossentropy"};
 const char *const metric_names[] = {"accuracy", "mae", "rmse"};
+const char *const optimizer_names[] = {"sgd", "adam", "adamw", NULL};
+const char *const schedule_names[] = {"none",   "step_decay", "exponential",
+                                      "cosine", "one_cycle",  NULL};
+const char *const augment_names[] = {"shift", "crop", "flip", "noise", "scale", NULL};
 
 int64_t shape_size(const Shape *s)
 {

@@ -135,6 +135,10 @@ typedef enum { METRIC_ACCURACY, METRIC_MAE, METRIC_RMSE } Metric;
 
 extern const char *const loss_names[];   /* indexed by Loss */
 extern const char *const metric_names[]; /* indexed by Metric */
+/* as the train block spells them; NULL-terminated */
+extern const char *const optimizer_names[]; /* indexed by OptimizerKind */
+extern const char *const schedule_names[];  /* indexed by ScheduleKind */
+extern const char *const augment_names[];   /* indexed by AugmentKind */
 
 /* The learning rate over a run (the runtime computes it: cnnrt.h's
  * cnnrt_schedule, PyTorch's schedulers). */

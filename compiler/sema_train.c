@@ -42,6 +42,16 @@ static bool is_named(const Expr *node)
     return node->kind == EXPR_NAME || node->kind == EXPR_CALL;
 }
 
+/* The index of a `name` or `name(...)` value in names (NULL-terminated),
+ * or -1. */
+static int name_index(const Expr *node, const char *const *names)
+{
+    for (int k = 0; is_named(node) && names[k]; k++)
+        if (strcmp(node->name, names[k]) == 0)
+            return k;
+    return -1;
+}
+
 /* A list's items, or a single value as a list of one. */
 static int list_items(const Expr *const *node, const Expr *const **items)
 {
@@ -59,17 +69,12 @@ static int list_items(const Expr *const *node, const Expr *const **items)
 
 static bool read_optimizer(TrainReader *t, const Expr *node, TrainConfig *c)
 {
-    OptimizerKind kind;
-    if (is_named(node) && strcmp(node->name, "sgd") == 0)
-        kind = OPT_SGD;
-    else if (is_named(node) && strcmp(node->name, "adam") == 0)
-        kind = OPT_ADAM;
-    else if (is_named(node) && strcmp(node->name, "adamw") == 0)
-        kind = OPT_ADAMW;
-    else {
+    int index = name_index(node, optimizer_names);
+    if (index < 0) {
         diag_error(t->diag, node->loc, "optimizer must be sgd(...), adam(...) or adamw(...)");
         return false;
     }
+    OptimizerKind kind = (OptimizerKind)index;
     bool sgd = kind == OPT_SGD;
     ArgReader r = reader(t, node->name, node->loc);
     if (!bind_call(&r, node, sgd ? sgd_args : adam_args))
@@ -155,13 +160,9 @@ static bool read_per(ArgReader *r, bool *per_step)
 
 static bool read_schedule(TrainReader *t, const Expr *node, Schedule *out)
 {
-    static const char *const kinds[] = {"step_decay", "exponential", "cosine", "one_cycle", NULL};
     static const char *const *const tables[] = {step_decay_args, exponential_args, cosine_args,
                                                 one_cycle_args};
-    int kind = -1;
-    for (int k = 0; is_named(node) && kinds[k]; k++)
-        if (strcmp(node->name, kinds[k]) == 0)
-            kind = k;
+    int kind = name_index(node, schedule_names + 1); /* after "none" */
     if (kind < 0) {
         diag_error(t->diag, node->loc,
                    "schedule must be step_decay(...), exponential(...), cosine(...) or "
@@ -241,7 +242,6 @@ static bool read_warmup(TrainReader *t, const Arg *entry, Schedule *s)
 
 static bool read_augment(TrainReader *t, const Arg *entry, TrainConfig *c)
 {
-    static const char *const kinds[] = {"shift", "crop", "flip", "noise", "scale", NULL};
     static const char *const amount_names[] = {"pixels", "padding", NULL, "stddev", "range"};
     const Expr *node = entry->value;
     const Expr *const *items;
@@ -253,10 +253,7 @@ static bool read_augment(TrainReader *t, const Arg *entry, TrainConfig *c)
     t->augment_loc = node->loc;
     for (int i = 0; i < n; i++) {
         const Expr *item = items[i];
-        int kind = -1;
-        for (int k = 0; is_named(item) && kinds[k]; k++)
-            if (strcmp(item->name, kinds[k]) == 0)
-                kind = k;
+        int kind = name_index(item, augment_names);
         if (kind < 0) {
             diag_error(t->diag, item->loc,
                        "a transform is shift(pixels), crop(padding), flip, noise(stddev) or "

@@ -53,9 +53,8 @@ static void print_row(FILE *out, const Row *row, const size_t *widths)
 /* The train block as the program will run it, defaults included. */
 static void print_train_settings(FILE *out, const TrainConfig *tc)
 {
-    static const char *const optimizers[] = {"sgd", "adam", "adamw"};
-    fprintf(out, "Training: loss %s, %s(lr=%.9g", loss_names[tc->loss], optimizers[tc->optimizer],
-            tc->lr);
+    fprintf(out, "Training: loss %s, %s(lr=%.9g", loss_names[tc->loss],
+            optimizer_names[tc->optimizer], tc->lr);
     if (tc->optimizer == OPT_SGD) {
         if (tc->momentum)
             fprintf(out, ", momentum=%.9g%s", tc->momentum, tc->nesterov ? ", nesterov=true" : "");
@@ -97,19 +96,17 @@ static void print_train_settings(FILE *out, const TrainConfig *tc)
                 s->max_lr ? s->max_lr : tc->lr, s->pct_start, s->div_factor, s->final_div);
         break;
     }
-    static const char *const monitored[] = {"loss", "accuracy", "mae", "rmse"};
     int word = tc->monitor % MONITOR_VAL;
-    const char *name = word == 0 ? "loss" : monitored[1 + tc->metrics[word - 1]];
+    const char *name = word == 0 ? "loss" : metric_names[tc->metrics[word - 1]];
     const char *val = tc->monitor >= MONITOR_VAL ? "val_" : "";
     if (tc->validation_split)
         fprintf(out, "  validation: the last %.9g of the data\n", tc->validation_split);
     if (tc->patience)
         fprintf(out, "  early stopping: %lld epochs without a better %s%s\n",
                 (long long)tc->patience, val, name);
-    static const char *const transforms[] = {"shift", "crop", "flip", "noise", "scale"};
     for (int i = 0; i < tc->naugment; i++) {
         const Augment *g = &tc->augment[i];
-        fprintf(out, "%s%s", i ? ", " : "  augment: ", transforms[g->kind]);
+        fprintf(out, "%s%s", i ? ", " : "  augment: ", augment_names[g->kind]);
         if (g->kind != AUGMENT_FLIP)
             fprintf(out, "(%.9g)", g->amount);
     }
@@ -200,6 +197,6 @@ void summary_print_json(const Model *m, FILE *out)
     fprintf(out,
             " \"train\": {\n  \"loss\": \"%s\",\n  \"optimizer\": \"%s\",\n  \"batch\": %lld,\n"
             "  \"epochs\": %lld,\n  \"memory_bytes\": %lld\n }\n}\n",
-            loss_names[tc->loss], (const char *const[]){"sgd", "adam", "adamw"}[tc->optimizer],
-            (long long)tc->batch, (long long)tc->epochs, (long long)mul_sat(4, m->tp.floats));
+            loss_names[tc->loss], optimizer_names[tc->optimizer], (long long)tc->batch,
+            (long long)tc->epochs, (long long)mul_sat(4, m->tp.floats));
 }

@@ -1116,7 +1116,9 @@ static void emit_main(Writer *w, const Model *m, const EmitOptions *o, const cha
  * needed: on x86-64 with gcc or clang, AVX-512 and AVX2 through target
  * attributes, whatever -march says, and the 4-float clone only when the
  * compiler does not already target AVX2; elsewhere GNU C's 4-float
- * vectors, and plain loops for other compilers (or with -DCNNGEN_PORTABLE).
+ * vectors where the target has 4-float registers (NEON, SSE2, AltiVec),
+ * and plain loops on the others (a Cortex-M: nothing wider than the
+ * target has), for other compilers and with -DCNNGEN_PORTABLE.
  * The first clone the CPU runs is chosen once, at the first call. */
 
 static const char *const clone_targets[EMIT_CLONE_COUNT] = {
@@ -1148,6 +1150,10 @@ static void emit_clone_selection(Writer *w)
         {"#elif defined(CNNGEN_ONLY_AVX2)", 1, {0, 1, 0, 0}},
         {"#elif defined(CNNGEN_ONLY_GENERIC)", 0, {0, 0, 1, 0}},
         {"#elif defined(CNNGEN_PORTABLE) || !defined(__GNUC__)", 0, {0, 0, 0, 1}},
+        {"#elif !defined(__x86_64__) && !defined(__ARM_NEON) && !defined(__SSE2__) && "
+         "!defined(__ALTIVEC__)",
+         0,
+         {0, 0, 0, 1}},
         {"#elif !defined(__x86_64__)", 0, {0, 0, 1, 0}},
         {"#elif defined(__AVX512F__) && defined(__AVX512VL__) && defined(__FMA__)",
          1,
@@ -1157,8 +1163,9 @@ static void emit_clone_selection(Writer *w)
     };
     line(w, "/* Instruction sets: the clones this compiler builds (see %s_isa):", w->prefix);
     line(w, " * on x86-64, AVX-512 and AVX2 whatever -march says, SSE's 4 floats");
-    line(w, " * unless the compiler targets more; GNU C's 4-float vectors elsewhere;");
-    line(w, " * plain loops for other compilers. */");
+    line(w, " * unless the compiler targets more; GNU C's 4-float vectors on other");
+    line(w, " * targets with 4-float registers; plain loops on the rest (a Cortex-M)");
+    line(w, " * and for other compilers. */");
     for (size_t b = 0; b < sizeof branches / sizeof branches[0]; b++) {
         line(w, "%s", branches[b].condition);
         line(w, "#define %s_X86 %d", P, branches[b].x86);
@@ -1204,10 +1211,10 @@ static void emit_dispatch(Writer *w, bool training)
     }
     line(w, "};");
     blank(w);
+    line(w, "#if %s_X86", P);
     line(w, "/* Whether this CPU runs a clone (and its OS keeps the registers). */");
     line(w, "static int %s_cpu_runs(const char *name)", x);
     line(w, "{");
-    line(w, "#if %s_X86", P);
     line(w, "    __builtin_cpu_init();");
     line(w, "    if (strcmp(name, \"avx512\") == 0)");
     line(w, "        return __builtin_cpu_supports(\"avx512f\") && "
@@ -1215,8 +1222,6 @@ static void emit_dispatch(Writer *w, bool training)
     line(w, "               __builtin_cpu_supports(\"fma\");");
     line(w, "    if (strcmp(name, \"avx2\") == 0)");
     line(w, "        return __builtin_cpu_supports(\"avx2\") && __builtin_cpu_supports(\"fma\");");
-    line(w, "#endif");
-    line(w, "    (void)name;");
     line(w, "    return 1;");
     line(w, "}");
     blank(w);
@@ -1238,10 +1243,13 @@ static void emit_dispatch(Writer *w, bool training)
     line(w, "return best;");
     w->indent--;
     line(w, "}");
+    line(w, "#endif");
     blank(w);
     line(w, "static const %s_clone *%s_clone_in_use(void)", x, x);
     line(w, "{");
-    line(w, "#if defined(__GNUC__)");
+    line(w, "#if !%s_X86", P);
+    line(w, "    return &%s_clones[0]; /* the one clone built: nothing to choose */", x);
+    line(w, "#elif defined(__GNUC__)");
     line(w, "    static const %s_clone *chosen;", x);
     line(w, "    const %s_clone *c = __atomic_load_n(&chosen, __ATOMIC_ACQUIRE);", x);
     line(w, "    if (!c) {");

@@ -97,6 +97,12 @@ typedef struct {
 
 void cnnrt_init_params(const cnnrt_init_spec *specs, int n, float *params, unsigned long long seed);
 
+/* The training loop's sample order, for a loop of one's own (on a board):
+ * the generator's state for SEED, then each epoch's order in turn,
+ * shuffled in place (ORDER starts as 0, 1, ..., n - 1). */
+unsigned long long cnnrt_order_start(unsigned long long seed);
+void cnnrt_shuffle(long *order, long n, unsigned long long *state);
+
 /* Inverted dropout's mask for one layer and training step: count values,
  * each 1/(1-rate) with probability 1-rate, else 0.  The values depend only
  * on (seed, layer, step, index). */

@@ -17,7 +17,32 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef CNNRT_NO_ZLIB
+/* Built without zlib (a cross build, a board): an IDX file is read as it
+ * is, and a gzipped one fails the IDX header's check. */
+typedef FILE *gzFile;
+enum { Z_OK = 0, Z_ERRNO = -1, Z_BUF_ERROR = -5 };
+static gzFile gzopen(const char *path, const char *mode)
+{
+    return fopen(path, mode);
+}
+static int gzread(gzFile f, void *p, unsigned n)
+{
+    size_t got = fread(p, 1, n, f);
+    return ferror(f) ? -1 : (int)got;
+}
+static const char *gzerror(gzFile f, int *code)
+{
+    *code = ferror(f) ? Z_ERRNO : Z_OK;
+    return "read error";
+}
+static int gzclose(gzFile f)
+{
+    return fclose(f);
+}
+#else
 #include <zlib.h>
+#endif
 
 #include "cnnrt.h"
 #include "fields.h"

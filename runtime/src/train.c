@@ -125,20 +125,6 @@ static void print_results(FILE *out, const cnnrt_model *m, const Meter *meter, c
                 meter_value(m, meter, i));
 }
 
-/* ---- the sample order --------------------------------------------------------
- * A new random order every epoch (Fisher-Yates over splitmix64, seeded
- * from the seed's own stream), or the file's order. */
-
-static void shuffle(long *order, long n, uint64_t *state)
-{
-    for (long i = n - 1; i > 0; i--) {
-        long j = (long)(cnnrt_next64(state) % (uint64_t)(i + 1));
-        long tmp = order[i];
-        order[i] = order[j];
-        order[j] = tmp;
-    }
-}
-
 /* ---- a progress bar on a terminal ------------------------------------------ */
 
 static double now(void)
@@ -399,7 +385,7 @@ typedef struct {
     cnnrt_data data, train, val; /* train and val: views of data, or val loaded */
     int has_val, val_loaded;
     long *order;
-    uint64_t shuffle_state;
+    unsigned long long shuffle_state;
     float *best; /* the best epoch's weights, with validation */
     cnnrt_checkpoint_info info;
     FILE *log;
@@ -520,7 +506,7 @@ static int replay_order(Run *r)
 {
     for (long e = 1; e <= r->info.epoch; e++)
         if (!r->a.no_shuffle)
-            shuffle(r->order, r->train.count, &r->shuffle_state);
+            cnnrt_shuffle(r->order, r->train.count, &r->shuffle_state);
     if (r->a.resume && r->shuffle_state != r->info.shuffle_state)
         return fail(r, 1,
                     "'%s' was made with a different sample order (--no-shuffle, or other data)",
@@ -599,7 +585,7 @@ static int run_epochs(Run *r)
     for (long epoch = r->info.epoch + 1; epoch <= r->epochs && !r->info.stopped; epoch++) {
         double started = now();
         if (!r->a.no_shuffle)
-            shuffle(r->order, r->train.count, &r->shuffle_state);
+            cnnrt_shuffle(r->order, r->train.count, &r->shuffle_state);
         Pass pass = {.m = m,
                      .seed = r->seed,
                      .epoch = epoch,
@@ -707,7 +693,7 @@ static int train_run(Run *r)
         return fail(r, 1, "out of memory");
     for (long i = 0; i < r->train.count; i++)
         r->order[i] = i;
-    r->shuffle_state = r->seed * 0x2545F4914F6CDD1Du + 0x5348554646u; /* the shuffle stream */
+    r->shuffle_state = cnnrt_order_start(r->seed);
     if ((status = replay_order(r)) != 0 || (status = open_log(r)) != 0 ||
         (status = run_epochs(r)) != 0)
         return status; /* nothing is saved from a run that failed */

@@ -42,6 +42,15 @@ void ir_step(IrProgram *p, IrSteps *steps, IrStep step)
     steps->items[steps->count++] = step;
 }
 
+int64_t ir_local_floats(const IrFunc *f)
+{
+    int64_t floats = 0;
+    for (int i = 0; i < f->nviews; i++)
+        if (f->views[i].base == VIEW_LOCAL)
+            floats += f->views[i].size;
+    return floats;
+}
+
 void ir_program_free(IrProgram *p)
 {
     arena_free(&p->arena);

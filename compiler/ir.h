@@ -212,6 +212,9 @@ IrFunc *ir_train_func(IrProgram *p, const char *name, const char *comment, IrPha
 int ir_sample_view(IrProgram *p, IrFunc *f, const char *name, ViewBase base, int64_t offset,
                    int64_t size, bool written, int64_t sample_stride);
 void ir_program_free(IrProgram *p);
+
+/* Floats in the arrays local to F (its stack frame's arrays). */
+int64_t ir_local_floats(const IrFunc *f);
 /* Append a step to a training step's list. */
 void ir_step(IrProgram *p, IrSteps *steps, IrStep step);
 

@@ -613,10 +613,15 @@ int main(int argc, char **argv)
     Diag *diag = NULL;
     Model *m = load_model(&o, &src, &diag, &status);
     if (m && o.summary) {
+        /* the board figures come from the plain loops a Cortex-M builds */
+        IrProgram plain = {0};
+        compile_lower(m, &(CompileOptions){0, 16, false}, &plain);
+        SummaryBoard board = summary_board(m, &plain);
+        ir_program_free(&plain);
         if (o.json)
-            summary_print_json(m, stdout);
+            summary_print_json(m, &board, stdout);
         else
-            summary_print(m, stdout);
+            summary_print(m, &board, stdout);
     } else if (m && !o.check) {
         status = generate(&o, m, argc, argv);
     }

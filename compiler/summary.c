@@ -6,6 +6,7 @@
 
 #include <string.h>
 
+#include "emit.h"
 #include "layers/layers.h"
 
 typedef struct {
@@ -114,7 +115,35 @@ static void print_train_settings(FILE *out, const TrainConfig *tc)
         fputc('\n', out);
 }
 
-void summary_print(const Model *m, FILE *out)
+/* The stack: a small model runs in predict_ws with its activations (and
+ * every layer's local arrays) in its frame; otherwise predict calls
+ * predict_ws, then the clone's forward, then each layer's function, the
+ * deepest frame being the layer with the most local arrays.  Each frame
+ * also holds saved registers and spills, and the deepest calls libm or a
+ * soft-float routine: the allowances below, measured on QEMU's M3, M4F
+ * and M7 boards (docs/targets.md), keep the estimate above the use. */
+enum { BOARD_FRAME_BYTES = 48, BOARD_CALL_BYTES = 96 };
+
+SummaryBoard summary_board(const Model *m, const IrProgram *plain)
+{
+    SummaryBoard b = {4 * (model_param_count(m, true) + model_param_count(m, false) + 1),
+                      m->arena_floats ? 4 * ((long long)m->arena_floats + 1) : 0, 0};
+    int64_t deepest = 0, all = 0;
+    for (int i = 0; i < plain->nfuncs; i++)
+        if (plain->funcs[i]->phase == PHASE_PREDICT) {
+            int64_t floats = ir_local_floats(plain->funcs[i]);
+            deepest = floats > deepest ? floats : deepest;
+            all += floats;
+        }
+    if (emit_small_model(m))
+        b.stack = 4 * ((long long)m->arena_floats + 1 + all) + 2 * BOARD_FRAME_BYTES;
+    else
+        b.stack = 4 * (long long)deepest + 4 * BOARD_FRAME_BYTES;
+    b.stack += BOARD_CALL_BYTES;
+    return b;
+}
+
+void summary_print(const Model *m, const SummaryBoard *board, FILE *out)
 {
     Arena a = {0};
     int nrows = m->nlayers + 2;
@@ -143,6 +172,10 @@ void summary_print(const Model *m, FILE *out)
     fprintf(out, "Forward FLOPs per sample: %s\n", flops);
     fprintf(out, "Static memory: parameters %lld bytes, activations %lld bytes\n",
             (long long)(4 * (trainable + fixed)), (long long)(4 * m->arena_floats));
+    fprintf(out,
+            "On a board (--weights --no-train): flash %lld bytes of weights, RAM %lld bytes of "
+            "arena, stack about %lld bytes\n",
+            board->flash_weights, board->ram_arena, board->stack);
     const TrainPlan *tp = &m->tp;
     fprintf(out,
             "Training memory (batch %lld): %lld bytes: activations %lld, gradients %lld, "
@@ -164,7 +197,7 @@ static void json_shape(FILE *out, const Shape *s, const char *indent)
     fprintf(out, "\n%s]", indent);
 }
 
-void summary_print_json(const Model *m, FILE *out)
+void summary_print_json(const Model *m, const SummaryBoard *board, FILE *out)
 {
     int64_t trainable = model_param_count(m, true), fixed = model_param_count(m, false);
     fprintf(out, "{\n \"model\": \"%s\",\n \"input\": ", m->name);
@@ -193,6 +226,10 @@ void summary_print_json(const Model *m, FILE *out)
             m->nlayers ? "\n " : "", (long long)(trainable + fixed), (long long)trainable,
             (long long)fixed, flops, (long long)(4 * (trainable + fixed)),
             (long long)(4 * m->arena_floats));
+    fprintf(out,
+            " \"board\": {\n  \"flash_weights_bytes\": %lld,\n  \"ram_arena_bytes\": %lld,\n"
+            "  \"stack_bytes\": %lld\n },\n",
+            board->flash_weights, board->ram_arena, board->stack);
     const TrainConfig *tc = &m->train;
     fprintf(out,
             " \"train\": {\n  \"loss\": \"%s\",\n  \"optimizer\": \"%s\",\n  \"batch\": %lld,\n"

@@ -11,7 +11,8 @@
 # writes TARGET.o instead of TARGET.c (no C compiler run on the model; the
 # build fails with cnngen's message if it was built without LLVM).
 #
-# Works with find_package(cnngen) and with add_subdirectory/FetchContent.
+# Works with find_package(cnngen) and with add_subdirectory/FetchContent,
+# and under a cross toolchain file (examples/cortex-m) for a baked model.
 function(cnngen_add_model target model)
   cmake_parse_arguments(ARG "NO_TRAIN;MAIN" "WEIGHTS;PREFIX;EMIT" "" ${ARGN})
   if(ARG_UNPARSED_ARGUMENTS)
@@ -65,5 +66,14 @@ function(cnngen_add_model target model)
     set_target_properties(${target} PROPERTIES LINKER_LANGUAGE C)
   endif()
   target_include_directories(${target} PUBLIC "${dir}")
-  target_link_libraries(${target} PUBLIC cnngen::cnnrt)
+  # A baked predictor (WEIGHTS and NO_TRAIN) needs only libm; anything else
+  # the runtime, which is built for the host: a cross build must bake.
+  if(ARG_WEIGHTS AND ARG_NO_TRAIN)
+    target_link_libraries(${target} PUBLIC m)
+  elseif(CMAKE_CROSSCOMPILING)
+    message(FATAL_ERROR "cnngen_add_model: ${target} needs the runtime (libcnnrt), which is "
+                        "built for the host: give WEIGHTS and NO_TRAIN to cross-compile it")
+  else()
+    target_link_libraries(${target} PUBLIC cnngen::cnnrt)
+  endif()
 endfunction()

@@ -1254,24 +1254,51 @@ static char *failure(const char *what, char *message)
     return s;
 }
 
-static LLVMTargetMachineRef target_machine(const char *target, char **error)
+int emit_llvm_target_vector_width(const char *triple)
+{
+    return strncmp(triple, "thumb", 5) == 0 || strncmp(triple, "arm", 3) == 0 ? 0 : 4;
+}
+
+/* A Cortex-M triple's CPU when none is given, as arm-none-eabi-gcc's
+ * -mcpu would name it: LLVM's generic CPU for a thumbv7em has no FPU,
+ * and the hard-float ABI (eabihf) says there is one. */
+static const char *default_cpu(const char *triple)
+{
+    static const struct {
+        const char *arch, *abi, *cpu;
+    } cpus[] = {
+        {"thumbv7em", "eabihf", "cortex-m4"},
+        {"thumbv7m", "", "cortex-m3"},
+        {"thumbv6m", "", "cortex-m0plus"},
+    };
+    for (size_t i = 0; i < sizeof cpus / sizeof cpus[0]; i++)
+        if (strncmp(triple, cpus[i].arch, strlen(cpus[i].arch)) == 0 &&
+            triple[strlen(cpus[i].arch)] == '-' && strstr(triple, cpus[i].abi))
+            return cpus[i].cpu;
+    return "";
+}
+
+static LLVMTargetMachineRef target_machine(const char *target, const char *target_cpu, char **error)
 {
     LLVMInitializeAllTargetInfos();
     LLVMInitializeAllTargets();
     LLVMInitializeAllTargetMCs();
     LLVMInitializeAllAsmPrinters();
     char *triple = target ? LLVMNormalizeTargetTriple(target) : LLVMGetDefaultTargetTriple();
-    char *cpu = target ? NULL : LLVMGetHostCPUName();
+    char *cpu = !target      ? LLVMGetHostCPUName()
+                : target_cpu ? LLVMCreateMessage(target_cpu)
+                             : LLVMCreateMessage(default_cpu(triple));
     char *features = target ? NULL : LLVMGetHostCPUFeatures();
+    /* bare metal (an OS of none) links without a GOT */
+    LLVMRelocMode reloc = strstr(triple, "-none") ? LLVMRelocStatic : LLVMRelocPIC;
     LLVMTargetRef t;
     char *message = NULL;
     LLVMTargetMachineRef tm = NULL;
     if (LLVMGetTargetFromTriple(triple, &t, &message)) {
         *error = failure("unknown target", message);
     } else {
-        tm =
-            LLVMCreateTargetMachine(t, triple, cpu ? cpu : "", features ? features : "",
-                                    LLVMCodeGenLevelAggressive, LLVMRelocPIC, LLVMCodeModelDefault);
+        tm = LLVMCreateTargetMachine(t, triple, cpu ? cpu : "", features ? features : "",
+                                     LLVMCodeGenLevelAggressive, reloc, LLVMCodeModelDefault);
         if (!tm)
             *error = failure("LLVM cannot generate code for this target", NULL);
     }
@@ -1305,7 +1332,7 @@ char *emit_llvm(const Model *m, const IrProgram *p, const EmitOptions *o, const 
         LLVMParseCommandLineOptions(2, argv, NULL);
         options_set = true;
     }
-    LLVMTargetMachineRef tm = target_machine(lo->target, error);
+    LLVMTargetMachineRef tm = target_machine(lo->target, lo->cpu, error);
     if (!tm)
         return NULL;
     Gen g = {0};
@@ -1372,7 +1399,7 @@ char *emit_llvm(const Model *m, const IrProgram *p, const EmitOptions *o, const 
 int emit_llvm_model_layout(unsigned long long *offsets, int max, unsigned long long *size)
 {
     char *error = NULL;
-    LLVMTargetMachineRef tm = target_machine(NULL, &error);
+    LLVMTargetMachineRef tm = target_machine(NULL, NULL, &error);
     if (!tm) {
         free(error);
         return -1;

@@ -21,12 +21,17 @@ typedef enum { LLVM_EMIT_IR, LLVM_EMIT_OBJECT } LlvmEmitKind;
 typedef struct {
     LlvmEmitKind kind;
     const char *target; /* a triple; NULL: this machine, with its CPU's features */
+    const char *cpu;    /* with a target: its CPU (cortex-m7); NULL: the triple's default */
     bool contract;      /* a * b + c as llvm.fmuladd (fused where the target has FMA) */
 } LlvmOptions;
 
 /* Floats per vector for this machine's CPU: 16 with AVX-512 (F and VL),
  * 8 with AVX2 and FMA, else 4. */
 int emit_llvm_host_vector_width(void);
+
+/* Floats per vector for TRIPLE: 0 on a 32-bit ARM (a Cortex-M has no
+ * vector unit), else 4 (SSE, NEON). */
+int emit_llvm_target_vector_width(const char *triple);
 
 /* "14.0.6": the LLVM this cnngen was built with. */
 const char *emit_llvm_version(void);

@@ -47,6 +47,7 @@ typedef struct {
     const char *prefix;
     const char *depfile;
     const char *target; /* --target: an LLVM triple */
+    const char *cpu;    /* --cpu: the target's CPU */
     bool no_contract;   /* --fp-contract=off: no fused multiply-adds (LLVM) */
     bool fp_contract_given;
     EmitKind emit;
@@ -65,6 +66,7 @@ static const char usage_text[] =
     "                     FILE.ll or FILE.o with --emit=llvm or obj\n"
     "  --emit=c|llvm|obj  C source (default), LLVM IR text, or a native object\n"
     "  --target TRIPLE    with --emit=llvm|obj: for this target (default: this machine)\n"
+    "  --cpu NAME         with --target: its CPU (cortex-m7; default: the triple's)\n"
     "  --fp-contract=on|off  with --emit=llvm|obj: fuse multiply-adds where the\n"
     "                     target can (on, default, as clang) or never (off)\n"
     "  --summary          print the layer table, FLOPs and memory; no code\n"
@@ -155,6 +157,10 @@ static int parse_options(int argc, char **argv, Options *o)
             if (!(v = option_value(argc, argv, &i, "--target")))
                 return usage_error("%s needs a target triple", a);
             o->target = v;
+        } else if (is_option(a, "--cpu")) {
+            if (!(v = option_value(argc, argv, &i, "--cpu")))
+                return usage_error("%s needs a CPU name", a);
+            o->cpu = v;
         } else if (is_option(a, "--fp-contract")) {
             if (!(v = option_value(argc, argv, &i, "--fp-contract")))
                 return usage_error("%s needs on or off", a);
@@ -420,7 +426,7 @@ static char *generate_code(const Options *o, const Model *m, const IrProgram *pr
     }
 #ifdef CNNGEN_HAVE_LLVM
     char *error = NULL;
-    LlvmOptions lo = {o->emit == EMIT_LLVM ? LLVM_EMIT_IR : LLVM_EMIT_OBJECT, o->target,
+    LlvmOptions lo = {o->emit == EMIT_LLVM ? LLVM_EMIT_IR : LLVM_EMIT_OBJECT, o->target, o->cpu,
                       !o->no_contract};
     char *code = emit_llvm(m, programs, eo, &lo, len, &error);
     if (!code) {
@@ -435,12 +441,12 @@ static char *generate_code(const Options *o, const Model *m, const IrProgram *pr
 #endif
 }
 
-/* --vector-width auto through LLVM: what the host's CPU has, or 4 floats
- * (SSE, NEON) for another target. */
+/* --vector-width auto through LLVM: what the host's CPU has, or the
+ * target's: 4 floats (SSE, NEON), none on a 32-bit ARM (a Cortex-M). */
 static int llvm_vector_width(const Options *o)
 {
 #ifdef CNNGEN_HAVE_LLVM
-    return o->target ? 4 : emit_llvm_host_vector_width();
+    return o->target ? emit_llvm_target_vector_width(o->target) : emit_llvm_host_vector_width();
 #else
     (void)o;
     return 4;
@@ -594,6 +600,8 @@ int main(int argc, char **argv)
         return usage_error("%s", "nothing to do: give -o OUT.c, --summary or --check");
     if (o.target && o.emit == EMIT_C)
         return usage_error("%s", "--target goes with --emit=llvm or --emit=obj");
+    if (o.cpu && !o.target)
+        return usage_error("%s", "--cpu goes with --target");
     if (o.fp_contract_given && o.emit == EMIT_C)
         return usage_error("%s", "--fp-contract goes with --emit=llvm or --emit=obj (for C, the C "
                                  "compiler's -ffp-contract decides)");

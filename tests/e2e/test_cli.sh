@@ -52,6 +52,7 @@ else
     expect 2 'built without LLVM' -- "$m" --emit obj -o "$work/x.o"
 fi
 expect 2 '--target goes with --emit=llvm' -- "$m" --target x86_64-linux-gnu -o "$work/x.c"
+expect 2 '--cpu goes with --target' -- "$m" --cpu cortex-m7 -o "$work/x.c"
 expect 2 '--fp-contract goes with --emit=llvm' -- "$m" --fp-contract=off -o "$work/x.c"
 expect 2 '--prefix takes a C identifier' -- "$m" --prefix 9lives -o "$work/x.c"
 expect 0 'warning: .conv1d_1. has a linear activation' -- "$m" -o "$work/x.c"

@@ -91,6 +91,42 @@ else
     bad "pkg-config --cflags --libs cnnrt: $(cat "$work/log")"
 fi
 
+# examples/cortex-m, as its README says: the Makefile trains seed42 on the
+# host, runs its predictor on the M4F board and trains it on the board;
+# then CMake builds the same predictor under the cross toolchain file
+# (cnngen_add_model, find_package of the install) and the board predicts
+# the same numbers.
+if ! command -v arm-none-eabi-gcc >/dev/null || ! command -v qemu-system-arm >/dev/null; then
+    echo "skipped: examples/cortex-m needs arm-none-eabi-gcc and qemu-system-arm (install-deps)"
+else
+    cm=$work/cortex-m
+    if quiet make -C "$src/examples/cortex-m" OUT="$cm" CNNGEN="$stage/bin/cnngen" \
+            RUNTIME="$src/runtime" "$cm/mps2-an386/predict.elf" "$cm/mps2-an386/train.elf"; then
+        make -s -C "$src/examples/cortex-m" OUT="$cm" CNNGEN="$stage/bin/cnngen" run \
+            >"$cm/run.txt" 2>&1
+        grep -q '^stack: [0-9]* bytes' "$cm/run.txt" && [ "$(grep -c '^[0-9.-]*$' "$cm/run.txt")" = 3 ] &&
+            ok || bad "examples/cortex-m: make run: $(cat "$cm/run.txt")"
+        make -s -C "$src/examples/cortex-m" OUT="$cm" CNNGEN="$stage/bin/cnngen" \
+            RUNTIME="$src/runtime" train-run >"$cm/train.txt" 2>&1
+        grep -q '^epoch 200/200 - loss: ' "$cm/train.txt" && grep -q '^dense_2.kernel ' "$cm/train.txt" &&
+            ok || bad "examples/cortex-m: make train-run: $(tail -5 "$cm/train.txt")"
+        if quiet cmake -S "$src/examples/cortex-m" -B "$cm/cmake" -G Ninja -Wno-dev \
+                -DCMAKE_TOOLCHAIN_FILE="$src/examples/cortex-m/arm-none-eabi.cmake" \
+                -DCMAKE_PREFIX_PATH="$stage" -DWEIGHTS="$cm/seed42.safetensors" \
+                -DSAMPLES="$cm/samples.txt" && quiet cmake --build "$cm/cmake"; then
+            cmake --build "$cm/cmake" --target run 2>&1 | grep '^[0-9.-]*$' >"$cm/cmake.txt"
+            grep '^[0-9.-]*$' "$cm/run.txt" | paste -d' ' - "$cm/cmake.txt" |
+                awk '{ d = $1 - $2; if (d < 0) d = -d; m = $2 < 0 ? -$2 : $2;
+                       if (d > 1e-5 * m + 1e-7) bad = 1 } END { exit NR != 3 || bad }' &&
+                ok || bad "examples/cortex-m by CMake predicts $(cat "$cm/cmake.txt")"
+        else
+            bad "examples/cortex-m does not build with CMake under its toolchain file"
+        fi
+    else
+        bad "examples/cortex-m: make does not build"
+    fi
+fi
+
 # The Debian package: build it, install it, build the consumer against it.
 if [ "$(id -u)" -ne 0 ] || ! command -v dpkg >/dev/null; then
     echo "skipped: the Debian package test needs root and dpkg"

@@ -1,0 +1,80 @@
+/* A cnngen predictor on a board: reads samples from the file named on
+ * the command line (one sample a line, its floats separated by spaces or
+ * commas, as the generated program's predict reads them), predicts each
+ * with model_predict and prints its outputs on one line (%.9g).  With
+ * --stack it also prints how many bytes of stack the predict call used,
+ * measured by painting the stack before the call.  Without a file it
+ * predicts one sample of zeros.
+ *
+ * The model comes from `cnngen MODEL.cnn --weights W.safetensors
+ * --no-train --prefix model -o model.c`: its weights are constant data
+ * (flash), its activations one static arena (.bss), and it calls nothing
+ * but libm.  The same file builds on a host, for comparison. */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "model.h"
+
+static float input[MODEL_INPUT_SIZE], output[MODEL_OUTPUT_SIZE];
+
+/* The next sample from F into input; 0 at the end of the file. */
+static int read_sample(FILE *f)
+{
+    for (long i = 0; i < MODEL_INPUT_SIZE; i++)
+        if (fscanf(f, " %f%*[ ,]", &input[i]) != 1)
+            return 0;
+    return 1;
+}
+
+#if defined(__arm__) && !defined(__linux__)
+extern uint32_t __stack_limit[];
+#define STACK_PAINT 0xC5C5C5C5u
+
+/* model_predict, and the bytes of stack it used: every word from the
+ * stack's limit to the stack pointer is painted, and the deepest word
+ * the call changed is found after it.  noinline: this frame stays above
+ * the painted part. */
+__attribute__((noinline)) static long predict_measuring_stack(void)
+{
+    volatile uint32_t *sp, *p; /* volatile: a memset call here would paint its own frame */
+    __asm__ volatile("mov %0, sp" : "=r"(sp));
+    for (p = __stack_limit; p < sp; p++)
+        *p = STACK_PAINT;
+    model_predict(input, output);
+    p = __stack_limit;
+    while (p < sp && *p == STACK_PAINT)
+        p++;
+    return (long)((volatile char *)sp - (volatile char *)p);
+}
+#else
+static long predict_measuring_stack(void)
+{
+    model_predict(input, output);
+    return -1; /* not measured on a host */
+}
+#endif
+
+int main(int argc, char **argv)
+{
+    int stack = argc > 1 && strcmp(argv[1], "--stack") == 0;
+    const char *path = argc > 1 + stack ? argv[1 + stack] : NULL;
+    FILE *f = path ? fopen(path, "r") : NULL;
+    long deepest = 0;
+    if (path && !f) {
+        fprintf(stderr, "predict: cannot read '%s'\n", path);
+        return 1;
+    }
+    for (long n = 0; f ? read_sample(f) : n == 0; n++) {
+        long used = predict_measuring_stack();
+        deepest = used > deepest ? used : deepest;
+        for (long i = 0; i < MODEL_OUTPUT_SIZE; i++)
+            printf(i ? " %.9g" : "%.9g", (double)output[i]);
+        printf("\n");
+    }
+    if (stack)
+        printf("stack: %ld bytes\n", deepest);
+    if (f)
+        fclose(f);
+    return 0;
+}

@@ -29,6 +29,7 @@ train:   examples/seed42.cnn trained on the Cortex-M4F board by
 A missing cross tool makes the part skip with a message (exit 77)."""
 import argparse
 import concurrent.futures
+import json
 import os
 import random
 import re
@@ -56,7 +57,8 @@ RAM_START = 0x20000000
 # What the model's own code may call: libm, the memory copies, and the
 # compiler's helpers (soft float, division, memcpy's AEABI names).
 LIBM = {'expf', 'logf', 'tanhf', 'sqrtf', 'fabsf', 'fmaxf', 'fminf', 'powf', 'exp', 'log',
-        'tanh', 'sqrt', 'floorf', 'ceilf', 'roundf', 'log1pf', 'expm1f'}
+        'tanh', 'sqrt', 'floorf', 'ceilf', 'roundf', 'log1pf', 'expm1f', 'cos', 'sin', 'fabs',
+        'floor', 'pow', 'log1p'}
 ALLOWED = LIBM | {'memcpy', 'memset', 'memmove'}
 SERIES = '/usr/lib/python3/dist-packages/vega_datasets/_data/seattle-weather.csv'
 
@@ -66,8 +68,20 @@ def fail(msg):
     return 1
 
 
-def tools_missing(names):
-    return [n for n in names if shutil.which(n) is None]
+def without(tools):
+    """True, after a SKIPPED line, when one of TOOLS is not installed."""
+    missing = [n for n in tools if shutil.which(n) is None]
+    if missing:
+        print(f'SKIPPED: no {", ".join(missing)} (scripts/install-deps installs them)')
+    return bool(missing)
+
+
+def report(problems, summary):
+    """Each problem, then the summary line: the exit status."""
+    for p in problems:
+        print('FAIL: ' + p)
+    print(f'{summary}: {len(problems)} problems')
+    return 1 if problems else 0
 
 
 def outputs_of(text):
@@ -112,7 +126,6 @@ class Model:
                  '-o', os.path.join(self.work, 'model.c')])
         if r.returncode != 0:
             return [f'{self.name}: cnngen failed: {r.stderr[:500]}']
-        import json
         self.summary = json.loads(run([args.cnngen, self.path, '--summary', '--json']).stdout)
         size = 1
         for d in self.summary['input']:
@@ -224,6 +237,15 @@ def check_footprint(m, board, elf, stack_used):
     return [f'{m.name} on {board}: {p}' for p in problems]
 
 
+def run_on_board(machine, elf, argv):
+    """ELF on QEMU's MACHINE, its command line ARGV and its files and output
+    through semihosting."""
+    return run(['qemu-system-arm', '-M', machine, '-nographic', '-monitor', 'none', '-serial',
+                'none', '-semihosting-config',
+                'enable=on,target=native,' + ','.join('arg=' + a for a in argv), '-kernel', elf],
+               timeout=600)
+
+
 def run_board(args, m, board, backend):
     machine, flags = BOARDS[board]
     elf, problems = arm_build(args, m, board, flags, backend)
@@ -231,10 +253,7 @@ def run_board(args, m, board, backend):
         return problems, None
     if backend == 'llvm':
         board += ' (LLVM object)'
-    r = run(['qemu-system-arm', '-M', machine, '-nographic', '-monitor', 'none', '-serial', 'none',
-             '-semihosting-config',
-             f'enable=on,target=native,arg=predict,arg=--stack,arg={m.inputs}', '-kernel', elf],
-            timeout=600)
+    r = run_on_board(machine, elf, ['predict', '--stack', m.inputs])
     if r.returncode != 0:
         return [f'{m.name} on {board}: the board exited {r.returncode}: {r.stdout[-500:]}'
                 f'{r.stderr[-500:]}'], None
@@ -313,10 +332,8 @@ def check_objects(args, m, llvm):
 
 
 def part_boards(args, models):
-    missing = tools_missing(['arm-none-eabi-gcc', 'arm-none-eabi-nm', 'arm-none-eabi-objdump',
-                             'qemu-system-arm'])
-    if missing:
-        print(f'SKIPPED: no {", ".join(missing)} (scripts/install-deps installs them)')
+    if without(['arm-none-eabi-gcc', 'arm-none-eabi-nm', 'arm-none-eabi-objdump',
+                'qemu-system-arm']):
         return SKIP
     jobs = []
     llvm = has_llvm(args.cnngen)
@@ -344,12 +361,9 @@ def part_boards(args, models):
               f'; --summary estimates {m.summary["board"]["stack_bytes"]}')
     if args.table:
         print_table(table)
-    for p in problems:
-        print('FAIL: ' + p)
-    print(f'{len(jobs)} board runs of {len(table)} models (C{" and LLVM objects" if llvm else ""}), '
-          f'{len(models)} models\' code checked for {len(BOARDS) + len(BUILD_ONLY)} Cortex-M CPUs: '
-          f'{len(problems)} problems')
-    return 1 if problems else 0
+    return report(problems, f'{len(jobs)} board runs of {len(table)} models (C'
+                  f'{" and LLVM objects" if llvm else ""}), {len(models)} models\' code checked '
+                  f'for {len(BOARDS) + len(BUILD_ONLY)} Cortex-M CPUs')
 
 
 def print_table(table):
@@ -492,9 +506,7 @@ def aarch64_training(args, work):
 
 
 def part_aarch64(args, models):
-    missing = tools_missing(['aarch64-linux-gnu-gcc', 'aarch64-linux-gnu-objdump', 'qemu-aarch64'])
-    if missing:
-        print(f'SKIPPED: no {", ".join(missing)} (scripts/install-deps installs them)')
+    if without(['aarch64-linux-gnu-gcc', 'aarch64-linux-gnu-objdump', 'qemu-aarch64']):
         return SKIP
     problems, neon = [], 0
     backends = ['c'] + (['llvm'] if has_llvm(args.cnngen) else [])
@@ -507,18 +519,32 @@ def part_aarch64(args, models):
     if neon == 0:
         problems.append('no model\'s AArch64 code uses NEON\'s 4-float arithmetic')
     problems += aarch64_training(args, os.path.join(args.work, 'aarch64'))
-    for p in problems:
-        print('FAIL: ' + p)
-    print(f'{len(models)} predictors on AArch64 ({neon} with NEON\'s 4-float arithmetic; '
-          f'{" and ".join(backends)}), the train command: '
-          f'{len(problems)} problems')
-    return 1 if problems else 0
+    return report(problems, f'{len(models)} predictors on AArch64 ({neon} with NEON\'s 4-float '
+                  f'arithmetic; {" and ".join(backends)}), the train command')
+
+
+def static_training_code(work, sources, include):
+    """The training code on the board (the model's, the runtime's init.c
+    and order.c) calls no allocator and no stdio: only libm, the memory
+    copies, the compiler's helpers and, from the model, the runtime
+    (whose loop and loader --gc-sections leaves out)."""
+    problems = []
+    for source in sources:
+        obj = os.path.join(work, os.path.basename(source) + '.o')
+        r = run(['arm-none-eabi-gcc'] + BOARDS['cortex-m4f'][1] +
+                ['-O2', '-ffunction-sections', '-I', include, '-c', source, '-o', obj])
+        if r.returncode != 0:
+            problems.append(f'{source} does not compile for the board: {r.stderr[:500]}')
+            continue
+        foreign = sorted(n for n in set(run(['arm-none-eabi-nm', '-u', obj]).stdout.split()) - {'U'}
+                         if n not in ALLOWED and not n.startswith(('__aeabi_', 'cnnrt_')))
+        if foreign:
+            problems.append(f'{os.path.basename(source)} calls {", ".join(foreign)} on the board')
+    return problems
 
 
 def part_train(args):
-    missing = tools_missing(['arm-none-eabi-gcc', 'arm-none-eabi-nm', 'qemu-system-arm'])
-    if missing:
-        print(f'SKIPPED: no {", ".join(missing)} (scripts/install-deps installs them)')
+    if without(['arm-none-eabi-gcc', 'arm-none-eabi-nm', 'qemu-system-arm']):
         return SKIP
     work = os.path.join(args.work, 'train')
     os.makedirs(work)
@@ -547,10 +573,7 @@ def part_train(args):
              '--specs=rdimon.specs', '-nostartfiles', '-Wl,--gc-sections', '-lm', '-o', elf])
     if r.returncode != 0:
         return fail(f'the training image does not build:\n{r.stderr[:3000]}')
-    r = run(['qemu-system-arm', '-M', BOARDS['cortex-m4f'][0], '-nographic', '-monitor', 'none',
-             '-serial', 'none', '-semihosting-config',
-             f'enable=on,target=native,arg=train,arg={seed},arg={epochs}', '-kernel', elf],
-            timeout=600)
+    r = run_on_board(BOARDS['cortex-m4f'][0], elf, ['train', str(seed), str(epochs)])
     if r.returncode != 0:
         return fail(f'the board exited {r.returncode}: {r.stdout[-800:]}{r.stderr[-500:]}')
     board = {}
@@ -559,7 +582,6 @@ def part_train(args):
         if parts and parts[0] in host[1]:
             board[parts[0]] = tuple(float(v) for v in parts[1:])
     problems = weights_differ(board, host[1], 'seed42 trained on the Cortex-M4F board')
-    import json
     summary = json.loads(run([args.cnngen, model, '--summary', '--json']).stdout)
     syms = symbols('arm-none-eabi-nm', elf)
     memory = syms.get('model_train')
@@ -569,13 +591,15 @@ def part_train(args):
     elif memory[1] != reported + 4:
         problems.append(f'the training memory in the image is {memory[1]} bytes; --summary '
                         f'reports {reported} (+4, the array\'s guard float)')
+    problems += static_training_code(work, [os.path.join(work, 'model.c'),
+                                            os.path.join(src, 'init.c'),
+                                            os.path.join(src, 'order.c')], inc)
+    if any(name.startswith(('cnnrt_main', 'cnnrt_load')) for name in syms):
+        problems.append('the runtime\'s own training loop or loader is in the image')
     last = [l for l in r.stdout.splitlines() if l.startswith('epoch')][-1:]
-    for p in problems:
-        print('FAIL: ' + p)
-    print(f'seed42 on the Cortex-M4F board: {epochs} epochs, {last[0] if last else "no epoch line"}; '
-          f'weights {"equal" if not problems else "differ from"} the host\'s; training memory '
-          f'{memory[1] if memory else "?"} bytes in .bss: {len(problems)} problems')
-    return 1 if problems else 0
+    return report(problems, f'seed42 on the Cortex-M4F board: {epochs} epochs, '
+                  f'{last[0] if last else "no epoch line"}; training memory '
+                  f'{memory[1] if memory else "?"} bytes in .bss')
 
 
 def main():

@@ -19,6 +19,7 @@
 
 #include "cnnrt.h"
 #include "compile.h"
+#include "diagram.h"
 #include "util.h"
 #include "diag.h"
 #include "emit_c.h"
@@ -38,7 +39,11 @@
 #define CNNGEN_INSTALL_INCLUDEDIR "include"
 #endif
 
-typedef enum { EMIT_C, EMIT_LLVM, EMIT_OBJ } EmitKind;
+typedef enum { EMIT_C, EMIT_LLVM, EMIT_OBJ, EMIT_DOT, EMIT_SVG, EMIT_PNG } EmitKind;
+
+/* the file name extension of each; the diagrams are EMIT_DOT and after */
+static const char *const emit_names[] = {"c", "llvm", "obj", "dot", "svg", "png"};
+static const char *const emit_extensions[] = {"c", "ll", "o", "dot", "svg", "png"};
 
 typedef struct {
     const char *model;
@@ -65,6 +70,7 @@ static const char usage_text[] =
     "  -o FILE            write FILE.c and FILE.h (-o - writes the C to stdout);\n"
     "                     FILE.ll or FILE.o with --emit=llvm or obj\n"
     "  --emit=c|llvm|obj  C source (default), LLVM IR text, or a native object\n"
+    "  --emit=dot|svg|png the network as a diagram (Graphviz; FILE.dot, .svg, .png)\n"
     "  --target TRIPLE    with --emit=llvm|obj: for this target (default: this machine)\n"
     "  --cpu NAME         with --target: its CPU (cortex-m7; default: the triple's)\n"
     "  --fp-contract=on|off  with --emit=llvm|obj: fuse multiply-adds where the\n"
@@ -144,15 +150,13 @@ static int parse_options(int argc, char **argv, Options *o)
             o->output = a + 2;
         } else if (is_option(a, "--emit")) {
             if (!(v = option_value(argc, argv, &i, "--emit")))
-                return usage_error("%s needs c, llvm or obj", a);
-            if (strcmp(v, "c") == 0)
-                o->emit = EMIT_C;
-            else if (strcmp(v, "llvm") == 0)
-                o->emit = EMIT_LLVM;
-            else if (strcmp(v, "obj") == 0)
-                o->emit = EMIT_OBJ;
-            else
-                return usage_error("--emit takes c, llvm or obj, not '%s'", v);
+                return usage_error("%s needs c, llvm, obj, dot, svg or png", a);
+            int k = 0;
+            while (k <= EMIT_PNG && strcmp(v, emit_names[k]) != 0)
+                k++;
+            if (k > EMIT_PNG)
+                return usage_error("--emit takes c, llvm, obj, dot, svg or png, not '%s'", v);
+            o->emit = (EmitKind)k;
         } else if (is_option(a, "--target")) {
             if (!(v = option_value(argc, argv, &i, "--target")))
                 return usage_error("%s needs a target triple", a);
@@ -339,7 +343,48 @@ static int write_outputs(const OutputFile *files, int n)
 
 static const char *output_extension(const Options *o)
 {
-    return o->emit == EMIT_C ? "c" : o->emit == EMIT_LLVM ? "ll" : "o";
+    return emit_extensions[o->emit];
+}
+
+static bool emits_llvm(const Options *o)
+{
+    return o->emit == EMIT_LLVM || o->emit == EMIT_OBJ;
+}
+
+/* --emit=dot|svg|png: the network as a picture, written whole as the code
+ * is (or to stdout with -o -). */
+static int write_diagram(const Options *o, const Model *m)
+{
+    char *dot = NULL, *bytes = NULL;
+    size_t len = 0, n = 0;
+    FILE *f = open_memstream(&dot, &len);
+    if (!f) {
+        fprintf(stderr, "cnngen: error: out of memory\n");
+        return 2;
+    }
+    diagram_print_dot(m, f);
+    fclose(f);
+    int status = 0;
+    char error[512];
+    if (o->emit == EMIT_DOT) {
+        bytes = dot, n = len, dot = NULL;
+    } else if ((status = diagram_render(dot, len, output_extension(o), &bytes, &n, error,
+                                        sizeof error)) != 0) {
+        fprintf(stderr, "cnngen: error: %s\n", error);
+    }
+    if (status == 0 && strcmp(o->output, "-") == 0) {
+        status = fwrite(bytes, 1, n, stdout) == n ? 0 : 2;
+    } else if (status == 0) {
+        char *path, *h_path, *h_name;
+        output_names(o->output, output_extension(o), &path, &h_path, &h_name);
+        status = write_outputs(&(OutputFile){path, bytes, n}, 1);
+        free(path);
+        free(h_path);
+        free(h_name);
+    }
+    free(bytes);
+    free(dot);
+    return status;
 }
 
 /* Whether two paths name one existing file. */
@@ -598,15 +643,15 @@ int main(int argc, char **argv)
         return usage_error("-o takes a file name, not '%s'", o.output);
     if (!o.summary && !o.check && !o.output)
         return usage_error("%s", "nothing to do: give -o OUT.c, --summary or --check");
-    if (o.target && o.emit == EMIT_C)
+    if (o.target && !emits_llvm(&o))
         return usage_error("%s", "--target goes with --emit=llvm or --emit=obj");
     if (o.cpu && !o.target)
         return usage_error("%s", "--cpu goes with --target");
-    if (o.fp_contract_given && o.emit == EMIT_C)
+    if (o.fp_contract_given && !emits_llvm(&o))
         return usage_error("%s", "--fp-contract goes with --emit=llvm or --emit=obj (for C, the C "
                                  "compiler's -ffp-contract decides)");
 #ifndef CNNGEN_HAVE_LLVM
-    if (o.emit != EMIT_C && !o.summary && !o.check) {
+    if (emits_llvm(&o) && !o.summary && !o.check) {
         fprintf(stderr,
                 "cnngen: error: --emit=%s needs the LLVM backend, and this cnngen was "
                 "built without LLVM\n",
@@ -630,6 +675,8 @@ int main(int argc, char **argv)
             summary_print_json(m, &board, stdout);
         else
             summary_print(m, &board, stdout);
+    } else if (m && !o.check && o.emit >= EMIT_DOT) {
+        status = write_diagram(&o, m);
     } else if (m && !o.check) {
         status = generate(&o, m, argc, argv);
     }

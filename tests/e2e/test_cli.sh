@@ -31,7 +31,7 @@ expect 2 "unknown option '--frobnicate'" -- "$m" --frobnicate
 expect 2 "cannot read '$work/missing.cnn'" -- "$work/missing.cnn" --summary
 expect 2 'one model file at a time' -- "$m" "$m" --summary
 expect 2 'nothing to do' -- "$m"
-expect 2 '--emit takes c, llvm or obj' -- "$m" --emit=wasm -o "$work/x.c"
+expect 2 "--emit takes c, llvm, obj, dot, svg or png, not 'wasm'" -- "$m" --emit=wasm -o "$work/x.c"
 if "$cnngen" --version | grep -q 'LLVM backend: LLVM'; then
     expect 0 '^cnngen [0-9.]* (LLVM backend: LLVM 1[0-9]' -- --version
     expect 0 '' -- "$m" --emit=llvm -o "$work/x.ll"
@@ -88,6 +88,31 @@ for model in "$src"/examples/*.cnn; do
         diff "$golden" "$work/summary" | sed 's/^/  /'
     fi
 done
+
+# Goldens: the diagram (--emit=dot) of every example.
+for model in "$src"/examples/*.cnn; do
+    name=$(basename "$model" .cnn)
+    golden=$src/tests/golden/$name.dot
+    (cd "$src/examples" && "$cnngen" "$name.cnn" --emit=dot -o - 2>/dev/null) >"$work/dot"
+    if [ "$update" = "--update" ]; then
+        cp "$work/dot" "$golden"
+    elif cmp -s "$golden" "$work/dot"; then
+        pass=$((pass + 1))
+    else
+        fail=$((fail + 1))
+        echo "FAIL: --emit=dot of $name.cnn differs from tests/golden/$name.dot:"
+        diff "$golden" "$work/dot" | sed 's/^/  /'
+    fi
+done
+expect 2 '--target goes with --emit=llvm' -- "$m" --emit=svg --target aarch64-linux-gnu -o "$work/x"
+# without Graphviz's dot program: a message, nothing written
+PATH=/nonexistent "$cnngen" "$m" --emit=svg -o "$work/nodot.svg" 2>"$work/err"
+if [ $? -eq 2 ] && grep -q "needs Graphviz's dot program" "$work/err" && [ ! -e "$work/nodot.svg" ]; then
+    pass=$((pass + 1))
+else
+    fail=$((fail + 1))
+    echo "FAIL: --emit=svg without dot: $(cat "$work/err")"
+fi
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

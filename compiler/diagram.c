@@ -58,10 +58,8 @@ void diagram_print_dot(const Model *m, FILE *out)
     format_int128(model_flops(m), flops);
     int64_t trainable = model_param_count(m, true), fixed = model_param_count(m, false);
     fprintf(out, "digraph \"%s\" {\n", m->name);
-    fprintf(out,
-            "  label=\"%s: %lld params (%lld trainable, %lld fixed), %s FLOPs per sample\";\n",
-            m->name, (long long)(trainable + fixed), (long long)trainable, (long long)fixed,
-            flops);
+    fprintf(out, "  label=\"%s: %lld params (%lld trainable, %lld fixed), %s FLOPs per sample\";\n",
+            m->name, (long long)(trainable + fixed), (long long)trainable, (long long)fixed, flops);
     fprintf(out, "  labelloc=t;\n  fontname=\"Helvetica\";\n");
     fprintf(out, "  node [shape=box, style=filled, fillcolor=\"#dbe9f6\", fontname=\"Helvetica\", "
                  "fontsize=11];\n");

@@ -151,6 +151,12 @@ int cnnrt_stage_file(const char *path, const void *data, size_t len, char **stag
 int cnnrt_commit_file(const char *path, char *staged, char *error, size_t error_size);
 void cnnrt_discard_file(char *staged);
 
+/* The plot command of a generated program (plot.c):
+ *   PROG plot --log FILE.csv -o CURVES.png|CURVES.svg
+ * draws the curves of a training log (train --log) through gnuplot.
+ * Returns the exit status. */
+int cnnrt_plot_command(int argc, char **argv);
+
 /* The predict command of a generated program:
  *   PROG predict [--weights W.safetensors] [FILE|-]
  * Reads samples, one per line (input_size numbers separated by commas

@@ -766,6 +766,8 @@ int cnnrt_main(int argc, char **argv, const cnnrt_model *m)
         return train_command(argc, argv, m);
     if (strcmp(command, "eval") == 0 && m->eval_batch)
         return eval_command(argc, argv, m);
+    if (strcmp(command, "plot") == 0)
+        return cnnrt_plot_command(argc, argv);
     predict_model = m;
     return cnnrt_predict_command(argc, argv, m->name, m->input_size, m->output_size, m->predict,
                                  load_for_predict, m->init, m->seed);

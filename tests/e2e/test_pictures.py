@@ -1,12 +1,18 @@
 #!/usr/bin/env python3
-"""The pictures: network diagrams drawn by Graphviz.
+"""The pictures: network diagrams drawn by Graphviz, training curves
+drawn by gnuplot.
 
-    test_pictures.py --cnngen BIN MODEL.cnn|DIR ...
+    test_pictures.py --cnngen BIN --runtime-lib DIR MODEL.cnn|DIR ...
 
-For every model: --emit=svg is well-formed SVG with a node per layer (and
-the input), an edge per input of each layer, each layer's name in its
-node; --emit=png is a PNG (its signature, a header chunk with a size).
-Skips with a message (77) without Graphviz's dot program."""
+Diagrams, for every model: --emit=svg is well-formed SVG with a node per
+layer (and the input), an edge per input of each layer, each layer's
+name in its node; --emit=png is a PNG (its signature, a header chunk with
+a size).  Curves: a model trained with validation and a schedule, its
+--log drawn by the program's plot command: the SVG has a curve for the
+loss, the metric, their validation values and the learning rate, each
+with a point per epoch; the PNG is one; a file that is no log, and a
+machine without gnuplot, get messages.  A part skips with a message (77)
+without its program."""
 import argparse
 import json
 import os
@@ -53,16 +59,94 @@ def check_png(path):
     return [] if width >= 100 and height >= 100 else [f'a PNG of {width}x{height}']
 
 
+CURVES_MODEL = """model curves
+input [10, 1]
+conv1d(4, 3, activation=relu)
+dense(1)
+train {
+  loss             = mse
+  optimizer        = adam(lr=0.01)
+  batch            = 16
+  epochs           = 7
+  metrics          = [mae]
+  validation_split = 0.25
+  schedule         = step_decay(every=2, gamma=0.5)
+}
+"""
+EPOCHS = 7
+
+
+def plotted_curves(path):
+    """{title: points} of each curve in gnuplot's SVG (a point more than
+    the data: the key's sample)."""
+    root = ET.parse(path).getroot()
+    curves = []
+    for g in root.iter(SVG + 'g'):
+        if (g.get('id') or '').startswith('gnuplot_plot_'):
+            title = g.find(SVG + 'title')
+            curves.append((title.text if title is not None else '?',
+                           len(list(g.iter(SVG + 'use')))))
+    return curves
+
+
+def check_curves(args, work):
+    """Train the small model with --log, plot it, look at the pictures."""
+    model = os.path.join(work, 'curves.cnn')
+    with open(model, 'w') as f:
+        f.write(CURVES_MODEL)
+    with open(os.path.join(work, 'series.csv'), 'w') as f:
+        f.write('v\n' + ''.join('%.4f\n' % (0.5 + 0.4 * ((i * 37) % 23) / 23) for i in range(90)))
+    exe = os.path.join(work, 'curves')
+    r = run([args.cnngen, model, '--main', '-o', exe + '.c'])
+    r = r.returncode == 0 and run(['cc', '-O2', exe + '.c', '-I', args.runtime_include,
+                                   os.path.join(args.runtime_lib, 'libcnnrt.a'), '-lz', '-lm',
+                                   '-o', exe])
+    if not r or r.returncode != 0:
+        return [f'the curves program does not build: {r and r.stderr[-500:]}']
+    log = os.path.join(work, 'log.csv')
+    r = run([exe, 'train', '--data', f'series:{work}/series.csv:v:10', '--log', log, '--quiet',
+             '--save', os.path.join(work, 'w.safetensors')])
+    if r.returncode != 0:
+        return [f'training failed: {r.stderr[-300:]}']
+    problems = []
+    for kind in ('svg', 'png'):
+        out = os.path.join(work, 'curves.' + kind)
+        r = run([exe, 'plot', '--log', log, '-o', out])
+        if r.returncode != 0 or not os.path.exists(out):
+            problems.append(f'plot -o curves.{kind} failed: {r.stderr[-300:]}')
+        elif kind == 'png':
+            problems += ['curves.png: ' + p for p in check_png(out)]
+    if os.path.exists(os.path.join(work, 'curves.svg')):
+        curves = plotted_curves(os.path.join(work, 'curves.svg'))
+        want = [('training', EPOCHS + 1), ('validation', EPOCHS + 1)] * 2 + [('lr', EPOCHS + 1)]
+        if sorted(curves) != sorted(want):
+            problems.append(f'curves.svg has curves {curves}, not {want}')
+    r = run([exe, 'plot', '--log', model, '-o', os.path.join(work, 'bad.png')])
+    if r.returncode != 1 or 'is not a training log' not in r.stderr:
+        problems.append(f'plot of a file that is no log: exit {r.returncode}, {r.stderr!r}')
+    r = run([exe, 'plot', '--log', log, '-o', os.path.join(work, 'x.png')],
+            env=dict(os.environ, PATH='/nonexistent'))
+    if r.returncode != 2 or 'plot needs gnuplot' not in r.stderr or \
+            os.path.exists(os.path.join(work, 'x.png')):
+        problems.append(f'plot without gnuplot: exit {r.returncode}, {r.stderr!r}')
+    return problems
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--cnngen', required=True)
+    ap.add_argument('--runtime-include', required=True)
+    ap.add_argument('--runtime-lib', required=True)
     ap.add_argument('paths', nargs='+')
     args = ap.parse_args()
-    if shutil.which('dot') is None:
-        print('SKIPPED: no Graphviz dot program (scripts/install-deps installs graphviz)')
+    missing = [p for p in ('dot', 'gnuplot') if shutil.which(p) is None]
+    if missing:
+        print(f'SKIPPED: no {" and no ".join(missing)} (scripts/install-deps installs graphviz '
+              f'and gnuplot-nox)')
         return SKIP
     problems, count = [], 0
     with tempfile.TemporaryDirectory() as work:
+        problems += check_curves(args, work)
         for model in model_files(args.paths):
             name = os.path.basename(model)[:-4]
             summary = json.loads(run([args.cnngen, model, '--summary', '--json']).stdout)
@@ -79,7 +163,7 @@ def main():
             count += 1
     for p in problems:
         print('FAIL: ' + p)
-    print(f'{count} models drawn as SVG and PNG: {len(problems)} problems')
+    print(f'{count} models drawn as SVG and PNG, a training log as curves: {len(problems)} problems')
     return 1 if problems else 0
 
 

@@ -20,6 +20,7 @@
 #include "cnnrt.h"
 #include "compile.h"
 #include "diagram.h"
+#include "filters.h"
 #include "util.h"
 #include "diag.h"
 #include "emit_c.h"
@@ -39,11 +40,12 @@
 #define CNNGEN_INSTALL_INCLUDEDIR "include"
 #endif
 
-typedef enum { EMIT_C, EMIT_LLVM, EMIT_OBJ, EMIT_DOT, EMIT_SVG, EMIT_PNG } EmitKind;
+typedef enum { EMIT_C, EMIT_LLVM, EMIT_OBJ, EMIT_DOT, EMIT_SVG, EMIT_PNG, EMIT_FILTERS } EmitKind;
 
-/* the file name extension of each; the diagrams are EMIT_DOT and after */
-static const char *const emit_names[] = {"c", "llvm", "obj", "dot", "svg", "png"};
-static const char *const emit_extensions[] = {"c", "ll", "o", "dot", "svg", "png"};
+/* the file name extension of each; the diagrams are EMIT_DOT to EMIT_PNG,
+ * and EMIT_FILTERS writes a directory of pictures */
+static const char *const emit_names[] = {"c", "llvm", "obj", "dot", "svg", "png", "filters"};
+static const char *const emit_extensions[] = {"c", "ll", "o", "dot", "svg", "png", ""};
 
 typedef struct {
     const char *model;
@@ -71,6 +73,7 @@ static const char usage_text[] =
     "                     FILE.ll or FILE.o with --emit=llvm or obj\n"
     "  --emit=c|llvm|obj  C source (default), LLVM IR text, or a native object\n"
     "  --emit=dot|svg|png the network as a diagram (Graphviz; FILE.dot, .svg, .png)\n"
+    "  --emit=filters     each convolution's kernels as a PNG, in the directory -o DIR\n"
     "  --target TRIPLE    with --emit=llvm|obj: for this target (default: this machine)\n"
     "  --cpu NAME         with --target: its CPU (cortex-m7; default: the triple's)\n"
     "  --fp-contract=on|off  with --emit=llvm|obj: fuse multiply-adds where the\n"
@@ -150,12 +153,13 @@ static int parse_options(int argc, char **argv, Options *o)
             o->output = a + 2;
         } else if (is_option(a, "--emit")) {
             if (!(v = option_value(argc, argv, &i, "--emit")))
-                return usage_error("%s needs c, llvm, obj, dot, svg or png", a);
+                return usage_error("%s needs c, llvm, obj, dot, svg, png or filters", a);
             int k = 0;
-            while (k <= EMIT_PNG && strcmp(v, emit_names[k]) != 0)
+            while (k <= EMIT_FILTERS && strcmp(v, emit_names[k]) != 0)
                 k++;
-            if (k > EMIT_PNG)
-                return usage_error("--emit takes c, llvm, obj, dot, svg or png, not '%s'", v);
+            if (k > EMIT_FILTERS)
+                return usage_error("--emit takes c, llvm, obj, dot, svg, png or filters, not '%s'",
+                                   v);
             o->emit = (EmitKind)k;
         } else if (is_option(a, "--target")) {
             if (!(v = option_value(argc, argv, &i, "--target")))
@@ -349,6 +353,35 @@ static const char *output_extension(const Options *o)
 static bool emits_llvm(const Options *o)
 {
     return o->emit == EMIT_LLVM || o->emit == EMIT_OBJ;
+}
+
+/* --emit=filters: the convolutions' kernels as pictures, from --weights
+ * or, for hand-made filters, the model's own literal weights. */
+static int write_filters(const Options *o, const Model *m)
+{
+    int status = 0;
+    float *params = NULL;
+    if (o->weights && !(params = load_baked_weights(m, o->weights, &status)))
+        return status;
+    bool *learned = xcalloc((size_t)m->nlayers + 1, sizeof *learned);
+    if (!params) {
+        /* without --weights: only the hand-made filters are known */
+        EmitOptions eo = {0};
+        params = xcalloc((size_t)m->param_floats + 1, sizeof *params);
+        for (int k = 0; k < m->nparams; k++) {
+            const Param *p = m->params[k];
+            learned[p->layer] |=
+                p == &m->layers[p->layer]->params[0] && !p->literal && p->init != INIT_ONES;
+            for (int64_t j = 0; j < shape_size(&p->shape); j++)
+                params[p->offset + j] = emit_param_value(p, &eo, j);
+        }
+    }
+    char error[1024];
+    if ((status = filters_write(m, params, learned, o->output, error, sizeof error)) != 0)
+        fprintf(stderr, "cnngen: error: %s\n", error);
+    free(learned);
+    free(params);
+    return status;
 }
 
 /* --emit=dot|svg|png: the network as a picture, written whole as the code
@@ -675,6 +708,8 @@ int main(int argc, char **argv)
             summary_print_json(m, &board, stdout);
         else
             summary_print(m, &board, stdout);
+    } else if (m && !o.check && o.emit == EMIT_FILTERS) {
+        status = write_filters(&o, m);
     } else if (m && !o.check && o.emit >= EMIT_DOT) {
         status = write_diagram(&o, m);
     } else if (m && !o.check) {

@@ -7,8 +7,8 @@
  * and, when the log has it, the validation value against the epoch; a
  * last panel with the learning rate when it changes.  gnuplot draws them
  * (Debian's gnuplot-nox): a program rather than a library, so that the
- * runtime links nothing more (it also builds for a board); it reads the
- * CSV by its column names itself, and writes PNG (cairo) and SVG. */
+ * runtime links no plotting library (it also builds for AArch64); it
+ * reads the CSV by its column names itself, and writes PNG and SVG. */
 #define _POSIX_C_SOURCE 200809L /* strdup, open_memstream, fork, pipe */
 #include <errno.h>
 #include <signal.h>
@@ -60,14 +60,15 @@ static int read_log(const char *path, LogShape *s, char *error, size_t size)
                             path);
     } else {
         line[strcspn(line, "\r\n")] = '\0';
-        for (char *p = strtok(line, ","); p && s->ncolumns < PLOT_MAX_COLUMNS; p = strtok(NULL, ","))
+        for (char *p = strtok(line, ","); p && s->ncolumns < PLOT_MAX_COLUMNS;
+             p = strtok(NULL, ","))
             s->names[s->ncolumns++] = strdup(p);
         double first_lr = 0, lr;
         while (fgets(line, sizeof line, f)) {
             if (sscanf(line, "%*[^,],%lf", &lr) != 1) {
-                status = cnnrt_fail(error, size, CNNRT_EBAD,
-                                    "error: '%s' line %ld: not a row of the log", path,
-                                    s->rows + 2);
+                status =
+                    cnnrt_fail(error, size, CNNRT_EBAD,
+                               "error: '%s' line %ld: not a row of the log", path, s->rows + 2);
                 break;
             }
             if (s->rows++ == 0)
@@ -75,8 +76,7 @@ static int read_log(const char *path, LogShape *s, char *error, size_t size)
             s->lr_changes |= lr != first_lr;
         }
         if (status == 0 && s->rows == 0)
-            status = cnnrt_fail(error, size, CNNRT_EBAD, "error: '%s' has no epoch to plot",
-                                path);
+            status = cnnrt_fail(error, size, CNNRT_EBAD, "error: '%s' has no epoch to plot", path);
     }
     fclose(f);
     return status;
@@ -106,8 +106,9 @@ static void plot_panel(FILE *out, const char *log, const LogShape *s, const char
     char val[256];
     snprintf(val, sizeof val, "val_%s", name);
     if (column(s, val) >= 0)
-        fprintf(out, ", '' using 'epoch':'%s' with linespoints pt 7 ps 0.5 lw 2 "
-                     "title 'validation'",
+        fprintf(out,
+                ", '' using 'epoch':'%s' with linespoints pt 7 ps 0.5 lw 2 "
+                "title 'validation'",
                 val);
     fputc('\n', out);
 }

@@ -31,7 +31,7 @@ expect 2 "unknown option '--frobnicate'" -- "$m" --frobnicate
 expect 2 "cannot read '$work/missing.cnn'" -- "$work/missing.cnn" --summary
 expect 2 'one model file at a time' -- "$m" "$m" --summary
 expect 2 'nothing to do' -- "$m"
-expect 2 "--emit takes c, llvm, obj, dot, svg or png, not 'wasm'" -- "$m" --emit=wasm -o "$work/x.c"
+expect 2 "--emit takes c, llvm, obj, dot, svg, png or filters, not 'wasm'" -- "$m" --emit=wasm -o "$work/x.c"
 if "$cnngen" --version | grep -q 'LLVM backend: LLVM'; then
     expect 0 '^cnngen [0-9.]* (LLVM backend: LLVM 1[0-9]' -- --version
     expect 0 '' -- "$m" --emit=llvm -o "$work/x.ll"

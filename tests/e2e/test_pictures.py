@@ -22,6 +22,7 @@ import struct
 import sys
 import tempfile
 import xml.etree.ElementTree as ET
+import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from e2e_common import SKIP, model_files, run  # noqa: E402
@@ -50,13 +51,13 @@ def check_svg(path, summary, edges):
     return problems
 
 
-def check_png(path):
+def check_png(path, least=100):
     with open(path, 'rb') as f:
         head = f.read(24)
     if head[:8] != b'\x89PNG\r\n\x1a\n' or head[12:16] != b'IHDR':
         return ['not a PNG file']
     width, height = struct.unpack('>II', head[16:24])
-    return [] if width >= 100 and height >= 100 else [f'a PNG of {width}x{height}']
+    return [] if width >= least and height >= least else [f'a PNG of {width}x{height}']
 
 
 CURVES_MODEL = """model curves
@@ -132,13 +133,85 @@ def check_curves(args, work):
     return problems
 
 
+def read_png(path):
+    """(width, height, rows of (r, g, b)) of an 8-bit RGB PNG, decoded here
+    with zlib (the five filter types of the PNG specification)."""
+    with open(path, 'rb') as f:
+        data = f.read()
+    pos, idat, width = 8, b'', 0
+    while pos < len(data):
+        n, kind = struct.unpack('>I4s', data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + n]
+        if kind == b'IHDR':
+            width, height = struct.unpack('>II', body[:8])
+        elif kind == b'IDAT':
+            idat += body
+        pos += 12 + n
+    raw, stride, rows, prev = zlib.decompress(idat), width * 3, [], bytearray(width * 3)
+    for y in range(height):
+        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            a = line[i - 3] if i >= 3 else 0
+            b, c = prev[i], prev[i - 3] if i >= 3 else 0
+            p = a + b - c
+            pred = [0, a, b, (a + b) // 2,
+                    a if abs(p - a) <= abs(p - b) and abs(p - a) <= abs(p - c)
+                    else b if abs(p - b) <= abs(p - c) else c][kind]
+            line[i] = (line[i] + pred) & 255
+        rows.append([tuple(line[i:i + 3]) for i in range(0, stride, 3)])
+        prev = line
+    return width, height, rows
+
+
+def check_filters(args, work):
+    """The convolutions' kernels as pictures: the hand-made edge filters
+    without weights (the learned ones skipped with a warning), their
+    colours where the weights are -1 and 1, and the pictures' sizes."""
+    problems = []
+    out = os.path.join(work, 'edges')
+    r = run([args.cnngen, os.path.join(args.examples, 'edges.cnn'), '--emit=filters', '-o', out])
+    if r.returncode != 0 or 'the filters of \'conv2d_3\' are learned' not in r.stderr:
+        return [f'--emit=filters of edges.cnn: exit {r.returncode}, {r.stderr[-300:]}']
+    if sorted(os.listdir(out)) != ['horizontal.png', 'vertical.png']:
+        problems.append(f'edges.cnn without weights drew {sorted(os.listdir(out))}')
+    # vertical = [[-1, 1], [-1, 1]]: blue on the left, red on the right;
+    # horizontal = [[-1, -1], [1, 1]]: blue above, red below (2x2, 48 px a weight)
+    for name, first, second in (('vertical', (0, 0), (60, 0)), ('horizontal', (0, 0), (0, 60))):
+        width, height, rows = read_png(os.path.join(out, name + '.png'))
+        at = [rows[4 + y + 10][4 + x + 10] for x, y in (first, second)]
+        if (width, height) != (104, 104) or at != [(0, 0, 255), (255, 0, 0)]:
+            problems.append(f'{name}.png: {width}x{height}, colours {at}: not -1 blue, +1 red')
+    w = os.path.join(work, 'video3d.safetensors')
+    run(['/usr/bin/python3', args.oracle, 'init', os.path.join(args.examples, 'video3d.cnn'),
+         '--out', w])
+    out = os.path.join(work, 'video3d')
+    r = run([args.cnngen, os.path.join(args.examples, 'video3d.cnn'), '--emit=filters',
+             '--weights', w, '-o', out])
+    summary = json.loads(run([args.cnngen, os.path.join(args.examples, 'video3d.cnn'),
+                              '--summary', '--json']).stdout)
+    convs = sorted(l['name'] + '.png' for l in summary['layers'] if l['layer'] == 'conv3d')
+    if r.returncode != 0 or sorted(os.listdir(out)) != convs:
+        problems.append(f'video3d.cnn with weights drew {os.listdir(out) if os.path.isdir(out) else []}'
+                        f', not {convs}: {r.stderr[-300:]}')
+    for name in convs if not problems else []:
+        problems += [f'{name}: {p}' for p in check_png(os.path.join(out, name), 20)]
+    out = os.path.join(work, 'series')
+    r = run([args.cnngen, os.path.join(args.examples, 'series_filters.cnn'), '--emit=filters',
+             '-o', out])
+    if r.returncode != 0 or not os.path.isdir(out) or len(os.listdir(out)) < 2:
+        problems.append(f'series_filters.cnn: {r.stderr[-300:]}')
+    return problems
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--cnngen', required=True)
     ap.add_argument('--runtime-include', required=True)
     ap.add_argument('--runtime-lib', required=True)
+    ap.add_argument('--oracle', required=True)
     ap.add_argument('paths', nargs='+')
     args = ap.parse_args()
+    args.examples = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'examples')
     missing = [p for p in ('dot', 'gnuplot') if shutil.which(p) is None]
     if missing:
         print(f'SKIPPED: no {" and no ".join(missing)} (scripts/install-deps installs graphviz '
@@ -147,6 +220,7 @@ def main():
     problems, count = [], 0
     with tempfile.TemporaryDirectory() as work:
         problems += check_curves(args, work)
+        problems += check_filters(args, work)
         for model in model_files(args.paths):
             name = os.path.basename(model)[:-4]
             summary = json.loads(run([args.cnngen, model, '--summary', '--json']).stdout)
@@ -163,7 +237,8 @@ def main():
             count += 1
     for p in problems:
         print('FAIL: ' + p)
-    print(f'{count} models drawn as SVG and PNG, a training log as curves: {len(problems)} problems')
+    print(f'{count} models drawn as SVG and PNG, a training log as curves, the filters of edges, '
+          f'video3d and series_filters: {len(problems)} problems')
     return 1 if problems else 0
 
 

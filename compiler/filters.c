@@ -3,8 +3,9 @@
  * A conv2d (or depthwise) kernel [kh, kw, cin, cout] is a grid of tiles,
  * a row per input channel and a column per output channel, each weight a
  * square: white at zero, red for positive and blue for negative weights,
- * as strong as the weight against the layer's largest magnitude (so the
- * course's edge filters read as they are written).  The first layer of a
+ * as strong as the weight against its filter's largest magnitude (so the
+ * course's edge filters read as they are written, and a learned filter's
+ * pattern shows whatever the size of the others).  The first layer of a
  * colour model (three input channels) draws each filter as one colour
  * tile instead.  A conv3d kernel's tiles are its depth's frames side by
  * side; a conv1d kernel is a line plot per output channel, a line per
@@ -105,12 +106,22 @@ typedef struct {
     int nd;
     int64_t d, h, w, cin, cout;
     const float *values;
-    float scale; /* the largest magnitude */
 } Kernel;
 
 static float kernel_at(const Kernel *k, int64_t z, int64_t y, int64_t x, int64_t ci, int64_t co)
 {
     return k->values[(((z * k->h + y) * k->w + x) * k->cin + ci) * k->cout + co];
+}
+
+/* Filter CO's largest magnitude (1 for a filter of zeros): each filter is
+ * drawn against its own, so a learned filter's pattern shows whatever the
+ * other filters' sizes. */
+static float filter_scale(const Kernel *k, int64_t co)
+{
+    float scale = 0;
+    for (int64_t j = co; j < k->d * k->h * k->w * k->cin * k->cout; j += k->cout)
+        scale = fmaxf(scale, fabsf(k->values[j]));
+    return scale > 0 ? scale : 1;
 }
 
 /* Pixels per weight: a tile about TILE wide, the picture at most MAX_SIDE. */
@@ -131,7 +142,8 @@ static Canvas draw_grid(const Kernel *k, bool colour)
     int frame_w = (int)k->w * s, tile_w = (int)k->d * frame_w + ((int)k->d - 1) * 2,
         tile_h = (int)k->h * s;
     Canvas c = canvas_new((int)cols * (tile_w + GAP) + GAP, (int)rows * (tile_h + GAP) + GAP);
-    for (int64_t co = 0; co < cols; co++)
+    for (int64_t co = 0; co < cols; co++) {
+        float scale = filter_scale(k, co);
         for (int64_t r = 0; r < rows; r++)
             for (int64_t z = 0; z < k->d; z++)
                 for (int64_t y = 0; y < k->h; y++)
@@ -140,36 +152,39 @@ static Canvas draw_grid(const Kernel *k, bool colour)
                         if (colour) /* RGB: the weight's sign and size per channel */
                             for (int ch = 0; ch < 3; ch++)
                                 rgb[ch] = (unsigned char)lrintf(
-                                    127.5f + 127.5f * kernel_at(k, z, y, x, ch, co) / k->scale);
+                                    127.5f + 127.5f * kernel_at(k, z, y, x, ch, co) / scale);
                         else
-                            weight_colour(kernel_at(k, z, y, x, r, co), k->scale, rgb);
-                        int px = GAP + (int)co * (tile_w + GAP) + (int)z * (frame_w + 2) +
-                                 (int)x * s;
+                            weight_colour(kernel_at(k, z, y, x, r, co), scale, rgb);
+                        int px =
+                            GAP + (int)co * (tile_w + GAP) + (int)z * (frame_w + 2) + (int)x * s;
                         int py = GAP + (int)r * (tile_h + GAP) + (int)y * s;
                         canvas_fill(&c, px, py, s, s, rgb);
                     }
+    }
     return c;
 }
 
 /* conv1d: a panel per output channel, a line per input channel. */
 static Canvas draw_lines(const Kernel *k)
 {
-    static const unsigned char palette[6][3] = {{31, 119, 180}, {214, 39, 40}, {44, 160, 44},
+    static const unsigned char palette[6][3] = {{31, 119, 180}, {214, 39, 40},   {44, 160, 44},
                                                 {255, 127, 14}, {148, 103, 189}, {23, 190, 207}};
     static const unsigned char white[3] = {255, 255, 255}, axis[3] = {160, 160, 160};
     int64_t cols = k->cout < 8 ? k->cout : 8, rows = (k->cout + cols - 1) / cols;
     Canvas c = canvas_new((int)cols * (PANEL_W + GAP) + GAP, (int)rows * (PANEL_H + GAP) + GAP);
     for (int64_t co = 0; co < k->cout; co++) {
-        int x0 = GAP + (int)(co % cols) * (PANEL_W + GAP), y0 = GAP + (int)(co / cols) * (PANEL_H + GAP);
+        int x0 = GAP + (int)(co % cols) * (PANEL_W + GAP),
+            y0 = GAP + (int)(co / cols) * (PANEL_H + GAP);
         int mid = y0 + PANEL_H / 2;
         canvas_fill(&c, x0, y0, PANEL_W, PANEL_H, white);
         canvas_fill(&c, x0, mid, PANEL_W, 1, axis); /* zero */
+        float scale = filter_scale(k, co);
         for (int64_t ci = 0; ci < k->cin; ci++) {
             int px = 0, py = 0;
             for (int64_t t = 0; t < k->w; t++) {
                 int x = x0 + 8 + (int)(t * (PANEL_W - 16) / (k->w > 1 ? k->w - 1 : 1));
-                int y = mid - (int)lrintf(kernel_at(k, 0, 0, t, ci, co) / k->scale *
-                                          (PANEL_H / 2 - 6));
+                int y =
+                    mid - (int)lrintf(kernel_at(k, 0, 0, t, ci, co) / scale * (PANEL_H / 2 - 6));
                 canvas_fill(&c, x - 2, y - 2, 5, 5, palette[ci % 6]);
                 if (t > 0)
                     canvas_line(&c, px, py, x, y, palette[ci % 6]);
@@ -182,8 +197,8 @@ static Canvas draw_lines(const Kernel *k)
 
 static bool is_convolution(const Layer *l)
 {
-    return l->nd > 0 && l->nparams > 0 && (strncmp(l->kind->name, "conv", 4) == 0 ||
-                                           strncmp(l->kind->name, "depthwise", 9) == 0);
+    return l->nd > 0 && l->nparams > 0 &&
+           (strncmp(l->kind->name, "conv", 4) == 0 || strncmp(l->kind->name, "depthwise", 9) == 0);
 }
 
 int filters_write(const Model *m, const float *params, const bool *skip, const char *dir,
@@ -206,7 +221,7 @@ int filters_write(const Model *m, const float *params, const bool *skip, const c
             continue;
         }
         const Param *p = &l->params[0];
-        Kernel k = {l->nd, 1, 1, 1, l->cin, p->shape.dim[l->nd + 1], params + p->offset, 0};
+        Kernel k = {l->nd, 1, 1, 1, l->cin, p->shape.dim[l->nd + 1], params + p->offset};
         int64_t *axes[3] = {&k.w, NULL, NULL};
         if (l->nd == 2)
             axes[0] = &k.h, axes[1] = &k.w;
@@ -214,10 +229,6 @@ int filters_write(const Model *m, const float *params, const bool *skip, const c
             axes[0] = &k.d, axes[1] = &k.h, axes[2] = &k.w;
         for (int a = 0; a < l->nd; a++)
             *axes[a] = p->shape.dim[a];
-        for (int64_t j = 0; j < shape_size(&p->shape); j++)
-            k.scale = fmaxf(k.scale, fabsf(k.values[j]));
-        if (k.scale == 0)
-            k.scale = 1;
         /* the first layer of a colour image model: a colour tile per filter */
         bool colour = l->nd >= 2 && l->cin == 3 && l->nsrcs > 0 && l->srcs[0] == 0;
         Canvas c = l->nd == 1 ? draw_lines(&k) : draw_grid(&k, colour);

@@ -3,7 +3,8 @@
 # parameter counts, a predictor with hand-made filters that needs only
 # libm, training on real data (tomorrow's temperature from the last 10
 # days; a CNN on Fashion-MNIST, then its weights baked into a standalone
-# predictor that classifies test images), and what a mistake looks like.
+# predictor that classifies test images), pictures of a network, a
+# training run and its filters, and what a mistake looks like.
 set -eu
 build=${1:-build}
 cd "$(dirname "$0")/.."
@@ -51,6 +52,20 @@ sh examples/temperature/run.sh "$cnngen" runtime/include "$build/libcnnrt.a" "$w
 printf '\n\033[1m$ examples/fashion/run.sh examples/fashion/quick.cnn\033[0m\n'
 sh examples/fashion/run.sh "$cnngen" runtime/include "$build/libcnnrt.a" examples/fashion/quick.cnn \
     "$work/fashion"
+
+# Pictures, kept in $build/pictures: the network as Graphviz draws it,
+# the training curves of the Fashion-MNIST run (gnuplot), the course's
+# hand-made edge filters and the first filters the CNN learned (libpng).
+pics=$(pwd)/$build/pictures
+mkdir -p "$pics"
+step "$cnngen" examples/residual.cnn --emit=svg -o "$pics/residual.svg"
+step "$cnngen" examples/fashion/quick.cnn --emit=png -o "$pics/fashion-quick.png"
+step "$work/fashion/quick" plot --log "$work/fashion/quick.csv" -o "$pics/fashion-curves.png"
+step "$cnngen" examples/edges.cnn --emit=filters -o "$pics/edges-filters"
+step "$cnngen" examples/fashion/quick.cnn --weights "$work/fashion/quick.safetensors" \
+    --emit=filters -o "$pics/fashion-filters"
+printf '\npictures: %s\n' "$pics"
+ls -R "$pics" | sed 's/^/  /'
 
 printf 'model oops\ninput [5, 5, 1]\nconv2d(10, 7, bias=false)\ndense(4, activaton=relu)\n' \
     >"$work/oops.cnn"

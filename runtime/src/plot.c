@@ -127,8 +127,10 @@ static void write_script(FILE *out, const char *log, const char *output, const c
     fprintf(out, "set output ");
     put_string(out, staged);
     fprintf(out, "\nset datafile separator ','\nset grid\nset key top right\n");
+    fprintf(out, "set xtics %ld\n", s->rows <= 10 ? 1 : (s->rows + 9) / 10); /* whole epochs */
     fprintf(out, "set multiplot layout %d,1 title ", panels);
-    put_string(out, log);
+    const char *slash = strrchr(log, '/');
+    put_string(out, slash ? slash + 1 : log);
     fputc('\n', out);
     int drawn = 0;
     for (int i = 3; i < s->ncolumns; i++)

@@ -73,36 +73,27 @@ expect 2 '--json goes with --summary' -- "$m" --json
 printf 'Total params: 490\nTrainable params: 490\nFixed params: 0\n' | cmp -s - "$work/tail" \
     && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL: totals lines"; cat "$work/tail"; }
 
-# Goldens: the whole --summary of every example.
-for model in "$src"/examples/*.cnn; do
-    name=$(basename "$model" .cnn)
-    golden=$src/tests/golden/$name.summary
-    (cd "$src/examples" && "$cnngen" "$name.cnn" --summary 2>&1) >"$work/summary"
+# Goldens of every example: its whole --summary, and its diagram
+# (--emit=dot); compare_golden NAME EXT WHAT: $work/out against
+# tests/golden/NAME.EXT (or written there with --update).
+compare_golden() {
+    golden=$src/tests/golden/$1.$2
     if [ "$update" = "--update" ]; then
-        cp "$work/summary" "$golden"
-    elif cmp -s "$golden" "$work/summary"; then
+        cp "$work/out" "$golden"
+    elif cmp -s "$golden" "$work/out"; then
         pass=$((pass + 1))
     else
         fail=$((fail + 1))
-        echo "FAIL: --summary of $name.cnn differs from tests/golden/$name.summary:"
-        diff "$golden" "$work/summary" | sed 's/^/  /'
+        echo "FAIL: $3 of $1.cnn differs from tests/golden/$1.$2:"
+        diff "$golden" "$work/out" | sed 's/^/  /'
     fi
-done
-
-# Goldens: the diagram (--emit=dot) of every example.
+}
 for model in "$src"/examples/*.cnn; do
     name=$(basename "$model" .cnn)
-    golden=$src/tests/golden/$name.dot
-    (cd "$src/examples" && "$cnngen" "$name.cnn" --emit=dot -o - 2>/dev/null) >"$work/dot"
-    if [ "$update" = "--update" ]; then
-        cp "$work/dot" "$golden"
-    elif cmp -s "$golden" "$work/dot"; then
-        pass=$((pass + 1))
-    else
-        fail=$((fail + 1))
-        echo "FAIL: --emit=dot of $name.cnn differs from tests/golden/$name.dot:"
-        diff "$golden" "$work/dot" | sed 's/^/  /'
-    fi
+    (cd "$src/examples" && "$cnngen" "$name.cnn" --summary 2>&1) >"$work/out"
+    compare_golden "$name" summary --summary
+    (cd "$src/examples" && "$cnngen" "$name.cnn" --emit=dot -o - 2>/dev/null) >"$work/out"
+    compare_golden "$name" dot --emit=dot
 done
 expect 2 '--target goes with --emit=llvm' -- "$m" --emit=svg --target aarch64-linux-gnu -o "$work/x"
 # without Graphviz's dot program: a message, nothing written

@@ -25,7 +25,7 @@ import xml.etree.ElementTree as ET
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_common import SKIP, model_files, run  # noqa: E402
+from e2e_common import SKIP, model_files, run, sanitizer_flags  # noqa: E402
 
 SVG = '{http://www.w3.org/2000/svg}'
 
@@ -99,7 +99,8 @@ def check_curves(args, work):
         f.write('v\n' + ''.join('%.4f\n' % (0.5 + 0.4 * ((i * 37) % 23) / 23) for i in range(90)))
     exe = os.path.join(work, 'curves')
     r = run([args.cnngen, model, '--main', '-o', exe + '.c'])
-    r = r.returncode == 0 and run(['cc', '-O2', exe + '.c', '-I', args.runtime_include,
+    r = r.returncode == 0 and run(['cc', '-O2'] + sanitizer_flags(args) +
+                                  [exe + '.c', '-I', args.runtime_include,
                                    os.path.join(args.runtime_lib, 'libcnnrt.a'), '-lz', '-lm',
                                    '-o', exe])
     if not r or r.returncode != 0:
@@ -209,6 +210,8 @@ def main():
     ap.add_argument('--runtime-include', required=True)
     ap.add_argument('--runtime-lib', required=True)
     ap.add_argument('--oracle', required=True)
+    ap.add_argument('--sanitize', action='store_true',
+                    help='the runtime is built with ASan and UBSan: so is the curves program')
     ap.add_argument('paths', nargs='+')
     args = ap.parse_args()
     args.examples = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'examples')

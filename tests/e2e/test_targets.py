@@ -42,9 +42,9 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_common import SKIP, has_llvm, model_files, read_safetensors, run  # noqa: E402
+from e2e_common import (SKIP, WARNINGS as WARN, has_llvm, model_files,  # noqa: E402
+                        read_safetensors, run)
 
-WARN = ['-std=c99', '-Wall', '-Wextra', '-pedantic', '-Werror']
 # Cortex-M boards: name -> (QEMU machine, compiler flags)
 BOARDS = {
     'cortex-m4f': ('mps2-an386', ['-mcpu=cortex-m4', '-mthumb', '-mfloat-abi=hard',

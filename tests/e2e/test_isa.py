@@ -3,8 +3,10 @@
 
     test_isa.py CNNGEN SOURCE_DIR RUNTIME_INCLUDE RUNTIME_LIB [CC ...]
 
-For a few models (every layer family among them), cnngen's default C is
-built as the README says (cc -O2, every clone, the CPU picks), with
+For a few models (every layer family among them), cnngen's default C
+(inference only: the training step's clones, four times the compile time,
+are checked by train_isa_*) is built as the README says (cc -O2, every
+clone, the CPU picks), with
 -std=c99 -Wall -Wextra -pedantic -Werror, and run with CNNGEN_ISA naming
 each clone in turn: the program must say (m_isa) that it runs the clone
 named, when this CPU can run it, and another one when it cannot; the same
@@ -55,7 +57,7 @@ def main():
         for model in MODELS:
             name = os.path.splitext(os.path.basename(model))[0]
             c = os.path.join(work, 'm.c')
-            gen = run([cnngen, os.path.join(src, model), '--prefix', 'm', '-o', c])
+            gen = run([cnngen, os.path.join(src, model), '--prefix', 'm', '--no-train', '-o', c])
             if gen.returncode != 0:
                 problems.append(f'{model}: cnngen failed: {gen.stderr}')
                 continue

@@ -1,7 +1,9 @@
 /* bench_driver.c - times a generated predictor (prefix bench_model) the
  * way bench/peers/torch_peers.py times PyTorch: each call timed on its
  * own after a warm-up, at least MIN_CALLS calls and MIN_TIME seconds;
- * prints the median and the minimum per call as one JSON line.
+ * prints the median and the minimum per call as one JSON line.  Built
+ * with -DBENCH_PROFILE against code from cnngen --profile, it then prints
+ * the profile of the timed calls (on stderr).
  *   bench_driver BATCH [MIN_TIME] [MIN_CALLS] */
 #define _POSIX_C_SOURCE 199309L
 #include <stdio.h>
@@ -28,6 +30,9 @@ int main(int argc, char **argv)
     double warm_end = bench_now() + 0.3;
     while (bench_now() < warm_end)
         bench_model_predict_batch(x, y, batch);
+#ifdef BENCH_PROFILE
+    bench_model_profile_reset();
+#endif
     size_t cap = 1024, n = 0;
     double *times = malloc(cap * sizeof *times);
     double stop = bench_now() + min_time;
@@ -39,6 +44,9 @@ int main(int argc, char **argv)
             times = realloc(times, (cap *= 2) * sizeof *times);
         times[n++] = t;
     }
+#ifdef BENCH_PROFILE
+    bench_model_profile_report(stderr, 0);
+#endif
     bench_sort(times, n);
     printf("{\"batch\": %d, \"ms_median\": %.6f, \"ms_min\": %.6f, \"calls\": %zu, "
            "\"check\": %g, \"isa\": \"%s\"}\n",

@@ -171,6 +171,35 @@ def time_inference(exe, batch, threads, args):
     return json.loads(run([exe, str(batch), str(args.min_time)], env=env))
 
 
+def profile_agrees(args, name, work, flags, driver_ms):
+    """cnngen --profile's figures beside the driver's: bench_driver built
+    against the profiled code with the README's flags times batch 1 and
+    prints the profile of the same calls.  The profile's whole-call GFLOP/s
+    against the driver's timing of the same build (they measure the same
+    calls), and against the build without the profile (the timers' cost)."""
+    src = generate(args, os.path.join(HERE, f'{name}.cnn'), work, 'c', ['--no-train', '--profile'])
+    exe = os.path.join(work, f'{name}_profile_bench')
+    run([args.cc] + shlex.split(flags) + ['-DBENCH_PROFILE', src, os.path.join(HERE, 'bench_driver.c'),
+        '-I', work, '-I', os.path.join(ROOT, 'runtime', 'include'), '-o', exe,
+        os.path.join(os.path.dirname(args.cnngen), 'libcnnrt.a'), '-lz', '-lm'])
+    p = subprocess.run([exe, '1', str(args.min_time)], capture_output=True, text=True,
+                       env=dict(os.environ, OMP_NUM_THREADS='1'))
+    whole = re.search(r'^\(whole calls\)\s+\d+\s+[\d.]+\s+[\d.]+%\s+([\d.]+)\s+([\d.]+)%',
+                      p.stderr, re.M)
+    if p.returncode != 0 or not whole:
+        print(f'  {name}: the profiled driver failed:\n{p.stderr[-1000:]}')
+        return
+    flops = json.loads(run([args.cnngen, os.path.join(HERE, f'{name}.cnn'), '--summary',
+                            '--json']))['flops']
+    profiled = flops / json.loads(p.stdout)['ms_median'] / 1e6
+    plain = flops / driver_ms / 1e6
+    gflops = float(whole.group(1))
+    print(f'{name:8} profile {gflops:7.1f} GF/s ({whole.group(2)}% of its peak) | the driver on '
+          f'the same build {profiled:7.1f} GF/s: {gflops / profiled:4.2f}x | without --profile '
+          f'{plain:7.1f} GF/s: the timers cost {100 * (1 - profiled / plain):4.1f}%')
+    print('    ' + p.stderr.strip().replace('\n', '\n    '))
+
+
 def onnx2c(args, flag_sets):
     """The closest peer, in the same run: bench/peers/onnx2c/run.sh with the
     same models and flag sets, or a line that says why it is missing."""
@@ -266,6 +295,12 @@ def main():
         for name, batch, c_ms, obj_ms in obj_rows:
             print(f'{name:8} {batch:5} {c_ms:9.5f} {obj_ms:9.5f} {c_ms / obj_ms:6.2f}x')
         object_build_time(args)
+    print(f'\nthe profile (cnngen --profile, {flag_sets[0]}, batch 1, one thread) against '
+          'bench_driver\'s timing:')
+    with tempfile.TemporaryDirectory() as work:
+        for name, batch, threads, ours, _, _, _ in rows:
+            if batch == 1 and threads == 1:
+                profile_agrees(args, name, work, flag_sets[0], ours[0]['ms_median'])
     onnx2c(args, flag_sets)
     if not args.train_models:
         return

@@ -26,6 +26,28 @@ bool emit_includes_training(const Model *m, const EmitOptions *o)
     return !o->weights && !o->no_train && m->nlayers > 0;
 }
 
+bool emit_describes_layers(const Model *m, const EmitOptions *o)
+{
+    return emit_includes_training(m, o) || o->profile;
+}
+
+int64_t emit_layer_values(const Model *m, int i, bool training)
+{
+    int owner = training ? m->tp.owner[i + 1] : 0;
+    return owner == 0 ? -1 : m->tp.act[owner];
+}
+
+int emit_layer_function(const Model *m, int i)
+{
+    const Layer *l = m->layers[i];
+    if (l->fused)
+        for (int k = 0; k < m->nlayers; k++)
+            for (int e = 0; e < m->layers[k]->nepilogue; e++)
+                if (m->layers[k]->epilogue[e] == i + 1)
+                    return k;
+    return l->alias_of >= 0 ? -1 : i;
+}
+
 /* Element j of a parameter tensor as the output starts with it: the baked
  * weights, else the model's literal values, ones for ones(), else zero
  * until loaded or initialised. */

@@ -19,6 +19,7 @@ typedef struct {
     bool no_train;
     bool inline_all; /* a small model's one version: every layer inlined into
                                * predict_ws, the activations in a local arena */
+    bool profile;    /* --profile: count each layer's calls and time (cnnrt_profile_count) */
 } EmitOptions;
 
 /* Whether --vector-width auto writes a model as one inlined version
@@ -40,6 +41,15 @@ extern const EmitClone emit_clones[EMIT_CLONE_COUNT];
 
 /* Whether the output has training code (not with baked weights or --no-train). */
 bool emit_includes_training(const Model *m, const EmitOptions *o);
+/* Whether the output describes its layers to the runtime (cnnrt_layer_info:
+ * for predict --dump with training, and for the profile). */
+bool emit_describes_layers(const Model *m, const EmitOptions *o);
+/* cnnrt_layer_info's fields that take working out: where eval_batch
+ * leaves layer i's output (-1: the input's storage, or no training), and
+ * the layer whose inference function computes it (-1: none, it shares
+ * its input's storage). */
+int64_t emit_layer_values(const Model *m, int i, bool training);
+int emit_layer_function(const Model *m, int i);
 /* Element j of a parameter tensor's starting value in the output. */
 float emit_param_value(const Param *p, const EmitOptions *o, int64_t j);
 /* The runtime's enum values (cnnrt.h) for what the model names, and their names in C. */

@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "layers/layers.h"
+
 #ifndef CNNGEN_VERSION
 #define CNNGEN_VERSION "0.1.0"
 #endif
@@ -30,6 +32,9 @@ typedef struct {
     const char *suffix;       /* of the functions of one clone ("_avx2"), or "" */
     const char *target;       /* " PREFIX_TARGET_AVX2": a clone's attributes, or "" */
     bool inline_all;          /* EmitOptions.inline_all */
+    bool profile;             /* EmitOptions.profile */
+    bool timing;              /* printing a step whose calls are timed (train_batch) */
+    int nlayers;              /* the model's: the profile's loss entry */
 } Writer;
 
 static void line(Writer *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -485,12 +490,14 @@ static int64_t target_size(const Model *m)
 void emit_c_header(FILE *out, const Model *m, const EmitOptions *o)
 {
     char *P = upper(o->prefix);
-    Writer w = {out, 0, o->prefix, P, "", "", o->inline_all};
+    Writer w = {out, 0, o->prefix, P, "", "", o->inline_all, o->profile, false, m->nlayers};
     banner(&w, m, o);
     line(&w, "#ifndef CNNGEN_%s_H", P);
     line(&w, "#define CNNGEN_%s_H", P);
     blank(&w);
     line(&w, "#include <stddef.h>");
+    if (o->profile)
+        line(&w, "#include <stdio.h>");
     blank(&w);
     line(&w, "#define %s_INPUT_SIZE %lld   /* floats per sample, channels-last */", P,
          (long long)shape_size(&m->input));
@@ -582,6 +589,19 @@ void emit_c_header(FILE *out, const Model *m, const EmitOptions *o)
              o->prefix);
         line(&w, "/* The program's commands: predict, train and eval (cnnrt_main). */");
         line(&w, "int %s_main(int argc, char **argv);", o->prefix);
+    } else if (o->profile) {
+        blank(&w);
+        line(&w, "/* The program's predict command, with --profile (cnnrt_main). */");
+        line(&w, "int %s_main(int argc, char **argv);", o->prefix);
+    }
+    if (o->profile) {
+        blank(&w);
+        line(&w, "/* --profile: each layer's calls and time since the last report (or reset),");
+        line(&w, " * as a table on out: of predict calls, or (training != 0) of training steps;");
+        line(&w, " * then the counters back to zero.  The counters are one thread's: with");
+        line(&w, " * --profile predict_batch keeps to the calling thread. */");
+        line(&w, "void %s_profile_report(FILE *out, int training);", o->prefix);
+        line(&w, "void %s_profile_reset(void);", o->prefix);
     }
     blank(&w);
     line(&w, "#ifdef __cplusplus");
@@ -701,6 +721,46 @@ static void emit_tensor_table(Writer *w, const Model *m, const EmitOptions *o, c
     line(w, "};");
 }
 
+/* --profile: the whole call's time and samples, after its layers'. */
+static void emit_profile_whole(Writer *w, const char *samples)
+{
+    line(w, "(void)t;");
+    line(w, "cnnrt_profile_mark(&%s_profile[%d], start);", w->prefix, w->nlayers + 1);
+    line(w, "%s_profile[%d].samples += (unsigned long long)%s;", w->prefix, w->nlayers + 1,
+         samples);
+}
+
+/* The layers as the runtime's predict --dump and --profile see them
+ * (cnnrt_layer_info), and with --profile the counters. */
+static void emit_layer_table(Writer *w, const Model *m, bool training)
+{
+    const char *x = w->prefix;
+    line(w, "/* The layers for predict --dump and --profile: name, kind, source line, output");
+    line(w, " * shape, where eval_batch leaves the output (-1: none of its own), forward");
+    line(w, " * FLOPs, the layer whose function computes it at inference (-1: none). */");
+    line(w, "static const cnnrt_layer_info %s_layers[%d] = {", x, m->nlayers + 1);
+    w->indent++;
+    for (int i = 0; i < m->nlayers; i++) {
+        const Layer *l = m->layers[i];
+        StrBuf dims = {0};
+        for (int d = 0; d < 5; d++)
+            strbuf_printf(&dims, "%s%lld", d ? ", " : "",
+                          d < l->out.rank ? (long long)l->out.dim[d] : 0LL);
+        line(w, "{\"%s\", \"%s\", %d, %d, {%s}, %lldL, %.17g, %d},", l->name, l->kind->name,
+             l->loc.line, l->out.rank, dims.data, (long long)emit_layer_values(m, i, training),
+             (double)layer_flops(l, m), emit_layer_function(m, i));
+        strbuf_free(&dims);
+    }
+    line(w, "{0, 0, 0, 0, {0, 0, 0, 0, 0}, 0L, 0, 0}");
+    w->indent--;
+    line(w, "};");
+    if (w->profile) {
+        line(w, "/* --profile: per layer, the loss, then the whole calls (cnnrt.h). */");
+        line(w, "static cnnrt_profile_count %s_profile[%d];", x, m->nlayers + 2);
+    }
+    blank(w);
+}
+
 /* The forward pass through a workspace: the public predict_ws, or with
  * clones one clone's. */
 static void emit_forward(Writer *w, const Model *m, const IrProgram *p, bool clone, bool inline_all)
@@ -722,14 +782,21 @@ static void emit_forward(Writer *w, const Model *m, const IrProgram *p, bool clo
     }
     line(w, "(void)arena;   /* unused by some models */");
     line(w, "(void)%s_params;", w->prefix);
+    if (w->profile)
+        line(w, "unsigned long long start = cnnrt_profile_clock(), t = start;");
     int calls = 0;
     for (int i = 0; i < p->nfuncs; i++)
         if (p->funcs[i]->phase == PHASE_PREDICT) {
             line(w, "%s_%s%s(input, output, arena);", w->prefix, p->funcs[i]->name, w->suffix);
+            if (w->profile)
+                line(w, "t = cnnrt_profile_mark(&%s_profile[%d], t);", w->prefix,
+                     p->funcs[i]->layer);
             calls++;
         }
     if (m->nlayers == 0 || calls == 0)
         line(w, "memcpy(output, input, sizeof(float) * %s_INPUT_SIZE);", w->macro_prefix);
+    if (w->profile)
+        emit_profile_whole(w, "1");
     w->indent--;
     line(w, "}");
     blank(w);
@@ -751,6 +818,18 @@ static void emit_predict_batch(Writer *w, const Model *m, const char *P)
     line(w, "    %s_predict_ws(%s_arena, input, output);", x, x);
     line(w, "}");
     blank(w);
+    if (w->profile) {
+        /* the profile's counters are one thread's */
+        line(w, "void %s_predict_batch(const float *input, float *output, int n)", x);
+        line(w, "{");
+        line(w, "    for (int i = 0; i < n; i++)");
+        line(w,
+             "        %s_predict(input + (size_t)i * %s_INPUT_SIZE, output + (size_t)i * "
+             "%s_OUTPUT_SIZE);",
+             x, P, P);
+        line(w, "}");
+        return;
+    }
     line(w, "#ifdef _OPENMP");
     line(w, "static float %s_thread_arena[%s_ARENA_FLOATS + 1];", x, P);
     line(w, "#pragma omp threadprivate(%s_thread_arena)", x);
@@ -841,9 +920,14 @@ static void emit_init(Writer *w, const Model *m, const EmitOptions *o)
 static void call_phase(Writer *w, const IrProgram *p, IrPhase a, IrPhase b)
 {
     for (int i = 0; i < p->nfuncs; i++)
-        if (p->funcs[i]->phase == a || p->funcs[i]->phase == b)
-            line(w, "%s_%s%s(%s_train, %s_params, input, target, n);", w->prefix, p->funcs[i]->name,
+        if (p->funcs[i]->phase == a || p->funcs[i]->phase == b) {
+            const IrFunc *f = p->funcs[i];
+            line(w, "%s_%s%s(%s_train, %s_params, input, target, n);", w->prefix, f->name,
                  w->suffix, w->prefix, w->prefix);
+            if (w->timing) /* the loss is the entry after the layers' */
+                line(w, "t = cnnrt_profile_mark(&%s_profile[%d], t);", w->prefix,
+                     f->layer >= 0 ? f->layer : w->nlayers);
+        }
 }
 
 /* The optimizer's factors for this step, from the learning rate in use. */
@@ -920,8 +1004,22 @@ static void print_step_function(Writer *w, const IrProgram *p, const char *name,
     w->indent++;
     line(w, "if (n < 1 || n > %s_TRAIN_BATCH)", w->macro_prefix);
     line(w, "    return NAN;");
-    for (int i = 0; i < steps->count; i++)
-        print_step(w, p, &steps->items[i]);
+    /* --profile times the training step; the time between the calls
+     * (zeroing gradients, dropout's masks) is the whole's alone */
+    w->timing = w->profile && steps == &p->train_step;
+    if (w->timing)
+        line(w, "unsigned long long start = cnnrt_profile_clock(), t = start;");
+    for (int i = 0; i < steps->count; i++) {
+        const IrStep *s = &steps->items[i];
+        print_step(w, p, s);
+        bool between = s->kind != STEP_CALL && s->kind != STEP_COMMENT;
+        bool next_call = i + 1 < steps->count && steps->items[i + 1].kind == STEP_CALL;
+        if (w->timing && between && next_call)
+            line(w, "t = cnnrt_profile_clock();");
+    }
+    if (w->timing)
+        emit_profile_whole(w, "n");
+    w->timing = false;
     line(w, "return %s_mean_loss(n);", w->prefix);
     w->indent--;
     line(w, "}");
@@ -1008,6 +1106,70 @@ static void emit_train_settings(Writer *w, const Model *m)
         line(w, "m.settings.input_shape[%d] = %lld;", d, (long long)m->input.dim[d]);
 }
 
+/* m.nlayers ... m.isa: the layers, the training arena, the counters. */
+static void emit_model_layers(Writer *w, const Model *m, bool training)
+{
+    const char *x = w->prefix;
+    line(w, "m.nlayers = %d;", m->nlayers);
+    line(w, "m.layers = %s_layers;", x);
+    if (training)
+        line(w, "m.train_arena = %s_train;", x);
+    if (w->profile)
+        line(w, "m.profile = %s_profile;", x);
+    line(w, "m.isa = %s_isa;", x);
+}
+
+/* --profile's report and reset for a program of one's own. */
+static void emit_profile_functions(Writer *w, const Model *m)
+{
+    const char *x = w->prefix;
+    line(w, "void %s_profile_report(FILE *out, int training)", x);
+    line(w, "{");
+    w->indent++;
+    line(w, "cnnrt_model m;");
+    line(w, "memset(&m, 0, sizeof m);");
+    line(w, "m.name = \"%s\";", m->name);
+    emit_model_layers(w, m, false);
+    line(w, "cnnrt_profile_report(out, &m, training);");
+    line(w, "cnnrt_profile_reset(&m);");
+    w->indent--;
+    line(w, "}");
+    blank(w);
+    line(w, "void %s_profile_reset(void)", x);
+    line(w, "{");
+    line(w, "    memset(%s_profile, 0, sizeof %s_profile);", x, x);
+    line(w, "}");
+    blank(w);
+}
+
+/* A predictor's commands with the profile: the model as far as predict
+ * needs it. */
+static void emit_predict_main(Writer *w, const Model *m, const char *P)
+{
+    const char *x = w->prefix;
+    line(w, "int %s_main(int argc, char **argv)", x);
+    line(w, "{");
+    w->indent++;
+    line(w, "static cnnrt_tensor_spec specs[%s_TENSOR_COUNT + 1];", P);
+    line(w, "%s_runtime_specs(specs);", x);
+    line(w, "cnnrt_model m;");
+    line(w, "memset(&m, 0, sizeof m);");
+    line(w, "m.name = \"%s\";", m->name);
+    line(w, "m.input_size = %s_INPUT_SIZE;", P);
+    line(w, "m.output_size = %s_OUTPUT_SIZE;", P);
+    line(w, "m.seed = %lluULL;", (unsigned long long)m->train.seed);
+    line(w, "m.ntensors = %s_TENSOR_COUNT;", P);
+    line(w, "m.tensors = specs;");
+    line(w, "m.params = %s_params;", x);
+    line(w, "m.param_count = %s_PARAM_COUNT;", P);
+    line(w, "m.init = %s_init_params;", x);
+    line(w, "m.predict = %s_predict_batch;", x);
+    emit_model_layers(w, m, false);
+    line(w, "return cnnrt_main(argc, argv, &m);");
+    w->indent--;
+    line(w, "}");
+}
+
 /* PREFIX_main: the runtime's commands over this model. */
 static void emit_training_main(Writer *w, const Model *m, const char *P)
 {
@@ -1058,6 +1220,7 @@ static void emit_training_main(Writer *w, const Model *m, const char *P)
     line(w, "m.optimizer_blocks = %d;", (m->tp.state[0] >= 0) + (m->tp.state[1] >= 0));
     line(w, "m.train_step = &%s_train_step;", x);
     emit_train_settings(w, m);
+    emit_model_layers(w, m, true);
     line(w, "return cnnrt_main(argc, argv, &m);");
     w->indent--;
     line(w, "}");
@@ -1065,7 +1228,7 @@ static void emit_training_main(Writer *w, const Model *m, const char *P)
 
 static void emit_main(Writer *w, const Model *m, const EmitOptions *o, const char *P)
 {
-    if (emit_includes_training(m, o)) {
+    if (emit_includes_training(m, o) || o->profile) {
         blank(w);
         line(w, "int main(int argc, char **argv)");
         line(w, "{");
@@ -1342,7 +1505,7 @@ void emit_c_source(FILE *out, const Model *m, const IrProgram *programs, int npr
                    const EmitOptions *o)
 {
     char *P = upper(o->prefix);
-    Writer w = {out, 0, o->prefix, P, "", "", o->inline_all};
+    Writer w = {out, 0, o->prefix, P, "", "", o->inline_all, o->profile, false, m->nlayers};
     bool clones = nprograms > 1, training = emit_includes_training(m, o);
     banner(&w, m, o);
     blank(&w);
@@ -1416,6 +1579,8 @@ void emit_c_source(FILE *out, const Model *m, const IrProgram *programs, int npr
     blank(&w);
     emit_tensor_table(&w, m, o, P);
     blank(&w);
+    if (emit_describes_layers(m, o))
+        emit_layer_table(&w, m, training);
     if (training)
         emit_training_state(&w, m);
     for (int k = 0; k < nprograms; k++)
@@ -1434,9 +1599,14 @@ void emit_c_source(FILE *out, const Model *m, const IrProgram *programs, int npr
         emit_loader(&w, o, P);
         emit_init(&w, m, o);
     }
+    if (o->profile)
+        emit_profile_functions(&w, m);
     if (training) {
         blank(&w);
         emit_training_main(&w, m, P);
+    } else if (o->profile) {
+        blank(&w);
+        emit_predict_main(&w, m, P);
     }
     if (o->main)
         emit_main(&w, m, o, P);

@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "cnnrt.h"
+#include "layers/layers.h"
 #include "util.h"
 
 const char *emit_llvm_version(void)
@@ -989,7 +990,7 @@ static void emit_training(Gen *g)
 
 /* cnnrt_model (cnnrt.h), field by field; test_llvm_layout checks each
  * field's offset against the header's. */
-enum { MODEL_FIELDS = 25 };
+enum { MODEL_FIELDS = 30, LAYER_INFO_FIELDS = 8 };
 
 /* cnnrt_schedule and cnnrt_train_settings */
 static LLVMTypeRef schedule_type(const Gen *g)
@@ -1056,20 +1057,54 @@ static LLVMTypeRef model_type(const Gen *g)
 {
     LLVMTypeRef layout_fields[4] = {g->i32, g->i32, g->i32, g->i32};
     LLVMTypeRef layout = LLVMStructTypeInContext(g->ctx, layout_fields, 4, 0);
-    LLVMTypeRef fields[MODEL_FIELDS] = {g->pi8,          g->i32,
-                                        g->i32,          g->i32,
-                                        g->i32,          g->lng,
-                                        g->i64,          layout,
-                                        g->i32,          LLVMArrayType(g->i32, 3),
-                                        g->i32,          g->i32,
-                                        g->pi8,          g->pf32,
-                                        g->lng,          g->pi8,
-                                        g->pi8,          g->pi8,
-                                        g->pi8,          g->pi8,
-                                        g->pi8,          LLVMArrayType(g->pf32, 2),
-                                        g->i32,          g->pi8,
-                                        settings_type(g)};
+    LLVMTypeRef fields[MODEL_FIELDS] = {g->pi8,           g->i32,
+                                        g->i32,           g->i32,
+                                        g->i32,           g->lng,
+                                        g->i64,           layout,
+                                        g->i32,           LLVMArrayType(g->i32, 3),
+                                        g->i32,           g->i32,
+                                        g->pi8,           g->pf32,
+                                        g->lng,           g->pi8,
+                                        g->pi8,           g->pi8,
+                                        g->pi8,           g->pi8,
+                                        g->pi8,           LLVMArrayType(g->pf32, 2),
+                                        g->i32,           g->pi8,
+                                        settings_type(g), g->i32,
+                                        g->pi8,           g->pf32,
+                                        g->pi8,           g->pi8};
     return LLVMStructTypeInContext(g->ctx, fields, MODEL_FIELDS, 0);
+}
+
+/* cnnrt_layer_info: name, kind, line, rank, shape[5], values, flops,
+ * fused_into */
+static LLVMTypeRef layer_info_type(const Gen *g)
+{
+    LLVMTypeRef f[LAYER_INFO_FIELDS] = {g->pi8, g->pi8, g->i32, g->i32, LLVMArrayType(g->i32, 5),
+                                        g->lng, g->f64, g->i32};
+    return LLVMStructTypeInContext(g->ctx, f, LAYER_INFO_FIELDS, 0);
+}
+
+/* The layers as predict --dump sees them (emit_c.c's PREFIX_layers). */
+static LLVMValueRef layer_table(Gen *g)
+{
+    const Model *m = g->m;
+    LLVMValueRef *rows = xcalloc((size_t)m->nlayers + 1, sizeof *rows);
+    for (int i = 0; i < m->nlayers; i++) {
+        const Layer *l = m->layers[i];
+        LLVMValueRef f[LAYER_INFO_FIELDS] = {string_constant(g, l->name),
+                                             string_constant(g, l->kind->name),
+                                             i32c(g, l->loc.line),
+                                             i32c(g, l->out.rank),
+                                             shape_constant(g, &l->out),
+                                             lngc(g, emit_layer_values(m, i, true)),
+                                             LLVMConstReal(g->f64, (double)layer_flops(l, m)),
+                                             i32c(g, emit_layer_function(m, i))};
+        rows[i] = LLVMConstStructInContext(g->ctx, f, LAYER_INFO_FIELDS, 0);
+    }
+    rows[m->nlayers] = LLVMConstNull(layer_info_type(g));
+    LLVMValueRef v = constant_table(g, "layers", layer_info_type(g), rows, m->nlayers + 1, true);
+    free(rows);
+    return LLVMConstBitCast(v, g->pi8);
 }
 
 /* The optimizer's state blocks in the training arena (NULL: none). */
@@ -1127,7 +1162,12 @@ static void emit_model_main(Gen *g, LLVMValueRef specs)
         optimizer_state(g),
         i32c(g, (m->tp.state[0] >= 0) + (m->tp.state[1] >= 0)),
         LLVMConstBitCast(g->train_step, g->pi8),
-        settings_value(g)};
+        settings_value(g),
+        i32c(g, m->nlayers),
+        layer_table(g),
+        LLVMConstBitCast(g->train, g->pf32),
+        LLVMConstNull(g->pi8), /* no profile: cnngen --profile is for C */
+        LLVMConstBitCast(public_function(g, "isa"), g->pi8)};
     char *sym = symbol(g, "model");
     LLVMValueRef model = LLVMAddGlobal(g->mod, type, sym);
     free(sym);
@@ -1396,7 +1436,8 @@ char *emit_llvm(const Model *m, const IrProgram *p, const EmitOptions *o, const 
     return out;
 }
 
-int emit_llvm_model_layout(unsigned long long *offsets, int max, unsigned long long *size)
+static int struct_layout(LLVMTypeRef (*type_of)(const Gen *), int fields,
+                         unsigned long long *offsets, int max, unsigned long long *size)
 {
     char *error = NULL;
     LLVMTargetMachineRef tm = target_machine(NULL, NULL, &error);
@@ -1408,13 +1449,23 @@ int emit_llvm_model_layout(unsigned long long *offsets, int max, unsigned long l
     g.ctx = LLVMContextCreate();
     g.layout = LLVMCreateTargetDataLayout(tm);
     set_types(&g);
-    LLVMTypeRef type = model_type(&g);
-    int n = MODEL_FIELDS < max ? MODEL_FIELDS : max;
+    LLVMTypeRef type = type_of(&g);
+    int n = fields < max ? fields : max;
     for (int i = 0; i < n; i++)
         offsets[i] = LLVMOffsetOfElement(g.layout, type, (unsigned)i);
     *size = LLVMABISizeOfType(g.layout, type);
     LLVMDisposeTargetData(g.layout);
     LLVMContextDispose(g.ctx);
     LLVMDisposeTargetMachine(tm);
-    return MODEL_FIELDS;
+    return fields;
+}
+
+int emit_llvm_model_layout(unsigned long long *offsets, int max, unsigned long long *size)
+{
+    return struct_layout(model_type, MODEL_FIELDS, offsets, max, size);
+}
+
+int emit_llvm_layer_info_layout(unsigned long long *offsets, int max, unsigned long long *size)
+{
+    return struct_layout(layer_info_type, LAYER_INFO_FIELDS, offsets, max, size);
 }

@@ -46,5 +46,7 @@ char *emit_llvm(const Model *m, const IrProgram *p, const EmitOptions *o, const 
  * each field's offset in offsets (at most max), the size in *size.
  * Returns the number of fields, or -1 where LLVM has no target here. */
 int emit_llvm_model_layout(unsigned long long *offsets, int max, unsigned long long *size);
+/* The same for cnnrt_layer_info (PREFIX_layers, what predict --dump reads). */
+int emit_llvm_layer_info_layout(unsigned long long *offsets, int max, unsigned long long *size);
 
 #endif

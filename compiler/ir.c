@@ -21,6 +21,7 @@ IrFunc *ir_func(IrProgram *p, const char *name, const char *comment)
     IrFunc *f = arena_alloc(&p->arena, sizeof *f);
     f->name = arena_strndup(&p->arena, name, strlen(name));
     f->comment = comment ? arena_strndup(&p->arena, comment, strlen(comment)) : NULL;
+    f->layer = -1;
     p->funcs = grow_array(&p->arena, p->funcs, p->nfuncs, &p->cap, sizeof *p->funcs);
     p->funcs[p->nfuncs++] = f;
     return f;
@@ -33,6 +34,12 @@ IrFunc *ir_train_func(IrProgram *p, const char *name, const char *comment, IrPha
     f->phase = phase;
     f->per_sample = per_sample;
     return f;
+}
+
+void ir_tag_layer(IrProgram *p, int from, int layer)
+{
+    for (int i = from; i < p->nfuncs; i++)
+        p->funcs[i]->layer = layer;
 }
 
 void ir_step(IrProgram *p, IrSteps *steps, IrStep step)

@@ -143,6 +143,7 @@ typedef struct {
     const char *comment; /* what the layer is: kind, name, line, shapes */
     IrPhase phase;
     bool per_sample; /* training: the body runs once per sample */
+    int layer;       /* the index in Model.layers of the layer it computes; -1: the loss */
     IrView *views;
     int nviews, views_cap;
     const char **var_names; /* loop variables */
@@ -215,6 +216,8 @@ void ir_program_free(IrProgram *p);
 
 /* Floats in the arrays local to F (its stack frame's arrays). */
 int64_t ir_local_floats(const IrFunc *f);
+/* Functions from..nfuncs-1 compute layer `layer` (IrFunc.layer). */
+void ir_tag_layer(IrProgram *p, int from, int layer);
 /* Append a step to a training step's list. */
 void ir_step(IrProgram *p, IrSteps *steps, IrStep step);
 

@@ -182,6 +182,9 @@ static void lower_layer(const Model *m, IrProgram *p, int index)
 
 void lower_model(const Model *m, IrProgram *p)
 {
-    for (int i = 0; i < m->nlayers; i++)
+    for (int i = 0; i < m->nlayers; i++) {
+        int from = p->nfuncs;
         lower_layer(m, p, i);
+        ir_tag_layer(p, from, i);
+    }
 }

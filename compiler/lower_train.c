@@ -481,6 +481,7 @@ static void lower_update(const Model *m, IrProgram *p)
                                                optimizer_titles[m->train.optimizer], par->name,
                                                l->loc.line),
                                   PHASE_UPDATE, false);
+        f->layer = par->layer;
         lower_update_tensor(m, p, f, par);
     }
 }
@@ -553,10 +554,12 @@ void lower_training(const Model *m, IrProgram *p)
             continue;
         const Layer *l = m->layers[i];
         LowerCtx base = {.p = p, .m = m, .l = l, .index = i};
+        int from = p->nfuncs;
         if (l->kind->lower_train)
             l->kind->lower_train(&base);
         else
             lower_train_forward(&base, PHASE_FORWARD);
+        ir_tag_layer(p, from, i);
     }
     if (m->nlayers == 0)
         return;
@@ -575,9 +578,11 @@ void lower_training(const Model *m, IrProgram *p)
             continue;
         bool final = node == m->nlayers;
         LowerCtx base = {.p = p, .m = m, .l = l, .index = i, .logits_grad = final && logits >= 0};
+        int from = p->nfuncs;
         if (m->tp.pre[node] >= 0 && !(final && pre))
             lower_pre_grad(&base);
         l->kind->lower_backward(&base);
+        ir_tag_layer(p, from, i);
     }
     lower_update(m, p);
     lower_step_lists(m, p);

@@ -60,7 +60,7 @@ typedef struct {
     EmitKind emit;
     int vector_width;     /* floats per vector in register blocks; 0: none; -1: auto */
     int vector_registers; /* the target's vector registers; 0: from the width */
-    bool summary, json, check, no_train, main, md, cflags, libs;
+    bool summary, json, check, no_train, main, md, cflags, libs, profile;
 } Options;
 
 static const char usage_text[] =
@@ -84,6 +84,7 @@ static const char usage_text[] =
     "  --weights W        bake the weights of W.safetensors into the output\n"
     "  --no-train         emit inference only\n"
     "  --main             add a main() (predict, train, eval)\n"
+    "  --profile          count each layer's time: predict/train --profile print it\n"
     "  --prefix NAME      prefix of every public symbol (default: the model's name)\n"
     "  --vector-width N   floats per vector in register blocks: auto (default: C\n"
     "                     for every x86-64 instruction set, picked at run time;\n"
@@ -215,6 +216,8 @@ static int parse_options(int argc, char **argv, Options *o)
             o->no_train = true;
         } else if (strcmp(a, "--main") == 0) {
             o->main = true;
+        } else if (strcmp(a, "--profile") == 0) {
+            o->profile = true;
         } else if (strcmp(a, "--cflags") == 0) {
             o->cflags = true;
         } else if (strcmp(a, "--libs") == 0) {
@@ -578,8 +581,14 @@ static int generate(const Options *o, const Model *m, int argc, char **argv)
                 (long long)m->tp.batch, (long long)mul_sat(4, m->tp.floats),
                 (long long)model_static_bytes(m, true));
     char *cmd = command_line(argc, argv);
-    EmitOptions eo = {
-        o->prefix ? o->prefix : m->name, NULL, cmd, weights, o->main, !train, inline_all};
+    EmitOptions eo = {o->prefix ? o->prefix : m->name,
+                      NULL,
+                      cmd,
+                      weights,
+                      o->main,
+                      !train,
+                      inline_all,
+                      o->profile};
     char *h_path = NULL, *code_path = NULL, *h_name = NULL;
     if (strcmp(o->output, "-") != 0) {
         output_names(o->output, output_extension(o), &code_path, &h_path, &h_name);
@@ -680,6 +689,10 @@ int main(int argc, char **argv)
         return usage_error("%s", "--target goes with --emit=llvm or --emit=obj");
     if (o.cpu && !o.target)
         return usage_error("%s", "--cpu goes with --target");
+    if (o.profile && (o.weights || o.emit != EMIT_C))
+        return usage_error("%s", "--profile goes with C output that loads its weights (the "
+                                 "timing needs the runtime; without --weights, the layers' "
+                                 "code is the same)");
     if (o.fp_contract_given && !emits_llvm(&o))
         return usage_error("%s", "--fp-contract goes with --emit=llvm or --emit=obj (for C, the C "
                                  "compiler's -ffp-contract decides)");

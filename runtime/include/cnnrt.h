@@ -245,6 +245,40 @@ void cnnrt_augment_batch(const cnnrt_train_settings *s, unsigned long long seed,
                          float *x, float *t, int n, int input_size, int target_size, long epoch,
                          long first, float *tmp);
 
+/* One layer as predict --dump and --profile see it. */
+typedef struct {
+    const char *name; /* "conv2d_1" */
+    const char *kind; /* "conv2d" */
+    int line;         /* in the model's source */
+    int rank;
+    int shape[5];   /* its output for one sample, channels last */
+    long values;    /* where eval_batch leaves that output in the training arena,
+                    * [batch][its size]; -1: it is the input itself */
+    double flops;   /* forward FLOPs of one sample */
+    int fused_into; /* inference: the index of the layer whose function computes
+                     * it (its own index when it has a function of its own) */
+} cnnrt_layer_info;
+
+/* cnngen --profile: time spent per layer, counted by the generated code.
+ * Entry i < nlayers is layer i (its functions: one per predict call, or
+ * its forward, backward and update functions per training step); entry
+ * nlayers is the loss, nlayers + 1 the whole calls (predict_ws, or
+ * train_batch), whose samples count the samples they computed. */
+typedef struct {
+    unsigned long long calls, ns, samples;
+} cnnrt_profile_count;
+
+/* Monotonic nanoseconds, and: add the time since `since` to c (one more
+ * call) and return the time now, the next layer's start. */
+unsigned long long cnnrt_profile_clock(void);
+unsigned long long cnnrt_profile_mark(cnnrt_profile_count *c, unsigned long long since);
+
+/* One core's single-precision FMA peak, measured (tens of milliseconds),
+ * for the vectors of an instruction-set clone (PREFIX_isa(): "avx512",
+ * "avx2", else the widest this CPU runs); *what says which ("512-bit
+ * FMA").  0 when it cannot be measured. */
+double cnnrt_fma_peak(const char *isa, const char **what);
+
 /* A model as the commands see it; generated code fills one in.  The
  * model does one batch of n <= batch samples at a time: train_batch runs
  * the forward pass in training mode, the loss, the backward pass and the
@@ -278,11 +312,28 @@ typedef struct {
     int optimizer_blocks;
     unsigned long long *train_step;
     cnnrt_train_settings settings;
+    /* The layers (predict --dump reads their outputs from the training
+     * arena after eval_batch), the profile's counters (NULL unless built
+     * with cnngen --profile) and the clone in use (NULL: one version). */
+    int nlayers;
+    const cnnrt_layer_info *layers;
+    float *train_arena;
+    cnnrt_profile_count *profile;
+    const char *(*isa)(void);
 } cnnrt_model;
 
-/* PROG predict | train | eval, as the contract describes; returns the
- * exit status.  Epoch lines: "epoch 3/10 - loss: X - mae: Y" (%.9g). */
+/* PROG predict | train | eval | plot, as the contract describes; returns
+ * the exit status.  Epoch lines: "epoch 3/10 - loss: X - mae: Y" (%.9g).
+ * predict --profile and train --profile print the profile table (on
+ * standard error, after the command's own output); predict --dump DIR
+ * writes each layer's outputs for the samples (DIR/LAYER.safetensors). */
 int cnnrt_main(int argc, char **argv, const cnnrt_model *m);
+
+/* The profile table of m's counters, whose whole calls are predict calls,
+ * or training steps (a step's FLOPs counted as 3 forward passes); and the
+ * counters back to zero. */
+void cnnrt_profile_report(FILE *out, const cnnrt_model *m, int training);
+void cnnrt_profile_reset(const cnnrt_model *m);
 
 /* Predict every sample line of in (named where in messages) to out.
  * Returns 0, or 1 after a bad line (the lines before it are printed). */

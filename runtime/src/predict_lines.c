@@ -273,6 +273,15 @@ CNNRT_API int cnnrt_predict_command(int argc, char **argv, const char *model_nam
             weights = argv[++i];
         } else if (strncmp(argv[i], "--weights=", 10) == 0) {
             weights = argv[i] + 10;
+        } else if (strcmp(argv[i], "--profile") == 0) {
+            fprintf(stderr, "%s: error: this program is built without the profile: compile the "
+                            "model with cnngen --profile\n", prog);
+            return 2;
+        } else if (strcmp(argv[i], "--dump") == 0 || strncmp(argv[i], "--dump=", 7) == 0) {
+            fprintf(stderr, "%s predict: error: --dump needs the training code (the evaluation "
+                            "pass keeps every layer's output), and this program is built "
+                            "without it (cnngen --no-train or --weights)\n", prog);
+            return 2;
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
             fprintf(stderr, "%s predict: error: unknown option '%s'\n", prog, argv[i]);
             return 2;

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "inspect.h"
 #include "cnnrt.h"
 #include "rng.h"
 
@@ -151,13 +152,13 @@ static void progress(long epoch, long epochs, long done, long total, double star
 typedef struct {
     const char *data, *init, *save, *weights, *val, *checkpoint, *resume, *log;
     long epochs, seed;
-    int no_shuffle, quiet;
+    int no_shuffle, quiet, profile;
 } Args;
 
 static const char TRAIN_USAGE[] =
     "train --data DATA [--val DATA] [--init W0.safetensors] [--save W.safetensors] "
     "[--epochs N] [--seed S] [--no-shuffle] [--quiet] [--checkpoint FILE] [--resume FILE] "
-    "[--log FILE.csv]";
+    "[--log FILE.csv] [--profile]";
 
 static int usage(const char *prog, const char *command, const char *message)
 {
@@ -230,6 +231,8 @@ static int parse_args(int argc, char **argv, const char *command, Args *a)
             a->no_shuffle = 1;
         } else if (strcmp(o, "--quiet") == 0 && train) {
             a->quiet = 1;
+        } else if (strcmp(o, "--profile") == 0 && train) {
+            a->profile = 1;
         } else {
             char message[256];
             snprintf(message, sizeof message, "unrecognized arguments: %s", o);
@@ -706,13 +709,18 @@ static int train_command(int argc, char **argv, const cnnrt_model *m)
     int status = parse_args(argc, argv, "train", &r.a);
     if (!status)
         status = can_checkpoint(m, &r.a);
+    if (!status && r.a.profile)
+        status = cnnrt_can_profile(m, argv[0]);
     if (status)
         return status;
+    cnnrt_profile_reset(m);
     r.epochs = r.a.epochs >= 0 ? r.a.epochs : m->epochs;
     r.seed = r.a.seed >= 0 ? (unsigned long long)r.a.seed : m->seed;
     r.scheduled = m->set_learning_rate &&
                   (m->settings.schedule.kind != CNNRT_SCHEDULE_NONE || m->settings.schedule.warmup);
     status = train_run(&r);
+    if (status == 0 && r.a.profile)
+        cnnrt_profile_report(stderr, m, 1);
     if (r.log && fclose(r.log) != 0 && status == 0)
         status = fail(&r, 2, "cannot write '%s': %s", r.a.log, strerror(errno));
     free(r.order);
@@ -769,6 +777,5 @@ int cnnrt_main(int argc, char **argv, const cnnrt_model *m)
     if (strcmp(command, "plot") == 0)
         return cnnrt_plot_command(argc, argv);
     predict_model = m;
-    return cnnrt_predict_command(argc, argv, m->name, m->input_size, m->output_size, m->predict,
-                                 load_for_predict, m->init, m->seed);
+    return cnnrt_predict_main(argc, argv, m, m->tensors ? load_for_predict : NULL);
 }

@@ -16,6 +16,7 @@ the new settings trains exactly as in cnnref.py.  Tests use this file as
 the oracle (tests/CMakeLists.txt).
 """
 import dataclasses
+import io
 import math
 import os
 import sys
@@ -464,9 +465,48 @@ def cmd_train(args, stdin, out, err):
     return 0
 
 
+def dump_layers(model, P, samples, directory):
+    """Each layer's outputs for the samples, as the generated program's
+    `predict --dump DIR` writes them: DIR/LAYER.safetensors holding one
+    tensor named by the layer, [samples, its shape...], channels last."""
+    x = cnnref.float32_tensor(samples).reshape((len(samples),) + model.input_shape)
+    outputs = [x]
+    with torch.no_grad():
+        for layer in model.layers:
+            y, _ = layer.forward([outputs[i] for i in layer.srcs], P, cnnref.Context(False))
+            outputs.append(y)
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as e:
+        raise Fail(f"cnnref: error: cannot make the directory '{directory}': {e.strerror}", 2)
+    for layer, y in zip(model.layers, outputs[1:]):
+        cnnref.write_safetensors(os.path.join(directory, f'{layer.name}.safetensors'),
+                                 [(layer.name, y.numpy())])
+
+
+def cmd_predict(args, stdin, out, err):
+    """cnnref.py's predict, and with --dump DIR each layer's outputs."""
+    if not args.dump:
+        return original_cmd_predict(args, stdin, out, err)
+    model = cnnref.load_model(args.model, err)
+    weights = cnnref.load_weights(args.weights, model) if args.weights else \
+        cnnref.initial_weights(model, model.train.seed)
+    P = cnnref.to_torch(weights)
+    source = args.file or '-'
+    where = '<stdin>' if source == '-' else source
+    text = stdin.read() if source == '-' else '\n'.join(cnnref.read_lines(source))
+    status = cnnref.predict_lines(model, P, io.StringIO(text), where, out)
+    samples = [values for _, values in cnnref.sample_lines(io.StringIO(text), where,
+                                                           model.input_size)]
+    dump_layers(model, P, samples, args.dump)
+    return status
+
+
 def make_parser():
     parser = original_make_parser()
     parser.commands['train'].add_argument('--val', metavar='DATA', help='validation data')
+    parser.commands['predict'].add_argument('--dump', metavar='DIR',
+                                            help="each layer's outputs, DIR/LAYER.safetensors")
     return parser
 
 
@@ -475,6 +515,8 @@ cnnref.Builder = Builder
 original_make_parser = cnnref.make_parser
 cnnref.make_parser = make_parser
 cnnref.COMMANDS['train'] = cmd_train
+original_cmd_predict = cnnref.COMMANDS['predict']
+cnnref.COMMANDS['predict'] = cmd_predict
 
 if __name__ == '__main__':
     if sys.argv[1:2] == ['batch']:

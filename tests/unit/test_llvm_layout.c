@@ -41,6 +41,11 @@ static void test_model_layout_matches_header(void **state)
         offsetof(cnnrt_model, optimizer_blocks),
         offsetof(cnnrt_model, train_step),
         offsetof(cnnrt_model, settings),
+        offsetof(cnnrt_model, nlayers),
+        offsetof(cnnrt_model, layers),
+        offsetof(cnnrt_model, train_arena),
+        offsetof(cnnrt_model, profile),
+        offsetof(cnnrt_model, isa),
     };
     enum { FIELDS = sizeof header / sizeof header[0] };
     unsigned long long offsets[FIELDS + 4], size = 0;
@@ -57,10 +62,31 @@ static void test_model_layout_matches_header(void **state)
     assert_int_equal(size, sizeof(cnnrt_model));
 }
 
+static void test_layer_info_layout_matches_header(void **state)
+{
+    (void)state;
+    static const size_t header[] = {
+        offsetof(cnnrt_layer_info, name),  offsetof(cnnrt_layer_info, kind),
+        offsetof(cnnrt_layer_info, line),  offsetof(cnnrt_layer_info, rank),
+        offsetof(cnnrt_layer_info, shape), offsetof(cnnrt_layer_info, values),
+        offsetof(cnnrt_layer_info, flops), offsetof(cnnrt_layer_info, fused_into),
+    };
+    enum { FIELDS = sizeof header / sizeof header[0] };
+    unsigned long long offsets[FIELDS + 4], size = 0;
+    int n = emit_llvm_layer_info_layout(offsets, FIELDS + 4, &size);
+    if (n < 0)
+        skip();
+    assert_int_equal(n, FIELDS);
+    for (int i = 0; i < FIELDS; i++)
+        assert_int_equal(offsets[i], header[i]);
+    assert_int_equal(size, sizeof(cnnrt_layer_info));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_model_layout_matches_header),
+        cmocka_unit_test(test_layer_info_layout_matches_header),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,13 +1,10 @@
 /* diagram.c - the network as Graphviz draws it (diagram.h). */
 #include "diagram.h"
 
-#include <errno.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
+#include "cnnrt.h"
 #include "layers/layers.h"
 #include "util.h"
 
@@ -75,94 +72,24 @@ void diagram_print_dot(const Model *m, FILE *out)
     fprintf(out, "}\n");
 }
 
-/* The child: dot reading IN, writing OUT. */
-static void exec_dot(int in, int out, const char *format)
-{
-    char type[16];
-    snprintf(type, sizeof type, "-T%s", format);
-    dup2(in, 0);
-    dup2(out, 1);
-    close(in);
-    close(out);
-    execlp("dot", "dot", type, (char *)NULL);
-    _exit(127);
-}
-
-/* All of LEN bytes of TEXT into FD; false if the reader went away. */
-static bool write_all(int fd, const char *text, size_t len)
-{
-    size_t done = 0;
-    while (done < len) {
-        ssize_t n = write(fd, text + done, len - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return false;
-        done += (size_t)n;
-    }
-    return true;
-}
-
-/* Everything FD gives, into a StrBuf. */
-static void read_all(int fd, StrBuf *b)
-{
-    char chunk[65536];
-    for (;;) {
-        ssize_t n = read(fd, chunk, sizeof chunk);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return;
-        strbuf_append(b, chunk, (size_t)n);
-    }
-}
-
 int diagram_render(const char *dot, size_t len, const char *format, char **out, size_t *out_len,
                    char *error, size_t error_size)
 {
-    int in[2], from[2];
-    *out = NULL;
-    *out_len = 0;
-    if (pipe(in) != 0 || pipe(from) != 0) {
-        snprintf(error, error_size, "cannot run Graphviz's dot: %s", strerror(errno));
-        return 2;
-    }
-    pid_t child = fork();
-    if (child < 0) {
-        snprintf(error, error_size, "cannot run Graphviz's dot: %s", strerror(errno));
-        return 2;
-    }
-    if (child == 0) {
-        close(in[1]);
-        close(from[0]);
-        exec_dot(in[0], from[1], format);
-    }
-    close(in[0]);
-    close(from[1]);
-    /* dot reads the whole graph before it draws: write it all, then read;
-     * a dot that is missing or exits early must not kill cnngen (SIGPIPE) */
-    void (*old)(int) = signal(SIGPIPE, SIG_IGN);
-    bool sent = write_all(in[1], dot, len);
-    close(in[1]);
-    signal(SIGPIPE, old);
-    StrBuf picture = {0};
-    read_all(from[0], &picture);
-    close(from[0]);
-    int status;
-    while (waitpid(child, &status, 0) < 0 && errno == EINTR)
-        ;
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
+    char type[16];
+    snprintf(type, sizeof type, "-T%s", format);
+    char *argv[] = {"dot", type, NULL};
+    int code = cnnrt_run_program(argv, dot, len, out, out_len);
+    if (code == 127) {
         snprintf(error, error_size,
                  "--emit=%s needs Graphviz's dot program (Debian: apt-get install graphviz); "
                  "--emit=dot writes the diagram without it",
                  format);
-    } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !sent || picture.len == 0) {
+    } else if (code != 0 || *out_len == 0) {
         snprintf(error, error_size, "Graphviz's dot failed to draw the diagram (-T%s)", format);
     } else {
-        *out = picture.data;
-        *out_len = picture.len;
         return 0;
     }
-    free(picture.data);
+    free(*out);
+    *out = NULL;
     return 2;
 }

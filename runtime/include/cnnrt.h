@@ -151,6 +151,17 @@ int cnnrt_stage_file(const char *path, const void *data, size_t len, char **stag
 int cnnrt_commit_file(const char *path, char *staged, char *error, size_t error_size);
 void cnnrt_discard_file(char *staged);
 
+/* Run a program (argv[0], found on PATH; argv ends with NULL) with
+ * input's len bytes on its standard input.  With output, its standard
+ * output is collected there (malloc'ed, *output_len bytes, for the caller
+ * to free; NULL unless it exits with 0), else it is left as ours.  Input
+ * and output flow as the program takes and gives them, and SIGPIPE is
+ * ignored meanwhile: a program that is missing or stops reading cannot
+ * kill the caller.  Returns its exit status, 127 when it cannot be run,
+ * -1 when it was killed or the exchange failed. */
+int cnnrt_run_program(char *const argv[], const void *input, size_t len, char **output,
+                      size_t *output_len);
+
 /* The plot command of a generated program (plot.c):
  *   PROG plot --log FILE.csv -o CURVES.png|CURVES.svg
  * draws the curves of a training log (train --log) through gnuplot.

@@ -9,14 +9,11 @@
  * (Debian's gnuplot-nox): a program rather than a library, so that the
  * runtime links no plotting library (it also builds for AArch64); it
  * reads the CSV by its column names itself, and writes PNG and SVG. */
-#define _POSIX_C_SOURCE 200809L /* strdup, open_memstream, fork, pipe */
+#define _POSIX_C_SOURCE 200809L /* strdup, open_memstream */
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "cnnrt.h"
 #include "fields.h"
@@ -144,42 +141,6 @@ static void write_script(FILE *out, const char *log, const char *output, const c
     fprintf(out, "unset multiplot\nset output\n");
 }
 
-/* gnuplot reading SCRIPT from its standard input: 0, 127 if it is not
- * installed, else its exit status. */
-static int run_gnuplot(const char *script, size_t len)
-{
-    int in[2];
-    if (pipe(in) != 0)
-        return -1;
-    pid_t child = fork();
-    if (child < 0)
-        return -1;
-    if (child == 0) {
-        dup2(in[0], 0);
-        close(in[0]);
-        close(in[1]);
-        execlp("gnuplot", "gnuplot", (char *)NULL);
-        _exit(127);
-    }
-    close(in[0]);
-    void (*old)(int) = signal(SIGPIPE, SIG_IGN);
-    size_t done = 0;
-    while (done < len) {
-        ssize_t n = write(in[1], script + done, len - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        done += (size_t)n;
-    }
-    close(in[1]);
-    signal(SIGPIPE, old);
-    int status;
-    while (waitpid(child, &status, 0) < 0 && errno == EINTR)
-        ;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 static int plot_usage(const char *prog)
 {
     fprintf(stderr, "usage: %s plot --log FILE.csv -o CURVES.png|CURVES.svg\n", prog);
@@ -215,7 +176,8 @@ int cnnrt_plot_command(int argc, char **argv)
     if (f) {
         write_script(f, log, output, staged, &s);
         fclose(f);
-        int code = run_gnuplot(script, script_len);
+        char *gnuplot[] = {"gnuplot", NULL};
+        int code = cnnrt_run_program(gnuplot, script, script_len, NULL, NULL);
         if (code == 127)
             status = cnnrt_fail(error, sizeof error, CNNRT_EIO,
                                 "error: plot needs gnuplot (Debian: apt-get install gnuplot-nox)");

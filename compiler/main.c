@@ -712,11 +712,7 @@ int main(int argc, char **argv)
     Diag *diag = NULL;
     Model *m = load_model(&o, &src, &diag, &status);
     if (m && o.summary) {
-        /* the board figures come from the plain loops a Cortex-M builds */
-        IrProgram plain = {0};
-        compile_lower(m, &(CompileOptions){0, 16, false}, &plain);
-        SummaryBoard board = summary_board(m, &plain);
-        ir_program_free(&plain);
+        SummaryBoard board = summary_board(m);
         if (o.json)
             summary_print_json(m, &board, stdout);
         else

@@ -6,6 +6,7 @@
 
 #include <string.h>
 
+#include "compile.h"
 #include "emit.h"
 #include "layers/layers.h"
 
@@ -124,17 +125,20 @@ static void print_train_settings(FILE *out, const TrainConfig *tc)
  * and M7 boards (docs/targets.md), keep the estimate above the use. */
 enum { BOARD_FRAME_BYTES = 48, BOARD_CALL_BYTES = 96 };
 
-SummaryBoard summary_board(const Model *m, const IrProgram *plain)
+SummaryBoard summary_board(const Model *m)
 {
     SummaryBoard b = {4 * (model_param_count(m, true) + model_param_count(m, false) + 1),
                       m->arena_floats ? 4 * ((long long)m->arena_floats + 1) : 0, 0};
+    IrProgram plain = {0};
+    compile_lower(m, &(CompileOptions){0, 16, false}, &plain);
     int64_t deepest = 0, all = 0;
-    for (int i = 0; i < plain->nfuncs; i++)
-        if (plain->funcs[i]->phase == PHASE_PREDICT) {
-            int64_t floats = ir_local_floats(plain->funcs[i]);
+    for (int i = 0; i < plain.nfuncs; i++)
+        if (plain.funcs[i]->phase == PHASE_PREDICT) {
+            int64_t floats = ir_local_floats(plain.funcs[i]);
             deepest = floats > deepest ? floats : deepest;
             all += floats;
         }
+    ir_program_free(&plain);
     if (emit_small_model(m))
         b.stack = 4 * ((long long)m->arena_floats + 1 + all) + 2 * BOARD_FRAME_BYTES;
     else

@@ -30,10 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         Model *m = compile_source("fuzz.cnn", text, size, diag);
         diag_report(diag, sink, true);
         if (m) {
-            IrProgram plain = {0};
-            compile_lower(m, &(CompileOptions){0, 16, false}, &plain);
-            SummaryBoard board = summary_board(m, &plain);
-            ir_program_free(&plain);
+            SummaryBoard board = summary_board(m);
             summary_print(m, &board, sink);
             summary_print_json(m, &board, sink);
         }

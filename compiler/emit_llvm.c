@@ -52,6 +52,7 @@ typedef struct {
     LLVMTypeRef f32, f64, i8, i32, i64, lng, vd, pf32, pi8;
     LLVMValueRef arena, train, params; /* as float pointers */
     LLVMValueRef train_seed, train_step, train_lr;
+    LLVMValueRef profile; /* --profile: cnnrt_profile_count[nlayers + 2], else NULL */
     LLVMValueRef *bodies; /* one per IrFunc */
     LLVMTypeRef *body_types;
     bool **used; /* per IrFunc: the views it uses */
@@ -561,11 +562,56 @@ static void call_ir_func(Gen *g, int k, const Bases *at)
     }
 }
 
-static void call_phases(Gen *g, const Bases *at, IrPhase a, IrPhase b)
+/* ---- --profile: the runtime's clock between the calls (emit_c.c's) ---------------- */
+
+static LLVMValueRef profile_clock(Gen *g)
+{
+    LLVMTypeRef type = LLVMFunctionType(g->i64, NULL, 0, 0);
+    return call(g, external(g, "cnnrt_profile_clock", type), type, NULL, 0);
+}
+
+static LLVMValueRef profile_entry(Gen *g, int index)
+{
+    LLVMValueRef at[2] = {i64c(g, 0), i64c(g, index)};
+    LLVMTypeRef type = LLVMGlobalGetValueType(g->profile);
+    return LLVMBuildBitCast(g->b, LLVMBuildInBoundsGEP2(g->b, type, g->profile, at, 2, ""), g->pi8,
+                            "");
+}
+
+/* Entry index's time since `since` (one call more); the time now. */
+static LLVMValueRef profile_mark(Gen *g, int index, LLVMValueRef since)
+{
+    LLVMTypeRef params[2] = {g->pi8, g->i64};
+    LLVMTypeRef type = LLVMFunctionType(g->i64, params, 2, 0);
+    LLVMValueRef args[2] = {profile_entry(g, index), since};
+    return call(g, external(g, "cnnrt_profile_mark", type), type, args, 2);
+}
+
+/* The whole call's entry: its time since start, and samples more. */
+static void profile_whole(Gen *g, LLVMValueRef start, LLVMValueRef samples)
+{
+    int whole = g->m->nlayers + 1;
+    profile_mark(g, whole, start);
+    LLVMValueRef at[3] = {i64c(g, 0), i64c(g, whole), i32c(g, 2)};
+    LLVMValueRef field =
+        LLVMBuildInBoundsGEP2(g->b, LLVMGlobalGetValueType(g->profile), g->profile, at, 3, "");
+    LLVMValueRef old = LLVMBuildLoad2(g->b, g->i64, field, "");
+    LLVMBuildStore(g->b, LLVMBuildAdd(g->b, old, samples, ""), field);
+}
+
+/* The calls of phases a and b in program order; with *t (--profile, a
+ * timed step) each call's time goes to its layer's entry (the loss's
+ * after the layers'). */
+static void call_phases(Gen *g, const Bases *at, IrPhase a, IrPhase b, LLVMValueRef *t)
 {
     for (int k = 0; k < g->p->nfuncs; k++)
-        if (g->p->funcs[k]->phase == a || g->p->funcs[k]->phase == b)
+        if (g->p->funcs[k]->phase == a || g->p->funcs[k]->phase == b) {
             call_ir_func(g, k, at);
+            if (t) {
+                int layer = g->p->funcs[k]->layer;
+                *t = profile_mark(g, layer >= 0 ? layer : g->m->nlayers, *t);
+            }
+        }
 }
 
 /* ---- the glue ------------------------------------------------------------------ */
@@ -707,14 +753,19 @@ static void emit_predict(Gen *g)
     LLVMValueRef ws = begin_function(g, "predict_ws", g->vd, ws_params, 3, false);
     LLVMValueRef arena = LLVMBuildBitCast(g->b, LLVMGetParam(ws, 0), g->pf32, "");
     Bases at = {LLVMGetParam(ws, 1), LLVMGetParam(ws, 2), NULL, NULL, arena};
+    LLVMValueRef start = g->profile ? profile_clock(g) : NULL, t = start;
     int calls = 0;
     for (int k = 0; k < g->p->nfuncs; k++)
         if (g->p->funcs[k]->phase == PHASE_PREDICT) {
             call_ir_func(g, k, &at);
+            if (g->profile)
+                t = profile_mark(g, g->p->funcs[k]->layer, t);
             calls++;
         }
     if (g->m->nlayers == 0 || calls == 0)
         memcpy_floats(g, at.output, at.input, i64c(g, shape_size(&g->m->input)));
+    if (g->profile)
+        profile_whole(g, start, i64c(g, 1));
     LLVMBuildRetVoid(g->b);
 
     LLVMValueRef fn = begin_function(g, "predict", g->vd, params, 2, false);
@@ -898,9 +949,11 @@ static void step_hyper(Gen *g, const IrStep *s, LLVMValueRef step)
     }
 }
 
-/* The step counter and the seed, read once a step. */
+/* The step counter and the seed, read once a step; with --profile in
+ * train_batch, the time of the last mark. */
 typedef struct {
     LLVMValueRef step, seed;
+    LLVMValueRef *t;
 } StepState;
 
 static void dropout_mask(Gen *g, const IrStep *s, const Bases *at, const StepState *st)
@@ -926,7 +979,7 @@ static void dropout_mask(Gen *g, const IrStep *s, const Bases *at, const StepSta
 static void build_step(Gen *g, const IrStep *s, const Bases *at, LLVMValueRef output, StepState *st)
 {
     switch (s->kind) {
-    case STEP_CALL: call_phases(g, at, s->a, s->b); break;
+    case STEP_CALL: call_phases(g, at, s->a, s->b, st->t); break;
     case STEP_COUNT_STEP:
         st->step = LLVMBuildAdd(g->b, load_global(g, g->train_step, g->i64), i64c(g, 1), "");
         LLVMBuildStore(g->b, st->step, g->train_step);
@@ -945,16 +998,29 @@ static void build_step(Gen *g, const IrStep *s, const Bases *at, LLVMValueRef ou
     }
 }
 
+/* --profile times the training step (not eval_batch); the time between
+ * the calls (zeroing gradients, dropout's masks) is the whole's alone. */
 static void step_function(Gen *g, const char *name, const IrSteps *steps)
 {
     LLVMTypeRef params[4] = {g->pf32, g->pf32, g->i32, g->pf32};
     LLVMValueRef fn = begin_function(g, name, g->f64, params, 4, false);
     Bases at = {LLVMGetParam(fn, 0), NULL, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), NULL};
-    LLVMValueRef output = LLVMGetParam(fn, 3);
-    StepState st = {NULL, NULL};
+    LLVMValueRef output = LLVMGetParam(fn, 3), start = NULL, t = NULL;
+    StepState st = {NULL, NULL, NULL};
     batch_check(g, fn, at.n);
-    for (int i = 0; i < steps->count; i++)
-        build_step(g, &steps->items[i], &at, output, &st);
+    if (g->profile && steps == &g->p->train_step) {
+        start = t = profile_clock(g);
+        st.t = &t;
+    }
+    for (int i = 0; i < steps->count; i++) {
+        const IrStep *s = &steps->items[i];
+        build_step(g, s, &at, output, &st);
+        bool between = s->kind != STEP_CALL && s->kind != STEP_COMMENT;
+        if (st.t && between && i + 1 < steps->count && steps->items[i + 1].kind == STEP_CALL)
+            t = profile_clock(g);
+    }
+    if (st.t)
+        profile_whole(g, start, LLVMBuildSExt(g->b, at.n, g->i64, ""));
     return_mean_loss(g, fn, at.n);
 }
 
@@ -1084,8 +1150,9 @@ static LLVMTypeRef layer_info_type(const Gen *g)
     return LLVMStructTypeInContext(g->ctx, f, LAYER_INFO_FIELDS, 0);
 }
 
-/* The layers as predict --dump sees them (emit_c.c's PREFIX_layers). */
-static LLVMValueRef layer_table(Gen *g)
+/* The layers as predict --dump and the profile see them (emit_c.c's
+ * PREFIX_layers). */
+static LLVMValueRef layer_table(Gen *g, bool training)
 {
     const Model *m = g->m;
     LLVMValueRef *rows = xcalloc((size_t)m->nlayers + 1, sizeof *rows);
@@ -1096,7 +1163,7 @@ static LLVMValueRef layer_table(Gen *g)
                                              i32c(g, l->loc.line),
                                              i32c(g, l->out.rank),
                                              shape_constant(g, &l->out),
-                                             lngc(g, emit_layer_values(m, i, true)),
+                                             lngc(g, emit_layer_values(m, i, training)),
                                              LLVMConstReal(g->f64, (double)layer_flops(l, m)),
                                              i32c(g, emit_layer_function(m, i))};
         rows[i] = LLVMConstStructInContext(g->ctx, f, LAYER_INFO_FIELDS, 0);
@@ -1121,6 +1188,24 @@ static LLVMValueRef optimizer_state(Gen *g)
     return LLVMConstArray(g->pf32, blocks, 2);
 }
 
+/* PREFIX_main(argc, argv): cnnrt_main over a model constant. */
+static void model_main(Gen *g, LLVMValueRef value)
+{
+    char *sym = symbol(g, "model");
+    LLVMValueRef model = LLVMAddGlobal(g->mod, LLVMTypeOf(value), sym);
+    free(sym);
+    LLVMSetInitializer(model, value);
+    LLVMSetGlobalConstant(model, 1);
+    LLVMSetLinkage(model, LLVMInternalLinkage);
+
+    LLVMTypeRef params[3] = {g->i32, LLVMPointerType(g->pi8, 0), g->pi8};
+    LLVMValueRef fn = begin_function(g, "main", g->i32, params, 2, false);
+    LLVMTypeRef rt = LLVMFunctionType(g->i32, params, 3, 0);
+    LLVMValueRef args[3] = {LLVMGetParam(fn, 0), LLVMGetParam(fn, 1),
+                            LLVMConstBitCast(model, g->pi8)};
+    LLVMBuildRet(g->b, call(g, external(g, "cnnrt_main", rt), rt, args, 3));
+}
+
 /* PREFIX_main: the cnnrt_model description, then cnnrt_main. */
 static void emit_model_main(Gen *g, LLVMValueRef specs)
 {
@@ -1129,7 +1214,6 @@ static void emit_model_main(Gen *g, LLVMValueRef specs)
     const Shape *out = model_output_shape(m);
     int64_t last_axis = out->dim[out->rank - 1];
     bool ce = tc->loss == LOSS_CROSSENTROPY;
-    LLVMTypeRef type = model_type(g);
     const char *name;
     LLVMValueRef metrics[3] = {i32c(g, 0), i32c(g, 0), i32c(g, 0)};
     for (int k = 0; k < tc->nmetrics; k++)
@@ -1164,23 +1248,80 @@ static void emit_model_main(Gen *g, LLVMValueRef specs)
         LLVMConstBitCast(g->train_step, g->pi8),
         settings_value(g),
         i32c(g, m->nlayers),
-        layer_table(g),
+        layer_table(g, true),
         LLVMConstBitCast(g->train, g->pf32),
-        LLVMConstNull(g->pi8), /* no profile: cnngen --profile is for C */
+        g->profile ? LLVMConstBitCast(g->profile, g->pi8) : LLVMConstNull(g->pi8),
         LLVMConstBitCast(public_function(g, "isa"), g->pi8)};
-    char *sym = symbol(g, "model");
-    LLVMValueRef model = LLVMAddGlobal(g->mod, type, sym);
-    free(sym);
-    LLVMSetInitializer(model, LLVMConstStructInContext(g->ctx, v, MODEL_FIELDS, 0));
-    LLVMSetGlobalConstant(model, 1);
-    LLVMSetLinkage(model, LLVMInternalLinkage);
+    model_main(g, LLVMConstStructInContext(g->ctx, v, MODEL_FIELDS, 0));
+}
 
-    LLVMTypeRef params[3] = {g->i32, LLVMPointerType(g->pi8, 0), g->pi8};
-    LLVMValueRef fn = begin_function(g, "main", g->i32, params, 2, false);
-    LLVMTypeRef rt = LLVMFunctionType(g->i32, params, 3, 0);
-    LLVMValueRef args[3] = {LLVMGetParam(fn, 0), LLVMGetParam(fn, 1),
-                            LLVMConstBitCast(model, g->pi8)};
-    LLVMBuildRet(g->b, call(g, external(g, "cnnrt_main", rt), rt, args, 3));
+/* The fields of cnnrt_model that predict and the profile read (its
+ * others zero): for a predictor's PREFIX_main and profile_report. */
+enum {
+    MF_NAME = 0,
+    MF_INPUT_SIZE = 1,
+    MF_OUTPUT_SIZE = 2,
+    MF_SEED = 6,
+    MF_NTENSORS = 11,
+    MF_TENSORS = 12,
+    MF_PARAMS = 13,
+    MF_PARAM_COUNT = 14,
+    MF_INIT = 15,
+    MF_PREDICT = 19,
+    MF_NLAYERS = 25,
+    MF_LAYERS = 26,
+    MF_PROFILE = 28,
+    MF_ISA = 29
+};
+
+static LLVMValueRef predictor_model(Gen *g, LLVMValueRef specs, LLVMValueRef layers)
+{
+    const Model *m = g->m;
+    LLVMTypeRef type = model_type(g);
+    LLVMValueRef v[MODEL_FIELDS];
+    for (int i = 0; i < MODEL_FIELDS; i++)
+        v[i] = LLVMConstNull(LLVMStructGetTypeAtIndex(type, (unsigned)i));
+    v[MF_NAME] = string_constant(g, m->name);
+    v[MF_INPUT_SIZE] = i32c(g, shape_size(&m->input));
+    v[MF_OUTPUT_SIZE] = i32c(g, shape_size(model_output_shape(m)));
+    v[MF_SEED] = LLVMConstInt(g->i64, (unsigned long long)m->train.seed, 0);
+    v[MF_NTENSORS] = i32c(g, m->nparams);
+    v[MF_TENSORS] = specs;
+    v[MF_PARAMS] = g->params;
+    v[MF_PARAM_COUNT] = lngc(g, m->param_floats);
+    v[MF_INIT] = LLVMConstBitCast(public_function(g, "init_params"), g->pi8);
+    v[MF_PREDICT] = LLVMConstBitCast(public_function(g, "predict_batch"), g->pi8);
+    v[MF_NLAYERS] = i32c(g, m->nlayers);
+    v[MF_LAYERS] = layers;
+    v[MF_PROFILE] = LLVMConstBitCast(g->profile, g->pi8);
+    v[MF_ISA] = LLVMConstBitCast(public_function(g, "isa"), g->pi8);
+    return LLVMConstStructInContext(g->ctx, v, MODEL_FIELDS, 0);
+}
+
+/* --profile: PREFIX_profile_report(out, training) and profile_reset, and
+ * without training code a PREFIX_main over the predictor's model. */
+static void emit_profile(Gen *g, LLVMValueRef specs, bool training)
+{
+    LLVMValueRef layers = layer_table(g, false);
+    LLVMValueRef model = LLVMAddGlobal(g->mod, model_type(g), ".profile_model");
+    LLVMSetInitializer(model, predictor_model(g, specs, layers));
+    LLVMSetGlobalConstant(model, 1);
+    LLVMSetLinkage(model, LLVMPrivateLinkage);
+    LLVMTypeRef params[3] = {g->pi8, g->pi8, g->i32};
+    LLVMValueRef fn =
+        begin_function(g, "profile_report", g->vd, (LLVMTypeRef[]){g->pi8, g->i32}, 2, false);
+    LLVMValueRef args[3] = {LLVMGetParam(fn, 0), LLVMConstBitCast(model, g->pi8),
+                            LLVMGetParam(fn, 1)};
+    LLVMTypeRef report = LLVMFunctionType(g->vd, params, 3, 0);
+    call(g, external(g, "cnnrt_profile_report", report), report, args, 3);
+    LLVMTypeRef reset = LLVMFunctionType(g->vd, params + 1, 1, 0);
+    call(g, external(g, "cnnrt_profile_reset", reset), reset, args + 1, 1);
+    LLVMBuildRetVoid(g->b);
+    begin_function(g, "profile_reset", g->vd, NULL, 0, false);
+    call(g, external(g, "cnnrt_profile_reset", reset), reset, args + 1, 1);
+    LLVMBuildRetVoid(g->b);
+    if (!training)
+        model_main(g, LLVMGetInitializer(model));
 }
 
 /* main (--main): PREFIX_main with training, else the runtime's predict
@@ -1220,6 +1361,16 @@ static void build_module(Gen *g)
 {
     const Model *m = g->m;
     g->arena = float_array(g, "arena", m->arena_floats);
+    if (g->o->profile) {
+        LLVMTypeRef count[3] = {g->i64, g->i64, g->i64};
+        LLVMTypeRef type =
+            LLVMArrayType(LLVMStructTypeInContext(g->ctx, count, 3, 0), (unsigned)m->nlayers + 2);
+        char *sym = symbol(g, "profile");
+        g->profile = LLVMAddGlobal(g->mod, type, sym);
+        free(sym);
+        LLVMSetInitializer(g->profile, LLVMConstNull(type));
+        LLVMSetLinkage(g->profile, LLVMInternalLinkage);
+    }
     if (emit_includes_training(m, g->o))
         g->train = float_array(g, "train", m->tp.floats);
     parameters(g);
@@ -1235,10 +1386,13 @@ static void build_module(Gen *g)
     emit_predict(g);
     if (!g->o->weights)
         emit_loaders(g, specs);
-    if (emit_includes_training(m, g->o)) {
+    bool training = emit_includes_training(m, g->o);
+    if (training) {
         emit_training(g);
         emit_model_main(g, specs);
     }
+    if (g->profile)
+        emit_profile(g, specs, training);
     if (g->o->main)
         emit_program_main(g);
     for (int k = 0; k < g->p->nfuncs; k++)

@@ -689,10 +689,10 @@ int main(int argc, char **argv)
         return usage_error("%s", "--target goes with --emit=llvm or --emit=obj");
     if (o.cpu && !o.target)
         return usage_error("%s", "--cpu goes with --target");
-    if (o.profile && (o.weights || o.emit != EMIT_C))
-        return usage_error("%s", "--profile goes with C output that loads its weights (the "
-                                 "timing needs the runtime; without --weights, the layers' "
-                                 "code is the same)");
+    if (o.profile && o.weights)
+        return usage_error("%s", "--profile goes with code that loads its weights (the timing "
+                                 "needs the runtime; without --weights, the layers' code is the "
+                                 "same)");
     if (o.fp_contract_given && !emits_llvm(&o))
         return usage_error("%s", "--fp-contract goes with --emit=llvm or --emit=obj (for C, the C "
                                  "compiler's -ffp-contract decides)");

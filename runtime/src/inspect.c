@@ -73,8 +73,8 @@ static long layer_size(const cnnrt_layer_info *l)
 /* Layer l's outputs for the samples: out[k] gets layer k's, count of them. */
 static int evaluate_layers(const cnnrt_model *m, const float *x, long count, float **out)
 {
-    int batch = m->batch, wide = m->output_size > m->layout.positions ? m->output_size
-                                                                        : m->layout.positions;
+    int batch = m->batch,
+        wide = m->output_size > m->layout.positions ? m->output_size : m->layout.positions;
     /* the loss is computed and ignored: any valid target will do */
     float *t = calloc((size_t)batch * (size_t)wide + 1, sizeof(float));
     float *y = malloc(sizeof(float) * ((size_t)batch * (size_t)m->output_size + 1));
@@ -135,7 +135,8 @@ static int dump_layers(const cnnrt_model *m, const char *prog, const char *dir)
     float **out = calloc((size_t)m->nlayers + 1, sizeof *out);
     int status = out ? 0 : 1;
     for (int k = 0; status == 0 && k < m->nlayers; k++) {
-        out[k] = malloc(sizeof(float) * ((size_t)recorded.count * (size_t)layer_size(&m->layers[k]) + 1));
+        out[k] = malloc(sizeof(float) *
+                        ((size_t)recorded.count * (size_t)layer_size(&m->layers[k]) + 1));
         if (!out[k])
             status = 1;
     }
@@ -188,9 +189,9 @@ int cnnrt_predict_main(int argc, char **argv, const cnnrt_model *m, cnnrt_load_f
     if (status == 0) {
         cnnrt_profile_reset(m);
         recorded.m = m;
-        status = cnnrt_predict_command(n, rest, m->name, m->input_size, m->output_size,
-                                       dump ? predict_and_record : m->predict, load, m->init,
-                                       m->seed);
+        status =
+            cnnrt_predict_command(n, rest, m->name, m->input_size, m->output_size,
+                                  dump ? predict_and_record : m->predict, load, m->init, m->seed);
     }
     if (status == 0 && profile)
         cnnrt_profile_report(stderr, m, 0);

@@ -11,7 +11,8 @@ first model is also built through the LLVM backend (when there is one),
 whose dump must agree the same way.  A program without training code and
 `--dump` without a directory are refused (exit 2).
 
-Profile: the models named (lenet, residual) built with `cnngen --profile`:
+Profile: the models named (lenet, residual) built with `cnngen --profile`
+(the first also as an LLVM object):
 - their outputs equal the same build's without the profile, byte for byte;
 - `predict --profile` prints a row per layer, in order, each with one call
   per sample (an element-wise layer fused into its producer says in whose
@@ -99,9 +100,9 @@ def build(args, model, exe, options=()):
     return None if cc.returncode == 0 else f'the C does not compile:\n{cc.stderr[:2000]}'
 
 
-def build_object(args, model, exe):
+def build_object(args, model, exe, options=()):
     obj = exe + '.o'
-    gen = run([args.cnngen, model, '--main', '--emit=obj', '-o', obj])
+    gen = run([args.cnngen, model, '--main', '--emit=obj', '-o', obj] + list(options))
     if gen.returncode != 0:
         return f'cnngen --emit=obj failed: {gen.stderr}'
     cc = run([args.cc] + sanitizer_flags(args) +
@@ -243,12 +244,13 @@ def summary_layers(args, model):
     return [layer['name'] for layer in summary(args, model)['layers']]
 
 
-def check_profile(args, model, work, samples, train_data):
+def check_profile(args, model, work, samples, train_data, llvm=False):
+    """The profile of the C build (or with llvm, of the LLVM object)."""
     failures = []
-    name = os.path.basename(model)
+    name = os.path.basename(model) + (' (LLVM object)' if llvm else '')
     plain, prof = os.path.join(work, 'plain'), os.path.join(work, 'prof')
     for exe, options in ((plain, []), (prof, ['--profile'])):
-        error = build(args, model, exe, options)
+        error = build_object(args, model, exe, options) if llvm else build(args, model, exe, options)
         if error:
             return [f'{name}: {error}']
     size = input_size(args, model)
@@ -319,6 +321,9 @@ def main():
             d = os.path.join(work, f'profile{k}')
             os.makedirs(d)
             failures += check_profile(args, model, d, 200, 100 if k == 0 else 0)
+            if k == 0 and has_llvm(args.cnngen):
+                os.makedirs(os.path.join(d, 'llvm'))
+                failures += check_profile(args, model, os.path.join(d, 'llvm'), 200, 100, llvm=True)
     for f in failures:
         print('FAIL:', f)
     if failures:

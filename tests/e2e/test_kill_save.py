@@ -28,7 +28,8 @@ def main():
             return os.path.join(work, name)
         subprocess.run([cnngen, os.path.join(src, 'examples', 'fashion.cnn'), '--main', '-o',
                         path('f.c')], check=True, capture_output=True)
-        subprocess.run(['cc', '-O1', path('f.c'), '-I', os.path.join(src, 'runtime', 'include'),
+        subprocess.run(['cc', '-O1', '-DCNNGEN_ONLY_GENERIC', path('f.c'), '-I',
+                        os.path.join(src, 'runtime', 'include'),
                         os.path.join(lib, 'libcnnrt.a'), '-lz', '-lm', '-o', path('f')], check=True)
         with open(path('d.csv'), 'w') as f:
             f.write(','.join(['0.5'] * 784 + ['3']) + '\n')

@@ -99,7 +99,8 @@ static int evaluate_layers(const cnnrt_model *m, const float *x, long count, flo
     return 0;
 }
 
-static int write_layer(const char *dir, const cnnrt_layer_info *l, long count, const float *values)
+static int write_layer(const char *prog, const char *dir, const cnnrt_layer_info *l, long count,
+                       const float *values)
 {
     cnnrt_tensor_spec spec = {l->name, l->rank + 1, {0}, 0};
     spec.shape[0] = (int)count;
@@ -108,14 +109,14 @@ static int write_layer(const char *dir, const cnnrt_layer_info *l, long count, c
     size_t n = strlen(dir) + strlen(l->name) + 16;
     char *path = malloc(n), error[1024];
     if (!path) {
-        fprintf(stderr, "error: out of memory\n");
+        fprintf(stderr, "%s: error: out of memory\n", prog);
         return 1;
     }
     snprintf(path, n, "%s/%s.safetensors", dir, l->name);
     int status = cnnrt_save_safetensors(path, &spec, 1, values, error, sizeof error);
     free(path);
     if (status) {
-        fprintf(stderr, "%s\n", error);
+        fprintf(stderr, "%s: %s\n", prog, error);
         return cnnrt_exit_status(status);
     }
     return 0;
@@ -145,7 +146,7 @@ static int dump_layers(const cnnrt_model *m, const char *prog, const char *dir)
     if (status)
         fprintf(stderr, "%s: error: out of memory\n", prog);
     for (int k = 0; status == 0 && k < m->nlayers; k++)
-        status = write_layer(dir, &m->layers[k], recorded.count, out[k]);
+        status = write_layer(prog, dir, &m->layers[k], recorded.count, out[k]);
     for (int k = 0; out && k < m->nlayers; k++)
         free(out[k]);
     free(out);

@@ -8,8 +8,9 @@ DIR` on the same random samples.  Every layer must have its file, a tensor
 named by the layer of shape [samples, its shape], and agree with the
 reference's to 1e-5 relative plus 1e-6 (as the predict comparisons).  The
 first model is also built through the LLVM backend (when there is one),
-whose dump must agree the same way.  A program without training code and
-`--dump` without a directory are refused (exit 2).
+whose dump must agree the same way.  A program without training code,
+`--dump` without a directory, and a directory that cannot be made or
+written are refused (exit 2, a message).
 
 Profile: the models named (lenet, residual) built with `cnngen --profile`
 (the first also as an LLVM object):
@@ -208,6 +209,12 @@ def check_refusals(args, model, work):
     r = run([exe, 'predict', '--dump'], input='')
     if r.returncode != 2 or 'needs a directory' not in r.stderr:
         failures.append(f'predict --dump without a directory: exit {r.returncode}, {r.stderr!r}')
+    plain_file = os.path.join(work, 'a_file')
+    open(plain_file, 'w').close()
+    for where in (plain_file, os.path.join(plain_file, 'below')):
+        r = run([exe, 'predict', '--dump', where], input='')
+        if r.returncode != 2 or not r.stderr.startswith(exe + ': error: cannot'):
+            failures.append(f'predict --dump {where}: exit {r.returncode}, {r.stderr!r}')
     r = run([exe, 'train', '--profile', '--data', os.devnull])
     if r.returncode != 2 or 'cnngen --profile' not in r.stderr:
         failures.append(f'a build without the profile, train --profile: exit {r.returncode}, {r.stderr!r}')

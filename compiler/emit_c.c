@@ -818,35 +818,28 @@ static void emit_predict_batch(Writer *w, const Model *m, const char *P)
     line(w, "    %s_predict_ws(%s_arena, input, output);", x, x);
     line(w, "}");
     blank(w);
-    if (w->profile) {
-        /* the profile's counters are one thread's */
-        line(w, "void %s_predict_batch(const float *input, float *output, int n)", x);
-        line(w, "{");
-        line(w, "    for (int i = 0; i < n; i++)");
-        line(w,
-             "        %s_predict(input + (size_t)i * %s_INPUT_SIZE, output + (size_t)i * "
-             "%s_OUTPUT_SIZE);",
-             x, P, P);
-        line(w, "}");
-        return;
+    /* with --profile one thread: the profile's counters are one thread's */
+    if (!w->profile) {
+        line(w, "#ifdef _OPENMP");
+        line(w, "static float %s_thread_arena[%s_ARENA_FLOATS + 1];", x, P);
+        line(w, "#pragma omp threadprivate(%s_thread_arena)", x);
+        line(w, "#endif");
+        blank(w);
     }
-    line(w, "#ifdef _OPENMP");
-    line(w, "static float %s_thread_arena[%s_ARENA_FLOATS + 1];", x, P);
-    line(w, "#pragma omp threadprivate(%s_thread_arena)", x);
-    line(w, "#endif");
-    blank(w);
     line(w, "void %s_predict_batch(const float *input, float *output, int n)", x);
     line(w, "{");
-    line(w, "#ifdef _OPENMP");
-    line(w, "    if (n >= %lld) {", min_samples);
-    line(w, "#pragma omp parallel for schedule(static)");
-    line(w, "        for (int i = 0; i < n; i++)");
-    line(w, "            %s_predict_ws(%s_thread_arena, input + (size_t)i * %s_INPUT_SIZE,", x, x,
-         P);
-    line(w, "                          output + (size_t)i * %s_OUTPUT_SIZE);", P);
-    line(w, "        return;");
-    line(w, "    }");
-    line(w, "#endif");
+    if (!w->profile) {
+        line(w, "#ifdef _OPENMP");
+        line(w, "    if (n >= %lld) {", min_samples);
+        line(w, "#pragma omp parallel for schedule(static)");
+        line(w, "        for (int i = 0; i < n; i++)");
+        line(w, "            %s_predict_ws(%s_thread_arena, input + (size_t)i * %s_INPUT_SIZE,", x,
+             x, P);
+        line(w, "                          output + (size_t)i * %s_OUTPUT_SIZE);", P);
+        line(w, "        return;");
+        line(w, "    }");
+        line(w, "#endif");
+    }
     line(w, "    for (int i = 0; i < n; i++)");
     line(w,
          "        %s_predict(input + (size_t)i * %s_INPUT_SIZE, output + (size_t)i * "
@@ -1142,9 +1135,8 @@ static void emit_profile_functions(Writer *w, const Model *m)
     blank(w);
 }
 
-/* A predictor's commands with the profile: the model as far as predict
- * needs it. */
-static void emit_predict_main(Writer *w, const Model *m, const char *P)
+/* PREFIX_main's start: the tensor table, and the model's name and sizes. */
+static void open_model_main(Writer *w, const Model *m, const char *P)
 {
     const char *x = w->prefix;
     line(w, "int %s_main(int argc, char **argv)", x);
@@ -1157,6 +1149,14 @@ static void emit_predict_main(Writer *w, const Model *m, const char *P)
     line(w, "m.name = \"%s\";", m->name);
     line(w, "m.input_size = %s_INPUT_SIZE;", P);
     line(w, "m.output_size = %s_OUTPUT_SIZE;", P);
+}
+
+/* A predictor's commands with the profile: the model as far as predict
+ * needs it. */
+static void emit_predict_main(Writer *w, const Model *m, const char *P)
+{
+    const char *x = w->prefix;
+    open_model_main(w, m, P);
     line(w, "m.seed = %lluULL;", (unsigned long long)m->train.seed);
     line(w, "m.ntensors = %s_TENSOR_COUNT;", P);
     line(w, "m.tensors = specs;");
@@ -1178,16 +1178,7 @@ static void emit_training_main(Writer *w, const Model *m, const char *P)
     const Shape *out = model_output_shape(m);
     int64_t last_axis = out->dim[out->rank - 1];
     bool ce = tc->loss == LOSS_CROSSENTROPY;
-    line(w, "int %s_main(int argc, char **argv)", x);
-    line(w, "{");
-    w->indent++;
-    line(w, "static cnnrt_tensor_spec specs[%s_TENSOR_COUNT + 1];", P);
-    line(w, "%s_runtime_specs(specs);", x);
-    line(w, "cnnrt_model m;");
-    line(w, "memset(&m, 0, sizeof m);");
-    line(w, "m.name = \"%s\";", m->name);
-    line(w, "m.input_size = %s_INPUT_SIZE;", P);
-    line(w, "m.output_size = %s_OUTPUT_SIZE;", P);
+    open_model_main(w, m, P);
     line(w, "m.last_axis = %lld;", (long long)last_axis);
     line(w, "m.batch = %s_TRAIN_BATCH;", P);
     line(w, "m.epochs = %lldL;", (long long)tc->epochs);

@@ -127,8 +127,9 @@ def build_object_with_runtime(args, model, o_path, exe, options=()):
     return None
 
 
-def read_safetensors(path):
-    """{name: tuple of floats} of an F32 safetensors file (metadata skipped)."""
+def read_tensors(path):
+    """{name: (shape, tuple of floats)} of an F32 safetensors file, in file
+    order (metadata skipped)."""
     with open(path, 'rb') as f:
         raw = f.read()
     n = struct.unpack('<Q', raw[:8])[0]
@@ -139,8 +140,13 @@ def read_safetensors(path):
         if name == '__metadata__':
             continue
         a, b = info['data_offsets']
-        out[name] = struct.unpack(f'<{(b - a) // 4}f', body[a:b])
+        out[name] = (info['shape'], struct.unpack(f'<{(b - a) // 4}f', body[a:b]))
     return out
+
+
+def read_safetensors(path):
+    """{name: tuple of floats} of an F32 safetensors file (metadata skipped)."""
+    return {name: values for name, (_, values) in read_tensors(path).items()}
 
 
 def write_safetensors(path, tensors):

@@ -29,41 +29,14 @@ import os
 import random
 import re
 import shlex
-import struct
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_common import WARNINGS, has_llvm, model_files, run, sanitizer_flags  # noqa: E402
+from e2e_common import (WARNINGS, has_llvm, model_files, read_tensors, run,  # noqa: E402
+                        sanitizer_flags, write_safetensors)
 
 SAMPLES = 6
-
-
-def read_tensors(path):
-    """{name: (shape, values)} of an F32 safetensors file."""
-    with open(path, 'rb') as f:
-        raw = f.read()
-    n = struct.unpack('<Q', raw[:8])[0]
-    header = json.loads(raw[8:8 + n])
-    body = raw[8 + n:]
-    out = {}
-    for name, info in header.items():
-        if name != '__metadata__':
-            a, b = info['data_offsets']
-            out[name] = (info['shape'], struct.unpack(f'<{(b - a) // 4}f', body[a:b]))
-    return out
-
-
-def write_tensors(path, tensors):
-    header, blobs, offset = {}, [], 0
-    for name, (shape, values) in tensors.items():
-        blob = struct.pack(f'<{len(values)}f', *values)
-        header[name] = {'dtype': 'F32', 'shape': shape, 'data_offsets': [offset, offset + len(blob)]}
-        blobs.append(blob)
-        offset += len(blob)
-    text = json.dumps(header).encode()
-    with open(path, 'wb') as f:
-        f.write(struct.pack('<Q', len(text)) + text + b''.join(blobs))
 
 
 def perturb(path, rng):
@@ -76,7 +49,7 @@ def perturb(path, rng):
                   'beta': (-0.3, 0.3), 'bias': (-0.2, 0.2)}.get(kind)
         if spread:
             tensors[name] = (shape, tuple(rng.uniform(*spread) for _ in values))
-    write_tensors(path, tensors)
+    write_safetensors(path, [(name, shape, values) for name, (shape, values) in tensors.items()])
 
 
 def summary(args, model):

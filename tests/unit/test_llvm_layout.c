@@ -1,7 +1,8 @@
-/* test_llvm_layout.c - the LLVM backend builds cnnrt_model field by field
- * (emit_llvm.c, model_type); cnnrt_main reads it through the header.  The
- * two must agree on every field's offset and on the size, or an object's
- * PREFIX_main hands the runtime a garbled model. */
+/* test_llvm_layout.c - the LLVM backend builds cnnrt_model and the layer
+ * table (cnnrt_layer_info) field by field (emit_llvm.c, model_type,
+ * layer_info_type); the runtime reads them through the header.  The two
+ * must agree on every field's offset and on the size, or an object hands
+ * the runtime a garbled model. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,28 @@
 
 #include "cnnrt.h"
 #include "emit_llvm.h"
+
+enum { MAX_FIELDS = 64 };
+
+/* The glue's offsets (layout_of) against the header's, field by field,
+ * and the sizes. */
+static void check_layout(const size_t *header, size_t fields, size_t header_size,
+                         int (*layout_of)(unsigned long long *, int, unsigned long long *))
+{
+    unsigned long long offsets[MAX_FIELDS], size = 0;
+    assert_true(fields < MAX_FIELDS);
+    int n = layout_of(offsets, MAX_FIELDS, &size);
+    if (n < 0)
+        skip();
+    assert_int_equal(n, fields);
+    for (size_t i = 0; i < fields; i++) {
+        if (offsets[i] != header[i])
+            print_error("field %zu: the glue puts it at %llu, the header at %zu\n", i, offsets[i],
+                        header[i]);
+        assert_int_equal(offsets[i], header[i]);
+    }
+    assert_int_equal(size, header_size);
+}
 
 static void test_model_layout_matches_header(void **state)
 {
@@ -47,19 +70,8 @@ static void test_model_layout_matches_header(void **state)
         offsetof(cnnrt_model, profile),
         offsetof(cnnrt_model, isa),
     };
-    enum { FIELDS = sizeof header / sizeof header[0] };
-    unsigned long long offsets[FIELDS + 4], size = 0;
-    int n = emit_llvm_model_layout(offsets, FIELDS + 4, &size);
-    if (n < 0)
-        skip();
-    assert_int_equal(n, FIELDS);
-    for (int i = 0; i < FIELDS; i++) {
-        if (offsets[i] != header[i])
-            print_error("field %d: the glue puts it at %llu, the header at %zu\n", i, offsets[i],
-                        header[i]);
-        assert_int_equal(offsets[i], header[i]);
-    }
-    assert_int_equal(size, sizeof(cnnrt_model));
+    check_layout(header, sizeof header / sizeof header[0], sizeof(cnnrt_model),
+                 emit_llvm_model_layout);
 }
 
 static void test_layer_info_layout_matches_header(void **state)
@@ -71,15 +83,8 @@ static void test_layer_info_layout_matches_header(void **state)
         offsetof(cnnrt_layer_info, shape), offsetof(cnnrt_layer_info, values),
         offsetof(cnnrt_layer_info, flops), offsetof(cnnrt_layer_info, fused_into),
     };
-    enum { FIELDS = sizeof header / sizeof header[0] };
-    unsigned long long offsets[FIELDS + 4], size = 0;
-    int n = emit_llvm_layer_info_layout(offsets, FIELDS + 4, &size);
-    if (n < 0)
-        skip();
-    assert_int_equal(n, FIELDS);
-    for (int i = 0; i < FIELDS; i++)
-        assert_int_equal(offsets[i], header[i]);
-    assert_int_equal(size, sizeof(cnnrt_layer_info));
+    check_layout(header, sizeof header / sizeof header[0], sizeof(cnnrt_layer_info),
+                 emit_llvm_layer_info_layout);
 }
 
 int main(void)

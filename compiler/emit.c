@@ -40,11 +40,9 @@ int64_t emit_layer_values(const Model *m, int i, bool training)
 int emit_layer_function(const Model *m, int i)
 {
     const Layer *l = m->layers[i];
+    /* a fused chain's storage is its producer's */
     if (l->fused)
-        for (int k = 0; k < m->nlayers; k++)
-            for (int e = 0; e < m->layers[k]->nepilogue; e++)
-                if (m->layers[k]->epilogue[e] == i + 1)
-                    return k;
+        return model_storage_owner(m, i + 1) - 1;
     return l->alias_of >= 0 ? -1 : i;
 }
 

@@ -1151,19 +1151,25 @@ static void open_model_main(Writer *w, const Model *m, const char *P)
     line(w, "m.output_size = %s_OUTPUT_SIZE;", P);
 }
 
-/* A predictor's commands with the profile: the model as far as predict
- * needs it. */
-static void emit_predict_main(Writer *w, const Model *m, const char *P)
+/* m.ntensors ... m.init: the weights, to load or to initialise. */
+static void emit_model_weights(Writer *w, const char *P)
 {
     const char *x = w->prefix;
-    open_model_main(w, m, P);
-    line(w, "m.seed = %lluULL;", (unsigned long long)m->train.seed);
     line(w, "m.ntensors = %s_TENSOR_COUNT;", P);
     line(w, "m.tensors = specs;");
     line(w, "m.params = %s_params;", x);
     line(w, "m.param_count = %s_PARAM_COUNT;", P);
     line(w, "m.init = %s_init_params;", x);
-    line(w, "m.predict = %s_predict_batch;", x);
+}
+
+/* A predictor's commands with the profile: the model as far as predict
+ * needs it. */
+static void emit_predict_main(Writer *w, const Model *m, const char *P)
+{
+    open_model_main(w, m, P);
+    line(w, "m.seed = %lluULL;", (unsigned long long)m->train.seed);
+    emit_model_weights(w, P);
+    line(w, "m.predict = %s_predict_batch;", w->prefix);
     emit_model_layers(w, m, false);
     line(w, "return cnnrt_main(argc, argv, &m);");
     w->indent--;
@@ -1195,11 +1201,7 @@ static void emit_training_main(Writer *w, const Model *m, const char *P)
         line(w, "m.metrics[%d] = %s;", k, name);
     }
     line(w, "m.nmetrics = %d;", tc->nmetrics);
-    line(w, "m.ntensors = %s_TENSOR_COUNT;", P);
-    line(w, "m.tensors = specs;");
-    line(w, "m.params = %s_params;", x);
-    line(w, "m.param_count = %s_PARAM_COUNT;", P);
-    line(w, "m.init = %s_init_params;", x);
+    emit_model_weights(w, P);
     line(w, "m.start_training = %s_start_training;", x);
     line(w, "m.train_batch = %s_train_batch;", x);
     line(w, "m.eval_batch = %s_eval_batch;", x);

@@ -53,6 +53,7 @@ typedef struct {
     LLVMValueRef arena, train, params; /* as float pointers */
     LLVMValueRef train_seed, train_step, train_lr;
     LLVMValueRef profile; /* --profile: cnnrt_profile_count[nlayers + 2], else NULL */
+    LLVMValueRef layers;  /* the layer table, once made (layer_table) */
     LLVMValueRef *bodies; /* one per IrFunc */
     LLVMTypeRef *body_types;
     bool **used; /* per IrFunc: the views it uses */
@@ -1155,6 +1156,8 @@ static LLVMTypeRef layer_info_type(const Gen *g)
 static LLVMValueRef layer_table(Gen *g, bool training)
 {
     const Model *m = g->m;
+    if (g->layers) /* the profile's report reads no more than PREFIX_main's table */
+        return g->layers;
     LLVMValueRef *rows = xcalloc((size_t)m->nlayers + 1, sizeof *rows);
     for (int i = 0; i < m->nlayers; i++) {
         const Layer *l = m->layers[i];
@@ -1171,7 +1174,8 @@ static LLVMValueRef layer_table(Gen *g, bool training)
     rows[m->nlayers] = LLVMConstNull(layer_info_type(g));
     LLVMValueRef v = constant_table(g, "layers", layer_info_type(g), rows, m->nlayers + 1, true);
     free(rows);
-    return LLVMConstBitCast(v, g->pi8);
+    g->layers = LLVMConstBitCast(v, g->pi8);
+    return g->layers;
 }
 
 /* The optimizer's state blocks in the training arena (NULL: none). */

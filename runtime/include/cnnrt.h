@@ -340,9 +340,9 @@ typedef struct {
  * writes each layer's outputs for the samples (DIR/LAYER.safetensors). */
 int cnnrt_main(int argc, char **argv, const cnnrt_model *m);
 
-/* The profile table of m's counters, whose whole calls are predict calls,
- * or training steps (a step's FLOPs counted as 3 forward passes); and the
- * counters back to zero. */
+/* Print the profile table of m's counters, whose whole calls are predict
+ * calls, or training steps (a step's FLOPs counted as 3 forward passes);
+ * and set the counters back to zero. */
 void cnnrt_profile_report(FILE *out, const cnnrt_model *m, int training);
 void cnnrt_profile_reset(const cnnrt_model *m);
 

@@ -23,6 +23,7 @@ Model *compile_source(const char *filename, const char *text, size_t len, Diag *
     if (m) {
         graph_plan_params(m);
         graph_plan_memory(m);
+        graph_plan_blocks(m);
         graph_plan_training(m);
     }
     return m;
@@ -32,6 +33,7 @@ bool compile_lower(const Model *m, const CompileOptions *o, IrProgram *p)
 {
     p->vector_width = o->vector_width;
     p->vector_registers = o->vector_registers;
+    p->blocks = o->blocks && m->block_samples > 0;
     lower_model(m, p);
     /* Training memory is one static array, indexed with int, and all the
      * static memory must link. */

@@ -30,6 +30,7 @@ typedef struct {
     int vector_width;     /* floats per vector in register blocks; 0: none */
     int vector_registers; /* the target's vector registers */
     bool train;           /* lower the training step too */
+    bool blocks;          /* and predict_batch's block functions (graph_plan_blocks) */
 } CompileOptions;
 
 /* A planned model -> the loop IR in p: lower, lower training, passes.

@@ -51,6 +51,7 @@ typedef struct {
     bool contract;              /* multiply-adds as llvm.fmuladd */
     LLVMTypeRef f32, f64, i8, i32, i64, lng, vd, pf32, pi8;
     LLVMValueRef arena, train, params; /* as float pointers */
+    LLVMValueRef block_arena;          /* predict_batch's blocks' (graph_plan_blocks) */
     LLVMValueRef train_seed, train_step, train_lr;
     LLVMValueRef profile; /* --profile: cnnrt_profile_count[nlayers + 2], else NULL */
     LLVMValueRef layers;  /* the layer table, once made (layer_table) */
@@ -379,16 +380,27 @@ static void ir_loop_body(Gen *g, LLVMValueRef i, void *arg)
     block(l->x, &l->s->body);
 }
 
-/* An IRS_FOR: constant bounds, or the batch's n. */
+/* An IRS_FOR: constant bounds, or the batch's n (its whole groups, or
+ * the samples they leave). */
 static void loop(FuncGen *x, const IrStmt *s)
 {
     Gen *g = x->g;
     if (!s->to_batch && s->lo >= s->hi)
         return;
-    LLVMValueRef hi = s->to_batch ? LLVMBuildSExt(g->b, x->n, g->i64, "") : i64c(g, s->hi);
+    LLVMValueRef lo = i64c(g, s->lo), hi = i64c(g, s->hi);
+    if (s->to_batch) {
+        hi = LLVMBuildSExt(g->b, x->n, g->i64, "");
+        if (s->group > 1) {
+            LLVMValueRef groups = LLVMBuildSDiv(g->b, hi, i64c(g, s->group), "");
+            if (s->batch_tail)
+                lo = LLVMBuildMul(g->b, groups, i64c(g, s->group), "");
+            else
+                hi = groups;
+        }
+    }
     LLVMValueRef saved = x->var[s->var];
     IrLoop l = {x, s};
-    counted_loop(g, i64c(g, s->lo), hi, s->to_batch, x->f->var_names[s->var], ir_loop_body, &l);
+    counted_loop(g, lo, hi, s->to_batch, x->f->var_names[s->var], ir_loop_body, &l);
     x->var[s->var] = saved;
 }
 
@@ -747,6 +759,101 @@ static void predict_one_sample(Gen *g, LLVMValueRef i, void *arg)
     call(g, a[2], LLVMFunctionType(g->vd, params, 2, 0), args, 2);
 }
 
+/* ---- predict_batch in blocks (emit_c.c's emit_forward_block) -------------------- */
+
+static bool has_block_functions(const IrProgram *p)
+{
+    for (int k = 0; k < p->nfuncs; k++)
+        if (p->funcs[k]->phase == PHASE_PREDICT_BLOCK)
+            return true;
+    return false;
+}
+
+typedef struct {
+    int from, to; /* the functions computing one sample */
+    const Bases *at;
+} BlockSamples;
+
+/* Sample s of a block: the functions from..to-1 in its own arena. */
+static void block_sample(Gen *g, LLVMValueRef s, void *arg)
+{
+    const BlockSamples *b = arg;
+    const Model *m = g->m;
+    int64_t in = shape_size(&m->input), out = shape_size(model_output_shape(m));
+    Bases one = {float_at(g, b->at->input, LLVMBuildMul(g->b, s, i64c(g, in), "")),
+                 float_at(g, b->at->output, LLVMBuildMul(g->b, s, i64c(g, out), "")), NULL, NULL,
+                 float_at(g, b->at->arena, LLVMBuildMul(g->b, s, i64c(g, m->block_stride), ""))};
+    for (int k = b->from; k < b->to; k++)
+        if (g->p->funcs[k]->phase == PHASE_PREDICT)
+            call_body(g, k, &one, NULL);
+}
+
+/* forward_block(arena, input, output, n): the layers with a block
+ * function once for the block, the others sample by sample between
+ * (a block function's twin for one sample comes right before it). */
+static LLVMValueRef forward_block(Gen *g)
+{
+    LLVMTypeRef params[4] = {g->pf32, g->pf32, g->pf32, g->i32};
+    LLVMValueRef fn = begin_function(g, "forward_block", g->vd, params, 4, true);
+    Bases at = {LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), NULL, LLVMGetParam(fn, 3),
+                LLVMGetParam(fn, 0)};
+    const IrProgram *p = g->p;
+    for (int from = 0; from < p->nfuncs;) {
+        int to = from;
+        while (to < p->nfuncs && p->funcs[to]->phase != PHASE_PREDICT_BLOCK)
+            to++;
+        BlockSamples b = {from, to < p->nfuncs ? to - 1 : to, &at};
+        if (b.to > b.from)
+            loop_to(g, at.n, block_sample, &b);
+        if (to < p->nfuncs)
+            call_body(g, to, &at, NULL);
+        from = to + 1;
+    }
+    LLVMBuildRetVoid(g->b);
+    return fn;
+}
+
+typedef struct {
+    LLVMValueRef fn, input, output, n;
+} BlockCalls;
+
+/* Block b of predict_batch: samples b * BLOCK_SAMPLES on, at most that many. */
+static void predict_block(Gen *g, LLVMValueRef b, void *arg)
+{
+    const BlockCalls *c = arg;
+    const Model *m = g->m;
+    LLVMValueRef first = LLVMBuildMul(g->b, b, i64c(g, m->block_samples), "");
+    LLVMValueRef left = LLVMBuildSub(g->b, LLVMBuildSExt(g->b, c->n, g->i64, ""), first, "");
+    LLVMValueRef most = i64c(g, m->block_samples);
+    LLVMValueRef count =
+        LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, left, most, ""), left, most, "");
+    LLVMTypeRef params[4] = {g->pf32, g->pf32, g->pf32, g->i32};
+    LLVMValueRef args[4] = {
+        g->block_arena,
+        float_at(g, c->input, LLVMBuildMul(g->b, first, i64c(g, shape_size(&m->input)), "")),
+        float_at(g, c->output,
+                 LLVMBuildMul(g->b, first, i64c(g, shape_size(model_output_shape(m))), "")),
+        LLVMBuildTrunc(g->b, count, g->i32, "")};
+    call(g, c->fn, LLVMFunctionType(g->vd, params, 4, 0), args, 4);
+}
+
+/* predict_batch: block after block of BLOCK_SAMPLES samples, each with
+ * an arena of its own in the block arena (the object has no threads). */
+static void predict_batch_in_blocks(Gen *g, LLVMValueRef forward)
+{
+    const Model *m = g->m;
+    g->block_arena = float_array(g, "block_arena", (int64_t)m->block_samples * m->block_stride);
+    LLVMTypeRef params[3] = {g->pf32, g->pf32, g->i32};
+    LLVMValueRef fn = begin_function(g, "predict_batch", g->vd, params, 3, false);
+    BlockCalls c = {forward, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), LLVMGetParam(fn, 2)};
+    LLVMValueRef n = LLVMBuildSExt(g->b, c.n, g->i64, "");
+    LLVMValueRef blocks =
+        LLVMBuildSDiv(g->b, LLVMBuildAdd(g->b, n, i64c(g, m->block_samples - 1), ""),
+                      i64c(g, m->block_samples), "");
+    counted_loop(g, i64c(g, 0), blocks, true, "block", predict_block, &c);
+    LLVMBuildRetVoid(g->b);
+}
+
 static void emit_predict(Gen *g)
 {
     LLVMTypeRef params[3] = {g->pf32, g->pf32, g->i32};
@@ -775,10 +882,14 @@ static void emit_predict(Gen *g)
     call(g, ws, LLVMFunctionType(g->vd, ws_params, 3, 0), args, 3);
     LLVMBuildRetVoid(g->b);
 
-    LLVMValueRef batch = begin_function(g, "predict_batch", g->vd, params, 3, false);
-    LLVMValueRef a[3] = {LLVMGetParam(batch, 0), LLVMGetParam(batch, 1), fn};
-    loop_to(g, LLVMGetParam(batch, 2), predict_one_sample, a);
-    LLVMBuildRetVoid(g->b);
+    if (g->m->block_samples > 0 && has_block_functions(g->p)) {
+        predict_batch_in_blocks(g, forward_block(g));
+    } else {
+        LLVMValueRef batch = begin_function(g, "predict_batch", g->vd, params, 3, false);
+        LLVMValueRef a[3] = {LLVMGetParam(batch, 0), LLVMGetParam(batch, 1), fn};
+        loop_to(g, LLVMGetParam(batch, 2), predict_one_sample, a);
+        LLVMBuildRetVoid(g->b);
+    }
 
     /* PREFIX_isa: one build, for the host's CPU or the given target */
     begin_function(g, "isa", g->pi8, NULL, 0, false);

@@ -79,7 +79,8 @@ int64_t model_param_count(const Model *m, bool trainable)
 int64_t model_static_bytes(const Model *m, bool training)
 {
     int64_t floats = model_param_count(m, true) + model_param_count(m, false);
-    floats += m->arena_floats + (training ? m->tp.floats : 0);
+    floats += m->arena_floats + (int64_t)m->block_samples * m->block_stride;
+    floats += training ? m->tp.floats : 0;
     return mul_sat(4, floats);
 }
 
@@ -268,6 +269,43 @@ void graph_plan_memory(Model *m)
     free(fl.free);
     free(last_use);
     free(users);
+}
+
+/* Parameters past this many floats (the first-level cache's 32 KB) are
+ * read from further out for every sample, unless samples share them. */
+#define BLOCK_MIN_PARAM_FLOATS 8192
+/* A block's arenas stay under 64 MB, and hold at least two groups of
+ * samples (a block lowering's register block: lower.h LOWER_BLOCK_GROUP). */
+#define BLOCK_MAX_BYTES (INT64_C(64) << 20)
+#define BLOCK_MAX_SAMPLES 64
+
+bool layer_runs_in_blocks(const Model *m, int i)
+{
+    const Layer *l = m->layers[i];
+    return l->kind->lower_block && l->alias_of < 0 && l->activation != ACT_SOFTMAX &&
+           layer_param_count(l, true) + layer_param_count(l, false) >= BLOCK_MIN_PARAM_FLOATS;
+}
+
+void graph_plan_blocks(Model *m)
+{
+    m->block_samples = 0;
+    m->block_stride = 0;
+    bool any = false;
+    for (int i = 0; i < m->nlayers; i++)
+        any |= layer_runs_in_blocks(m, i);
+    if (!any)
+        return;
+    /* a whole number of cache lines (16 floats), and not a multiple of
+     * 4 KB: the group's samples would fall in the same cache sets */
+    int64_t stride = (m->arena_floats + 1 + 15) / 16 * 16;
+    if (stride % 1024 == 0)
+        stride += 16;
+    int64_t samples = BLOCK_MAX_BYTES / (4 * stride);
+    samples = samples > BLOCK_MAX_SAMPLES ? BLOCK_MAX_SAMPLES : samples / 4 * 4;
+    if (samples < 8)
+        return;
+    m->block_samples = (int)samples;
+    m->block_stride = stride;
 }
 
 void graph_plan_params(Model *m)

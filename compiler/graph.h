@@ -229,8 +229,13 @@ typedef struct {
     int nparams;
     int64_t param_floats; /* the parameter block: all of them, end to end */
     int64_t arena_floats; /* static activation memory for one sample */
-    TrainPlan tp;         /* static training memory */
-    Arena arena;          /* owns everything above */
+    /* predict_batch's blocks (graph_plan_blocks): how many samples a
+     * block holds (0: no layer computes blocks, predict_batch runs sample
+     * by sample) and the floats from one sample's arena to the next's. */
+    int block_samples;
+    int64_t block_stride;
+    TrainPlan tp; /* static training memory */
+    Arena arena;  /* owns everything above */
 } Model;
 
 const Shape *model_node_shape(const Model *m, int node);
@@ -255,6 +260,16 @@ __int128 model_flops(const Model *m);
  * The node whose storage is the model output is written to the caller's
  * buffer. */
 void graph_plan_memory(Model *m);
+
+/* Whether layer i computes a block of samples at once in predict_batch
+ * (its kind has a block lowering, and its parameters do not stay in the
+ * first-level cache from one sample to the next). */
+bool layer_runs_in_blocks(const Model *m, int i);
+/* predict_batch's blocks (Model.block_samples, block_stride), after
+ * graph_plan_memory: each sample of a block has an arena of its own, so
+ * the layers that compute whole blocks read their parameters once per
+ * block. */
+void graph_plan_blocks(Model *m);
 
 /* Plan the training arena for the train block's batch (TrainPlan). */
 void graph_plan_training(Model *m);

@@ -230,6 +230,20 @@ IrStmt *ir_for_batch(IrProgram *p, IrBlock *b, int var)
     return s;
 }
 
+IrStmt *ir_for_batch_groups(IrProgram *p, IrBlock *b, int var, int64_t group)
+{
+    IrStmt *s = ir_for_batch(p, b, var);
+    s->group = group;
+    return s;
+}
+
+IrStmt *ir_for_batch_tail(IrProgram *p, IrBlock *b, int var, int64_t group)
+{
+    IrStmt *s = ir_for_batch_groups(p, b, var, group);
+    s->batch_tail = true;
+    return s;
+}
+
 void ir_store(IrProgram *p, IrBlock *b, int view, IrIndex index, IrExpr *value, bool accumulate)
 {
     IrStmt *s = append(p, b, IRS_STORE);
@@ -351,6 +365,8 @@ static void subst_stmt(const Subst *s, const IrStmt *st, IrBlock *to)
         IrStmt *loop = ir_for(s->p, to, st->var, st->lo, st->hi);
         loop->unroll = st->unroll;
         loop->to_batch = st->to_batch;
+        loop->group = st->group;
+        loop->batch_tail = st->batch_tail;
         loop->parallel = st->parallel;
         loop->unroll_hint = st->unroll_hint;
         subst_block(s, &st->body, &loop->body);

@@ -88,10 +88,14 @@ typedef enum { SCALAR_DECLARE, SCALAR_SET, SCALAR_ADD } ScalarMode;
 
 struct IrStmt {
     IrStmtKind kind;
-    int var;          /* FOR */
-    int64_t lo, hi;   /* FOR */
-    bool unroll;      /* FOR: the unroll pass may replicate the body */
-    bool to_batch;    /* FOR: runs to the batch's n (a training function), not hi */
+    int var;        /* FOR */
+    int64_t lo, hi; /* FOR */
+    bool unroll;    /* FOR: the unroll pass may replicate the body */
+    bool to_batch;  /* FOR: runs to the batch's n (a training or block function), not hi */
+    int64_t group;  /* FOR to_batch, above 1: runs over the whole groups of `group`
+                       * samples, 0 to n / group; batch_tail: then the samples past
+                       * the last whole group, n / group * group to n */
+    bool batch_tail;
     bool parallel;    /* FOR: iterations write disjoint floats (threads may share them) */
     bool unroll_hint; /* FOR: worth unrolling by 4 (the C backend asks gcc to) */
     IrBlock body;     /* FOR */
@@ -123,13 +127,17 @@ typedef struct {
     int64_t sample_stride; /* per-sample functions: floats from one sample to the next */
 } IrView;
 
-/* Inference functions compute one sample: (input, output).  Training
+/* Inference functions compute one sample: (input, output); a block
+ * function computes n samples of a block (input, output, arena, n), each
+ * view's sample s at s * sample_stride floats further (the indices say
+ * so: its loops over the samples are the function's own).  Training
  * functions see a batch of n samples: (input, target, n); a per-sample
  * one runs its body for each sample in order, its views with a sample
  * stride moved to that sample, the others (parameters, their gradients,
  * per-channel sums) shared, so sums over the batch come in sample order. */
 typedef enum {
     PHASE_PREDICT,       /* inference, one sample */
+    PHASE_PREDICT_BLOCK, /* inference, a block of samples (predict_batch) */
     PHASE_FORWARD,       /* training and evaluation: the forward pass */
     PHASE_FORWARD_TRAIN, /* the forward pass in training mode only */
     PHASE_FORWARD_EVAL,  /* the forward pass in evaluation only */
@@ -203,10 +211,11 @@ typedef struct {
     int vector_width;              /* floats in the widest vector; 0: no vectors */
     int vector_registers;          /* how many the target has, for register blocks */
     IrSteps train_step, eval_step; /* empty without training */
+    bool blocks;                   /* lower predict_batch's block functions too */
 } IrProgram;
 
 IrFunc *ir_func(IrProgram *p, const char *name, const char *comment);
-/* A training function (see IrPhase). */
+/* A function of another phase than PHASE_PREDICT (see IrPhase). */
 IrFunc *ir_train_func(IrProgram *p, const char *name, const char *comment, IrPhase phase,
                       bool per_sample);
 /* A view that moves by sample_stride floats from one sample to the next. */
@@ -246,6 +255,10 @@ IrExpr *ir_select_pos(IrProgram *p, IrExpr *cond, IrExpr *then, IrExpr *otherwis
 IrStmt *ir_for(IrProgram *p, IrBlock *b, int var, int64_t lo, int64_t hi);
 /* for (var = 0; var < n; var++): over the samples of a training batch. */
 IrStmt *ir_for_batch(IrProgram *p, IrBlock *b, int var);
+/* for (var = 0; var < n / group; var++): over whole groups of samples;
+ * and for (var = n / group * group; var < n; var++): the samples left. */
+IrStmt *ir_for_batch_groups(IrProgram *p, IrBlock *b, int var, int64_t group);
+IrStmt *ir_for_batch_tail(IrProgram *p, IrBlock *b, int var, int64_t group);
 void ir_store(IrProgram *p, IrBlock *b, int view, IrIndex index, IrExpr *value, bool accumulate);
 void ir_set(IrProgram *p, IrBlock *b, int scalar, ScalarMode mode, IrExpr *value);
 void ir_comment(IrProgram *p, IrBlock *b, const char *text);

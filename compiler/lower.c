@@ -152,13 +152,35 @@ char *lower_layer_comment(Arena *a, const Model *m, const Layer *l, const char *
     return text;
 }
 
-static void lower_layer(const Model *m, IrProgram *p, int index)
+IrIndex lower_sample_index(const LowerCtx *c, int v, int s, IrIndex ix)
+{
+    return ix_add_var(ix, s, c->f->views[v].sample_stride);
+}
+
+/* In a block function, each view of a sample's values moves by a whole
+ * sample's from one sample to the next: the caller's input and output, or
+ * one sample's arena in predict_batch's block of them. */
+static void set_block_strides(LowerCtx *c)
+{
+    const Model *m = c->m;
+    for (int v = 0; v < c->f->nviews; v++) {
+        IrView *view = &c->f->views[v];
+        view->sample_stride = view->base == VIEW_INPUT    ? shape_size(&m->input)
+                              : view->base == VIEW_OUTPUT ? shape_size(model_output_shape(m))
+                              : view->base == VIEW_ARENA  ? m->block_stride
+                                                          : 0;
+    }
+}
+
+/* The function computing layer `index`: for one sample, or (block) for a
+ * block of samples. */
+static void lower_layer_function(const Model *m, IrProgram *p, int index, bool block)
 {
     const Layer *l = m->layers[index];
-    if (l->alias_of >= 0)
-        return;
-    char *fname = arena_printf(&p->arena, "layer_%s", l->name);
-    IrFunc *f = ir_func(p, fname, lower_layer_comment(&p->arena, m, l, NULL));
+    char *fname = arena_printf(&p->arena, "layer_%s%s", l->name, block ? "_block" : "");
+    char *comment = lower_layer_comment(&p->arena, m, l, NULL);
+    IrFunc *f = block ? ir_train_func(p, fname, comment, PHASE_PREDICT_BLOCK, false)
+                      : ir_func(p, fname, comment);
     LowerCtx c = {.p = p,
                   .f = f,
                   .m = m,
@@ -177,7 +199,25 @@ static void lower_layer(const Model *m, IrProgram *p, int index)
     for (int k = 0; k < l->nparams; k++)
         c.params[k] = ir_view(p, f, lower_param_name(l, k), VIEW_PARAMS, l->params[k].offset,
                               shape_size(&l->params[k].shape), false);
-    l->kind->lower(&c);
+    if (block) {
+        set_block_strides(&c);
+        l->kind->lower_block(&c);
+    } else {
+        l->kind->lower(&c);
+    }
+}
+
+/* A layer's function, and its block function right after it when it has
+ * one (emit's predict_batch calls it in the place of the other).  Plain
+ * loops keep to one sample: without vectors a block's accumulators would
+ * go through memory. */
+static void lower_layer(const Model *m, IrProgram *p, int index)
+{
+    if (m->layers[index]->alias_of >= 0)
+        return;
+    lower_layer_function(m, p, index, false);
+    if (p->blocks && p->vector_width > 0 && layer_runs_in_blocks(m, index))
+        lower_layer_function(m, p, index, true);
 }
 
 void lower_model(const Model *m, IrProgram *p)

@@ -64,6 +64,13 @@ IrExpr *lower_activation_grad(LowerCtx *c, Activation act, float alpha, IrExpr *
 void lower_softmax_grad(LowerCtx *c, IrBlock *b, int grad, int y, int64_t positions,
                         int64_t channels);
 
+/* Block functions (PHASE_PREDICT_BLOCK) compute their samples in groups
+ * of this many (a register block over the samples), then the rest one
+ * at a time. */
+enum { LOWER_BLOCK_GROUP = 4 };
+/* Index ix of sample s (a loop variable) in view v of a block function. */
+IrIndex lower_sample_index(const LowerCtx *c, int v, int s, IrIndex ix);
+
 /* Names in generated code: "x", "x1", "x2"... for source i (stem "x" or
  * "dx"); a parameter's (its kind's param_names: "w", "b"; batchnorm's
  * "gamma", "beta", "mean", "var"); a function's comment: kind, name, line, shapes (with `what`

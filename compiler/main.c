@@ -556,13 +556,14 @@ static int generate(const Options *o, const Model *m, int argc, char **argv)
     bool inline_all = o->vector_width < 0 && o->emit == EMIT_C && emit_small_model(m);
     if (inline_all) {
         /* one version in plain loops, every layer inlined (emit_small_model) */
-        CompileOptions co = {0, 16, want_train};
+        CompileOptions co = {0, 16, want_train, !o->profile};
         train = compile_lower(m, &co, &programs[0]);
     } else if (o->vector_width < 0 && o->emit == EMIT_C) {
         /* auto: one lowering per instruction-set clone */
         nprograms = EMIT_CLONE_COUNT;
         for (int k = 0; k < nprograms; k++) {
-            CompileOptions co = {emit_clones[k].lanes, emit_clones[k].registers, want_train};
+            CompileOptions co = {emit_clones[k].lanes, emit_clones[k].registers, want_train,
+                                 !o->profile};
             train = compile_lower(m, &co, &programs[k]);
         }
     } else {
@@ -571,7 +572,7 @@ static int generate(const Options *o, const Model *m, int argc, char **argv)
                              o->vector_registers ? o->vector_registers
                              : width >= 16       ? 32
                                                  : 16,
-                             want_train};
+                             want_train, !o->profile};
         train = compile_lower(m, &co, &programs[0]);
     }
     if (want_train && !train) /* past 2 GB of static memory, or int indexing */

@@ -63,6 +63,11 @@ struct LayerKind {
     __int128 (*flops)(const Layer *l, const Shape *in);
     /* The forward pass at inference, as loops (lower.h). */
     void (*lower)(LowerCtx *c);
+    /* predict_batch: the forward pass over a block of samples, into a
+     * PHASE_PREDICT_BLOCK function, each sample's values exactly lower's
+     * (graph.h layer_runs_in_blocks says when it is used); NULL: the
+     * kind computes one sample at a time. */
+    void (*lower_block)(LowerCtx *c);
     /* Training (lower_train.c): the forward pass, when it is not lower's
      * (batchnorm, dropout); NULL: lower_train_forward. */
     void (*lower_train)(const LowerCtx *base);

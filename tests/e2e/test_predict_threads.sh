@@ -3,7 +3,11 @@
 # threads predicting at once through their own workspaces under
 # ThreadSanitizer, and predict_batch on 1, 2 and 3 OpenMP threads, each
 # bit for bit what predict gives sample by sample; for the C backend's
-# default output and for an object from the LLVM backend.
+# default output and for an object from the LLVM backend.  dense_blocks
+# has dense layers that predict_batch computes a block of samples at a
+# time (graph_plan_blocks): there each instruction-set clone is forced
+# in turn (CNNGEN_ISA; one this CPU cannot run is reported as skipped),
+# built with gcc and with clang, and the plain loops (-DCNNGEN_PORTABLE).
 #   test_predict_threads.sh CNNGEN SOURCE_DIR RUNTIME_LIB_DIR
 set -eu
 cnngen=$1 src=$2 lib=$3
@@ -27,7 +31,21 @@ check() { # label, command...
 tsan=yes
 printf 'int main(void){return 0;}\n' >"$work/t.c"
 cc -fsanitize=thread "$work/t.c" -o "$work/t" 2>/dev/null && "$work/t" 2>/dev/null || tsan=no
-for model in bench/lenet.cnn examples/residual.cnn examples/series_filters.cnn; do
+# every clone of the OpenMP build: its compiler
+clones() {
+    for isa in avx512 avx2 generic; do
+        for t in 1 3; do
+            out=$(CNNGEN_ISA=$isa OMP_NUM_THREADS=$t "$work/omp" 2 2>&1) || true
+            case $out in
+            "$isa:"*) check "$name ($1): $isa, OMP_NUM_THREADS=$t" \
+                env CNNGEN_ISA=$isa OMP_NUM_THREADS=$t "$work/omp" 2 ;;
+            *) echo "SKIPPED $name ($1): $isa: this CPU does not run it (ran ${out%%:*})" ;;
+            esac
+        done
+    done
+}
+for model in bench/lenet.cnn examples/residual.cnn examples/series_filters.cnn \
+    tests/models/dense_blocks.cnn; do
     name=$(basename "$model" .cnn)
     "$cnngen" "$src/$model" --prefix m -o "$work/m.c"
     if [ $tsan = yes ]; then
@@ -42,6 +60,17 @@ for model in bench/lenet.cnn examples/residual.cnn examples/series_filters.cnn; 
     for t in 1 2 3; do
         check "$name: -fopenmp, OMP_NUM_THREADS=$t" env OMP_NUM_THREADS=$t "$work/omp" 8
     done
+    if [ "$name" = dense_blocks ]; then
+        clones gcc
+        if command -v clang >/dev/null 2>&1; then
+            # shellcheck disable=SC2086
+            clang -std=c99 -O2 -fopenmp $inc "$driver" "$work/m.c" $libs -o "$work/omp"
+            clones clang
+        fi
+        # shellcheck disable=SC2086
+        cc -std=c99 -O2 -fopenmp -DCNNGEN_PORTABLE $inc "$driver" "$work/m.c" $libs -o "$work/omp"
+        check "$name: plain loops, OMP_NUM_THREADS=2" env OMP_NUM_THREADS=2 "$work/omp" 2
+    fi
     if "$cnngen" --version | grep -q 'LLVM backend: LLVM'; then
         "$cnngen" "$src/$model" --prefix m --emit=obj -o "$work/m.o"
         # shellcheck disable=SC2086

@@ -2,7 +2,8 @@
  * each through its own workspace (m_predict_ws), ROUNDS passes over the
  * same samples each; every output must equal, bit for bit, what m_predict
  * gives for that sample alone.  Then m_predict_batch (on OpenMP's threads
- * when built with -fopenmp) must give the same bits again.  Built by
+ * when built with -fopenmp) must give the same bits again, over all the
+ * samples (two blocks) and over a few runs of them.  Built by
  * tests/e2e/test_predict_threads.sh, under ThreadSanitizer among others.
  *   threads_predict [THREADS] */
 #define _POSIX_C_SOURCE 200809L
@@ -13,7 +14,9 @@
 
 #include "m.h"
 
-enum { SAMPLES = 32, ROUNDS = 4, MAX_THREADS = 64 };
+/* more samples than a block of predict_batch holds (64): blocks, their
+ * groups of 4 and the samples left over all run */
+enum { SAMPLES = 70, ROUNDS = 4, MAX_THREADS = 64 };
 
 static float inputs[SAMPLES][M_INPUT_SIZE];
 static float expected[SAMPLES][M_OUTPUT_SIZE];
@@ -67,8 +70,14 @@ int main(int argc, char **argv)
     }
 
     static float batch[SAMPLES][M_OUTPUT_SIZE];
-    m_predict_batch(&inputs[0][0], &batch[0][0], SAMPLES);
-    int batch_failures = memcmp(batch, expected, sizeof batch) != 0;
+    int batch_failures = 0;
+    static const int runs[][2] = {{0, SAMPLES}, {3, 5}, {11, 1}, {20, 9}}; /* first, count */
+    for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
+        memset(batch, 0, sizeof batch);
+        int first = runs[r][0], count = runs[r][1];
+        m_predict_batch(inputs[first], batch[first], count);
+        batch_failures += memcmp(batch[first], expected[first], sizeof batch[0] * count) != 0;
+    }
     printf("%s: %d threads x %d predictions through their own workspaces: %d differ; "
            "predict_batch: %s\n",
            m_isa(), threads, ROUNDS * SAMPLES, failures, batch_failures ? "differs" : "the same");

@@ -2,7 +2,9 @@
  * (prefix bench_model) the way bench/peers/torch_peers.py --mode train
  * times PyTorch's: forward, loss, backward and the optimizer step on one
  * fixed random batch, each step timed on its own after a warm-up; prints
- * the median and the minimum per step as one JSON line.
+ * the median and the minimum per step as one JSON line.  Built with
+ * -DBENCH_PROFILE against code from cnngen --profile, it then prints the
+ * profile of the timed steps (on stderr).
  *   bench_train_driver CLASSES [MIN_TIME] [MIN_CALLS]   (CLASSES 0: real targets) */
 #define _POSIX_C_SOURCE 199309L
 #include <stdio.h>
@@ -32,6 +34,9 @@ int main(int argc, char **argv)
     double warm_end = bench_now() + 0.3, loss = 0;
     while (bench_now() < warm_end)
         loss = bench_model_train_batch(x, t, batch, y);
+#ifdef BENCH_PROFILE
+    bench_model_profile_reset();
+#endif
     size_t cap = 1024, n = 0;
     double *times = malloc(cap * sizeof *times);
     double stop = bench_now() + min_time;
@@ -43,6 +48,9 @@ int main(int argc, char **argv)
             times = realloc(times, (cap *= 2) * sizeof *times);
         times[n++] = dt;
     }
+#ifdef BENCH_PROFILE
+    bench_model_profile_report(stderr, 1);
+#endif
     bench_sort(times, n);
     printf("{\"batch\": %d, \"ms_median\": %.6f, \"ms_min\": %.6f, \"calls\": %zu, "
            "\"loss\": %g, \"isa\": \"%s\"}\n",

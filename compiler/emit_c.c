@@ -425,9 +425,12 @@ static void print_per_sample_function(Writer *w, const IrFunc *f)
      * writes (no shared sums): the result is the same for any number of
      * threads. */
     bool shared_writes = false;
+    bool *written = xcalloc((size_t)f->nviews + 1, sizeof *written);
+    ir_views_written(f, written);
     for (int i = 0; i < f->nviews; i++)
-        shared_writes |= used[i] && f->views[i].base != VIEW_LOCAL && f->views[i].written &&
-                         f->views[i].sample_stride == 0;
+        shared_writes |=
+            written[i] && f->views[i].base != VIEW_LOCAL && f->views[i].sample_stride == 0;
+    free(written);
     if (!shared_writes)
         line(w, "%s_PARALLEL_FOR", w->macro_prefix);
     line(w, "for (int s = 0; s < n; s++)");

@@ -474,6 +474,24 @@ void ir_views_used(const IrFunc *f, bool *used)
     views_used_block(&f->body, used);
 }
 
+static void views_written_block(const IrBlock *b, bool *written)
+{
+    for (int i = 0; i < b->count; i++) {
+        const IrStmt *s = b->items[i];
+        if (s->kind == IRS_FOR)
+            views_written_block(&s->body, written);
+        if (s->kind == IRS_STORE || s->kind == IRS_VSTORE)
+            written[s->view] = true;
+    }
+}
+
+void ir_views_written(const IrFunc *f, bool *written)
+{
+    for (int i = 0; i < f->nviews; i++)
+        written[i] = false;
+    views_written_block(&f->body, written);
+}
+
 static bool expr_uses_batch_size(const IrExpr *e)
 {
     return e && (e->kind == IRE_BATCH || expr_uses_batch_size(e->a) || expr_uses_batch_size(e->b) ||

@@ -272,6 +272,8 @@ void ir_vstore(IrProgram *p, IrBlock *b, int view, IrIndex index, int vreg);
 /* Which views a function really reads or writes (a region with no valid
  * taps, say, never reads the kernel): used[view], nviews entries. */
 void ir_views_used(const IrFunc *f, bool *used);
+/* Which views it stores to (a view may be writable and only read). */
+void ir_views_written(const IrFunc *f, bool *written);
 /* Whether a block reads the batch's n (a loop to it, or IRE_BATCH). */
 bool ir_uses_batch_size(const IrBlock *b);
 

@@ -91,6 +91,31 @@ static void dense_lower_vectors(LowerCtx *c, int64_t in, int64_t units, int widt
     }
 }
 
+/* The units past the last whole vector, when few, each in a register of
+ * its own over all the inputs (in memory, each add waited for the last
+ * one's store: a third of lenet's call went to its 2 units past 8). */
+#define DENSE_TAIL_REGISTERS 16
+
+static void dense_lower_tail(LowerCtx *c, int64_t in, int64_t units, int64_t first, int acc)
+{
+    IrProgram *p = c->p;
+    IrFunc *f = c->f;
+    int t[DENSE_TAIL_REGISTERS];
+    for (int64_t u = first; u < units; u++) {
+        t[u - first] = ir_scalar(p, f, "t");
+        ir_set(p, &f->body, t[u - first], SCALAR_DECLARE,
+               c->l->use_bias ? ir_load(p, c->params[1], ix_const(u)) : ir_num(p, 0.0f));
+    }
+    int i = ir_var(p, f, "i");
+    IrBlock *rows = &ir_for(p, &f->body, i, 0, in)->body;
+    for (int64_t u = first; u < units; u++)
+        ir_set(p, rows, t[u - first], SCALAR_ADD,
+               ir_op(p, IRE_MUL, ir_load(p, c->in[0], ix_var(i, 1)),
+                     ir_load(p, c->params[0], ix_add(ix_var(i, units), ix_const(u)))));
+    for (int64_t u = first; u < units; u++)
+        ir_store(p, &f->body, acc, ix_const(u), ir_ref(p, t[u - first]), false);
+}
+
 /* Units beyond this many accumulate in the output itself: a local array
  * lives on the stack, and a wide layer's would overflow it. */
 #define DENSE_LOCAL_UNITS 16384
@@ -107,7 +132,9 @@ static void dense_lower(LowerCtx *c)
     lower_epilogue_setup(c);
     if (vec_units)
         dense_lower_vectors(c, in, units, width, vec_units, acc);
-    if (vec_units < units) {
+    if (vec_units < units && units - vec_units <= DENSE_TAIL_REGISTERS) {
+        dense_lower_tail(c, in, units, vec_units, acc);
+    } else if (vec_units < units) {
         int u = ir_var(p, f, "u");
         IrStmt *init = ir_for(p, &f->body, u, vec_units, units);
         ir_store(p, &init->body, acc, ix_var(u, 1),
@@ -153,10 +180,10 @@ typedef struct {
     int64_t per_var;
 } SampleGroup;
 
-static IrIndex group_sample_index(const DenseBlock *d, int view, const SampleGroup *g, int j,
+static IrIndex group_sample_index(const LowerCtx *c, int view, const SampleGroup *g, int j,
                                   IrIndex ix)
 {
-    int64_t stride = d->c->f->views[view].sample_stride;
+    int64_t stride = c->f->views[view].sample_stride;
     return ix_add(ix_add_var(ix, g->var, g->per_var * stride), ix_const(j * stride));
 }
 
@@ -174,7 +201,7 @@ static void dense_block_registers(const DenseBlock *d, IrBlock *body, const Samp
             a[j][v] = ir_vreg(p, f, "a", d->width);
             IrIndex at = ix_add(first, ix_const((int64_t)v * d->width));
             ir_vset(p, body, a[j][v], SCALAR_DECLARE,
-                    ir_vload(p, c->out, group_sample_index(d, c->out, g, j, at), d->width));
+                    ir_vload(p, c->out, group_sample_index(d->c, c->out, g, j, at), d->width));
         }
     int i = ir_var(p, f, "i");
     IrBlock *loop = &ir_for(p, body, i, 0, rows)->body;
@@ -187,15 +214,15 @@ static void dense_block_registers(const DenseBlock *d, IrBlock *body, const Samp
         for (int j = 0; j < g->count; j++)
             ir_vset(p, loop, a[j][v], SCALAR_ADD,
                     ir_op(p, IRE_MUL,
-                          ir_load(p, c->in[0], group_sample_index(d, c->in[0], g, j, row)),
+                          ir_load(p, c->in[0], group_sample_index(d->c, c->in[0], g, j, row)),
                           ir_vref(p, wv)));
     }
     for (int j = 0; j < g->count; j++)
         for (int v = 0; v < chunk; v++)
-            ir_vstore(
-                p, body, c->out,
-                group_sample_index(d, c->out, g, j, ix_add(first, ix_const((int64_t)v * d->width))),
-                a[j][v]);
+            ir_vstore(p, body, c->out,
+                      group_sample_index(d->c, c->out, g, j,
+                                         ix_add(first, ix_const((int64_t)v * d->width))),
+                      a[j][v]);
 }
 
 /* One tile: the block's whole groups of samples, then the rest. */
@@ -227,14 +254,18 @@ static void dense_block_chunk(const DenseBlock *d, IrBlock *body, IrIndex first,
         dense_block_tile(d, body, first, chunk, ix_const(tiles * tile_rows), left);
 }
 
-static void dense_lower_block_samples(LowerCtx *c)
+/* out = b + x W for every sample of the block (its layout: the views'
+ * sample strides), no activation.  parallel: the chunks of units on
+ * OpenMP's threads (in training's functions, where PARALLEL_FOR is
+ * defined): each output is then one thread's, summed in the same order
+ * on any number of threads. */
+static void dense_block_accumulate(LowerCtx *c, bool parallel)
 {
     IrProgram *p = c->p;
     IrFunc *f = c->f;
     const Layer *l = c->l;
     DenseBlock d = {c, shape_size(c->in_shape[0]), l->units, lower_lanes_within(p, l->units)};
     int64_t vec_units = d.width ? d.units / d.width * d.width : 0;
-    lower_epilogue_setup(c);
     /* every sample's accumulators start at the bias */
     int s = ir_var(p, f, "s");
     IrBlock *samples = &ir_for_batch(p, &f->body, s)->body;
@@ -248,6 +279,7 @@ static void dense_lower_block_samples(LowerCtx *c)
         int64_t span = (int64_t)most * d.width, chunks = vec_units / span;
         int uc = ir_var(p, f, "uc");
         IrStmt *loop = ir_for(p, &f->body, uc, 0, chunks);
+        loop->parallel = parallel;
         dense_block_chunk(&d, &loop->body, ix_var(uc, span), most);
         if (chunks * span < vec_units)
             dense_block_chunk(&d, &f->body, ix_const(chunks * span),
@@ -266,49 +298,36 @@ static void dense_lower_block_samples(LowerCtx *c)
                        ir_load(p, c->params[0], ix_add_var(ix_var(i, d.units), u2, 1))),
                  true);
     }
-    if (c->act == ACT_NONE || c->act == ACT_LINEAR) {
-        if (c->nepi == 0)
-            return;
-    }
-    int s3 = ir_var(p, f, "s");
-    IrBlock *outs = &ir_for_batch(p, &f->body, s3)->body;
-    int u3 = ir_var(p, f, "u");
-    IrStmt *out = ir_for(p, outs, u3, 0, d.units);
-    IrIndex at = lower_sample_index(c, c->out, s3, ix_var(u3, 1));
-    ir_store(p, &out->body, c->out, at, lower_epilogue(c, ir_load(p, c->out, at), ix_var(u3, 1)),
+}
+
+static void dense_lower_block_samples(LowerCtx *c)
+{
+    IrProgram *p = c->p;
+    IrFunc *f = c->f;
+    lower_epilogue_setup(c);
+    dense_block_accumulate(c, false);
+    if ((c->act == ACT_NONE || c->act == ACT_LINEAR) && c->nepi == 0)
+        return;
+    int s = ir_var(p, f, "s");
+    IrBlock *outs = &ir_for_batch(p, &f->body, s)->body;
+    int u = ir_var(p, f, "u");
+    IrStmt *out = ir_for(p, outs, u, 0, c->l->units);
+    IrIndex at = lower_sample_index(c, c->out, s, ix_var(u, 1));
+    ir_store(p, &out->body, c->out, at, lower_epilogue(c, ir_load(p, c->out, at), ix_var(u, 1)),
              false);
 }
 
 /* ---- training -----------------------------------------------------------------
- * The forward pass over the whole batch: for each input i, row i of W is
- * added into every sample's accumulators (the batch's outputs fit in
- * cache), so W streams through memory once per step, not once per
- * sample; then the activation, sample by sample. */
+ * The forward pass over the whole batch is the block lowering's (W read
+ * once per step, not once per sample), into the pre-activation when the
+ * layer keeps one, on OpenMP's threads; then the activation, sample by
+ * sample. */
 static void dense_train(const LowerCtx *base)
 {
     LowerCtx c = lower_train_func(base, PHASE_FORWARD, false, "forward");
-    IrProgram *p = c.p;
-    IrFunc *f = c.f;
-    int64_t in = shape_size(c.in_shape[0]), units = c.l->units;
-    int z = c.pre >= 0 ? c.pre : c.out;
-    int s = ir_var(p, f, "s");
-    IrBlock *init = &ir_for_batch(p, &f->body, s)->body;
-    int u = ir_var(p, f, "u");
-    IrStmt *cols = ir_for(p, init, u, 0, units);
-    ir_store(p, &cols->body, z, ix_add_var(ix_var(s, units), u, 1),
-             c.l->use_bias ? ir_load(p, c.params[1], ix_var(u, 1)) : ir_num(p, 0.0f), false);
-    int i = ir_var(p, f, "i");
-    IrBlock *rows = &ir_for(p, &f->body, i, 0, in)->body;
-    int s2 = ir_var(p, f, "s");
-    IrBlock *samples = &ir_for_batch(p, rows, s2)->body;
-    int xs = ir_scalar(p, f, "xs");
-    ir_set(p, samples, xs, SCALAR_DECLARE, ir_load(p, c.in[0], ix_add_var(ix_var(s2, in), i, 1)));
-    int u2 = ir_var(p, f, "u");
-    IrStmt *acc = ir_for(p, samples, u2, 0, units);
-    ir_store(p, &acc->body, z, ix_add_var(ix_var(s2, units), u2, 1),
-             ir_op(p, IRE_MUL, ir_ref(p, xs),
-                   ir_load(p, c.params[0], ix_add_var(ix_var(i, units), u2, 1))),
-             true);
+    if (c.pre >= 0)
+        c.out = c.pre;
+    dense_block_accumulate(&c, true);
     if (c.pre >= 0)
         lower_train_activation(base, PHASE_FORWARD);
 }
@@ -318,44 +337,140 @@ static void dense_train(const LowerCtx *base)
  * db = sum_s g[s], dW[i] += sum_s x[s][i] g[s] and dx[s][i] += W[i] . g[s].
  * Row i of W and of dW stays in cache while every sample passes (the
  * batch's g is small), so W and dW stream through memory once per step
- * rather than once per sample.  The dot products run in vectors: each
- * lane sums a strided share of the units, then the lanes are added. */
+ * rather than once per sample, and four samples at a time share each
+ * load of them (four rows each load of g).  The dot products run in vectors: each lane sums a
+ * strided share of the units, then the lanes are added. */
+
+/* Rows of W are taken a few at a time as well (DENSE_BACK_ROWS with 32
+ * vector registers, half as many with 16): each load of g then serves
+ * them all (the batch's g is read from the second-level cache once per
+ * group of rows, not once per row). */
+enum { DENSE_BACK_ROWS = 4 };
 
 typedef struct {
     LowerCtx c;
     int64_t in, units, vec_units; /* units in whole vectors */
     int width;
-    int s, i;
-    IrIndex xi, row_w, row_g;
+    SampleGroup rows; /* rows i of W and dW: rows.var * rows.per_var + r */
 } DenseBack;
 
-static void dense_backward_vectors(DenseBack *d, IrBlock *b, int dot)
+static IrIndex back_row(const DenseBack *d, int r)
+{
+    return ix_add(ix_var(d->rows.var, d->rows.per_var), ix_const(r));
+}
+
+/* x[s][i] of sample j of the group, row r. */
+static IrExpr *back_x(DenseBack *d, const SampleGroup *g, int j, int r)
+{
+    return ir_load(d->c.p, d->c.in[0], group_sample_index(&d->c, d->c.in[0], g, j, back_row(d, r)));
+}
+
+/* W[i][u] or dW[i][u] of row r. */
+static IrIndex back_w(const DenseBack *d, int r, IrIndex u)
+{
+    return ix_add(ix_scale(back_row(d, r), d->units), u);
+}
+
+/* The units in whole vectors, for the rows and the group's samples at
+ * once: each row of W and of dW loaded once for the group, each sample's
+ * g once for the rows, and a dot product's vector accumulator per row and
+ * sample (independent chains of FMAs), added up lane by lane into the
+ * dots at the end. */
+static void dense_backward_vectors(DenseBack *d, IrBlock *b, const SampleGroup *g, int dots[][4])
 {
     IrProgram *p = d->c.p;
     IrFunc *f = d->c.f;
-    int dw = d->c.dparams[0], dx = d->c.din[0];
-    int acc = ir_vreg(p, f, "acc", d->width);
-    if (dx >= 0)
-        ir_vset(p, b, acc, SCALAR_DECLARE, ir_vzero(p, d->width));
+    int dw = d->c.dparams[0], dx = d->c.din[0], rows = d->rows.count;
+    int acc[DENSE_BACK_ROWS][LOWER_BLOCK_GROUP];
+    for (int r = 0; dx >= 0 && r < rows; r++)
+        for (int j = 0; j < g->count; j++) {
+            acc[r][j] = ir_vreg(p, f, "acc", d->width);
+            ir_vset(p, b, acc[r][j], SCALAR_DECLARE, ir_vzero(p, d->width));
+        }
     int uc = ir_var(p, f, "uc");
     IrBlock *body = &ir_for(p, b, uc, 0, d->vec_units / d->width)->body;
-    IrIndex at_w = ix_add_var(d->row_w, uc, d->width), at_g = ix_add_var(d->row_g, uc, d->width);
-    int gv = ir_vreg(p, f, "g", d->width);
-    ir_vset(p, body, gv, SCALAR_DECLARE, ir_vload(p, d->c.dout, at_g, d->width));
-    if (dw >= 0) {
-        int wv = ir_vreg(p, f, "dw", d->width);
-        ir_vset(p, body, wv, SCALAR_DECLARE, ir_vload(p, dw, at_w, d->width));
-        ir_vset(p, body, wv, SCALAR_ADD,
-                ir_op(p, IRE_MUL, ir_load(p, d->c.in[0], d->xi), ir_vref(p, gv)));
-        ir_vstore(p, body, dw, at_w, wv);
+    IrIndex at_u = ix_var(uc, d->width);
+    int wv[DENSE_BACK_ROWS], dwv[DENSE_BACK_ROWS];
+    for (int r = 0; r < rows; r++) {
+        if (dx >= 0) {
+            wv[r] = ir_vreg(p, f, "w", d->width);
+            ir_vset(p, body, wv[r], SCALAR_DECLARE,
+                    ir_vload(p, d->c.params[0], back_w(d, r, at_u), d->width));
+        }
+        if (dw >= 0) {
+            dwv[r] = ir_vreg(p, f, "dw", d->width);
+            ir_vset(p, body, dwv[r], SCALAR_DECLARE, ir_vload(p, dw, back_w(d, r, at_u), d->width));
+        }
     }
-    if (dx < 0)
-        return;
-    int wv = ir_vreg(p, f, "w", d->width);
-    ir_vset(p, body, wv, SCALAR_DECLARE, ir_vload(p, d->c.params[0], at_w, d->width));
-    ir_vset(p, body, acc, SCALAR_ADD, ir_op(p, IRE_MUL, ir_vref(p, wv), ir_vref(p, gv)));
-    for (int lane = 0; lane < d->width; lane++)
-        ir_set(p, b, dot, SCALAR_ADD, ir_vlane(p, acc, lane));
+    for (int j = 0; j < g->count; j++) {
+        int gv = ir_vreg(p, f, "g", d->width);
+        ir_vset(p, body, gv, SCALAR_DECLARE,
+                ir_vload(p, d->c.dout, group_sample_index(&d->c, d->c.dout, g, j, at_u), d->width));
+        for (int r = 0; r < rows; r++) {
+            if (dw >= 0)
+                ir_vset(p, body, dwv[r], SCALAR_ADD,
+                        ir_op(p, IRE_MUL, back_x(d, g, j, r), ir_vref(p, gv)));
+            if (dx >= 0)
+                ir_vset(p, body, acc[r][j], SCALAR_ADD,
+                        ir_op(p, IRE_MUL, ir_vref(p, wv[r]), ir_vref(p, gv)));
+        }
+    }
+    for (int r = 0; dw >= 0 && r < rows; r++)
+        ir_vstore(p, body, dw, back_w(d, r, at_u), dwv[r]);
+    for (int r = 0; dx >= 0 && r < rows; r++)
+        for (int j = 0; j < g->count; j++)
+            for (int lane = 0; lane < d->width; lane++)
+                ir_set(p, b, dots[r][j], SCALAR_ADD, ir_vlane(p, acc[r][j], lane));
+}
+
+/* The rows' share of the group's samples: dW[i] and dx[s][i]. */
+static void dense_backward_samples(DenseBack *d, IrBlock *b, const SampleGroup *g)
+{
+    IrProgram *p = d->c.p;
+    IrFunc *f = d->c.f;
+    int dw = d->c.dparams[0], dx = d->c.din[0], rows = d->rows.count;
+    int dots[DENSE_BACK_ROWS][4];
+    for (int r = 0; dx >= 0 && r < rows; r++)
+        for (int j = 0; j < g->count; j++) {
+            dots[r][j] = ir_scalar(p, f, "dot");
+            ir_set(p, b, dots[r][j], SCALAR_DECLARE, ir_num(p, 0.0f));
+        }
+    if (d->vec_units)
+        dense_backward_vectors(d, b, g, dots);
+    if (d->vec_units < d->units) { /* the units past the last whole vector */
+        int u = ir_var(p, f, "u");
+        IrBlock *tail = &ir_for(p, b, u, d->vec_units, d->units)->body;
+        for (int r = 0; r < rows; r++)
+            for (int j = 0; j < g->count; j++) {
+                IrExpr *gu =
+                    ir_load(p, d->c.dout, group_sample_index(&d->c, d->c.dout, g, j, ix_var(u, 1)));
+                if (dw >= 0)
+                    ir_store(p, tail, dw, back_w(d, r, ix_var(u, 1)),
+                             ir_op(p, IRE_MUL, back_x(d, g, j, r), gu), true);
+                if (dx >= 0)
+                    ir_set(p, tail, dots[r][j], SCALAR_ADD,
+                           ir_op(p, IRE_MUL, ir_load(p, d->c.params[0], back_w(d, r, ix_var(u, 1))),
+                                 gu));
+            }
+    }
+    for (int r = 0; dx >= 0 && r < rows; r++)
+        for (int j = 0; j < g->count; j++)
+            ir_store(p, b, dx, group_sample_index(&d->c, dx, g, j, back_row(d, r)),
+                     ir_ref(p, dots[r][j]), true);
+}
+
+/* Rows from the loop variable: the samples in groups, in order, then the
+ * rest (every sum keeps its order). */
+static void dense_backward_rows(DenseBack *d, IrBlock *b)
+{
+    IrProgram *p = d->c.p;
+    int gv = ir_var(p, d->c.f, "g");
+    IrStmt *groups = ir_for_batch_groups(p, b, gv, LOWER_BLOCK_GROUP);
+    dense_backward_samples(d, &groups->body,
+                           &(SampleGroup){gv, LOWER_BLOCK_GROUP, LOWER_BLOCK_GROUP});
+    int sv = ir_var(p, d->c.f, "s");
+    IrStmt *rest = ir_for_batch_tail(p, b, sv, LOWER_BLOCK_GROUP);
+    dense_backward_samples(d, &rest->body, &(SampleGroup){sv, 1, 1});
 }
 
 static void dense_backward(const LowerCtx *base)
@@ -374,39 +489,25 @@ static void dense_backward(const LowerCtx *base)
         int u = ir_var(p, f, "u");
         IrStmt *loop = ir_for(p, samples, u, 0, d.units);
         ir_store(p, &loop->body, db, ix_var(u, 1),
-                 ir_load(p, d.c.dout, ix_add_var(ix_var(s, d.units), u, 1)), true);
+                 ir_load(p, d.c.dout, lower_sample_index(&d.c, d.c.dout, s, ix_var(u, 1))), true);
     }
     if (dw < 0 && dx < 0)
         return;
-    d.i = ir_var(p, f, "i");
-    IrStmt *row_loop = ir_for(p, &f->body, d.i, 0, d.in);
-    row_loop->parallel = true; /* row i of dW and column i of dx are its own */
-    IrBlock *rows = &row_loop->body;
-    d.s = ir_var(p, f, "s");
-    IrBlock *b = &ir_for_batch(p, rows, d.s)->body;
-    d.xi = ix_add_var(ix_var(d.s, d.in), d.i, 1);
-    d.row_w = ix_var(d.i, d.units);
-    d.row_g = ix_var(d.s, d.units);
-    int dot = -1;
-    if (dx >= 0) {
-        dot = ir_scalar(p, f, "dot");
-        ir_set(p, b, dot, SCALAR_DECLARE, ir_num(p, 0.0f));
+    /* rows of dW and columns of dx are each one thread's */
+    int rows = p->vector_registers >= 32 ? DENSE_BACK_ROWS : DENSE_BACK_ROWS / 2;
+    int64_t blocks = d.in / rows;
+    int ib = ir_var(p, f, "ib");
+    IrStmt *loop = ir_for(p, &f->body, ib, 0, blocks);
+    loop->parallel = true;
+    d.rows = (SampleGroup){ib, rows, rows};
+    dense_backward_rows(&d, &loop->body);
+    if (blocks * rows < d.in) {
+        int i = ir_var(p, f, "i");
+        IrStmt *rest = ir_for(p, &f->body, i, blocks * rows, d.in);
+        rest->parallel = true;
+        d.rows = (SampleGroup){i, 1, 1};
+        dense_backward_rows(&d, &rest->body);
     }
-    if (d.vec_units)
-        dense_backward_vectors(&d, b, dot);
-    if (d.vec_units < d.units) { /* the units past the last whole vector */
-        int u = ir_var(p, f, "u");
-        IrBlock *tail = &ir_for(p, b, u, d.vec_units, d.units)->body;
-        IrExpr *g = ir_load(p, d.c.dout, ix_add_var(d.row_g, u, 1));
-        if (dw >= 0)
-            ir_store(p, tail, dw, ix_add_var(d.row_w, u, 1),
-                     ir_op(p, IRE_MUL, ir_load(p, d.c.in[0], d.xi), g), true);
-        if (dx >= 0)
-            ir_set(p, tail, dot, SCALAR_ADD,
-                   ir_op(p, IRE_MUL, ir_load(p, d.c.params[0], ix_add_var(d.row_w, u, 1)), g));
-    }
-    if (dx >= 0)
-        ir_store(p, b, dx, d.xi, ir_ref(p, dot), true);
 }
 
 const LayerKind dense_kinds[] = {

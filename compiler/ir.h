@@ -17,7 +17,7 @@
 
 #include "util.h"
 
-enum { IR_MAX_TERMS = 8 };
+enum { IR_MAX_TERMS = 12 };
 
 /* c + sum(coef * var): an index into a view, in floats. */
 typedef struct {

@@ -517,13 +517,15 @@ static void conv_input_grad_region(LowerCtx *c, const WindowSegment *region)
     }
 }
 
-/* The kernel's gradient with its rows in registers: for each tap and
- * input channel, the row dW[tap][ci][:] (vectors of output channels)
- * accumulates x[position + tap][ci] * g[position] over the region's
- * positions, then goes back to memory once (the per-position form
- * loads and stores every row at every position).  The bias gradient
- * sums g over the positions.  Needs the output channels in whole
- * vectors. */
+/* The kernel's gradient with its rows in registers, over the whole
+ * batch: for each sample, tap and input channel, the row dW[tap][ci][:]
+ * (vectors of output channels) accumulates x[s][position + tap][ci] *
+ * g[s][position] over the region's positions, then goes back to memory
+ * once.  Each row is one thread's, so the rows run on OpenMP's threads
+ * and every sum keeps its order (samples, then positions) on any number
+ * of them.  The bias gradient
+ * sums g over the samples and positions.  Needs the output channels in
+ * whole vectors. */
 static void conv_params_grad_region(LowerCtx *c, const WindowSegment *region)
 {
     IrProgram *p = c->p;
@@ -538,8 +540,10 @@ static void conv_params_grad_region(LowerCtx *c, const WindowSegment *region)
     layer_axis_strides(l->out.dim, nd, cout, ys);
     int db = l->use_bias ? c->dparams[1] : -1, dw = c->dparams[0];
     if (db >= 0) {
-        IrIndex x_ix = ix_const(0), y_ix = ix_const(0);
-        IrBlock *b = layer_position_loops(c, region, nd, xs, ys, &x_ix, &y_ix);
+        int s = ir_var(p, f, "s");
+        IrBlock *samples = &ir_for_batch(p, &f->body, s)->body;
+        IrIndex x_ix = ix_const(0), y_ix = lower_sample_index(c, c->dout, s, ix_const(0));
+        IrBlock *b = layer_position_loops_in(c, samples, region, nd, xs, ys, &x_ix, &y_ix);
         int co = ir_var(p, f, "co");
         IrStmt *loop = ir_for(p, b, co, 0, cout);
         ir_store(p, &loop->body, db, ix_var(co, 1), ir_load(p, c->dout, ix_add_var(y_ix, co, 1)),
@@ -547,11 +551,39 @@ static void conv_params_grad_region(LowerCtx *c, const WindowSegment *region)
     }
     if (dw < 0 || !region_has_taps(l, region))
         return;
+    /* The threads share the rows (in quarters of the input channels, or
+     * with few of those by the first tap axis); inside, the samples in
+     * order, and for each every row of the share, so one sample's g
+     * stays in cache while the rows pass. */
     IrIndex x_tap = ix_const(0), w_ix = ix_const(0);
-    IrBlock *taps = conv_window_loops(c, region, nd, &f->body, xs, ws, &x_tap, &w_ix, false);
-    int ci = ir_var(p, f, "ci");
-    IrBlock *row = &ir_for(p, taps, ci, 0, cin)->body;
-    IrIndex w_row = ix_add_var(w_ix, ci, cout);
+    int64_t share = cin >= 8 && cin % 4 == 0 ? cin / 4 : cin;
+    int first_axis = 0;
+    IrStmt *outer;
+    if (share < cin) {
+        int cq = ir_var(p, f, "cq");
+        outer = ir_for(p, &f->body, cq, 0, cin / share);
+    } else {
+        int k = ir_var(p, f, layer_tap_name(nd, 0));
+        outer = ir_for(p, &f->body, k, region[0].klo, region[0].khi);
+        x_tap = ix_add_var(x_tap, k, l->dilation[0] * xs[0]);
+        w_ix = ix_add_var(w_ix, k, ws[0]);
+        first_axis = 1;
+    }
+    outer->parallel = true;
+    int s = ir_var(p, f, "s");
+    IrBlock *row = &ir_for_batch(p, &outer->body, s)->body;
+    for (int a = first_axis; a < nd; a++) {
+        int k = ir_var(p, f, layer_tap_name(nd, a));
+        row = &ir_for(p, row, k, region[a].klo, region[a].khi)->body;
+        x_tap = ix_add_var(x_tap, k, l->dilation[a] * xs[a]);
+        w_ix = ix_add_var(w_ix, k, ws[a]);
+    }
+    int cl = ir_var(p, f, "ci");
+    row = &ir_for(p, row, cl, 0, share)->body;
+    IrIndex channel = ix_var(cl, 1);
+    if (share < cin)
+        channel = ix_add_var(channel, outer->var, share);
+    IrIndex w_row = ix_add(w_ix, ix_scale(channel, cout));
     int64_t nvec = cout / width;
     for (int64_t first = 0; first < nvec; first += 8) {
         int chunk = (int)(nvec - first < 8 ? nvec - first : 8);
@@ -561,7 +593,8 @@ static void conv_params_grad_region(LowerCtx *c, const WindowSegment *region)
             ir_vset(p, row, acc[v], SCALAR_DECLARE,
                     ir_vload(p, dw, ix_add(w_row, ix_const((first + v) * width)), width));
         }
-        IrIndex x_ix = ix_add_var(x_tap, ci, 1), y_ix = ix_const(0);
+        IrIndex x_ix = lower_sample_index(c, c->in[0], s, ix_add(x_tap, channel));
+        IrIndex y_ix = lower_sample_index(c, c->dout, s, ix_const(0));
         IrBlock *pos = layer_position_loops_in(c, row, region, nd, xs, ys, &x_ix, &y_ix);
         int xv = ir_scalar(p, f, "x");
         ir_set(p, pos, xv, SCALAR_DECLARE, ir_load(p, c->in[0], x_ix));
@@ -594,7 +627,7 @@ static void conv_transpose_kernel(const LowerCtx *base)
 
 /* Two functions: the input's gradient (each sample writes its own, so
  * samples may run in parallel) and the parameters' (summed over the
- * samples in order). */
+ * samples in order, each row of the kernel's by one thread). */
 static void conv_backward(const LowerCtx *base)
 {
     const IrProgram *p = base->p;
@@ -611,11 +644,11 @@ static void conv_backward(const LowerCtx *base)
                               transposed ? conv_input_grad_region : conv_backward_region);
     }
     if (layer_param_count(base->l, true) > 0) {
-        LowerCtx c = lower_train_func(base, PHASE_BACKWARD, true, "backward_params");
+        bool rows = base->l->kind->variant == CONV_PLAIN &&
+                    lower_lanes_dividing(p, base->l->out.dim[base->l->nd]);
+        LowerCtx c = lower_train_func(base, PHASE_BACKWARD, !rows, "backward_params");
         c.din[0] = -1;
         Shape in = layer_spatial_shape(c.l, c.in_shape[0]);
-        bool rows =
-            base->l->kind->variant == CONV_PLAIN && lower_lanes_dividing(p, c.l->out.dim[c.l->nd]);
         layer_for_each_region(&c, c.l, &in, rows ? conv_params_grad_region : conv_backward_region);
     }
 }

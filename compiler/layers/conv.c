@@ -303,6 +303,23 @@ static void conv_region_vector(LowerCtx *c, const WindowSegment *region, int blo
         false);
 }
 
+/* A region's positions along the last axis in blocks of `block` (each),
+ * the few left over in one smaller block. */
+static void conv_in_blocks(LowerCtx *c, const WindowSegment *region, int block,
+                           void (*each)(LowerCtx *c, const WindowSegment *region, int block))
+{
+    int last = c->l->nd - 1;
+    int64_t n = region[last].hi - region[last].lo;
+    if (n >= block)
+        each(c, region, block);
+    if (n % block) {
+        WindowSegment tail[3];
+        memcpy(tail, region, sizeof tail);
+        tail[last].lo = region[last].hi - n % block;
+        each(c, tail, (int)(n % block));
+    }
+}
+
 /* How many output positions a register block holds: the accumulators and
  * one chunk of kernel vectors must fit the vector registers. */
 static int conv_block_size(const LowerCtx *c)
@@ -317,25 +334,16 @@ static int conv_block_size(const LowerCtx *c)
     return block < 2 ? 0 : block > 8 ? 8 : (int)block;
 }
 
-/* A region's positions along the last axis go to register blocks, the
- * few left over to one smaller block; a layer whose output channels do not
- * fill whole vectors is done position by position. */
+/* A region's positions along the last axis go to register blocks; a
+ * layer whose output channels do not fill whole vectors is done position
+ * by position. */
 static void conv_region(LowerCtx *c, const WindowSegment *region)
 {
-    int block = conv_block_size(c), last = c->l->nd - 1;
-    int64_t n = region[last].hi - region[last].lo;
-    if (block == 0) {
+    int block = conv_block_size(c);
+    if (block == 0)
         conv_region_scalar(c, region);
-        return;
-    }
-    if (n >= block)
-        conv_region_vector(c, region, block);
-    if (n % block) {
-        WindowSegment tail[3];
-        memcpy(tail, region, sizeof tail);
-        tail[last].lo = region[last].hi - n % block;
-        conv_region_vector(c, tail, (int)(n % block));
-    }
+    else
+        conv_in_blocks(c, region, block, conv_region_vector);
 }
 
 static void conv_lower(LowerCtx *c)
@@ -494,27 +502,18 @@ static void conv_input_grad_block(LowerCtx *c, const WindowSegment *region, int 
     }
 }
 
-/* A region's positions along the last axis in blocks, the few left over
- * in one smaller block. */
+/* A region's input gradient in blocks of positions (what fits the
+ * registers beside a chunk of WT vectors). */
 static void conv_input_grad_region(LowerCtx *c, const WindowSegment *region)
 {
     const Layer *l = c->l;
     if (!region_has_taps(l, region))
         return;
-    int last = l->nd - 1;
     int64_t nvec = l->cin / lower_lanes_dividing(c->p, l->cin);
     int64_t chunk = nvec < 4 ? nvec : 4;
     int64_t most = (c->p->vector_registers - 1 - chunk) / chunk;
     int block = most < 1 ? 1 : most > 4 ? 4 : (int)most;
-    int64_t n = region[last].hi - region[last].lo;
-    if (n >= block)
-        conv_input_grad_block(c, region, block);
-    if (n % block) {
-        WindowSegment tail[3];
-        memcpy(tail, region, sizeof tail);
-        tail[last].lo = region[last].hi - n % block;
-        conv_input_grad_block(c, tail, (int)(n % block));
-    }
+    conv_in_blocks(c, region, block, conv_input_grad_block);
 }
 
 /* The kernel's gradient with its rows in registers, over the whole

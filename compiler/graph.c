@@ -279,11 +279,16 @@ void graph_plan_memory(Model *m)
 #define BLOCK_MAX_BYTES (INT64_C(64) << 20)
 #define BLOCK_MAX_SAMPLES 64
 
+bool layer_params_outgrow_cache(const Layer *l)
+{
+    return layer_param_count(l, true) + layer_param_count(l, false) >= BLOCK_MIN_PARAM_FLOATS;
+}
+
 bool layer_runs_in_blocks(const Model *m, int i)
 {
     const Layer *l = m->layers[i];
     return l->kind->lower_block && l->alias_of < 0 && l->activation != ACT_SOFTMAX &&
-           layer_param_count(l, true) + layer_param_count(l, false) >= BLOCK_MIN_PARAM_FLOATS;
+           layer_params_outgrow_cache(l);
 }
 
 void graph_plan_blocks(Model *m)

@@ -261,6 +261,10 @@ __int128 model_flops(const Model *m);
  * buffer. */
 void graph_plan_memory(Model *m);
 
+/* Whether a layer's parameters pass the first-level cache (8,192 floats):
+ * read once per sample they come from further out, unless samples share
+ * them (dense's block lowering, in predict_batch and training). */
+bool layer_params_outgrow_cache(const Layer *l);
 /* Whether layer i computes a block of samples at once in predict_batch
  * (its kind has a block lowering, and its parameters do not stay in the
  * first-level cache from one sample to the next). */

@@ -317,6 +317,36 @@ static void dense_lower_block_samples(LowerCtx *c)
              false);
 }
 
+/* A small layer's forward pass over the batch in plain loops (W stays in
+ * cache; the register blocks would only make the code longer: a model of
+ * thousands of small layers ran to 200 MB of C): for each input i, row i
+ * of W is added into every sample's accumulators. */
+static void dense_train_small(LowerCtx *c)
+{
+    IrProgram *p = c->p;
+    IrFunc *f = c->f;
+    int64_t in = shape_size(c->in_shape[0]), units = c->l->units;
+    int s = ir_var(p, f, "s");
+    IrBlock *init = &ir_for_batch(p, &f->body, s)->body;
+    int u = ir_var(p, f, "u");
+    IrStmt *cols = ir_for(p, init, u, 0, units);
+    ir_store(p, &cols->body, c->out, lower_sample_index(c, c->out, s, ix_var(u, 1)),
+             c->l->use_bias ? ir_load(p, c->params[1], ix_var(u, 1)) : ir_num(p, 0.0f), false);
+    int i = ir_var(p, f, "i");
+    IrBlock *rows = &ir_for(p, &f->body, i, 0, in)->body;
+    int s2 = ir_var(p, f, "s");
+    IrBlock *samples = &ir_for_batch(p, rows, s2)->body;
+    int xs = ir_scalar(p, f, "xs");
+    ir_set(p, samples, xs, SCALAR_DECLARE,
+           ir_load(p, c->in[0], lower_sample_index(c, c->in[0], s2, ix_var(i, 1))));
+    int u2 = ir_var(p, f, "u");
+    IrStmt *acc = ir_for(p, samples, u2, 0, units);
+    ir_store(p, &acc->body, c->out, lower_sample_index(c, c->out, s2, ix_var(u2, 1)),
+             ir_op(p, IRE_MUL, ir_ref(p, xs),
+                   ir_load(p, c->params[0], ix_add_var(ix_var(i, units), u2, 1))),
+             true);
+}
+
 /* ---- training -----------------------------------------------------------------
  * The forward pass over the whole batch is the block lowering's (W read
  * once per step, not once per sample), into the pre-activation when the
@@ -327,7 +357,10 @@ static void dense_train(const LowerCtx *base)
     LowerCtx c = lower_train_func(base, PHASE_FORWARD, false, "forward");
     if (c.pre >= 0)
         c.out = c.pre;
-    dense_block_accumulate(&c, true);
+    if (layer_params_outgrow_cache(c.l))
+        dense_block_accumulate(&c, true);
+    else
+        dense_train_small(&c);
     if (c.pre >= 0)
         lower_train_activation(base, PHASE_FORWARD);
 }
@@ -460,10 +493,16 @@ static void dense_backward_samples(DenseBack *d, IrBlock *b, const SampleGroup *
 }
 
 /* Rows from the loop variable: the samples in groups, in order, then the
- * rest (every sum keeps its order). */
+ * rest (every sum keeps its order); a small layer's one at a time. */
 static void dense_backward_rows(DenseBack *d, IrBlock *b)
 {
     IrProgram *p = d->c.p;
+    if (!layer_params_outgrow_cache(d->c.l)) {
+        int sv = ir_var(p, d->c.f, "s");
+        IrStmt *each = ir_for_batch(p, b, sv);
+        dense_backward_samples(d, &each->body, &(SampleGroup){sv, 1, 1});
+        return;
+    }
     int gv = ir_var(p, d->c.f, "g");
     IrStmt *groups = ir_for_batch_groups(p, b, gv, LOWER_BLOCK_GROUP);
     dense_backward_samples(d, &groups->body,
@@ -494,7 +533,9 @@ static void dense_backward(const LowerCtx *base)
     if (dw < 0 && dx < 0)
         return;
     /* rows of dW and columns of dx are each one thread's */
-    int rows = p->vector_registers >= 32 ? DENSE_BACK_ROWS : DENSE_BACK_ROWS / 2;
+    int rows = !layer_params_outgrow_cache(d.c.l) ? 1
+               : p->vector_registers >= 32        ? DENSE_BACK_ROWS
+                                                  : DENSE_BACK_ROWS / 2;
     int64_t blocks = d.in / rows;
     int ib = ir_var(p, f, "ib");
     IrStmt *loop = ir_for(p, &f->body, ib, 0, blocks);

@@ -158,8 +158,8 @@ static void dense_lower(LowerCtx *c)
 /* ---- forward lowering over a block of samples (predict_batch) ----------------
  * Each sample's outputs are exactly dense_lower's: its accumulators start
  * at the bias and add x[i] * W[i] for i in order, in the same expressions;
- * only the order of the work changes.  A tile of W (TILE_ROWS rows of a
- * chunk of unit vectors) stays in the first-level cache while every
+ * only the order of the work changes.  A tile of W (DENSE_TILE_BYTES of
+ * rows of a chunk of unit vectors) stays in the first-level cache while every
  * sample of the block passes, LOWER_BLOCK_GROUP samples at a time in
  * registers, so W streams from memory once per block rather than once per
  * sample.  The accumulators wait in the output between tiles (a float

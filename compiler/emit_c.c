@@ -830,9 +830,8 @@ static void emit_forward(Writer *w, const Model *m, const IrProgram *p, bool clo
 static bool has_block_functions(const IrProgram *programs, int nprograms)
 {
     for (int k = 0; k < nprograms; k++)
-        for (int i = 0; i < programs[k].nfuncs; i++)
-            if (programs[k].funcs[i]->phase == PHASE_PREDICT_BLOCK)
-                return true;
+        if (ir_has_phase(&programs[k], PHASE_PREDICT_BLOCK))
+            return true;
     return false;
 }
 
@@ -882,10 +881,6 @@ static void emit_forward_block(Writer *w, const IrProgram *p)
     blank(w);
 }
 
-/* predict_batch in blocks: each of at most BLOCK_SAMPLES samples, each
- * sample with an arena of its own (the layers that compute a block at
- * once read their parameters once per block).  With OpenMP each thread
- * takes a run of the samples and a share of the blocks' arenas. */
 /* predict_batch in blocks of at most BLOCK_SAMPLES samples, each sample
  * with an arena of its own (the layers that compute a block at once read
  * their parameters once per block).  With OpenMP each thread takes a run

@@ -761,14 +761,6 @@ static void predict_one_sample(Gen *g, LLVMValueRef i, void *arg)
 
 /* ---- predict_batch in blocks (emit_c.c's emit_forward_block) -------------------- */
 
-static bool has_block_functions(const IrProgram *p)
-{
-    for (int k = 0; k < p->nfuncs; k++)
-        if (p->funcs[k]->phase == PHASE_PREDICT_BLOCK)
-            return true;
-    return false;
-}
-
 typedef struct {
     int from, to; /* the functions computing one sample */
     const Bases *at;
@@ -882,7 +874,7 @@ static void emit_predict(Gen *g)
     call(g, ws, LLVMFunctionType(g->vd, ws_params, 3, 0), args, 3);
     LLVMBuildRetVoid(g->b);
 
-    if (g->m->block_samples > 0 && has_block_functions(g->p)) {
+    if (g->m->block_samples > 0 && ir_has_phase(g->p, PHASE_PREDICT_BLOCK)) {
         predict_batch_in_blocks(g, forward_block(g));
     } else {
         LLVMValueRef batch = begin_function(g, "predict_batch", g->vd, params, 3, false);

@@ -455,15 +455,17 @@ static void views_used_expr(const IrExpr *e, bool *used)
     views_used_expr(e->c, used);
 }
 
-static void views_used_block(const IrBlock *b, bool *used)
+/* Marks the views that b stores to, and (with reads) those it loads from. */
+static void views_touched_block(const IrBlock *b, bool reads, bool *marks)
 {
     for (int i = 0; i < b->count; i++) {
         const IrStmt *s = b->items[i];
         if (s->kind == IRS_FOR)
-            views_used_block(&s->body, used);
+            views_touched_block(&s->body, reads, marks);
         if (s->kind == IRS_STORE || s->kind == IRS_VSTORE)
-            used[s->view] = true;
-        views_used_expr(s->value, used);
+            marks[s->view] = true;
+        if (reads)
+            views_used_expr(s->value, marks);
     }
 }
 
@@ -471,25 +473,22 @@ void ir_views_used(const IrFunc *f, bool *used)
 {
     for (int i = 0; i < f->nviews; i++)
         used[i] = false;
-    views_used_block(&f->body, used);
-}
-
-static void views_written_block(const IrBlock *b, bool *written)
-{
-    for (int i = 0; i < b->count; i++) {
-        const IrStmt *s = b->items[i];
-        if (s->kind == IRS_FOR)
-            views_written_block(&s->body, written);
-        if (s->kind == IRS_STORE || s->kind == IRS_VSTORE)
-            written[s->view] = true;
-    }
+    views_touched_block(&f->body, true, used);
 }
 
 void ir_views_written(const IrFunc *f, bool *written)
 {
     for (int i = 0; i < f->nviews; i++)
         written[i] = false;
-    views_written_block(&f->body, written);
+    views_touched_block(&f->body, false, written);
+}
+
+bool ir_has_phase(const IrProgram *p, IrPhase phase)
+{
+    for (int k = 0; k < p->nfuncs; k++)
+        if (p->funcs[k]->phase == phase)
+            return true;
+    return false;
 }
 
 static bool expr_uses_batch_size(const IrExpr *e)

@@ -274,6 +274,8 @@ void ir_vstore(IrProgram *p, IrBlock *b, int view, IrIndex index, int vreg);
 void ir_views_used(const IrFunc *f, bool *used);
 /* Which views it stores to (a view may be writable and only read). */
 void ir_views_written(const IrFunc *f, bool *written);
+/* Whether some function of the program is of the phase. */
+bool ir_has_phase(const IrProgram *p, IrPhase phase);
 /* Whether a block reads the batch's n (a loop to it, or IRE_BATCH). */
 bool ir_uses_batch_size(const IrBlock *b);
 

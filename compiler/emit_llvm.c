@@ -13,6 +13,12 @@
  * Then LLVM's own pipeline (default<O3>, with the loop and SLP
  * vectorisers, for the target's CPU) and the text or the object.  Not
  * threaded: OpenMP loops print as plain loops (see docs/design.md).
+ *
+ * One version of the model's functions (the host's CPU, or the target's),
+ * or for an x86-64 target without a CPU named a multiversioned object:
+ * the C backend's AVX-512, AVX2 and SSE clones, each printed from its own
+ * lowering with its own target attributes, and the public entry points
+ * dispatching to the one the CPU runs (Version, dispatch).
  */
 #include "emit_llvm.h"
 
@@ -38,6 +44,21 @@ const char *emit_llvm_version(void)
     return LLVM_VERSION_STRING;
 }
 
+/* One version of the model's functions: the only one, or one of a
+ * multiversioned object's instruction-set clones (emit_clones), each the
+ * model lowered with the clone's vector width, with its own target
+ * attributes and a suffix on its functions' names. */
+typedef struct {
+    const IrProgram *p;
+    const char *name;           /* emit_clones' name: PREFIX_isa() and CNNGEN_ISA say it */
+    char suffix[16];            /* of its functions' names ("_avx2"), or "" */
+    const char *cpu, *features; /* its functions' target attributes, or NULL */
+    LLVMValueRef *bodies;       /* one per IrFunc */
+    LLVMTypeRef *body_types;
+    bool **used; /* per IrFunc: the views it uses */
+    LLVMValueRef forward, forward_block, eval_batch, train_batch;
+} Version;
+
 /* The module being built, its types, and the globals every function uses. */
 typedef struct {
     LLVMContextRef ctx;
@@ -45,19 +66,23 @@ typedef struct {
     LLVMBuilderRef b;
     LLVMTargetDataRef layout;
     const Model *m;
-    const IrProgram *p;
+    const IrProgram *p; /* the version being built's (use_version) */
     const EmitOptions *o;
-    const char *cpu, *features; /* the functions' target attributes, or NULL */
-    bool contract;              /* multiply-adds as llvm.fmuladd */
+    const char *cpu, *features;           /* the functions' target attributes, or NULL */
+    const char *base_cpu, *base_features; /* the glue's: the target machine's */
+    Version *versions;
+    int nversions, version;      /* the one being built */
+    LLVMValueRef version_in_use; /* a multiversioned object's choice (i32 ()), or NULL */
+    bool contract;               /* multiply-adds as llvm.fmuladd */
     LLVMTypeRef f32, f64, i8, i32, i64, lng, vd, pf32, pi8;
     LLVMValueRef arena, train, params; /* as float pointers */
     LLVMValueRef block_arena;          /* predict_batch's blocks' (graph_plan_blocks) */
     LLVMValueRef train_seed, train_step, train_lr;
     LLVMValueRef profile; /* --profile: cnnrt_profile_count[nlayers + 2], else NULL */
     LLVMValueRef layers;  /* the layer table, once made (layer_table) */
-    LLVMValueRef *bodies; /* one per IrFunc */
+    LLVMValueRef *bodies; /* the version being built's */
     LLVMTypeRef *body_types;
-    bool **used; /* per IrFunc: the views it uses */
+    bool **used;
 } Gen;
 
 static char *symbol(const Gen *g, const char *name)
@@ -66,6 +91,38 @@ static char *symbol(const Gen *g, const char *name)
     char *s = xmalloc(n);
     snprintf(s, n, "%s_%s", g->o->prefix, name);
     return s;
+}
+
+/* name with the suffix of the version being built: each clone's
+ * functions are its own ("forward_avx2"). */
+static char *version_name(const Gen *g, const char *name)
+{
+    const char *suffix = g->versions[g->version].suffix;
+    size_t n = strlen(name) + strlen(suffix) + 1;
+    char *s = xmalloc(n);
+    snprintf(s, n, "%s%s", name, suffix);
+    return s;
+}
+
+/* Build version k's functions next (its loop IR and target attributes). */
+static void use_version(Gen *g, int k)
+{
+    const Version *v = &g->versions[k];
+    g->version = k;
+    g->p = v->p;
+    g->cpu = v->cpu;
+    g->features = v->features;
+    g->bodies = v->bodies;
+    g->body_types = v->body_types;
+    g->used = v->used;
+}
+
+/* Build the glue next: the target machine's attributes (one version's
+ * when there is one). */
+static void use_glue(Gen *g)
+{
+    g->cpu = g->base_cpu;
+    g->features = g->base_features;
 }
 
 /* Integer constants: C's int, int64_t, long. */
@@ -467,9 +524,10 @@ static void build_body(Gen *g, int k)
     params[nargs++] = g->i32;
     LLVMTypeRef type = LLVMFunctionType(g->vd, params, (unsigned)nargs, 0);
     free(params);
-    char *name = symbol(g, f->name);
+    char *base = version_name(g, f->name), *name = symbol(g, base);
     LLVMValueRef fn = add_function(g, name, type, true);
     free(name);
+    free(base);
     /* noinline: each layer a function of its own, as in the C (a large
      * layer inlined into predict leaves the register allocator no room). */
     add_enum_attribute(g, fn, LLVMAttributeFunctionIndex, "noinline");
@@ -786,7 +844,9 @@ static void block_sample(Gen *g, LLVMValueRef s, void *arg)
 static LLVMValueRef forward_block(Gen *g)
 {
     LLVMTypeRef params[4] = {g->pf32, g->pf32, g->pf32, g->i32};
-    LLVMValueRef fn = begin_function(g, "forward_block", g->vd, params, 4, true);
+    char *name = version_name(g, "forward_block");
+    LLVMValueRef fn = begin_function(g, name, g->vd, params, 4, true);
+    free(name);
     Bases at = {LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), NULL, LLVMGetParam(fn, 3),
                 LLVMGetParam(fn, 0)};
     const IrProgram *p = g->p;
@@ -846,11 +906,217 @@ static void predict_batch_in_blocks(Gen *g, LLVMValueRef forward)
     LLVMBuildRetVoid(g->b);
 }
 
-static void emit_predict(Gen *g)
+/* ---- a multiversioned object: the clone a CPU runs (emit_c.c's dispatch) ---------
+ * The object asks the CPU itself (cpuid and xgetbv, as inline assembly),
+ * so it needs no compiler's runtime: AVX-512 (F, VL) and AVX2 with FMA,
+ * each only where the OS keeps the registers.  CNNGEN_ISA names a clone
+ * to use instead, if this CPU runs it; else the widest it runs.  Chosen
+ * once, at the first call. */
+
+/* Register reg (0-3: eax, ebx, ecx, edx) of cpuid(leaf, 0). */
+static LLVMValueRef cpuid(Gen *g, unsigned leaf, unsigned reg)
 {
-    LLVMTypeRef params[3] = {g->pf32, g->pf32, g->i32};
+    LLVMTypeRef regs[4] = {g->i32, g->i32, g->i32, g->i32}, in[2] = {g->i32, g->i32};
+    LLVMTypeRef type = LLVMFunctionType(LLVMStructTypeInContext(g->ctx, regs, 4, 0), in, 2, 0);
+    char text[] = "cpuid";
+    char constraints[] = "={ax},={bx},={cx},={dx},{ax},{cx},~{dirflag},~{fpsr},~{flags}";
+    LLVMValueRef fn = LLVMGetInlineAsm(type, text, strlen(text), constraints, strlen(constraints),
+                                       0, 0, LLVMInlineAsmDialectATT, 0);
+    LLVMValueRef args[2] = {i32c(g, leaf), i32c(g, 0)};
+    return LLVMBuildExtractValue(g->b, call(g, fn, type, args, 2), reg, "");
+}
+
+/* The OS's enabled register states (XCR0's low word). */
+static LLVMValueRef xgetbv(Gen *g)
+{
+    LLVMTypeRef regs[2] = {g->i32, g->i32};
+    LLVMTypeRef type = LLVMFunctionType(LLVMStructTypeInContext(g->ctx, regs, 2, 0), &g->i32, 1, 0);
+    char text[] = "xgetbv";
+    char constraints[] = "={ax},={dx},{cx},~{dirflag},~{fpsr},~{flags}";
+    LLVMValueRef fn = LLVMGetInlineAsm(type, text, strlen(text), constraints, strlen(constraints),
+                                       0, 0, LLVMInlineAsmDialectATT, 0);
+    LLVMValueRef zero = i32c(g, 0);
+    return LLVMBuildExtractValue(g->b, call(g, fn, type, &zero, 1), 0, "");
+}
+
+/* Whether all of mask's bits are set in v. */
+static LLVMValueRef has_bits(Gen *g, LLVMValueRef v, unsigned long long mask)
+{
+    LLVMValueRef m = LLVMConstInt(g->i32, mask, 0);
+    return LLVMBuildICmp(g->b, LLVMIntEQ, LLVMBuildAnd(g->b, v, m, ""), m, "");
+}
+
+/* value(g, arg) in a block of its own when `when` holds, else zero of type. */
+typedef LLVMValueRef (*GuardedValue)(Gen *g, void *arg);
+
+static LLVMValueRef value_when(Gen *g, LLVMValueRef when, LLVMTypeRef type, GuardedValue value,
+                               void *arg)
+{
+    LLVMValueRef fn = LLVMGetBasicBlockParent(LLVMGetInsertBlock(g->b));
+    LLVMBasicBlockRef before = LLVMGetInsertBlock(g->b);
+    LLVMBasicBlockRef then = LLVMAppendBasicBlockInContext(g->ctx, fn, "then");
+    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(g->ctx, fn, "done");
+    LLVMBuildCondBr(g->b, when, then, done);
+    LLVMPositionBuilderAtEnd(g->b, then);
+    LLVMValueRef v = value(g, arg);
+    LLVMBasicBlockRef after = LLVMGetInsertBlock(g->b);
+    LLVMBuildBr(g->b, done);
+    LLVMPositionBuilderAtEnd(g->b, done);
+    LLVMValueRef phi = LLVMBuildPhi(g->b, type, "");
+    LLVMValueRef values[2] = {LLVMConstNull(type), v};
+    LLVMBasicBlockRef blocks[2] = {before, after};
+    LLVMAddIncoming(phi, values, blocks, 2);
+    return phi;
+}
+
+static LLVMValueRef xcr0_value(Gen *g, void *arg)
+{
+    (void)arg;
+    return xgetbv(g);
+}
+
+static LLVMValueRef leaf7_ebx(Gen *g, void *arg)
+{
+    (void)arg;
+    return cpuid(g, 7, 1);
+}
+
+/* Per clone, whether this CPU runs it (runs[k], i1). */
+static void clones_this_cpu_runs(Gen *g, LLVMValueRef *runs)
+{
+    LLVMValueRef max_leaf = cpuid(g, 0, 0), ecx1 = cpuid(g, 1, 2);
+    LLVMValueRef osxsave = has_bits(g, ecx1, 1ull << 27);
+    LLVMValueRef xcr0 = value_when(g, osxsave, g->i32, xcr0_value, NULL);
+    LLVMValueRef ebx7 = value_when(g, LLVMBuildICmp(g->b, LLVMIntUGE, max_leaf, i32c(g, 7), ""),
+                                   g->i32, leaf7_ebx, NULL);
+    /* AVX and FMA (leaf 1), AVX2 (leaf 7), the SSE and AVX states kept */
+    LLVMValueRef avx2 =
+        LLVMBuildAnd(g->b,
+                     LLVMBuildAnd(g->b, has_bits(g, ecx1, (1ull << 28) | (1ull << 12)),
+                                  has_bits(g, ebx7, 1ull << 5), ""),
+                     has_bits(g, xcr0, 0x6), "");
+    /* AVX-512 F and VL, and the opmask and upper ZMM states kept */
+    LLVMValueRef avx512 = LLVMBuildAnd(
+        g->b, LLVMBuildAnd(g->b, avx2, has_bits(g, ebx7, (1ull << 16) | (1ull << 31)), ""),
+        has_bits(g, xcr0, 0xe6), "");
+    for (int k = 0; k < g->nversions; k++) {
+        const char *name = g->versions[k].name;
+        runs[k] = strcmp(name, "avx512") == 0 ? avx512
+                  : strcmp(name, "avx2") == 0 ? avx2
+                                              : LLVMConstInt(LLVMInt1TypeInContext(g->ctx), 1, 0);
+    }
+}
+
+/* strcmp(wanted, name) == 0 for each clone (matches[k], i1); wanted not NULL. */
+typedef struct {
+    LLVMValueRef wanted;
+    int k;
+} Wanted;
+
+static LLVMValueRef names_clone(Gen *g, void *arg)
+{
+    const Wanted *w = arg;
+    LLVMTypeRef params[2] = {g->pi8, g->pi8};
+    LLVMTypeRef type = LLVMFunctionType(g->i32, params, 2, 0);
+    LLVMValueRef args[2] = {w->wanted, string_constant(g, g->versions[w->k].name)};
+    LLVMValueRef differ = call(g, external(g, "strcmp", type), type, args, 2);
+    return LLVMBuildICmp(g->b, LLVMIntEQ, differ, i32c(g, 0), "");
+}
+
+/* PREFIX_pick_clone: the index of the clone to use. */
+static LLVMValueRef emit_pick_clone(Gen *g)
+{
+    LLVMValueRef fn = begin_function(g, "pick_clone", g->i32, NULL, 0, true);
+    LLVMValueRef runs[EMIT_CLONE_COUNT];
+    clones_this_cpu_runs(g, runs);
+    LLVMTypeRef type = LLVMFunctionType(g->pi8, &g->pi8, 1, 0);
+    LLVMValueRef variable = string_constant(g, "CNNGEN_ISA");
+    LLVMValueRef wanted = call(g, external(g, "getenv", type), type, &variable, 1);
+    LLVMValueRef given = LLVMBuildIsNotNull(g->b, wanted, "");
+    LLVMTypeRef i1 = LLVMInt1TypeInContext(g->ctx);
+    /* the last clone runs anywhere; the first before it that runs is the widest */
+    LLVMValueRef pick = i32c(g, g->nversions - 1);
+    for (int k = g->nversions - 2; k >= 0; k--)
+        pick = LLVMBuildSelect(g->b, runs[k], i32c(g, k), pick, "");
+    for (int k = g->nversions - 1; k >= 0; k--) {
+        Wanted w = {wanted, k};
+        LLVMValueRef named = value_when(g, given, i1, names_clone, &w);
+        pick = LLVMBuildSelect(g->b, LLVMBuildAnd(g->b, named, runs[k], ""), i32c(g, k), pick, "");
+    }
+    LLVMBuildRet(g->b, pick);
+    return fn;
+}
+
+/* PREFIX_clone_in_use: pick_clone's answer, kept (as index + 1) after the
+ * first call; threads that race all store the same answer. */
+static void emit_clone_choice(Gen *g)
+{
+    LLVMValueRef pick = emit_pick_clone(g);
+    char *sym = symbol(g, "clone_chosen");
+    LLVMValueRef chosen = LLVMAddGlobal(g->mod, g->i32, sym);
+    free(sym);
+    LLVMSetInitializer(chosen, i32c(g, 0));
+    LLVMSetLinkage(chosen, LLVMInternalLinkage);
+    LLVMValueRef fn = begin_function(g, "clone_in_use", g->i32, NULL, 0, true);
+    LLVMBasicBlockRef entry = LLVMGetInsertBlock(g->b);
+    LLVMValueRef known = LLVMBuildLoad2(g->b, g->i32, chosen, "");
+    LLVMSetOrdering(known, LLVMAtomicOrderingAcquire);
+    LLVMSetAlignment(known, 4);
+    LLVMBasicBlockRef first = LLVMAppendBasicBlockInContext(g->ctx, fn, "first");
+    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(g->ctx, fn, "done");
+    LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntNE, known, i32c(g, 0), ""), done, first);
+    LLVMPositionBuilderAtEnd(g->b, first);
+    LLVMValueRef picked = LLVMBuildAdd(
+        g->b, call(g, pick, LLVMFunctionType(g->i32, NULL, 0, 0), NULL, 0), i32c(g, 1), "");
+    LLVMValueRef store = LLVMBuildStore(g->b, picked, chosen);
+    LLVMSetOrdering(store, LLVMAtomicOrderingRelease);
+    LLVMSetAlignment(store, 4);
+    LLVMBuildBr(g->b, done);
+    LLVMPositionBuilderAtEnd(g->b, done);
+    LLVMValueRef index = LLVMBuildPhi(g->b, g->i32, "");
+    LLVMValueRef values[2] = {known, picked};
+    LLVMBasicBlockRef blocks[2] = {entry, first};
+    LLVMAddIncoming(index, values, blocks, 2);
+    LLVMBuildRet(g->b, LLVMBuildSub(g->b, index, i32c(g, 1), ""));
+    g->version_in_use = fn;
+}
+
+/* `name`(params...): fns[k](params...) for the clone k in use. */
+static LLVMValueRef dispatch(Gen *g, const char *name, bool internal, LLVMTypeRef ret,
+                             LLVMTypeRef *params, int n, const LLVMValueRef *fns)
+{
+    LLVMValueRef fn = begin_function(g, name, ret, params, n, internal);
+    LLVMValueRef args[8];
+    for (int i = 0; i < n; i++)
+        args[i] = LLVMGetParam(fn, (unsigned)i);
+    LLVMValueRef k = call(g, g->version_in_use, LLVMFunctionType(g->i32, NULL, 0, 0), NULL, 0);
+    LLVMBasicBlockRef cases[EMIT_CLONE_COUNT];
+    for (int v = 0; v < g->nversions; v++)
+        cases[v] = LLVMAppendBasicBlockInContext(g->ctx, fn, g->versions[v].name);
+    /* the last clone is the default: it runs anywhere */
+    LLVMValueRef sw = LLVMBuildSwitch(g->b, k, cases[g->nversions - 1], (unsigned)g->nversions - 1);
+    LLVMTypeRef type = LLVMFunctionType(ret, params, (unsigned)n, 0);
+    for (int v = 0; v < g->nversions; v++) {
+        if (v + 1 < g->nversions)
+            LLVMAddCase(sw, i32c(g, v), cases[v]);
+        LLVMPositionBuilderAtEnd(g->b, cases[v]);
+        LLVMValueRef r = call(g, fns[v], type, args, n);
+        if (LLVMGetTypeKind(ret) == LLVMVoidTypeKind)
+            LLVMBuildRetVoid(g->b);
+        else
+            LLVMBuildRet(g->b, r);
+    }
+    return fn;
+}
+
+/* The layers of one sample in a workspace, in the version being built:
+ * predict_ws itself, or a clone's forward that predict_ws picks. */
+static LLVMValueRef emit_forward(Gen *g, const char *name, bool internal)
+{
     LLVMTypeRef ws_params[3] = {g->pi8, g->pf32, g->pf32};
-    LLVMValueRef ws = begin_function(g, "predict_ws", g->vd, ws_params, 3, false);
+    char *versioned = version_name(g, name);
+    LLVMValueRef ws = begin_function(g, versioned, g->vd, ws_params, 3, internal);
+    free(versioned);
     LLVMValueRef arena = LLVMBuildBitCast(g->b, LLVMGetParam(ws, 0), g->pf32, "");
     Bases at = {LLVMGetParam(ws, 1), LLVMGetParam(ws, 2), NULL, NULL, arena};
     LLVMValueRef start = g->profile ? profile_clock(g) : NULL, t = start;
@@ -867,6 +1133,79 @@ static void emit_predict(Gen *g)
     if (g->profile)
         profile_whole(g, start, i64c(g, 1));
     LLVMBuildRetVoid(g->b);
+    return ws;
+}
+
+/* Whether predict_batch runs in blocks: every version has block functions. */
+static bool predicts_in_blocks(const Gen *g)
+{
+    if (g->m->block_samples <= 0)
+        return false;
+    for (int k = 0; k < g->nversions; k++)
+        if (!ir_has_phase(g->versions[k].p, PHASE_PREDICT_BLOCK))
+            return false;
+    return true;
+}
+
+static LLVMValueRef dispatch(Gen *g, const char *name, bool internal, LLVMTypeRef ret,
+                             LLVMTypeRef *params, int n, const LLVMValueRef *fns);
+
+/* One function per version (build(g), in each version's turn), and the
+ * one the glue calls: the only version's, or a dispatch named `name`. */
+typedef LLVMValueRef (*VersionBuild)(Gen *g);
+
+static LLVMValueRef each_version(Gen *g, VersionBuild build, const char *name, LLVMTypeRef ret,
+                                 LLVMTypeRef *params, int n, bool internal)
+{
+    LLVMValueRef fns[EMIT_CLONE_COUNT];
+    for (int k = 0; k < g->nversions; k++) {
+        use_version(g, k);
+        fns[k] = build(g);
+    }
+    use_glue(g);
+    return g->nversions == 1 ? fns[0] : dispatch(g, name, internal, ret, params, n, fns);
+}
+
+static LLVMValueRef only_forward(Gen *g)
+{
+    return emit_forward(g, "predict_ws", false);
+}
+
+static LLVMValueRef clone_forward(Gen *g)
+{
+    return emit_forward(g, "forward", true);
+}
+
+/* PREFIX_isa: "llvm" for one build (the host's CPU or the given target),
+ * else the name of the clone in use */
+static void emit_isa(Gen *g)
+{
+    begin_function(g, "isa", g->pi8, NULL, 0, false);
+    if (g->nversions == 1) {
+        LLVMBuildRet(g->b, string_constant(g, "llvm"));
+        return;
+    }
+    LLVMValueRef names[EMIT_CLONE_COUNT];
+    for (int k = 0; k < g->nversions; k++)
+        names[k] = string_constant(g, g->versions[k].name);
+    LLVMValueRef table = constant_table(g, "clone_names", g->pi8, names, g->nversions, true);
+    LLVMValueRef at[2] = {
+        i64c(g, 0),
+        LLVMBuildSExt(g->b,
+                      call(g, g->version_in_use, LLVMFunctionType(g->i32, NULL, 0, 0), NULL, 0),
+                      g->i64, "")};
+    LLVMValueRef entry =
+        LLVMBuildInBoundsGEP2(g->b, LLVMGlobalGetValueType(table), table, at, 2, "");
+    LLVMBuildRet(g->b, LLVMBuildLoad2(g->b, g->pi8, entry, ""));
+}
+
+static void emit_predict(Gen *g)
+{
+    LLVMTypeRef params[3] = {g->pf32, g->pf32, g->i32};
+    LLVMTypeRef ws_params[3] = {g->pi8, g->pf32, g->pf32};
+    LLVMValueRef ws = g->nversions == 1 ? each_version(g, only_forward, NULL, NULL, NULL, 0, false)
+                                        : each_version(g, clone_forward, "predict_ws", g->vd,
+                                                       ws_params, 3, false);
 
     LLVMValueRef fn = begin_function(g, "predict", g->vd, params, 2, false);
     LLVMValueRef args[3] = {LLVMBuildBitCast(g->b, g->arena, g->pi8, ""), LLVMGetParam(fn, 0),
@@ -874,18 +1213,17 @@ static void emit_predict(Gen *g)
     call(g, ws, LLVMFunctionType(g->vd, ws_params, 3, 0), args, 3);
     LLVMBuildRetVoid(g->b);
 
-    if (g->m->block_samples > 0 && ir_has_phase(g->p, PHASE_PREDICT_BLOCK)) {
-        predict_batch_in_blocks(g, forward_block(g));
+    if (predicts_in_blocks(g)) {
+        LLVMTypeRef block_params[4] = {g->pf32, g->pf32, g->pf32, g->i32};
+        predict_batch_in_blocks(
+            g, each_version(g, forward_block, "forward_block", g->vd, block_params, 4, true));
     } else {
         LLVMValueRef batch = begin_function(g, "predict_batch", g->vd, params, 3, false);
         LLVMValueRef a[3] = {LLVMGetParam(batch, 0), LLVMGetParam(batch, 1), fn};
         loop_to(g, LLVMGetParam(batch, 2), predict_one_sample, a);
         LLVMBuildRetVoid(g->b);
     }
-
-    /* PREFIX_isa: one build, for the host's CPU or the given target */
-    begin_function(g, "isa", g->pi8, NULL, 0, false);
-    LLVMBuildRet(g->b, string_constant(g, "llvm"));
+    emit_isa(g);
 }
 
 /* params_data, load_weights, init_params: what OUT.h declares without
@@ -1104,10 +1442,12 @@ static void build_step(Gen *g, const IrStep *s, const Bases *at, LLVMValueRef ou
 
 /* --profile times the training step (not eval_batch); the time between
  * the calls (zeroing gradients, dropout's masks) is the whole's alone. */
-static void step_function(Gen *g, const char *name, const IrSteps *steps)
+static LLVMValueRef step_function(Gen *g, const char *name, const IrSteps *steps)
 {
     LLVMTypeRef params[4] = {g->pf32, g->pf32, g->i32, g->pf32};
-    LLVMValueRef fn = begin_function(g, name, g->f64, params, 4, false);
+    char *versioned = version_name(g, name);
+    LLVMValueRef fn = begin_function(g, versioned, g->f64, params, 4, g->nversions > 1);
+    free(versioned);
     Bases at = {LLVMGetParam(fn, 0), NULL, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), NULL};
     LLVMValueRef output = LLVMGetParam(fn, 3), start = NULL, t = NULL;
     StepState st = {NULL, NULL, NULL};
@@ -1126,6 +1466,17 @@ static void step_function(Gen *g, const char *name, const IrSteps *steps)
     if (st.t)
         profile_whole(g, start, LLVMBuildSExt(g->b, at.n, g->i64, ""));
     return_mean_loss(g, fn, at.n);
+    return fn;
+}
+
+static LLVMValueRef eval_step(Gen *g)
+{
+    return step_function(g, "eval_batch", &g->p->eval_step);
+}
+
+static LLVMValueRef train_step(Gen *g)
+{
+    return step_function(g, "train_batch", &g->p->train_step);
 }
 
 static void emit_training(Gen *g)
@@ -1154,8 +1505,9 @@ static void emit_training(Gen *g)
     LLVMBuildStore(g->b, LLVMGetParam(public_function(g, "set_learning_rate"), 0), g->train_lr);
     LLVMBuildRetVoid(g->b);
 
-    step_function(g, "eval_batch", &g->p->eval_step);
-    step_function(g, "train_batch", &g->p->train_step);
+    LLVMTypeRef params[4] = {g->pf32, g->pf32, g->i32, g->pf32};
+    each_version(g, eval_step, "eval_batch", g->f64, params, 4, false);
+    each_version(g, train_step, "train_batch", g->f64, params, 4, false);
 }
 
 /* cnnrt_model (cnnrt.h), field by field; test_llvm_layout checks each
@@ -1482,14 +1834,22 @@ static void build_module(Gen *g)
         g->train = float_array(g, "train", m->tp.floats);
     parameters(g);
     LLVMValueRef specs = tensor_tables(g);
-    g->bodies = xcalloc((size_t)g->p->nfuncs + 1, sizeof *g->bodies);
-    g->body_types = xcalloc((size_t)g->p->nfuncs + 1, sizeof *g->body_types);
-    g->used = xcalloc((size_t)g->p->nfuncs + 1, sizeof *g->used);
-    for (int k = 0; k < g->p->nfuncs; k++) {
-        g->used[k] = xcalloc((size_t)g->p->funcs[k]->nviews + 1, sizeof **g->used);
-        ir_views_used(g->p->funcs[k], g->used[k]);
-        build_body(g, k);
+    for (int v = 0; v < g->nversions; v++) {
+        Version *version = &g->versions[v];
+        const IrProgram *p = version->p;
+        version->bodies = xcalloc((size_t)p->nfuncs + 1, sizeof *version->bodies);
+        version->body_types = xcalloc((size_t)p->nfuncs + 1, sizeof *version->body_types);
+        version->used = xcalloc((size_t)p->nfuncs + 1, sizeof *version->used);
+        use_version(g, v);
+        for (int k = 0; k < p->nfuncs; k++) {
+            version->used[k] = xcalloc((size_t)p->funcs[k]->nviews + 1, sizeof **version->used);
+            ir_views_used(p->funcs[k], version->used[k]);
+            build_body(g, k);
+        }
     }
+    use_glue(g);
+    if (g->nversions > 1)
+        emit_clone_choice(g);
     emit_predict(g);
     if (!g->o->weights)
         emit_loaders(g, specs);
@@ -1502,11 +1862,14 @@ static void build_module(Gen *g)
         emit_profile(g, specs, training);
     if (g->o->main)
         emit_program_main(g);
-    for (int k = 0; k < g->p->nfuncs; k++)
-        free(g->used[k]);
-    free(g->used);
-    free(g->bodies);
-    free(g->body_types);
+    for (int v = 0; v < g->nversions; v++) {
+        Version *version = &g->versions[v];
+        for (int k = 0; k < version->p->nfuncs; k++)
+            free(version->used[k]);
+        free(version->used);
+        free(version->bodies);
+        free(version->body_types);
+    }
 }
 
 /* ---- the target, the pipeline, the output ------------------------------------------ */
@@ -1585,6 +1948,7 @@ static LLVMTargetMachineRef target_machine(const char *target, const char *targe
     LLVMInitializeAllTargets();
     LLVMInitializeAllTargetMCs();
     LLVMInitializeAllAsmPrinters();
+    LLVMInitializeAllAsmParsers(); /* the inline cpuid of a multiversioned object */
     char *triple = target ? LLVMNormalizeTargetTriple(target) : LLVMGetDefaultTargetTriple();
     char *cpu = !target      ? LLVMGetHostCPUName()
                 : target_cpu ? LLVMCreateMessage(target_cpu)
@@ -1611,8 +1975,46 @@ static LLVMTargetMachineRef target_machine(const char *target, const char *targe
     return tm;
 }
 
-char *emit_llvm(const Model *m, const IrProgram *p, const EmitOptions *o, const LlvmOptions *lo,
-                size_t *len, char **error)
+bool emit_llvm_target_multiversioned(const char *triple)
+{
+    return strncmp(triple, "x86_64-", 7) == 0 || strncmp(triple, "amd64-", 6) == 0;
+}
+
+/* A multiversioned object's clones' target attributes (emit_clones'
+ * order; the last, SSE's 4 floats, is the target's own): what the C
+ * backend's target attributes ask for. */
+static const char *const clone_features[EMIT_CLONE_COUNT] = {
+    "+avx512f,+avx512vl,+avx2,+fma",
+    "+avx2,+fma",
+    NULL,
+    NULL,
+};
+
+static void set_versions(Gen *g, Version *versions, const IrProgram *programs, int nprograms)
+{
+    g->versions = versions;
+    g->nversions = nprograms;
+    for (int k = 0; k < nprograms; k++) {
+        Version *v = &versions[k];
+        v->p = &programs[k];
+        v->cpu = g->base_cpu;
+        v->features = g->base_features;
+        if (nprograms == 1) {
+            v->name = "llvm";
+            continue;
+        }
+        v->name = emit_clones[k].name;
+        snprintf(v->suffix, sizeof v->suffix, "_%s", v->name);
+        if (clone_features[k]) {
+            v->cpu = "x86-64";
+            v->features = clone_features[k];
+        }
+    }
+    use_version(g, 0);
+}
+
+char *emit_llvm(const Model *m, const IrProgram *programs, int nprograms, const EmitOptions *o,
+                const LlvmOptions *lo, size_t *len, char **error)
 {
     *error = NULL;
     /* LLVM's array types and constant strings count in unsigned */
@@ -1638,7 +2040,6 @@ char *emit_llvm(const Model *m, const IrProgram *p, const EmitOptions *o, const 
         return NULL;
     Gen g = {0};
     g.m = m;
-    g.p = p;
     g.o = o;
     g.contract = lo->contract;
     g.ctx = LLVMContextCreate();
@@ -1650,8 +2051,11 @@ char *emit_llvm(const Model *m, const IrProgram *p, const EmitOptions *o, const 
     g.layout = LLVMCreateTargetDataLayout(tm);
     LLVMSetModuleDataLayout(g.mod, g.layout);
     char *cpu = LLVMGetTargetMachineCPU(tm), *features = LLVMGetTargetMachineFeatureString(tm);
-    g.cpu = *cpu ? cpu : NULL;
-    g.features = features;
+    g.base_cpu = *cpu ? cpu : NULL;
+    g.base_features = features;
+    Version versions[EMIT_CLONE_COUNT];
+    memset(versions, 0, sizeof versions);
+    set_versions(&g, versions, programs, nprograms);
     set_types(&g);
     build_module(&g);
 

@@ -36,11 +36,18 @@ int emit_llvm_target_vector_width(const char *triple);
 /* "14.0.6": the LLVM this cnngen was built with. */
 const char *emit_llvm_version(void);
 
-/* The module for p (and the glue around it), optimised, as IR text or an
- * object.  Returns the bytes (malloc'd, *len of them), or NULL with a
- * message in *error (malloc'd). */
-char *emit_llvm(const Model *m, const IrProgram *p, const EmitOptions *o, const LlvmOptions *lo,
-                size_t *len, char **error);
+/* Whether objects for TRIPLE, without a CPU named, are multiversioned:
+ * x86-64, where one object meant for other machines holds the AVX-512,
+ * AVX2 and SSE clones and picks one at run time, as the C output does. */
+bool emit_llvm_target_multiversioned(const char *triple);
+
+/* The module for the program (and the glue around it), optimised, as IR
+ * text or an object.  nprograms is 1, or the first nprograms of
+ * emit_clones lowered each with its own width: a multiversioned object.
+ * Returns the bytes (malloc'd, *len of them), or NULL with a message in
+ * *error (malloc'd). */
+char *emit_llvm(const Model *m, const IrProgram *programs, int nprograms, const EmitOptions *o,
+                const LlvmOptions *lo, size_t *len, char **error);
 
 /* The fields of cnnrt_model as the glue lays it out for this machine:
  * each field's offset in offsets (at most max), the size in *size.

@@ -509,7 +509,7 @@ static char *generate_code(const Options *o, const Model *m, const IrProgram *pr
     char *error = NULL;
     LlvmOptions lo = {o->emit == EMIT_LLVM ? LLVM_EMIT_IR : LLVM_EMIT_OBJECT, o->target, o->cpu,
                       !o->no_contract};
-    char *code = emit_llvm(m, programs, eo, &lo, len, &error);
+    char *code = emit_llvm(m, programs, nprograms, eo, &lo, len, &error);
     if (!code) {
         fprintf(stderr, "cnngen: error: %s\n", error);
         free(error);
@@ -519,6 +519,20 @@ static char *generate_code(const Options *o, const Model *m, const IrProgram *pr
 #else
     *status = 2;
     return NULL;
+#endif
+}
+
+/* --vector-width auto through LLVM for an x86-64 target without a CPU
+ * named: one object for machines unknown, with the AVX-512, AVX2 and SSE
+ * clones of the C output, one picked at run time. */
+static bool llvm_multiversioned(const Options *o)
+{
+#ifdef CNNGEN_HAVE_LLVM
+    return o->emit != EMIT_C && o->vector_width < 0 && o->target && !o->cpu &&
+           emit_llvm_target_multiversioned(o->target);
+#else
+    (void)o;
+    return false;
 #endif
 }
 
@@ -558,9 +572,10 @@ static int generate(const Options *o, const Model *m, int argc, char **argv)
         /* one version in plain loops, every layer inlined (emit_small_model) */
         CompileOptions co = {0, 16, want_train, !o->profile};
         train = compile_lower(m, &co, &programs[0]);
-    } else if (o->vector_width < 0 && o->emit == EMIT_C) {
-        /* auto: one lowering per instruction-set clone */
-        nprograms = EMIT_CLONE_COUNT;
+    } else if (o->vector_width < 0 && (o->emit == EMIT_C || llvm_multiversioned(o))) {
+        /* auto: one lowering per instruction-set clone (an object: but
+         * plain loops, which no x86-64 needs) */
+        nprograms = o->emit == EMIT_C ? EMIT_CLONE_COUNT : EMIT_CLONE_COUNT - 1;
         for (int k = 0; k < nprograms; k++) {
             CompileOptions co = {emit_clones[k].lanes, emit_clones[k].registers, want_train,
                                  !o->profile};

@@ -12,7 +12,8 @@ generator does not change them).  Variants of each: the C with training,
 loops, baked weights (examples and bench: deterministic values through a
 safetensors file this script writes) and, where this cnngen has the LLVM
 backend of the version the hashes were recorded with, the LLVM IR for a
-fixed target (no host CPU features in it).
+fixed target (no host CPU features in it): one version at 4 floats, and
+for lenet and residual the multiversioned module.
 
 Each command runs in a scratch folder on a copy named after the model, so
 the banner's command line is the same on every machine.
@@ -36,7 +37,12 @@ C_VARIANTS = {
     'c_notrain_w0': ['--no-train', '--vector-width', '0', '-o', '-'],
 }
 BAKED = ['--weights', 'weights.safetensors', '--main', '-o', '-']
-LLVM = ['--emit=llvm', '--target', TARGET, '-o', '-']
+# One version at 4 floats; and for a few models the multiversioned
+# module (the AVX-512, AVX2 and SSE clones: three times the build time,
+# so not for every model).
+LLVM = ['--emit=llvm', '--target', TARGET, '--vector-width', '4', '-o', '-']
+LLVM_MULTI = ['--emit=llvm', '--target', TARGET, '-o', '-']
+MULTIVERSIONED = {'bench/lenet.cnn', 'examples/residual.cnn'}
 
 
 def models(src):
@@ -107,6 +113,8 @@ def record(cnngen, src):
                         cnngen, work, [stem] + BAKED[:-2] + LLVM)
             if llvm:
                 hashes[(key, f'llvm{llvm}')], _ = run(cnngen, work, [stem] + LLVM)
+            if llvm and key in MULTIVERSIONED:
+                hashes[(key, f'llvm{llvm}_multi')], _ = run(cnngen, work, [stem] + LLVM_MULTI)
             os.remove(os.path.join(work, stem))
     finally:
         shutil.rmtree(work)

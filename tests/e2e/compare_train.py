@@ -51,7 +51,8 @@ import shlex
 import sys
 import tempfile
 
-from e2e_common import (add_build_arguments, skip_unless_cpu_runs, build_object_with_runtime, build_with_runtime,
+from e2e_common import (add_build_arguments, skip_unless_cpu_runs, force_isa_in_objects,
+                        build_object_with_runtime, build_with_runtime,
                         has_llvm, model_files, read_safetensors, run)
 
 
@@ -315,6 +316,7 @@ def main():
     ap.add_argument('paths', nargs='+')
     args = ap.parse_args()
     skip_unless_cpu_runs(args)
+    force_isa_in_objects(args)
     args.cnngen = os.path.abspath(args.cnngen)
     if args.obj and not has_llvm(args.cnngen):
         print('(no LLVM backend in this cnngen: --obj skipped)')

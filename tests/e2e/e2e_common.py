@@ -44,6 +44,10 @@ def add_build_arguments(ap, cflags):
                     help='the instruction-set clone of the generated C to build and run: '
                          'one alone (the default, generic, runs on any CPU), or auto (every '
                          'clone, the CPU picks); a clone this CPU cannot run is skipped')
+    ap.add_argument('--obj-target',
+                    help='with --obj: build the objects for this triple (x86_64-pc-linux-gnu: '
+                         'the multiversioned object) and run the clone --isa names in them '
+                         '(CNNGEN_ISA)')
 
 
 # --isa: the clone built alone (its compile flag), and the LLVM backend's
@@ -63,7 +67,16 @@ def isa_cflags(args):
 
 
 def isa_llvm_options(args):
+    if getattr(args, 'obj_target', None):
+        return ['--target', args.obj_target]
     return ISA_ONLY[args.isa][1]
+
+
+def force_isa_in_objects(args):
+    """--obj-target: the objects' programs (and the C builds, which have
+    that one clone) run the clone --isa names."""
+    if args.obj_target and args.isa in ('avx512', 'avx2', 'generic'):
+        os.environ['CNNGEN_ISA'] = args.isa
 
 
 def cpu_flags():

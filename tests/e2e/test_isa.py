@@ -16,6 +16,11 @@ Every build's outputs must agree with the 4-float clone's to 1e-5
 relative.  A small model (seed42) has one inlined version: every build
 of it must say 'inline'.  A clone this CPU cannot run is reported as skipped, never as
 passed.  Each compiler named (gcc, clang) builds all of it.
+
+Where cnngen has the LLVM backend and the machine is x86-64, the same
+models' multiversioned object (--emit=obj --target x86_64-pc-linux-gnu:
+the AVX-512, AVX2 and SSE clones in one object) is checked the same way:
+each clone forced by CNNGEN_ISA, and the choice without it.
 """
 import os
 import subprocess
@@ -24,7 +29,7 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from e2e_common import ISA_NEEDS, cpu_flags, missing_for  # noqa: E402
+from e2e_common import ISA_NEEDS, cpu_flags, has_llvm, missing_for  # noqa: E402
 
 # (bench/seed42.cnn is small: one inlined version, 'inline' in every build)
 MODELS = ['bench/lenet.cnn', 'bench/seed42.cnn', 'examples/residual.cnn',
@@ -48,10 +53,35 @@ def outputs_agree(a, b):
     return True
 
 
+def multiversioned_object(cnngen, model, work, src, include, lib, problems):
+    """MODEL's object for x86-64 machines unknown, linked with the driver:
+    the program, or None (and a problem)."""
+    obj, exe = os.path.join(work, 'm.o'), os.path.join(work, 'multiversioned')
+    gen = run([cnngen, model, '--prefix', 'm', '--no-train', '--emit=obj', '--target',
+               'x86_64-pc-linux-gnu', '-o', obj])
+    if gen.returncode != 0:
+        problems.append(f'{model}: the multiversioned object: cnngen failed: {gen.stderr}')
+        return None
+    b = run(['gcc'] + WARNINGS + ['-O2', os.path.join(src, 'tests/helpers/isa_driver.c'), obj,
+                                  '-I', work, '-I', include, os.path.join(lib, 'libcnnrt.a'),
+                                  '-lz', '-lm', '-o', exe])
+    if b.returncode != 0:
+        problems.append(f'{model}: the multiversioned object does not link:\n{b.stderr[:2000]}')
+        return None
+    return exe
+
+
+def widest(flags):
+    """The clone a CPU with these flags picks by itself."""
+    return next(c for c in CLONES if not missing_for(c, flags))
+
+
 def main():
     cnngen, src, include, lib = sys.argv[1:5]
     compilers = sys.argv[5:] or ['cc']
     flags = cpu_flags()
+    multiversioned = has_llvm(cnngen) and os.uname().machine == 'x86_64' and \
+        compilers[0].endswith('gcc')
     problems, checked, skipped = [], 0, set()
     with tempfile.TemporaryDirectory() as work:
         for model in MODELS:
@@ -126,6 +156,17 @@ def main():
                 exe = build(cc, 'native', ['-O3', '-march=native'])
                 if exe:
                     check(exe, f'{cc} -O3 -march=native', None)
+            if multiversioned and not small:
+                exe = multiversioned_object(cnngen, os.path.join(src, model), work, src, include,
+                                            lib, problems)
+                if exe:
+                    label = 'multiversioned object'
+                    check(exe, label, widest(flags))
+                    for clone in CLONES:
+                        runs = not missing_for(clone, flags)
+                        if not runs:
+                            skipped.add(clone)
+                        check(exe, f'{label} CNNGEN_ISA={clone}', clone if runs else None, clone)
     for clone in sorted(skipped):
         print(f'SKIPPED: the {clone} clone: this CPU cannot run it '
               f'(needs {", ".join(ISA_NEEDS[clone])}); checked only that it is never picked')

@@ -7,7 +7,9 @@
 # has dense layers that predict_batch computes a block of samples at a
 # time (graph_plan_blocks): there each instruction-set clone is forced
 # in turn (CNNGEN_ISA; one this CPU cannot run is reported as skipped),
-# built with gcc and with clang, and the plain loops (-DCNNGEN_PORTABLE).
+# built with gcc and with clang, the plain loops (-DCNNGEN_PORTABLE), and
+# the LLVM backend's multiversioned object (--target x86_64-pc-linux-gnu:
+# its AVX-512, AVX2 and SSE clones, forced the same way).
 #   test_predict_threads.sh CNNGEN SOURCE_DIR RUNTIME_LIB_DIR
 set -eu
 cnngen=$1 src=$2 lib=$3
@@ -31,14 +33,16 @@ check() { # label, command...
 tsan=yes
 printf 'int main(void){return 0;}\n' >"$work/t.c"
 cc -fsanitize=thread "$work/t.c" -o "$work/t" 2>/dev/null && "$work/t" 2>/dev/null || tsan=no
-# every clone of the OpenMP build: its compiler
+# every clone of a build: what built it, the program and its thread
+# counts (default: the OpenMP build, on 1 and 3 threads)
 clones() {
+    prog=${2:-$work/omp}
     for isa in avx512 avx2 generic; do
-        for t in 1 3; do
-            out=$(CNNGEN_ISA=$isa OMP_NUM_THREADS=$t "$work/omp" 2 2>&1) || true
+        for t in ${3:-1 3}; do
+            out=$(CNNGEN_ISA=$isa OMP_NUM_THREADS=$t "$prog" 2 2>&1) || true
             case $out in
             "$isa:"*) check "$name ($1): $isa, OMP_NUM_THREADS=$t" \
-                env CNNGEN_ISA=$isa OMP_NUM_THREADS=$t "$work/omp" 2 ;;
+                env CNNGEN_ISA=$isa OMP_NUM_THREADS=$t "$prog" 2 ;;
             *) echo "SKIPPED $name ($1): $isa: this CPU does not run it (ran ${out%%:*})" ;;
             esac
         done
@@ -78,6 +82,14 @@ for model in bench/lenet.cnn examples/residual.cnn examples/series_filters.cnn \
         # shellcheck disable=SC2086
         cc -std=c99 -O1 $inc "$driver" "$work/m.o" $libs -o "$work/obj"
         check "$name: --emit=obj, 8 threads" "$work/obj" 8
+        if [ "$name" = dense_blocks ] && [ "$(uname -m)" = x86_64 ]; then
+            "$cnngen" "$src/$model" --prefix m --emit=obj --target x86_64-pc-linux-gnu \
+                -o "$work/m.o"
+            # shellcheck disable=SC2086
+            cc -std=c99 -O1 $inc "$driver" "$work/m.o" $libs -o "$work/multi"
+            check "$name: multiversioned object, 8 threads" "$work/multi" 8
+            clones "multiversioned object" "$work/multi" 1
+        fi
     fi
 done
 [ "$fail" -eq 0 ]

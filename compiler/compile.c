@@ -34,6 +34,7 @@ bool compile_lower(const Model *m, const CompileOptions *o, IrProgram *p)
     p->vector_width = o->vector_width;
     p->vector_registers = o->vector_registers;
     p->blocks = o->blocks && m->block_samples > 0;
+    p->small_model = o->small_model;
     lower_model(m, p);
     /* Training memory is one static array, indexed with int, and all the
      * static memory must link. */

@@ -31,6 +31,7 @@ typedef struct {
     int vector_registers; /* the target's vector registers */
     bool train;           /* lower the training step too */
     bool blocks;          /* and predict_batch's block functions (graph_plan_blocks) */
+    bool small_model;     /* the one inlined version of a small model (emit_small_model) */
 } CompileOptions;
 
 /* A planned model -> the loop IR in p: lower, lower training, passes.

@@ -570,7 +570,7 @@ static int generate(const Options *o, const Model *m, int argc, char **argv)
     bool inline_all = o->vector_width < 0 && o->emit == EMIT_C && emit_small_model(m);
     if (inline_all) {
         /* one version in plain loops, every layer inlined (emit_small_model) */
-        CompileOptions co = {0, 16, want_train, !o->profile};
+        CompileOptions co = {0, 16, want_train, !o->profile, true};
         train = compile_lower(m, &co, &programs[0]);
     } else if (o->vector_width < 0 && (o->emit == EMIT_C || llvm_multiversioned(o))) {
         /* auto: one lowering per instruction-set clone (an object: but
@@ -578,7 +578,7 @@ static int generate(const Options *o, const Model *m, int argc, char **argv)
         nprograms = o->emit == EMIT_C ? EMIT_CLONE_COUNT : EMIT_CLONE_COUNT - 1;
         for (int k = 0; k < nprograms; k++) {
             CompileOptions co = {emit_clones[k].lanes, emit_clones[k].registers, want_train,
-                                 !o->profile};
+                                 !o->profile, false};
             train = compile_lower(m, &co, &programs[k]);
         }
     } else {
@@ -587,7 +587,7 @@ static int generate(const Options *o, const Model *m, int argc, char **argv)
                              o->vector_registers ? o->vector_registers
                              : width >= 16       ? 32
                                                  : 16,
-                             want_train, !o->profile};
+                             want_train, !o->profile, false};
         train = compile_lower(m, &co, &programs[0]);
     }
     if (want_train && !train) /* past 2 GB of static memory, or int indexing */

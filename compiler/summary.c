@@ -130,7 +130,7 @@ SummaryBoard summary_board(const Model *m)
     SummaryBoard b = {4 * (model_param_count(m, true) + model_param_count(m, false) + 1),
                       m->arena_floats ? 4 * ((long long)m->arena_floats + 1) : 0, 0};
     IrProgram plain = {0};
-    compile_lower(m, &(CompileOptions){0, 16, false, false}, &plain);
+    compile_lower(m, &(CompileOptions){0, 16, false, false, false}, &plain);
     int64_t deepest = 0, all = 0;
     for (int i = 0; i < plain.nfuncs; i++)
         if (plain.funcs[i]->phase == PHASE_PREDICT) {

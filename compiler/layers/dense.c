@@ -116,6 +116,30 @@ static void dense_lower_tail(LowerCtx *c, int64_t in, int64_t units, int64_t fir
         ir_store(p, &f->body, acc, ix_const(u), ir_ref(p, t[u - first]), false);
 }
 
+/* A small model's layer (IrProgram.small_model), in plain loops: unit by
+ * unit, each a sum over the inputs in a register.  Inlined with the rest
+ * of the model, gcc -O3 vectorises this across the units (an input
+ * broadcast, a row of W), as it does onnx2c's loops; the inputs-outer
+ * order of dense_lower_tail it turned into in-order reductions over the
+ * inputs and their shuffles (seed42: 21 ns a call, 11 in this order).
+ * The sums are the same: each adds x[i] * W[i] for i in order. */
+static void dense_lower_units(LowerCtx *c, int64_t in, int64_t units, int acc)
+{
+    IrProgram *p = c->p;
+    IrFunc *f = c->f;
+    int u = ir_var(p, f, "u");
+    IrBlock *each = &ir_for(p, &f->body, u, 0, units)->body;
+    int t = ir_scalar(p, f, "t");
+    ir_set(p, each, t, SCALAR_DECLARE,
+           c->l->use_bias ? ir_load(p, c->params[1], ix_var(u, 1)) : ir_num(p, 0.0f));
+    int i = ir_var(p, f, "i");
+    IrBlock *rows = &ir_for(p, each, i, 0, in)->body;
+    ir_set(p, rows, t, SCALAR_ADD,
+           ir_op(p, IRE_MUL, ir_load(p, c->in[0], ix_var(i, 1)),
+                 ir_load(p, c->params[0], ix_add_var(ix_var(i, units), u, 1))));
+    ir_store(p, each, acc, ix_var(u, 1), ir_ref(p, t), false);
+}
+
 /* Units beyond this many accumulate in the output itself: a local array
  * lives on the stack, and a wide layer's would overflow it. */
 #define DENSE_LOCAL_UNITS 16384
@@ -132,7 +156,9 @@ static void dense_lower(LowerCtx *c)
     lower_epilogue_setup(c);
     if (vec_units)
         dense_lower_vectors(c, in, units, width, vec_units, acc);
-    if (vec_units < units && units - vec_units <= DENSE_TAIL_REGISTERS) {
+    if (p->small_model && !vec_units) {
+        dense_lower_units(c, in, units, acc);
+    } else if (vec_units < units && units - vec_units <= DENSE_TAIL_REGISTERS) {
         dense_lower_tail(c, in, units, vec_units, acc);
     } else if (vec_units < units) {
         int u = ir_var(p, f, "u");

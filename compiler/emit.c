@@ -18,7 +18,7 @@ const EmitClone emit_clones[EMIT_CLONE_COUNT] = {
  * the clone table and three out-of-line layer functions. */
 bool emit_small_model(const Model *m)
 {
-    return model_flops(m) <= 2000 && m->arena_floats <= 256;
+    return model_flops(m) <= MODEL_SMALL_FLOPS && m->arena_floats <= MODEL_SMALL_ACTIVATIONS;
 }
 
 bool emit_includes_training(const Model *m, const EmitOptions *o)

@@ -252,6 +252,10 @@ int64_t model_static_bytes(const Model *m, bool training);
 /* Forward FLOPs of one sample: 2 per multiply-add of conv and dense layers. */
 __int128 layer_flops(const Layer *l, const Model *m);
 __int128 model_flops(const Model *m);
+/* A small model: so few FLOPs (and floats of activations) a sample that
+ * the C backend writes it as one version, every layer inlined
+ * (emit_small_model); what lowers a layer of one may not depend on it. */
+enum { MODEL_SMALL_FLOPS = 2000, MODEL_SMALL_ACTIVATIONS = 256 };
 
 /* Plan the static activation arena for inference: element-wise layers
  * that directly follow a conv or dense layer (whose output nothing else

@@ -42,32 +42,74 @@ static bool flatten_infer(Layer *l, const Shape *ins, InferCtx *ctx)
  * whole vectors are accumulated in vector registers, up to 8 vectors at a
  * time, over all the inputs (gcc -O2 left the plain loop over lenet's 10
  * units scalar: a quarter of its time); the rest in a scalar loop. */
+/* A layer with few accumulators (dense_chains) sums its inputs in this
+ * many interleaved partial sums (input i into sum i % DENSE_CHAINS), added
+ * together at the end: one sum's adds wait on each other (4 cycles each),
+ * and lenet's 400 inputs into 1 vector and 2 scalars spent as long as
+ * its convolutions' 10x the work in waiting. */
+enum { DENSE_CHAINS = 4 };
+
+/* How many partial sums a dense layer with `accumulators` registers adds
+ * its inputs into: DENSE_CHAINS when it has few, else 1.  Also 1 for a
+ * layer with a block function (which, with predict, must add in input
+ * order), and for one that could be a small model's: the C's inlined
+ * version of those sums in input order (dense_lower_units), and the
+ * LLVM backend's objects, which have no such version, must add as it. */
+static int dense_chains(const LowerCtx *c, int64_t in, int accumulators)
+{
+    bool few = accumulators * DENSE_CHAINS <= 12 && in >= 4 * DENSE_CHAINS;
+    bool large = 2 * in * c->l->units > MODEL_SMALL_FLOPS;
+    return few && large && !layer_runs_in_blocks(c->m, c->index) ? DENSE_CHAINS : 1;
+}
+
+/* x[i] * W[i][first + v * width ...] */
+static IrExpr *dense_row_term(LowerCtx *c, IrBlock *b, IrIndex i, int64_t units, int width,
+                              IrIndex first, int v)
+{
+    IrProgram *p = c->p;
+    int wv = ir_vreg(p, c->f, "w", width);
+    IrIndex at = ix_add(ix_add(first, ix_const((int64_t)v * width)), ix_scale(i, units));
+    ir_vset(p, b, wv, SCALAR_DECLARE, ir_vload(p, c->params[0], at, width));
+    return ir_op(p, IRE_MUL, ir_load(p, c->in[0], i), ir_vref(p, wv));
+}
+
 /* One register block: CHUNK vectors of units from FIRST (a constant, or
  * a multiple of the block loop's variable), accumulated over all the
- * inputs and stored into ACC. */
+ * inputs (in `chains` partial sums) and stored into ACC. */
 static void dense_lower_block(LowerCtx *c, IrBlock *body, int64_t in, int64_t units, int width,
                               IrIndex first, int chunk, int acc)
 {
     IrProgram *p = c->p;
     IrFunc *f = c->f;
-    int a[8];
-    for (int v = 0; v < chunk; v++) {
-        a[v] = ir_vreg(p, f, "a", width);
-        IrIndex at = ix_add(first, ix_const((int64_t)v * width));
-        ir_vset(p, body, a[v], SCALAR_DECLARE,
-                c->l->use_bias ? ir_vload(p, c->params[1], at, width) : ir_vzero(p, width));
-    }
+    int chains = dense_chains(c, in, chunk);
+    int a[DENSE_CHAINS][8];
+    for (int k = 0; k < chains; k++)
+        for (int v = 0; v < chunk; v++) {
+            a[k][v] = ir_vreg(p, f, "a", width);
+            IrIndex at = ix_add(first, ix_const((int64_t)v * width));
+            ir_vset(p, body, a[k][v], SCALAR_DECLARE,
+                    c->l->use_bias && k == 0 ? ir_vload(p, c->params[1], at, width)
+                                             : ir_vzero(p, width));
+        }
     int i = ir_var(p, f, "i");
-    IrBlock *rows = &ir_for(p, body, i, 0, in)->body;
-    for (int v = 0; v < chunk; v++) {
-        int wv = ir_vreg(p, f, "w", width);
-        IrIndex at = ix_add_var(ix_add(first, ix_const((int64_t)v * width)), i, units);
-        ir_vset(p, rows, wv, SCALAR_DECLARE, ir_vload(p, c->params[0], at, width));
-        ir_vset(p, rows, a[v], SCALAR_ADD,
-                ir_op(p, IRE_MUL, ir_load(p, c->in[0], ix_var(i, 1)), ir_vref(p, wv)));
+    IrBlock *rows = &ir_for(p, body, i, 0, in / chains)->body;
+    for (int k = 0; k < chains; k++)
+        for (int v = 0; v < chunk; v++)
+            ir_vset(p, rows, a[k][v], SCALAR_ADD,
+                    dense_row_term(c, rows, ix_add(ix_var(i, chains), ix_const(k)), units, width,
+                                   first, v));
+    if (in % chains) {
+        int j = ir_var(p, f, "i");
+        IrBlock *rest = &ir_for(p, body, j, in / chains * chains, in)->body;
+        for (int v = 0; v < chunk; v++)
+            ir_vset(p, rest, a[0][v], SCALAR_ADD,
+                    dense_row_term(c, rest, ix_var(j, 1), units, width, first, v));
     }
+    for (int k = 1; k < chains; k++)
+        for (int v = 0; v < chunk; v++)
+            ir_vset(p, body, a[0][v], SCALAR_ADD, ir_vref(p, a[k][v]));
     for (int v = 0; v < chunk; v++)
-        ir_vstore(p, body, acc, ix_add(first, ix_const((int64_t)v * width)), a[v]);
+        ir_vstore(p, body, acc, ix_add(first, ix_const((int64_t)v * width)), a[0][v]);
 }
 
 /* The blocks one after another; a loop over them when there are more than
@@ -96,24 +138,43 @@ static void dense_lower_vectors(LowerCtx *c, int64_t in, int64_t units, int widt
  * one's store: a third of lenet's call went to its 2 units past 8). */
 #define DENSE_TAIL_REGISTERS 16
 
+static IrExpr *dense_tail_term(LowerCtx *c, IrIndex i, int64_t units, int64_t u)
+{
+    return ir_op(c->p, IRE_MUL, ir_load(c->p, c->in[0], i),
+                 ir_load(c->p, c->params[0], ix_add(ix_scale(i, units), ix_const(u))));
+}
+
 static void dense_lower_tail(LowerCtx *c, int64_t in, int64_t units, int64_t first, int acc)
 {
     IrProgram *p = c->p;
     IrFunc *f = c->f;
-    int t[DENSE_TAIL_REGISTERS];
-    for (int64_t u = first; u < units; u++) {
-        t[u - first] = ir_scalar(p, f, "t");
-        ir_set(p, &f->body, t[u - first], SCALAR_DECLARE,
-               c->l->use_bias ? ir_load(p, c->params[1], ix_const(u)) : ir_num(p, 0.0f));
-    }
+    int n = (int)(units - first), chains = dense_chains(c, in, n);
+    int t[DENSE_CHAINS][DENSE_TAIL_REGISTERS];
+    for (int k = 0; k < chains; k++)
+        for (int u = 0; u < n; u++) {
+            t[k][u] = ir_scalar(p, f, "t");
+            ir_set(p, &f->body, t[k][u], SCALAR_DECLARE,
+                   c->l->use_bias && k == 0 ? ir_load(p, c->params[1], ix_const(first + u))
+                                            : ir_num(p, 0.0f));
+        }
     int i = ir_var(p, f, "i");
-    IrBlock *rows = &ir_for(p, &f->body, i, 0, in)->body;
-    for (int64_t u = first; u < units; u++)
-        ir_set(p, rows, t[u - first], SCALAR_ADD,
-               ir_op(p, IRE_MUL, ir_load(p, c->in[0], ix_var(i, 1)),
-                     ir_load(p, c->params[0], ix_add(ix_var(i, units), ix_const(u)))));
-    for (int64_t u = first; u < units; u++)
-        ir_store(p, &f->body, acc, ix_const(u), ir_ref(p, t[u - first]), false);
+    IrBlock *rows = &ir_for(p, &f->body, i, 0, in / chains)->body;
+    for (int k = 0; k < chains; k++)
+        for (int u = 0; u < n; u++)
+            ir_set(p, rows, t[k][u], SCALAR_ADD,
+                   dense_tail_term(c, ix_add(ix_var(i, chains), ix_const(k)), units, first + u));
+    if (in % chains) {
+        int j = ir_var(p, f, "i");
+        IrBlock *rest = &ir_for(p, &f->body, j, in / chains * chains, in)->body;
+        for (int u = 0; u < n; u++)
+            ir_set(p, rest, t[0][u], SCALAR_ADD,
+                   dense_tail_term(c, ix_var(j, 1), units, first + u));
+    }
+    for (int k = 1; k < chains; k++)
+        for (int u = 0; u < n; u++)
+            ir_set(p, &f->body, t[0][u], SCALAR_ADD, ir_ref(p, t[k][u]));
+    for (int u = 0; u < n; u++)
+        ir_store(p, &f->body, acc, ix_const(first + u), ir_ref(p, t[0][u]), false);
 }
 
 /* A small model's layer (IrProgram.small_model), in plain loops: unit by

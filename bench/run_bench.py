@@ -32,6 +32,7 @@ import argparse
 import time
 import json
 import os
+import platform
 import shlex
 import subprocess
 import sys
@@ -58,9 +59,9 @@ def generate(args, model, work, emit, options=()):
     return src
 
 
-def build(args, name, work, emit='c', cflags=None, tag=''):
+def build(args, name, work, emit='c', cflags=None, tag='', options=()):
     model = os.path.join(HERE, f'{name}.cnn')
-    src = generate(args, model, work, emit, ['--no-train'])
+    src = generate(args, model, work, emit, ['--no-train'] + list(options))
     exe = os.path.join(work, f'{name}_{emit}{tag}_bench')
     cflags = args.cflags if cflags is None else cflags
     run([args.cc] + shlex.split(cflags) + ['-fopenmp', src, os.path.join(HERE, 'bench_driver.c'),
@@ -258,6 +259,10 @@ def main():
             exes, flops = [exe for exe, _ in built], built[0][1]
             if llvm:
                 obj_exe, _ = build(args, name, work, 'obj')
+                # the object for x86-64 machines unknown: every clone, one picked at run time
+                multi_exe = build(args, name, work, 'obj', tag='_multi',
+                                  options=['--target', 'x86_64-pc-linux-gnu'])[0] \
+                    if platform.machine() == 'x86_64' else None
             cases = [(int(b), 1) for b in args.batches.split(',')] + [(64, cores)] * (cores > 1)
             for batch, threads in cases:
                 ours = [time_inference(exe, batch, threads, args) for exe in exes]
@@ -271,7 +276,9 @@ def main():
                       f'{1e3 * torch_ms:10.2f} us', flush=True)
                 if llvm and threads == 1:
                     obj = time_inference(obj_exe, batch, 1, args)
-                    obj_rows.append((name, batch, ours[-1]['ms_median'], obj['ms_median']))
+                    multi = time_inference(multi_exe, batch, 1, args) if multi_exe else None
+                    obj_rows.append((name, batch, ours[-1]['ms_median'], obj['ms_median'],
+                                     multi['ms_median'] if multi else None))
     print('\ninference: microseconds per call (median), GFLOP/s, share of the FMA peak of the '
           'clone in use')
     head = ' | '.join(f'{f:^31}' for f in flag_sets)
@@ -288,12 +295,14 @@ def main():
     print('(plain/best: the README\'s flags against the fastest set, 1.00x is as fast; '
           'pytorch/plain above 1: cnngen with the plain flags is faster)')
     if llvm:
-        print('\nthe LLVM backend: --emit=obj (host CPU) against the C built with '
-              f'{args.cc} {args.cflags}')
-        print('model    batch    C ms     obj ms   C/obj (above 1: the object is faster; '
-              'target above 1/1.2 = 0.83)')
-        for name, batch, c_ms, obj_ms in obj_rows:
-            print(f'{name:8} {batch:5} {c_ms:9.5f} {obj_ms:9.5f} {c_ms / obj_ms:6.2f}x')
+        print('\nthe LLVM backend: --emit=obj (host CPU), and the multiversioned object '
+              '(--target x86_64-pc-linux-gnu), against the C built with '
+              f'{args.cc} {flag_sets[-1]}')
+        print('model    batch    C ms     obj ms   C/obj  multi ms C/multi (above 1: the object '
+              'is faster; target above 1/1.2 = 0.83)')
+        for name, batch, c_ms, obj_ms, multi_ms in obj_rows:
+            multi = f'{multi_ms:9.5f} {c_ms / multi_ms:6.2f}x' if multi_ms else '        -       -'
+            print(f'{name:8} {batch:5} {c_ms:9.5f} {obj_ms:9.5f} {c_ms / obj_ms:6.2f}x {multi}')
         object_build_time(args)
     print(f'\nthe profile (cnngen --profile, {flag_sets[0]}, batch 1, one thread) against '
           'bench_driver\'s timing:')

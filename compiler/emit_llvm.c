@@ -56,7 +56,6 @@ typedef struct {
     LLVMValueRef *bodies;       /* one per IrFunc */
     LLVMTypeRef *body_types;
     bool **used; /* per IrFunc: the views it uses */
-    LLVMValueRef forward, forward_block, eval_batch, train_batch;
 } Version;
 
 /* The module being built, its types, and the globals every function uses. */

@@ -212,8 +212,7 @@ typedef struct {
     int vector_registers;          /* how many the target has, for register blocks */
     IrSteps train_step, eval_step; /* empty without training */
     bool blocks;                   /* lower predict_batch's block functions too */
-    bool small_model;              /* a small model's one version, inlined whole: loop orders
-                       * for compilers that then see the model at once */
+    bool small_model;              /* a small model's one inlined version (emit_small_model) */
 } IrProgram;
 
 IrFunc *ir_func(IrProgram *p, const char *name, const char *comment);

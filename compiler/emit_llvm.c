@@ -79,9 +79,6 @@ typedef struct {
     LLVMValueRef train_seed, train_step, train_lr;
     LLVMValueRef profile; /* --profile: cnnrt_profile_count[nlayers + 2], else NULL */
     LLVMValueRef layers;  /* the layer table, once made (layer_table) */
-    LLVMValueRef *bodies; /* the version being built's */
-    LLVMTypeRef *body_types;
-    bool **used;
 } Gen;
 
 static char *symbol(const Gen *g, const char *name)
@@ -111,9 +108,12 @@ static void use_version(Gen *g, int k)
     g->p = v->p;
     g->cpu = v->cpu;
     g->features = v->features;
-    g->bodies = v->bodies;
-    g->body_types = v->body_types;
-    g->used = v->used;
+}
+
+/* The version being built: its IrFuncs' functions. */
+static const Version *current(const Gen *g)
+{
+    return &g->versions[g->version];
 }
 
 /* Build the glue next: the target machine's attributes (one version's
@@ -514,7 +514,8 @@ static void block(FuncGen *x, const IrBlock *b)
 static void build_body(Gen *g, int k)
 {
     const IrFunc *f = g->p->funcs[k];
-    bool *used = g->used[k];
+    const Version *version = current(g);
+    bool *used = version->used[k];
     int nargs = 0;
     LLVMTypeRef *params = xcalloc((size_t)f->nviews + 1, sizeof *params);
     for (int i = 0; i < f->nviews; i++)
@@ -530,8 +531,8 @@ static void build_body(Gen *g, int k)
     /* noinline: each layer a function of its own, as in the C (a large
      * layer inlined into predict leaves the register allocator no room). */
     add_enum_attribute(g, fn, LLVMAttributeFunctionIndex, "noinline");
-    g->bodies[k] = fn;
-    g->body_types[k] = type;
+    version->bodies[k] = fn;
+    version->body_types[k] = type;
 
     FuncGen x = {g, f, fn, NULL, NULL, NULL, NULL, NULL};
     x.view = xcalloc((size_t)f->nviews + 1, sizeof *x.view);
@@ -598,7 +599,7 @@ static void call_body(Gen *g, int k, const Bases *at, LLVMValueRef sample)
     int nargs = 0;
     for (int i = 0; i < f->nviews; i++) {
         const IrView *v = &f->views[i];
-        if (!g->used[k][i] || v->base == VIEW_LOCAL)
+        if (!current(g)->used[k][i] || v->base == VIEW_LOCAL)
             continue;
         LLVMValueRef offset = i64c(g, v->offset);
         if (sample && v->sample_stride)
@@ -607,7 +608,7 @@ static void call_body(Gen *g, int k, const Bases *at, LLVMValueRef sample)
         args[nargs++] = float_at(g, view_base(g, v, at), offset);
     }
     args[nargs++] = at->n ? at->n : i32c(g, 1);
-    call(g, g->bodies[k], g->body_types[k], args, nargs);
+    call(g, current(g)->bodies[k], current(g)->body_types[k], args, nargs);
     free(args);
 }
 
@@ -1006,7 +1007,7 @@ static void clones_this_cpu_runs(Gen *g, LLVMValueRef *runs)
     }
 }
 
-/* strcmp(wanted, name) == 0 for each clone (matches[k], i1); wanted not NULL. */
+/* Whether CNNGEN_ISA's value (wanted, not NULL) names clone k (i1). */
 typedef struct {
     LLVMValueRef wanted;
     int k;
@@ -1146,9 +1147,6 @@ static bool predicts_in_blocks(const Gen *g)
     return true;
 }
 
-static LLVMValueRef dispatch(Gen *g, const char *name, bool internal, LLVMTypeRef ret,
-                             LLVMTypeRef *params, int n, const LLVMValueRef *fns);
-
 /* One function per version (build(g), in each version's turn), and the
  * one the glue calls: the only version's, or a dispatch named `name`. */
 typedef LLVMValueRef (*VersionBuild)(Gen *g);
@@ -1165,14 +1163,11 @@ static LLVMValueRef each_version(Gen *g, VersionBuild build, const char *name, L
     return g->nversions == 1 ? fns[0] : dispatch(g, name, internal, ret, params, n, fns);
 }
 
-static LLVMValueRef only_forward(Gen *g)
+/* predict_ws itself when there is one version, else each clone's forward */
+static LLVMValueRef version_forward(Gen *g)
 {
-    return emit_forward(g, "predict_ws", false);
-}
-
-static LLVMValueRef clone_forward(Gen *g)
-{
-    return emit_forward(g, "forward", true);
+    return g->nversions == 1 ? emit_forward(g, "predict_ws", false)
+                             : emit_forward(g, "forward", true);
 }
 
 /* PREFIX_isa: "llvm" for one build (the host's CPU or the given target),
@@ -1202,9 +1197,7 @@ static void emit_predict(Gen *g)
 {
     LLVMTypeRef params[3] = {g->pf32, g->pf32, g->i32};
     LLVMTypeRef ws_params[3] = {g->pi8, g->pf32, g->pf32};
-    LLVMValueRef ws = g->nversions == 1 ? each_version(g, only_forward, NULL, NULL, NULL, 0, false)
-                                        : each_version(g, clone_forward, "predict_ws", g->vd,
-                                                       ws_params, 3, false);
+    LLVMValueRef ws = each_version(g, version_forward, "predict_ws", g->vd, ws_params, 3, false);
 
     LLVMValueRef fn = begin_function(g, "predict", g->vd, params, 2, false);
     LLVMValueRef args[3] = {LLVMBuildBitCast(g->b, g->arena, g->pi8, ""), LLVMGetParam(fn, 0),

@@ -186,6 +186,17 @@ static void print_expr(ExprCtx *x, const IrExpr *e)
         break;
     case IRE_VZERO: strbuf_printf(x->b, "(%s_vec%d){0}", x->w->prefix, e->lanes); break;
     case IRE_VLOAD: unreachable(); /* only as the value of a vector assignment */
+    case IRE_VPAIRS:
+        strbuf_printf(x->b, "%s_PAIRS%d(%s + ", x->w->macro_prefix, e->lanes,
+                      x->f->views[e->view].name);
+        print_index(x, &e->index);
+        strbuf_printf(x->b, ")");
+        break;
+    case IRE_VUNPAIR:
+        strbuf_printf(x->b, "%s_UNPAIR%d(", x->w->macro_prefix, e->lanes);
+        print_expr(x, e->a);
+        strbuf_printf(x->b, ")");
+        break;
     case IRE_SELECT_POS: print_conditional(x, e->a, ">", NULL, e->b, e->c); break;
     }
 }
@@ -1584,6 +1595,37 @@ static void emit_dispatch(Writer *w, bool training, bool blocks)
 }
 
 /* GNU C vector types of every width some function uses. */
+/* IRE_VPAIRS: the two floats at p as one 64-bit integer, broadcast (an
+ * integer, so no bit of them is a float operation's to change). */
+static void emit_pairs_macro(Writer *w, int lanes, bool first)
+{
+    const char *P = w->macro_prefix, *p = w->prefix;
+    if (first)
+        line(w, "typedef unsigned long long %s_pair __attribute__((may_alias, aligned(4)));", p);
+    line(w, "typedef unsigned long long %s_pairs%d __attribute__((vector_size(%d)));", p, lanes,
+         4 * lanes);
+    StrBuf b = {0};
+    strbuf_printf(&b, "#define %s_PAIRS%d(p) ((%s_vec%d)(%s_pairs%d){", P, lanes, p, lanes, p,
+                  lanes);
+    for (int i = 0; i < lanes / 2; i++)
+        strbuf_printf(&b, "%s*(const %s_pair *)(p)", i ? ", " : "", p);
+    line(w, "%s})", b.data);
+    /* and back: the even lanes, then the odd (gcc before 12 has only its own builtin) */
+    StrBuf order = {0};
+    for (int half = 0; half < 2; half++)
+        for (int i = half; i < lanes; i += 2)
+            strbuf_printf(&order, "%s%d", order.len ? ", " : "", i);
+    line(w, "#if defined(__clang__) || __GNUC__ >= 12");
+    line(w, "#define %s_UNPAIR%d(v) __builtin_shufflevector(v, v, %s)", P, lanes, order.data);
+    line(w, "#else");
+    line(w, "typedef int %s_lanes%d __attribute__((vector_size(%d)));", p, lanes, 4 * lanes);
+    line(w, "#define %s_UNPAIR%d(v) __builtin_shuffle(v, (%s_lanes%d){%s})", P, lanes, p, lanes,
+         order.data);
+    line(w, "#endif");
+    strbuf_free(&order);
+    strbuf_free(&b);
+}
+
 static void emit_vector_types(Writer *w, const IrProgram *programs, int nprograms)
 {
     bool any = false;
@@ -1601,6 +1643,15 @@ static void emit_vector_types(Writer *w, const IrProgram *programs, int nprogram
         any = true;
         line(w, "typedef float %s_vec%d __attribute__((vector_size(%d)));", w->prefix, lanes,
              4 * lanes);
+    }
+    bool pairs = false;
+    for (int lanes = 4; lanes <= 16; lanes *= 2) {
+        bool used = false;
+        for (int k = 0; k < nprograms; k++)
+            used |= ir_uses_pairs(&programs[k], lanes);
+        if (used)
+            emit_pairs_macro(w, lanes, !pairs);
+        pairs |= used;
     }
     if (any && nprograms > 1)
         line(w, "#endif");

@@ -251,6 +251,24 @@ static LLVMValueRef vector_pointer(FuncGen *x, int view, const IrIndex *ix, int 
                             LLVMPointerType(vector_type(x->g, lanes), 0), "");
 }
 
+/* IRE_VPAIRS: the two floats at the index as one i64, splat and seen as
+ * floats again (an integer: no float operation touches their bits). */
+static LLVMValueRef pairs(FuncGen *x, const IrExpr *e)
+{
+    Gen *g = x->g;
+    LLVMTypeRef i64 = LLVMInt64TypeInContext(g->ctx);
+    LLVMValueRef at =
+        LLVMBuildBitCast(g->b, element(x, e->view, &e->index), LLVMPointerType(i64, 0), "");
+    LLVMValueRef pair = LLVMBuildLoad2(g->b, i64, at, "");
+    LLVMSetAlignment(pair, 4);
+    unsigned n = (unsigned)e->lanes / 2;
+    LLVMTypeRef wide = LLVMVectorType(i64, n);
+    LLVMValueRef one = LLVMBuildInsertElement(g->b, LLVMGetUndef(wide), pair, i32c(g, 0), "");
+    LLVMValueRef mask = LLVMConstNull(LLVMVectorType(g->i32, n));
+    LLVMValueRef splat = LLVMBuildShuffleVector(g->b, one, LLVMGetUndef(wide), mask, "");
+    return LLVMBuildBitCast(g->b, splat, vector_type(g, e->lanes), "");
+}
+
 static bool is_vector(LLVMValueRef v)
 {
     return LLVMGetTypeKind(LLVMTypeOf(v)) == LLVMVectorTypeKind;
@@ -286,6 +304,17 @@ static LLVMValueRef multiply_add(Gen *g, LLVMValueRef a, LLVMValueRef b, LLVMVal
 }
 
 static LLVMValueRef expr_value(FuncGen *x, const IrExpr *e);
+
+/* IRE_VUNPAIR: the even lanes, then the odd. */
+static LLVMValueRef unpair(FuncGen *x, const IrExpr *e)
+{
+    Gen *g = x->g;
+    LLVMValueRef v = expr_value(x, e->a), order[16];
+    for (int i = 0; i < e->lanes; i++)
+        order[i] = i32c(g, i < e->lanes / 2 ? 2 * i : 2 * (i - e->lanes / 2) + 1);
+    return LLVMBuildShuffleVector(g->b, v, LLVMGetUndef(LLVMTypeOf(v)),
+                                  LLVMConstVector(order, (unsigned)e->lanes), "");
+}
 
 /* (a op b ? then : otherwise), as the C backend prints it. */
 static LLVMValueRef conditional(Gen *g, LLVMRealPredicate op, LLVMValueRef a, LLVMValueRef b,
@@ -365,6 +394,8 @@ static LLVMValueRef expr_value(FuncGen *x, const IrExpr *e)
         LLVMValueRef v = LLVMBuildLoad2(g->b, vreg_type(x, e->scalar), x->vreg[e->scalar], "");
         return LLVMBuildExtractElement(g->b, v, i32c(g, e->index.c), "");
     }
+    case IRE_VPAIRS: return pairs(x, e);
+    case IRE_VUNPAIR: return unpair(x, e);
     case IRE_VLOAD: {
         LLVMValueRef v = LLVMBuildLoad2(g->b, vector_type(g, e->lanes),
                                         vector_pointer(x, e->view, &e->index, e->lanes), "");

@@ -298,6 +298,21 @@ IrExpr *ir_vload(IrProgram *p, int view, IrIndex index, int lanes)
     return e;
 }
 
+IrExpr *ir_vunpair(IrProgram *p, int vreg, int lanes)
+{
+    IrExpr *e = new_expr(p, IRE_VUNPAIR);
+    e->a = ir_vref(p, vreg);
+    e->lanes = lanes;
+    return e;
+}
+
+IrExpr *ir_vpairs(IrProgram *p, int view, IrIndex index, int lanes)
+{
+    IrExpr *e = ir_vload(p, view, index, lanes);
+    e->kind = IRE_VPAIRS;
+    return e;
+}
+
 void ir_vset(IrProgram *p, IrBlock *b, int vreg, ScalarMode mode, IrExpr *value)
 {
     IrStmt *s = append(p, b, IRS_VSET);
@@ -344,7 +359,7 @@ static IrExpr *subst_expr(const Subst *s, const IrExpr *e)
         return NULL;
     IrExpr *copy = new_expr(s->p, e->kind);
     *copy = *e;
-    if (e->kind == IRE_LOAD || e->kind == IRE_VLOAD)
+    if (e->kind == IRE_LOAD || e->kind == IRE_VLOAD || e->kind == IRE_VPAIRS)
         copy->index = subst_index(s, e->index);
     if (e->kind == IRE_SCALAR)
         copy->scalar = s->scalar_map[e->scalar];
@@ -448,7 +463,7 @@ static void views_used_expr(const IrExpr *e, bool *used)
 {
     if (!e)
         return;
-    if (e->kind == IRE_LOAD || e->kind == IRE_VLOAD)
+    if (e->kind == IRE_LOAD || e->kind == IRE_VLOAD || e->kind == IRE_VPAIRS)
         used[e->view] = true;
     views_used_expr(e->a, used);
     views_used_expr(e->b, used);
@@ -505,5 +520,30 @@ bool ir_uses_batch_size(const IrBlock *b)
             expr_uses_batch_size(s->value))
             return true;
     }
+    return false;
+}
+
+static bool expr_uses_pairs(const IrExpr *e, int lanes)
+{
+    return e && ((e->kind == IRE_VPAIRS && e->lanes == lanes) || expr_uses_pairs(e->a, lanes) ||
+                 expr_uses_pairs(e->b, lanes) || expr_uses_pairs(e->c, lanes));
+}
+
+static bool block_uses_pairs(const IrBlock *b, int lanes)
+{
+    for (int i = 0; i < b->count; i++) {
+        const IrStmt *s = b->items[i];
+        if ((s->kind == IRS_FOR && block_uses_pairs(&s->body, lanes)) ||
+            expr_uses_pairs(s->value, lanes))
+            return true;
+    }
+    return false;
+}
+
+bool ir_uses_pairs(const IrProgram *p, int lanes)
+{
+    for (int k = 0; k < p->nfuncs; k++)
+        if (block_uses_pairs(&p->funcs[k]->body, lanes))
+            return true;
     return false;
 }

@@ -55,16 +55,23 @@ typedef enum {
     IRE_VZERO,
     IRE_VLOAD,
     IRE_VLANE, /* lane index.c of the vector `scalar`: a float */
+    /* `lanes` floats: view[index] and view[index + 1], again and again (a
+     * conv's pair of output positions from a one-channel input: lanes 2c
+     * and 2c+1 are channel c of the two; one 64-bit broadcast). */
+    IRE_VPAIRS,
+    /* The vector a's even lanes, then its odd ones: a pair's two positions
+     * back in order, each with its channels together. */
+    IRE_VUNPAIR,
 } IrExprKind;
 
 typedef struct IrExpr IrExpr;
 struct IrExpr {
     IrExprKind kind;
     float value;       /* CONST */
-    int view;          /* LOAD */
-    IrIndex index;     /* LOAD */
+    int view;          /* LOAD, VLOAD, VPAIRS */
+    IrIndex index;     /* LOAD, VLOAD, VPAIRS */
     int scalar;        /* SCALAR; VREG: the vector */
-    int lanes;         /* VZERO, VLOAD: floats in the vector */
+    int lanes;         /* VZERO, VLOAD, VPAIRS, VUNPAIR: floats in the vector */
     IrExpr *a, *b, *c; /* operands */
 };
 
@@ -267,6 +274,8 @@ IrExpr *ir_vref(IrProgram *p, int vreg);
 IrExpr *ir_vzero(IrProgram *p, int lanes);
 IrExpr *ir_vlane(IrProgram *p, int vreg, int lane);
 IrExpr *ir_vload(IrProgram *p, int view, IrIndex index, int lanes);
+IrExpr *ir_vpairs(IrProgram *p, int view, IrIndex index, int lanes);
+IrExpr *ir_vunpair(IrProgram *p, int vreg, int lanes);
 void ir_vset(IrProgram *p, IrBlock *b, int vreg, ScalarMode mode, IrExpr *value);
 void ir_vstore(IrProgram *p, IrBlock *b, int view, IrIndex index, int vreg);
 
@@ -277,6 +286,8 @@ void ir_views_used(const IrFunc *f, bool *used);
 void ir_views_written(const IrFunc *f, bool *written);
 /* Whether some function of the program is of the phase. */
 bool ir_has_phase(const IrProgram *p, IrPhase phase);
+/* Whether a function of the program has an IRE_VPAIRS of `lanes`. */
+bool ir_uses_pairs(const IrProgram *p, int lanes);
 /* Whether a block reads the batch's n (a loop to it, or IRE_BATCH). */
 bool ir_uses_batch_size(const IrBlock *b);
 

@@ -23,6 +23,7 @@ typedef struct {
     int out;                              /* the view of the layer's output */
     int params[4];                        /* a view of each parameter tensor */
     int acc;                              /* a local array a family's lowering may make */
+    int aux[2];                           /* and two more (conv's pairs: kernel and bias) */
     int epi_views[LAYER_MAX_EPILOGUE][4]; /* each fused follower's own views */
     Activation act;                       /* what the epilogue applies (training: none, see pre) */
     int nepi;                             /* fused followers (training: none) */

@@ -195,9 +195,10 @@ static void conv_region_scalar(LowerCtx *c, const WindowSegment *region)
              lower_epilogue(c, ir_load(p, acc, ix_var(co3, 1)), ix_var(co3, 1)), false);
 }
 
-/* The most output positions in one register block (lenet's first layer,
- * 8 channels in half a 512-bit vector: 13 of its 26 a row, in 14 of the
- * 32 registers), with one vector of output channels (conv_block_size). */
+/* The most output positions in one register block (8 channels in half a
+ * 512-bit vector: 13 of a row of 26, in 14 of the 32 registers), with one
+ * vector of output channels (conv_block_size); the most pairs of them in
+ * a block of pairs (conv_pairs_most). */
 enum { CONV_MAX_BLOCK = 16 };
 
 /* CHUNK vectors of output channels from BASE for BLOCK positions:
@@ -342,8 +343,8 @@ static void conv_in_blocks(LowerCtx *c, const WindowSegment *region, int block,
  * copied once a call with each value twice ("wpair", "bpair"), and one
  * shuffle a register puts the lanes back in position order (IRE_VUNPAIR;
  * read through strided indices, gcc -O2 left that scalar: lenet 50%
- * slower).  Each lane adds the
- * same products in the same order as the plain blocks: the same sums. */
+ * slower).  Each lane adds the same products in the same order as the
+ * plain blocks: the same sums. */
 
 static bool conv_pairs(const LowerCtx *c)
 {
@@ -351,8 +352,7 @@ static bool conv_pairs(const LowerCtx *c)
     int last = l->nd - 1;
     int64_t cout = l->out.dim[l->nd];
     return l->kind->variant == CONV_PLAIN && l->cin == 1 && l->stride[last] == 1 &&
-           l->dilation[last] == 1 && c->p->vector_width == 2 * cout &&
-           lower_lanes_dividing(c->p, cout) < 2 * cout;
+           l->dilation[last] == 1 && c->p->vector_width == 2 * cout;
 }
 
 /* The most positions in one block of pairs: even, two a register, with

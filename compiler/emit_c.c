@@ -1594,7 +1594,6 @@ static void emit_dispatch(Writer *w, bool training, bool blocks)
     }
 }
 
-/* GNU C vector types of every width some function uses. */
 /* IRE_VPAIRS: the two floats at p as one 64-bit integer, broadcast (an
  * integer, so no bit of them is a float operation's to change). */
 static void emit_pairs_macro(Writer *w, int lanes, bool first)
@@ -1626,9 +1625,11 @@ static void emit_pairs_macro(Writer *w, int lanes, bool first)
     strbuf_free(&b);
 }
 
+/* GNU C vector types of every width some function uses, and the pairs'
+ * macros of each width some function pairs in. */
 static void emit_vector_types(Writer *w, const IrProgram *programs, int nprograms)
 {
-    bool any = false;
+    bool any = false, pairs = false;
     for (int lanes = 4; lanes <= 16; lanes *= 2) {
         bool used = false;
         for (int k = 0; k < nprograms; k++)
@@ -1643,15 +1644,12 @@ static void emit_vector_types(Writer *w, const IrProgram *programs, int nprogram
         any = true;
         line(w, "typedef float %s_vec%d __attribute__((vector_size(%d)));", w->prefix, lanes,
              4 * lanes);
-    }
-    bool pairs = false;
-    for (int lanes = 4; lanes <= 16; lanes *= 2) {
-        bool used = false;
+        bool paired = false;
         for (int k = 0; k < nprograms; k++)
-            used |= ir_uses_pairs(&programs[k], lanes);
-        if (used)
+            paired |= ir_uses_pairs(&programs[k], lanes);
+        if (paired)
             emit_pairs_macro(w, lanes, !pairs);
-        pairs |= used;
+        pairs |= paired;
     }
     if (any && nprograms > 1)
         line(w, "#endif");

@@ -256,13 +256,12 @@ static LLVMValueRef vector_pointer(FuncGen *x, int view, const IrIndex *ix, int 
 static LLVMValueRef pairs(FuncGen *x, const IrExpr *e)
 {
     Gen *g = x->g;
-    LLVMTypeRef i64 = LLVMInt64TypeInContext(g->ctx);
     LLVMValueRef at =
-        LLVMBuildBitCast(g->b, element(x, e->view, &e->index), LLVMPointerType(i64, 0), "");
-    LLVMValueRef pair = LLVMBuildLoad2(g->b, i64, at, "");
+        LLVMBuildBitCast(g->b, element(x, e->view, &e->index), LLVMPointerType(g->i64, 0), "");
+    LLVMValueRef pair = LLVMBuildLoad2(g->b, g->i64, at, "");
     LLVMSetAlignment(pair, 4);
     unsigned n = (unsigned)e->lanes / 2;
-    LLVMTypeRef wide = LLVMVectorType(i64, n);
+    LLVMTypeRef wide = LLVMVectorType(g->i64, n);
     LLVMValueRef one = LLVMBuildInsertElement(g->b, LLVMGetUndef(wide), pair, i32c(g, 0), "");
     LLVMValueRef mask = LLVMConstNull(LLVMVectorType(g->i32, n));
     LLVMValueRef splat = LLVMBuildShuffleVector(g->b, one, LLVMGetUndef(wide), mask, "");

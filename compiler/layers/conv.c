@@ -262,6 +262,49 @@ static void conv_channel_group(LowerCtx *c, const WindowSegment *region, IrBlock
             ir_vstore(p, b, c->acc, ix_add(base, ix_const(r * cout + v * width)), acc[r][v]);
 }
 
+/* The loops over a region's positions down to its blocks of `block`
+ * along the last axis: returns their body, with *x_ix and *y_ix at the
+ * block's first position (position r of block ob is lo + ob*block + r). */
+static IrBlock *conv_block_loops(LowerCtx *c, const WindowSegment *region, int block, IrIndex *x_ix,
+                                 IrIndex *y_ix)
+{
+    IrProgram *p = c->p;
+    const Layer *l = c->l;
+    int nd = l->nd, last = nd - 1;
+    Shape in = layer_spatial_shape(l, c->in_shape[0]);
+    int64_t xs[3], ys[3];
+    layer_axis_strides(in.dim, nd, l->cin, xs);
+    layer_axis_strides(l->out.dim, nd, l->out.dim[nd], ys);
+    int64_t nblocks = (region[last].hi - region[last].lo) / block;
+    *x_ix = *y_ix = ix_const(0);
+    IrBlock *b = layer_position_loops(c, region, last, xs, ys, x_ix, y_ix);
+    int ob = ir_var(p, c->f, "blk");
+    b = &ir_for(p, b, ob, 0, nblocks)->body;
+    int64_t lo = region[last].lo, s = l->stride[last];
+    *x_ix =
+        ix_add(*x_ix, ix_scale(ix_add_var(ix_const(lo * s - l->pad_before[last]), ob, block * s),
+                               xs[last]));
+    *y_ix = ix_add(*y_ix, ix_scale(ix_add_var(ix_const(lo), ob, block), ys[last]));
+    return b;
+}
+
+/* The activation on the way out, position by position: the block's
+ * `block` positions from the accumulator array to y. */
+static void conv_block_out(LowerCtx *c, IrBlock *b, IrIndex y_ix, int block)
+{
+    IrProgram *p = c->p;
+    IrFunc *f = c->f;
+    int64_t cout = c->l->out.dim[c->l->nd];
+    int r = ir_var(p, f, "r");
+    IrStmt *rows = ir_for(p, b, r, 0, block);
+    int co = ir_var(p, f, "co");
+    IrStmt *out = ir_for(p, &rows->body, co, 0, cout);
+    ir_store(
+        p, &out->body, c->out, ix_add_var(ix_add_var(y_ix, r, cout), co, 1),
+        lower_epilogue(c, ir_load(p, c->acc, ix_add_var(ix_var(r, cout), co, 1)), ix_var(co, 1)),
+        false);
+}
+
 /* Register blocks: `block` output positions along the last spatial axis
  * times up to four vectors of output channels are accumulated in vector
  * registers over all taps and input channels; each kernel vector is loaded
@@ -272,24 +315,10 @@ static void conv_region_vector(LowerCtx *c, const WindowSegment *region, int blo
     IrProgram *p = c->p;
     IrFunc *f = c->f;
     const Layer *l = c->l;
-    int nd = l->nd;
-    Shape in = layer_spatial_shape(l, c->in_shape[0]);
-    int64_t cin = l->cin, cout = l->out.dim[nd];
+    int64_t cout = l->out.dim[l->nd];
     int width = lower_lanes_dividing(p, cout);
-    int64_t xs[3], ys[3];
-    layer_axis_strides(in.dim, nd, cin, xs);
-    layer_axis_strides(l->out.dim, nd, cout, ys);
-    int last = nd - 1;
-    int64_t nblocks = (region[last].hi - region[last].lo) / block;
-    IrIndex x_ix = ix_const(0), y_ix = ix_const(0);
-    IrBlock *b = layer_position_loops(c, region, last, xs, ys, &x_ix, &y_ix);
-    /* Position r of block ob is lo + ob*block + r along the last axis. */
-    int ob = ir_var(p, f, "blk");
-    b = &ir_for(p, b, ob, 0, nblocks)->body;
-    int64_t lo = region[last].lo, s = l->stride[last];
-    x_ix = ix_add(x_ix, ix_scale(ix_add_var(ix_const(lo * s - l->pad_before[last]), ob, block * s),
-                                 xs[last]));
-    y_ix = ix_add(y_ix, ix_scale(ix_add_var(ix_const(lo), ob, block), ys[last]));
+    IrIndex x_ix, y_ix;
+    IrBlock *b = conv_block_loops(c, region, block, &x_ix, &y_ix);
 
     /* Four vectors of output channels at a time; a loop over such groups
      * when there are more than four, so the code stays small however many
@@ -305,15 +334,7 @@ static void conv_region_vector(LowerCtx *c, const WindowSegment *region, int blo
         int chunk = (int)(nvec - first < 4 ? nvec - first : 4);
         conv_channel_group(c, region, b, x_ix, block, width, ix_const(first * width), chunk);
     }
-    /* The activation on the way out, position by position. */
-    int r = ir_var(p, f, "r");
-    IrStmt *rows = ir_for(p, b, r, 0, block);
-    int co = ir_var(p, f, "co");
-    IrStmt *out = ir_for(p, &rows->body, co, 0, cout);
-    ir_store(
-        p, &out->body, c->out, ix_add_var(ix_add_var(y_ix, r, ys[last]), co, 1),
-        lower_epilogue(c, ir_load(p, c->acc, ix_add_var(ix_var(r, cout), co, 1)), ix_var(co, 1)),
-        false);
+    conv_block_out(c, b, y_ix, block);
 }
 
 /* A region's positions along the last axis in blocks of `block` (each),
@@ -397,18 +418,11 @@ static void conv_region_pairs(LowerCtx *c, const WindowSegment *region, int bloc
     int nd = l->nd, last = nd - 1, width = p->vector_width, npairs = block / 2;
     Shape in = layer_spatial_shape(l, c->in_shape[0]);
     int64_t cout = l->out.dim[nd];
-    int64_t xs[3], ys[3], ws[3];
+    int64_t xs[3], ws[3];
     layer_axis_strides(in.dim, nd, 1, xs);
-    layer_axis_strides(l->out.dim, nd, cout, ys);
     layer_axis_strides(l->kernel, nd, 2 * cout, ws);
-    int64_t nblocks = (region[last].hi - region[last].lo) / block;
-    IrIndex x_ix = ix_const(0), y_ix = ix_const(0);
-    IrBlock *b = layer_position_loops(c, region, last, xs, ys, &x_ix, &y_ix);
-    int ob = ir_var(p, f, "blk");
-    b = &ir_for(p, b, ob, 0, nblocks)->body;
-    int64_t lo = region[last].lo;
-    x_ix = ix_add(x_ix, ix_add_var(ix_const(lo - l->pad_before[last]), ob, block));
-    y_ix = ix_add(y_ix, ix_scale(ix_add_var(ix_const(lo), ob, block), ys[last]));
+    IrIndex x_ix, y_ix;
+    IrBlock *b = conv_block_loops(c, region, block, &x_ix, &y_ix);
 
     int acc[CONV_MAX_BLOCK];
     for (int m = 0; m < npairs; m++) {
@@ -437,12 +451,7 @@ static void conv_region_pairs(LowerCtx *c, const WindowSegment *region, int bloc
         ir_vset(p, b, acc[m], SCALAR_SET, ir_vunpair(p, acc[m], width));
         ir_vstore(p, b, c->acc, ix_const(m * width), acc[m]);
     }
-    int r = ir_var(p, f, "r"), co = ir_var(p, f, "co");
-    IrBlock *out = &ir_for(p, &ir_for(p, b, r, 0, block)->body, co, 0, cout)->body;
-    ir_store(
-        p, out, c->out, ix_add_var(ix_add_var(y_ix, r, ys[last]), co, 1),
-        lower_epilogue(c, ir_load(p, c->acc, ix_add_var(ix_var(r, cout), co, 1)), ix_var(co, 1)),
-        false);
+    conv_block_out(c, b, y_ix, block);
 }
 
 /* The region's even part in blocks of pairs, an odd last position alone. */

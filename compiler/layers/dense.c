@@ -42,6 +42,7 @@ static bool flatten_infer(Layer *l, const Shape *ins, InferCtx *ctx)
  * whole vectors are accumulated in vector registers, up to 8 vectors at a
  * time, over all the inputs (gcc -O2 left the plain loop over lenet's 10
  * units scalar: a quarter of its time); the rest in a scalar loop. */
+
 /* A layer with few accumulators (dense_chains) sums its inputs in this
  * many interleaved partial sums (input i into sum i % DENSE_CHAINS), added
  * together at the end: one sum's adds wait on each other (4 cycles each),

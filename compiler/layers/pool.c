@@ -109,6 +109,8 @@ static IrBlock *pool_tap_loops(LowerCtx *c, const WindowSegment *region, PoolReg
     return taps;
 }
 
+enum { POOL_UNROLLED_TAPS = 9 };
+
 static void pool_region(LowerCtx *c, const WindowSegment *region)
 {
     IrProgram *p = c->p;
@@ -121,7 +123,9 @@ static void pool_region(LowerCtx *c, const WindowSegment *region)
     IrStmt *init = ir_for(p, b, c1, 0, ch);
     ir_store(p, &init->body, c->acc, ix_var(c1, 1), ir_num(p, is_max ? -INFINITY : 0.0f), false);
     if (count > 0) {
-        IrBlock *taps = pool_tap_loops(c, region, &r, false);
+        /* A small window whole: gcc -O2 kept lenet's 2-tap row loop, a
+         * branch between every pair of maxima. */
+        IrBlock *taps = pool_tap_loops(c, region, &r, count <= POOL_UNROLLED_TAPS);
         int c2 = ir_var(p, f, "c");
         IrBlock *inner = &ir_for(p, taps, c2, 0, ch)->body;
         IrExpr *x = ir_load(p, c->in[0], ix_add_var(r.x_ix, c2, 1));

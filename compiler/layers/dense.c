@@ -374,18 +374,55 @@ static void dense_block_tile(const DenseBlock *d, IrBlock *body, IrIndex first, 
     dense_block_registers(d, &rest->body, &one, first, chunk, row0, rows);
 }
 
+/* Rows in a tile of `chunk` unit vectors: DENSE_TILE_BYTES of W. */
+static int64_t dense_tile_rows(const DenseBlock *d, int chunk)
+{
+    int64_t rows = DENSE_TILE_BYTES / (4 * (int64_t)chunk * d->width);
+    return rows < 1 ? 1 : rows > d->in ? d->in : rows;
+}
+
 /* A chunk of unit vectors from first, tile by tile of rows. */
 static void dense_block_chunk(const DenseBlock *d, IrBlock *body, IrIndex first, int chunk)
 {
     IrProgram *p = d->c->p;
-    int64_t tile_rows = DENSE_TILE_BYTES / (4 * (int64_t)chunk * d->width);
-    tile_rows = tile_rows < 1 ? 1 : tile_rows > d->in ? d->in : tile_rows;
+    int64_t tile_rows = dense_tile_rows(d, chunk);
     int64_t tiles = d->in / tile_rows, left = d->in - tiles * tile_rows;
     int kt = ir_var(p, d->c->f, "kt");
     IrStmt *loop = ir_for(p, body, kt, 0, tiles);
     dense_block_tile(d, &loop->body, first, chunk, ix_var(kt, tile_rows), tile_rows);
     if (left)
         dense_block_tile(d, body, first, chunk, ix_const(tiles * tile_rows), left);
+}
+
+/* Rows outer (predict_batch): a tile's rows, every chunk of units over
+ * them in turn, so W streams from memory a run of whole rows at a time.
+ * Chunk by chunk (as training's threads take them), each tile was a short
+ * piece of each of its rows, every row in a page of its own, which the
+ * hardware's prefetchers do not follow: fashion's 13 MB kernel at batch
+ * 64 took 5.0-5.5 ms where this takes 4.0-4.2 (avx2: 11.4 and 10.1). */
+static void dense_block_row_tile(const DenseBlock *d, IrBlock *body, IrIndex row0, int64_t rows,
+                                 int most, int64_t chunks, int rest)
+{
+    IrProgram *p = d->c->p;
+    int64_t span = (int64_t)most * d->width;
+    int uc = ir_var(p, d->c->f, "uc");
+    IrStmt *loop = ir_for(p, body, uc, 0, chunks);
+    dense_block_tile(d, &loop->body, ix_var(uc, span), most, row0, rows);
+    if (rest)
+        dense_block_tile(d, body, ix_const(chunks * span), rest, row0, rows);
+}
+
+static void dense_block_rows_outer(const DenseBlock *d, IrBlock *body, int most, int64_t chunks,
+                                   int rest)
+{
+    IrProgram *p = d->c->p;
+    int64_t tile_rows = dense_tile_rows(d, most);
+    int64_t tiles = d->in / tile_rows, left = d->in - tiles * tile_rows;
+    int kt = ir_var(p, d->c->f, "kt");
+    IrStmt *loop = ir_for(p, body, kt, 0, tiles);
+    dense_block_row_tile(d, &loop->body, ix_var(kt, tile_rows), tile_rows, most, chunks, rest);
+    if (left)
+        dense_block_row_tile(d, body, ix_const(tiles * tile_rows), left, most, chunks, rest);
 }
 
 /* out = b + x W for every sample of the block (its layout: the views'
@@ -411,13 +448,17 @@ static void dense_block_accumulate(LowerCtx *c, bool parallel)
         int most = (p->vector_registers - 2) / LOWER_BLOCK_GROUP;
         most = most < 1 ? 1 : most > 8 ? 8 : most;
         int64_t span = (int64_t)most * d.width, chunks = vec_units / span;
-        int uc = ir_var(p, f, "uc");
-        IrStmt *loop = ir_for(p, &f->body, uc, 0, chunks);
-        loop->parallel = parallel;
-        dense_block_chunk(&d, &loop->body, ix_var(uc, span), most);
-        if (chunks * span < vec_units)
-            dense_block_chunk(&d, &f->body, ix_const(chunks * span),
-                              (int)((vec_units - chunks * span) / d.width));
+        int rest = (int)((vec_units - chunks * span) / d.width);
+        if (!parallel) {
+            dense_block_rows_outer(&d, &f->body, most, chunks, rest);
+        } else {
+            int uc = ir_var(p, f, "uc");
+            IrStmt *loop = ir_for(p, &f->body, uc, 0, chunks);
+            loop->parallel = true;
+            dense_block_chunk(&d, &loop->body, ix_var(uc, span), most);
+            if (rest)
+                dense_block_chunk(&d, &f->body, ix_const(chunks * span), rest);
+        }
     }
     if (vec_units < d.units) { /* the units past the last whole vector, row by row */
         int i = ir_var(p, f, "i");

@@ -506,44 +506,48 @@ bool ir_has_phase(const IrProgram *p, IrPhase phase)
     return false;
 }
 
-static bool expr_uses_batch_size(const IrExpr *e)
+/* Whether some node of e is one `hit` accepts (with arg). */
+static bool expr_any(const IrExpr *e, bool (*hit)(const IrExpr *e, int arg), int arg)
 {
-    return e && (e->kind == IRE_BATCH || expr_uses_batch_size(e->a) || expr_uses_batch_size(e->b) ||
-                 expr_uses_batch_size(e->c));
+    return e && (hit(e, arg) || expr_any(e->a, hit, arg) || expr_any(e->b, hit, arg) ||
+                 expr_any(e->c, hit, arg));
+}
+
+/* Whether some statement of b, through its loops, has such an expression
+ * (or, with batch_loops, is a loop to the batch's n). */
+static bool block_any(const IrBlock *b, bool batch_loops, bool (*hit)(const IrExpr *e, int arg),
+                      int arg)
+{
+    for (int i = 0; i < b->count; i++) {
+        const IrStmt *s = b->items[i];
+        if ((s->kind == IRS_FOR &&
+             ((batch_loops && s->to_batch) || block_any(&s->body, batch_loops, hit, arg))) ||
+            expr_any(s->value, hit, arg))
+            return true;
+    }
+    return false;
+}
+
+static bool is_batch_size(const IrExpr *e, int unused)
+{
+    (void)unused;
+    return e->kind == IRE_BATCH;
 }
 
 bool ir_uses_batch_size(const IrBlock *b)
 {
-    for (int i = 0; i < b->count; i++) {
-        const IrStmt *s = b->items[i];
-        if ((s->kind == IRS_FOR && (s->to_batch || ir_uses_batch_size(&s->body))) ||
-            expr_uses_batch_size(s->value))
-            return true;
-    }
-    return false;
+    return block_any(b, true, is_batch_size, 0);
 }
 
-static bool expr_uses_pairs(const IrExpr *e, int lanes)
+static bool is_pairs(const IrExpr *e, int lanes)
 {
-    return e && ((e->kind == IRE_VPAIRS && e->lanes == lanes) || expr_uses_pairs(e->a, lanes) ||
-                 expr_uses_pairs(e->b, lanes) || expr_uses_pairs(e->c, lanes));
-}
-
-static bool block_uses_pairs(const IrBlock *b, int lanes)
-{
-    for (int i = 0; i < b->count; i++) {
-        const IrStmt *s = b->items[i];
-        if ((s->kind == IRS_FOR && block_uses_pairs(&s->body, lanes)) ||
-            expr_uses_pairs(s->value, lanes))
-            return true;
-    }
-    return false;
+    return e->kind == IRE_VPAIRS && e->lanes == lanes;
 }
 
 bool ir_uses_pairs(const IrProgram *p, int lanes)
 {
     for (int k = 0; k < p->nfuncs; k++)
-        if (block_uses_pairs(&p->funcs[k]->body, lanes))
+        if (block_any(&p->funcs[k]->body, false, is_pairs, lanes))
             return true;
     return false;
 }

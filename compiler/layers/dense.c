@@ -63,54 +63,109 @@ static int dense_chains(const LowerCtx *c, int64_t in, int accumulators)
     return few && large && !layer_runs_in_blocks(c->m, c->index) ? DENSE_CHAINS : 1;
 }
 
-/* x[i] * W[i][first + v * width ...] */
-static IrExpr *dense_row_term(LowerCtx *c, IrBlock *b, IrIndex i, int64_t units, int width,
-                              IrIndex first, int v)
+/* The units past the last whole vector, when few, each in a register of
+ * its own over all the inputs (in memory, each add waited for the last
+ * one's store: a third of lenet's call went to its 2 units past 8). */
+#define DENSE_TAIL_REGISTERS 16
+/* Registers of partial sums in one pass: up to 8 vectors, or the tail. */
+#define DENSE_SUMS_MAX DENSE_TAIL_REGISTERS
+
+/* Partial sums side by side, n of them from unit `first`: vectors of
+ * `width` floats (a register block), or with width 0 scalars, a unit each
+ * (the units past the last whole vector).  Either way the inputs go into
+ * `chains` interleaved sums (dense_chains), added together at the end. */
+typedef struct {
+    LowerCtx *c;
+    IrBlock *body;
+    int64_t in, units;
+    int width; /* 0: scalars */
+    IrIndex first;
+    int n;
+} DenseSums;
+
+/* Sum v's first unit. */
+static IrIndex dense_sum_at(const DenseSums *s, int v)
 {
-    IrProgram *p = c->p;
-    int wv = ir_vreg(p, c->f, "w", width);
-    IrIndex at = ix_add(ix_add(first, ix_const((int64_t)v * width)), ix_scale(i, units));
-    ir_vset(p, b, wv, SCALAR_DECLARE, ir_vload(p, c->params[0], at, width));
-    return ir_op(p, IRE_MUL, ir_load(p, c->in[0], i), ir_vref(p, wv));
+    return ix_add(s->first, ix_const((int64_t)v * (s->width ? s->width : 1)));
+}
+
+/* Sum v, started at the bias (a view) or, with bias -1, at zero. */
+static int dense_sum_declare(const DenseSums *s, int v, int bias)
+{
+    IrProgram *p = s->c->p;
+    IrIndex at = dense_sum_at(s, v);
+    if (!s->width) {
+        int t = ir_scalar(p, s->c->f, "t");
+        ir_set(p, s->body, t, SCALAR_DECLARE, bias >= 0 ? ir_load(p, bias, at) : ir_num(p, 0.0f));
+        return t;
+    }
+    int a = ir_vreg(p, s->c->f, "a", s->width);
+    ir_vset(p, s->body, a, SCALAR_DECLARE,
+            bias >= 0 ? ir_vload(p, bias, at, s->width) : ir_vzero(p, s->width));
+    return a;
+}
+
+static void dense_sum_add(const DenseSums *s, IrBlock *b, int sum, IrExpr *value)
+{
+    if (s->width)
+        ir_vset(s->c->p, b, sum, SCALAR_ADD, value);
+    else
+        ir_set(s->c->p, b, sum, SCALAR_ADD, value);
+}
+
+/* x[i] * W[i][sum v's units] */
+static IrExpr *dense_sum_term(const DenseSums *s, IrBlock *b, IrIndex i, int v)
+{
+    IrProgram *p = s->c->p;
+    IrIndex at = ix_add(dense_sum_at(s, v), ix_scale(i, s->units));
+    if (!s->width)
+        return ir_op(p, IRE_MUL, ir_load(p, s->c->in[0], i), ir_load(p, s->c->params[0], at));
+    int wv = ir_vreg(p, s->c->f, "w", s->width);
+    ir_vset(p, b, wv, SCALAR_DECLARE, ir_vload(p, s->c->params[0], at, s->width));
+    return ir_op(p, IRE_MUL, ir_load(p, s->c->in[0], i), ir_vref(p, wv));
+}
+
+/* The sums over all the inputs, started at BIAS (a view, or -1: zero),
+ * stored into ACC. */
+static void dense_lower_sums(const DenseSums *s, int bias, int acc)
+{
+    IrProgram *p = s->c->p;
+    IrFunc *f = s->c->f;
+    int chains = dense_chains(s->c, s->in, s->n);
+    int a[DENSE_CHAINS][DENSE_SUMS_MAX];
+    for (int k = 0; k < chains; k++)
+        for (int v = 0; v < s->n; v++)
+            a[k][v] = dense_sum_declare(s, v, k == 0 ? bias : -1);
+    int i = ir_var(p, f, "i");
+    IrBlock *rows = &ir_for(p, s->body, i, 0, s->in / chains)->body;
+    for (int k = 0; k < chains; k++)
+        for (int v = 0; v < s->n; v++)
+            dense_sum_add(s, rows, a[k][v],
+                          dense_sum_term(s, rows, ix_add(ix_var(i, chains), ix_const(k)), v));
+    if (s->in % chains) {
+        int j = ir_var(p, f, "i");
+        IrBlock *rest = &ir_for(p, s->body, j, s->in / chains * chains, s->in)->body;
+        for (int v = 0; v < s->n; v++)
+            dense_sum_add(s, rest, a[0][v], dense_sum_term(s, rest, ix_var(j, 1), v));
+    }
+    for (int k = 1; k < chains; k++)
+        for (int v = 0; v < s->n; v++)
+            dense_sum_add(s, s->body, a[0][v], s->width ? ir_vref(p, a[k][v]) : ir_ref(p, a[k][v]));
+    for (int v = 0; v < s->n; v++) {
+        if (s->width)
+            ir_vstore(p, s->body, acc, dense_sum_at(s, v), a[0][v]);
+        else
+            ir_store(p, s->body, acc, dense_sum_at(s, v), ir_ref(p, a[0][v]), false);
+    }
 }
 
 /* One register block: CHUNK vectors of units from FIRST (a constant, or
- * a multiple of the block loop's variable), started at BIAS (a view, or
- * -1: zero), accumulated over all the inputs (in `chains` partial sums)
- * and stored into ACC. */
+ * a multiple of the block loop's variable). */
 static void dense_lower_block(LowerCtx *c, IrBlock *body, int64_t in, int64_t units, int width,
                               IrIndex first, int chunk, int bias, int acc)
 {
-    IrProgram *p = c->p;
-    IrFunc *f = c->f;
-    int chains = dense_chains(c, in, chunk);
-    int a[DENSE_CHAINS][8];
-    for (int k = 0; k < chains; k++)
-        for (int v = 0; v < chunk; v++) {
-            a[k][v] = ir_vreg(p, f, "a", width);
-            IrIndex at = ix_add(first, ix_const((int64_t)v * width));
-            ir_vset(p, body, a[k][v], SCALAR_DECLARE,
-                    bias >= 0 && k == 0 ? ir_vload(p, bias, at, width) : ir_vzero(p, width));
-        }
-    int i = ir_var(p, f, "i");
-    IrBlock *rows = &ir_for(p, body, i, 0, in / chains)->body;
-    for (int k = 0; k < chains; k++)
-        for (int v = 0; v < chunk; v++)
-            ir_vset(p, rows, a[k][v], SCALAR_ADD,
-                    dense_row_term(c, rows, ix_add(ix_var(i, chains), ix_const(k)), units, width,
-                                   first, v));
-    if (in % chains) {
-        int j = ir_var(p, f, "i");
-        IrBlock *rest = &ir_for(p, body, j, in / chains * chains, in)->body;
-        for (int v = 0; v < chunk; v++)
-            ir_vset(p, rest, a[0][v], SCALAR_ADD,
-                    dense_row_term(c, rest, ix_var(j, 1), units, width, first, v));
-    }
-    for (int k = 1; k < chains; k++)
-        for (int v = 0; v < chunk; v++)
-            ir_vset(p, body, a[0][v], SCALAR_ADD, ir_vref(p, a[k][v]));
-    for (int v = 0; v < chunk; v++)
-        ir_vstore(p, body, acc, ix_add(first, ix_const((int64_t)v * width)), a[0][v]);
+    DenseSums s = {c, body, in, units, width, first, chunk};
+    dense_lower_sums(&s, bias, acc);
 }
 
 /* The blocks one after another; a loop over them when there are more than
@@ -134,48 +189,11 @@ static void dense_lower_vectors(LowerCtx *c, int64_t in, int64_t units, int widt
     }
 }
 
-/* The units past the last whole vector, when few, each in a register of
- * its own over all the inputs (in memory, each add waited for the last
- * one's store: a third of lenet's call went to its 2 units past 8). */
-#define DENSE_TAIL_REGISTERS 16
-
-static IrExpr *dense_tail_term(LowerCtx *c, IrIndex i, int64_t units, int64_t u)
+static void dense_lower_tail(LowerCtx *c, int64_t in, int64_t units, int64_t first, int bias,
+                             int acc)
 {
-    return ir_op(c->p, IRE_MUL, ir_load(c->p, c->in[0], i),
-                 ir_load(c->p, c->params[0], ix_add(ix_scale(i, units), ix_const(u))));
-}
-
-static void dense_lower_tail(LowerCtx *c, int64_t in, int64_t units, int64_t first, int acc)
-{
-    IrProgram *p = c->p;
-    IrFunc *f = c->f;
-    int n = (int)(units - first), chains = dense_chains(c, in, n);
-    int t[DENSE_CHAINS][DENSE_TAIL_REGISTERS];
-    for (int k = 0; k < chains; k++)
-        for (int u = 0; u < n; u++) {
-            t[k][u] = ir_scalar(p, f, "t");
-            ir_set(p, &f->body, t[k][u], SCALAR_DECLARE,
-                   c->l->use_bias && k == 0 ? ir_load(p, c->params[1], ix_const(first + u))
-                                            : ir_num(p, 0.0f));
-        }
-    int i = ir_var(p, f, "i");
-    IrBlock *rows = &ir_for(p, &f->body, i, 0, in / chains)->body;
-    for (int k = 0; k < chains; k++)
-        for (int u = 0; u < n; u++)
-            ir_set(p, rows, t[k][u], SCALAR_ADD,
-                   dense_tail_term(c, ix_add(ix_var(i, chains), ix_const(k)), units, first + u));
-    if (in % chains) {
-        int j = ir_var(p, f, "i");
-        IrBlock *rest = &ir_for(p, &f->body, j, in / chains * chains, in)->body;
-        for (int u = 0; u < n; u++)
-            ir_set(p, rest, t[0][u], SCALAR_ADD,
-                   dense_tail_term(c, ix_var(j, 1), units, first + u));
-    }
-    for (int k = 1; k < chains; k++)
-        for (int u = 0; u < n; u++)
-            ir_set(p, &f->body, t[0][u], SCALAR_ADD, ir_ref(p, t[k][u]));
-    for (int u = 0; u < n; u++)
-        ir_store(p, &f->body, acc, ix_const(first + u), ir_ref(p, t[0][u]), false);
+    DenseSums s = {c, &c->f->body, in, units, 0, ix_const(first), (int)(units - first)};
+    dense_lower_sums(&s, bias, acc);
 }
 
 /* A small model's layer (IrProgram.small_model), in plain loops: unit by
@@ -267,7 +285,7 @@ static void dense_lower(LowerCtx *c)
     if (p->small_model && !vec_units) {
         dense_lower_units(c, in, units, acc);
     } else if (vec_units < units && units - vec_units <= DENSE_TAIL_REGISTERS) {
-        dense_lower_tail(c, in, units, vec_units, acc);
+        dense_lower_tail(c, in, units, vec_units, bias, acc);
     } else if (vec_units < units) {
         int u = ir_var(p, f, "u");
         IrStmt *init = ir_for(p, &f->body, u, vec_units, units);

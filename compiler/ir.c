@@ -333,6 +333,12 @@ void ir_vstore(IrProgram *p, IrBlock *b, int view, IrIndex index, int vreg)
  * A copy of a subtree with one loop variable fixed to a constant.  Scalars
  * declared inside a copied body are renamed, so each copy has its own. */
 
+/* Whether e reads view[index] (its view and index fields mean something). */
+static bool expr_reads_view(const IrExpr *e)
+{
+    return e->kind == IRE_LOAD || e->kind == IRE_VLOAD || e->kind == IRE_VPAIRS;
+}
+
 typedef struct {
     IrProgram *p;
     IrFunc *f;
@@ -359,7 +365,7 @@ static IrExpr *subst_expr(const Subst *s, const IrExpr *e)
         return NULL;
     IrExpr *copy = new_expr(s->p, e->kind);
     *copy = *e;
-    if (e->kind == IRE_LOAD || e->kind == IRE_VLOAD || e->kind == IRE_VPAIRS)
+    if (expr_reads_view(e))
         copy->index = subst_index(s, e->index);
     if (e->kind == IRE_SCALAR)
         copy->scalar = s->scalar_map[e->scalar];
@@ -463,7 +469,7 @@ static void views_used_expr(const IrExpr *e, bool *used)
 {
     if (!e)
         return;
-    if (e->kind == IRE_LOAD || e->kind == IRE_VLOAD || e->kind == IRE_VPAIRS)
+    if (expr_reads_view(e))
         used[e->view] = true;
     views_used_expr(e->a, used);
     views_used_expr(e->b, used);

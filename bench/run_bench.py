@@ -155,9 +155,9 @@ def cpu_name():
 def fma_peak(work, peaks=None):
     """One core's FMA peak in GFLOP/s: {'avx512': x, 'avx2': y} (best of 7),
     or the better of that and `peaks`, an earlier measurement: the peak is
-    measured again before each model, and the shares are against the best
-    of the run (a busy neighbour in one measurement made a peak 25% low, and
-    shares above 100%)."""
+    measured again before each further model and before training, and the
+    shares are against the best of the run (a busy neighbour in one
+    measurement made a peak 25% low, and shares above 100%)."""
     exe = os.path.join(work, 'fma_peak')
     if not os.path.exists(exe):
         run(['gcc', '-O3', '-march=native', '-fopenmp', os.path.join(HERE, 'peers', 'fma_peak.c'),
@@ -281,8 +281,9 @@ def main():
               ' (bench/peers/fma_peak.c)', flush=True)
         print(f'compiler: {args.cc}; flag sets: ' + ' | '.join(flag_sets))
         rows, obj_rows = [], []
-        for name in args.models.split(','):
-            peaks = fma_peak(work, peaks)
+        for m, name in enumerate(args.models.split(',')):
+            if m:  # (the first model's: the one just measured)
+                peaks = fma_peak(work, peaks)
             built = [build(args, name, work, cflags=f, tag=str(k)) for k, f in enumerate(flag_sets)]
             exes, flops = [exe for exe, _ in built], built[0][1]
             if llvm:

@@ -4,11 +4,13 @@ inputs must give the same outputs within float tolerance.
 
     compare_predict.py --cnngen BIN --oracle cnnref.py --runtime-include DIR
                        --runtime-lib DIR [--cc gcc] [--cflags "-O1"] [--samples 4]
-                       [--standalone-every K] [--sanitize] [--min N] MODEL.cnn|DIR ...
+                       [--standalone-every K] [--sanitize] [--min N] [--with-train]
+                       MODEL.cnn|DIR ...
 
 For every model the reference writes random initial weights (`init`, a
 different seed per model) and predicts random inputs; cnngen's program,
-built with `--main` against the runtime, predicts the same inputs with
+built with `--main --no-train` against the runtime (with --with-train, its
+training code too), predicts the same inputs with
 `--weights`.  Every output must agree to 1e-5 relative plus 1e-6
 absolute.  Every K-th model is also built standalone (`--weights W
 --no-train --main`, compiled with libm alone) and must print exactly what
@@ -44,7 +46,8 @@ def build_and_predict(args, index, model, work):
     d = os.path.join(work, str(index))
     w0, inp = os.path.join(d, 'w0.safetensors'), os.path.join(d, 'in.txt')
     problems = []
-    failed = build_with_runtime(args, model, os.path.join(d, 'm.c'), os.path.join(d, 'prog'))
+    failed = build_with_runtime(args, model, os.path.join(d, 'm.c'), os.path.join(d, 'prog'),
+                                [] if args.with_train else ['--no-train'])
     if failed:
         return [failed], None, None
     extra = sanitizer_flags(args)
@@ -145,6 +148,9 @@ def main():
     add_build_arguments(ap, '-O1')
     ap.add_argument('--samples', type=int, default=4)
     ap.add_argument('--standalone-every', type=int, default=0)
+    ap.add_argument('--with-train', action='store_true',
+                    help='build the programs with their training code (compiled, never run '
+                         'here: four fifths of a big model\'s compile time)')
     ap.add_argument('--jobs', type=int, default=os.cpu_count() or 2)
     ap.add_argument('paths', nargs='+')
     args = ap.parse_args()

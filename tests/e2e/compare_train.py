@@ -313,6 +313,8 @@ def main():
     add_build_arguments(ap, '-O2')
     ap.add_argument('--jobs', type=int, default=os.cpu_count() or 2)
     ap.add_argument('--keep', help='work in this directory and leave it')
+    ap.add_argument('--no-obj', action='append', default=[], metavar='FILE.cnn',
+                    help='with --obj: not for the model files of this name (C alone)')
     ap.add_argument('paths', nargs='+')
     args = ap.parse_args()
     skip_unless_cpu_runs(args)
@@ -380,7 +382,8 @@ def main():
         def ours(i):
             d = os.path.join(work, str(i))
             c = build_and_train(args, d, os.path.join(d, 'model.cnn'))
-            objects = objects_train(args, d, os.path.join(d, 'model.cnn')) if args.obj else None
+            with_obj = args.obj and os.path.basename(files[i]) not in args.no_obj
+            objects = objects_train(args, d, os.path.join(d, 'model.cnn')) if with_obj else None
             return c, objects
 
         with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:

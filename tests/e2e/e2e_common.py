@@ -112,10 +112,10 @@ def sanitizer_flags(args):
         if args.sanitize else []
 
 
-def build_with_runtime(args, model, c_path, exe):
-    """cnngen MODEL --main, compiled cleanly against the runtime: None, or
-    what went wrong."""
-    gen = run([args.cnngen, model, '--main', '-o', c_path])
+def build_with_runtime(args, model, c_path, exe, options=()):
+    """cnngen MODEL --main [options], compiled cleanly against the runtime:
+    None, or what went wrong."""
+    gen = run([args.cnngen, model, '--main', '-o', c_path] + list(options))
     if gen.returncode != 0:
         return f'cnngen failed ({gen.returncode}):\n{gen.stderr}'
     cc = run([args.cc] + WARNINGS + shlex.split(args.cflags) + isa_cflags(args) + sanitizer_flags(args) +

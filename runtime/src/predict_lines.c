@@ -261,7 +261,8 @@ CNNRT_API int cnnrt_predict_command(int argc, char **argv, const char *model_nam
     const char *prog = argc > 0 ? argv[0] : model_name;
     const char *weights = NULL, *file = NULL;
     if (argc < 2 || strcmp(argv[1], "predict") != 0) {
-        if (argc >= 2 && (strcmp(argv[1], "train") == 0 || strcmp(argv[1], "eval") == 0))
+        if (argc >= 2 && (strcmp(argv[1], "train") == 0 || strcmp(argv[1], "eval") == 0 ||
+                          strcmp(argv[1], "calibrate") == 0))
             fprintf(stderr, "%s: error: '%s' is not built into this program (it predicts "
                             "only)\n", prog, argv[1]);
         else

@@ -774,6 +774,8 @@ int cnnrt_main(int argc, char **argv, const cnnrt_model *m)
         return train_command(argc, argv, m);
     if (strcmp(command, "eval") == 0 && m->eval_batch)
         return eval_command(argc, argv, m);
+    if (strcmp(command, "calibrate") == 0 && m->eval_batch && m->layers)
+        return cnnrt_calibrate_main(argc, argv, m);
     if (strcmp(command, "plot") == 0)
         return cnnrt_plot_command(argc, argv);
     predict_model = m;

@@ -53,7 +53,7 @@ import tempfile
 
 from e2e_common import (add_build_arguments, skip_unless_cpu_runs, force_isa_in_objects,
                         build_object_with_runtime, build_with_runtime,
-                        has_llvm, model_files, read_safetensors, run)
+                        has_llvm, model_files, read_safetensors, run, write_train_data)
 
 
 
@@ -76,26 +76,6 @@ def run_oracle(oracle, lines, env):
 
 def numbers(text):
     return [float(v) for v in re.findall(r'[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf', text)]
-
-
-def write_data(path, summary, rng):
-    size = math.prod(summary['input'])
-    out = summary['output']
-    loss, batch = summary['train']['loss'], summary['train']['batch']
-    count = min(2 * batch + max(1, batch // 2), 150)
-    if size * count > 30000:        # big inputs: one full batch and a partial one
-        count = batch + max(1, batch // 2)
-    classes = out[-1]
-    with open(path, 'w') as f:
-        for _ in range(count):
-            row = ['%.6g' % rng.uniform(-1, 1) for _ in range(size)]
-            if loss == 'crossentropy':
-                row += [str(rng.randrange(classes)) for _ in range(math.prod(out) // classes)]
-            elif loss == 'binary_crossentropy':
-                row += [str(rng.randrange(2)) for _ in range(math.prod(out))]
-            else:
-                row += ['%.6g' % rng.uniform(-1, 1) for _ in range(math.prod(out))]
-            f.write(','.join(row) + '\n')
 
 
 def perturbed_data(path, out_path, inputs, sign):
@@ -341,7 +321,7 @@ def main():
             if s.returncode != 0:
                 continue
             summary = json.loads(s.stdout)
-            write_data(os.path.join(d, 'data.csv'), summary, rng)
+            write_train_data(os.path.join(d, 'data.csv'), summary, rng)
             valid.append(i)
             adam = summary['train']['optimizer'] in ('adam', 'adamw')
             if adam:

@@ -2,6 +2,7 @@
 files of the command line, running a command for its text, and building
 a generated program against the runtime."""
 import json
+import math
 import os
 import shlex
 import struct
@@ -173,3 +174,26 @@ def write_safetensors(path, tensors):
     text = json.dumps(header).encode()
     with open(path, 'wb') as f:
         f.write(struct.pack('<Q', len(text)) + text + b''.join(blobs))
+
+
+def write_train_data(path, summary, rng):
+    """Random training rows for a model (its --summary --json): inputs in
+    [-1, 1] and targets its loss accepts; two batches and a half, fewer
+    for big inputs."""
+    size = math.prod(summary['input'])
+    out = summary['output']
+    loss, batch = summary['train']['loss'], summary['train']['batch']
+    count = min(2 * batch + max(1, batch // 2), 150)
+    if size * count > 30000:        # big inputs: one full batch and a partial one
+        count = batch + max(1, batch // 2)
+    classes = out[-1]
+    with open(path, 'w') as f:
+        for _ in range(count):
+            row = ['%.6g' % rng.uniform(-1, 1) for _ in range(size)]
+            if loss == 'crossentropy':
+                row += [str(rng.randrange(classes)) for _ in range(math.prod(out) // classes)]
+            elif loss == 'binary_crossentropy':
+                row += [str(rng.randrange(2)) for _ in range(math.prod(out))]
+            else:
+                row += ['%.6g' % rng.uniform(-1, 1) for _ in range(math.prod(out))]
+            f.write(','.join(row) + '\n')

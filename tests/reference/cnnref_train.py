@@ -465,16 +465,23 @@ def cmd_train(args, stdin, out, err):
     return 0
 
 
-def dump_layers(model, P, samples, directory):
-    """Each layer's outputs for the samples, as the generated program's
-    `predict --dump DIR` writes them: DIR/LAYER.safetensors holding one
-    tensor named by the layer, [samples, its shape...], channels last."""
-    x = cnnref.float32_tensor(samples).reshape((len(samples),) + model.input_shape)
+def layer_outputs(model, P, x):
+    """The evaluation forward pass of x [samples, input shape...]: x, then
+    each layer's output."""
     outputs = [x]
     with torch.no_grad():
         for layer in model.layers:
             y, _ = layer.forward([outputs[i] for i in layer.srcs], P, cnnref.Context(False))
             outputs.append(y)
+    return outputs
+
+
+def dump_layers(model, P, samples, directory):
+    """Each layer's outputs for the samples, as the generated program's
+    `predict --dump DIR` writes them: DIR/LAYER.safetensors holding one
+    tensor named by the layer, [samples, its shape...], channels last."""
+    x = cnnref.float32_tensor(samples).reshape((len(samples),) + model.input_shape)
+    outputs = layer_outputs(model, P, x)
     try:
         os.makedirs(directory, exist_ok=True)
     except OSError as e:

@@ -1,0 +1,202 @@
+#!/usr/bin/python3
+"""PROG calibrate against the reference (tests/reference/cnnref_quant.py):
+the same model, weights and data give the same range for every tensor.
+
+    test_calibrate.py --cnngen BIN --oracle cnnref_quant.py --runtime-include DIR
+                      --runtime-lib DIR [--sanitize] [--min N] [--series MODEL.cnn]
+                      MODEL.cnn|DIR ...
+
+Each model gets random weights (the reference's init) and random rows of
+training data (a CSV; --series models also a series:FILE:COLUMN:N), and
+both programs calibrate twice: min and max, which must agree to 1e-5
+relative plus 1e-6, and --percentile 99.9, whose ends are edges of a
+2048-bin histogram: the same edge, or the next where a value within
+rounding of an edge falls on the other side of it.  Then the command's
+errors, word for word.
+"""
+
+import argparse
+import concurrent.futures
+import json
+import os
+import random
+import shlex
+import sys
+import tempfile
+
+from e2e_common import (add_build_arguments, build_with_runtime, model_files, read_safetensors,
+                        run, write_safetensors, write_train_data)
+
+PERCENTILE = 99.9
+BINS = 2048
+
+
+def write_series(path, window, rng):
+    """A one-column series with a header, long enough for 3 batches of windows."""
+    with open(path, 'w') as f:
+        f.write('value\n')
+        for _ in range(window + 90):
+            f.write('%.6g\n' % rng.uniform(-1, 1))
+
+
+def compare_ranges(ours, ref, percentile):
+    """What differs between two RANGES files (for a percentile, the bin
+    width comes from the min and max run, ours[1])."""
+    problems = []
+    if list(ours[0]) != list(ref):
+        return [f'the tensors differ: {list(ours[0])} against {list(ref)}']
+    for name, (lo, hi) in ours[0].items():
+        rlo, rhi = ref[name]
+        if percentile:
+            full_lo, full_hi = ours[1][name]
+            tolerance = 1.01 * (full_hi - full_lo) / BINS + 1e-5 * max(abs(full_lo), abs(full_hi))
+        for mine, theirs, end in ((lo, rlo, 'min'), (hi, rhi, 'max')):
+            if not percentile:
+                tolerance = 1e-5 * abs(theirs) + 1e-6
+            if not abs(mine - theirs) <= tolerance:
+                problems.append(f'{name} {end}: {mine!r} against the reference\'s {theirs!r} '
+                                f'(tolerance {tolerance:.3g})')
+    return problems
+
+
+def calibrate_ours(args, d, data):
+    """Build and calibrate both ways: (problems, min-max ranges, percentile ranges)."""
+    prog = os.path.join(d, 'prog')
+    failed = build_with_runtime(args, os.path.join(d, 'model.cnn'), prog + '.c', prog)
+    if failed:
+        return [failed], None, None
+    found = []
+    for name, extra in (('ours', []), ('ours_p', ['--percentile', str(PERCENTILE)])):
+        r = run([prog, 'calibrate', '--data', data, '--weights', os.path.join(d, 'w0.safetensors'),
+                 '--save', os.path.join(d, name + '.safetensors')] + extra)
+        if r.returncode != 0:
+            return [f'calibrate {" ".join(extra)} failed ({r.returncode}):\n{r.stderr}'], None, None
+        found.append(read_safetensors(os.path.join(d, name + '.safetensors')))
+    return [], found[0], found[1]
+
+
+def expect(problems, what, result, status, message):
+    if result.returncode != status or result.stderr != message:
+        problems.append(f'{what}: exit {result.returncode}, said {result.stderr!r}; expected exit '
+                        f'{status}, {message!r}')
+
+
+def error_checks(args, work):
+    """The command's usage errors, a predict-only program, and weights that
+    make a layer's values not finite."""
+    model = os.path.join(work, 'errors.cnn')
+    with open(model, 'w') as f:
+        f.write('model errors\ninput [4]\ndense(3, activation=relu)\ndense(2)\n'
+                'train {\n  loss = mse\n  batch = 4\n}\n')
+    prog, only = os.path.join(work, 'errors'), os.path.join(work, 'errors_only')
+    problems = [p for p in (build_with_runtime(args, model, prog + '.c', prog),
+                            build_with_runtime(args, model, only + '.c', only, ['--no-train'])) if p]
+    if problems:
+        return problems
+    data, weights = os.path.join(work, 'errors.csv'), os.path.join(work, 'huge.safetensors')
+    with open(data, 'w') as f:
+        f.write('0.5,-1,2,0.25,1,0\n1e30,1e30,1,1,0,1\n')
+    # (finite weights and data, whose products are not)
+    write_safetensors(weights, [('dense_1.kernel', [4, 3], [1e30] * 12),
+                                ('dense_1.bias', [3], [0.0] * 3),
+                                ('dense_2.kernel', [3, 2], [0.5] * 6),
+                                ('dense_2.bias', [2], [0.0] * 2)])
+    usage = (f'usage: {prog} calibrate --data DATA --weights W.safetensors '
+             '[--save RANGES.safetensors] [--percentile P]\n')
+    cases = [
+        ('no --weights', [prog, 'calibrate', '--data', data], 2,
+         usage + f'{prog} calibrate: error: the following arguments are required: --weights\n'),
+        ('--percentile 50', [prog, 'calibrate', '--data', data, '--weights', weights,
+                             '--percentile', '50'], 2,
+         usage + f"{prog} calibrate: error: argument --percentile: '50' is not a number above "
+                 '50 and at most 100\n'),
+        ('--save without a value', [prog, 'calibrate', '--data', data, '--save'], 2,
+         usage + f'{prog} calibrate: error: argument --save: expected one argument\n'),
+        ('not finite', [prog, 'calibrate', '--data', data, '--weights', weights, '--save',
+                        os.path.join(work, 'never.safetensors')], 1,
+         f"{prog} calibrate: error: 'dense_1' has values that are not finite on this data: "
+         'the weights or the data are spoiled\n'),
+        ('predict only', [only, 'calibrate', '--data', data, '--weights', weights], 2,
+         f"{only}: error: 'calibrate' is not built into this program (it predicts only)\n"),
+    ]
+    for what, cmd, status, message in cases:
+        expect(problems, what, run(cmd), status, message)
+    if os.path.exists(os.path.join(work, 'never.safetensors')):
+        problems.append('not finite: the ranges were saved all the same')
+    return problems
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    add_build_arguments(ap, '-O1')
+    ap.add_argument('--series', action='append', default=[], metavar='MODEL.cnn',
+                    help='also calibrate this model (input [N, 1]) on a series:FILE:value:N')
+    ap.add_argument('--jobs', type=int, default=os.cpu_count() or 2)
+    ap.add_argument('paths', nargs='+')
+    args = ap.parse_args()
+    args.cnngen = os.path.abspath(args.cnngen)
+    files = model_files(args.paths)
+    rng = random.Random(2468)
+    q = shlex.quote
+    with tempfile.TemporaryDirectory() as work:
+        cases, lines = [], []
+        for i, source in enumerate(files + args.series):
+            d = os.path.join(work, str(i))
+            os.makedirs(d)
+            with open(source) as f:
+                text = f.read()
+            model = os.path.join(d, 'model.cnn')
+            with open(model, 'w') as f:
+                f.write(text)
+            s = run([args.cnngen, '--summary', '--json', model])
+            if s.returncode != 0:
+                print(f'FAIL {source}: cnngen --summary:\n{s.stderr}')
+                return 1
+            summary = json.loads(s.stdout)
+            if i < len(files):
+                data = os.path.join(d, 'data.csv')
+                write_train_data(data, summary, rng)
+            else:
+                series = os.path.join(d, 'series.csv')
+                write_series(series, summary['input'][0], rng)
+                data = f'series:{series}:value:{summary["input"][0]}'
+            cases.append((source, d, data))
+            lines.append(f'{q(d)}/init.out {q(d)}/init.err init {q(model)} --seed {i + 1} '
+                         f'--out {q(d)}/w0.safetensors')
+            for name, extra in (('ref', ''), ('ref_p', f' --percentile {PERCENTILE}')):
+                lines.append(f'{q(d)}/{name}.out {q(d)}/{name}.err calibrate {q(model)} '
+                             f'--data {q(data)} --weights {q(d)}/w0.safetensors '
+                             f'--save {q(d)}/{name}.safetensors{extra}')
+        codes = run(['/usr/bin/python3', args.oracle, 'batch'], input='\n'.join(lines) + '\n',
+                    env=dict(os.environ, CNNREF_THREADS='1')).stdout.split()
+        with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
+            results = list(pool.map(lambda c: calibrate_ours(args, c[1], c[2]), cases))
+        failures, tensors = 0, 0
+        for k, ((source, d, _), (problems, minmax, pct)) in enumerate(zip(cases, results)):
+            if codes[3 * k:3 * k + 3] != ['0', '0', '0']:
+                with open(os.path.join(d, 'ref.err')) as f:
+                    problems = problems + [f'the reference failed: {f.read()[:500]}']
+            elif minmax is not None:
+                problems = problems + compare_ranges((minmax,), read_safetensors(
+                    os.path.join(d, 'ref.safetensors')), False)
+                problems += ['--percentile: ' + p for p in compare_ranges(
+                    (pct, minmax), read_safetensors(os.path.join(d, 'ref_p.safetensors')), True)]
+                tensors += len(minmax)
+            if problems:
+                failures += 1
+                print(f'FAIL {source}')
+                for p in problems:
+                    print('  ' + p.replace('\n', '\n  '))
+        errors = error_checks(args, work)
+        for p in errors:
+            print('FAIL ' + p.replace('\n', '\n  '))
+    print(f'{len(cases)} models calibrated, {tensors} tensors; the errors: '
+          f'{"all as expected" if not errors else f"{len(errors)} wrong"}')
+    if len(cases) - failures < args.min:
+        print(f'too few models agree: {len(cases) - failures} < {args.min}')
+    print(f'{len(cases) - failures} passed, {failures} failed')
+    return 0 if failures == 0 and not errors and len(cases) >= args.min else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -28,6 +28,7 @@
 #include "emit_llvm.h"
 #endif
 #include "source.h"
+#include "quant.h"
 #include "summary.h"
 
 #ifndef CNNGEN_VERSION
@@ -51,6 +52,7 @@ typedef struct {
     const char *model;
     const char *output;
     const char *weights;
+    const char *quantize; /* --quantize: the calibrated ranges */
     const char *prefix;
     const char *depfile;
     const char *target; /* --target: an LLVM triple */
@@ -82,6 +84,8 @@ static const char usage_text[] =
     "  --json             with --summary: the same as a JSON object\n"
     "  --check            print the model's errors and warnings only\n"
     "  --weights W        bake the weights of W.safetensors into the output\n"
+    "  --quantize RANGES  with --summary: the int8 plan from the ranges that\n"
+    "                     PROG calibrate saved (docs/int8.md)\n"
     "  --no-train         emit inference only\n"
     "  --main             add a main() (predict, train, eval)\n"
     "  --profile          count each layer's time: predict/train --profile print it\n"
@@ -181,6 +185,10 @@ static int parse_options(int argc, char **argv, Options *o)
             if (!(v = option_value(argc, argv, &i, "--weights")))
                 return usage_error("%s needs a file name", a);
             o->weights = v;
+        } else if (is_option(a, "--quantize")) {
+            if (!(v = option_value(argc, argv, &i, "--quantize")))
+                return usage_error("%s needs a file name", a);
+            o->quantize = v;
         } else if (is_option(a, "--prefix")) {
             if (!(v = option_value(argc, argv, &i, "--prefix")))
                 return usage_error("%s needs a name", a);
@@ -270,6 +278,59 @@ static void output_names(const char *output, const char *ext, char **code_path, 
     snprintf(*h_path, len + 3, "%.*s.h", (int)len, output);
     const char *slash = strrchr(*h_path, '/');
     *h_name = xstrdup(slash ? slash + 1 : *h_path);
+}
+
+/* The calibrated ranges of --quantize: min and max of the input, then of
+ * each layer's output (ranges[2 * node]), as PROG calibrate saves them. */
+static float *load_ranges(const Model *m, const char *path, int *status)
+{
+    cnnrt_tensor_spec *specs = xcalloc((size_t)m->nlayers + 1, sizeof *specs);
+    for (int k = 0; k <= m->nlayers; k++)
+        specs[k] = (cnnrt_tensor_spec){k ? m->layers[k - 1]->name : "input", 1, {2}, 2L * k};
+    float *ranges = xcalloc(2 * (size_t)m->nlayers + 2, sizeof *ranges);
+    char error[1024];
+    int rc = cnnrt_load_safetensors(path, specs, m->nlayers + 1, ranges, 2L * m->nlayers + 2, error,
+                                    sizeof error);
+    free(specs);
+    for (int k = 0; rc == 0 && k <= m->nlayers; k++)
+        if (!(ranges[2 * k] <= ranges[2 * k + 1])) {
+            snprintf(error, sizeof error, "%s: error: the range of '%s' ends below its start", path,
+                     k ? m->layers[k - 1]->name : "input");
+            rc = CNNRT_EBAD;
+        }
+    if (rc != 0) {
+        fprintf(stderr, "%s\n", error);
+        *status = cnnrt_exit_status(rc);
+        free(ranges);
+        return NULL;
+    }
+    return ranges;
+}
+
+/* --summary, and with --quantize the int8 plan. */
+static int print_summary(const Options *o, const Model *m, Diag *diag)
+{
+    int status = 0;
+    float *ranges = o->quantize ? load_ranges(m, o->quantize, &status) : NULL;
+    if (status)
+        return status;
+    Arena arena = {0};
+    QuantPlan plan;
+    bool quantized = ranges && quant_plan(diag, m, ranges, &arena, &plan);
+    if (ranges && !quantized) {
+        diag_report(diag, stderr, false);
+        status = 1;
+    }
+    if (status == 0) {
+        SummaryBoard board = summary_board(m);
+        if (o->json)
+            summary_print_json(m, &board, quantized ? &plan : NULL, stdout);
+        else
+            summary_print(m, &board, quantized ? &plan : NULL, stdout);
+    }
+    arena_free(&arena);
+    free(ranges);
+    return status;
 }
 
 /* The weights to bake, in the parameter block's order. */
@@ -697,6 +758,10 @@ int main(int argc, char **argv)
         return usage_error("%s", "no model file given");
     if (o.json && !o.summary)
         return usage_error("%s", "--json goes with --summary");
+    if (o.quantize && !o.summary)
+        return usage_error("%s",
+                           "--quantize goes with --summary: the int8 plan and sizes (the int8 "
+                           "code is not written yet; docs/int8.md)");
     if (o.output && (!*o.output || o.output[strlen(o.output) - 1] == '/'))
         return usage_error("-o takes a file name, not '%s'", o.output);
     if (!o.summary && !o.check && !o.output)
@@ -728,11 +793,7 @@ int main(int argc, char **argv)
     Diag *diag = NULL;
     Model *m = load_model(&o, &src, &diag, &status);
     if (m && o.summary) {
-        SummaryBoard board = summary_board(m);
-        if (o.json)
-            summary_print_json(m, &board, stdout);
-        else
-            summary_print(m, &board, stdout);
+        status = print_summary(&o, m, diag);
     } else if (m && !o.check && o.emit == EMIT_FILTERS) {
         status = write_filters(&o, m);
     } else if (m && !o.check && o.emit >= EMIT_DOT) {

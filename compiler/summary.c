@@ -147,7 +147,46 @@ SummaryBoard summary_board(const Model *m)
     return b;
 }
 
-void summary_print(const Model *m, const SummaryBoard *board, FILE *out)
+static const char *node_name(const Model *m, int node)
+{
+    return node ? m->layers[node - 1]->name : "input";
+}
+
+/* The layer whose batchnorm k folds into. */
+static const char *folded_into(const Model *m, const QuantPlan *plan, int k)
+{
+    for (int i = 0; i < m->nlayers; i++)
+        if (plan->fold[i] == k)
+            return m->layers[i]->name;
+    return "?";
+}
+
+/* Each node's int8 scale and zero point, or where they come from. */
+static void print_quant_plan(FILE *out, const Model *m, const QuantPlan *plan)
+{
+    size_t width = 5;
+    for (int i = 0; i < m->nlayers; i++)
+        width = strlen(m->layers[i]->name) > width ? strlen(m->layers[i]->name) : width;
+    fprintf(out, "int8 (docs/int8.md):\n");
+    for (int k = 0; k <= m->nlayers; k++) {
+        const QuantNode *q = &plan->nodes[k];
+        fprintf(out, "  %-*s  ", (int)width, node_name(m, k));
+        if (q->kind == QNODE_RANGE)
+            fprintf(out, "scale %.9g, zero point %d\n", q->scale, q->zero);
+        else if (q->kind == QNODE_INPUT)
+            fprintf(out, "its input's scale and zero point\n");
+        else if (q->kind == QNODE_FOLDED)
+            fprintf(out, "folded into %s\n", folded_into(m, plan, k - 1));
+        else if (k - 1 == plan->head)
+            fprintf(out, "float output, from its int32 sums\n");
+        else
+            fprintf(out, "float, from %s's int32 sums\n", m->layers[plan->head]->name);
+    }
+    fprintf(out, "int8 static memory: parameters %lld bytes, activations %lld bytes\n",
+            plan->param_bytes, plan->activation_bytes);
+}
+
+void summary_print(const Model *m, const SummaryBoard *board, const QuantPlan *plan, FILE *out)
 {
     Arena a = {0};
     int nrows = m->nlayers + 2;
@@ -180,6 +219,8 @@ void summary_print(const Model *m, const SummaryBoard *board, FILE *out)
             "On a board (--weights --no-train): flash %lld bytes of weights, RAM %lld bytes of "
             "arena, stack about %lld bytes\n",
             board->flash_weights, board->ram_arena, board->stack);
+    if (plan)
+        print_quant_plan(out, m, plan);
     const TrainPlan *tp = &m->tp;
     fprintf(out,
             "Training memory (batch %lld): %lld bytes: activations %lld, gradients %lld, "
@@ -201,7 +242,24 @@ static void json_shape(FILE *out, const Shape *s, const char *indent)
     fprintf(out, "\n%s]", indent);
 }
 
-void summary_print_json(const Model *m, const SummaryBoard *board, FILE *out)
+static void json_quant_plan(FILE *out, const Model *m, const QuantPlan *plan)
+{
+    static const char *const forms[] = {"range", "input", "folded", "float"};
+    fprintf(out,
+            " \"int8\": {\n  \"param_bytes\": %lld,\n  \"activation_bytes\": %lld,\n"
+            "  \"nodes\": [",
+            plan->param_bytes, plan->activation_bytes);
+    for (int k = 0; k <= m->nlayers; k++) {
+        const QuantNode *q = &plan->nodes[k];
+        fprintf(out,
+                "%s\n   {\"name\": \"%s\", \"form\": \"%s\", \"scale\": %.17g, "
+                "\"zero_point\": %d}",
+                k ? "," : "", node_name(m, k), forms[q->kind], q->scale, q->zero);
+    }
+    fprintf(out, "\n  ]\n },\n");
+}
+
+void summary_print_json(const Model *m, const SummaryBoard *board, const QuantPlan *plan, FILE *out)
 {
     int64_t trainable = model_param_count(m, true), fixed = model_param_count(m, false);
     fprintf(out, "{\n \"model\": \"%s\",\n \"input\": ", m->name);
@@ -234,6 +292,8 @@ void summary_print_json(const Model *m, const SummaryBoard *board, FILE *out)
             " \"board\": {\n  \"flash_weights_bytes\": %lld,\n  \"ram_arena_bytes\": %lld,\n"
             "  \"stack_bytes\": %lld\n },\n",
             board->flash_weights, board->ram_arena, board->stack);
+    if (plan)
+        json_quant_plan(out, m, plan);
     const TrainConfig *tc = &m->train;
     fprintf(out,
             " \"train\": {\n  \"loss\": \"%s\",\n  \"optimizer\": \"%s\",\n  \"batch\": %lld,\n"

@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "graph.h"
+#include "quant.h"
 
 /* What a board needs for the baked predictor (--weights --no-train), as
  * its linked image holds it: the weights in flash and the arena in RAM
@@ -17,7 +18,9 @@ typedef struct {
 } SummaryBoard;
 
 SummaryBoard summary_board(const Model *m);
-void summary_print(const Model *m, const SummaryBoard *board, FILE *out);
-void summary_print_json(const Model *m, const SummaryBoard *board, FILE *out);
+/* With plan (--quantize; NULL without), the int8 plan and sizes too. */
+void summary_print(const Model *m, const SummaryBoard *board, const QuantPlan *plan, FILE *out);
+void summary_print_json(const Model *m, const SummaryBoard *board, const QuantPlan *plan,
+                        FILE *out);
 
 #endif

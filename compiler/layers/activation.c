@@ -63,21 +63,23 @@ static void activation_backward(const LowerCtx *base)
 
 /* softmax works on a whole row, so it fuses into no epilogue. */
 #define ACTIVATION_KIND(kind_name, kind_activation, kind_epilogue, kind_positional, \
-                        kind_configure) \
+                        kind_configure, kind_quant) \
     { \
         .name = kind_name, .positional = kind_positional, .named = layer_no_names, \
         .activation = kind_activation, .trains_as_identity = activation_trains_as_identity, \
-        .epilogue = kind_epilogue, .configure = kind_configure, .infer = layer_same_shape_infer, \
-        .lower = activation_lower, .lower_backward = activation_backward \
+        .epilogue = kind_epilogue, .quant = kind_quant, .configure = kind_configure, \
+        .infer = layer_same_shape_infer, .lower = activation_lower, \
+        .lower_backward = activation_backward \
     }
 
 const LayerKind activation_kinds[] = {
-    ACTIVATION_KIND("relu", ACT_RELU, activation_epilogue, layer_no_names, NULL),
-    ACTIVATION_KIND("sigmoid", ACT_SIGMOID, activation_epilogue, layer_no_names, NULL),
-    ACTIVATION_KIND("tanh", ACT_TANH, activation_epilogue, layer_no_names, NULL),
-    ACTIVATION_KIND("softmax", ACT_SOFTMAX, NULL, layer_no_names, NULL),
-    ACTIVATION_KIND("linear", ACT_LINEAR, activation_epilogue, layer_no_names, NULL),
+    ACTIVATION_KIND("relu", ACT_RELU, activation_epilogue, layer_no_names, NULL, QUANT_CLAMP),
+    ACTIVATION_KIND("sigmoid", ACT_SIGMOID, activation_epilogue, layer_no_names, NULL,
+                    QUANT_FLOAT_HEAD),
+    ACTIVATION_KIND("tanh", ACT_TANH, activation_epilogue, layer_no_names, NULL, QUANT_FLOAT_HEAD),
+    ACTIVATION_KIND("softmax", ACT_SOFTMAX, NULL, layer_no_names, NULL, QUANT_FLOAT_HEAD),
+    ACTIVATION_KIND("linear", ACT_LINEAR, activation_epilogue, layer_no_names, NULL, QUANT_CLAMP),
     ACTIVATION_KIND("leaky_relu", ACT_LEAKY_RELU, activation_epilogue, alpha_positional,
-                    leaky_relu_configure),
+                    leaky_relu_configure, QUANT_NONE),
     {0},
 };

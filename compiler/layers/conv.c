@@ -837,8 +837,8 @@ static void conv_backward(const LowerCtx *base)
         .name = kind_name, .variant = kind_variant, .nd = kind_nd, .positional = kind_positional, \
         .named = kind_named, .linear_map = true, .channel_scratch = true, \
         .param_names = layer_linear_map_params, .train_transposed_kernel = transposed, \
-        .configure = conv_configure, .infer = conv_infer, .flops = conv_flops, \
-        .lower = conv_lower, .lower_backward = conv_backward \
+        .quant = QUANT_LINEAR_MAP, .configure = conv_configure, .infer = conv_infer, \
+        .flops = conv_flops, .lower = conv_lower, .lower_backward = conv_backward \
     }
 
 const LayerKind conv_kinds[] = {

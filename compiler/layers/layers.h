@@ -15,6 +15,7 @@
 #include "../args.h"
 #include "../graph.h"
 #include "../lower.h"
+#include "../quant.h"
 
 /* What infer() may report through. */
 typedef struct {
@@ -56,6 +57,8 @@ struct LayerKind {
      * at the given channel.  NULL: it does not fuse. */
     void (*epilogue_setup)(LowerCtx *c, int e, const Layer *l);
     IrExpr *(*epilogue)(LowerCtx *c, int e, const Layer *l, IrExpr *v, IrIndex channel);
+
+    QuantForm quant; /* how it computes on int8 values (docs/int8.md) */
 
     bool (*configure)(Layer *l, ArgReader *r);
     /* ins[i] is the shape of srcs[i]; sets l->out and l->params. */

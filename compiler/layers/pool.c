@@ -272,27 +272,29 @@ static void global_pool_backward(const LowerCtx *base)
              ir_op(p, IRE_SUB, ir_load(p, left, ix_var(c2, 1)), ir_ref(p, hit)), false);
 }
 
-#define POOL_KIND(kind_name, kind_variant, kind_nd) \
+#define POOL_KIND(kind_name, kind_variant, kind_nd, kind_quant) \
     { \
         .name = kind_name, .variant = kind_variant, .nd = kind_nd, .positional = pool_positional, \
-        .named = pool_named, .channel_scratch = true, .configure = pool_configure, \
-        .infer = pool_infer, .lower = pool_lower, .lower_backward = pool_backward \
+        .named = pool_named, .channel_scratch = true, .quant = kind_quant, \
+        .configure = pool_configure, .infer = pool_infer, .lower = pool_lower, \
+        .lower_backward = pool_backward \
     }
-#define GLOBAL_POOL_KIND(kind_name, kind_variant) \
+#define GLOBAL_POOL_KIND(kind_name, kind_variant, kind_quant) \
     { \
-        .name = kind_name, .variant = kind_variant, .positional = layer_no_names, \
-        .named = layer_no_names, .channel_scratch = true, .infer = global_pool_infer, \
-        .lower = global_pool_lower, .lower_backward = global_pool_backward \
+        .name = kind_name, .variant = kind_variant, .quant = kind_quant, \
+        .positional = layer_no_names, .named = layer_no_names, .channel_scratch = true, \
+        .infer = global_pool_infer, .lower = global_pool_lower, \
+        .lower_backward = global_pool_backward \
     }
 
 const LayerKind pool_kinds[] = {
-    POOL_KIND("maxpool1d", POOL_MAX, 1),
-    POOL_KIND("maxpool2d", POOL_MAX, 2),
-    POOL_KIND("maxpool3d", POOL_MAX, 3),
-    POOL_KIND("avgpool1d", POOL_AVG, 1),
-    POOL_KIND("avgpool2d", POOL_AVG, 2),
-    POOL_KIND("avgpool3d", POOL_AVG, 3),
-    GLOBAL_POOL_KIND("global_maxpool", POOL_GLOBAL_MAX),
-    GLOBAL_POOL_KIND("global_avgpool", POOL_GLOBAL_AVG),
+    POOL_KIND("maxpool1d", POOL_MAX, 1, QUANT_SAME_SCALE),
+    POOL_KIND("maxpool2d", POOL_MAX, 2, QUANT_SAME_SCALE),
+    POOL_KIND("maxpool3d", POOL_MAX, 3, QUANT_SAME_SCALE),
+    POOL_KIND("avgpool1d", POOL_AVG, 1, QUANT_AVERAGE),
+    POOL_KIND("avgpool2d", POOL_AVG, 2, QUANT_AVERAGE),
+    POOL_KIND("avgpool3d", POOL_AVG, 3, QUANT_AVERAGE),
+    GLOBAL_POOL_KIND("global_maxpool", POOL_GLOBAL_MAX, QUANT_SAME_SCALE),
+    GLOBAL_POOL_KIND("global_avgpool", POOL_GLOBAL_AVG, QUANT_AVERAGE),
     {0},
 };

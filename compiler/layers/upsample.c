@@ -78,8 +78,8 @@ static void upsample_backward(const LowerCtx *base)
 #define UPSAMPLE_KIND(kind_name, kind_nd) \
     { \
         .name = kind_name, .nd = kind_nd, .positional = upsample_positional, \
-        .named = layer_no_names, .configure = upsample_configure, .infer = upsample_infer, \
-        .lower = upsample_lower, .lower_backward = upsample_backward \
+        .named = layer_no_names, .quant = QUANT_SAME_SCALE, .configure = upsample_configure, \
+        .infer = upsample_infer, .lower = upsample_lower, .lower_backward = upsample_backward \
     }
 
 const LayerKind upsample_kinds[] = {

@@ -176,7 +176,8 @@ static void each_batch(Calibration *c, void (*visit)(Calibration *, int, int))
     for (long first = 0; first < d->count; first += m->batch) {
         int n = (int)(d->count - first < m->batch ? d->count - first : m->batch);
         for (int s = 0; s < n; s++) {
-            memcpy(c->x + (size_t)s * d->input_size, d->inputs + (size_t)(first + s) * d->input_stride,
+            memcpy(c->x + (size_t)s * d->input_size,
+                   d->inputs + (size_t)(first + s) * d->input_stride,
                    sizeof(float) * (size_t)d->input_size);
             memcpy(c->t + (size_t)s * d->target_size,
                    d->targets + (size_t)(first + s) * d->target_size,
@@ -242,8 +243,8 @@ static int save_ranges(const Calibration *c, const CalibrateArgs *a, const char 
     snprintf(meta[1].value, sizeof meta[1].value, "%.17g", a->percentile ? a->percentile : 100.0);
     snprintf(meta[2].value, sizeof meta[2].value, "%ld", c->data.count);
     char error[1024];
-    int status = cnnrt_save_safetensors_meta(path, specs, c->ntensors, ranges, meta, 3, error,
-                                             sizeof error);
+    int status =
+        cnnrt_save_safetensors_meta(path, specs, c->ntensors, ranges, meta, 3, error, sizeof error);
     if (status)
         fprintf(stderr, "%s: %s\n", c->prog, error);
     free(specs);

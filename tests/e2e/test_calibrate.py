@@ -13,6 +13,12 @@ relative plus 1e-6, and --percentile 99.9, whose ends are edges of a
 2048-bin histogram: the same edge, or the next where a value within
 rounding of an edge falls on the other side of it.  Then the command's
 errors, word for word.
+
+Then the int8 plan that cnngen --summary --json --quantize makes of our
+ranges against the reference's (summary --json --quantize): every
+node's form, scale and zero point, and the int8 parameter bytes, exactly;
+or, for a model that has no int8 form, the same error.  And a few such
+models made for it.
 """
 
 import argparse
@@ -75,6 +81,29 @@ def calibrate_ours(args, d, data):
     return [], found[0], found[1]
 
 
+def compare_plans(args, source, d, ref_code):
+    """cnngen's int8 plan of our ranges against the reference's (its
+    output in d/plan.out, or its error in d/plan.err)."""
+    ours = run([args.cnngen, os.path.join(d, 'model.cnn'), '--summary', '--json', '--quantize',
+                os.path.join(d, 'ours.safetensors')])
+    if ref_code != '0':
+        with open(os.path.join(d, 'plan.err')) as f:
+            theirs = f.read().splitlines()[:1]
+        mine = ours.stderr.splitlines()[:1]
+        if ours.returncode != 1 or mine != theirs:
+            return [f'--quantize: exit {ours.returncode}, said {mine}; the reference said {theirs}']
+        return []
+    if ours.returncode != 0:
+        return [f'--quantize failed ({ours.returncode}):\n{ours.stderr}']
+    with open(os.path.join(d, 'plan.out')) as f:
+        theirs = json.load(f)['int8']
+    mine = json.loads(ours.stdout)['int8']
+    mine.pop('activation_bytes')
+    if mine != theirs:
+        return [f'the int8 plan differs:\n  ours   {mine}\n  theirs {theirs}']
+    return []
+
+
 def expect(problems, what, result, status, message):
     if result.returncode != status or result.stderr != message:
         problems.append(f'{what}: exit {result.returncode}, said {result.stderr!r}; expected exit '
@@ -119,6 +148,13 @@ def error_checks(args, work):
         ('predict only', [only, 'calibrate', '--data', data, '--weights', weights], 2,
          f"{only}: error: 'calibrate' is not built into this program (it predicts only)\n"),
     ]
+    ranges = os.path.join(work, 'errors.ranges.safetensors')
+    write_safetensors(ranges, [(name, [2], [-1.0, 1.0]) for name in ('input', 'dense_1', 'dense_2')])
+    cases.append(('--quantize without --summary', [args.cnngen, model, '--quantize', ranges, '-o',
+                                                   os.path.join(work, 'q.c')], 2,
+                  'cnngen: error: --quantize goes with --summary: the int8 plan and sizes (the '
+                  'int8 code is not written yet; docs/int8.md)\n(cnngen --help lists the '
+                  'options)\n'))
     for what, cmd, status, message in cases:
         expect(problems, what, run(cmd), status, message)
     if os.path.exists(os.path.join(work, 'never.safetensors')):
@@ -187,10 +223,26 @@ def main():
                 print(f'FAIL {source}')
                 for p in problems:
                     print('  ' + p.replace('\n', '\n  '))
+        plan_lines = [f'{q(d)}/plan.out {q(d)}/plan.err summary --json --quantize '
+                      f'{q(d)}/ours.safetensors {q(d)}/model.cnn' for _, d, _ in cases]
+        plan_codes = run(['/usr/bin/python3', args.oracle, 'batch'],
+                         input='\n'.join(plan_lines) + '\n').stdout.split()
+        quantized = 0
+        for (source, d, _), (problems, minmax, _), code in zip(cases, results, plan_codes):
+            if minmax is None:
+                continue
+            problems = compare_plans(args, source, d, code)
+            quantized += code == '0'
+            if problems:
+                failures += 1
+                print(f'FAIL {source}')
+                for p in problems:
+                    print('  ' + p.replace('\n', '\n  '))
         errors = error_checks(args, work)
         for p in errors:
             print('FAIL ' + p.replace('\n', '\n  '))
-    print(f'{len(cases)} models calibrated, {tensors} tensors; the errors: '
+    print(f'{len(cases)} models calibrated, {tensors} tensors; {quantized} int8 plans, the '
+          f'others the same errors; the command\'s errors: '
           f'{"all as expected" if not errors else f"{len(errors)} wrong"}')
     if len(cases) - failures < args.min:
         print(f'too few models agree: {len(cases) - failures} < {args.min}')

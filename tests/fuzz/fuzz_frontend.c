@@ -1,5 +1,6 @@
 /* fuzz_frontend.c - libFuzzer target: any bytes through the whole front
- * end (UTF-8 check, scanner, parser, sema, diagnostics, summary).  Built
+ * end (UTF-8 check, scanner, parser, sema, diagnostics, summary, the int8
+ * plan).  Built
  * by `make fuzz` with clang -fsanitize=fuzzer,address,undefined. */
 #include <stdint.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 
 #include "compile.h"
 #include "diag.h"
+#include "quant.h"
 #include "source.h"
 #include "summary.h"
 
@@ -31,8 +33,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         diag_report(diag, sink, true);
         if (m) {
             SummaryBoard board = summary_board(m);
-            summary_print(m, &board, sink);
-            summary_print_json(m, &board, sink);
+            /* and the int8 plan, every range [-1, 1] */
+            float *ranges = malloc(sizeof(float) * (2 * (size_t)m->nlayers + 2));
+            Arena arena = {0};
+            QuantPlan plan;
+            for (int k = 0; ranges && k <= m->nlayers; k++) {
+                ranges[2 * k] = -1;
+                ranges[2 * k + 1] = 1;
+            }
+            bool quantized = ranges && quant_plan(diag, m, ranges, &arena, &plan);
+            diag_report(diag, sink, false);
+            summary_print(m, &board, quantized ? &plan : NULL, sink);
+            summary_print_json(m, &board, quantized ? &plan : NULL, sink);
+            arena_free(&arena);
+            free(ranges);
         }
         model_free(m);
         diag_free(diag);

@@ -15,6 +15,7 @@ RANGES holds one F32 tensor [2] (min, max) per tensor, named "input" and
 by its layer, in the model's order.
 """
 import io
+import json
 import math
 import os
 import sys
@@ -86,6 +87,8 @@ SAME_SCALE = ('maxpool1d', 'maxpool2d', 'maxpool3d', 'avgpool1d', 'avgpool2d', '
               'flatten', 'dropout', 'linear', 'relu')
 FLOAT_HEADS = ('softmax', 'sigmoid', 'tanh')
 FLOAT_NODE = (1.0, 0)   # a float head's node: int32 sums, scaled per channel
+FLOAT_ONLY_AT_END = ("%s is computed in float, so only at the model's end, right after a conv or "
+                     'dense layer with a linear activation')
 
 
 def round_half_away(x):
@@ -192,8 +195,8 @@ class QuantizedModel:
                 self.head = last - 1 if before and before.kind in cnnref.LINEAR_MAPS and \
                     before.activation == 'linear' and model.layers[last].srcs == [last] else None
                 if self.head is None:
-                    raise QuantizeError(model, model.layers[last], 'a float output (softmax, '
-                                        'sigmoid, tanh) must follow a conv or dense layer')
+                    raise QuantizeError(model, model.layers[last], FLOAT_ONLY_AT_END %
+                                        model.layers[last].kind)
         self.folds = self.batchnorm_folds()
         self.nodes = [activation_params(*ranges['input'])]
         self.linear = {}
@@ -234,8 +237,9 @@ class QuantizedModel:
             return FLOAT_NODE
         if layer.kind in cnnref.LINEAR_MAPS:
             if layer.activation not in ('linear', 'relu') and i != self.head:
-                raise QuantizeError(model, layer, f'its activation {layer.activation} is not '
-                                    'a clamp (only linear and relu are, or a float output last)')
+                raise QuantizeError(model, layer, f'its activation {layer.activation} is not a '
+                                    'clamp (int8 has relu and linear; sigmoid, tanh and softmax '
+                                    "only at the model's end)")
             kernel, bias = self.folded(i, layer, P)
             kernel, scales = weight_params(kernel, getattr(layer, 'depthwise', False))
             bias_scales = src[0] * scales
@@ -248,7 +252,30 @@ class QuantizedModel:
             return src
         if layer.kind in ('add', 'concat'):
             return activation_params(*ranges[layer.name])
-        raise QuantizeError(model, layer, f'{layer.kind} has no int8 form (yet): docs/int8.md')
+        if layer.kind == 'batchnorm':
+            raise QuantizeError(model, layer, 'a batchnorm folds only into the conv or dense layer '
+                                'right before it, with a linear activation, whose output nothing '
+                                'else reads')
+        if layer.kind in FLOAT_HEADS:
+            raise QuantizeError(model, layer, FLOAT_ONLY_AT_END % layer.kind)
+        raise QuantizeError(model, layer, f'{layer.kind} has no int8 form yet (docs/int8.md)')
+
+    def summary(self):
+        """The plan as cnngen --summary --json --quantize gives it ("int8",
+        without the memory plan's activation bytes)."""
+        nodes = []
+        for k, (scale, zero) in enumerate(self.nodes):
+            layer = self.model.layers[k - 1] if k else None
+            form = 'range' if not layer or layer.kind in cnnref.LINEAR_MAPS + ('add', 'concat') \
+                else 'input'
+            if layer and self.head is not None and k - 1 >= self.head:
+                form = 'float'
+            elif layer in self.folds.values():
+                form = 'folded'
+            nodes.append({'name': layer.name if layer else 'input', 'form': form,
+                          'scale': scale, 'zero_point': zero})
+        param_bytes = sum(kernel.size + 12 * len(bias) for kernel, bias, _, _ in self.linear.values())
+        return {'param_bytes': param_bytes, 'nodes': nodes}
 
     def quantize_input(self, x):
         scale, zero = self.nodes[0]
@@ -400,6 +427,22 @@ def cmd_predict(args, stdin, out, err):
     return 0
 
 
+def cmd_summary(args, stdin, out, err):
+    """summary, and with --quantize RANGES (and --json) the int8 plan."""
+    if not args.quantize:
+        return original_cmd_summary(args, stdin, out, err)
+    if not args.json:
+        raise cnnref.Fail('cnnref: error: --quantize goes with --json here', 2)
+    text = io.StringIO()
+    status = original_cmd_summary(args, stdin, text, err)
+    model = cnnref.load_model(args.model, err)
+    P = cnnref.to_torch(cnnref.initial_weights(model, 1))   # the plan needs no weights
+    summary = json.loads(text.getvalue())
+    summary['int8'] = QuantizedModel(model, P, load_ranges(args.quantize, model)).summary()
+    out.write(json.dumps(summary, indent=1) + '\n')
+    return status
+
+
 def make_parser():
     parser = original_make_parser()
     subparsers = next(a for a in parser._actions if a.dest == 'command')
@@ -413,6 +456,8 @@ def make_parser():
                    help='output file (default: NAME.ranges.safetensors)')
     p.add_argument('--percentile', type=float, metavar='P',
                    help='the (100-P)-th to the P-th percentile, not the min and max')
+    parser.commands['summary'].add_argument('--quantize', metavar='RANGES.safetensors',
+                                            help='with --json: the int8 plan from these ranges')
     p = parser.commands['predict']
     p.add_argument('--quantize', metavar='RANGES.safetensors',
                    help="the int8 model's outputs, its scales from these ranges")
@@ -425,6 +470,8 @@ original_make_parser = cnnref.make_parser
 cnnref.make_parser = make_parser
 cnnref.COMMANDS['calibrate'] = cmd_calibrate
 original_cmd_predict = cnnref.COMMANDS['predict']
+original_cmd_summary = cnnref.COMMANDS['summary']
+cnnref.COMMANDS['summary'] = cmd_summary
 cnnref.COMMANDS['predict'] = cmd_predict
 
 if __name__ == '__main__':

@@ -117,6 +117,13 @@ class Models(unittest.TestCase):
                 self.assertLess(self.int8_against_float(os.path.join(examples, name + '.cnn'), 4),
                                 0.05)
 
+    def test_int8_models(self):
+        here = os.path.join(os.path.dirname(__file__), '..', 'int8')
+        for name in ('pools_head', 'branches', 'clips'):
+            with self.subTest(name):
+                self.assertLess(self.int8_against_float(os.path.join(here, name + '.cnn'), 4),
+                                0.05)
+
     def test_unquantizable_layer_is_an_error(self):
         with tempfile.NamedTemporaryFile('w', suffix='.cnn', delete=False) as f:
             f.write('model m\ninput [4]\ndense(3, activation=tanh)\ndense(2)\n')
@@ -128,7 +135,8 @@ class Models(unittest.TestCase):
                 q.QuantizedModel(model, P, ranges)
             self.assertEqual(str(caught.exception.args[0]),
                              f"{f.name}:3:1: error: 'dense_1' cannot be quantized: its activation "
-                             'tanh is not a clamp (only linear and relu are, or a float output last)')
+                             'tanh is not a clamp (int8 has relu and linear; sigmoid, tanh and '
+                             "softmax only at the model's end)")
         finally:
             os.unlink(f.name)
 

@@ -1,0 +1,57 @@
+/* quant.h - the int8 plan of a checked model (docs/int8.md): from the
+ * calibrated ranges, each node's scale and zero point, which layers keep
+ * their input's scale, which batchnorm folds into the map before it, and
+ * which map's int32 sums are a float output.  An error names the layer
+ * that has no int8 form and why. */
+#ifndef CNNGEN_QUANT_H
+#define CNNGEN_QUANT_H
+
+#include <stdbool.h>
+
+#include "diag.h"
+#include "graph.h"
+
+/* How a layer kind computes on int8 values (LayerKind.quant). */
+typedef enum {
+    QUANT_NONE,       /* no int8 form: a model with it is not quantized */
+    QUANT_LINEAR_MAP, /* conv, dense: int32 sums requantized per output channel */
+    QUANT_SAME_SCALE, /* max pooling, upsampling, flatten, dropout: the int8 values
+                       * themselves, in the input's scale */
+    QUANT_AVERAGE,    /* average pooling: rounded int32 means, in the input's scale */
+    QUANT_CLAMP,      /* relu and linear layers: a clamp at the zero point */
+    QUANT_RESCALE,    /* add, concat: each input rescaled to the output's range */
+    QUANT_FOLDS,      /* batchnorm: folds into the linear map before it */
+    QUANT_FLOAT_HEAD, /* softmax, sigmoid, tanh: in float, at the model's end only */
+} QuantForm;
+
+/* Where a node's scale and zero point come from. */
+typedef enum {
+    QNODE_RANGE,  /* its own calibrated range */
+    QNODE_INPUT,  /* its input's (QUANT_SAME_SCALE, _AVERAGE, _CLAMP) */
+    QNODE_FOLDED, /* a batchnorm folded into the map before it: that map's */
+    QNODE_FLOAT,  /* the float output: int32 sums (the head) or their activation */
+} QuantNodeKind;
+
+typedef struct {
+    QuantNodeKind kind;
+    double scale;
+    int zero;
+} QuantNode;
+
+typedef struct {
+    QuantNode *nodes; /* node 0 the input, node i + 1 layer i's output */
+    int head;         /* the layer whose int32 sums are the float output, or -1 */
+    int *fold;        /* per layer: the batchnorm folded into it, or -1 */
+    long long param_bytes, activation_bytes;
+} QuantPlan;
+
+/* The scale and zero point of a tensor whose values span [lo, hi]
+ * (widened to hold 0). */
+void quant_activation_params(double lo, double hi, double *scale, int *zero);
+
+/* The plan from ranges[2 * node], ranges[2 * node + 1] (min, max of each
+ * node, as PROG calibrate saves them); false after reporting why a layer
+ * cannot be quantized.  The plan's arrays live in arena. */
+bool quant_plan(Diag *diag, const Model *m, const float *ranges, Arena *arena, QuantPlan *plan);
+
+#endif

@@ -139,17 +139,10 @@ static bool plan_layer(Diag *diag, const Model *m, const float *ranges, QuantPla
     case QUANT_RESCALE:
         *out = node_from_range(ranges, i + 1);
         return true;
-    case QUANT_FOLDS:
-        if (is_folded(plan, m, i)) {
-            *out = (QuantNode){QNODE_FOLDED, in.scale, in.zero};
-            return true;
-        }
-        diag_error(diag, l->loc,
-                   "'%s' cannot be quantized: a batchnorm folds only into the conv or dense "
-                   "layer right before it, with a linear activation, whose output nothing "
-                   "else reads",
-                   l->name);
-        return false;
+    case QUANT_FOLDS: /* or, where it cannot, a per-channel map of its own */
+        *out = is_folded(plan, m, i) ? (QuantNode){QNODE_FOLDED, in.scale, in.zero}
+                                     : node_from_range(ranges, i + 1);
+        return true;
     case QUANT_FLOAT_HEAD:
     case QUANT_NONE:
         break;
@@ -166,14 +159,18 @@ static bool plan_layer(Diag *diag, const Model *m, const float *ranges, QuantPla
 }
 
 /* The int8 kernels and, per output channel, an int32 bias, multiplier
- * and shift; the activations one byte each in the float plan's arena. */
+ * and shift (a batchnorm of its own: one int8 weight a channel); the
+ * activations one byte each in the float plan's arena. */
 static void plan_sizes(const Model *m, QuantPlan *plan)
 {
     plan->param_bytes = 0;
     for (int i = 0; i < m->nlayers; i++) {
         const Layer *l = m->layers[i];
+        int64_t channels = l->out.dim[l->out.rank - 1];
         if (l->kind->quant == QUANT_LINEAR_MAP)
-            plan->param_bytes += shape_size(&l->params[0].shape) + 12 * l->out.dim[l->out.rank - 1];
+            plan->param_bytes += shape_size(&l->params[0].shape) + 12 * channels;
+        else if (l->kind->quant == QUANT_FOLDS && plan->nodes[i + 1].kind == QNODE_RANGE)
+            plan->param_bytes += 13 * channels;
     }
     plan->activation_bytes = m->arena_floats;
 }

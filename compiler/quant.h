@@ -19,8 +19,10 @@ typedef enum {
                        * themselves, in the input's scale */
     QUANT_AVERAGE,    /* average pooling: rounded int32 means, in the input's scale */
     QUANT_CLAMP,      /* relu and linear layers: a clamp at the zero point */
-    QUANT_RESCALE,    /* add, concat: each input rescaled to the output's range */
-    QUANT_FOLDS,      /* batchnorm: folds into the linear map before it */
+    QUANT_RESCALE,    /* add, concat, leaky_relu: the input(s) rescaled to the output's
+                       * range */
+    QUANT_FOLDS,      /* batchnorm: folds into the linear map before it, or where it
+                       * cannot, a per-channel map of its own */
     QUANT_FLOAT_HEAD, /* softmax, sigmoid, tanh: in float, at the model's end only */
 } QuantForm;
 

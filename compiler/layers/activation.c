@@ -80,6 +80,6 @@ const LayerKind activation_kinds[] = {
     ACTIVATION_KIND("softmax", ACT_SOFTMAX, NULL, layer_no_names, NULL, QUANT_FLOAT_HEAD),
     ACTIVATION_KIND("linear", ACT_LINEAR, activation_epilogue, layer_no_names, NULL, QUANT_CLAMP),
     ACTIVATION_KIND("leaky_relu", ACT_LEAKY_RELU, activation_epilogue, alpha_positional,
-                    leaky_relu_configure, QUANT_NONE),
+                    leaky_relu_configure, QUANT_RESCALE),
     {0},
 };

@@ -122,9 +122,10 @@ def weight_params(kernel, depthwise):
 
 
 def quantize_multiplier(m):
-    """A real multiplier m > 0 as (q, shift): m = q / 2^31 * 2^shift, q in
-    [2^30, 2^31) (TFLite's QuantizeMultiplier)."""
-    if m <= 0:
+    """A real multiplier m as (q, shift): m = q / 2^31 * 2^shift, |q| in
+    [2^30, 2^31) (TFLite's QuantizeMultiplier; a negative m, a leaky_relu's
+    negative alpha, gives a negative q)."""
+    if m == 0:
         return 0, 0
     fraction, shift = math.frexp(m)
     q = int(round_half_away(fraction * (1 << 31)))
@@ -250,12 +251,17 @@ class QuantizedModel:
             return out
         if layer.kind in SAME_SCALE or layer in self.folds.values():
             return src
-        if layer.kind in ('add', 'concat'):
+        if layer.kind in ('add', 'concat', 'leaky_relu'):
             return activation_params(*ranges[layer.name])
-        if layer.kind == 'batchnorm':
-            raise QuantizeError(model, layer, 'a batchnorm folds only into the conv or dense layer '
-                                'right before it, with a linear activation, whose output nothing '
-                                'else reads')
+        if layer.kind == 'batchnorm':     # one that cannot fold: a per-channel map
+            out = activation_params(*ranges[layer.name])
+            g = P[layer.gamma].numpy().astype(np.float64) / np.sqrt(
+                P[layer.moving_variance].numpy().astype(np.float64) + layer.epsilon)
+            kernel, scales = weight_params(g.reshape(1, -1), False)
+            shift = P[layer.beta].numpy().astype(np.float64) - P[layer.moving_mean].numpy() * g
+            bias = np.clip(round_half_away(shift / (src[0] * scales)), INT32_MIN, INT32_MAX)
+            self.linear[i] = (kernel, bias, src[0] * scales, src[0] * scales / out[0])
+            return out
         if layer.kind in FLOAT_HEADS:
             raise QuantizeError(model, layer, FLOAT_ONLY_AT_END % layer.kind)
         raise QuantizeError(model, layer, f'{layer.kind} has no int8 form yet (docs/int8.md)')
@@ -266,8 +272,8 @@ class QuantizedModel:
         nodes = []
         for k, (scale, zero) in enumerate(self.nodes):
             layer = self.model.layers[k - 1] if k else None
-            form = 'range' if not layer or layer.kind in cnnref.LINEAR_MAPS + ('add', 'concat') \
-                else 'input'
+            form = 'range' if not layer or layer.kind in cnnref.LINEAR_MAPS + (
+                'add', 'concat', 'leaky_relu', 'batchnorm') else 'input'
             if layer and self.head is not None and k - 1 >= self.head:
                 form = 'float'
             elif layer in self.folds.values():
@@ -294,6 +300,11 @@ class QuantizedModel:
     def layer(self, i, layer, xs):
         x, (scale, zero) = xs[0], self.nodes[layer.srcs[0]]
         out_scale, out_zero = self.nodes[i + 1]
+        if layer.kind == 'batchnorm' and i in self.linear:
+            kernel, bias, _, multipliers = self.linear[i]
+            acc = (x - zero) * kernel[0].astype(np.int64) + bias.astype(np.int64)
+            return requantize(acc.reshape(-1, len(bias)), multipliers, out_zero, QMIN,
+                              QMAX).reshape(x.shape)
         if i in self.linear:
             kernel, bias, _, multipliers = self.linear[i]
             P = {layer.kernel: torch.from_numpy(kernel), layer.bias: torch.zeros(len(bias),
@@ -319,6 +330,8 @@ class QuantizedModel:
             return y.numpy().astype(np.int64)
         if layer.kind == 'add':
             return self.add(layer, xs, out_scale, out_zero)
+        if layer.kind == 'leaky_relu':
+            return self.leaky_relu(layer, x - zero, scale, out_scale, out_zero)
         return np.concatenate([self.rescale(v, self.nodes[j], out_scale, out_zero)
                                for v, j in zip(xs, layer.srcs)], axis=-1)
 
@@ -362,6 +375,16 @@ class QuantizedModel:
             total = total + multiply_by_quantized_multiplier((v - zero) << left_shift, q, shift)
         q, shift = quantize_multiplier(twice_max / ((1 << left_shift) * out_scale))
         y = multiply_by_quantized_multiplier(np.clip(total, INT32_MIN, INT32_MAX), q, shift)
+        return np.clip(y + out_zero, QMIN, QMAX)
+
+    @staticmethod
+    def leaky_relu(layer, v, scale, out_scale, out_zero):
+        """TFLite's int8 leaky ReLU: the input less its zero point, times
+        scale_in / scale_out where it is >= 0, else alpha times that."""
+        q, shift = quantize_multiplier(scale / out_scale)
+        qa, shifta = quantize_multiplier(layer.alpha * scale / out_scale)
+        y = np.where(v >= 0, multiply_by_quantized_multiplier(v, q, shift),
+                     multiply_by_quantized_multiplier(v, qa, shifta))
         return np.clip(y + out_zero, QMIN, QMAX)
 
     @staticmethod

@@ -112,14 +112,14 @@ class Models(unittest.TestCase):
 
     def test_examples(self):
         examples = os.path.join(os.path.dirname(__file__), '..', '..', 'examples')
-        for name in ('lenet', 'edges', 'residual', 'series_filters', 'seed42'):
+        for name in ('lenet', 'edges', 'residual', 'series_filters', 'seed42', 'depthwise'):
             with self.subTest(name):
                 self.assertLess(self.int8_against_float(os.path.join(examples, name + '.cnn'), 4),
                                 0.05)
 
     def test_int8_models(self):
         here = os.path.join(os.path.dirname(__file__), '..', 'int8')
-        for name in ('pools_head', 'branches', 'clips'):
+        for name in ('pools_head', 'branches', 'clips', 'standalone'):
             with self.subTest(name):
                 self.assertLess(self.int8_against_float(os.path.join(here, name + '.cnn'), 4),
                                 0.05)

@@ -56,8 +56,8 @@ static bool find_head(Diag *diag, const Model *m, int *head)
     if (!is_float_head_kind(l))
         return true;
     const Layer *before = last > 0 ? m->layers[last - 1] : NULL;
-    if (before && before->kind->linear_map && before->activation == ACT_LINEAR &&
-        l->nsrcs == 1 && l->srcs[0] == last) {
+    if (before && before->kind->linear_map && before->activation == ACT_LINEAR && l->nsrcs == 1 &&
+        l->srcs[0] == last) {
         *head = last - 1;
         return true;
     }
@@ -133,19 +133,14 @@ static bool plan_layer(Diag *diag, const Model *m, const float *ranges, QuantPla
         return true;
     case QUANT_SAME_SCALE:
     case QUANT_AVERAGE:
-    case QUANT_CLAMP:
-        *out = (QuantNode){QNODE_INPUT, in.scale, in.zero};
-        return true;
-    case QUANT_RESCALE:
-        *out = node_from_range(ranges, i + 1);
-        return true;
+    case QUANT_CLAMP: *out = (QuantNode){QNODE_INPUT, in.scale, in.zero}; return true;
+    case QUANT_RESCALE: *out = node_from_range(ranges, i + 1); return true;
     case QUANT_FOLDS: /* or, where it cannot, a per-channel map of its own */
         *out = is_folded(plan, m, i) ? (QuantNode){QNODE_FOLDED, in.scale, in.zero}
                                      : node_from_range(ranges, i + 1);
         return true;
     case QUANT_FLOAT_HEAD:
-    case QUANT_NONE:
-        break;
+    case QUANT_NONE: break;
     }
     if (is_float_head_kind(l))
         diag_error(diag, l->loc,

@@ -2,13 +2,16 @@
 # Every model of tests/gradcheck (together every layer kind and loss):
 # its generated gradients against central finite differences (grad_check.c);
 # with the LLVM backend, the object (--emit=obj) too.
-#   run_grad_check.sh CNNGEN SOURCE_DIR RUNTIME_LIB_DIR [CFLAGS [CNNGEN_OPTIONS]]
+#   run_grad_check.sh CNNGEN SOURCE_DIR RUNTIME_LIB_DIR [CFLAGS [CNNGEN_OPTIONS [EMITS]]]
+# EMITS: c, or by default c and, with the LLVM backend, obj.
 set -eu
-cnngen=$1 src=$2 lib=$3 cflags=${4:-} options=${5:-}
+cnngen=$1 src=$2 lib=$3 cflags=${4:-} options=${5:-} emits=${6:-}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-emits=c
-"$cnngen" --version | grep -q 'LLVM backend: LLVM' && emits="c obj"
+if [ -z "$emits" ]; then
+    emits=c
+    "$cnngen" --version | grep -q 'LLVM backend: LLVM' && emits="c obj"
+fi
 fail=0 count=0
 for model in "$src"/tests/gradcheck/*.cnn; do
     targets=$(sed -n 's/^# targets: //p' "$model")

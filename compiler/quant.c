@@ -39,6 +39,15 @@ static bool float_activation(Activation a)
     return a == ACT_SOFTMAX || a == ACT_SIGMOID || a == ACT_TANH;
 }
 
+/* A softmax, sigmoid or tanh layer anywhere but after the last map. */
+static void report_float_only(Diag *diag, const Layer *l)
+{
+    diag_error(diag, l->loc,
+               "'%s' cannot be quantized: %s is computed in float, so only at the model's end, "
+               "right after a conv or dense layer with a linear activation",
+               l->name, l->kind->name);
+}
+
 /* The layer whose int32 sums are the output: the last, a linear map with
  * a float activation; or the one before a last float activation layer,
  * a linear map with a linear activation that only it reads. */
@@ -61,10 +70,7 @@ static bool find_head(Diag *diag, const Model *m, int *head)
         *head = last - 1;
         return true;
     }
-    diag_error(diag, l->loc,
-               "'%s' cannot be quantized: %s is computed in float, so only at the model's end, "
-               "right after a conv or dense layer with a linear activation",
-               l->name, l->kind->name);
+    report_float_only(diag, l);
     return false;
 }
 
@@ -143,10 +149,7 @@ static bool plan_layer(Diag *diag, const Model *m, const float *ranges, QuantPla
     case QUANT_NONE: break;
     }
     if (is_float_head_kind(l))
-        diag_error(diag, l->loc,
-                   "'%s' cannot be quantized: %s is computed in float, so only at the model's "
-                   "end, right after a conv or dense layer with a linear activation",
-                   l->name, l->kind->name);
+        report_float_only(diag, l);
     else
         diag_error(diag, l->loc, "'%s' cannot be quantized: %s has no int8 form yet (docs/int8.md)",
                    l->name, l->kind->name);

@@ -120,10 +120,8 @@ static int list_tensors(Calibration *c)
     c->tensors[0] = (Tensor){"input", m->input_size, -1, INFINITY, -INFINITY, NULL};
     for (int k = 0; k < m->nlayers; k++) {
         const cnnrt_layer_info *l = &m->layers[k];
-        long size = 1;
-        for (int d = 0; d < l->rank; d++)
-            size *= l->shape[d];
-        c->tensors[k + 1] = (Tensor){l->name, size, l->values, INFINITY, -INFINITY, NULL};
+        c->tensors[k + 1] =
+            (Tensor){l->name, cnnrt_layer_size(l), l->values, INFINITY, -INFINITY, NULL};
     }
     return 0;
 }
@@ -175,14 +173,7 @@ static void each_batch(Calibration *c, void (*visit)(Calibration *, int, int))
     const cnnrt_data *d = &c->data;
     for (long first = 0; first < d->count; first += m->batch) {
         int n = (int)(d->count - first < m->batch ? d->count - first : m->batch);
-        for (int s = 0; s < n; s++) {
-            memcpy(c->x + (size_t)s * d->input_size,
-                   d->inputs + (size_t)(first + s) * d->input_stride,
-                   sizeof(float) * (size_t)d->input_size);
-            memcpy(c->t + (size_t)s * d->target_size,
-                   d->targets + (size_t)(first + s) * d->target_size,
-                   sizeof(float) * (size_t)d->target_size);
-        }
+        cnnrt_gather_batch(d, NULL, first, n, c->x, c->t);
         m->eval_batch(c->x, c->t, n, c->y);
         for (int k = 0; k < c->ntensors; k++)
             visit(c, k, n);
@@ -265,20 +256,9 @@ static void print_ranges(const Calibration *c, const CalibrateArgs *a, const cha
 static int calibrate(Calibration *c, const CalibrateArgs *a)
 {
     const cnnrt_model *m = c->m;
-    char error[1024];
-    int status = cnnrt_load_safetensors(a->weights, m->tensors, m->ntensors, m->params,
-                                        m->param_count, error, sizeof error);
-    if (status) {
-        fprintf(stderr, "%s\n", error);
-        return cnnrt_exit_status(status);
-    }
-    status = cnnrt_load_data(a->data, &m->layout, &c->data, error, sizeof error);
-    if (status == CNNRT_EIO)
-        fprintf(stderr, "%s: %s\n", c->prog, error);
-    else if (status)
-        fprintf(stderr, "%s\n", error);
-    if (status)
-        return cnnrt_exit_status(status);
+    int status = cnnrt_command_load_weights(m, a->weights);
+    if (status || (status = cnnrt_command_load_data(c->prog, m, a->data, &c->data)) != 0)
+        return status;
     c->x = malloc(sizeof(float) * (size_t)m->batch * (size_t)c->data.input_size + 1);
     c->t = malloc(sizeof(float) * (size_t)m->batch * (size_t)c->data.target_size + 1);
     c->y = malloc(sizeof(float) * (size_t)m->batch * (size_t)m->output_size + 1);

@@ -62,7 +62,7 @@ static void predict_and_record(const float *input, float *output, int n)
     recorded.count += n;
 }
 
-static long layer_size(const cnnrt_layer_info *l)
+long cnnrt_layer_size(const cnnrt_layer_info *l)
 {
     long size = 1;
     for (int d = 0; d < l->rank; d++)
@@ -89,7 +89,7 @@ static int evaluate_layers(const cnnrt_model *m, const float *x, long count, flo
         m->eval_batch(xb, t, n, y);
         for (int k = 0; k < m->nlayers; k++) {
             const cnnrt_layer_info *l = &m->layers[k];
-            size_t size = (size_t)layer_size(l);
+            size_t size = (size_t)cnnrt_layer_size(l);
             const float *from = l->values < 0 ? xb : m->train_arena + l->values;
             memcpy(out[k] + (size_t)first * size, from, sizeof(float) * size * (size_t)n);
         }
@@ -137,7 +137,7 @@ static int dump_layers(const cnnrt_model *m, const char *prog, const char *dir)
     int status = out ? 0 : 1;
     for (int k = 0; status == 0 && k < m->nlayers; k++) {
         out[k] = malloc(sizeof(float) *
-                        ((size_t)recorded.count * (size_t)layer_size(&m->layers[k]) + 1));
+                        ((size_t)recorded.count * (size_t)cnnrt_layer_size(&m->layers[k]) + 1));
         if (!out[k])
             status = 1;
     }

@@ -261,7 +261,7 @@ static int can_checkpoint(const cnnrt_model *m, const Args *a)
     return 0;
 }
 
-static int load_weights(const cnnrt_model *m, const char *path)
+int cnnrt_command_load_weights(const cnnrt_model *m, const char *path)
 {
     char error[1024];
     int status = cnnrt_load_safetensors(path, m->tensors, m->ntensors, m->params, m->param_count,
@@ -271,7 +271,8 @@ static int load_weights(const cnnrt_model *m, const char *path)
     return cnnrt_exit_status(status);
 }
 
-static int load_data(const char *prog, const cnnrt_model *m, const char *spec, cnnrt_data *data)
+int cnnrt_command_load_data(const char *prog, const cnnrt_model *m, const char *spec,
+                            cnnrt_data *data)
 {
     char error[1024];
     int status = cnnrt_load_data(spec, &m->layout, data, error, sizeof error);
@@ -280,6 +281,18 @@ static int load_data(const char *prog, const cnnrt_model *m, const char *spec, c
     else if (status)
         fprintf(stderr, "%s\n", error);
     return cnnrt_exit_status(status);
+}
+
+void cnnrt_gather_batch(const cnnrt_data *d, const long *order, long first, int n, float *x,
+                        float *t)
+{
+    for (int s = 0; s < n; s++) {
+        long k = order ? order[first + s] : first + s;
+        memcpy(x + (size_t)s * d->input_size, d->inputs + (size_t)k * d->input_stride,
+               sizeof(float) * (size_t)d->input_size);
+        memcpy(t + (size_t)s * d->target_size, d->targets + (size_t)k * d->target_size,
+               sizeof(float) * (size_t)d->target_size);
+    }
 }
 
 /* What a pass over the data ends with. */
@@ -313,13 +326,7 @@ static int run_batches(const cnnrt_model *m, const cnnrt_data *d, const long *or
     int value_targets = m->loss == CNNRT_LOSS_MSE || m->loss == CNNRT_LOSS_MAE;
     for (long first = 0; result == PASS_DONE && first < d->count; first += batch) {
         int n = (int)(d->count - first < batch ? d->count - first : batch);
-        for (int s = 0; s < n; s++) {
-            long k = order ? order[first + s] : first + s;
-            memcpy(x + (size_t)s * d->input_size, d->inputs + (size_t)k * d->input_stride,
-                   sizeof(float) * (size_t)d->input_size);
-            memcpy(t + (size_t)s * d->target_size, d->targets + (size_t)k * d->target_size,
-                   sizeof(float) * (size_t)d->target_size);
-        }
+        cnnrt_gather_batch(d, order, first, n, x, t);
         if (augment)
             cnnrt_augment_batch(&m->settings, p->seed, value_targets, x, t, n, d->input_size,
                                 d->target_size, p->epoch, first, tmp);
@@ -413,7 +420,7 @@ static int split_data(Run *r)
     const cnnrt_model *m = r->m;
     r->train = r->data;
     if (r->a.val) {
-        int status = load_data(r->prog, m, r->a.val, &r->val);
+        int status = cnnrt_command_load_data(r->prog, m, r->a.val, &r->val);
         if (status)
             return status;
         r->has_val = r->val_loaded = 1;
@@ -471,7 +478,7 @@ static int start_run(Run *r)
     r->info = (cnnrt_checkpoint_info){.seed = r->seed, .samples = r->train.count};
     if (!r->a.resume) {
         if (r->a.init) {
-            int status = load_weights(m, r->a.init);
+            int status = cnnrt_command_load_weights(m, r->a.init);
             if (status)
                 return status;
         } else {
@@ -678,7 +685,7 @@ static int train_run(Run *r)
 {
     const cnnrt_model *m = r->m;
     int status;
-    if ((status = load_data(r->prog, m, r->a.data, &r->data)) != 0)
+    if ((status = cnnrt_command_load_data(r->prog, m, r->a.data, &r->data)) != 0)
         return status;
     if ((status = split_data(r)) != 0)
         return status;
@@ -738,10 +745,10 @@ static int eval_command(int argc, char **argv, const cnnrt_model *m)
     int status = parse_args(argc, argv, "eval", &a);
     if (status)
         return status;
-    if ((status = load_weights(m, a.weights)) != 0)
+    if ((status = cnnrt_command_load_weights(m, a.weights)) != 0)
         return status;
     cnnrt_data data;
-    if ((status = load_data(argv[0], m, a.data, &data)) != 0)
+    if ((status = cnnrt_command_load_data(argv[0], m, a.data, &data)) != 0)
         return status;
     Meter meter = {0};
     long bad_batch;

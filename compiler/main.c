@@ -280,6 +280,24 @@ static void output_names(const char *output, const char *ext, char **code_path, 
     *h_name = xstrdup(slash ? slash + 1 : *h_path);
 }
 
+/* The spec'd tensors of a safetensors file, count floats; NULL after
+ * saying why (and the exit status in *status).  Takes specs. */
+static float *load_tensors(const char *path, cnnrt_tensor_spec *specs, int n, int64_t count,
+                           int *status)
+{
+    float *values = xcalloc((size_t)count + 1, sizeof *values);
+    char error[1024];
+    int rc = cnnrt_load_safetensors(path, specs, n, values, (long)count, error, sizeof error);
+    free(specs);
+    if (rc != 0) {
+        fprintf(stderr, "%s\n", error);
+        *status = cnnrt_exit_status(rc);
+        free(values);
+        return NULL;
+    }
+    return values;
+}
+
 /* The calibrated ranges of --quantize: min and max of the input, then of
  * each layer's output (ranges[2 * node]), as PROG calibrate saves them. */
 static float *load_ranges(const Model *m, const char *path, int *status)
@@ -287,23 +305,15 @@ static float *load_ranges(const Model *m, const char *path, int *status)
     cnnrt_tensor_spec *specs = xcalloc((size_t)m->nlayers + 1, sizeof *specs);
     for (int k = 0; k <= m->nlayers; k++)
         specs[k] = (cnnrt_tensor_spec){k ? m->layers[k - 1]->name : "input", 1, {2}, 2L * k};
-    float *ranges = xcalloc(2 * (size_t)m->nlayers + 2, sizeof *ranges);
-    char error[1024];
-    int rc = cnnrt_load_safetensors(path, specs, m->nlayers + 1, ranges, 2L * m->nlayers + 2, error,
-                                    sizeof error);
-    free(specs);
-    for (int k = 0; rc == 0 && k <= m->nlayers; k++)
+    float *ranges = load_tensors(path, specs, m->nlayers + 1, 2L * m->nlayers + 2, status);
+    for (int k = 0; ranges && k <= m->nlayers; k++)
         if (!(ranges[2 * k] <= ranges[2 * k + 1])) {
-            snprintf(error, sizeof error, "%s: error: the range of '%s' ends below its start", path,
-                     k ? m->layers[k - 1]->name : "input");
-            rc = CNNRT_EBAD;
+            fprintf(stderr, "%s: error: the range of '%s' ends below its start\n", path,
+                    k ? m->layers[k - 1]->name : "input");
+            *status = cnnrt_exit_status(CNNRT_EBAD);
+            free(ranges);
+            return NULL;
         }
-    if (rc != 0) {
-        fprintf(stderr, "%s\n", error);
-        *status = cnnrt_exit_status(rc);
-        free(ranges);
-        return NULL;
-    }
     return ranges;
 }
 
@@ -345,18 +355,7 @@ static float *load_baked_weights(const Model *m, const char *path, int *status)
             specs[k].shape[d] = (int)p->shape.dim[d];
         specs[k].offset = (long)p->offset;
     }
-    float *weights = xcalloc((size_t)m->param_floats + 1, sizeof *weights);
-    char error[1024];
-    int rc = cnnrt_load_safetensors(path, specs, m->nparams, weights, (long)m->param_floats, error,
-                                    sizeof error);
-    free(specs);
-    if (rc != 0) {
-        fprintf(stderr, "%s\n", error);
-        *status = cnnrt_exit_status(rc);
-        free(weights);
-        return NULL;
-    }
-    return weights;
+    return load_tensors(path, specs, m->nparams, m->param_floats, status);
 }
 
 /* Whether the file at path holds exactly text already: a regular file

@@ -98,14 +98,6 @@ static void find_folds(const Model *m, int *fold)
     }
 }
 
-static bool is_folded(const QuantPlan *plan, const Model *m, int k)
-{
-    for (int i = 0; i < m->nlayers; i++)
-        if (plan->fold[i] == k)
-            return true;
-    return false;
-}
-
 static QuantNode node_from_range(const float *ranges, int node)
 {
     QuantNode q = {QNODE_RANGE, 1, 0};
@@ -142,8 +134,8 @@ static bool plan_layer(Diag *diag, const Model *m, const float *ranges, QuantPla
     case QUANT_CLAMP: *out = (QuantNode){QNODE_INPUT, in.scale, in.zero}; return true;
     case QUANT_RESCALE: *out = node_from_range(ranges, i + 1); return true;
     case QUANT_FOLDS: /* or, where it cannot, a per-channel map of its own */
-        *out = is_folded(plan, m, i) ? (QuantNode){QNODE_FOLDED, in.scale, in.zero}
-                                     : node_from_range(ranges, i + 1);
+        *out = i > 0 && plan->fold[i - 1] == i ? (QuantNode){QNODE_FOLDED, in.scale, in.zero}
+                                               : node_from_range(ranges, i + 1);
         return true;
     case QUANT_FLOAT_HEAD:
     case QUANT_NONE: break;

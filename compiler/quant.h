@@ -30,7 +30,7 @@ typedef enum {
 typedef enum {
     QNODE_RANGE,  /* its own calibrated range */
     QNODE_INPUT,  /* its input's (QUANT_SAME_SCALE, _AVERAGE, _CLAMP) */
-    QNODE_FOLDED, /* a batchnorm folded into the map before it: that map's */
+    QNODE_FOLDED, /* a batchnorm folded into the map right before it: that map's */
     QNODE_FLOAT,  /* the float output: int32 sums (the head) or their activation */
 } QuantNodeKind;
 
@@ -43,7 +43,7 @@ typedef struct {
 typedef struct {
     QuantNode *nodes; /* node 0 the input, node i + 1 layer i's output */
     int head;         /* the layer whose int32 sums are the float output, or -1 */
-    int *fold;        /* per layer: the batchnorm folded into it, or -1 */
+    int *fold;        /* per layer i: the batchnorm folded into it (i + 1), or -1 */
     long long param_bytes, activation_bytes;
 } QuantPlan;
 

@@ -152,15 +152,6 @@ static const char *node_name(const Model *m, int node)
     return node ? m->layers[node - 1]->name : "input";
 }
 
-/* The layer whose batchnorm k folds into. */
-static const char *folded_into(const Model *m, const QuantPlan *plan, int k)
-{
-    for (int i = 0; i < m->nlayers; i++)
-        if (plan->fold[i] == k)
-            return m->layers[i]->name;
-    return "?";
-}
-
 /* Each node's int8 scale and zero point, or where they come from. */
 static void print_quant_plan(FILE *out, const Model *m, const QuantPlan *plan)
 {
@@ -175,8 +166,8 @@ static void print_quant_plan(FILE *out, const Model *m, const QuantPlan *plan)
             fprintf(out, "scale %.9g, zero point %d\n", q->scale, q->zero);
         else if (q->kind == QNODE_INPUT)
             fprintf(out, "its input's scale and zero point\n");
-        else if (q->kind == QNODE_FOLDED)
-            fprintf(out, "folded into %s\n", folded_into(m, plan, k - 1));
+        else if (q->kind == QNODE_FOLDED) /* into the layer right before it */
+            fprintf(out, "folded into %s\n", node_name(m, k - 1));
         else if (k - 1 == plan->head)
             fprintf(out, "float output, from its int32 sums\n");
         else

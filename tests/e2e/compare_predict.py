@@ -28,7 +28,7 @@ import sys
 import tempfile
 
 from e2e_common import (WARNINGS, add_build_arguments, build_object_with_runtime,
-                        build_with_runtime, has_llvm, isa_cflags, model_files, run,
+                        build_with_runtime, has_llvm, isa_cflags, model_files, oracle_batch, run,
                         sanitizer_flags, skip_unless_cpu_runs)
 
 
@@ -171,8 +171,7 @@ def main():
                          f'--out {q(d)}/w0.safetensors')
             lines.append(f'{q(d)}/sum.out {q(d)}/sum.err summary --json {q(model)}')
         env = dict(os.environ, CNNREF_THREADS='1')
-        codes = run(['/usr/bin/python3', args.oracle, 'batch'], input='\n'.join(lines) + '\n',
-                    env=env).stdout.split()
+        codes = oracle_batch(args.oracle, lines, env)
         valid = []
         for i, model in enumerate(files):
             if codes[2 * i] != '0':
@@ -189,8 +188,7 @@ def main():
                  f'{shlex.quote(os.path.join(work, str(i), "ref.err"))} predict '
                  f'{shlex.quote(files[i])} --weights {shlex.quote(os.path.join(work, str(i), "w0.safetensors"))} '
                  f'{shlex.quote(os.path.join(work, str(i), "in.txt"))}' for i in valid]
-        codes = run(['/usr/bin/python3', args.oracle, 'batch'], input='\n'.join(lines) + '\n',
-                    env=env).stdout.split()
+        codes = oracle_batch(args.oracle, lines, env)
         failures, worst = 0, 0.0
         with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
             results = list(pool.map(lambda i: build_and_predict(args, i, files[i], work), valid))

@@ -53,7 +53,8 @@ import tempfile
 
 from e2e_common import (add_build_arguments, skip_unless_cpu_runs, force_isa_in_objects,
                         build_object_with_runtime, build_with_runtime,
-                        has_llvm, model_files, read_safetensors, run, write_train_data)
+                        has_llvm, model_files, oracle_batch, read_safetensors, run,
+                        write_train_data)
 
 
 
@@ -66,9 +67,7 @@ def run_oracle(oracle, lines, env):
     codes = []
     while len(codes) < len(lines):
         rest = lines[len(codes):]
-        got = run(['/usr/bin/python3', oracle, 'batch'], input='\n'.join(rest) + '\n',
-                  env=env).stdout.split()
-        codes += got
+        codes += oracle_batch(oracle, rest, env)
         if len(codes) < len(lines):
             codes.append('crash')
     return codes

@@ -28,6 +28,13 @@ def run(cmd, timeout=900, **kw):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
 
 
+def oracle_batch(oracle, lines, env=None):
+    """The reference's exit status of each line, run in one process
+    (`cnnref.py batch`: OUT ERR COMMAND ARGS... a line)."""
+    return run(['/usr/bin/python3', oracle, 'batch'], input='\n'.join(lines) + '\n',
+               env=env).stdout.split()
+
+
 def add_build_arguments(ap, cflags):
     """cnngen, the reference, the runtime, and how generated C is compiled."""
     ap.add_argument('--cnngen', required=True)

@@ -30,8 +30,8 @@ import shlex
 import sys
 import tempfile
 
-from e2e_common import (add_build_arguments, build_with_runtime, model_files, read_safetensors,
-                        run, write_safetensors, write_train_data)
+from e2e_common import (add_build_arguments, build_with_runtime, model_files, oracle_batch,
+                        read_safetensors, run, write_safetensors, write_train_data)
 
 PERCENTILE = 99.9
 BINS = 2048
@@ -45,19 +45,19 @@ def write_series(path, window, rng):
             f.write('%.6g\n' % rng.uniform(-1, 1))
 
 
-def compare_ranges(ours, ref, percentile):
-    """What differs between two RANGES files (for a percentile, the bin
-    width comes from the min and max run, ours[1])."""
+def compare_ranges(ours, ref, full=None):
+    """What differs between two RANGES files; for percentiles, `full` is
+    our min-max run, whose ranges give each tensor's bin width."""
     problems = []
-    if list(ours[0]) != list(ref):
-        return [f'the tensors differ: {list(ours[0])} against {list(ref)}']
-    for name, (lo, hi) in ours[0].items():
+    if list(ours) != list(ref):
+        return [f'the tensors differ: {list(ours)} against {list(ref)}']
+    for name, (lo, hi) in ours.items():
         rlo, rhi = ref[name]
-        if percentile:
-            full_lo, full_hi = ours[1][name]
+        if full:
+            full_lo, full_hi = full[name]
             tolerance = 1.01 * (full_hi - full_lo) / BINS + 1e-5 * max(abs(full_lo), abs(full_hi))
         for mine, theirs, end in ((lo, rlo, 'min'), (hi, rhi, 'max')):
-            if not percentile:
+            if not full:
                 tolerance = 1e-5 * abs(theirs) + 1e-6
             if not abs(mine - theirs) <= tolerance:
                 problems.append(f'{name} {end}: {mine!r} against the reference\'s {theirs!r} '
@@ -81,7 +81,7 @@ def calibrate_ours(args, d, data):
     return [], found[0], found[1]
 
 
-def compare_plans(args, source, d, ref_code):
+def compare_plans(args, d, ref_code):
     """cnngen's int8 plan of our ranges against the reference's (its
     output in d/plan.out, or its error in d/plan.err)."""
     ours = run([args.cnngen, os.path.join(d, 'model.cnn'), '--summary', '--json', '--quantize',
@@ -203,41 +203,38 @@ def main():
                 lines.append(f'{q(d)}/{name}.out {q(d)}/{name}.err calibrate {q(model)} '
                              f'--data {q(data)} --weights {q(d)}/w0.safetensors '
                              f'--save {q(d)}/{name}.safetensors{extra}')
-        codes = run(['/usr/bin/python3', args.oracle, 'batch'], input='\n'.join(lines) + '\n',
-                    env=dict(os.environ, CNNREF_THREADS='1')).stdout.split()
+        codes = oracle_batch(args.oracle, lines, dict(os.environ, CNNREF_THREADS='1'))
         with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
             results = list(pool.map(lambda c: calibrate_ours(args, c[1], c[2]), cases))
-        failures, tensors = 0, 0
+        failed, tensors = set(), 0
+
+        def report(source, problems):
+            if problems:
+                failed.add(source)
+                print(f'FAIL {source}')
+                for p in problems:
+                    print('  ' + p.replace('\n', '\n  '))
+
         for k, ((source, d, _), (problems, minmax, pct)) in enumerate(zip(cases, results)):
             if codes[3 * k:3 * k + 3] != ['0', '0', '0']:
                 with open(os.path.join(d, 'ref.err')) as f:
                     problems = problems + [f'the reference failed: {f.read()[:500]}']
             elif minmax is not None:
-                problems = problems + compare_ranges((minmax,), read_safetensors(
-                    os.path.join(d, 'ref.safetensors')), False)
+                problems = problems + compare_ranges(minmax, read_safetensors(
+                    os.path.join(d, 'ref.safetensors')))
                 problems += ['--percentile: ' + p for p in compare_ranges(
-                    (pct, minmax), read_safetensors(os.path.join(d, 'ref_p.safetensors')), True)]
+                    pct, read_safetensors(os.path.join(d, 'ref_p.safetensors')), minmax)]
                 tensors += len(minmax)
-            if problems:
-                failures += 1
-                print(f'FAIL {source}')
-                for p in problems:
-                    print('  ' + p.replace('\n', '\n  '))
+            report(source, problems)
         plan_lines = [f'{q(d)}/plan.out {q(d)}/plan.err summary --json --quantize '
                       f'{q(d)}/ours.safetensors {q(d)}/model.cnn' for _, d, _ in cases]
-        plan_codes = run(['/usr/bin/python3', args.oracle, 'batch'],
-                         input='\n'.join(plan_lines) + '\n').stdout.split()
+        plan_codes = oracle_batch(args.oracle, plan_lines)
         quantized = 0
-        for (source, d, _), (problems, minmax, _), code in zip(cases, results, plan_codes):
-            if minmax is None:
-                continue
-            problems = compare_plans(args, source, d, code)
-            quantized += code == '0'
-            if problems:
-                failures += 1
-                print(f'FAIL {source}')
-                for p in problems:
-                    print('  ' + p.replace('\n', '\n  '))
+        for (source, d, _), (_, minmax, _), code in zip(cases, results, plan_codes):
+            if minmax is not None:
+                report(source, compare_plans(args, d, code))
+                quantized += code == '0'
+        failures = len(failed)
         errors = error_checks(args, work)
         for p in errors:
             print('FAIL ' + p.replace('\n', '\n  '))

@@ -167,6 +167,23 @@ def multiply_by_quantized_multiplier(x, q, shift):
     return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(x, q), right)
 
 
+def quantize_map(kernel, bias, in_scale, out_scale, depthwise=False):
+    """A linear map as int8: its kernel per output channel, its int32 bias,
+    the bias's scales (scale_in * scale_c) and the real requantization
+    multipliers (scale_in * scale_c / scale_out)."""
+    kernel, scales = weight_params(kernel, depthwise)
+    bias_scales = in_scale * scales
+    bias = np.clip(round_half_away(bias / bias_scales), INT32_MIN, INT32_MAX)
+    return kernel, bias, bias_scales, bias_scales / out_scale
+
+
+def batchnorm_gain(P, bn):
+    """gamma / sqrt(variance + epsilon) per channel, float64: the batchnorm
+    at inference is gain * (x - mean) + beta."""
+    return P[bn.gamma].numpy().astype(np.float64) / np.sqrt(
+        P[bn.moving_variance].numpy().astype(np.float64) + bn.epsilon)
+
+
 def requantize(acc, multipliers, zero, lo, hi):
     """int32 accumulators to int8: each channel's (q, shift) from the real
     multipliers, the zero point added, clamped to [lo, hi]."""
@@ -226,8 +243,7 @@ class QuantizedModel:
         bias = P[layer.bias].numpy().astype(np.float64) if layer.bias else np.zeros(channels)
         bn = self.folds.get(i)
         if bn:
-            g = P[bn.gamma].numpy().astype(np.float64) / np.sqrt(
-                P[bn.moving_variance].numpy().astype(np.float64) + bn.epsilon)
+            g = batchnorm_gain(P, bn)
             kernel = (kernel.reshape(-1, channels) * g).reshape(kernel.shape)
             bias = (bias - P[bn.moving_mean].numpy()) * g + P[bn.beta].numpy()
         return kernel, bias
@@ -242,12 +258,10 @@ class QuantizedModel:
                                     'clamp (int8 has relu and linear; sigmoid, tanh and softmax '
                                     "only at the model's end)")
             kernel, bias = self.folded(i, layer, P)
-            kernel, scales = weight_params(kernel, getattr(layer, 'depthwise', False))
-            bias_scales = src[0] * scales
-            bias = np.clip(round_half_away(bias / bias_scales), INT32_MIN, INT32_MAX)
             out_name = self.folds[i].name if i in self.folds else layer.name
             out = FLOAT_NODE if i == self.head else activation_params(*ranges[out_name])
-            self.linear[i] = (kernel, bias, bias_scales, bias_scales / out[0])
+            self.linear[i] = quantize_map(kernel, bias, src[0], out[0],
+                                          getattr(layer, 'depthwise', False))
             return out
         if layer.kind in SAME_SCALE or layer in self.folds.values():
             return src
@@ -255,12 +269,9 @@ class QuantizedModel:
             return activation_params(*ranges[layer.name])
         if layer.kind == 'batchnorm':     # one that cannot fold: a per-channel map
             out = activation_params(*ranges[layer.name])
-            g = P[layer.gamma].numpy().astype(np.float64) / np.sqrt(
-                P[layer.moving_variance].numpy().astype(np.float64) + layer.epsilon)
-            kernel, scales = weight_params(g.reshape(1, -1), False)
+            g = batchnorm_gain(P, layer)
             shift = P[layer.beta].numpy().astype(np.float64) - P[layer.moving_mean].numpy() * g
-            bias = np.clip(round_half_away(shift / (src[0] * scales)), INT32_MIN, INT32_MAX)
-            self.linear[i] = (kernel, bias, src[0] * scales, src[0] * scales / out[0])
+            self.linear[i] = quantize_map(g.reshape(1, -1), shift, src[0], out[0])
             return out
         if layer.kind in FLOAT_HEADS:
             raise QuantizeError(model, layer, FLOAT_ONLY_AT_END % layer.kind)

@@ -45,3 +45,9 @@ bool compile_lower(const Model *m, const CompileOptions *o, IrProgram *p)
     ir_unroll(p, 8);
     return train;
 }
+
+void compile_lower_q(const Model *m, const QuantPlan *plan, const QuantWeights *qw, IrProgram *p)
+{
+    lower_model_q(m, plan, qw, p);
+    ir_unroll(p, 8);
+}

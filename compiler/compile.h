@@ -18,6 +18,7 @@
 #include "diag.h"
 #include "graph.h"
 #include "ir.h"
+#include "quant.h"
 
 /* Source text (valid UTF-8, no byte-order mark) -> checked model, or NULL
  * with the errors in diag: parse, check. */
@@ -38,5 +39,7 @@ typedef struct {
  * Returns whether the training step was lowered: asked for, and its
  * static memory indexable with int. */
 bool compile_lower(const Model *m, const CompileOptions *o, IrProgram *p);
+/* The int8 plan's model -> its loop IR in p (docs/int8.md): lower, passes. */
+void compile_lower_q(const Model *m, const QuantPlan *plan, const QuantWeights *qw, IrProgram *p);
 
 #endif

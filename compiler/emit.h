@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "graph.h"
+#include "quant.h"
 
 typedef struct {
     const char *prefix;       /* of every public symbol */
@@ -20,6 +21,10 @@ typedef struct {
     bool inline_all; /* a small model's one version: every layer inlined into
                                * predict_ws, the activations in a local arena */
     bool profile;    /* --profile: count each layer's calls and time (cnnrt_profile_count) */
+    /* --quantize: an int8 predictor (docs/int8.md) of this plan and its
+     * constants; NULL for a float one. */
+    const QuantPlan *qplan;
+    const QuantWeights *qweights;
 } EmitOptions;
 
 /* Whether --vector-width auto writes a model as one inlined version

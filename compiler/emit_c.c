@@ -35,7 +35,13 @@ typedef struct {
     bool profile;             /* EmitOptions.profile */
     bool timing;              /* printing a step whose calls are timed (train_batch) */
     int nlayers;              /* the model's: the profile's loss entry */
+    const IrProgram *program; /* the functions being printed: an int8 one's types */
 } Writer;
+
+static const char *c_type(IrType t)
+{
+    return t == IR_I8 ? "int8_t" : t == IR_I32 ? "int32_t" : "float";
+}
 
 static void line(Writer *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -167,6 +173,14 @@ static void print_expr(ExprCtx *x, const IrExpr *e)
     case IRE_DIV: print_binary(x, "/", e); break;
     case IRE_MAX:
     case IRE_MIN:
+        if (ir_expr_is_int(x->f, e)) { /* a function: each operand printed once */
+            strbuf_printf(x->b, "%s_%s32(", x->w->prefix, e->kind == IRE_MAX ? "max" : "min");
+            print_expr(x, e->a);
+            strbuf_printf(x->b, ", ");
+            print_expr(x, e->b);
+            strbuf_printf(x->b, ")");
+            break;
+        }
         /* a > b ? a : b: what a vector max instruction computes. */
         print_conditional(x, e->a, e->kind == IRE_MAX ? ">" : "<", e->b, e->a, e->b);
         break;
@@ -197,7 +211,29 @@ static void print_expr(ExprCtx *x, const IrExpr *e)
         print_expr(x, e->a);
         strbuf_printf(x->b, ")");
         break;
-    case IRE_SELECT_POS: print_conditional(x, e->a, ">", NULL, e->b, e->c); break;
+    case IRE_SELECT_POS:
+        if (ir_expr_is_int(x->f, e->a)) {
+            IrExpr zero = {.kind = IRE_ICONST};
+            print_conditional(x, e->a, ">", &zero, e->b, e->c);
+        } else {
+            print_conditional(x, e->a, ">", NULL, e->b, e->c);
+        }
+        break;
+    case IRE_ICONST:
+        if (e->ivalue == INT32_MIN)
+            strbuf_printf(x->b, "(-2147483647 - 1)");
+        else
+            strbuf_printf(x->b, e->ivalue < 0 ? "(%ld)" : "%ld", (long)e->ivalue);
+        break;
+    case IRE_REQUANT:
+        strbuf_printf(x->b, "%s_requantize(", x->w->prefix);
+        print_expr(x, e->a);
+        strbuf_printf(x->b, ", ");
+        print_expr(x, e->b);
+        strbuf_printf(x->b, ", ");
+        print_expr(x, e->c);
+        strbuf_printf(x->b, ")");
+        break;
     }
 }
 
@@ -246,8 +282,10 @@ static void print_stmt(Writer *w, const IrFunc *f, const IrStmt *s)
         line(w, "%s;", b.data);
         break;
     case IRS_SCALAR:
-        strbuf_printf(&b, "%s%s%d %s ", s->mode == SCALAR_DECLARE ? "float " : "",
-                      f->scalar_names[s->scalar], s->scalar, s->mode == SCALAR_ADD ? "+=" : "=");
+        strbuf_printf(&b, "%s%s%s%d %s ",
+                      s->mode == SCALAR_DECLARE ? c_type(f->scalar_types[s->scalar]) : "",
+                      s->mode == SCALAR_DECLARE ? " " : "", f->scalar_names[s->scalar], s->scalar,
+                      s->mode == SCALAR_ADD ? "+=" : "=");
         print_expr(&x, s->value);
         line(w, "%s;", b.data);
         break;
@@ -300,7 +338,15 @@ static char *joined(const char *a, const char *b)
  * parameters as arguments. */
 static void print_view_pointer(Writer *w, const IrView *v, const char *qual, const char *base)
 {
-    line(w, "%sfloat *restrict %s = %s + %lld;", qual, v->name, base, (long long)v->offset);
+    line(w, "%s%s *restrict %s = %s + %lld;", qual, c_type(v->type), v->name, base,
+         (long long)v->offset);
+}
+
+/* An int8 program's constants: the int8 kernels, and the int32 biases,
+ * multipliers and shifts. */
+static const char *params_array(const IrView *v)
+{
+    return v->type == IR_I8 ? "_qweights" : v->type == IR_I32 ? "_qconsts" : "_params";
 }
 
 static bool is_inference(const IrFunc *f)
@@ -315,11 +361,11 @@ static void print_views(Writer *w, const IrFunc *f)
          uses_params = false, uses_arena = false;
     bool *used = xcalloc((size_t)f->nviews + 1, sizeof *used);
     ir_views_used(f, used);
-    char *params = joined(w->prefix, "_params");
     for (int i = 0; i < f->nviews; i++) {
         const IrView *v = &f->views[i];
         if (!used[i])
             continue;
+        char *params = joined(w->prefix, params_array(v));
         const char *qual = v->written ? "" : "const ";
         uses_train |= v->base == VIEW_TRAIN;
         uses_params |= v->base == VIEW_PARAMS;
@@ -330,7 +376,7 @@ static void print_views(Writer *w, const IrFunc *f)
             break;
         case VIEW_OUTPUT:
             uses_output = true;
-            line(w, "%sfloat *restrict %s = output;", qual, v->name);
+            line(w, "%s%s *restrict %s = output;", qual, c_type(v->type), v->name);
             break;
         case VIEW_ARENA:
             uses_arena = true;
@@ -343,12 +389,12 @@ static void print_views(Writer *w, const IrFunc *f)
             print_view_pointer(w, v, "const ", "target");
             break;
         case VIEW_LOCAL:
-            line(w, "float %s[%lld];", v->name, (long long)(v->size ? v->size : 1));
+            line(w, "%s %s[%lld];", c_type(v->type), v->name, (long long)(v->size ? v->size : 1));
             break;
         }
+        free(params);
     }
     free(used);
-    free(params);
     if (!uses_input)
         line(w, "(void)input;");
     if (inference && !uses_output)
@@ -473,11 +519,13 @@ static void print_function(Writer *w, const IrFunc *f)
     }
     if (f->comment)
         line(w, "/* %s */", f->comment);
+    bool q = w->program && w->program->quantized;
     if (is_inference(f))
         line(w,
-             "%s_LAYER%s void %s_%s%s(const float *restrict input, float *restrict output, "
-             "float *restrict arena%s)",
-             w->macro_prefix, w->target, w->prefix, f->name, w->suffix,
+             "%s_LAYER%s void %s_%s%s(const %s *restrict input, %s *restrict output, "
+             "%s *restrict arena%s)",
+             w->macro_prefix, w->target, w->prefix, f->name, w->suffix, q ? "int8_t" : "float",
+             q ? c_type(w->program->output_type) : "float", q ? "int8_t" : "float",
              f->phase == PHASE_PREDICT_BLOCK ? ", int n" : "");
     else
         line(w, "%s_STEP%s void %s_%s%s(float *restrict train, float *restrict params,",
@@ -518,10 +566,17 @@ static int64_t target_size(const Model *m)
     return size;
 }
 
+static void emit_c_header_q(FILE *out, const Model *m, const EmitOptions *o);
+static void emit_c_source_q(FILE *out, const Model *m, const IrProgram *p, const EmitOptions *o);
+
 void emit_c_header(FILE *out, const Model *m, const EmitOptions *o)
 {
+    if (o->qplan) {
+        emit_c_header_q(out, m, o);
+        return;
+    }
     char *P = upper(o->prefix);
-    Writer w = {out, 0, o->prefix, P, "", "", o->inline_all, o->profile, false, m->nlayers};
+    Writer w = {out, 0, o->prefix, P, "", "", o->inline_all, o->profile, false, m->nlayers, NULL};
     banner(&w, m, o);
     line(&w, "#ifndef CNNGEN_%s_H", P);
     line(&w, "#define CNNGEN_%s_H", P);
@@ -1691,8 +1746,12 @@ static void emit_program(Writer *w, const Model *m, const IrProgram *p, int k, b
 void emit_c_source(FILE *out, const Model *m, const IrProgram *programs, int nprograms,
                    const EmitOptions *o)
 {
+    if (o->qplan) {
+        emit_c_source_q(out, m, &programs[0], o);
+        return;
+    }
     char *P = upper(o->prefix);
-    Writer w = {out, 0, o->prefix, P, "", "", o->inline_all, o->profile, false, m->nlayers};
+    Writer w = {out, 0, o->prefix, P, "", "", o->inline_all, o->profile, false, m->nlayers, NULL};
     bool clones = nprograms > 1, training = emit_includes_training(m, o);
     bool blocks = has_block_functions(programs, nprograms);
     banner(&w, m, o);
@@ -1848,5 +1907,364 @@ void emit_c_source(FILE *out, const Model *m, const IrProgram *programs, int npr
     }
     if (o->main)
         emit_main(&w, m, o, P);
+    free(P);
+}
+
+/* ---- int8 predictors (--quantize, docs/int8.md) -----------------------------
+ * One lowering (lower_q.c), printed by the same function printer; around
+ * it a smaller file than a float model's: the int8 kernels and int32
+ * constants baked in, one static int8 arena, predict_q on int8 values,
+ * and predict on floats around it.  No clones yet: plain loops. */
+
+static const char *q_output_type(const EmitOptions *o)
+{
+    return o->qplan->head >= 0 ? "int32_t" : "int8_t";
+}
+
+static void emit_c_header_q(FILE *out, const Model *m, const EmitOptions *o)
+{
+    char *P = upper(o->prefix);
+    Writer w = {out, 0, o->prefix, P, "", "", false, false, false, m->nlayers, NULL};
+    const QuantPlan *plan = o->qplan;
+    const QuantWeights *qw = o->qweights;
+    banner(&w, m, o);
+    line(&w, "#ifndef CNNGEN_%s_H", P);
+    line(&w, "#define CNNGEN_%s_H", P);
+    blank(&w);
+    line(&w, "#include <stddef.h>");
+    line(&w, "#include <stdint.h>");
+    blank(&w);
+    line(&w, "#define %s_INPUT_SIZE %lld   /* values per sample, channels-last */", P,
+         (long long)shape_size(&m->input));
+    line(&w, "#define %s_OUTPUT_SIZE %lld", P, (long long)shape_size(model_output_shape(m)));
+    line(&w, "#define %s_INT8 1   /* an int8 predictor: real = scale * (q - zero_point) */", P);
+    line(&w, "#define %s_INPUT_SCALE %.17g", P, plan->nodes[0].scale);
+    line(&w, "#define %s_INPUT_ZERO_POINT %d", P, plan->nodes[0].zero);
+    if (plan->head >= 0) {
+        line(&w, "/* predict_q's outputs are the last linear map's int32 sums; predict scales");
+        line(&w, " * them per channel and applies the model's %s in float. */",
+             activation_names[m->layers[m->nlayers - 1]->activation]);
+        line(&w, "#define %s_OUTPUT_SUMS 1", P);
+    } else {
+        line(&w, "#define %s_OUTPUT_SCALE %.17g", P, plan->nodes[m->nlayers].scale);
+        line(&w, "#define %s_OUTPUT_ZERO_POINT %d", P, plan->nodes[m->nlayers].zero);
+    }
+    line(&w, "#define %s_WEIGHT_BYTES %lld   /* int8 kernels, int32 biases and multipliers */", P,
+         (long long)(qw->nweights + 4 * qw->nconsts));
+    line(&w, "#define %s_ARENA_BYTES %lld   /* static int8 activations */", P,
+         (long long)m->arena_floats);
+    blank(&w);
+    line(&w, "#ifdef __cplusplus");
+    line(&w, "extern \"C\" {");
+    line(&w, "#endif");
+    blank(&w);
+    line(&w, "/* One sample in integers only: INPUT_SIZE int8 values in (quantized as");
+    line(&w, " * INPUT_SCALE and INPUT_ZERO_POINT say), OUTPUT_SIZE out. */");
+    line(&w, "void %s_predict_q(const int8_t *input, %s *output);", o->prefix, q_output_type(o));
+    line(&w, "/* INPUT_SIZE floats to the int8 values predict_q takes. */");
+    line(&w, "void %s_quantize(const float *input, int8_t *output);", o->prefix);
+    line(&w, "/* One sample in floats: quantized, predict_q, and the outputs back in");
+    line(&w, " * floats.  predict_batch: n samples, one after the other. */");
+    line(&w, "void %s_predict(const float *input, float *output);", o->prefix);
+    line(&w, "void %s_predict_batch(const float *input, float *output, int n);", o->prefix);
+    line(&w, "/* \"int8\": the code in use. */");
+    line(&w, "const char *%s_isa(void);", o->prefix);
+    blank(&w);
+    line(&w, "#ifdef __cplusplus");
+    line(&w, "}");
+    line(&w, "#endif");
+    blank(&w);
+    line(&w, "#endif");
+    free(P);
+}
+
+/* Lines of at most 64 bytes of a string: compilers read millions of
+ * bytes of a string in a second, where as many decimal constants take
+ * half a minute. */
+static void emit_blob_lines(Writer *w, const unsigned char *bytes, int64_t count)
+{
+    static const char hex[] = "0123456789abcdef";
+    char text[64 * 4 + 8];
+    for (int64_t i = 0; i < count; i += 64) {
+        char *t = text;
+        *t++ = '"';
+        for (int64_t j = i; j < i + 64 && j < count; j++) {
+            *t++ = '\\';
+            *t++ = 'x';
+            *t++ = hex[bytes[j] >> 4];
+            *t++ = hex[bytes[j] & 15];
+        }
+        *t++ = '"';
+        *t = '\0';
+        line(w, "    %s", text);
+    }
+}
+
+static void emit_q_constants(Writer *w, const QuantWeights *qw, const char *P)
+{
+    const char *x = w->prefix;
+    line(w, "/* The int8 kernels, per output channel symmetric (docs/int8.md). */");
+    line(w, "#if defined(__GNUC__)");
+    line(w, "#pragma GCC diagnostic push");
+    line(w, "#pragma GCC diagnostic ignored \"-Woverlength-strings\"");
+    line(w, "#endif");
+    line(w, "static const union {");
+    line(w, "    unsigned char bytes[%lld];", (long long)qw->nweights + 1);
+    line(w, "    int8_t values[%lld];", (long long)qw->nweights + 1);
+    line(w, "} %s_kernels %s_ALIGNED = {", x, P);
+    emit_blob_lines(w, (const unsigned char *)qw->weights, qw->nweights);
+    if (qw->nweights == 0)
+        line(w, "    \"\"");
+    line(w, "};");
+    line(w, "#if defined(__GNUC__)");
+    line(w, "#pragma GCC diagnostic pop");
+    line(w, "#endif");
+    line(w, "static const int8_t *const %s_qweights = %s_kernels.values;", x, x);
+    line(w, "/* Per output channel of each map: the int32 bias, then the requantization's");
+    line(w, " * multiplier and shift. */");
+    line(w, "static const int32_t %s_qconsts[%lld] = {", x, (long long)qw->nconsts + 1);
+    StrBuf b = {0};
+    for (int64_t i = 0; i < qw->nconsts; i++) {
+        strbuf_printf(&b, "%s%ld,", i % 8 ? " " : "", (long)qw->consts[i]);
+        if (i % 8 == 7 || i == qw->nconsts - 1) {
+            line(w, "    %s", b.data);
+            b.len = 0;
+            b.data[0] = '\0';
+        }
+    }
+    strbuf_free(&b);
+    line(w, "    0");
+    line(w, "};");
+}
+
+static void emit_requantize(Writer *w)
+{
+    const char *x = w->prefix;
+    line(w, "static inline int32_t %s_max32(int32_t a, int32_t b)", x);
+    line(w, "{");
+    line(w, "    return a > b ? a : b;");
+    line(w, "}");
+    blank(w);
+    line(w, "static inline int32_t %s_min32(int32_t a, int32_t b)", x);
+    line(w, "{");
+    line(w, "    return a < b ? a : b;");
+    line(w, "}");
+    blank(w);
+    line(w, "/* TFLite's MultiplyByQuantizedMultiplier: x * multiplier / 2^31 * 2^shift,");
+    line(w, " * each step rounded as TFLite rounds, in integers only. */");
+    line(w, "static inline int32_t %s_requantize(int32_t x, int32_t multiplier, int32_t shift)", x);
+    line(w, "{");
+    w->indent++;
+    line(w, "int64_t a = x;");
+    line(w, "if (shift > 0) {");
+    line(w, "    a = shift > 31 ? (x > 0 ? INT32_MAX : x < 0 ? INT32_MIN : 0) : a * ((int64_t)1 << "
+            "shift);");
+    line(w, "    a = a > INT32_MAX ? INT32_MAX : a < INT32_MIN ? INT32_MIN : a;");
+    line(w, "}");
+    line(w, "int64_t ab = a * multiplier;");
+    line(w, "int64_t nudge = ab >= 0 ? ((int64_t)1 << 30) : 1 - ((int64_t)1 << 30);");
+    line(w, "int64_t high = (ab + nudge) / ((int64_t)1 << 31); /* toward zero */");
+    line(w, "if (a == INT32_MIN && multiplier == INT32_MIN)");
+    line(w, "    high = INT32_MAX;");
+    line(w, "int right = shift > 0 ? 0 : -shift;");
+    line(w, "int64_t mask = ((int64_t)1 << right) - 1, remainder = high & mask;");
+    line(w, "int64_t threshold = (mask >> 1) + (high < 0);");
+    line(w, "/* high / 2^right rounded down, then up past the threshold */");
+    line(w,
+         "return (int32_t)((high - remainder) / ((int64_t)1 << right) + (remainder > threshold));");
+    w->indent--;
+    line(w, "}");
+    blank(w);
+}
+
+static void emit_predict_q(Writer *w, const Model *m, const IrProgram *p, const EmitOptions *o)
+{
+    const char *x = w->prefix;
+    line(w, "void %s_predict_q(const int8_t *input, %s *output)", x, q_output_type(o));
+    line(w, "{");
+    w->indent++;
+    line(w, "int8_t *arena = %s_arena;", x);
+    line(w, "(void)arena;   /* unused by some models */");
+    int calls = 0;
+    for (int i = 0; i < p->nfuncs; i++, calls++)
+        line(w, "%s_%s(input, output, arena);", x, p->funcs[i]->name);
+    if (m->nlayers == 0 || calls == 0)
+        line(w, "memcpy(output, input, %s_INPUT_SIZE);", w->macro_prefix);
+    w->indent--;
+    line(w, "}");
+    blank(w);
+}
+
+static void emit_quantize_input(Writer *w)
+{
+    const char *x = w->prefix, *P = w->macro_prefix;
+    line(w, "void %s_quantize(const float *input, int8_t *output)", x);
+    line(w, "{");
+    w->indent++;
+    line(w, "for (int i = 0; i < %s_INPUT_SIZE; i++) {", P);
+    line(w, "    double v = (double)input[i] / %s_INPUT_SCALE;", P);
+    line(w, "    v = (v < 0 ? -floor(-v + 0.5) : floor(v + 0.5)) + %s_INPUT_ZERO_POINT;", P);
+    line(w, "    output[i] = (int8_t)(!(v > -128) ? -128 : v > 127 ? 127 : v);");
+    line(w, "}");
+    w->indent--;
+    line(w, "}");
+    blank(w);
+}
+
+/* The float head: its sums times each channel's scale, then the model's
+ * activation, as the reference computes it in float. */
+static void emit_float_head(Writer *w, const Model *m, const QuantPlan *plan,
+                            const QuantWeights *qw)
+{
+    const char *x = w->prefix, *P = w->macro_prefix;
+    const Layer *h = m->layers[plan->head];
+    int64_t ch = h->out.dim[h->out.rank - 1];
+    line(w, "static const float %s_head_scales[%lld] = {", x, (long long)ch);
+    for (int64_t c = 0; c < ch; c++) {
+        char buf[48];
+        format_float(buf, (float)qw->head_scales[c]);
+        line(w, "    %s,", buf);
+    }
+    line(w, "};");
+    blank(w);
+    line(w, "static void %s_float_head(const int32_t *sums, float *output)", x);
+    line(w, "{");
+    w->indent++;
+    line(w, "for (int i = 0; i < %s_OUTPUT_SIZE; i++)", P);
+    line(w, "    output[i] = (float)sums[i] * %s_head_scales[i %% %lld];", x, (long long)ch);
+    switch (m->layers[m->nlayers - 1]->activation) {
+    case ACT_SIGMOID:
+        line(w, "for (int i = 0; i < %s_OUTPUT_SIZE; i++)", P);
+        line(w, "    output[i] = 1.0f / (1.0f + expf(-output[i]));");
+        break;
+    case ACT_TANH:
+        line(w, "for (int i = 0; i < %s_OUTPUT_SIZE; i++)", P);
+        line(w, "    output[i] = tanhf(output[i]);");
+        break;
+    default: /* softmax over each row of channels */
+        line(w, "for (int r = 0; r < %s_OUTPUT_SIZE; r += %lld) {", P, (long long)ch);
+        line(w, "    float max = output[r], sum = 0.0f;");
+        line(w, "    for (int c = 1; c < %lld; c++)", (long long)ch);
+        line(w, "        max = output[r + c] > max ? output[r + c] : max;");
+        line(w, "    for (int c = 0; c < %lld; c++) {", (long long)ch);
+        line(w, "        output[r + c] = expf(output[r + c] - max);");
+        line(w, "        sum += output[r + c];");
+        line(w, "    }");
+        line(w, "    for (int c = 0; c < %lld; c++)", (long long)ch);
+        line(w, "        output[r + c] /= sum;");
+        line(w, "}");
+        break;
+    }
+    w->indent--;
+    line(w, "}");
+    blank(w);
+}
+
+static void emit_predict_float_q(Writer *w, const EmitOptions *o)
+{
+    const char *x = w->prefix, *P = w->macro_prefix;
+    bool head = o->qplan->head >= 0;
+    line(w, "void %s_predict(const float *input, float *output)", x);
+    line(w, "{");
+    w->indent++;
+    line(w, "static int8_t q[%s_INPUT_SIZE];", P);
+    line(w, "static %s y[%s_OUTPUT_SIZE];", q_output_type(o), P);
+    line(w, "%s_quantize(input, q);", x);
+    line(w, "%s_predict_q(q, y);", x);
+    if (head) {
+        line(w, "%s_float_head(y, output);", x);
+    } else {
+        line(w, "for (int i = 0; i < %s_OUTPUT_SIZE; i++)", P);
+        line(w, "    output[i] = (float)(y[i] - %s_OUTPUT_ZERO_POINT) * (float)%s_OUTPUT_SCALE;", P,
+             P);
+    }
+    w->indent--;
+    line(w, "}");
+    blank(w);
+    line(w, "void %s_predict_batch(const float *input, float *output, int n)", x);
+    line(w, "{");
+    line(w, "    for (int i = 0; i < n; i++)");
+    line(w,
+         "        %s_predict(input + (size_t)i * %s_INPUT_SIZE, output + (size_t)i * "
+         "%s_OUTPUT_SIZE);",
+         x, P, P);
+    line(w, "}");
+    blank(w);
+    line(w, "const char *%s_isa(void)", x);
+    line(w, "{");
+    line(w, "    return \"int8\";");
+    line(w, "}");
+}
+
+static void emit_main_q(Writer *w, const Model *m, const EmitOptions *o)
+{
+    const char *x = w->prefix, *P = w->macro_prefix;
+    blank(w);
+    line(w, "/* The program: predict [--raw] (cnngen's sample reader). */");
+    line(w, "#define CNNRT_API static");
+    line(w, "#define CNNRT_INT8 1");
+    fputs(cnngen_embedded_predict_lines, w->out);
+    blank(w);
+    line(w, "/* --raw: predict_q's outputs as integers. */");
+    line(w, "static void %s_predict_raw(const float *input, long *output)", x);
+    line(w, "{");
+    w->indent++;
+    line(w, "static int8_t q[%s_INPUT_SIZE];", P);
+    line(w, "static %s y[%s_OUTPUT_SIZE];", q_output_type(o), P);
+    line(w, "%s_quantize(input, q);", x);
+    line(w, "%s_predict_q(q, y);", x);
+    line(w, "for (int i = 0; i < %s_OUTPUT_SIZE; i++)", P);
+    line(w, "    output[i] = y[i];");
+    w->indent--;
+    line(w, "}");
+    blank(w);
+    line(w, "int main(int argc, char **argv)");
+    line(w, "{");
+    line(w,
+         "    return cnnrt_predict_command_int8(argc, argv, \"%s\", %s_INPUT_SIZE, %s_OUTPUT_SIZE,",
+         m->name, P, P);
+    line(w, "                                      %s_predict_batch, %s_predict_raw);", x, x);
+    line(w, "}");
+}
+
+static void emit_c_source_q(FILE *out, const Model *m, const IrProgram *p, const EmitOptions *o)
+{
+    char *P = upper(o->prefix);
+    Writer w = {out, 0, o->prefix, P, "", "", false, false, false, m->nlayers, p};
+    banner(&w, m, o);
+    blank(&w);
+    if (o->header_name)
+        line(&w, "#include \"%s\"", o->header_name);
+    else
+        emit_c_header_q(out, m, o);
+    blank(&w);
+    line(&w, "#include <math.h>");
+    line(&w, "#include <stdio.h>");
+    line(&w, "#include <stdlib.h>");
+    line(&w, "#include <string.h>");
+    blank(&w);
+    line(&w, "#if defined(__GNUC__)");
+    line(&w, "#define %s_LAYER static __attribute__((noinline))", P);
+    line(&w, "#define %s_ALIGNED __attribute__((aligned(64)))", P);
+    line(&w, "#else");
+    line(&w, "#define %s_LAYER static", P);
+    line(&w, "#define %s_ALIGNED", P);
+    line(&w, "#endif");
+    line(&w, "#define %s_UNROLL4", P);
+    blank(&w);
+    line(&w, "/* Activations of one sample, int8; buffers share space where lifetimes allow. */");
+    line(&w, "static int8_t %s_arena[%s_ARENA_BYTES + 1] %s_ALIGNED;", o->prefix, P, P);
+    emit_q_constants(&w, o->qweights, P);
+    blank(&w);
+    emit_requantize(&w);
+    for (int i = 0; i < p->nfuncs; i++)
+        print_function(&w, p->funcs[i]);
+    emit_predict_q(&w, m, p, o);
+    emit_quantize_input(&w);
+    if (o->qplan->head >= 0)
+        emit_float_head(&w, m, o->qplan, o->qweights);
+    emit_predict_float_q(&w, o);
+    if (o->main)
+        emit_main_q(&w, m, o);
     free(P);
 }

@@ -361,6 +361,8 @@ static LLVMValueRef expr_value(FuncGen *x, const IrExpr *e)
 {
     Gen *g = x->g;
     switch (e->kind) {
+    case IRE_ICONST:
+    case IRE_REQUANT: unreachable(); /* int8 programs: cnngen writes them as C only */
     case IRE_CONST: return LLVMConstReal(g->f32, (double)e->value);
     case IRE_LOAD: {
         LLVMValueRef v = LLVMBuildLoad2(g->b, g->f32, element(x, e->view, &e->index), "");

@@ -68,8 +68,8 @@ int ir_view(IrProgram *p, IrFunc *f, const char *name, ViewBase base, int64_t of
             bool written)
 {
     f->views = grow_array(&p->arena, f->views, f->nviews, &f->views_cap, sizeof *f->views);
-    f->views[f->nviews] =
-        (IrView){arena_strndup(&p->arena, name, strlen(name)), base, offset, size, written, 0};
+    f->views[f->nviews] = (IrView){
+        arena_strndup(&p->arena, name, strlen(name)), base, offset, size, written, 0, IR_F32};
     return f->nviews++;
 }
 
@@ -93,9 +93,25 @@ int ir_var(IrProgram *p, IrFunc *f, const char *name)
     return add_name(p, &f->var_names, &f->nvars, &f->vars_cap, name);
 }
 
+int ir_typed_scalar(IrProgram *p, IrFunc *f, const char *name, IrType type)
+{
+    f->scalar_types = grow_array(&p->arena, f->scalar_types, f->nscalars, &f->scalar_types_cap,
+                                 sizeof *f->scalar_types);
+    f->scalar_types[f->nscalars] = type;
+    return add_name(p, &f->scalar_names, &f->nscalars, &f->scalars_cap, name);
+}
+
 int ir_scalar(IrProgram *p, IrFunc *f, const char *name)
 {
-    return add_name(p, &f->scalar_names, &f->nscalars, &f->scalars_cap, name);
+    return ir_typed_scalar(p, f, name, IR_F32);
+}
+
+int ir_typed_view(IrProgram *p, IrFunc *f, const char *name, ViewBase base, int64_t offset,
+                  int64_t size, bool written, IrType type)
+{
+    int v = ir_view(p, f, name, base, offset, size, written);
+    f->views[v].type = type;
+    return v;
 }
 
 int ir_vreg(IrProgram *p, IrFunc *f, const char *name, int lanes)
@@ -171,6 +187,41 @@ IrExpr *ir_num(IrProgram *p, float value)
     IrExpr *e = new_expr(p, IRE_CONST);
     e->value = value;
     return e;
+}
+
+IrExpr *ir_int(IrProgram *p, int32_t value)
+{
+    IrExpr *e = new_expr(p, IRE_ICONST);
+    e->ivalue = value;
+    return e;
+}
+
+IrExpr *ir_requant(IrProgram *p, IrExpr *sum, IrExpr *multiplier, IrExpr *shift)
+{
+    IrExpr *e = new_expr(p, IRE_REQUANT);
+    e->a = sum;
+    e->b = multiplier;
+    e->c = shift;
+    return e;
+}
+
+bool ir_expr_is_int(const IrFunc *f, const IrExpr *e)
+{
+    switch (e->kind) {
+    case IRE_ICONST:
+    case IRE_REQUANT: return true;
+    case IRE_LOAD: return f->views[e->view].type != IR_F32;
+    case IRE_SCALAR: return f->scalar_types[e->scalar] != IR_F32;
+    case IRE_ADD:
+    case IRE_SUB:
+    case IRE_MUL:
+    case IRE_DIV:
+    case IRE_MAX:
+    case IRE_MIN:
+    case IRE_NEG: return ir_expr_is_int(f, e->a);
+    case IRE_SELECT_POS: return ir_expr_is_int(f, e->b);
+    default: return false;
+    }
 }
 
 IrExpr *ir_load(IrProgram *p, int view, IrIndex index)
@@ -400,7 +451,8 @@ static void subst_stmt(const Subst *s, const IrStmt *st, IrBlock *to)
     case IRS_SCALAR: {
         IrExpr *value = subst_expr(s, st->value); /* before a redeclared name */
         if (st->mode == SCALAR_DECLARE)
-            s->scalar_map[st->scalar] = ir_scalar(s->p, s->f, s->f->scalar_names[st->scalar]);
+            s->scalar_map[st->scalar] = ir_typed_scalar(s->p, s->f, s->f->scalar_names[st->scalar],
+                                                        s->f->scalar_types[st->scalar]);
         ir_set(s->p, to, s->scalar_map[st->scalar], st->mode, value);
         break;
     }

@@ -62,12 +62,21 @@ typedef enum {
     /* The vector a's even lanes, then its odd ones: a pair's two positions
      * back in order, each with its channels together. */
     IRE_VUNPAIR,
+    /* int8 programs (docs/int8.md): int32 values.  A load of an int8 or
+     * int32 view, an IRE_ICONST, an int32 scalar and the arithmetic of
+     * them are int32; IRE_DIV of them divides toward zero. */
+    IRE_ICONST,  /* ivalue */
+    IRE_REQUANT, /* TFLite's MultiplyByQuantizedMultiplier(a, multiplier b, shift c) */
 } IrExprKind;
+
+/* What a view's elements, and a scalar, are. */
+typedef enum { IR_F32, IR_I8, IR_I32 } IrType;
 
 typedef struct IrExpr IrExpr;
 struct IrExpr {
     IrExprKind kind;
     float value;       /* CONST */
+    int32_t ivalue;    /* ICONST */
     int view;          /* LOAD, VLOAD, VPAIRS */
     IrIndex index;     /* LOAD, VLOAD, VPAIRS */
     int scalar;        /* SCALAR; VREG: the vector */
@@ -132,6 +141,7 @@ typedef struct {
     int64_t size;   /* floats in the view (one sample's, in a per-sample view) */
     bool written;
     int64_t sample_stride; /* per-sample functions: floats from one sample to the next */
+    IrType type;           /* its elements (indices and sizes count elements) */
 } IrView;
 
 /* Inference functions compute one sample: (input, output); a block
@@ -165,6 +175,8 @@ typedef struct {
     int nvars, vars_cap;
     const char **scalar_names; /* float temporaries */
     int nscalars, scalars_cap;
+    IrType *scalar_types; /* each one's: IR_F32, or IR_I32 in an int8 program */
+    int scalar_types_cap;
     const char **vreg_names; /* vector temporaries */
     int nvregs, vregs_cap;
     int *vreg_lanes; /* floats in each vector temporary */
@@ -220,6 +232,11 @@ typedef struct {
     IrSteps train_step, eval_step; /* empty without training */
     bool blocks;                   /* lower predict_batch's block functions too */
     bool small_model;              /* a small model's one inlined version (emit_small_model) */
+    /* An int8 program (docs/int8.md): its layer functions take int8
+     * input and arena, and an int8 output or, with a float head, the
+     * head's int32 sums (output_type). */
+    bool quantized;
+    IrType output_type;
 } IrProgram;
 
 IrFunc *ir_func(IrProgram *p, const char *name, const char *comment);
@@ -242,6 +259,11 @@ int ir_view(IrProgram *p, IrFunc *f, const char *name, ViewBase base, int64_t of
             bool written);
 int ir_var(IrProgram *p, IrFunc *f, const char *name);
 int ir_scalar(IrProgram *p, IrFunc *f, const char *name);
+/* A scalar of the type (ir_scalar's are floats). */
+int ir_typed_scalar(IrProgram *p, IrFunc *f, const char *name, IrType type);
+/* A view of elements of the type (ir_view's are floats). */
+int ir_typed_view(IrProgram *p, IrFunc *f, const char *name, ViewBase base, int64_t offset,
+                  int64_t size, bool written, IrType type);
 /* A vector temporary of `lanes` floats. */
 int ir_vreg(IrProgram *p, IrFunc *f, const char *name, int lanes);
 
@@ -254,6 +276,10 @@ IrIndex ix_scale(IrIndex a, int64_t k);
 
 /* Expressions. */
 IrExpr *ir_num(IrProgram *p, float value);
+IrExpr *ir_int(IrProgram *p, int32_t value);
+IrExpr *ir_requant(IrProgram *p, IrExpr *sum, IrExpr *multiplier, IrExpr *shift);
+/* Whether an expression is an int32 value (IrExprKind). */
+bool ir_expr_is_int(const IrFunc *f, const IrExpr *e);
 IrExpr *ir_load(IrProgram *p, int view, IrIndex index);
 IrExpr *ir_ref(IrProgram *p, int scalar);
 IrExpr *ir_op(IrProgram *p, IrExprKind kind, IrExpr *a, IrExpr *b);

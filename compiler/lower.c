@@ -86,16 +86,18 @@ void lower_output_softmax(LowerCtx *c)
 /* Where a node's values live: the model input, the caller's output (for
  * the node that owns the model output's storage), or the arena at the
  * planned offset. */
-static int node_view(LowerCtx *c, int node, const char *name, bool written)
+int lower_node_view(LowerCtx *c, int node, const char *name, bool written)
 {
     const Model *m = c->m;
     int64_t size = shape_size(model_node_shape(m, node));
     int owner = model_storage_owner(m, node);
+    IrType type = c->p->quantized ? IR_I8 : IR_F32;
     if (owner == 0)
-        return ir_view(c->p, c->f, name, VIEW_INPUT, 0, size, written);
+        return ir_typed_view(c->p, c->f, name, VIEW_INPUT, 0, size, written, type);
     if (owner == model_storage_owner(m, m->nlayers))
-        return ir_view(c->p, c->f, name, VIEW_OUTPUT, 0, size, written);
-    return ir_view(c->p, c->f, name, VIEW_ARENA, m->layers[owner - 1]->arena_offset, size, written);
+        return ir_typed_view(c->p, c->f, name, VIEW_OUTPUT, 0, size, written, type);
+    return ir_typed_view(c->p, c->f, name, VIEW_ARENA, m->layers[owner - 1]->arena_offset, size,
+                         written, type);
 }
 
 /* ---- epilogues ------------------------------------------------------------
@@ -104,6 +106,10 @@ static int node_view(LowerCtx *c, int node, const char *name, bool written)
 
 void lower_epilogue_setup(LowerCtx *c)
 {
+    if (c->q) {
+        lower_q_epilogue_setup(c);
+        return;
+    }
     for (int e = 0; e < c->nepi; e++) {
         const Layer *f = c->m->layers[c->l->epilogue[e] - 1];
         if (f->kind->epilogue_setup)
@@ -113,6 +119,8 @@ void lower_epilogue_setup(LowerCtx *c)
 
 IrExpr *lower_epilogue(LowerCtx *c, IrExpr *v, IrIndex channel)
 {
+    if (c->q)
+        return lower_q_epilogue(c, v, channel);
     v = lower_activation(c, c->act, 0.01f, v);
     for (int e = 0; e < c->nepi; e++) {
         const Layer *f = c->m->layers[c->l->epilogue[e] - 1];
@@ -192,10 +200,11 @@ static void lower_layer_function(const Model *m, IrProgram *p, int index, bool b
     c.in = arena_alloc(&p->arena, (size_t)l->nsrcs * sizeof *c.in);
     c.in_shape = arena_alloc(&p->arena, (size_t)l->nsrcs * sizeof *c.in_shape);
     for (int i = 0; i < l->nsrcs; i++) {
-        c.in[i] = node_view(&c, l->srcs[i], lower_source_name(&p->arena, "x", i), false);
+        c.in[i] = lower_node_view(&c, l->srcs[i], lower_source_name(&p->arena, "x", i), false);
         c.in_shape[i] = model_node_shape(m, l->srcs[i]);
     }
-    c.out = node_view(&c, l->nepilogue ? l->epilogue[l->nepilogue - 1] : index + 1, "y", true);
+    c.out =
+        lower_node_view(&c, l->nepilogue ? l->epilogue[l->nepilogue - 1] : index + 1, "y", true);
     for (int k = 0; k < l->nparams; k++)
         c.params[k] = ir_view(p, f, lower_param_name(l, k), VIEW_PARAMS, l->params[k].offset,
                               shape_size(&l->params[k].shape), false);

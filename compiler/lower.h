@@ -11,6 +11,16 @@
 
 #include "graph.h"
 #include "ir.h"
+#include "quant.h"
+
+/* An int8 function's context (lower_q.c): the plan, the constants, and
+ * the views of its layer's requantization multiplier and shift per
+ * channel (-1: none). */
+typedef struct {
+    const QuantPlan *plan;
+    const QuantWeights *qw;
+    int multiplier, shift;
+} LowerQuant;
 
 typedef struct {
     IrProgram *p;
@@ -38,11 +48,18 @@ typedef struct {
     int stats;        /* batchnorm: mean, std, and two sums, per channel */
     int wt;           /* conv: the kernel transposed to [k..., cout, cin] */
     bool logits_grad; /* dout already is the gradient of the logits (the loss made it) */
+
+    const LowerQuant *q; /* an int8 function (lower_q.c); NULL in a float one */
 } LowerCtx;
 
 /* Lower the whole model: one function per layer that computes something
  * (flatten in the middle of a model only renames its input). */
 void lower_model(const Model *m, IrProgram *p);
+
+/* Lower the int8 model (docs/int8.md): one function per layer up to the
+ * float head, each computing on int8 values with int32 sums, from the
+ * plan and its constants. */
+void lower_model_q(const Model *m, const QuantPlan *plan, const QuantWeights *qw, IrProgram *p);
 
 /* Lower the training step: the forward pass in training mode, the loss,
  * the backward pass and the optimizer step (the phases of ir.h), from the
@@ -101,5 +118,37 @@ int lower_lanes_dividing(const IrProgram *p, int64_t n);
 int lower_lanes_within(const IrProgram *p, int64_t n);
 /* y = x, element by element (a layer that is the identity here). */
 void lower_copy(LowerCtx *c);
+/* The view of a node's values in c's function: the model input, the
+ * caller's output, or the arena; of the program's element type. */
+int lower_node_view(LowerCtx *c, int node, const char *name, bool written);
+
+/* Shared by the families' int8 lowerings (lower_q.c). */
+/* Accumulators: floats, or int32 sums in an int8 function. */
+int lower_acc_local(LowerCtx *c, const char *name, int64_t size);
+/* 0, and the least value (-infinity; -128 in an int8 function). */
+IrExpr *lower_zero(LowerCtx *c);
+IrExpr *lower_lowest(LowerCtx *c);
+/* The zero point of a node. */
+int32_t lower_q_zero(const LowerCtx *c, int node);
+/* Source k's value at ix less its zero point: its real value over its scale. */
+IrExpr *lower_q_centred(LowerCtx *c, int k, IrIndex ix);
+/* v, clamped to [lo, 127]. */
+IrExpr *lower_q_clamp(LowerCtx *c, IrExpr *v, int32_t lo);
+/* A centred value v (int32) in the scale in_scale, as an int8 value of
+ * the scale and zero point out_scale, out_zero: requantized, clamped. */
+IrExpr *lower_q_rescale(LowerCtx *c, IrExpr *v, double in_scale, double out_scale,
+                        int32_t out_zero);
+/* Rounded to the nearest integer, halves away from zero: sum / count. */
+IrExpr *lower_q_mean(LowerCtx *c, IrExpr *sum, int64_t count);
+/* A linear map's int8 epilogue: its sums requantized to its output's
+ * scale, clamped (at the zero point after relu), then each fused
+ * follower's epilogue_q; the float head keeps its sums. */
+void lower_q_epilogue_setup(LowerCtx *c);
+IrExpr *lower_q_epilogue(LowerCtx *c, IrExpr *sum, IrIndex channel);
+/* The output node of l, follower e of c's layer or c's layer itself. */
+int lower_q_node(const LowerCtx *c, int e, const Layer *l);
+/* An element-wise kind's int8 function of its own: its epilogue_q over
+ * every element. */
+void lower_q_elementwise(LowerCtx *c);
 
 #endif

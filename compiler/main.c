@@ -84,8 +84,8 @@ static const char usage_text[] =
     "  --json             with --summary: the same as a JSON object\n"
     "  --check            print the model's errors and warnings only\n"
     "  --weights W        bake the weights of W.safetensors into the output\n"
-    "  --quantize RANGES  with --summary: the int8 plan from the ranges that\n"
-    "                     PROG calibrate saved (docs/int8.md)\n"
+    "  --quantize RANGES  an int8 predictor (with --weights), or with --summary\n"
+    "                     its plan, from the ranges PROG calibrate saved (docs/int8.md)\n"
     "  --no-train         emit inference only\n"
     "  --main             add a main() (predict, train, eval)\n"
     "  --profile          count each layer's time: predict/train --profile print it\n"
@@ -608,7 +608,28 @@ static int llvm_vector_width(const Options *o)
 #endif
 }
 
-static int generate(const Options *o, const Model *m, int argc, char **argv)
+/* --quantize: the int8 plan of the model from the ranges, its constants
+ * from the baked weights, and its one lowering; false after saying why. */
+static bool lower_quantized(const Options *o, const Model *m, const float *weights, Diag *diag,
+                            Arena *arena, QuantPlan *plan, QuantWeights *qw, IrProgram *p,
+                            int *status)
+{
+    float *ranges = load_ranges(m, o->quantize, status);
+    if (!ranges)
+        return false;
+    bool planned = quant_plan(diag, m, ranges, arena, plan);
+    free(ranges);
+    if (!planned) {
+        diag_report(diag, stderr, false);
+        *status = 1;
+        return false;
+    }
+    quant_weights(m, plan, weights, arena, qw);
+    compile_lower_q(m, plan, qw, p);
+    return true;
+}
+
+static int generate(const Options *o, const Model *m, Diag *diag, int argc, char **argv)
 {
     int status = 0;
     if (model_static_bytes(m, false) > MODEL_MAX_STATIC_BYTES) {
@@ -627,8 +648,19 @@ static int generate(const Options *o, const Model *m, int argc, char **argv)
     memset(programs, 0, sizeof programs);
     int nprograms = 1;
     bool train = false, want_train = !o->weights && !o->no_train;
-    bool inline_all = o->vector_width < 0 && o->emit == EMIT_C && emit_small_model(m);
-    if (inline_all) {
+    bool inline_all =
+        !o->quantize && o->vector_width < 0 && o->emit == EMIT_C && emit_small_model(m);
+    Arena qarena = {0};
+    QuantPlan plan;
+    QuantWeights qw;
+    if (o->quantize) {
+        if (!lower_quantized(o, m, weights, diag, &qarena, &plan, &qw, &programs[0], &status)) {
+            arena_free(&qarena);
+            free(weights);
+            ir_program_free(&programs[0]);
+            return status;
+        }
+    } else if (inline_all) {
         /* one version in plain loops, every layer inlined (emit_small_model) */
         CompileOptions co = {0, 16, want_train, !o->profile, true};
         train = compile_lower(m, &co, &programs[0]);
@@ -664,7 +696,9 @@ static int generate(const Options *o, const Model *m, int argc, char **argv)
                       o->main,
                       !train,
                       inline_all,
-                      o->profile};
+                      o->profile,
+                      o->quantize ? &plan : NULL,
+                      o->quantize ? &qw : NULL};
     char *h_path = NULL, *code_path = NULL, *h_name = NULL;
     if (strcmp(o->output, "-") != 0) {
         output_names(o->output, output_extension(o), &code_path, &h_path, &h_name);
@@ -706,6 +740,7 @@ static int generate(const Options *o, const Model *m, int argc, char **argv)
     free(weights);
     for (int k = 0; k < nprograms; k++)
         ir_program_free(&programs[k]);
+    arena_free(&qarena);
     return status;
 }
 
@@ -757,10 +792,14 @@ int main(int argc, char **argv)
         return usage_error("%s", "no model file given");
     if (o.json && !o.summary)
         return usage_error("%s", "--json goes with --summary");
-    if (o.quantize && !o.summary)
-        return usage_error("%s",
-                           "--quantize goes with --summary: the int8 plan and sizes (the int8 "
-                           "code is not written yet; docs/int8.md)");
+    if (o.quantize && !o.summary && !o.check && !o.weights)
+        return usage_error("%s", "--quantize needs --weights: the int8 kernels are made from "
+                                 "them and baked in");
+    if (o.quantize && !o.summary && !o.check && o.emit != EMIT_C)
+        return usage_error("%s", "--quantize writes C (--emit=c): the LLVM backend prints no "
+                                 "int8 code yet");
+    if (o.quantize && o.profile)
+        return usage_error("%s", "--profile goes with float code, not --quantize");
     if (o.output && (!*o.output || o.output[strlen(o.output) - 1] == '/'))
         return usage_error("-o takes a file name, not '%s'", o.output);
     if (!o.summary && !o.check && !o.output)
@@ -798,7 +837,7 @@ int main(int argc, char **argv)
     } else if (m && !o.check && o.emit >= EMIT_DOT) {
         status = write_diagram(&o, m);
     } else if (m && !o.check) {
-        status = generate(&o, m, argc, argv);
+        status = generate(&o, m, diag, argc, argv);
     }
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "cnngen: error: cannot write the output: %s\n", strerror(errno));

@@ -4,10 +4,12 @@
 #include "quant.h"
 
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "layers/layers.h"
 
-enum { QUANT_MIN = -128, QUANT_MAX = 127 };
+enum { QUANT_MIN = -128, QUANT_MAX = 127, QUANT_WEIGHT_MAX = 127 };
 
 /* C's round(): halves away from zero, as TFLite rounds. */
 static double round_half_away(double x)
@@ -178,4 +180,162 @@ bool quant_plan(Diag *diag, const Model *m, const float *ranges, Arena *arena, Q
             return false;
     plan_sizes(m, plan);
     return true;
+}
+
+/* ---- the int8 constants ----------------------------------------------------
+ * In float64, operation for operation as the reference computes them, so
+ * that every int8 weight, bias and multiplier is the reference's. */
+
+QuantMultiplier quant_multiplier(double m)
+{
+    QuantMultiplier q = {0, 0};
+    if (m == 0)
+        return q;
+    int shift;
+    double fraction = frexp(m, &shift);
+    double r = round_half_away(fraction * 2147483648.0);
+    if (r == 2147483648.0) {
+        r /= 2;
+        shift++;
+    }
+    if (shift < -31)
+        return q;
+    q.multiplier = (int32_t)r;
+    q.shift = shift;
+    return q;
+}
+
+static int32_t saturate_int32(double v)
+{
+    return v < INT32_MIN ? INT32_MIN : v > INT32_MAX ? INT32_MAX : (int32_t)v;
+}
+
+/* gamma / sqrt(variance + epsilon) of a batchnorm's channel. */
+static double batchnorm_gain(const Layer *bn, const float *params, int64_t ch)
+{
+    return (double)params[bn->params[0].offset + ch] /
+           sqrt((double)params[bn->params[3].offset + ch] + bn->epsilon);
+}
+
+/* A map's float64 kernel [n / channels][channels] and bias, and the
+ * channels' weight scales; its int8 kernel and int32 bias, multiplier and
+ * shift into qw at the layer's places. */
+static void quantize_map(QuantWeights *qw, int i, const double *kernel, int64_t n,
+                         const double *bias, int64_t channels, double in_scale, double out_scale,
+                         bool head)
+{
+    int8_t *qk = qw->weights + qw->weights_at[i];
+    int32_t *qb = qw->consts + qw->consts_at[i];
+    for (int64_t c = 0; c < channels; c++) {
+        double peak = 0;
+        for (int64_t j = c; j < n; j += channels)
+            peak = fmax(peak, fabs(kernel[j]));
+        double scale = peak > 0 ? peak / QUANT_WEIGHT_MAX : 1.0;
+        for (int64_t j = c; j < n; j += channels) {
+            double q = round_half_away(kernel[j] / scale);
+            qk[j] = (int8_t)(q < -QUANT_WEIGHT_MAX  ? -QUANT_WEIGHT_MAX
+                             : q > QUANT_WEIGHT_MAX ? QUANT_WEIGHT_MAX
+                                                    : q);
+        }
+        double bias_scale = in_scale * scale;
+        QuantMultiplier qm = quant_multiplier(bias_scale / out_scale);
+        qb[c] = saturate_int32(round_half_away(bias[c] / bias_scale));
+        qb[channels + c] = qm.multiplier;
+        qb[2 * channels + c] = qm.shift;
+        if (head)
+            qw->head_scales[c] = bias_scale;
+    }
+}
+
+/* Layer i, a conv or dense: its kernel and bias with the batchnorm that
+ * folds into it (plan->fold) folded in. */
+static void quantize_linear_map(const Model *m, const QuantPlan *plan, const float *params,
+                                QuantWeights *qw, int i)
+{
+    const Layer *l = m->layers[i];
+    int64_t channels = l->out.dim[l->out.rank - 1], n = shape_size(&l->params[0].shape);
+    double *kernel = xmalloc(sizeof *kernel * (size_t)n);
+    double *bias = xmalloc(sizeof *bias * (size_t)channels);
+    for (int64_t j = 0; j < n; j++)
+        kernel[j] = params[l->params[0].offset + j];
+    for (int64_t c = 0; c < channels; c++)
+        bias[c] = l->use_bias ? params[l->params[1].offset + c] : 0.0;
+    if (plan->fold[i] >= 0) {
+        const Layer *bn = m->layers[plan->fold[i]];
+        for (int64_t c = 0; c < channels; c++) {
+            double g = batchnorm_gain(bn, params, c);
+            for (int64_t j = c; j < n; j += channels)
+                kernel[j] *= g;
+            bias[c] = (bias[c] - (double)params[bn->params[2].offset + c]) * g +
+                      (double)params[bn->params[1].offset + c];
+        }
+    }
+    const QuantNode *in = &plan->nodes[l->srcs[0]], *out = &plan->nodes[i + 1];
+    quantize_map(qw, i, kernel, n, bias, channels, in->scale, out->scale, i == plan->head);
+    free(kernel);
+    free(bias);
+}
+
+/* A batchnorm of its own: the per-channel map gain * x + (beta - mean * gain). */
+static void quantize_batchnorm(const Model *m, const QuantPlan *plan, const float *params,
+                               QuantWeights *qw, int i)
+{
+    const Layer *bn = m->layers[i];
+    int64_t channels = bn->out.dim[bn->out.rank - 1];
+    double *gain = xmalloc(sizeof *gain * (size_t)channels);
+    double *shift = xmalloc(sizeof *shift * (size_t)channels);
+    for (int64_t c = 0; c < channels; c++) {
+        gain[c] = batchnorm_gain(bn, params, c);
+        shift[c] = (double)params[bn->params[1].offset + c] -
+                   (double)params[bn->params[2].offset + c] * gain[c];
+    }
+    quantize_map(qw, i, gain, channels, shift, channels, plan->nodes[bn->srcs[0]].scale,
+                 plan->nodes[i + 1].scale, false);
+    free(gain);
+    free(shift);
+}
+
+/* Whether layer i has int8 constants: a linear map, or a batchnorm that
+ * is a map of its own. */
+static bool has_constants(const Model *m, const QuantPlan *plan, int i)
+{
+    const Layer *l = m->layers[i];
+    if (plan->head >= 0 && i > plan->head)
+        return false;
+    return l->kind->quant == QUANT_LINEAR_MAP ||
+           (l->kind->quant == QUANT_FOLDS && plan->nodes[i + 1].kind == QNODE_RANGE);
+}
+
+void quant_weights(const Model *m, const QuantPlan *plan, const float *params, Arena *arena,
+                   QuantWeights *qw)
+{
+    memset(qw, 0, sizeof *qw);
+    qw->weights_at = arena_alloc(arena, sizeof *qw->weights_at * (size_t)(m->nlayers + 1));
+    qw->consts_at = arena_alloc(arena, sizeof *qw->consts_at * (size_t)(m->nlayers + 1));
+    for (int i = 0; i < m->nlayers; i++) {
+        const Layer *l = m->layers[i];
+        qw->weights_at[i] = qw->consts_at[i] = -1;
+        if (!has_constants(m, plan, i))
+            continue;
+        int64_t channels = l->out.dim[l->out.rank - 1];
+        qw->weights_at[i] = qw->nweights;
+        qw->consts_at[i] = qw->nconsts;
+        qw->nweights +=
+            l->kind->quant == QUANT_LINEAR_MAP ? shape_size(&l->params[0].shape) : channels;
+        qw->nconsts += 3 * channels;
+    }
+    qw->weights = arena_alloc(arena, (size_t)qw->nweights + 1);
+    qw->consts = arena_alloc(arena, sizeof *qw->consts * (size_t)(qw->nconsts + 1));
+    if (plan->head >= 0) {
+        const Layer *h = m->layers[plan->head];
+        qw->head_scales =
+            arena_alloc(arena, sizeof *qw->head_scales * (size_t)h->out.dim[h->out.rank - 1]);
+    }
+    for (int i = 0; i < m->nlayers; i++)
+        if (qw->weights_at[i] >= 0) {
+            if (m->layers[i]->kind->quant == QUANT_LINEAR_MAP)
+                quantize_linear_map(m, plan, params, qw, i);
+            else
+                quantize_batchnorm(m, plan, params, qw, i);
+        }
 }

@@ -7,6 +7,7 @@
 #define CNNGEN_QUANT_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "diag.h"
 #include "graph.h"
@@ -46,6 +47,36 @@ typedef struct {
     int *fold;        /* per layer i: the batchnorm folded into it (i + 1), or -1 */
     long long param_bytes, activation_bytes;
 } QuantPlan;
+
+/* A real multiplier m as q / 2^31 * 2^shift, |q| in [2^30, 2^31)
+ * (TFLite's QuantizeMultiplier); 0 gives (0, 0). */
+typedef struct {
+    int32_t multiplier;
+    int shift;
+} QuantMultiplier;
+
+QuantMultiplier quant_multiplier(double m);
+
+/* The int8 program's constants, from the float weights: each linear map's
+ * (and each batchnorm of its own's) int8 kernel, per output channel
+ * symmetric, with the batchnorm after it folded in; and per output
+ * channel its int32 bias, requantization multiplier and shift, one run of
+ * each.  The float head's per-channel scales (input scale times weight
+ * scale) turn its int32 sums into floats. */
+typedef struct {
+    int8_t *weights;
+    int64_t nweights;
+    int32_t *consts;
+    int64_t nconsts;
+    int64_t *weights_at; /* per layer: where its kernel starts in weights, or -1 */
+    int64_t *consts_at;  /* per layer: bias[C], multiplier[C], shift[C] in consts, or -1 */
+    double *head_scales; /* per channel of the float head's output */
+} QuantWeights;
+
+/* The constants of the plan's model from its float parameters (the
+ * parameter block, model order); they live in arena. */
+void quant_weights(const Model *m, const QuantPlan *plan, const float *params, Arena *arena,
+                   QuantWeights *qw);
 
 /* The scale and zero point of a tensor whose values span [lo, hi]
  * (widened to hold 0). */

@@ -26,6 +26,29 @@ static IrExpr *activation_epilogue(LowerCtx *c, int e, const Layer *l, IrExpr *v
     return lower_activation(c, l->activation, (float)l->alpha, v);
 }
 
+/* int8 (docs/int8.md): relu a clamp at the zero point (real 0); linear
+ * the identity; leaky_relu TFLite's, the value less its zero point
+ * scaled by scale_in / scale_out where it is not negative, by alpha
+ * times that where it is.  The float ones are the float head's. */
+static IrExpr *activation_epilogue_q(LowerCtx *c, int e, const Layer *l, IrExpr *v, IrIndex channel)
+{
+    (void)channel;
+    IrProgram *p = c->p;
+    const QuantNode *in = &c->q->plan->nodes[l->srcs[0]];
+    if (l->activation == ACT_RELU)
+        return ir_op(p, IRE_MAX, v, ir_int(p, in->zero));
+    if (l->activation != ACT_LEAKY_RELU)
+        return v;
+    const QuantNode *out = &c->q->plan->nodes[lower_q_node(c, e, l)];
+    IrExpr *centred = ir_op(p, IRE_SUB, v, ir_int(p, in->zero));
+    QuantMultiplier pos = quant_multiplier(in->scale / out->scale);
+    QuantMultiplier neg = quant_multiplier(l->alpha * in->scale / out->scale);
+    IrExpr *y = ir_select_pos(
+        p, centred, ir_requant(p, centred, ir_int(p, pos.multiplier), ir_int(p, pos.shift)),
+        ir_requant(p, centred, ir_int(p, neg.multiplier), ir_int(p, neg.shift)));
+    return lower_q_clamp(c, ir_op(p, IRE_ADD, y, ir_int(p, out->zero)), -128);
+}
+
 /* Element by element; softmax row by row over the last axis. */
 static void activation_lower(LowerCtx *c)
 {
@@ -67,7 +90,8 @@ static void activation_backward(const LowerCtx *base)
     { \
         .name = kind_name, .positional = kind_positional, .named = layer_no_names, \
         .activation = kind_activation, .trains_as_identity = activation_trains_as_identity, \
-        .epilogue = kind_epilogue, .quant = kind_quant, .configure = kind_configure, \
+        .epilogue = kind_epilogue, .quant = kind_quant, .lower_q = lower_q_elementwise, \
+        .epilogue_q = activation_epilogue_q, .configure = kind_configure, \
         .infer = layer_same_shape_infer, .lower = activation_lower, \
         .lower_backward = activation_backward \
     }

@@ -151,6 +151,15 @@ static IrBlock *conv_tap_loops(LowerCtx *c, const WindowSegment *region, ConvReg
     return &ir_for(c->p, taps, *ci, 0, r->cin)->body;
 }
 
+/* The input at ix: in an int8 function less its zero point (a padded
+ * tap, real 0, is never read: it would add 0). */
+static IrExpr *conv_input(LowerCtx *c, IrIndex ix)
+{
+    return c->q ? lower_q_centred(c, 0, ix) : ir_load(c->p, c->in[0], ix);
+}
+
+/* Position by position, the output channels' sums in acc: the plain
+ * loops, and an int8 function's. */
 static void conv_region_scalar(LowerCtx *c, const WindowSegment *region)
 {
     IrProgram *p = c->p;
@@ -164,7 +173,8 @@ static void conv_region_scalar(LowerCtx *c, const WindowSegment *region)
     int co = ir_var(p, f, "co");
     IrStmt *init = ir_for(p, b, co, 0, cout);
     ir_store(p, &init->body, acc, ix_var(co, 1),
-             l->use_bias ? ir_load(p, c->params[1], ix_var(co, 1)) : ir_num(p, 0.0f), false);
+             l->use_bias || c->q ? ir_load(p, c->params[1], ix_var(co, 1)) : ir_num(p, 0.0f),
+             false);
 
     if (region_has_taps(l, region)) {
         int ci;
@@ -175,16 +185,16 @@ static void conv_region_scalar(LowerCtx *c, const WindowSegment *region)
             int j = ir_var(p, f, "j");
             IrBlock *inner = &ir_for(p, body, j, 0, mult)->body;
             IrIndex oc = ix_add_var(ix_var(ci, mult), j, 1);
-            ir_store(p, inner, acc, oc,
-                     ir_op(p, IRE_MUL, ir_load(p, c->in[0], xi),
-                           ir_load(p, c->params[0], ix_add(w_ix, oc))),
-                     true);
+            ir_store(
+                p, inner, acc, oc,
+                ir_op(p, IRE_MUL, conv_input(c, xi), ir_load(p, c->params[0], ix_add(w_ix, oc))),
+                true);
         } else {
             int co2 = ir_var(p, f, "co");
             IrBlock *inner = &ir_for(p, body, co2, 0, cout)->body;
             ir_store(
                 p, inner, acc, ix_var(co2, 1),
-                ir_op(p, IRE_MUL, ir_load(p, c->in[0], xi),
+                ir_op(p, IRE_MUL, conv_input(c, xi),
                       ir_load(p, c->params[0], ix_add_var(ix_add_var(w_ix, ci, cout), co2, 1))),
                 true);
         }
@@ -534,6 +544,15 @@ static void conv_lower(LowerCtx *c)
     lower_output_softmax(c);
 }
 
+/* int8: the sums of each position in int32 (docs/int8.md). */
+static void conv_lower_q(LowerCtx *c)
+{
+    Shape in = layer_spatial_shape(c->l, c->in_shape[0]);
+    c->acc = lower_acc_local(c, "acc", c->l->out.dim[c->l->nd]);
+    lower_epilogue_setup(c);
+    layer_for_each_region(c, c->l, &in, conv_region_scalar);
+}
+
 /* ---- backward lowering ------------------------------------------------------
  * The forward loops again (the same regions, so padding is never
  * touched), with g the gradient of the pre-activation at each output
@@ -838,7 +857,8 @@ static void conv_backward(const LowerCtx *base)
         .named = kind_named, .linear_map = true, .channel_scratch = true, \
         .param_names = layer_linear_map_params, .train_transposed_kernel = transposed, \
         .quant = QUANT_LINEAR_MAP, .configure = conv_configure, .infer = conv_infer, \
-        .flops = conv_flops, .lower = conv_lower, .lower_backward = conv_backward \
+        .flops = conv_flops, .lower = conv_lower, .lower_q = conv_lower_q, \
+        .lower_backward = conv_backward \
     }
 
 const LayerKind conv_kinds[] = {

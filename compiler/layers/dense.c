@@ -220,6 +220,34 @@ static void dense_lower_units(LowerCtx *c, int64_t in, int64_t units, int acc)
     ir_store(p, each, acc, ix_var(u, 1), ir_ref(p, t), false);
 }
 
+/* int8: y = requantize(b + sum over i of (x[i] - zero) * W[i][u]), the
+ * inputs outer (W's rows in order) and the sums in int32 (docs/int8.md). */
+static void dense_lower_q(LowerCtx *c)
+{
+    IrProgram *p = c->p;
+    IrFunc *f = c->f;
+    int64_t in = shape_size(c->in_shape[0]), units = c->l->units;
+    int acc = lower_acc_local(c, "acc", units);
+    lower_epilogue_setup(c);
+    int u = ir_var(p, f, "u");
+    IrStmt *init = ir_for(p, &f->body, u, 0, units);
+    ir_store(p, &init->body, acc, ix_var(u, 1), ir_load(p, c->params[1], ix_var(u, 1)), false);
+    int i = ir_var(p, f, "i");
+    IrStmt *rows = ir_for(p, &f->body, i, 0, in);
+    int x = ir_typed_scalar(p, f, "x", IR_I32);
+    ir_set(p, &rows->body, x, SCALAR_DECLARE, lower_q_centred(c, 0, ix_var(i, 1)));
+    int u2 = ir_var(p, f, "u");
+    IrStmt *cols = ir_for(p, &rows->body, u2, 0, units);
+    ir_store(p, &cols->body, acc, ix_var(u2, 1),
+             ir_op(p, IRE_MUL, ir_ref(p, x),
+                   ir_load(p, c->params[0], ix_add_var(ix_var(i, units), u2, 1))),
+             true);
+    int u3 = ir_var(p, f, "u");
+    IrStmt *out = ir_for(p, &f->body, u3, 0, units);
+    ir_store(p, &out->body, c->out, ix_var(u3, 1),
+             lower_epilogue(c, ir_load(p, acc, ix_var(u3, 1)), ix_var(u3, 1)), false);
+}
+
 /* Units beyond this many accumulate in the output itself: a local array
  * lives on the stack, and a wide layer's would overflow it. */
 #define DENSE_LOCAL_UNITS 16384
@@ -755,6 +783,7 @@ const LayerKind dense_kinds[] = {
      .infer = dense_infer,
      .flops = dense_flops,
      .lower = dense_lower,
+     .lower_q = dense_lower_q,
      .lower_block = dense_lower_block_samples,
      .lower_train = dense_train,
      .lower_backward = dense_backward},

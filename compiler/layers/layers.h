@@ -59,6 +59,15 @@ struct LayerKind {
     IrExpr *(*epilogue)(LowerCtx *c, int e, const Layer *l, IrExpr *v, IrIndex channel);
 
     QuantForm quant; /* how it computes on int8 values (docs/int8.md) */
+    /* Its int8 forward pass (lower_q.c, docs/int8.md); NULL: lower, whose
+     * loads and stores are of any type (copies). */
+    void (*lower_q)(LowerCtx *c);
+    /* An element-wise kind's int8 function of v, an int8 value of its
+     * input's node at the channel: in a producer's epilogue (follower e)
+     * or in a function of its own (lower_q_elementwise, e 0).  A kind with
+     * int8 constants finds their views in c->epi_views[e] (kernel, bias,
+     * multiplier, shift). */
+    IrExpr *(*epilogue_q)(LowerCtx *c, int e, const Layer *l, IrExpr *v, IrIndex channel);
 
     bool (*configure)(Layer *l, ArgReader *r);
     /* ins[i] is the shape of srcs[i]; sets l->out and l->params. */

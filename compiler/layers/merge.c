@@ -4,6 +4,8 @@
  * along the channel (last) axis. */
 #include "layers.h"
 
+#include <math.h>
+
 /* The kinds of this file (LayerKind.variant). */
 enum { MERGE_ADD, MERGE_CONCAT };
 
@@ -67,6 +69,60 @@ static void concat_lower(LowerCtx *c)
     }
 }
 
+/* int8 add, TFLite's for any number of terms: each term, its value less
+ * its zero point shifted left by 20 bits, to twice the largest input
+ * scale, summed, then to the output's scale (docs/int8.md). */
+enum { ADD_LEFT_SHIFT = 20 };
+
+static void add_lower_q(LowerCtx *c)
+{
+    IrProgram *p = c->p;
+    const QuantNode *nodes = c->q->plan->nodes, *out = &nodes[c->index + 1];
+    double twice_max = 0;
+    for (int k = 0; k < c->nin; k++)
+        twice_max = fmax(twice_max, 2 * nodes[c->l->srcs[k]].scale);
+    int i = ir_var(p, c->f, "i");
+    IrStmt *loop = ir_for(p, &c->f->body, i, 0, shape_size(&c->l->out));
+    IrExpr *sum = NULL;
+    for (int k = 0; k < c->nin; k++) {
+        QuantMultiplier qm = quant_multiplier(nodes[c->l->srcs[k]].scale / twice_max);
+        IrExpr *term = ir_requant(
+            p,
+            ir_op(p, IRE_MUL, lower_q_centred(c, k, ix_var(i, 1)), ir_int(p, 1 << ADD_LEFT_SHIFT)),
+            ir_int(p, qm.multiplier), ir_int(p, qm.shift));
+        sum = sum ? ir_op(p, IRE_ADD, sum, term) : term;
+    }
+    ir_store(
+        p, &loop->body, c->out, ix_var(i, 1),
+        lower_q_rescale(c, sum, twice_max, (double)(1 << ADD_LEFT_SHIFT) * out->scale, out->zero),
+        false);
+}
+
+/* int8 concat: each source requantized to the output's scale, where its
+ * own differs. */
+static void concat_lower_q(LowerCtx *c)
+{
+    const QuantNode *nodes = c->q->plan->nodes, *out = &nodes[c->index + 1];
+    const Shape *shape = &c->l->out;
+    int64_t total = shape->dim[shape->rank - 1], positions = shape_size(shape) / total, at = 0;
+    int pos = ir_var(c->p, c->f, "pos");
+    IrStmt *outer = ir_for(c->p, &c->f->body, pos, 0, positions);
+    for (int k = 0; k < c->nin; k++) {
+        const QuantNode *in = &nodes[c->l->srcs[k]];
+        int64_t ch = c->in_shape[k]->dim[c->in_shape[k]->rank - 1];
+        int ci = ir_var(c->p, c->f, "c");
+        IrStmt *inner = ir_for(c->p, &outer->body, ci, 0, ch);
+        IrIndex x_ix = ix_add_var(ix_var(pos, ch), ci, 1);
+        IrExpr *v =
+            in->scale == out->scale && in->zero == out->zero
+                ? ir_load(c->p, c->in[k], x_ix)
+                : lower_q_rescale(c, lower_q_centred(c, k, x_ix), in->scale, out->scale, out->zero);
+        ir_store(c->p, &inner->body, c->out,
+                 ix_add(ix_add_var(ix_var(pos, total), ci, 1), ix_const(at)), v, false);
+        at += ch;
+    }
+}
+
 /* add: every source gets the whole gradient; concat: each its slice of
  * the channels.  A source that appears twice gets it twice. */
 static void merge_backward(const LowerCtx *base)
@@ -102,6 +158,7 @@ const LayerKind merge_kinds[] = {
      .quant = QUANT_RESCALE,
      .infer = merge_infer,
      .lower = add_lower,
+     .lower_q = add_lower_q,
      .lower_backward = merge_backward},
     {.name = "concat",
      .variant = MERGE_CONCAT,
@@ -111,6 +168,7 @@ const LayerKind merge_kinds[] = {
      .quant = QUANT_RESCALE,
      .infer = merge_infer,
      .lower = concat_lower,
+     .lower_q = concat_lower_q,
      .lower_backward = merge_backward},
     {0},
 };

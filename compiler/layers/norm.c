@@ -118,6 +118,23 @@ static IrExpr *batchnorm_epilogue(LowerCtx *c, int e, const Layer *bn, IrExpr *v
                  ir_load(p, views[EPI_BETA], channel));
 }
 
+/* int8 (docs/int8.md): folded into the map before it, the identity; else
+ * its own per-channel map, (x - zero) * k + b requantized. */
+static IrExpr *batchnorm_epilogue_q(LowerCtx *c, int e, const Layer *bn, IrExpr *v, IrIndex channel)
+{
+    IrProgram *p = c->p;
+    int node = lower_q_node(c, e, bn);
+    const QuantNode *out = &c->q->plan->nodes[node];
+    if (out->kind == QNODE_FOLDED)
+        return v;
+    const int *views = c->epi_views[e];
+    IrExpr *centred = ir_op(p, IRE_SUB, v, ir_int(p, c->q->plan->nodes[bn->srcs[0]].zero));
+    IrExpr *sum = ir_op(p, IRE_ADD, ir_op(p, IRE_MUL, centred, ir_load(p, views[0], channel)),
+                        ir_load(p, views[1], channel));
+    IrExpr *r = ir_requant(p, sum, ir_load(p, views[2], channel), ir_load(p, views[3], channel));
+    return lower_q_clamp(c, ir_op(p, IRE_ADD, r, ir_int(p, out->zero)), -128);
+}
+
 /* ---- training ---------------------------------------------------------------
  * batchnorm in training mode needs the whole batch: per-sample passes add
  * to per-channel sums (stats: mean, std, sum1, sum2), and small passes
@@ -376,6 +393,8 @@ const LayerKind norm_kinds[] = {
      .configure = batchnorm_configure,
      .infer = batchnorm_infer,
      .lower = batchnorm_lower,
+     .lower_q = lower_q_elementwise,
+     .epilogue_q = batchnorm_epilogue_q,
      .lower_train = batchnorm_train,
      .lower_backward = batchnorm_backward},
     {.name = "dropout",

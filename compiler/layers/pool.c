@@ -121,7 +121,8 @@ static void pool_region(LowerCtx *c, const WindowSegment *region)
     IrBlock *b = r.body;
     int c1 = ir_var(p, f, "c");
     IrStmt *init = ir_for(p, b, c1, 0, ch);
-    ir_store(p, &init->body, c->acc, ix_var(c1, 1), ir_num(p, is_max ? -INFINITY : 0.0f), false);
+    ir_store(p, &init->body, c->acc, ix_var(c1, 1), is_max ? lower_lowest(c) : lower_zero(c),
+             false);
     if (count > 0) {
         /* A small window whole: gcc -O2 kept lenet's 2-tap row loop, a
          * branch between every pair of maxima. */
@@ -138,16 +139,19 @@ static void pool_region(LowerCtx *c, const WindowSegment *region)
     int c3 = ir_var(p, f, "c");
     IrStmt *out = ir_for(p, b, c3, 0, ch);
     IrExpr *v = ir_load(p, c->acc, ix_var(c3, 1));
-    if (!is_max)
+    if (!is_max && c->q)
+        v = lower_q_mean(c, v, count);
+    else if (!is_max)
         v = ir_op(p, IRE_DIV, v, ir_num(p, (float)(count > 0 ? count : 1)));
     ir_store(p, &out->body, c->out, ix_add_var(r.y_ix, c3, 1), v, false);
 }
 
+/* Floats; int8 values with int32 sums and rounded means (docs/int8.md). */
 static void pool_lower(LowerCtx *c)
 {
     Shape in = layer_spatial_shape(c->l, c->in_shape[0]);
     c->in_shape[0] = &in;
-    c->acc = lower_local(c, "acc", c->l->cin);
+    c->acc = lower_acc_local(c, "acc", c->l->cin);
     layer_for_each_region(c, c->l, &in, pool_region);
 }
 
@@ -160,25 +164,29 @@ static void global_pool_lower(LowerCtx *c)
     bool is_max = c->l->kind->variant == POOL_GLOBAL_MAX;
     const Shape *in = c->in_shape[0];
     int64_t ch = in->dim[in->rank - 1], positions = shape_size(in) / ch;
+    /* an int8 function sums in int32, then rounds the mean */
+    int acc = c->q ? lower_acc_local(c, "acc", ch) : c->out;
     int c1 = ir_var(p, f, "c");
     IrStmt *init = ir_for(p, &f->body, c1, 0, ch);
-    ir_store(p, &init->body, c->out, ix_var(c1, 1), ir_num(p, is_max ? -INFINITY : 0.0f), false);
+    ir_store(p, &init->body, acc, ix_var(c1, 1), is_max ? lower_lowest(c) : lower_zero(c), false);
     int pos = ir_var(p, f, "pos");
     IrStmt *outer = ir_for(p, &f->body, pos, 0, positions);
     int c2 = ir_var(p, f, "c");
     IrStmt *inner = ir_for(p, &outer->body, c2, 0, ch);
     IrExpr *x = ir_load(p, c->in[0], ix_add_var(ix_var(pos, ch), c2, 1));
     if (is_max)
-        ir_store(p, &inner->body, c->out, ix_var(c2, 1),
-                 ir_op(p, IRE_MAX, ir_load(p, c->out, ix_var(c2, 1)), x), false);
+        ir_store(p, &inner->body, acc, ix_var(c2, 1),
+                 ir_op(p, IRE_MAX, ir_load(p, acc, ix_var(c2, 1)), x), false);
     else
-        ir_store(p, &inner->body, c->out, ix_var(c2, 1), x, true);
-    if (!is_max) {
+        ir_store(p, &inner->body, acc, ix_var(c2, 1), x, true);
+    if (!is_max || c->q) {
         int c3 = ir_var(p, f, "c");
         IrStmt *mean = ir_for(p, &f->body, c3, 0, ch);
-        ir_store(p, &mean->body, c->out, ix_var(c3, 1),
-                 ir_op(p, IRE_DIV, ir_load(p, c->out, ix_var(c3, 1)), ir_num(p, (float)positions)),
-                 false);
+        IrExpr *v = ir_load(p, acc, ix_var(c3, 1));
+        if (!is_max)
+            v = c->q ? lower_q_mean(c, v, positions)
+                     : ir_op(p, IRE_DIV, v, ir_num(p, (float)positions));
+        ir_store(p, &mean->body, c->out, ix_var(c3, 1), v, false);
     }
 }
 

@@ -182,6 +182,13 @@ typedef void (*cnnrt_init_fn)(unsigned long long seed);
 int cnnrt_predict_command(int argc, char **argv, const char *model_name, int input_size,
                           int output_size, cnnrt_predict_fn predict, cnnrt_load_fn load,
                           cnnrt_init_fn init, unsigned long long seed);
+/* An int8 predictor's (docs/int8.md), its weights baked in:
+ *   PROG predict [--raw] [FILE|-]
+ * predict's floats, or with --raw raw's integer outputs (the int8 values,
+ * or a float head's int32 sums) as decimal integers. */
+typedef void (*cnnrt_predict_raw_fn)(const float *input, long *output);
+int cnnrt_predict_command_int8(int argc, char **argv, const char *model_name, int input_size,
+                               int output_size, cnnrt_predict_fn predict, cnnrt_predict_raw_fn raw);
 
 /* ---- training: the program's train and eval commands -------------------- */
 

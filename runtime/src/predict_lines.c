@@ -23,6 +23,7 @@
 typedef void (*cnnrt_predict_fn)(const float *input, float *output, int n);
 typedef int (*cnnrt_load_fn)(const char *path, char *error, size_t error_size);
 typedef void (*cnnrt_init_fn)(unsigned long long seed);
+typedef void (*cnnrt_predict_raw_fn)(const float *input, long *output);
 #endif
 
 CNNRT_API int cnnrt_is_blank(int c)
@@ -195,11 +196,21 @@ CNNRT_API long cnnrt_read_line(FILE *in, size_t max, char **buf, size_t *cap)
     return (long)len;
 }
 
-CNNRT_API int cnnrt_predict_lines(FILE *in, const char *where, int input_size, int output_size,
-                                  cnnrt_predict_fn predict, FILE *out, FILE *err)
+static void cnnrt_print_raw(FILE *out, const long *y, int size)
+{
+    for (int k = 0; k < size; k++)
+        fprintf(out, k ? ",%ld" : "%ld", y[k]);
+    fputc('\n', out);
+}
+
+/* Each sample through predict, or through raw (an int8 program's integer
+ * outputs) where it is not NULL. */
+static int cnnrt_predict_lines_with(FILE *in, const char *where, int input_size, int output_size,
+                                    cnnrt_predict_fn predict, cnnrt_predict_raw_fn raw, FILE *out,
+                                    FILE *err)
 {
     float *x = (float *)malloc(sizeof(float) * (size_t)input_size + 1);
-    float *y = (float *)malloc(sizeof(float) * (size_t)output_size + 1);
+    float *y = (float *)malloc(sizeof(long) * (size_t)output_size + 1);
     char *line = NULL;
     size_t cap = 0;
     long lineno = 0, len = 0;
@@ -229,6 +240,9 @@ CNNRT_API int cnnrt_predict_lines(FILE *in, const char *where, int input_size, i
         int got = cnnrt_parse_sample(line, (size_t)len, where, lineno, input_size, x, err);
         if (got < 0) {
             status = 1;
+        } else if (got > 0 && raw) {
+            raw(x, (long *)(void *)y);
+            cnnrt_print_raw(out, (const long *)(const void *)y, output_size);
         } else if (got > 0) {
             predict(x, y, 1);
             cnnrt_print_outputs(out, y, 1, output_size);
@@ -254,23 +268,41 @@ CNNRT_API int cnnrt_predict_lines(FILE *in, const char *where, int input_size, i
     return status;
 }
 
-CNNRT_API int cnnrt_predict_command(int argc, char **argv, const char *model_name, int input_size,
-                                    int output_size, cnnrt_predict_fn predict, cnnrt_load_fn load,
-                                    cnnrt_init_fn init, unsigned long long seed)
+/* Embedded, a program has the one command it calls: a float program
+ * cnnrt_predict_command, an int8 one (CNNRT_INT8) cnnrt_predict_command_int8. */
+#ifdef CNNRT_H
+CNNRT_API int cnnrt_predict_lines(FILE *in, const char *where, int input_size, int output_size,
+                                  cnnrt_predict_fn predict, FILE *out, FILE *err)
+{
+    return cnnrt_predict_lines_with(in, where, input_size, output_size, predict, NULL, out, err);
+}
+#endif
+
+/* The predict command; raw, where not NULL, an int8 program's outputs for
+ * --raw (its weights baked in: load and init NULL). */
+static int cnnrt_predict_program(int argc, char **argv, const char *model_name, int input_size,
+                                 int output_size, cnnrt_predict_fn predict,
+                                 cnnrt_predict_raw_fn raw, cnnrt_load_fn load, cnnrt_init_fn init,
+                                 unsigned long long seed)
 {
     const char *prog = argc > 0 ? argv[0] : model_name;
     const char *weights = NULL, *file = NULL;
+    int want_raw = 0;
     if (argc < 2 || strcmp(argv[1], "predict") != 0) {
         if (argc >= 2 && (strcmp(argv[1], "train") == 0 || strcmp(argv[1], "eval") == 0 ||
                           strcmp(argv[1], "calibrate") == 0))
             fprintf(stderr, "%s: error: '%s' is not built into this program (it predicts "
                             "only)\n", prog, argv[1]);
         else
-            fprintf(stderr, "usage: %s predict [--weights W.safetensors] [FILE|-]\n", prog);
+            fprintf(stderr, raw ? "usage: %s predict [--raw] [FILE|-]\n"
+                                : "usage: %s predict [--weights W.safetensors] [FILE|-]\n",
+                    prog);
         return 2;
     }
     for (int i = 2; i < argc; i++) {
-        if (strcmp(argv[i], "--weights") == 0 && i + 1 < argc) {
+        if (raw && strcmp(argv[i], "--raw") == 0) {
+            want_raw = 1;
+        } else if (strcmp(argv[i], "--weights") == 0 && i + 1 < argc) {
             weights = argv[++i];
         } else if (strncmp(argv[i], "--weights=", 10) == 0) {
             weights = argv[i] + 10;
@@ -296,8 +328,11 @@ CNNRT_API int cnnrt_predict_command(int argc, char **argv, const char *model_nam
     if (weights) {
         char message[512];
         if (!load) {
-            fprintf(stderr, "%s predict: error: the weights are baked into this program; "
-                            "--weights needs a build with the runtime\n", prog);
+            fprintf(stderr, raw ? "%s predict: error: an int8 program's weights are baked in "
+                                  "(cnngen --quantize)\n"
+                                : "%s predict: error: the weights are baked into this program; "
+                                  "--weights needs a build with the runtime\n",
+                    prog);
             return 2;
         }
         int status = load(weights, message, sizeof message);
@@ -308,15 +343,37 @@ CNNRT_API int cnnrt_predict_command(int argc, char **argv, const char *model_nam
     }
     if (!weights && init)
         init(seed);         /* the literal weights and the init rules */
+    cnnrt_predict_raw_fn use_raw = want_raw ? raw : NULL;
     if (!file || strcmp(file, "-") == 0)
-        return cnnrt_predict_lines(stdin, "<stdin>", input_size, output_size, predict, stdout,
-                                   stderr);
+        return cnnrt_predict_lines_with(stdin, "<stdin>", input_size, output_size, predict,
+                                        use_raw, stdout, stderr);
     FILE *in = fopen(file, "rb");
     if (!in) {
         fprintf(stderr, "%s: error: cannot read '%s'\n", prog, file);
         return 2;
     }
-    int status = cnnrt_predict_lines(in, file, input_size, output_size, predict, stdout, stderr);
+    int status = cnnrt_predict_lines_with(in, file, input_size, output_size, predict, use_raw,
+                                          stdout, stderr);
     fclose(in);
     return status;
 }
+
+#if defined(CNNRT_H) || !defined(CNNRT_INT8)
+CNNRT_API int cnnrt_predict_command(int argc, char **argv, const char *model_name, int input_size,
+                                    int output_size, cnnrt_predict_fn predict, cnnrt_load_fn load,
+                                    cnnrt_init_fn init, unsigned long long seed)
+{
+    return cnnrt_predict_program(argc, argv, model_name, input_size, output_size, predict, NULL,
+                                 load, init, seed);
+}
+#endif
+
+#if defined(CNNRT_H) || defined(CNNRT_INT8)
+CNNRT_API int cnnrt_predict_command_int8(int argc, char **argv, const char *model_name,
+                                         int input_size, int output_size,
+                                         cnnrt_predict_fn predict, cnnrt_predict_raw_fn raw)
+{
+    return cnnrt_predict_program(argc, argv, model_name, input_size, output_size, predict, raw,
+                                 NULL, NULL, 0);
+}
+#endif

@@ -19,19 +19,27 @@ ranges against the reference's (summary --json --quantize): every
 node's form, scale and zero point, and the int8 parameter bytes, exactly;
 or, for a model that has no int8 form, the same error.  And a few such
 models made for it.
+
+Then the int8 predictor itself (cnngen --weights --quantize --main, a
+standalone C file): on inputs that reach past the calibrated range, its
+predict --raw integers (int8 outputs, or a float head's int32 sums) equal
+the reference's predict --quantize --raw bit for bit, and its float
+outputs the reference's to 1e-5.
 """
 
 import argparse
 import concurrent.futures
 import json
+import math
 import os
 import random
 import shlex
 import sys
 import tempfile
 
-from e2e_common import (add_build_arguments, build_with_runtime, model_files, oracle_batch,
-                        read_safetensors, run, write_safetensors, write_train_data)
+from e2e_common import (WARNINGS, add_build_arguments, build_with_runtime, model_files,
+                        oracle_batch, read_safetensors, run, sanitizer_flags, write_safetensors,
+                        write_train_data)
 
 PERCENTILE = 99.9
 BINS = 2048
@@ -104,6 +112,56 @@ def compare_plans(args, d, ref_code):
     return []
 
 
+def write_inputs(path, size, rng, rows=6):
+    """Samples for predict, a few reaching past the calibrated [-1, 1]
+    (the input's clamps)."""
+    with open(path, 'w') as f:
+        for _ in range(rows):
+            f.write(','.join('%.6g' % rng.uniform(-1.25, 1.25) for _ in range(size)) + '\n')
+
+
+def int8_predict(args, d):
+    """Build our int8 predictor of d's model and run it on d/x.txt, raw and
+    in floats: (problems, raw text, float text)."""
+    q = os.path.join(d, 'q')
+    gen = run([args.cnngen, os.path.join(d, 'model.cnn'), '--weights',
+               os.path.join(d, 'w0.safetensors'), '--quantize',
+               os.path.join(d, 'ours.safetensors'), '--main', '-o', q + '.c'])
+    if gen.returncode != 0:
+        return [f'cnngen --quantize failed ({gen.returncode}):\n{gen.stderr}'], None, None
+    cc = run([args.cc] + WARNINGS + shlex.split(args.cflags) + sanitizer_flags(args) +
+             [q + '.c', '-lm', '-o', q])
+    if cc.returncode != 0:
+        return [f'the int8 C does not compile cleanly:\n{cc.stderr[:3000]}'], None, None
+    outputs = []
+    for extra in (['--raw'], []):
+        r = run([q, 'predict'] + extra + [os.path.join(d, 'x.txt')])
+        if r.returncode != 0:
+            return [f'predict {" ".join(extra)} failed ({r.returncode}):\n{r.stderr}'], None, None
+        outputs.append(r.stdout)
+    return [], outputs[0], outputs[1]
+
+
+def compare_int8(d, raw, floats):
+    """Our int8 predictor's outputs against the reference's."""
+    with open(os.path.join(d, 'qraw.out')) as f:
+        ref_raw = f.read()
+    if raw != ref_raw:
+        for k, (mine, theirs) in enumerate(zip(raw.splitlines(), ref_raw.splitlines())):
+            if mine != theirs:
+                return [f'predict --raw, sample {k + 1}: {mine[:200]}\n  the reference: '
+                        f'{theirs[:200]}']
+        return [f'predict --raw: {len(raw.splitlines())} lines, the reference '
+                f'{len(ref_raw.splitlines())}']
+    with open(os.path.join(d, 'qfloat.out')) as f:
+        ref_floats = f.read()
+    for k, (mine, theirs) in enumerate(zip(floats.splitlines(), ref_floats.splitlines())):
+        for a, b in zip(mine.split(','), theirs.split(',')):
+            if not abs(float(a) - float(b)) <= 1e-5 * abs(float(b)) + 1e-6:
+                return [f'predict, sample {k + 1}: {a} against the reference\'s {b}']
+    return []
+
+
 def expect(problems, what, result, status, message):
     if result.returncode != status or result.stderr != message:
         problems.append(f'{what}: exit {result.returncode}, said {result.stderr!r}; expected exit '
@@ -150,11 +208,10 @@ def error_checks(args, work):
     ]
     ranges = os.path.join(work, 'errors.ranges.safetensors')
     write_safetensors(ranges, [(name, [2], [-1.0, 1.0]) for name in ('input', 'dense_1', 'dense_2')])
-    cases.append(('--quantize without --summary', [args.cnngen, model, '--quantize', ranges, '-o',
-                                                   os.path.join(work, 'q.c')], 2,
-                  'cnngen: error: --quantize goes with --summary: the int8 plan and sizes (the '
-                  'int8 code is not written yet; docs/int8.md)\n(cnngen --help lists the '
-                  'options)\n'))
+    cases.append(('--quantize without --weights', [args.cnngen, model, '--quantize', ranges,
+                                                   '-o', os.path.join(work, 'q.c')], 2,
+                  'cnngen: error: --quantize needs --weights: the int8 kernels are made from '
+                  'them and baked in\n(cnngen --help lists the options)\n'))
     for what, cmd, status, message in cases:
         expect(problems, what, run(cmd), status, message)
     if os.path.exists(os.path.join(work, 'never.safetensors')):
@@ -229,17 +286,40 @@ def main():
         plan_lines = [f'{q(d)}/plan.out {q(d)}/plan.err summary --json --quantize '
                       f'{q(d)}/ours.safetensors {q(d)}/model.cnn' for _, d, _ in cases]
         plan_codes = oracle_batch(args.oracle, plan_lines)
-        quantized = 0
+        quantized, int8_cases = 0, []
         for (source, d, _), (_, minmax, _), code in zip(cases, results, plan_codes):
             if minmax is not None:
-                report(source, compare_plans(args, d, code))
+                problems = compare_plans(args, d, code)
+                report(source, problems)
                 quantized += code == '0'
+                if code == '0' and not problems:
+                    int8_cases.append((source, d))
+        int8_lines = []
+        for source, d in int8_cases:
+            with open(os.path.join(d, 'plan.out')) as f:
+                write_inputs(os.path.join(d, 'x.txt'), math.prod(json.load(f)['input']), rng)
+            common = (f'--weights {q(d)}/w0.safetensors --quantize {q(d)}/ours.safetensors '
+                      f'{q(d)}/model.cnn {q(d)}/x.txt')
+            int8_lines += [f'{q(d)}/qraw.out {q(d)}/qraw.err predict --raw {common}',
+                           f'{q(d)}/qfloat.out {q(d)}/qfloat.err predict {common}']
+        int8_codes = oracle_batch(args.oracle, int8_lines)
+        with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
+            built = list(pool.map(lambda c: int8_predict(args, c[1]), int8_cases))
+        predictors = 0
+        for k, ((source, d), (problems, raw, floats)) in enumerate(zip(int8_cases, built)):
+            if int8_codes[2 * k:2 * k + 2] != ['0', '0']:
+                problems = problems + ['the reference\'s int8 predict failed']
+            elif raw is not None:
+                problems = compare_int8(d, raw, floats)
+            predictors += not problems
+            report(source, problems)
         failures = len(failed)
         errors = error_checks(args, work)
         for p in errors:
             print('FAIL ' + p.replace('\n', '\n  '))
     print(f'{len(cases)} models calibrated, {tensors} tensors; {quantized} int8 plans, the '
-          f'others the same errors; the command\'s errors: '
+          f'others the same errors; {predictors} int8 predictors bit for bit the reference\'s; '
+          f'the command\'s errors: '
           f'{"all as expected" if not errors else f"{len(errors)} wrong"}')
     if len(cases) - failures < args.min:
         print(f'too few models agree: {len(cases) - failures} < {args.min}')

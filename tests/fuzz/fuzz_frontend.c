@@ -9,11 +9,38 @@
 
 #include "compile.h"
 #include "diag.h"
+#include "emit_c.h"
 #include "quant.h"
 #include "source.h"
 #include "summary.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The int8 predictor of a small model's plan, from made-up weights. */
+static void emit_int8(const Model *m, const QuantPlan *plan, FILE *sink)
+{
+    float *weights = malloc(sizeof(float) * ((size_t)m->param_floats + 1));
+    if (!weights)
+        return;
+    for (int64_t k = 0; k < m->param_floats; k++)
+        weights[k] = (float)(k % 7 - 3) * 0.25f;
+    Arena arena = {0};
+    QuantWeights qw;
+    IrProgram p = {0};
+    quant_weights(m, plan, weights, &arena, &qw);
+    compile_lower_q(m, plan, &qw, &p);
+    EmitOptions eo = {.prefix = "fuzz",
+                      .command_line = "cnngen",
+                      .weights = weights,
+                      .main = true,
+                      .no_train = true,
+                      .qplan = plan,
+                      .qweights = &qw};
+    emit_c_source(sink, m, &p, 1, &eo);
+    ir_program_free(&p);
+    arena_free(&arena);
+    free(weights);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -43,6 +70,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
             bool quantized = ranges && quant_plan(diag, m, ranges, &arena, &plan);
             diag_report(diag, sink, false);
+            if (quantized && m->param_floats <= 100000 && m->arena_floats <= 1000000)
+                emit_int8(m, &plan, sink);
             summary_print(m, &board, quantized ? &plan : NULL, sink);
             summary_print_json(m, &board, quantized ? &plan : NULL, sink);
             arena_free(&arena);

@@ -15,6 +15,7 @@
 #include "compile.h"
 #include "diag.h"
 #include "graph.h"
+#include "quant.h"
 #include "source.h"
 #include "util.h"
 
@@ -306,6 +307,28 @@ static void test_format_int128(void **state)
     assert_string_equal(buf, "0");
 }
 
+/* TFLite's QuantizeMultiplier, as tests/reference/test_cnnref_quant.py pins
+ * the reference's: m = q / 2^31 * 2^shift, q in [2^30, 2^31). */
+static void test_quant_multiplier(void **state)
+{
+    (void)state;
+    static const struct {
+        double m;
+        int32_t q;
+        int shift;
+    } cases[] = {
+        {0.5, 1 << 30, 0},  {1.0, 1 << 30, 1},         {0.25, 1 << 30, -1},
+        {0.75, 3 << 29, 0}, {1 - 0x1p-40, 1 << 30, 1}, /* rounds up to 2^31: 2^30 and one more shift */
+        {0x1p-40, 0, 0},                               /* below 2^-31: zero */
+        {0.0, 0, 0},        {-0.75, -(3 << 29), 0},    /* a negative alpha's */
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        QuantMultiplier qm = quant_multiplier(cases[k].m);
+        assert_int_equal(qm.multiplier, cases[k].q);
+        assert_int_equal(qm.shift, cases[k].shift);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -329,6 +352,7 @@ int main(void)
         cmocka_unit_test(test_utf8_check),
         cmocka_unit_test(test_strmap),
         cmocka_unit_test(test_format_int128),
+        cmocka_unit_test(test_quant_multiplier),
     };
     return cmocka_run_group_tests_name("frontend", tests, NULL, NULL);
 }

@@ -1,0 +1,185 @@
+/* lower_q.c - the int8 model to the loop IR (docs/int8.md): one function
+ * per layer, as lower.c's, on int8 views with int32 sums.  The layer
+ * families write their int8 forms in their own files (LayerKind.lower_q
+ * and epilogue_q); what they share is here: the views of the constants,
+ * the requantization, clamps and rounded means. */
+#include "lower.h"
+
+#include <math.h>
+
+#include "layers/layers.h"
+
+enum { Q_MIN = -128, Q_MAX = 127 };
+
+int lower_acc_local(LowerCtx *c, const char *name, int64_t size)
+{
+    return ir_typed_view(c->p, c->f, name, VIEW_LOCAL, 0, size, true, c->q ? IR_I32 : IR_F32);
+}
+
+IrExpr *lower_zero(LowerCtx *c)
+{
+    return c->q ? ir_int(c->p, 0) : ir_num(c->p, 0.0f);
+}
+
+IrExpr *lower_lowest(LowerCtx *c)
+{
+    return c->q ? ir_int(c->p, Q_MIN) : ir_num(c->p, -INFINITY);
+}
+
+int32_t lower_q_zero(const LowerCtx *c, int node)
+{
+    return c->q->plan->nodes[node].zero;
+}
+
+IrExpr *lower_q_centred(LowerCtx *c, int k, IrIndex ix)
+{
+    return ir_op(c->p, IRE_SUB, ir_load(c->p, c->in[k], ix),
+                 ir_int(c->p, lower_q_zero(c, c->l->srcs[k])));
+}
+
+IrExpr *lower_q_clamp(LowerCtx *c, IrExpr *v, int32_t lo)
+{
+    return ir_op(c->p, IRE_MIN, ir_op(c->p, IRE_MAX, v, ir_int(c->p, lo)), ir_int(c->p, Q_MAX));
+}
+
+IrExpr *lower_q_rescale(LowerCtx *c, IrExpr *v, double in_scale, double out_scale,
+                        int32_t out_zero)
+{
+    QuantMultiplier qm = quant_multiplier(in_scale / out_scale);
+    IrExpr *r = ir_requant(c->p, v, ir_int(c->p, qm.multiplier), ir_int(c->p, qm.shift));
+    return lower_q_clamp(c, ir_op(c->p, IRE_ADD, r, ir_int(c->p, out_zero)), Q_MIN);
+}
+
+IrExpr *lower_q_mean(LowerCtx *c, IrExpr *sum, int64_t count)
+{
+    IrProgram *p = c->p;
+    int32_t half = (int32_t)(count / 2);
+    IrExpr *nudged = ir_op(p, IRE_ADD, sum, ir_select_pos(p, sum, ir_int(p, half), ir_int(p, -half)));
+    return ir_op(p, IRE_DIV, nudged, ir_int(p, (int32_t)(count > 0 ? count : 1)));
+}
+
+/* Layer `layer`'s constants as views: views[0] its int8 kernel, [1..3]
+ * its bias, multiplier and shift per channel; names end in `tag`. */
+static void constant_views(LowerCtx *c, int layer, const char *tag, int views[4])
+{
+    IrProgram *p = c->p;
+    const QuantWeights *qw = c->q->qw;
+    const Layer *l = c->m->layers[layer];
+    int64_t channels = l->out.dim[l->out.rank - 1];
+    int64_t kernel = l->kind->quant == QUANT_LINEAR_MAP ? shape_size(&l->params[0].shape) : channels;
+    static const char *const names[4] = {"w", "b", "qm", "qs"};
+    for (int k = 0; k < 4; k++)
+        views[k] = ir_typed_view(p, c->f, arena_printf(&p->arena, "%s%s", names[k], tag),
+                                 VIEW_PARAMS,
+                                 k == 0 ? qw->weights_at[layer] : qw->consts_at[layer] + (k - 1) * channels,
+                                 k == 0 ? kernel : channels, false, k == 0 ? IR_I8 : IR_I32);
+}
+
+void lower_q_epilogue_setup(LowerCtx *c)
+{
+    for (int e = 0; e < c->nepi; e++) {
+        int follower = c->l->epilogue[e] - 1;
+        if (c->q->qw->consts_at[follower] >= 0)
+            constant_views(c, follower, arena_printf(&c->p->arena, "%d", e), c->epi_views[e]);
+    }
+}
+
+IrExpr *lower_q_epilogue(LowerCtx *c, IrExpr *sum, IrIndex channel)
+{
+    IrProgram *p = c->p;
+    const QuantPlan *plan = c->q->plan;
+    if (c->index == plan->head)
+        return sum;
+    int32_t zero = plan->nodes[c->index + 1].zero;
+    IrExpr *v = ir_op(p, IRE_ADD,
+                      ir_requant(p, sum, ir_load(p, c->q->multiplier, channel),
+                                 ir_load(p, c->q->shift, channel)),
+                      ir_int(p, zero));
+    v = lower_q_clamp(c, v, c->l->activation == ACT_RELU && zero > Q_MIN ? zero : Q_MIN);
+    for (int e = 0; e < c->nepi; e++) {
+        const Layer *f = c->m->layers[c->l->epilogue[e] - 1];
+        v = f->kind->epilogue_q(c, e, f, v, channel);
+    }
+    return v;
+}
+
+int lower_q_node(const LowerCtx *c, int e, const Layer *l)
+{
+    return l == c->l ? c->index + 1 : c->l->epilogue[e];
+}
+
+void lower_q_elementwise(LowerCtx *c)
+{
+    IrProgram *p = c->p;
+    const Layer *l = c->l;
+    int64_t ch = l->out.dim[l->out.rank - 1], positions = shape_size(&l->out) / ch;
+    if (c->q->qw->consts_at[c->index] >= 0)
+        constant_views(c, c->index, "", c->epi_views[0]);
+    int pos = ir_var(p, c->f, "pos");
+    IrStmt *outer = ir_for(p, &c->f->body, pos, 0, positions);
+    int k = ir_var(p, c->f, "c");
+    IrStmt *inner = ir_for(p, &outer->body, k, 0, ch);
+    IrIndex at = ix_add_var(ix_var(pos, ch), k, 1);
+    ir_store(p, &inner->body, c->out, at,
+             l->kind->epilogue_q(c, 0, l, ir_load(p, c->in[0], at), ix_var(k, 1)), false);
+}
+
+/* The function of layer `index`, as lower.c's lower_layer_function: the
+ * float head writes its int32 sums to the caller's output, with no
+ * epilogue (its activation is the float predict's). */
+static void lower_layer_q(const Model *m, LowerQuant *q, IrProgram *p, int index)
+{
+    const Layer *l = m->layers[index];
+    char *fname = arena_printf(&p->arena, "layer_%s", l->name);
+    IrFunc *f = ir_func(p, fname, lower_layer_comment(&p->arena, m, l, NULL));
+    bool head = index == q->plan->head;
+    LowerCtx c = {.p = p,
+                  .f = f,
+                  .m = m,
+                  .l = l,
+                  .nin = l->nsrcs,
+                  .act = l->activation,
+                  .nepi = head ? 0 : l->nepilogue,
+                  .index = index,
+                  .q = q};
+    c.in = arena_alloc(&p->arena, (size_t)l->nsrcs * sizeof *c.in);
+    c.in_shape = arena_alloc(&p->arena, (size_t)l->nsrcs * sizeof *c.in_shape);
+    for (int i = 0; i < l->nsrcs; i++) {
+        c.in[i] = lower_node_view(&c, l->srcs[i], lower_source_name(&p->arena, "x", i), false);
+        c.in_shape[i] = model_node_shape(m, l->srcs[i]);
+    }
+    if (head)
+        c.out = ir_typed_view(p, f, "y", VIEW_OUTPUT, 0, shape_size(&l->out), true, IR_I32);
+    else
+        c.out = lower_node_view(&c, l->nepilogue ? l->epilogue[l->nepilogue - 1] : index + 1, "y",
+                                true);
+    q->multiplier = q->shift = -1;
+    if (l->kind->quant == QUANT_LINEAR_MAP) {
+        int views[4];
+        constant_views(&c, index, "", views);
+        c.params[0] = views[0];
+        c.params[1] = views[1];
+        q->multiplier = views[2];
+        q->shift = views[3];
+    }
+    if (l->kind->lower_q)
+        l->kind->lower_q(&c);
+    else
+        l->kind->lower(&c);
+}
+
+void lower_model_q(const Model *m, const QuantPlan *plan, const QuantWeights *qw, IrProgram *p)
+{
+    p->quantized = true;
+    p->output_type = plan->head >= 0 ? IR_I32 : IR_I8;
+    for (int i = 0; i < m->nlayers; i++) {
+        if (m->layers[i]->alias_of >= 0 || (plan->head >= 0 && i > plan->head))
+            continue;
+        LowerQuant *q = arena_alloc(&p->arena, sizeof *q);
+        q->plan = plan;
+        q->qw = qw;
+        int from = p->nfuncs;
+        lower_layer_q(m, q, p, i);
+        ir_tag_layer(p, from, i);
+    }
+}

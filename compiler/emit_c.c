@@ -2069,9 +2069,9 @@ static void emit_requantize(Writer *w)
     line(w, "int right = shift > 0 ? 0 : -shift;");
     line(w, "int64_t mask = ((int64_t)1 << right) - 1, remainder = high & mask;");
     line(w, "int64_t threshold = (mask >> 1) + (high < 0);");
-    line(w, "/* high / 2^right rounded down, then up past the threshold */");
-    line(w,
-         "return (int32_t)((high - remainder) / ((int64_t)1 << right) + (remainder > threshold));");
+    line(w, "/* high / 2^right rounded down (an arithmetic shift, as every C compiler");
+    line(w, " * shifts a negative number and TFLite counts on), then up past the threshold */");
+    line(w, "return (int32_t)((high >> right) + (remainder > threshold));");
     w->indent--;
     line(w, "}");
     blank(w);

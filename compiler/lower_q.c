@@ -42,8 +42,7 @@ IrExpr *lower_q_clamp(LowerCtx *c, IrExpr *v, int32_t lo)
     return ir_op(c->p, IRE_MIN, ir_op(c->p, IRE_MAX, v, ir_int(c->p, lo)), ir_int(c->p, Q_MAX));
 }
 
-IrExpr *lower_q_rescale(LowerCtx *c, IrExpr *v, double in_scale, double out_scale,
-                        int32_t out_zero)
+IrExpr *lower_q_rescale(LowerCtx *c, IrExpr *v, double in_scale, double out_scale, int32_t out_zero)
 {
     QuantMultiplier qm = quant_multiplier(in_scale / out_scale);
     IrExpr *r = ir_requant(c->p, v, ir_int(c->p, qm.multiplier), ir_int(c->p, qm.shift));
@@ -54,7 +53,8 @@ IrExpr *lower_q_mean(LowerCtx *c, IrExpr *sum, int64_t count)
 {
     IrProgram *p = c->p;
     int32_t half = (int32_t)(count / 2);
-    IrExpr *nudged = ir_op(p, IRE_ADD, sum, ir_select_pos(p, sum, ir_int(p, half), ir_int(p, -half)));
+    IrExpr *nudged =
+        ir_op(p, IRE_ADD, sum, ir_select_pos(p, sum, ir_int(p, half), ir_int(p, -half)));
     return ir_op(p, IRE_DIV, nudged, ir_int(p, (int32_t)(count > 0 ? count : 1)));
 }
 
@@ -66,13 +66,14 @@ static void constant_views(LowerCtx *c, int layer, const char *tag, int views[4]
     const QuantWeights *qw = c->q->qw;
     const Layer *l = c->m->layers[layer];
     int64_t channels = l->out.dim[l->out.rank - 1];
-    int64_t kernel = l->kind->quant == QUANT_LINEAR_MAP ? shape_size(&l->params[0].shape) : channels;
+    int64_t kernel =
+        l->kind->quant == QUANT_LINEAR_MAP ? shape_size(&l->params[0].shape) : channels;
     static const char *const names[4] = {"w", "b", "qm", "qs"};
     for (int k = 0; k < 4; k++)
-        views[k] = ir_typed_view(p, c->f, arena_printf(&p->arena, "%s%s", names[k], tag),
-                                 VIEW_PARAMS,
-                                 k == 0 ? qw->weights_at[layer] : qw->consts_at[layer] + (k - 1) * channels,
-                                 k == 0 ? kernel : channels, false, k == 0 ? IR_I8 : IR_I32);
+        views[k] = ir_typed_view(
+            p, c->f, arena_printf(&p->arena, "%s%s", names[k], tag), VIEW_PARAMS,
+            k == 0 ? qw->weights_at[layer] : qw->consts_at[layer] + (k - 1) * channels,
+            k == 0 ? kernel : channels, false, k == 0 ? IR_I8 : IR_I32);
 }
 
 void lower_q_epilogue_setup(LowerCtx *c)
@@ -91,10 +92,10 @@ IrExpr *lower_q_epilogue(LowerCtx *c, IrExpr *sum, IrIndex channel)
     if (c->index == plan->head)
         return sum;
     int32_t zero = plan->nodes[c->index + 1].zero;
-    IrExpr *v = ir_op(p, IRE_ADD,
-                      ir_requant(p, sum, ir_load(p, c->q->multiplier, channel),
-                                 ir_load(p, c->q->shift, channel)),
-                      ir_int(p, zero));
+    IrExpr *v = ir_op(
+        p, IRE_ADD,
+        ir_requant(p, sum, ir_load(p, c->q->multiplier, channel), ir_load(p, c->q->shift, channel)),
+        ir_int(p, zero));
     v = lower_q_clamp(c, v, c->l->activation == ACT_RELU && zero > Q_MIN ? zero : Q_MIN);
     for (int e = 0; e < c->nepi; e++) {
         const Layer *f = c->m->layers[c->l->epilogue[e] - 1];

@@ -16,7 +16,46 @@
 
 #include "model.h"
 
-static float input[MODEL_INPUT_SIZE], output[MODEL_OUTPUT_SIZE];
+static float input[MODEL_INPUT_SIZE];
+
+/* An int8 predictor (cnngen --quantize): the input quantized, then
+ * model_predict_q in integers only; its outputs printed as integers (the
+ * int8 values, or the float head's int32 sums), the same on any CPU. */
+#ifdef MODEL_INT8
+static int8_t qinput[MODEL_INPUT_SIZE];
+#ifdef MODEL_OUTPUT_SUMS
+static int32_t qoutput[MODEL_OUTPUT_SIZE];
+#else
+static int8_t qoutput[MODEL_OUTPUT_SIZE];
+#endif
+
+static void predict(void)
+{
+    model_quantize(input, qinput);
+    model_predict_q(qinput, qoutput);
+}
+
+static void print_outputs(void)
+{
+    for (long i = 0; i < MODEL_OUTPUT_SIZE; i++)
+        printf(i ? " %ld" : "%ld", (long)qoutput[i]);
+    printf("\n");
+}
+#else
+static float output[MODEL_OUTPUT_SIZE];
+
+static void predict(void)
+{
+    model_predict(input, output);
+}
+
+static void print_outputs(void)
+{
+    for (long i = 0; i < MODEL_OUTPUT_SIZE; i++)
+        printf(i ? " %.9g" : "%.9g", (double)output[i]);
+    printf("\n");
+}
+#endif
 
 /* The next sample from F into input; 0 at the end of the file. */
 static int read_sample(FILE *f)
@@ -31,7 +70,7 @@ static int read_sample(FILE *f)
 extern uint32_t __stack_limit[];
 #define STACK_PAINT 0xC5C5C5C5u
 
-/* model_predict, and the bytes of stack it used: every word from the
+/* predict, and the bytes of stack it used: every word from the
  * stack's limit to the stack pointer is painted, and the deepest word
  * the call changed is found after it.  noinline: this frame stays above
  * the painted part. */
@@ -41,7 +80,7 @@ __attribute__((noinline)) static long predict_measuring_stack(void)
     __asm__ volatile("mov %0, sp" : "=r"(sp));
     for (p = __stack_limit; p < sp; p++)
         *p = STACK_PAINT;
-    model_predict(input, output);
+    predict();
     p = __stack_limit;
     while (p < sp && *p == STACK_PAINT)
         p++;
@@ -50,7 +89,7 @@ __attribute__((noinline)) static long predict_measuring_stack(void)
 #else
 static long predict_measuring_stack(void)
 {
-    model_predict(input, output);
+    predict();
     return -1; /* not measured on a host */
 }
 #endif
@@ -68,9 +107,7 @@ int main(int argc, char **argv)
     for (long n = 0; f ? read_sample(f) : n == 0; n++) {
         long used = predict_measuring_stack();
         deepest = used > deepest ? used : deepest;
-        for (long i = 0; i < MODEL_OUTPUT_SIZE; i++)
-            printf(i ? " %.9g" : "%.9g", (double)output[i]);
-        printf("\n");
+        print_outputs();
     }
     if (stack)
         printf("stack: %ld bytes\n", deepest);

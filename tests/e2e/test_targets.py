@@ -24,6 +24,15 @@ aarch64: the same predictors built with aarch64-linux-gnu-gcc (NEON's
          4-float vectors) and run by qemu-aarch64; and the generated
          program's train command, linked against the runtime built for
          AArch64, which ends with the host's weights.
+int8:    every quantizable model's int8 predictor (cnngen --weights --quantize,
+         the ranges the reference calibrates on random data; --oracle is then
+         cnnref_quant.py) on the Cortex-M3 and M4F boards: its integer
+         outputs (examples/cortex-m/predict.c with MODEL_INT8) equal the
+         host build's exactly.  Its object for the Cortex-M0+ and M3, CPUs
+         without an FPU: the layer functions and model_predict_q use no
+         floating point, no soft-float call (the quantize and dequantize
+         around them may); its int8 kernels a quarter of the float weights'
+         flash (and 12 bytes a channel of int32 bias, multiplier and shift).
 train:   examples/seed42.cnn trained on the Cortex-M4F board by
          examples/cortex-m/train_series.c, from a series held in flash: its
          weights equal those of the generated program's train on the host,
@@ -43,7 +52,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from e2e_common import (SKIP, WARNINGS as WARN, has_llvm, model_files,  # noqa: E402
-                        read_safetensors, run)
+                        oracle_batch, read_safetensors, run, write_train_data)
 
 # Cortex-M boards: name -> (QEMU machine, compiler flags)
 BOARDS = {
@@ -629,13 +638,151 @@ def part_train(args):
                   f'{memory[1] if memory else "?"} bytes in .bss')
 
 
+# int8: the boards it runs on, and the CPUs whose objects are checked for floats
+INT8_BOARDS = ('cortex-m3', 'cortex-m4f')
+NO_FPU = {'cortex-m0plus': ['-mcpu=cortex-m0plus', '-mthumb'],
+          'cortex-m3': ['-mcpu=cortex-m3', '-mthumb']}
+FLOAT_HELPER = re.compile(r'__aeabi_(?:[fd]|u?[il]2[fd])|__(?:add|sub|mul|div|fix|float)\w*[sd]f|'
+                          r'^(?:' + '|'.join(sorted(LIBM)) + r')$')
+
+
+def int8_prepare(args, m):
+    """Calibrate (the reference), the int8 C, and the host's integer outputs;
+    (problems, whether the model has an int8 form)."""
+    ranges = os.path.join(m.work, 'ranges.safetensors')
+    if not os.path.exists(ranges):
+        return [], False       # the reference's plan failed: no int8 form (its calibrate said)
+    r = run([args.cnngen, m.path, '--weights', os.path.join(m.work, 'w0.safetensors'),
+             '--quantize', ranges, '--prefix', 'model', '-o', os.path.join(m.work, 'model.c')])
+    if r.returncode == 1:
+        return [], False
+    if r.returncode != 0:
+        return [f'{m.name}: cnngen --quantize failed: {r.stderr[:500]}'], True
+    m.summary = json.loads(run([args.cnngen, m.path, '--summary', '--json']).stdout)
+    size = 1
+    for d in m.summary['input']:
+        size *= d
+    m.inputs = os.path.join(m.work, 'in.txt')
+    write_inputs(m.inputs, size, 2, random.Random(m.seed))
+    exe = os.path.join(m.work, 'host')
+    r = run(['cc', '-O2'] + WARN + ['-I', m.work, os.path.join(args.example, 'predict.c'),
+                                    os.path.join(m.work, 'model.c'), '-lm', '-o', exe])
+    if r.returncode != 0:
+        return [f'{m.name}: the host build failed: {r.stderr[:1000]}'], True
+    r = run([exe, m.inputs])
+    if r.returncode != 0:
+        return [f'{m.name}: the host predictor failed: {r.stderr[:500]}'], True
+    m.host = r.stdout
+    return [], True
+
+
+def int8_functions(code):
+    """{function: its disassembly} of objdump -d -r's text, for the
+    functions of the int8 layers and predict_q."""
+    functions, name = {}, None
+    for line in code.splitlines():
+        head = re.match(r'^[0-9a-f]+ <([^>]+)>:$', line)
+        if head:
+            name = head.group(1)
+            functions[name] = []
+        elif name:
+            functions[name].append(line)
+    return {k: '\n'.join(v) for k, v in functions.items()
+            if k.startswith('model_layer_') or k == 'model_predict_q'}
+
+
+def int8_check_object(args, m, target, flags):
+    """No floating point in the layer functions of the int8 object."""
+    obj = os.path.join(m.work, f'{target}.o')
+    r = run(['arm-none-eabi-gcc'] + flags + ['-O2'] + WARN +
+            ['-ffunction-sections', '-fdata-sections', '-c', os.path.join(m.work, 'model.c'),
+             '-o', obj])
+    if r.returncode != 0:
+        return [f'{m.name} for {target}: model.c does not compile:\n{r.stderr[:2000]}']
+    functions = int8_functions(run(['arm-none-eabi-objdump', '-d', '-r', obj]).stdout)
+    if not any(k.startswith('model_layer_') for k in functions):
+        return [f'{m.name} for {target}: no layer function in the object']
+    problems = []
+    for name, code in sorted(functions.items()):
+        calls = sorted({c for c in re.findall(r'R_ARM_THM_(?:CALL|JUMP24)\s+(\S+)', code)
+                        if FLOAT_HELPER.search(c)})
+        fpu = sorted(set(VFP.findall(code)))
+        if calls or fpu:
+            problems.append(f'{m.name} for {target}: {name} uses floating point: '
+                            f'{", ".join(calls + fpu)}')
+    return problems
+
+
+def int8_flash(m):
+    """The int8 constants against the float weights: (problems, figures)."""
+    syms = symbols('arm-none-eabi-nm', os.path.join(m.work, 'cortex-m3.o'))
+    kernels = syms.get('model_kernels', (0, 0, ''))[1]
+    consts = syms.get('model_qconsts', (0, 0, ''))[1]
+    floats = m.summary['board']['flash_weights_bytes']
+    problems = []
+    if kernels > floats / 4 + 64:
+        problems.append(f'{m.name}: the int8 kernels take {kernels} bytes, more than a quarter '
+                        f'of the float weights\' {floats}')
+    return problems, (floats, kernels, consts)
+
+
+def int8_board(args, m, board):
+    machine, flags = BOARDS[board]
+    elf, problems = arm_build(args, m, board, flags, 'c')
+    if problems:
+        return problems
+    r = run_on_board(machine, elf, ['predict', m.inputs])
+    if r.returncode != 0:
+        return [f'{m.name} on {board}: the board exited {r.returncode}: {r.stdout[-500:]}']
+    if r.stdout != m.host:
+        return [f'{m.name} on {board}: the int8 outputs differ from the host\'s:\n'
+                f'{r.stdout[:300]}\nthe host:\n{m.host[:300]}']
+    return []
+
+
+def part_int8(args, models):
+    if without(['arm-none-eabi-gcc', 'arm-none-eabi-nm', 'arm-none-eabi-objdump',
+                'qemu-system-arm']):
+        return SKIP
+    q = shlex.quote
+    lines = []
+    for m in models:
+        data = os.path.join(m.work, 'calibrate.csv')
+        summary = json.loads(run([args.cnngen, m.path, '--summary', '--json']).stdout)
+        write_train_data(data, summary, random.Random(m.seed))
+        lines.append(f'{q(m.work)}/cal.out {q(m.work)}/cal.err calibrate {q(m.path)} --data '
+                     f'{q(data)} --weights {q(m.work)}/w0.safetensors --save '
+                     f'{q(m.work)}/ranges.safetensors')
+    oracle_batch(args.oracle, lines)
+    problems, quantized = [], []
+    with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
+        for m, (p, has_form) in zip(models, pool.map(lambda m: int8_prepare(args, m), models)):
+            problems += p
+            if has_form and not p:
+                quantized.append(m)
+        jobs = [(m, b) for m in quantized if m.fits_a_board() for b in INT8_BOARDS]
+        for p in pool.map(lambda j: int8_board(args, *j), jobs):
+            problems += p
+        checks = [(m, t, f) for m in quantized for t, f in NO_FPU.items()]
+        for p in pool.map(lambda c: int8_check_object(args, *c), checks):
+            problems += p
+    for m in quantized:
+        p, (floats, kernels, consts) = int8_flash(m)
+        problems += p
+        print(f'{m.name:16} flash: float weights {floats} bytes; int8 kernels {kernels}, '
+              f'int32 constants {consts}')
+    return report(problems, f'{len(quantized)} int8 predictors, {len(jobs)} board runs equal to '
+                  f'the host bit for bit, their layer functions without floating point on '
+                  f'{len(NO_FPU)} FPU-less CPUs')
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--cnngen', required=True)
     ap.add_argument('--oracle', required=True)
     ap.add_argument('--source', required=True, help='the project\'s source tree')
     ap.add_argument('--runtime-lib', required=True, help='where libcnnrt.a is')
-    ap.add_argument('--part', required=True, choices=['boards', 'aarch64', 'train'])
+    ap.add_argument('--part', required=True, choices=['boards', 'aarch64', 'train', 'int8'])
     ap.add_argument('--jobs', type=int, default=os.cpu_count() or 2)
     ap.add_argument('--table', action='store_true',
                     help='boards: also print the footprint table of docs/targets.md')
@@ -650,6 +797,8 @@ def main():
         models = [Model(p, os.path.join(work, str(i)), i)
                   for i, p in enumerate(model_files(args.paths))]
         init_all(args, models)
+        if args.part == 'int8':
+            return part_int8(args, models)
         problems = []
         with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
             for p in pool.map(lambda m: m.prepare(args), models):

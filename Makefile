@@ -6,6 +6,7 @@
 #   make demo       build and run the main example end to end
 #   make check-long 1,000 generated models against the reference
 #   make bench      cnngen against PyTorch on the reference models
+#   make int8-accuracy  float against int8 on Fashion-MNIST and the temperature series
 #   make fuzz       every reader's libFuzzer target, FUZZ_SECONDS (300) each
 #   make format     the C sources in the project's style (clang-format 14)
 #   make install    install into PREFIX (/usr/local)
@@ -19,7 +20,7 @@ FUZZ_SECONDS ?= 300
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build check check-long test asan demo fuzz bench format install clean
+.PHONY: all deps build check check-long test asan demo fuzz bench int8-accuracy format install clean
 
 all: build
 
@@ -48,6 +49,12 @@ check-long: build
 # ONNX2C=PATH (an onnx2c executable or source tree) adds onnx2c beside them.
 bench: build
 	/usr/bin/python3 bench/run_bench.py --cnngen $(BUILD)/cnngen $(if $(ONNX2C),--onnx2c $(ONNX2C))
+
+# The int8 accuracy table of docs/int8.md: trains the models it needs
+# (about 25 minutes on two cores), then float against int8 (issue 17).
+INT8_WORK ?= $(BUILD)/int8-accuracy
+int8-accuracy: build
+	/usr/bin/python3 examples/int8/accuracy.py $(BUILD)/cnngen runtime/include $(BUILD)/libcnnrt.a $(INT8_WORK)
 
 demo: build
 	@sh scripts/demo.sh $(BUILD)

@@ -2000,9 +2000,12 @@ static void emit_blob_lines(Writer *w, const unsigned char *bytes, int64_t count
     }
 }
 
+/* (A model with no linear map has none: pooling and merges only.) */
 static void emit_q_constants(Writer *w, const QuantWeights *qw, const char *P)
 {
     const char *x = w->prefix;
+    if (qw->nconsts == 0)
+        return;
     line(w, "/* The int8 kernels, per output channel symmetric (docs/int8.md). */");
     line(w, "#if defined(__GNUC__)");
     line(w, "#pragma GCC diagnostic push");
@@ -2013,8 +2016,6 @@ static void emit_q_constants(Writer *w, const QuantWeights *qw, const char *P)
     line(w, "    int8_t values[%lld];", (long long)qw->nweights + 1);
     line(w, "} %s_kernels %s_ALIGNED = {", x, P);
     emit_blob_lines(w, (const unsigned char *)qw->weights, qw->nweights);
-    if (qw->nweights == 0)
-        line(w, "    \"\"");
     line(w, "};");
     line(w, "#if defined(__GNUC__)");
     line(w, "#pragma GCC diagnostic pop");

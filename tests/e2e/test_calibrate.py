@@ -4,7 +4,7 @@ the same model, weights and data give the same range for every tensor.
 
     test_calibrate.py --cnngen BIN --oracle cnnref_quant.py --runtime-include DIR
                       --runtime-lib DIR [--sanitize] [--min N] [--series MODEL.cnn]
-                      MODEL.cnn|DIR ...
+                      [--generated N SEED] MODEL.cnn|DIR ...
 
 Each model gets random weights (the reference's init) and random rows of
 training data (a CSV; --series models also a series:FILE:COLUMN:N), and
@@ -224,14 +224,23 @@ def main():
     add_build_arguments(ap, '-O1')
     ap.add_argument('--series', action='append', default=[], metavar='MODEL.cnn',
                     help='also calibrate this model (input [N, 1]) on a series:FILE:value:N')
+    ap.add_argument('--generated', nargs=2, type=int, metavar=('N', 'SEED'),
+                    help='also N models of gen_models.py valid N SEED (those with no int8 '
+                         'form: the same error as the reference\'s)')
     ap.add_argument('--jobs', type=int, default=os.cpu_count() or 2)
-    ap.add_argument('paths', nargs='+')
+    ap.add_argument('paths', nargs='*')
     args = ap.parse_args()
     args.cnngen = os.path.abspath(args.cnngen)
     files = model_files(args.paths)
     rng = random.Random(2468)
     q = shlex.quote
     with tempfile.TemporaryDirectory() as work:
+        if args.generated:
+            generated = os.path.join(work, 'generated')
+            run([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                              'gen_models.py'), 'valid',
+                 str(args.generated[0]), str(args.generated[1]), generated])
+            files += model_files([generated])
         cases, lines = [], []
         for i, source in enumerate(files + args.series):
             d = os.path.join(work, str(i))

@@ -1,0 +1,180 @@
+#!/usr/bin/python3
+"""The int8 accuracy table (issue 17): each model's float accuracy beside
+its int8 predictor's, on held-out data.
+
+    accuracy.py CNNGEN RUNTIME_INCLUDE LIBCNNRT.a WORK_DIR [--quick-epochs N]
+                [--small-weights W.safetensors] [--models quick,small,temperature]
+
+- Fashion-MNIST (Debian's dataset-fashion-mnist): examples/fashion's
+  quick.cnn (trained here, 3 epochs) and small.cnn (trained here, 20
+  epochs, unless --small-weights gives its weights): test accuracy of the
+  float program (eval) and of the int8 predictor, calibrated on the
+  60,000 training images (min-max, and the middle 99.99%).
+- The temperature example (python3-vega-datasets' Seattle series): MAE on
+  the last 20% of the days, the float predictor and the int8 one
+  calibrated on the first 80%.
+
+Prints a Markdown table (docs/int8.md keeps the last one).  Models that
+already have weights in WORK_DIR are not trained again."""
+import argparse
+import gzip
+import os
+import shlex
+import struct
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+EXAMPLES = os.path.dirname(HERE)
+FASHION = '/usr/share/datasets/fashion-mnist'
+SEATTLE = '/usr/lib/python3/dist-packages/vega_datasets/_data/seattle-weather.csv'
+WINDOW = 10
+
+
+def sh(cmd, **kw):
+    print('+ ' + ' '.join(shlex.quote(c) for c in cmd), flush=True)
+    r = subprocess.run(cmd, text=True, capture_output=True, **kw)
+    if r.returncode != 0:
+        sys.exit(f'failed ({r.returncode}): {r.stderr[-2000:]}')
+    return r.stdout
+
+
+def f32(x):
+    """x rounded to float32, as the program's readers hold it."""
+    return struct.unpack('f', struct.pack('f', x))[0]
+
+
+def float_program(args, model, name):
+    c = os.path.join(args.work, name + '.c')
+    exe = os.path.join(args.work, name)
+    sh([args.cnngen, model, '--main', '-o', c])
+    sh(['cc', '-O2', '-fopenmp', c, '-I', args.include, args.lib, '-lz', '-lm', '-o', exe])
+    return exe
+
+
+def int8_program(args, model, weights, ranges, name):
+    c = os.path.join(args.work, name + '.c')
+    exe = os.path.join(args.work, name)
+    sh([args.cnngen, model, '--weights', weights, '--quantize', ranges, '--main', '-o', c])
+    sh(['cc', '-O2', c, '-lm', '-o', exe])
+    return exe
+
+
+def predictions(exe, samples):
+    return [[float(v) for v in line.split(',')]
+            for line in sh([exe, 'predict', samples]).splitlines()]
+
+
+def fashion_test(work):
+    """The 10,000 test images as sample lines (pixels / 255 in float32),
+    and their labels."""
+    path = os.path.join(work, 't10k.txt')
+    labels = list(gzip.open(f'{FASHION}/t10k-labels-idx1-ubyte.gz').read()[8:])
+    if not os.path.exists(path):
+        images = gzip.open(f'{FASHION}/t10k-images-idx3-ubyte.gz').read()[16:]
+        scaled = [repr(f32(f32(b) / f32(255))) for b in range(256)]
+        with open(path, 'w') as f:
+            for k in range(len(labels)):
+                f.write(','.join(scaled[b] for b in images[784 * k:784 * (k + 1)]) + '\n')
+    return path, labels
+
+
+def accuracy(rows, labels):
+    return sum(max(range(len(r)), key=r.__getitem__) == y for r, y in zip(rows, labels)) / \
+        len(labels)
+
+
+def fashion_rows(args, name, epochs, weights):
+    model = os.path.join(EXAMPLES, 'fashion', name + '.cnn')
+    prog = float_program(args, model, name)
+    weights = weights or os.path.join(args.work, name + '.safetensors')
+    if not os.path.exists(weights):
+        sh([prog, 'train', '--data', f'idx:{FASHION}/train', '--save', weights] +
+           (['--epochs', str(epochs)] if epochs else []))
+    out = sh([prog, 'eval', '--data', f'idx:{FASHION}/t10k', '--weights', weights])
+    float_acc = float(out.split('accuracy: ')[1].split()[0])
+    samples, labels = fashion_test(args.work)
+    rows = []
+    for method, extra in (('min-max', []), ('99.99%', ['--percentile', '99.99'])):
+        ranges = os.path.join(args.work, f'{name}-{method[:2]}.ranges.safetensors')
+        sh([prog, 'calibrate', '--data', f'idx:{FASHION}/train', '--weights', weights,
+            '--save', ranges] + extra)
+        q = int8_program(args, model, weights, ranges, f'{name}_int8')
+        rows.append((f'fashion {name}.cnn', f'accuracy, calibrated {method}',
+                     100 * float_acc, 100 * accuracy(predictions(q, samples), labels)))
+    return rows
+
+
+def temperature_rows(args):
+    model = os.path.join(EXAMPLES, 'temperature', 'temperature.cnn')
+    with open(SEATTLE) as f:
+        days = [float(line.split(',')[2]) for line in f.read().splitlines()[1:]]
+    split = len(days) * 8 // 10
+    train = os.path.join(args.work, 'temp_train.csv')
+    with open(train, 'w') as f:
+        f.write('temp_max\n' + ''.join(f'{v}\n' for v in days[:split]))
+    test = days[split - WINDOW:]
+    windows = os.path.join(args.work, 'temp_windows.txt')
+    with open(windows, 'w') as f:
+        for k in range(len(test) - WINDOW):
+            f.write(','.join(str(v) for v in test[k:k + WINDOW]) + '\n')
+    truth = test[WINDOW:]
+    prog = float_program(args, model, 'temperature')
+    weights = os.path.join(args.work, 'temperature.safetensors')
+    if not os.path.exists(weights):
+        sh([prog, 'train', '--data', f'series:{train}:temp_max:{WINDOW}', '--save', weights])
+    alone = os.path.join(args.work, 'temperature_alone')
+    sh([args.cnngen, model, '--weights', weights, '--main', '-o', alone + '.c'])
+    sh(['cc', '-O2', alone + '.c', '-lm', '-o', alone])
+
+    def mae(rows):
+        return sum(abs(r[0] - y) for r, y in zip(rows, truth)) / len(truth)
+
+    float_mae = mae(predictions(alone, windows))
+    rows = []
+    for method, extra in (('min-max', []), ('99.99%', ['--percentile', '99.99'])):
+        ranges = os.path.join(args.work, f'temperature-{method[:2]}.ranges.safetensors')
+        sh([prog, 'calibrate', '--data', f'series:{train}:temp_max:{WINDOW}', '--weights',
+            weights, '--save', ranges] + extra)
+        q = int8_program(args, model, weights, ranges, 'temperature_int8')
+        rows.append(('temperature', f'MAE (C), calibrated {method}', float_mae,
+                     mae(predictions(q, windows))))
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('cnngen')
+    ap.add_argument('include')
+    ap.add_argument('lib')
+    ap.add_argument('work')
+    ap.add_argument('--quick-epochs', type=int, default=3)
+    ap.add_argument('--small-weights')
+    ap.add_argument('--models', default='quick,small,temperature',
+                    help='which of quick, small and temperature (comma-separated)')
+    args = ap.parse_args()
+    args.cnngen, args.lib = os.path.abspath(args.cnngen), os.path.abspath(args.lib)
+    os.makedirs(args.work, exist_ok=True)
+    rows, models = [], args.models.split(',')
+    if os.path.exists(f'{FASHION}/t10k-images-idx3-ubyte.gz'):
+        if 'quick' in models:
+            rows += fashion_rows(args, 'quick', args.quick_epochs, None)
+        if 'small' in models:
+            rows += fashion_rows(args, 'small', None, args.small_weights)
+    else:
+        print(f'(no {FASHION}: apt-get install dataset-fashion-mnist)')
+    if os.path.exists(SEATTLE) and 'temperature' in models:
+        rows += temperature_rows(args)
+    elif not os.path.exists(SEATTLE):
+        print(f'(no {SEATTLE}: apt-get install python3-vega-datasets)')
+    print('\n| model | measure | float | int8 | change |')
+    print('|---|---|---:|---:|---:|')
+    for model, measure, f, q in rows:
+        change = f'{q - f:+.2f} points' if 'accuracy' in measure else f'{100 * (q - f) / f:+.2f}%'
+        print(f'| {model} | {measure} | {f:.2f} | {q:.2f} | {change} |' if 'accuracy' in measure
+              else f'| {model} | {measure} | {f:.4f} | {q:.4f} | {change} |')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

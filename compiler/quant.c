@@ -107,6 +107,16 @@ static QuantNode node_from_range(const float *ranges, int node)
     return q;
 }
 
+/* The products in each of a linear map's sums: its kernel's size over its
+ * output channels.  Each is at most 255 * 127 in magnitude; 2^16 of them
+ * leave room in int32 for the bias. */
+enum { QUANT_MAX_INPUTS = 65536 };
+
+static int64_t linear_map_inputs(const Layer *l)
+{
+    return shape_size(&l->params[0].shape) / l->out.dim[l->out.rank - 1];
+}
+
 /* Layer i's node, or false after the error. */
 static bool plan_layer(Diag *diag, const Model *m, const float *ranges, QuantPlan *plan, int i)
 {
@@ -124,6 +134,13 @@ static bool plan_layer(Diag *diag, const Model *m, const float *ranges, QuantPla
                        "'%s' cannot be quantized: its activation %s is not a clamp (int8 has "
                        "relu and linear; sigmoid, tanh and softmax only at the model's end)",
                        l->name, activation_names[l->activation]);
+            return false;
+        }
+        if (linear_map_inputs(l) > QUANT_MAX_INPUTS) {
+            diag_error(diag, l->loc,
+                       "'%s' cannot be quantized: each of its int32 sums adds %lld products of up "
+                       "to 255 * 127, which can pass 2^31 (at most %d)",
+                       l->name, (long long)linear_map_inputs(l), QUANT_MAX_INPUTS);
             return false;
         }
         if (i == plan->head)

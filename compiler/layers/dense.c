@@ -222,11 +222,36 @@ static void dense_lower_units(LowerCtx *c, int64_t in, int64_t units, int acc)
 
 /* int8: y = requantize(b + sum over i of (x[i] - zero) * W[i][u]), the
  * inputs outer (W's rows in order) and the sums in int32 (docs/int8.md). */
+/* Units beyond this many sum one at a time (a scalar each, W read down a
+ * column): their int32 sums would take too much of the stack. */
+enum { DENSE_Q_LOCAL_UNITS = 4096 };
+
+static void dense_lower_q_columns(LowerCtx *c, int64_t in, int64_t units)
+{
+    IrProgram *p = c->p;
+    IrFunc *f = c->f;
+    lower_epilogue_setup(c);
+    int u = ir_var(p, f, "u");
+    IrBlock *each = &ir_for(p, &f->body, u, 0, units)->body;
+    int t = ir_typed_scalar(p, f, "t", IR_I32);
+    ir_set(p, each, t, SCALAR_DECLARE, ir_load(p, c->params[1], ix_var(u, 1)));
+    int i = ir_var(p, f, "i");
+    IrBlock *rows = &ir_for(p, each, i, 0, in)->body;
+    ir_set(p, rows, t, SCALAR_ADD,
+           ir_op(p, IRE_MUL, lower_q_centred(c, 0, ix_var(i, 1)),
+                 ir_load(p, c->params[0], ix_add_var(ix_var(i, units), u, 1))));
+    ir_store(p, each, c->out, ix_var(u, 1), lower_epilogue(c, ir_ref(p, t), ix_var(u, 1)), false);
+}
+
 static void dense_lower_q(LowerCtx *c)
 {
     IrProgram *p = c->p;
     IrFunc *f = c->f;
     int64_t in = shape_size(c->in_shape[0]), units = c->l->units;
+    if (units > DENSE_Q_LOCAL_UNITS) {
+        dense_lower_q_columns(c, in, units);
+        return;
+    }
     int acc = lower_acc_local(c, "acc", units);
     lower_epilogue_setup(c);
     int u = ir_var(p, f, "u");

@@ -86,6 +86,7 @@ SAME_SCALE = ('maxpool1d', 'maxpool2d', 'maxpool3d', 'avgpool1d', 'avgpool2d', '
               'global_maxpool', 'global_avgpool', 'upsample1d', 'upsample2d', 'upsample3d',
               'flatten', 'dropout', 'linear', 'relu')
 FLOAT_HEADS = ('softmax', 'sigmoid', 'tanh')
+MAX_INPUTS = 65536       # products in a linear map's int32 sum (255 * 127 each)
 FLOAT_NODE = (1.0, 0)   # a float head's node: int32 sums, scaled per channel
 FLOAT_ONLY_AT_END = ("%s is computed in float, so only at the model's end, right after a conv or "
                      'dense layer with a linear activation')
@@ -257,6 +258,11 @@ class QuantizedModel:
                 raise QuantizeError(model, layer, f'its activation {layer.activation} is not a '
                                     'clamp (int8 has relu and linear; sigmoid, tanh and softmax '
                                     "only at the model's end)")
+            inputs = P[layer.kernel].numel() // layer.out_shape[-1]
+            if inputs > MAX_INPUTS:
+                raise QuantizeError(model, layer, f'each of its int32 sums adds {inputs} products '
+                                    f'of up to 255 * 127, which can pass 2^31 (at most '
+                                    f'{MAX_INPUTS})')
             kernel, bias = self.folded(i, layer, P)
             out_name = self.folds[i].name if i in self.folds else layer.name
             out = FLOAT_NODE if i == self.head else activation_params(*ranges[out_name])

@@ -74,7 +74,9 @@ typedef struct {
     LLVMValueRef version_in_use; /* a multiversioned object's choice (i32 ()), or NULL */
     bool contract;               /* multiply-adds as llvm.fmuladd */
     LLVMTypeRef f32, f64, i8, i32, i64, lng, vd, pf32, pi8;
-    LLVMValueRef arena, train, params; /* as float pointers */
+    LLVMValueRef arena, train, params; /* as float pointers (an int8 module's arena: int8) */
+    LLVMValueRef qweights, qconsts;    /* an int8 module's constants (int8, int32 pointers) */
+    LLVMValueRef requantize;           /* its requantization (emit_requantize), once made */
     LLVMValueRef block_arena;          /* predict_batch's blocks' (graph_plan_blocks) */
     LLVMValueRef train_seed, train_step, train_lr;
     LLVMValueRef profile; /* --profile: cnnrt_profile_count[nlayers + 2], else NULL */
@@ -207,6 +209,18 @@ static LLVMValueRef float_array(Gen *g, const char *name, int64_t count)
 
 /* ---- the loop IR ------------------------------------------------------------ */
 
+/* A view's or scalar's element type (ir.h's IrType). */
+static LLVMTypeRef element_type(const Gen *g, IrType t)
+{
+    return t == IR_I8 ? g->i8 : t == IR_I32 ? g->i32 : g->f32;
+}
+
+/* ptr + offset elements of the type */
+static LLVMValueRef typed_at(Gen *g, IrType t, LLVMValueRef ptr, LLVMValueRef offset)
+{
+    return LLVMBuildInBoundsGEP2(g->b, element_type(g, t), ptr, &offset, 1, "");
+}
+
 typedef struct {
     Gen *g;
     const IrFunc *f;
@@ -231,7 +245,12 @@ static LLVMValueRef index_value(FuncGen *x, const IrIndex *ix)
 
 static LLVMValueRef element(FuncGen *x, int view, const IrIndex *ix)
 {
-    return float_at(x->g, x->view[view], index_value(x, ix));
+    return typed_at(x->g, x->f->views[view].type, x->view[view], index_value(x, ix));
+}
+
+static LLVMTypeRef scalar_type(FuncGen *x, int scalar)
+{
+    return element_type(x->g, x->f->scalar_types[scalar]);
 }
 
 /* A vector of `lanes` floats (IrFunc.vreg_lanes, IrExpr.lanes). */
@@ -335,9 +354,34 @@ static LLVMValueRef math_call(FuncGen *x, const char *name, const IrExpr *e)
     return call(g, external(g, name, type), type, &a, 1);
 }
 
+/* int32 arithmetic (an int8 program's): C's, with signed division and
+ * max, min as compare-and-select. */
+static LLVMValueRef int_binary(FuncGen *x, const IrExpr *e)
+{
+    Gen *g = x->g;
+    LLVMValueRef a = expr_value(x, e->a), b = expr_value(x, e->b);
+    switch (e->kind) {
+    case IRE_ADD: return LLVMBuildNSWAdd(g->b, a, b, "");
+    case IRE_SUB: return LLVMBuildNSWSub(g->b, a, b, "");
+    case IRE_MUL: return LLVMBuildNSWMul(g->b, a, b, "");
+    case IRE_DIV: return LLVMBuildSDiv(g->b, a, b, "");
+    case IRE_MAX:
+    case IRE_MIN: {
+        LLVMValueRef cond =
+            LLVMBuildICmp(g->b, e->kind == IRE_MAX ? LLVMIntSGT : LLVMIntSLT, a, b, "");
+        return LLVMBuildSelect(g->b, cond, a, b, "");
+    }
+    default: unreachable();
+    }
+}
+
+static LLVMValueRef requantize_call(FuncGen *x, const IrExpr *e);
+
 static LLVMValueRef binary(FuncGen *x, const IrExpr *e)
 {
     Gen *g = x->g;
+    if (ir_expr_is_int(x->f, e))
+        return int_binary(x, e);
     if (g->contract && e->kind == IRE_ADD && (e->a->kind == IRE_MUL || e->b->kind == IRE_MUL)) {
         const IrExpr *mul = e->a->kind == IRE_MUL ? e->a : e->b;
         const IrExpr *other = mul == e->a ? e->b : e->a;
@@ -361,22 +405,27 @@ static LLVMValueRef expr_value(FuncGen *x, const IrExpr *e)
 {
     Gen *g = x->g;
     switch (e->kind) {
-    case IRE_ICONST:
-    case IRE_REQUANT: unreachable(); /* int8 programs: cnngen writes them as C only */
+    case IRE_ICONST: return i32c(g, e->ivalue);
+    case IRE_REQUANT: return requantize_call(x, e);
     case IRE_CONST: return LLVMConstReal(g->f32, (double)e->value);
     case IRE_LOAD: {
-        LLVMValueRef v = LLVMBuildLoad2(g->b, g->f32, element(x, e->view, &e->index), "");
-        LLVMSetAlignment(v, 4);
-        return v;
+        IrType type = x->f->views[e->view].type;
+        LLVMValueRef v =
+            LLVMBuildLoad2(g->b, element_type(g, type), element(x, e->view, &e->index), "");
+        LLVMSetAlignment(v, type == IR_I8 ? 1 : 4);
+        return type == IR_I8 ? LLVMBuildSExt(g->b, v, g->i32, "") : v; /* int8 reads as int32 */
     }
-    case IRE_SCALAR: return LLVMBuildLoad2(g->b, g->f32, x->scalar[e->scalar], "");
+    case IRE_SCALAR:
+        return LLVMBuildLoad2(g->b, scalar_type(x, e->scalar), x->scalar[e->scalar], "");
     case IRE_ADD:
     case IRE_SUB:
     case IRE_MUL:
     case IRE_DIV:
     case IRE_MAX:
     case IRE_MIN: return binary(x, e);
-    case IRE_NEG: return LLVMBuildFNeg(g->b, expr_value(x, e->a), "");
+    case IRE_NEG:
+        return ir_expr_is_int(x->f, e) ? LLVMBuildNeg(g->b, expr_value(x, e->a), "")
+                                       : LLVMBuildFNeg(g->b, expr_value(x, e->a), "");
     case IRE_EXP: return math_call(x, "expf", e);
     case IRE_TANH: return math_call(x, "tanhf", e);
     case IRE_LOG: return math_call(x, "logf", e);
@@ -387,6 +436,11 @@ static LLVMValueRef expr_value(FuncGen *x, const IrExpr *e)
     }
     case IRE_BATCH: return LLVMBuildSIToFP(g->b, x->n, g->f32, "");
     case IRE_SELECT_POS:
+        if (ir_expr_is_int(x->f, e->a)) {
+            LLVMValueRef cond =
+                LLVMBuildICmp(g->b, LLVMIntSGT, expr_value(x, e->a), i32c(g, 0), "");
+            return LLVMBuildSelect(g->b, cond, expr_value(x, e->b), expr_value(x, e->c), "");
+        }
         return conditional(g, LLVMRealOGT, expr_value(x, e->a), LLVMConstReal(g->f32, 0),
                            expr_value(x, e->b), expr_value(x, e->c));
     case IRE_VREG: return LLVMBuildLoad2(g->b, vreg_type(x, e->scalar), x->vreg[e->scalar], "");
@@ -410,6 +464,8 @@ static LLVMValueRef expr_value(FuncGen *x, const IrExpr *e)
 /* old + value, a multiply-add when value is a product (x += a * b). */
 static LLVMValueRef accumulated(FuncGen *x, LLVMValueRef old, const IrExpr *value)
 {
+    if (ir_expr_is_int(x->f, value))
+        return LLVMBuildNSWAdd(x->g->b, old, expr_value(x, value), "");
     if (x->g->contract && value->kind == IRE_MUL) {
         LLVMValueRef a = expr_value(x, value->a), b = expr_value(x, value->b);
         return multiply_add(x->g, a, b, old);
@@ -512,18 +568,23 @@ static void stmt(FuncGen *x, const IrStmt *s)
     switch (s->kind) {
     case IRS_FOR: loop(x, s); break;
     case IRS_STORE: {
+        IrType type = x->f->views[s->view].type;
         LLVMValueRef ptr = element(x, s->view, &s->index), v;
         if (s->accumulate) {
-            LLVMValueRef old = LLVMBuildLoad2(g->b, g->f32, ptr, "");
-            LLVMSetAlignment(old, 4);
+            LLVMValueRef old = LLVMBuildLoad2(g->b, element_type(g, type), ptr, "");
+            LLVMSetAlignment(old, type == IR_I8 ? 1 : 4);
+            if (type == IR_I8)
+                old = LLVMBuildSExt(g->b, old, g->i32, "");
             v = accumulated(x, old, s->value);
         } else {
             v = expr_value(x, s->value);
         }
-        LLVMSetAlignment(LLVMBuildStore(g->b, v, ptr), 4);
+        if (type == IR_I8) /* the lowering clamped it */
+            v = LLVMBuildTrunc(g->b, v, g->i8, "");
+        LLVMSetAlignment(LLVMBuildStore(g->b, v, ptr), type == IR_I8 ? 1 : 4);
         break;
     }
-    case IRS_SCALAR: set_temporary(x, x->scalar[s->scalar], g->f32, s); break;
+    case IRS_SCALAR: set_temporary(x, x->scalar[s->scalar], scalar_type(x, s->scalar), s); break;
     case IRS_VSET: set_temporary(x, x->vreg[s->scalar], vreg_type(x, s->scalar), s); break;
     case IRS_VSTORE: {
         LLVMValueRef v = LLVMBuildLoad2(g->b, vreg_type(x, s->scalar), x->vreg[s->scalar], "");
@@ -552,7 +613,7 @@ static void build_body(Gen *g, int k)
     LLVMTypeRef *params = xcalloc((size_t)f->nviews + 1, sizeof *params);
     for (int i = 0; i < f->nviews; i++)
         if (used[i] && f->views[i].base != VIEW_LOCAL)
-            params[nargs++] = g->pf32;
+            params[nargs++] = LLVMPointerType(element_type(g, f->views[i].type), 0);
     params[nargs++] = g->i32;
     LLVMTypeRef type = LLVMFunctionType(g->vd, params, (unsigned)nargs, 0);
     free(params);
@@ -578,10 +639,11 @@ static void build_body(Gen *g, int k)
             continue;
         if (f->views[i].base == VIEW_LOCAL) {
             int64_t size = f->views[i].size ? f->views[i].size : 1;
+            LLVMTypeRef elem = element_type(g, f->views[i].type);
             LLVMValueRef a =
-                LLVMBuildAlloca(g->b, LLVMArrayType(g->f32, (unsigned)size), f->views[i].name);
+                LLVMBuildAlloca(g->b, LLVMArrayType(elem, (unsigned)size), f->views[i].name);
             LLVMSetAlignment(a, 32);
-            x.view[i] = LLVMBuildBitCast(g->b, a, g->pf32, "");
+            x.view[i] = LLVMBuildBitCast(g->b, a, LLVMPointerType(elem, 0), "");
             continue;
         }
         x.view[i] = LLVMGetParam(fn, (unsigned)arg);
@@ -592,7 +654,7 @@ static void build_body(Gen *g, int k)
     x.n = LLVMGetParam(fn, (unsigned)arg);
     LLVMSetValueName2(x.n, "n", 1);
     for (int i = 0; i < f->nscalars; i++)
-        x.scalar[i] = LLVMBuildAlloca(g->b, g->f32, f->scalar_names[i]);
+        x.scalar[i] = LLVMBuildAlloca(g->b, scalar_type(&x, i), f->scalar_names[i]);
     for (int i = 0; i < f->nvregs; i++)
         x.vreg[i] = LLVMBuildAlloca(g->b, vreg_type(&x, i), f->vreg_names[i]);
     block(&x, &f->body);
@@ -617,7 +679,8 @@ static LLVMValueRef view_base(Gen *g, const IrView *v, const Bases *at)
     case VIEW_OUTPUT: return at->output;
     case VIEW_TARGET: return at->target;
     case VIEW_ARENA: return at->arena ? at->arena : g->arena;
-    case VIEW_PARAMS: return g->params;
+    case VIEW_PARAMS:
+        return v->type == IR_I8 ? g->qweights : v->type == IR_I32 ? g->qconsts : g->params;
     case VIEW_TRAIN: return g->train;
     case VIEW_LOCAL: break;
     }
@@ -637,7 +700,7 @@ static void call_body(Gen *g, int k, const Bases *at, LLVMValueRef sample)
         if (sample && v->sample_stride)
             offset = LLVMBuildAdd(g->b, offset,
                                   LLVMBuildMul(g->b, sample, i64c(g, v->sample_stride), ""), "");
-        args[nargs++] = float_at(g, view_base(g, v, at), offset);
+        args[nargs++] = typed_at(g, v->type, view_base(g, v, at), offset);
     }
     args[nargs++] = at->n ? at->n : i32c(g, 1);
     call(g, current(g)->bodies[k], current(g)->body_types[k], args, nargs);
@@ -1840,8 +1903,45 @@ static void emit_program_main(Gen *g)
     LLVMBuildRet(g->b, call(g, external(g, "cnnrt_predict_command", rt), rt, args, 9));
 }
 
+/* Every version's functions, one per IrFunc; then the builder is the glue's. */
+static void build_versions(Gen *g)
+{
+    for (int v = 0; v < g->nversions; v++) {
+        Version *version = &g->versions[v];
+        const IrProgram *p = version->p;
+        version->bodies = xcalloc((size_t)p->nfuncs + 1, sizeof *version->bodies);
+        version->body_types = xcalloc((size_t)p->nfuncs + 1, sizeof *version->body_types);
+        version->used = xcalloc((size_t)p->nfuncs + 1, sizeof *version->used);
+        use_version(g, v);
+        for (int k = 0; k < p->nfuncs; k++) {
+            version->used[k] = xcalloc((size_t)p->funcs[k]->nviews + 1, sizeof **version->used);
+            ir_views_used(p->funcs[k], version->used[k]);
+            build_body(g, k);
+        }
+    }
+    use_glue(g);
+}
+
+static void free_versions(Gen *g)
+{
+    for (int v = 0; v < g->nversions; v++) {
+        Version *version = &g->versions[v];
+        for (int k = 0; k < version->p->nfuncs; k++)
+            free(version->used[k]);
+        free(version->used);
+        free(version->bodies);
+        free(version->body_types);
+    }
+}
+
+static void build_module_q(Gen *g);
+
 static void build_module(Gen *g)
 {
+    if (g->o->qplan) {
+        build_module_q(g);
+        return;
+    }
     const Model *m = g->m;
     g->arena = float_array(g, "arena", m->arena_floats);
     if (g->o->profile) {
@@ -1858,20 +1958,7 @@ static void build_module(Gen *g)
         g->train = float_array(g, "train", m->tp.floats);
     parameters(g);
     LLVMValueRef specs = tensor_tables(g);
-    for (int v = 0; v < g->nversions; v++) {
-        Version *version = &g->versions[v];
-        const IrProgram *p = version->p;
-        version->bodies = xcalloc((size_t)p->nfuncs + 1, sizeof *version->bodies);
-        version->body_types = xcalloc((size_t)p->nfuncs + 1, sizeof *version->body_types);
-        version->used = xcalloc((size_t)p->nfuncs + 1, sizeof *version->used);
-        use_version(g, v);
-        for (int k = 0; k < p->nfuncs; k++) {
-            version->used[k] = xcalloc((size_t)p->funcs[k]->nviews + 1, sizeof **version->used);
-            ir_views_used(p->funcs[k], version->used[k]);
-            build_body(g, k);
-        }
-    }
-    use_glue(g);
+    build_versions(g);
     if (g->nversions > 1)
         emit_clone_choice(g);
     emit_predict(g);
@@ -1886,14 +1973,384 @@ static void build_module(Gen *g)
         emit_profile(g, specs, training);
     if (g->o->main)
         emit_program_main(g);
-    for (int v = 0; v < g->nversions; v++) {
-        Version *version = &g->versions[v];
-        for (int k = 0; k < version->p->nfuncs; k++)
-            free(version->used[k]);
-        free(version->used);
-        free(version->bodies);
-        free(version->body_types);
+    free_versions(g);
+}
+
+/* ---- int8 modules (--quantize, docs/int8.md) --------------------------------------
+ * The int8 lowering's functions, as the C backend prints them, and around
+ * them emit_c.c's int8 glue: the constants, predict_q, quantize, predict
+ * and predict_batch, and with --main the program's main. */
+
+static LLVMTypeRef requantize_type(const Gen *g)
+{
+    LLVMTypeRef params[3] = {g->i32, g->i32, g->i32};
+    return LLVMFunctionType(g->i32, params, 3, 0);
+}
+
+static LLVMValueRef requantize_call(FuncGen *x, const IrExpr *e)
+{
+    Gen *g = x->g;
+    LLVMValueRef args[3] = {expr_value(x, e->a), expr_value(x, e->b), expr_value(x, e->c)};
+    return call(g, g->requantize, requantize_type(g), args, 3);
+}
+
+static LLVMValueRef select_i64(Gen *g, LLVMIntPredicate op, LLVMValueRef a, long long b,
+                               LLVMValueRef then, LLVMValueRef otherwise)
+{
+    return LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, op, a, i64c(g, b), ""), then, otherwise, "");
+}
+
+/* emit_c.c's PREFIX_requantize, step for step: TFLite's
+ * MultiplyByQuantizedMultiplier. */
+static void emit_requantize(Gen *g)
+{
+    char *sym = symbol(g, "requantize");
+    LLVMValueRef fn = add_function(g, sym, requantize_type(g), true);
+    free(sym);
+    add_enum_attribute(g, fn, LLVMAttributeFunctionIndex, "alwaysinline");
+    g->requantize = fn;
+    LLVMBuilderRef b = g->b;
+    LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(g->ctx, fn, "entry"));
+    LLVMValueRef x = LLVMBuildSExt(b, LLVMGetParam(fn, 0), g->i64, "");
+    LLVMValueRef q = LLVMBuildSExt(b, LLVMGetParam(fn, 1), g->i64, "");
+    LLVMValueRef shift = LLVMBuildSExt(b, LLVMGetParam(fn, 2), g->i64, "");
+    /* the left shift, saturated at int32's ends (32 places take any
+     * nonzero value past them, and fit in int64) */
+    LLVMValueRef left = select_i64(g, LLVMIntSGT, shift, 0, shift, i64c(g, 0));
+    left = select_i64(g, LLVMIntSGT, left, 32, i64c(g, 32), left);
+    LLVMValueRef a = LLVMBuildShl(b, x, left, "");
+    a = select_i64(g, LLVMIntSGT, a, INT32_MAX, i64c(g, INT32_MAX), a);
+    a = select_i64(g, LLVMIntSLT, a, INT32_MIN, i64c(g, INT32_MIN), a);
+    LLVMValueRef ab = LLVMBuildMul(b, a, q, "");
+    LLVMValueRef nudge =
+        select_i64(g, LLVMIntSGE, ab, 0, i64c(g, 1LL << 30), i64c(g, 1 - (1LL << 30)));
+    LLVMValueRef high = LLVMBuildSDiv(b, LLVMBuildAdd(b, ab, nudge, ""), i64c(g, 1LL << 31), "");
+    LLVMValueRef both_min =
+        LLVMBuildAnd(b, LLVMBuildICmp(b, LLVMIntEQ, a, i64c(g, INT32_MIN), ""),
+                     LLVMBuildICmp(b, LLVMIntEQ, q, i64c(g, INT32_MIN), ""), "");
+    high = LLVMBuildSelect(b, both_min, i64c(g, INT32_MAX), high, "");
+    LLVMValueRef right =
+        select_i64(g, LLVMIntSGT, shift, 0, i64c(g, 0), LLVMBuildNeg(b, shift, ""));
+    LLVMValueRef mask = LLVMBuildSub(b, LLVMBuildShl(b, i64c(g, 1), right, ""), i64c(g, 1), "");
+    LLVMValueRef remainder = LLVMBuildAnd(b, high, mask, "");
+    LLVMValueRef threshold = LLVMBuildAdd(
+        b, LLVMBuildAShr(b, mask, i64c(g, 1), ""),
+        LLVMBuildZExt(b, LLVMBuildICmp(b, LLVMIntSLT, high, i64c(g, 0), ""), g->i64, ""), "");
+    LLVMValueRef up =
+        LLVMBuildZExt(b, LLVMBuildICmp(b, LLVMIntSGT, remainder, threshold, ""), g->i64, "");
+    LLVMValueRef r = LLVMBuildAdd(b, LLVMBuildAShr(b, high, right, ""), up, "");
+    LLVMBuildRet(b, LLVMBuildTrunc(b, r, g->i32, ""));
+}
+
+/* An internal global of the type's array, its initializer init (NULL:
+ * zeros), as a pointer to its elements. */
+static LLVMValueRef typed_global(Gen *g, const char *name, LLVMTypeRef elem, int64_t count,
+                                 LLVMValueRef init)
+{
+    LLVMTypeRef type = init ? LLVMTypeOf(init) : LLVMArrayType(elem, (unsigned)count);
+    char *sym = symbol(g, name);
+    LLVMValueRef v = LLVMAddGlobal(g->mod, type, sym);
+    free(sym);
+    LLVMSetInitializer(v, init ? init : LLVMConstNull(type));
+    LLVMSetLinkage(v, LLVMInternalLinkage);
+    LLVMSetGlobalConstant(v, init != NULL);
+    LLVMSetAlignment(v, 64);
+    return LLVMConstBitCast(v, LLVMPointerType(elem, 0));
+}
+
+static void q_constants(Gen *g)
+{
+    const QuantWeights *qw = g->o->qweights;
+    char *bytes = xcalloc((size_t)qw->nweights + 1, 1);
+    memcpy(bytes, qw->weights, (size_t)qw->nweights);
+    g->qweights =
+        typed_global(g, "kernels", g->i8, 0,
+                     LLVMConstStringInContext(g->ctx, bytes, (unsigned)(qw->nweights + 1), 1));
+    free(bytes);
+    LLVMValueRef *values = xcalloc((size_t)qw->nconsts + 1, sizeof *values);
+    for (int64_t i = 0; i <= qw->nconsts; i++)
+        values[i] = i32c(g, i < qw->nconsts ? qw->consts[i] : 0);
+    g->qconsts = typed_global(g, "qconsts", g->i32, 0,
+                              LLVMConstArray(g->i32, values, (unsigned)(qw->nconsts + 1)));
+    free(values);
+    g->arena = typed_global(g, "arena", g->i8, g->m->arena_floats + 1, NULL);
+}
+
+static LLVMTypeRef q_output_type(const Gen *g)
+{
+    return g->o->qplan->head >= 0 ? g->i32 : g->i8;
+}
+
+/* for (i = 0; i < n; i++) each(i), n > 0 */
+static void for_count(Gen *g, int64_t n, LoopBody each, void *arg)
+{
+    counted_loop(g, i64c(g, 0), i64c(g, n), n <= 0, "i", each, arg);
+}
+
+static LLVMValueRef load_at(Gen *g, LLVMTypeRef type, LLVMValueRef ptr, LLVMValueRef i)
+{
+    return LLVMBuildLoad2(g->b, type, LLVMBuildInBoundsGEP2(g->b, type, ptr, &i, 1, ""), "");
+}
+
+static void store_at(Gen *g, LLVMTypeRef type, LLVMValueRef ptr, LLVMValueRef i, LLVMValueRef v)
+{
+    LLVMBuildStore(g->b, v, LLVMBuildInBoundsGEP2(g->b, type, ptr, &i, 1, ""));
+}
+
+static LLVMValueRef emit_predict_q(Gen *g)
+{
+    LLVMTypeRef params[2] = {g->pi8, LLVMPointerType(q_output_type(g), 0)};
+    LLVMValueRef fn = begin_function(g, "predict_q", g->vd, params, 2, false);
+    Bases at = {LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), NULL, NULL, NULL};
+    for (int k = 0; k < g->p->nfuncs; k++)
+        call_ir_func(g, k, &at);
+    if (g->p->nfuncs == 0)
+        LLVMBuildMemCpy(g->b, at.output, 1, at.input, 1, i64c(g, shape_size(&g->m->input)));
+    LLVMBuildRetVoid(g->b);
+    return fn;
+}
+
+static LLVMValueRef f64c(const Gen *g, double v)
+{
+    return LLVMConstReal(g->f64, v);
+}
+
+/* emit_c.c's PREFIX_quantize for one value: round(x / scale) + zero,
+ * halves away from zero, in double, clamped (NaN: -128). */
+static void quantize_one(Gen *g, LLVMValueRef i, void *arg)
+{
+    LLVMValueRef *io = arg;
+    LLVMBuilderRef b = g->b;
+    const QuantNode *in = &g->o->qplan->nodes[0];
+    LLVMValueRef v = LLVMBuildFDiv(b, LLVMBuildFPExt(b, load_at(g, g->f32, io[0], i), g->f64, ""),
+                                   f64c(g, in->scale), "");
+    LLVMValueRef negative = LLVMBuildFCmp(b, LLVMRealOLT, v, f64c(g, 0), "");
+    LLVMValueRef mag = LLVMBuildSelect(b, negative, LLVMBuildFNeg(b, v, ""), v, "");
+    LLVMTypeRef floor_type;
+    LLVMValueRef floor_fn = intrinsic(g, "llvm.floor", g->f64, &floor_type);
+    LLVMValueRef half = LLVMBuildFAdd(b, mag, f64c(g, 0.5), "");
+    LLVMValueRef r = call(g, floor_fn, floor_type, &half, 1);
+    r = LLVMBuildSelect(b, negative, LLVMBuildFNeg(b, r, ""), r, "");
+    r = LLVMBuildFAdd(b, r, f64c(g, in->zero), "");
+    r = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, r, f64c(g, -128), ""), r, f64c(g, -128),
+                        "");
+    r = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, r, f64c(g, 127), ""), f64c(g, 127), r, "");
+    store_at(g, g->i8, io[1], i, LLVMBuildTrunc(b, LLVMBuildFPToSI(b, r, g->i32, ""), g->i8, ""));
+}
+
+static LLVMValueRef emit_quantize(Gen *g)
+{
+    LLVMTypeRef params[2] = {g->pf32, g->pi8};
+    LLVMValueRef fn = begin_function(g, "quantize", g->vd, params, 2, false);
+    LLVMValueRef io[2] = {LLVMGetParam(fn, 0), LLVMGetParam(fn, 1)};
+    for_count(g, shape_size(&g->m->input), quantize_one, io);
+    LLVMBuildRetVoid(g->b);
+    return fn;
+}
+
+/* quantize, then predict_q into this function's static buffers: the
+ * outputs' pointer. */
+static LLVMValueRef quantize_and_predict(Gen *g, const char *tag, LLVMValueRef input)
+{
+    char name[32];
+    snprintf(name, sizeof name, "%s_q", tag);
+    LLVMValueRef q = typed_global(g, name, g->i8, shape_size(&g->m->input), NULL);
+    snprintf(name, sizeof name, "%s_y", tag);
+    LLVMValueRef y =
+        typed_global(g, name, q_output_type(g), shape_size(model_output_shape(g->m)), NULL);
+    LLVMTypeRef qp[2] = {g->pf32, g->pi8};
+    LLVMValueRef args[2] = {input, q};
+    call(g, public_function(g, "quantize"), LLVMFunctionType(g->vd, qp, 2, 0), args, 2);
+    LLVMTypeRef pp[2] = {g->pi8, LLVMPointerType(q_output_type(g), 0)};
+    LLVMValueRef args2[2] = {q, y};
+    call(g, public_function(g, "predict_q"), LLVMFunctionType(g->vd, pp, 2, 0), args2, 2);
+    return y;
+}
+
+typedef struct {
+    LLVMValueRef y, out, scales, max, sum, row;
+    int64_t channels;
+} Dequantize;
+
+/* out[i] = (y[i] - zero) * scale, or the head's sums times their scales */
+static void dequantize_one(Gen *g, LLVMValueRef i, void *arg)
+{
+    const Dequantize *d = arg;
+    LLVMBuilderRef b = g->b;
+    const QuantPlan *plan = g->o->qplan;
+    LLVMValueRef v;
+    if (plan->head >= 0) {
+        LLVMValueRef scale =
+            load_at(g, g->f32, d->scales, LLVMBuildSRem(b, i, i64c(g, d->channels), ""));
+        v = LLVMBuildFMul(b, LLVMBuildSIToFP(b, load_at(g, g->i32, d->y, i), g->f32, ""), scale,
+                          "");
+    } else {
+        const QuantNode *out = &plan->nodes[g->m->nlayers];
+        LLVMValueRef centred = LLVMBuildSub(
+            b, LLVMBuildSExt(b, load_at(g, g->i8, d->y, i), g->i32, ""), i32c(g, out->zero), "");
+        v = LLVMBuildFMul(b, LLVMBuildSIToFP(b, centred, g->f32, ""),
+                          LLVMConstReal(g->f32, (float)out->scale), "");
     }
+    store_at(g, g->f32, d->out, i, v);
+}
+
+static LLVMValueRef call_f32(Gen *g, const char *name, LLVMValueRef a)
+{
+    LLVMTypeRef type = LLVMFunctionType(g->f32, &g->f32, 1, 0);
+    return call(g, external(g, name, type), type, &a, 1);
+}
+
+/* The float head's sigmoid or tanh: 1 / (1 + exp(-v)), tanh(v). */
+static void activate_one(Gen *g, LLVMValueRef i, void *arg)
+{
+    const Dequantize *d = arg;
+    LLVMBuilderRef b = g->b;
+    LLVMValueRef v = load_at(g, g->f32, d->out, i);
+    if (g->m->layers[g->m->nlayers - 1]->activation == ACT_TANH)
+        v = call_f32(g, "tanhf", v);
+    else
+        v = LLVMBuildFDiv(b, LLVMConstReal(g->f32, 1),
+                          LLVMBuildFAdd(b, LLVMConstReal(g->f32, 1),
+                                        call_f32(g, "expf", LLVMBuildFNeg(b, v, "")), ""),
+                          "");
+    store_at(g, g->f32, d->out, i, v);
+}
+
+/* Softmax over a row of channels, as emit_c.c's float head computes it:
+ * the max, exp(v - max) and their sum, then each over the sum. */
+static void softmax_max(Gen *g, LLVMValueRef c, void *arg)
+{
+    const Dequantize *d = arg;
+    LLVMValueRef v = load_at(g, g->f32, d->out, LLVMBuildAdd(g->b, d->row, c, ""));
+    LLVMValueRef max = LLVMBuildLoad2(g->b, g->f32, d->max, "");
+    LLVMValueRef bigger = LLVMBuildFCmp(g->b, LLVMRealOGT, v, max, "");
+    LLVMBuildStore(g->b, LLVMBuildSelect(g->b, bigger, v, max, ""), d->max);
+}
+
+static void softmax_exp(Gen *g, LLVMValueRef c, void *arg)
+{
+    const Dequantize *d = arg;
+    LLVMValueRef at = LLVMBuildAdd(g->b, d->row, c, "");
+    LLVMValueRef e = call_f32(g, "expf",
+                              LLVMBuildFSub(g->b, load_at(g, g->f32, d->out, at),
+                                            LLVMBuildLoad2(g->b, g->f32, d->max, ""), ""));
+    store_at(g, g->f32, d->out, at, e);
+    LLVMBuildStore(g->b, LLVMBuildFAdd(g->b, LLVMBuildLoad2(g->b, g->f32, d->sum, ""), e, ""),
+                   d->sum);
+}
+
+static void softmax_divide(Gen *g, LLVMValueRef c, void *arg)
+{
+    const Dequantize *d = arg;
+    LLVMValueRef at = LLVMBuildAdd(g->b, d->row, c, "");
+    store_at(g, g->f32, d->out, at,
+             LLVMBuildFDiv(g->b, load_at(g, g->f32, d->out, at),
+                           LLVMBuildLoad2(g->b, g->f32, d->sum, ""), ""));
+}
+
+static void softmax_row(Gen *g, LLVMValueRef r, void *arg)
+{
+    Dequantize d = *(const Dequantize *)arg;
+    d.row = LLVMBuildMul(g->b, r, i64c(g, d.channels), "");
+    LLVMBuildStore(g->b, load_at(g, g->f32, d.out, d.row), d.max);
+    counted_loop(g, i64c(g, 1), i64c(g, d.channels), true, "c", softmax_max, &d);
+    LLVMBuildStore(g->b, LLVMConstReal(g->f32, 0), d.sum);
+    for_count(g, d.channels, softmax_exp, &d);
+    for_count(g, d.channels, softmax_divide, &d);
+}
+
+static LLVMValueRef head_scales(Gen *g, int64_t channels)
+{
+    LLVMValueRef *values = xcalloc((size_t)channels, sizeof *values);
+    for (int64_t c = 0; c < channels; c++)
+        values[c] = LLVMConstReal(g->f32, (float)g->o->qweights->head_scales[c]);
+    LLVMValueRef v = typed_global(g, "head_scales", g->f32, 0,
+                                  LLVMConstArray(g->f32, values, (unsigned)channels));
+    free(values);
+    return v;
+}
+
+/* predict: quantize, predict_q, and the outputs in float. */
+static LLVMValueRef emit_predict_float(Gen *g)
+{
+    const Model *m = g->m;
+    const QuantPlan *plan = g->o->qplan;
+    LLVMTypeRef params[3] = {g->pf32, g->pf32, g->i32};
+    LLVMValueRef fn = begin_function(g, "predict", g->vd, params, 2, false);
+    Dequantize d = {0};
+    d.max = LLVMBuildAlloca(g->b, g->f32, "max");
+    d.sum = LLVMBuildAlloca(g->b, g->f32, "sum");
+    d.out = LLVMGetParam(fn, 1);
+    if (plan->head >= 0) {
+        const Layer *h = m->layers[plan->head];
+        d.channels = h->out.dim[h->out.rank - 1];
+        d.scales = head_scales(g, d.channels);
+    }
+    d.y = quantize_and_predict(g, "predict", LLVMGetParam(fn, 0));
+    int64_t outputs = shape_size(model_output_shape(m));
+    for_count(g, outputs, dequantize_one, &d);
+    if (plan->head >= 0) {
+        if (m->layers[m->nlayers - 1]->activation == ACT_SOFTMAX)
+            for_count(g, outputs / d.channels, softmax_row, &d);
+        else
+            for_count(g, outputs, activate_one, &d);
+    }
+    LLVMBuildRetVoid(g->b);
+
+    LLVMValueRef batch = begin_function(g, "predict_batch", g->vd, params, 3, false);
+    LLVMValueRef a[3] = {LLVMGetParam(batch, 0), LLVMGetParam(batch, 1), fn};
+    loop_to(g, LLVMGetParam(batch, 2), predict_one_sample, a);
+    LLVMBuildRetVoid(g->b);
+    return batch;
+}
+
+static void widen_one(Gen *g, LLVMValueRef i, void *arg)
+{
+    LLVMValueRef *yo = arg;
+    LLVMValueRef v = load_at(g, q_output_type(g), yo[0], i);
+    store_at(g, g->lng, yo[1], i, LLVMBuildSExt(g->b, v, g->lng, ""));
+}
+
+/* main: the runtime's cnnrt_predict_command_int8, with predict_batch and
+ * raw (predict_q's integers, widened to long) for predict --raw. */
+static void emit_main_q(Gen *g, LLVMValueRef predict_batch)
+{
+    const Model *m = g->m;
+    LLVMTypeRef raw_params[2] = {g->pf32, LLVMPointerType(g->lng, 0)};
+    LLVMValueRef raw = begin_function(g, "predict_raw", g->vd, raw_params, 2, true);
+    LLVMValueRef yo[2] = {quantize_and_predict(g, "raw", LLVMGetParam(raw, 0)),
+                          LLVMGetParam(raw, 1)};
+    for_count(g, shape_size(model_output_shape(m)), widen_one, yo);
+    LLVMBuildRetVoid(g->b);
+
+    LLVMTypeRef params[7] = {g->i32, LLVMPointerType(g->pi8, 0), g->pi8, g->i32, g->i32, g->pi8,
+                             g->pi8};
+    LLVMValueRef fn = add_function(g, "main", LLVMFunctionType(g->i32, params, 2, 0), false);
+    LLVMPositionBuilderAtEnd(g->b, LLVMAppendBasicBlockInContext(g->ctx, fn, "entry"));
+    LLVMValueRef args[7] = {LLVMGetParam(fn, 0),
+                            LLVMGetParam(fn, 1),
+                            string_constant(g, m->name),
+                            i32c(g, shape_size(&m->input)),
+                            i32c(g, shape_size(model_output_shape(m))),
+                            LLVMConstBitCast(predict_batch, g->pi8),
+                            LLVMConstBitCast(raw, g->pi8)};
+    LLVMTypeRef rt = LLVMFunctionType(g->i32, params, 7, 0);
+    LLVMBuildRet(g->b, call(g, external(g, "cnnrt_predict_command_int8", rt), rt, args, 7));
+}
+
+static void build_module_q(Gen *g)
+{
+    q_constants(g);
+    emit_requantize(g);
+    build_versions(g);
+    emit_predict_q(g);
+    emit_quantize(g);
+    LLVMValueRef batch = emit_predict_float(g);
+    begin_function(g, "isa", g->pi8, NULL, 0, false);
+    LLVMBuildRet(g->b, string_constant(g, "int8"));
+    if (g->o->main)
+        emit_main_q(g, batch);
+    free_versions(g);
 }
 
 /* ---- the target, the pipeline, the output ------------------------------------------ */

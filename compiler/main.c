@@ -795,9 +795,8 @@ int main(int argc, char **argv)
     if (o.quantize && !o.summary && !o.check && !o.weights)
         return usage_error("%s", "--quantize needs --weights: the int8 kernels are made from "
                                  "them and baked in");
-    if (o.quantize && !o.summary && !o.check && o.emit != EMIT_C)
-        return usage_error("%s", "--quantize writes C (--emit=c): the LLVM backend prints no "
-                                 "int8 code yet");
+    if (o.quantize && !o.summary && !o.check && o.emit != EMIT_C && !emits_llvm(&o))
+        return usage_error("%s", "--quantize writes C, LLVM IR or an object (--emit=c, llvm, obj)");
     if (o.quantize && o.profile)
         return usage_error("%s", "--profile goes with float code, not --quantize");
     if (o.output && (!*o.output || o.output[strlen(o.output) - 1] == '/'))

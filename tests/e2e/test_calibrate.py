@@ -21,10 +21,11 @@ or, for a model that has no int8 form, the same error.  And a few such
 models made for it.
 
 Then the int8 predictor itself (cnngen --weights --quantize --main, a
-standalone C file): on inputs that reach past the calibrated range, its
-predict --raw integers (int8 outputs, or a float head's int32 sums) equal
-the reference's predict --quantize --raw bit for bit, and its float
-outputs the reference's to 1e-5.
+standalone C file, and the LLVM backend's object where it is built in):
+on inputs that reach past the calibrated range, its predict --raw
+integers (int8 outputs, or a float head's int32 sums) equal the
+reference's predict --quantize --raw bit for bit, and its float outputs
+the reference's to 1e-5.
 """
 
 import argparse
@@ -37,9 +38,9 @@ import shlex
 import sys
 import tempfile
 
-from e2e_common import (WARNINGS, add_build_arguments, build_with_runtime, model_files,
-                        oracle_batch, read_safetensors, run, sanitizer_flags, write_safetensors,
-                        write_train_data)
+from e2e_common import (WARNINGS, add_build_arguments, build_with_runtime, has_llvm,
+                        model_files, oracle_batch, read_safetensors, run, sanitizer_flags,
+                        write_safetensors, write_train_data)
 
 PERCENTILE = 99.9
 BINS = 2048
@@ -120,26 +121,47 @@ def write_inputs(path, size, rng, rows=6):
             f.write(','.join('%.6g' % rng.uniform(-1.25, 1.25) for _ in range(size)) + '\n')
 
 
-def int8_predict(args, d):
-    """Build our int8 predictor of d's model and run it on d/x.txt, raw and
-    in floats: (problems, raw text, float text)."""
-    q = os.path.join(d, 'q')
+def int8_build(args, d, backend):
+    """Our int8 predictor of d's model, from the C backend (a standalone
+    file) or the LLVM backend (an object, linked with the runtime for its
+    main): (problems, the program)."""
+    q = os.path.join(d, 'q_' + backend)
+    out = q + ('.c' if backend == 'c' else '.o')
     gen = run([args.cnngen, os.path.join(d, 'model.cnn'), '--weights',
                os.path.join(d, 'w0.safetensors'), '--quantize',
-               os.path.join(d, 'ours.safetensors'), '--main', '-o', q + '.c'])
+               os.path.join(d, 'ours.safetensors'), '--main', '-o', out] +
+              ([] if backend == 'c' else ['--emit=obj']))
     if gen.returncode != 0:
-        return [f'cnngen --quantize failed ({gen.returncode}):\n{gen.stderr}'], None, None
-    cc = run([args.cc] + WARNINGS + shlex.split(args.cflags) + sanitizer_flags(args) +
-             [q + '.c', '-lm', '-o', q])
+        return [f'cnngen --quantize ({backend}) failed ({gen.returncode}):\n{gen.stderr}'], None
+    if backend == 'c':
+        cc = run([args.cc] + WARNINGS + shlex.split(args.cflags) + sanitizer_flags(args) +
+                 [out, '-lm', '-o', q])
+    else:
+        cc = run([args.cc, out, os.path.join(args.runtime_lib, 'libcnnrt.a'), '-lz', '-lm',
+                  '-o', q])
     if cc.returncode != 0:
-        return [f'the int8 C does not compile cleanly:\n{cc.stderr[:3000]}'], None, None
-    outputs = []
-    for extra in (['--raw'], []):
-        r = run([q, 'predict'] + extra + [os.path.join(d, 'x.txt')])
-        if r.returncode != 0:
-            return [f'predict {" ".join(extra)} failed ({r.returncode}):\n{r.stderr}'], None, None
-        outputs.append(r.stdout)
-    return [], outputs[0], outputs[1]
+        return [f'the int8 {backend} does not build cleanly:\n{cc.stderr[:3000]}'], None
+    return [], q
+
+
+def int8_predict(args, d):
+    """Build our int8 predictors of d's model (C, and the LLVM object where
+    cnngen has the backend) and run them on d/x.txt, raw and in floats:
+    (problems, [(backend, raw text, float text)])."""
+    results = []
+    for backend in args.int8_backends:
+        problems, q = int8_build(args, d, backend)
+        if problems:
+            return problems, results
+        outputs = []
+        for extra in (['--raw'], []):
+            r = run([q, 'predict'] + extra + [os.path.join(d, 'x.txt')])
+            if r.returncode != 0:
+                return [f'{backend}: predict {" ".join(extra)} failed ({r.returncode}):\n'
+                        f'{r.stderr}'], results
+            outputs.append(r.stdout)
+        results.append((backend, outputs[0], outputs[1]))
+    return [], results
 
 
 def compare_int8(d, raw, floats):
@@ -231,6 +253,9 @@ def main():
     ap.add_argument('paths', nargs='*')
     args = ap.parse_args()
     args.cnngen = os.path.abspath(args.cnngen)
+    # the LLVM backend's int8 objects too, where it is built in (not under
+    # the sanitizers: the objects are not instrumented)
+    args.int8_backends = ['c'] + (['llvm'] if has_llvm(args.cnngen) and not args.sanitize else [])
     files = model_files(args.paths)
     rng = random.Random(2468)
     q = shlex.quote
@@ -315,20 +340,21 @@ def main():
         with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
             built = list(pool.map(lambda c: int8_predict(args, c[1]), int8_cases))
         predictors = 0
-        for k, ((source, d), (problems, raw, floats)) in enumerate(zip(int8_cases, built)):
+        for k, ((source, d), (problems, results)) in enumerate(zip(int8_cases, built)):
             if int8_codes[2 * k:2 * k + 2] != ['0', '0']:
                 problems = problems + ['the reference\'s int8 predict failed']
-            elif raw is not None:
-                problems = compare_int8(d, raw, floats)
+            for backend, raw, floats in results:
+                problems += [f'{backend}: {p}' for p in compare_int8(d, raw, floats)]
             predictors += not problems
             report(source, problems)
         failures = len(failed)
         errors = error_checks(args, work)
         for p in errors:
             print('FAIL ' + p.replace('\n', '\n  '))
+    backends = ' and '.join(args.int8_backends)
     print(f'{len(cases)} models calibrated, {tensors} tensors; {quantized} int8 plans, the '
-          f'others the same errors; {predictors} int8 predictors bit for bit the reference\'s; '
-          f'the command\'s errors: '
+          f'others the same errors; {predictors} int8 predictors ({backends}) bit for bit the '
+          f'reference\'s; the command\'s errors: '
           f'{"all as expected" if not errors else f"{len(errors)} wrong"}')
     if len(cases) - failures < args.min:
         print(f'too few models agree: {len(cases) - failures} < {args.min}')

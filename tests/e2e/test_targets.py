@@ -29,7 +29,7 @@ int8:    every quantizable model's int8 predictor (cnngen --weights --quantize,
          cnnref_quant.py) on the Cortex-M3 and M4F boards: its integer
          outputs (examples/cortex-m/predict.c with MODEL_INT8) equal the
          host build's exactly.  Its object for the Cortex-M0+ and M3, CPUs
-         without an FPU: the layer functions and model_predict_q use no
+         without an FPU (from gcc, and from the LLVM backend where it is in): the layer functions and model_predict_q use no
          floating point, no soft-float call (the quantize and dequantize
          around them may); its int8 kernels a quarter of the float weights'
          flash (and 12 bytes a channel of int32 bias, multiplier and shift).
@@ -691,14 +691,26 @@ def int8_functions(code):
             if k.startswith('model_layer_') or k == 'model_predict_q'}
 
 
-def int8_check_object(args, m, target, flags):
-    """No floating point in the layer functions of the int8 object."""
-    obj = os.path.join(m.work, f'{target}.o')
-    r = run(['arm-none-eabi-gcc'] + flags + ['-O2'] + WARN +
-            ['-ffunction-sections', '-fdata-sections', '-c', os.path.join(m.work, 'model.c'),
-             '-o', obj])
+# the LLVM backend's triples for the FPU-less CPUs
+NO_FPU_TRIPLES = {'cortex-m0plus': 'thumbv6m-none-eabi', 'cortex-m3': 'thumbv7m-none-eabi'}
+
+
+def int8_check_object(args, m, target, flags, backend):
+    """No floating point in the layer functions of the int8 object (its C
+    built by gcc, or the LLVM backend's)."""
+    if backend == 'c':
+        obj = os.path.join(m.work, f'{target}.o')
+        r = run(['arm-none-eabi-gcc'] + flags + ['-O2'] + WARN +
+                ['-ffunction-sections', '-fdata-sections', '-c',
+                 os.path.join(m.work, 'model.c'), '-o', obj])
+    else:
+        obj = os.path.join(m.work, f'{target}-llvm.o')
+        r = run([args.cnngen, m.path, '--weights', os.path.join(m.work, 'w0.safetensors'),
+                 '--quantize', os.path.join(m.work, 'ranges.safetensors'), '--prefix', 'model',
+                 '--emit=obj', '--target', NO_FPU_TRIPLES[target], '-o', obj])
+        target += ' (LLVM object)'
     if r.returncode != 0:
-        return [f'{m.name} for {target}: model.c does not compile:\n{r.stderr[:2000]}']
+        return [f'{m.name} for {target}: the model does not build:\n{r.stderr[:2000]}']
     functions = int8_functions(run(['arm-none-eabi-objdump', '-d', '-r', obj]).stdout)
     if not any(k.startswith('model_layer_') for k in functions):
         return [f'{m.name} for {target}: no layer function in the object']
@@ -763,7 +775,8 @@ def part_int8(args, models):
         jobs = [(m, b) for m in quantized if m.fits_a_board() for b in INT8_BOARDS]
         for p in pool.map(lambda j: int8_board(args, *j), jobs):
             problems += p
-        checks = [(m, t, f) for m in quantized for t, f in NO_FPU.items()]
+        backends = ['c'] + (['llvm'] if has_llvm(args.cnngen) else [])
+        checks = [(m, t, f, b) for m in quantized for t, f in NO_FPU.items() for b in backends]
         for p in pool.map(lambda c: int8_check_object(args, *c), checks):
             problems += p
     for m in quantized:
@@ -773,7 +786,7 @@ def part_int8(args, models):
               f'int32 constants {consts}')
     return report(problems, f'{len(quantized)} int8 predictors, {len(jobs)} board runs equal to '
                   f'the host bit for bit, their layer functions without floating point on '
-                  f'{len(NO_FPU)} FPU-less CPUs')
+                  f'{len(NO_FPU)} FPU-less CPUs ({" and ".join(backends)})')
 
 
 def main():

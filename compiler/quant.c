@@ -206,8 +206,10 @@ bool quant_plan(Diag *diag, const Model *m, const float *ranges, Arena *arena, Q
 QuantMultiplier quant_multiplier(double m)
 {
     QuantMultiplier q = {0, 0};
-    if (m == 0)
+    if (m == 0 || m != m)
         return q;
+    if (isinf(m)) /* scales that underflowed (ranges of denormals): the largest there is */
+        return (QuantMultiplier){INT32_MAX, 127};
     int shift;
     double fraction = frexp(m, &shift);
     double r = round_half_away(fraction * 2147483648.0);
@@ -224,6 +226,8 @@ QuantMultiplier quant_multiplier(double m)
 
 static int32_t saturate_int32(double v)
 {
+    if (v != v) /* 0 / 0, where the scales underflowed */
+        return 0;
     return v < INT32_MIN ? INT32_MIN : v > INT32_MAX ? INT32_MAX : (int32_t)v;
 }
 

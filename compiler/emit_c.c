@@ -569,6 +569,41 @@ static int64_t target_size(const Model *m)
 static void emit_c_header_q(FILE *out, const Model *m, const EmitOptions *o);
 static void emit_c_source_q(FILE *out, const Model *m, const IrProgram *p, const EmitOptions *o);
 
+/* OUT.h's first lines: the banner, the include guard, stddef.h. */
+static void open_header(Writer *w, const Model *m, const EmitOptions *o)
+{
+    banner(w, m, o);
+    line(w, "#ifndef CNNGEN_%s_H", w->macro_prefix);
+    line(w, "#define CNNGEN_%s_H", w->macro_prefix);
+    blank(w);
+    line(w, "#include <stddef.h>");
+}
+
+static void extern_c(Writer *w, bool open)
+{
+    line(w, "#ifdef __cplusplus");
+    line(w, open ? "extern \"C\" {" : "}");
+    line(w, "#endif");
+    blank(w);
+}
+
+/* OUT.c's first lines: the banner, OUT.h (or, written to stdout, its
+ * text), the C library's headers. */
+static void open_source(Writer *w, const Model *m, const EmitOptions *o)
+{
+    banner(w, m, o);
+    blank(w);
+    if (o->header_name)
+        line(w, "#include \"%s\"", o->header_name);
+    else
+        emit_c_header(w->out, m, o);
+    blank(w);
+    line(w, "#include <math.h>");
+    line(w, "#include <stdio.h>");
+    line(w, "#include <stdlib.h>");
+    line(w, "#include <string.h>");
+}
+
 void emit_c_header(FILE *out, const Model *m, const EmitOptions *o)
 {
     if (o->qplan) {
@@ -577,11 +612,7 @@ void emit_c_header(FILE *out, const Model *m, const EmitOptions *o)
     }
     char *P = upper(o->prefix);
     Writer w = {out, 0, o->prefix, P, "", "", o->inline_all, o->profile, false, m->nlayers, NULL};
-    banner(&w, m, o);
-    line(&w, "#ifndef CNNGEN_%s_H", P);
-    line(&w, "#define CNNGEN_%s_H", P);
-    blank(&w);
-    line(&w, "#include <stddef.h>");
+    open_header(&w, m, o);
     if (o->profile)
         line(&w, "#include <stdio.h>");
     blank(&w);
@@ -612,10 +643,7 @@ void emit_c_header(FILE *out, const Model *m, const EmitOptions *o)
         line(&w, "#define %s_TRAIN_BYTES (4 * %s_TRAIN_FLOATS)", P, P);
     }
     blank(&w);
-    line(&w, "#ifdef __cplusplus");
-    line(&w, "extern \"C\" {");
-    line(&w, "#endif");
-    blank(&w);
+    extern_c(&w, true);
     line(&w, "/* One sample: INPUT_SIZE floats in, OUTPUT_SIZE floats out. */");
     line(&w, "void %s_predict(const float *input, float *output);", o->prefix);
     line(&w, "/* The same through a workspace of WORKSPACE_BYTES, aligned for float, that");
@@ -693,10 +721,7 @@ void emit_c_header(FILE *out, const Model *m, const EmitOptions *o)
         line(&w, "void %s_profile_reset(void);", o->prefix);
     }
     blank(&w);
-    line(&w, "#ifdef __cplusplus");
-    line(&w, "}");
-    line(&w, "#endif");
-    blank(&w);
+    extern_c(&w, false);
     line(&w, "#endif");
     free(P);
 }
@@ -707,43 +732,62 @@ void emit_c_header(FILE *out, const Model *m, const EmitOptions *o)
  * reads them back as floats (exact: the bytes are the floats). */
 enum { BAKED_DECIMAL_MAX = 65536 };
 
-static void emit_weight_blob(Writer *w, const float *weights, int64_t count, const char *P)
+/* gcc's -pedantic warns of strings longer than C99's 4095 bytes. */
+static void overlength_strings(Writer *w, bool allow)
 {
-    line(w, "#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__");
-    line(w, "#error \"the baked weights below are little-endian floats\"");
-    line(w, "#endif");
     line(w, "#if defined(__GNUC__)");
-    line(w, "#pragma GCC diagnostic push");
-    line(w, "#pragma GCC diagnostic ignored \"-Woverlength-strings\"");
+    if (allow) {
+        line(w, "#pragma GCC diagnostic push");
+        line(w, "#pragma GCC diagnostic ignored \"-Woverlength-strings\"");
+    } else {
+        line(w, "#pragma GCC diagnostic pop");
+    }
     line(w, "#endif");
-    line(w, "static const union {");
-    line(w, "    unsigned char bytes[4 * (%s_PARAM_COUNT + 1)];", P);
-    line(w, "    float values[%s_PARAM_COUNT + 1];", P);
-    line(w, "} %s_weights %s_ALIGNED = {", w->prefix, P);
+}
+
+/* Lines of at most 64 bytes of a string: compilers read millions of
+ * bytes of a string in a second, where as many decimal constants take
+ * half a minute. */
+static void emit_blob_lines(Writer *w, const unsigned char *bytes, int64_t count)
+{
     static const char hex[] = "0123456789abcdef";
-    char text[16 * 16 + 8]; /* 16 floats a line, \xNN per byte */
-    for (int64_t i = 0; i < count; i += 16) {
+    char text[64 * 4 + 8];
+    for (int64_t i = 0; i < count; i += 64) {
         char *t = text;
         *t++ = '"';
-        for (int64_t j = i; j < i + 16 && j < count; j++) {
-            uint32_t bits;
-            memcpy(&bits, &weights[j], sizeof bits);
-            for (int k = 0; k < 4; k++) {
-                unsigned byte = (bits >> (8 * k)) & 0xFF;
-                *t++ = '\\';
-                *t++ = 'x';
-                *t++ = hex[byte >> 4];
-                *t++ = hex[byte & 15];
-            }
+        for (int64_t j = i; j < i + 64 && j < count; j++) {
+            *t++ = '\\';
+            *t++ = 'x';
+            *t++ = hex[bytes[j] >> 4];
+            *t++ = hex[bytes[j] & 15];
         }
         *t++ = '"';
         *t = '\0';
         line(w, "    %s", text);
     }
-    line(w, "};");
-    line(w, "#if defined(__GNUC__)");
-    line(w, "#pragma GCC diagnostic pop");
+}
+
+static void emit_weight_blob(Writer *w, const float *weights, int64_t count, const char *P)
+{
+    line(w, "#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__");
+    line(w, "#error \"the baked weights below are little-endian floats\"");
     line(w, "#endif");
+    overlength_strings(w, true);
+    line(w, "static const union {");
+    line(w, "    unsigned char bytes[4 * (%s_PARAM_COUNT + 1)];", P);
+    line(w, "    float values[%s_PARAM_COUNT + 1];", P);
+    line(w, "} %s_weights %s_ALIGNED = {", w->prefix, P);
+    unsigned char *bytes = xmalloc(4 * (size_t)count + 1);
+    for (int64_t j = 0; j < count; j++) {
+        uint32_t bits;
+        memcpy(&bits, &weights[j], sizeof bits);
+        for (int k = 0; k < 4; k++)
+            bytes[4 * j + k] = (unsigned char)(bits >> (8 * k));
+    }
+    emit_blob_lines(w, bytes, 4 * count);
+    free(bytes);
+    line(w, "};");
+    overlength_strings(w, false);
     line(w, "static const float *const %s_params = %s_weights.values;", w->prefix, w->prefix);
 }
 
@@ -1001,6 +1045,17 @@ static void emit_predict_blocks(Writer *w, const char *P, bool clones, long long
     line(w, "}");
 }
 
+/* predict_batch's loop over its samples, one at a time. */
+static void emit_batch_loop(Writer *w)
+{
+    const char *P = w->macro_prefix;
+    line(w, "    for (int i = 0; i < n; i++)");
+    line(w,
+         "        %s_predict(input + (size_t)i * %s_INPUT_SIZE, output + (size_t)i * "
+         "%s_OUTPUT_SIZE);",
+         w->prefix, P, P);
+}
+
 /* predict through the static arena, and a batch: sample by sample, on
  * OpenMP's threads when built with -fopenmp and the batch holds enough
  * work to pay for them (a parallel region costs microseconds), each
@@ -1043,11 +1098,7 @@ static void emit_predict_batch(Writer *w, const Model *m, const char *P, bool bl
         line(w, "    }");
         line(w, "#endif");
     }
-    line(w, "    for (int i = 0; i < n; i++)");
-    line(w,
-         "        %s_predict(input + (size_t)i * %s_INPUT_SIZE, output + (size_t)i * "
-         "%s_OUTPUT_SIZE);",
-         x, P, P);
+    emit_batch_loop(w);
     line(w, "}");
 }
 
@@ -1754,17 +1805,7 @@ void emit_c_source(FILE *out, const Model *m, const IrProgram *programs, int npr
     Writer w = {out, 0, o->prefix, P, "", "", o->inline_all, o->profile, false, m->nlayers, NULL};
     bool clones = nprograms > 1, training = emit_includes_training(m, o);
     bool blocks = has_block_functions(programs, nprograms);
-    banner(&w, m, o);
-    blank(&w);
-    if (o->header_name)
-        line(&w, "#include \"%s\"", o->header_name);
-    else
-        emit_c_header(out, m, o);
-    blank(&w);
-    line(&w, "#include <math.h>");
-    line(&w, "#include <stdio.h>");
-    line(&w, "#include <stdlib.h>");
-    line(&w, "#include <string.h>");
+    open_source(&w, m, o);
     if (!o->weights)
         line(&w, "#include \"cnnrt.h\"");
     if (blocks) {
@@ -1927,11 +1968,7 @@ static void emit_c_header_q(FILE *out, const Model *m, const EmitOptions *o)
     Writer w = {out, 0, o->prefix, P, "", "", false, false, false, m->nlayers, NULL};
     const QuantPlan *plan = o->qplan;
     const QuantWeights *qw = o->qweights;
-    banner(&w, m, o);
-    line(&w, "#ifndef CNNGEN_%s_H", P);
-    line(&w, "#define CNNGEN_%s_H", P);
-    blank(&w);
-    line(&w, "#include <stddef.h>");
+    open_header(&w, m, o);
     line(&w, "#include <stdint.h>");
     blank(&w);
     line(&w, "#define %s_INPUT_SIZE %lld   /* values per sample, channels-last */", P,
@@ -1954,10 +1991,7 @@ static void emit_c_header_q(FILE *out, const Model *m, const EmitOptions *o)
     line(&w, "#define %s_ARENA_BYTES %lld   /* static int8 activations */", P,
          (long long)m->arena_floats);
     blank(&w);
-    line(&w, "#ifdef __cplusplus");
-    line(&w, "extern \"C\" {");
-    line(&w, "#endif");
-    blank(&w);
+    extern_c(&w, true);
     line(&w, "/* One sample in integers only: INPUT_SIZE int8 values in (quantized as");
     line(&w, " * INPUT_SCALE and INPUT_ZERO_POINT say), OUTPUT_SIZE out. */");
     line(&w, "void %s_predict_q(const int8_t *input, %s *output);", o->prefix, q_output_type(o));
@@ -1970,34 +2004,9 @@ static void emit_c_header_q(FILE *out, const Model *m, const EmitOptions *o)
     line(&w, "/* \"int8\": the code in use. */");
     line(&w, "const char *%s_isa(void);", o->prefix);
     blank(&w);
-    line(&w, "#ifdef __cplusplus");
-    line(&w, "}");
-    line(&w, "#endif");
-    blank(&w);
+    extern_c(&w, false);
     line(&w, "#endif");
     free(P);
-}
-
-/* Lines of at most 64 bytes of a string: compilers read millions of
- * bytes of a string in a second, where as many decimal constants take
- * half a minute. */
-static void emit_blob_lines(Writer *w, const unsigned char *bytes, int64_t count)
-{
-    static const char hex[] = "0123456789abcdef";
-    char text[64 * 4 + 8];
-    for (int64_t i = 0; i < count; i += 64) {
-        char *t = text;
-        *t++ = '"';
-        for (int64_t j = i; j < i + 64 && j < count; j++) {
-            *t++ = '\\';
-            *t++ = 'x';
-            *t++ = hex[bytes[j] >> 4];
-            *t++ = hex[bytes[j] & 15];
-        }
-        *t++ = '"';
-        *t = '\0';
-        line(w, "    %s", text);
-    }
 }
 
 /* (A model with no linear map has none: pooling and merges only.) */
@@ -2007,19 +2016,14 @@ static void emit_q_constants(Writer *w, const QuantWeights *qw, const char *P)
     if (qw->nconsts == 0)
         return;
     line(w, "/* The int8 kernels, per output channel symmetric (docs/int8.md). */");
-    line(w, "#if defined(__GNUC__)");
-    line(w, "#pragma GCC diagnostic push");
-    line(w, "#pragma GCC diagnostic ignored \"-Woverlength-strings\"");
-    line(w, "#endif");
+    overlength_strings(w, true);
     line(w, "static const union {");
     line(w, "    unsigned char bytes[%lld];", (long long)qw->nweights + 1);
     line(w, "    int8_t values[%lld];", (long long)qw->nweights + 1);
     line(w, "} %s_kernels %s_ALIGNED = {", x, P);
     emit_blob_lines(w, (const unsigned char *)qw->weights, qw->nweights);
     line(w, "};");
-    line(w, "#if defined(__GNUC__)");
-    line(w, "#pragma GCC diagnostic pop");
-    line(w, "#endif");
+    overlength_strings(w, false);
     line(w, "static const int8_t *const %s_qweights = %s_kernels.values;", x, x);
     line(w, "/* Per output channel of each map: the int32 bias, then the requantization's");
     line(w, " * multiplier and shift. */");
@@ -2161,6 +2165,17 @@ static void emit_float_head(Writer *w, const Model *m, const QuantPlan *plan,
     blank(w);
 }
 
+/* The input quantized and predict_q's outputs in y, static buffers of
+ * the function (predict is not reentrant: one static arena). */
+static void emit_quantize_and_predict(Writer *w, const EmitOptions *o)
+{
+    const char *x = w->prefix, *P = w->macro_prefix;
+    line(w, "static int8_t q[%s_INPUT_SIZE];", P);
+    line(w, "static %s y[%s_OUTPUT_SIZE];", q_output_type(o), P);
+    line(w, "%s_quantize(input, q);", x);
+    line(w, "%s_predict_q(q, y);", x);
+}
+
 static void emit_predict_float_q(Writer *w, const EmitOptions *o)
 {
     const char *x = w->prefix, *P = w->macro_prefix;
@@ -2168,10 +2183,7 @@ static void emit_predict_float_q(Writer *w, const EmitOptions *o)
     line(w, "void %s_predict(const float *input, float *output)", x);
     line(w, "{");
     w->indent++;
-    line(w, "static int8_t q[%s_INPUT_SIZE];", P);
-    line(w, "static %s y[%s_OUTPUT_SIZE];", q_output_type(o), P);
-    line(w, "%s_quantize(input, q);", x);
-    line(w, "%s_predict_q(q, y);", x);
+    emit_quantize_and_predict(w, o);
     if (head) {
         line(w, "%s_float_head(y, output);", x);
     } else {
@@ -2184,11 +2196,7 @@ static void emit_predict_float_q(Writer *w, const EmitOptions *o)
     blank(w);
     line(w, "void %s_predict_batch(const float *input, float *output, int n)", x);
     line(w, "{");
-    line(w, "    for (int i = 0; i < n; i++)");
-    line(w,
-         "        %s_predict(input + (size_t)i * %s_INPUT_SIZE, output + (size_t)i * "
-         "%s_OUTPUT_SIZE);",
-         x, P, P);
+    emit_batch_loop(w);
     line(w, "}");
     blank(w);
     line(w, "const char *%s_isa(void)", x);
@@ -2210,10 +2218,7 @@ static void emit_main_q(Writer *w, const Model *m, const EmitOptions *o)
     line(w, "static void %s_predict_raw(const float *input, long *output)", x);
     line(w, "{");
     w->indent++;
-    line(w, "static int8_t q[%s_INPUT_SIZE];", P);
-    line(w, "static %s y[%s_OUTPUT_SIZE];", q_output_type(o), P);
-    line(w, "%s_quantize(input, q);", x);
-    line(w, "%s_predict_q(q, y);", x);
+    emit_quantize_and_predict(w, o);
     line(w, "for (int i = 0; i < %s_OUTPUT_SIZE; i++)", P);
     line(w, "    output[i] = y[i];");
     w->indent--;
@@ -2232,17 +2237,7 @@ static void emit_c_source_q(FILE *out, const Model *m, const IrProgram *p, const
 {
     char *P = upper(o->prefix);
     Writer w = {out, 0, o->prefix, P, "", "", false, false, false, m->nlayers, p};
-    banner(&w, m, o);
-    blank(&w);
-    if (o->header_name)
-        line(&w, "#include \"%s\"", o->header_name);
-    else
-        emit_c_header_q(out, m, o);
-    blank(&w);
-    line(&w, "#include <math.h>");
-    line(&w, "#include <stdio.h>");
-    line(&w, "#include <stdlib.h>");
-    line(&w, "#include <string.h>");
+    open_source(&w, m, o);
     blank(&w);
     line(&w, "#if defined(__GNUC__)");
     line(&w, "#define %s_LAYER static __attribute__((noinline))", P);

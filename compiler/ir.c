@@ -196,13 +196,18 @@ IrExpr *ir_int(IrProgram *p, int32_t value)
     return e;
 }
 
+static IrExpr *ternary(IrProgram *p, IrExprKind kind, IrExpr *a, IrExpr *b, IrExpr *c)
+{
+    IrExpr *e = new_expr(p, kind);
+    e->a = a;
+    e->b = b;
+    e->c = c;
+    return e;
+}
+
 IrExpr *ir_requant(IrProgram *p, IrExpr *sum, IrExpr *multiplier, IrExpr *shift)
 {
-    IrExpr *e = new_expr(p, IRE_REQUANT);
-    e->a = sum;
-    e->b = multiplier;
-    e->c = shift;
-    return e;
+    return ternary(p, IRE_REQUANT, sum, multiplier, shift);
 }
 
 bool ir_expr_is_int(const IrFunc *f, const IrExpr *e)
@@ -249,11 +254,7 @@ IrExpr *ir_op(IrProgram *p, IrExprKind kind, IrExpr *a, IrExpr *b)
 
 IrExpr *ir_select_pos(IrProgram *p, IrExpr *cond, IrExpr *then, IrExpr *otherwise)
 {
-    IrExpr *e = new_expr(p, IRE_SELECT_POS);
-    e->a = cond;
-    e->b = then;
-    e->c = otherwise;
-    return e;
+    return ternary(p, IRE_SELECT_POS, cond, then, otherwise);
 }
 
 static IrStmt *append(IrProgram *p, IrBlock *b, IrStmtKind kind)

@@ -129,6 +129,37 @@ IrExpr *lower_epilogue(LowerCtx *c, IrExpr *v, IrIndex channel)
     return v;
 }
 
+LowerCtx lower_layer_ctx(IrProgram *p, IrFunc *f, const Model *m, int index)
+{
+    const Layer *l = m->layers[index];
+    LowerCtx c = {.p = p,
+                  .f = f,
+                  .m = m,
+                  .l = l,
+                  .nin = l->nsrcs,
+                  .act = l->activation,
+                  .nepi = l->nepilogue,
+                  .index = index};
+    return c;
+}
+
+void lower_source_views(LowerCtx *c)
+{
+    const Layer *l = c->l;
+    Arena *a = &c->p->arena;
+    c->in = arena_alloc(a, (size_t)l->nsrcs * sizeof *c->in);
+    c->in_shape = arena_alloc(a, (size_t)l->nsrcs * sizeof *c->in_shape);
+    for (int i = 0; i < l->nsrcs; i++) {
+        c->in[i] = lower_node_view(c, l->srcs[i], lower_source_name(a, "x", i), false);
+        c->in_shape[i] = model_node_shape(c->m, l->srcs[i]);
+    }
+}
+
+int lower_output_node(const Layer *l, int index)
+{
+    return l->nepilogue ? l->epilogue[l->nepilogue - 1] : index + 1;
+}
+
 const char *lower_source_name(Arena *a, const char *stem, int i)
 {
     return i == 0 ? stem : arena_printf(a, "%s%d", stem, i);
@@ -189,22 +220,9 @@ static void lower_layer_function(const Model *m, IrProgram *p, int index, bool b
     char *comment = lower_layer_comment(&p->arena, m, l, NULL);
     IrFunc *f = block ? ir_train_func(p, fname, comment, PHASE_PREDICT_BLOCK, false)
                       : ir_func(p, fname, comment);
-    LowerCtx c = {.p = p,
-                  .f = f,
-                  .m = m,
-                  .l = l,
-                  .nin = l->nsrcs,
-                  .act = l->activation,
-                  .nepi = l->nepilogue,
-                  .index = index};
-    c.in = arena_alloc(&p->arena, (size_t)l->nsrcs * sizeof *c.in);
-    c.in_shape = arena_alloc(&p->arena, (size_t)l->nsrcs * sizeof *c.in_shape);
-    for (int i = 0; i < l->nsrcs; i++) {
-        c.in[i] = lower_node_view(&c, l->srcs[i], lower_source_name(&p->arena, "x", i), false);
-        c.in_shape[i] = model_node_shape(m, l->srcs[i]);
-    }
-    c.out =
-        lower_node_view(&c, l->nepilogue ? l->epilogue[l->nepilogue - 1] : index + 1, "y", true);
+    LowerCtx c = lower_layer_ctx(p, f, m, index);
+    lower_source_views(&c);
+    c.out = lower_node_view(&c, lower_output_node(l, index), "y", true);
     for (int k = 0; k < l->nparams; k++)
         c.params[k] = ir_view(p, f, lower_param_name(l, k), VIEW_PARAMS, l->params[k].offset,
                               shape_size(&l->params[k].shape), false);

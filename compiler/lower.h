@@ -118,6 +118,12 @@ int lower_lanes_dividing(const IrProgram *p, int64_t n);
 int lower_lanes_within(const IrProgram *p, int64_t n);
 /* y = x, element by element (a layer that is the identity here). */
 void lower_copy(LowerCtx *c);
+/* The context of function f computing layer `index` (no views yet). */
+LowerCtx lower_layer_ctx(IrProgram *p, IrFunc *f, const Model *m, int index);
+/* c->in and c->in_shape: a view of each source of c's layer. */
+void lower_source_views(LowerCtx *c);
+/* The node a layer's function writes: its own, or its last fused follower's. */
+int lower_output_node(const Layer *l, int index);
 /* The view of a node's values in c's function: the model input, the
  * caller's output, or the arena; of the program's element type. */
 int lower_node_view(LowerCtx *c, int node, const char *name, bool written);

@@ -134,26 +134,15 @@ static void lower_layer_q(const Model *m, LowerQuant *q, IrProgram *p, int index
     char *fname = arena_printf(&p->arena, "layer_%s", l->name);
     IrFunc *f = ir_func(p, fname, lower_layer_comment(&p->arena, m, l, NULL));
     bool head = index == q->plan->head;
-    LowerCtx c = {.p = p,
-                  .f = f,
-                  .m = m,
-                  .l = l,
-                  .nin = l->nsrcs,
-                  .act = l->activation,
-                  .nepi = head ? 0 : l->nepilogue,
-                  .index = index,
-                  .q = q};
-    c.in = arena_alloc(&p->arena, (size_t)l->nsrcs * sizeof *c.in);
-    c.in_shape = arena_alloc(&p->arena, (size_t)l->nsrcs * sizeof *c.in_shape);
-    for (int i = 0; i < l->nsrcs; i++) {
-        c.in[i] = lower_node_view(&c, l->srcs[i], lower_source_name(&p->arena, "x", i), false);
-        c.in_shape[i] = model_node_shape(m, l->srcs[i]);
-    }
+    LowerCtx c = lower_layer_ctx(p, f, m, index);
+    c.q = q;
+    if (head)
+        c.nepi = 0;
+    lower_source_views(&c);
     if (head)
         c.out = ir_typed_view(p, f, "y", VIEW_OUTPUT, 0, shape_size(&l->out), true, IR_I32);
     else
-        c.out = lower_node_view(&c, l->nepilogue ? l->epilogue[l->nepilogue - 1] : index + 1, "y",
-                                true);
+        c.out = lower_node_view(&c, lower_output_node(l, index), "y", true);
     q->multiplier = q->shift = -1;
     if (l->kind->quant == QUANT_LINEAR_MAP) {
         int views[4];

@@ -209,15 +209,27 @@ static void dense_lower_units(LowerCtx *c, int64_t in, int64_t units, int acc)
     IrFunc *f = c->f;
     int u = ir_var(p, f, "u");
     IrBlock *each = &ir_for(p, &f->body, u, 0, units)->body;
-    int t = ir_scalar(p, f, "t");
+    int t = ir_typed_scalar(p, f, "t", c->q ? IR_I32 : IR_F32);
     ir_set(p, each, t, SCALAR_DECLARE,
-           c->l->use_bias ? ir_load(p, c->params[1], ix_var(u, 1)) : ir_num(p, 0.0f));
+           c->l->use_bias || c->q ? ir_load(p, c->params[1], ix_var(u, 1)) : ir_num(p, 0.0f));
     int i = ir_var(p, f, "i");
     IrBlock *rows = &ir_for(p, each, i, 0, in)->body;
+    IrExpr *x = c->q ? lower_q_centred(c, 0, ix_var(i, 1)) : ir_load(p, c->in[0], ix_var(i, 1));
     ir_set(p, rows, t, SCALAR_ADD,
-           ir_op(p, IRE_MUL, ir_load(p, c->in[0], ix_var(i, 1)),
-                 ir_load(p, c->params[0], ix_add_var(ix_var(i, units), u, 1))));
-    ir_store(p, each, acc, ix_var(u, 1), ir_ref(p, t), false);
+           ir_op(p, IRE_MUL, x, ir_load(p, c->params[0], ix_add_var(ix_var(i, units), u, 1))));
+    /* an int8 function: each unit's sum straight to the output */
+    IrExpr *sum = c->q ? lower_epilogue(c, ir_ref(p, t), ix_var(u, 1)) : ir_ref(p, t);
+    ir_store(p, each, acc, ix_var(u, 1), sum, false);
+}
+
+/* y[u] = the epilogue of sum u (the activation; requantized in int8) */
+static void dense_store_outputs(LowerCtx *c, int acc, int64_t units)
+{
+    IrProgram *p = c->p;
+    int u = ir_var(p, c->f, "u");
+    IrStmt *out = ir_for(p, &c->f->body, u, 0, units);
+    ir_store(p, &out->body, c->out, ix_var(u, 1),
+             lower_epilogue(c, ir_load(p, acc, ix_var(u, 1)), ix_var(u, 1)), false);
 }
 
 /* int8: y = requantize(b + sum over i of (x[i] - zero) * W[i][u]), the
@@ -226,30 +238,14 @@ static void dense_lower_units(LowerCtx *c, int64_t in, int64_t units, int acc)
  * column): their int32 sums would take too much of the stack. */
 enum { DENSE_Q_LOCAL_UNITS = 4096 };
 
-static void dense_lower_q_columns(LowerCtx *c, int64_t in, int64_t units)
-{
-    IrProgram *p = c->p;
-    IrFunc *f = c->f;
-    lower_epilogue_setup(c);
-    int u = ir_var(p, f, "u");
-    IrBlock *each = &ir_for(p, &f->body, u, 0, units)->body;
-    int t = ir_typed_scalar(p, f, "t", IR_I32);
-    ir_set(p, each, t, SCALAR_DECLARE, ir_load(p, c->params[1], ix_var(u, 1)));
-    int i = ir_var(p, f, "i");
-    IrBlock *rows = &ir_for(p, each, i, 0, in)->body;
-    ir_set(p, rows, t, SCALAR_ADD,
-           ir_op(p, IRE_MUL, lower_q_centred(c, 0, ix_var(i, 1)),
-                 ir_load(p, c->params[0], ix_add_var(ix_var(i, units), u, 1))));
-    ir_store(p, each, c->out, ix_var(u, 1), lower_epilogue(c, ir_ref(p, t), ix_var(u, 1)), false);
-}
-
 static void dense_lower_q(LowerCtx *c)
 {
     IrProgram *p = c->p;
     IrFunc *f = c->f;
     int64_t in = shape_size(c->in_shape[0]), units = c->l->units;
     if (units > DENSE_Q_LOCAL_UNITS) {
-        dense_lower_q_columns(c, in, units);
+        lower_epilogue_setup(c);
+        dense_lower_units(c, in, units, c->out);
         return;
     }
     int acc = lower_acc_local(c, "acc", units);
@@ -267,10 +263,7 @@ static void dense_lower_q(LowerCtx *c)
              ir_op(p, IRE_MUL, ir_ref(p, x),
                    ir_load(p, c->params[0], ix_add_var(ix_var(i, units), u2, 1))),
              true);
-    int u3 = ir_var(p, f, "u");
-    IrStmt *out = ir_for(p, &f->body, u3, 0, units);
-    ir_store(p, &out->body, c->out, ix_var(u3, 1),
-             lower_epilogue(c, ir_load(p, acc, ix_var(u3, 1)), ix_var(u3, 1)), false);
+    dense_store_outputs(c, acc, units);
 }
 
 /* Units beyond this many accumulate in the output itself: a local array
@@ -353,10 +346,7 @@ static void dense_lower(LowerCtx *c)
                        ir_load(p, c->params[0], ix_add_var(ix_var(i, units), u2, 1))),
                  true);
     }
-    int u3 = ir_var(p, f, "u");
-    IrStmt *out = ir_for(p, &f->body, u3, 0, units);
-    ir_store(p, &out->body, c->out, ix_var(u3, 1),
-             lower_epilogue(c, ir_load(p, acc, ix_var(u3, 1)), ix_var(u3, 1)), false);
+    dense_store_outputs(c, acc, units);
     lower_output_softmax(c);
 }
 

@@ -121,6 +121,26 @@ def write_inputs(path, size, samples, rng):
             f.write(' '.join('%.6g' % rng.uniform(-1, 1) for _ in range(size)) + '\n')
 
 
+def host_predictor(args, m, cflags):
+    """M's summary and inputs, and examples/cortex-m's predict.c with M's
+    model.c built for this machine and run on them: (problems, its output)."""
+    m.summary = json.loads(run([args.cnngen, m.path, '--summary', '--json']).stdout)
+    size = 1
+    for d in m.summary['input']:
+        size *= d
+    m.inputs = os.path.join(m.work, 'in.txt')
+    write_inputs(m.inputs, size, 2, random.Random(m.seed))
+    exe = os.path.join(m.work, 'host')
+    r = run(['cc', '-O2'] + cflags + WARN + ['-I', m.work, os.path.join(args.example, 'predict.c'),
+                                             os.path.join(m.work, 'model.c'), '-lm', '-o', exe])
+    if r.returncode != 0:
+        return [f'{m.name}: the host build failed: {r.stderr[:1000]}'], None
+    r = run([exe, m.inputs])
+    if r.returncode != 0:
+        return [f'{m.name}: the host predictor failed: {r.stderr[:500]}'], None
+    return [], r.stdout
+
+
 class Model:
     """A model's baked predictor, generated once and built for each target."""
 
@@ -142,24 +162,11 @@ class Model:
                  '-o', os.path.join(self.work, 'model.c')])
         if r.returncode != 0:
             return [f'{self.name}: cnngen failed: {r.stderr[:500]}']
-        self.summary = json.loads(run([args.cnngen, self.path, '--summary', '--json']).stdout)
-        size = 1
-        for d in self.summary['input']:
-            size *= d
-        self.inputs = os.path.join(self.work, 'in.txt')
-        write_inputs(self.inputs, size, 2, random.Random(self.seed))
-        exe = os.path.join(self.work, 'host')
         # the host's build of the plain loops, as a Cortex-M builds them (and quick to compile)
-        r = run(['cc', '-O2', '-DCNNGEN_PORTABLE'] + WARN +
-                ['-I', self.work, os.path.join(args.example, 'predict.c'),
-                 os.path.join(self.work, 'model.c'), '-lm', '-o', exe])
-        if r.returncode != 0:
-            return [f'{self.name}: the host build failed: {r.stderr[:1000]}']
-        r = run([exe, self.inputs])
-        if r.returncode != 0:
-            return [f'{self.name}: the host predictor failed: {r.stderr[:500]}']
-        self.host = outputs_of(r.stdout)
-        return []
+        problems, out = host_predictor(args, self, ['-DCNNGEN_PORTABLE'])
+        if not problems:
+            self.host = outputs_of(out)
+        return problems
 
     def fits_a_board(self):
         b = self.summary['board']
@@ -658,22 +665,8 @@ def int8_prepare(args, m):
         return [], False
     if r.returncode != 0:
         return [f'{m.name}: cnngen --quantize failed: {r.stderr[:500]}'], True
-    m.summary = json.loads(run([args.cnngen, m.path, '--summary', '--json']).stdout)
-    size = 1
-    for d in m.summary['input']:
-        size *= d
-    m.inputs = os.path.join(m.work, 'in.txt')
-    write_inputs(m.inputs, size, 2, random.Random(m.seed))
-    exe = os.path.join(m.work, 'host')
-    r = run(['cc', '-O2'] + WARN + ['-I', m.work, os.path.join(args.example, 'predict.c'),
-                                    os.path.join(m.work, 'model.c'), '-lm', '-o', exe])
-    if r.returncode != 0:
-        return [f'{m.name}: the host build failed: {r.stderr[:1000]}'], True
-    r = run([exe, m.inputs])
-    if r.returncode != 0:
-        return [f'{m.name}: the host predictor failed: {r.stderr[:500]}'], True
-    m.host = r.stdout
-    return [], True
+    problems, m.host = host_predictor(args, m, [])
+    return problems, True
 
 
 def int8_functions(code):

@@ -66,8 +66,7 @@ static void constant_views(LowerCtx *c, int layer, const char *tag, int views[4]
     const QuantWeights *qw = c->q->qw;
     const Layer *l = c->m->layers[layer];
     int64_t channels = l->out.dim[l->out.rank - 1];
-    int64_t kernel =
-        l->kind->quant == QUANT_LINEAR_MAP ? shape_size(&l->params[0].shape) : channels;
+    int64_t kernel = quant_kernel_size(c->m, c->q->plan, layer);
     static const char *const names[4] = {"w", "b", "qm", "qs"};
     for (int k = 0; k < 4; k++)
         views[k] = ir_typed_view(

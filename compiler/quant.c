@@ -167,6 +167,18 @@ static bool plan_layer(Diag *diag, const Model *m, const float *ranges, QuantPla
     return false;
 }
 
+int64_t quant_kernel_size(const Model *m, const QuantPlan *plan, int i)
+{
+    const Layer *l = m->layers[i];
+    if (plan->head >= 0 && i > plan->head)
+        return 0;
+    if (l->kind->quant == QUANT_LINEAR_MAP)
+        return shape_size(&l->params[0].shape);
+    if (l->kind->quant == QUANT_FOLDS && plan->nodes[i + 1].kind == QNODE_RANGE)
+        return l->out.dim[l->out.rank - 1];
+    return 0;
+}
+
 /* The int8 kernels and, per output channel, an int32 bias, multiplier
  * and shift (a batchnorm of its own: one int8 weight a channel); the
  * activations one byte each in the float plan's arena. */
@@ -175,11 +187,9 @@ static void plan_sizes(const Model *m, QuantPlan *plan)
     plan->param_bytes = 0;
     for (int i = 0; i < m->nlayers; i++) {
         const Layer *l = m->layers[i];
-        int64_t channels = l->out.dim[l->out.rank - 1];
-        if (l->kind->quant == QUANT_LINEAR_MAP)
-            plan->param_bytes += shape_size(&l->params[0].shape) + 12 * channels;
-        else if (l->kind->quant == QUANT_FOLDS && plan->nodes[i + 1].kind == QNODE_RANGE)
-            plan->param_bytes += 13 * channels;
+        int64_t kernel = quant_kernel_size(m, plan, i);
+        if (kernel > 0)
+            plan->param_bytes += kernel + 12 * l->out.dim[l->out.rank - 1];
     }
     plan->activation_bytes = m->arena_floats;
 }
@@ -316,17 +326,6 @@ static void quantize_batchnorm(const Model *m, const QuantPlan *plan, const floa
     free(shift);
 }
 
-/* Whether layer i has int8 constants: a linear map, or a batchnorm that
- * is a map of its own. */
-static bool has_constants(const Model *m, const QuantPlan *plan, int i)
-{
-    const Layer *l = m->layers[i];
-    if (plan->head >= 0 && i > plan->head)
-        return false;
-    return l->kind->quant == QUANT_LINEAR_MAP ||
-           (l->kind->quant == QUANT_FOLDS && plan->nodes[i + 1].kind == QNODE_RANGE);
-}
-
 void quant_weights(const Model *m, const QuantPlan *plan, const float *params, Arena *arena,
                    QuantWeights *qw)
 {
@@ -336,14 +335,13 @@ void quant_weights(const Model *m, const QuantPlan *plan, const float *params, A
     for (int i = 0; i < m->nlayers; i++) {
         const Layer *l = m->layers[i];
         qw->weights_at[i] = qw->consts_at[i] = -1;
-        if (!has_constants(m, plan, i))
+        int64_t kernel = quant_kernel_size(m, plan, i);
+        if (kernel == 0)
             continue;
-        int64_t channels = l->out.dim[l->out.rank - 1];
         qw->weights_at[i] = qw->nweights;
         qw->consts_at[i] = qw->nconsts;
-        qw->nweights +=
-            l->kind->quant == QUANT_LINEAR_MAP ? shape_size(&l->params[0].shape) : channels;
-        qw->nconsts += 3 * channels;
+        qw->nweights += kernel;
+        qw->nconsts += 3 * l->out.dim[l->out.rank - 1];
     }
     qw->weights = arena_alloc(arena, (size_t)qw->nweights + 1);
     qw->consts = arena_alloc(arena, sizeof *qw->consts * (size_t)(qw->nconsts + 1));

@@ -73,6 +73,10 @@ typedef struct {
     double *head_scales; /* per channel of the float head's output */
 } QuantWeights;
 
+/* The int8 kernel's elements of layer i: a linear map's kernel, a
+ * batchnorm of its own's one weight a channel; 0: it has no constants. */
+int64_t quant_kernel_size(const Model *m, const QuantPlan *plan, int i);
+
 /* The constants of the plan's model from its float parameters (the
  * parameter block, model order); they live in arena. */
 void quant_weights(const Model *m, const QuantPlan *plan, const float *params, Arena *arena,

@@ -210,12 +210,13 @@ static int cnnrt_predict_lines_with(FILE *in, const char *where, int input_size,
                                     FILE *err)
 {
     float *x = (float *)malloc(sizeof(float) * (size_t)input_size + 1);
-    float *y = (float *)malloc(sizeof(long) * (size_t)output_size + 1);
+    float *y = (float *)malloc(sizeof(float) * (size_t)output_size + 1);
+    long *integers = raw ? (long *)malloc(sizeof(long) * (size_t)output_size + 1) : NULL;
     char *line = NULL;
     size_t cap = 0;
     long lineno = 0, len = 0;
     int status = 0;
-    if (!x || !y) {
+    if (!x || !y || (raw && !integers)) {
         fprintf(err, "%s: error: out of memory\n", where);
         status = 1;
     }
@@ -241,8 +242,8 @@ static int cnnrt_predict_lines_with(FILE *in, const char *where, int input_size,
         if (got < 0) {
             status = 1;
         } else if (got > 0 && raw) {
-            raw(x, (long *)(void *)y);
-            cnnrt_print_raw(out, (const long *)(const void *)y, output_size);
+            raw(x, integers);
+            cnnrt_print_raw(out, integers, output_size);
         } else if (got > 0) {
             predict(x, y, 1);
             cnnrt_print_outputs(out, y, 1, output_size);
@@ -265,6 +266,7 @@ static int cnnrt_predict_lines_with(FILE *in, const char *where, int input_size,
     free(line);
     free(x);
     free(y);
+    free(integers);
     return status;
 }
 

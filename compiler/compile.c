@@ -46,8 +46,12 @@ bool compile_lower(const Model *m, const CompileOptions *o, IrProgram *p)
     return train;
 }
 
-void compile_lower_q(const Model *m, const QuantPlan *plan, const QuantWeights *qw, IrProgram *p)
+void compile_lower_q(const Model *m, const QuantPlan *plan, const QuantWeights *qw,
+                     const CompileOptions *o, int dot_offset, IrProgram *p)
 {
+    p->vector_width = o->vector_width;
+    p->vector_registers = o->vector_registers;
+    p->dot_offset = dot_offset;
     lower_model_q(m, plan, qw, p);
     ir_unroll(p, 8);
 }

@@ -40,6 +40,7 @@ typedef struct {
  * static memory indexable with int. */
 bool compile_lower(const Model *m, const CompileOptions *o, IrProgram *p);
 /* The int8 plan's model -> its loop IR in p (docs/int8.md): lower, passes. */
-void compile_lower_q(const Model *m, const QuantPlan *plan, const QuantWeights *qw, IrProgram *p);
+void compile_lower_q(const Model *m, const QuantPlan *plan, const QuantWeights *qw,
+                     const CompileOptions *o, int dot_offset, IrProgram *p);
 
 #endif

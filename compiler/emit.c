@@ -7,10 +7,19 @@
  * SSE 16; "generic" is GNU C's 4-float vectors on any target (SSE2 on
  * x86-64, NEON on AArch64), "scalar" plain loops for other compilers. */
 const EmitClone emit_clones[EMIT_CLONE_COUNT] = {
-    {"avx512", 16, 32},
-    {"avx2", 8, 16},
-    {"generic", 4, 16},
-    {"scalar", 0, 16},
+    {"avx512", 16, 32, 0},
+    {"avx2", 8, 16, 0},
+    {"generic", 4, 16, 0},
+    {"scalar", 0, 16, 0},
+};
+
+/* vpdpbusd takes the input as unsigned bytes (x + 128, folded into the
+ * biases); AVX2's vpmaddubsw takes it signed (its sign moved onto the
+ * weight, so that no pair of products saturates 16 bits). */
+const EmitClone emit_clones_q[EMIT_QCLONE_COUNT] = {
+    {"vnni", 16, 32, 128},
+    {"avx2", 8, 16, 0},
+    {"scalar", 0, 16, 0},
 };
 
 /* Up to 2,000 FLOPs and 256 floats of activations: a sample takes tens

@@ -39,10 +39,15 @@ bool emit_small_model(const Model *m);
 typedef struct {
     const char *name;     /* PREFIX_isa() and CNNGEN_ISA call it so */
     int lanes, registers; /* the lowering's vector width and register count */
+    int dot_offset;       /* an int8 clone's IRE_VDOT4 offset */
 } EmitClone;
 
 enum { EMIT_CLONE_COUNT = 4 };
 extern const EmitClone emit_clones[EMIT_CLONE_COUNT];
+/* An int8 predictor's clones (docs/int8.md), best first: AVX-512 VNNI,
+ * AVX2, plain loops; lanes count int32 sums. */
+enum { EMIT_QCLONE_COUNT = 3 };
+extern const EmitClone emit_clones_q[EMIT_QCLONE_COUNT];
 
 /* Whether the output has training code (not with baked weights or --no-train). */
 bool emit_includes_training(const Model *m, const EmitOptions *o);

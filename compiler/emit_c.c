@@ -153,6 +153,34 @@ static void print_conditional(ExprCtx *x, const IrExpr *a, const char *op, const
     strbuf_printf(x->b, ")");
 }
 
+/* The lanes of an int32 vector expression (an int8 program's kernels);
+ * 0 for anything else. */
+static int int_vector_lanes(const IrFunc *f, const IrExpr *e)
+{
+    switch (e->kind) {
+    case IRE_VREG: return f->vreg_types[e->scalar] == IR_I32 ? f->vreg_lanes[e->scalar] : 0;
+    case IRE_VDOT4: return e->lanes;
+    case IRE_REQUANT:
+    case IRE_ADD:
+    case IRE_SUB:
+    case IRE_MAX:
+    case IRE_MIN: return int_vector_lanes(f, e->a);
+    default: return 0;
+    }
+}
+
+/* A vector temporary's C type: PREFIX_vecN of floats, PREFIX_i32xN and
+ * PREFIX_i8xN of an int8 program's kernels. */
+static void print_vreg_type(StrBuf *b, const Writer *w, const IrFunc *f, int v)
+{
+    IrType t = f->vreg_types[v];
+    strbuf_printf(b, "%s_%s%d", w->prefix,
+                  t == IR_F32   ? "vec"
+                  : t == IR_I32 ? "i32x"
+                                : "i8x",
+                  f->vreg_lanes[v]);
+}
+
 static void print_expr(ExprCtx *x, const IrExpr *e)
 {
     char buf[48];
@@ -173,6 +201,15 @@ static void print_expr(ExprCtx *x, const IrExpr *e)
     case IRE_DIV: print_binary(x, "/", e); break;
     case IRE_MAX:
     case IRE_MIN:
+        if (int_vector_lanes(x->f, e)) { /* an int32 vector and a constant */
+            strbuf_printf(x->b, "%s_v%s%d%s(", x->w->prefix, e->kind == IRE_MAX ? "max" : "min",
+                          int_vector_lanes(x->f, e), x->w->suffix);
+            print_expr(x, e->a);
+            strbuf_printf(x->b, ", ");
+            print_expr(x, e->b);
+            strbuf_printf(x->b, ")");
+            break;
+        }
         if (ir_expr_is_int(x->f, e)) { /* a function: each operand printed once */
             strbuf_printf(x->b, "%s_%s32(", x->w->prefix, e->kind == IRE_MAX ? "max" : "min");
             print_expr(x, e->a);
@@ -225,8 +262,21 @@ static void print_expr(ExprCtx *x, const IrExpr *e)
         else
             strbuf_printf(x->b, e->ivalue < 0 ? "(%ld)" : "%ld", (long)e->ivalue);
         break;
+    case IRE_VDOT4:
+        strbuf_printf(x->b, "%s_dot4x%d%s(", x->w->prefix, e->lanes, x->w->suffix);
+        print_expr(x, e->a);
+        strbuf_printf(x->b, ", %s + ", x->f->views[e->view].name);
+        print_index(x, &e->index);
+        strbuf_printf(x->b, ", ");
+        print_expr(x, e->b);
+        strbuf_printf(x->b, ")");
+        break;
     case IRE_REQUANT:
-        strbuf_printf(x->b, "%s_requantize(", x->w->prefix);
+        if (int_vector_lanes(x->f, e)) /* shifts right only, or either way */
+            strbuf_printf(x->b, "%s_vrequant%s%d%s(", x->w->prefix, e->ivalue ? "_right" : "",
+                          int_vector_lanes(x->f, e), x->w->suffix);
+        else
+            strbuf_printf(x->b, "%s_requantize(", x->w->prefix);
         print_expr(x, e->a);
         strbuf_printf(x->b, ", ");
         print_expr(x, e->b);
@@ -294,22 +344,35 @@ static void print_stmt(Writer *w, const IrFunc *f, const IrStmt *s)
         const char *name = f->vreg_names[s->scalar];
         if (s->value->kind == IRE_VLOAD) {
             /* memcpy: an unaligned load with no aliasing question */
-            if (s->mode == SCALAR_DECLARE)
-                line(w, "%s_vec%d %s%d;", w->prefix, f->vreg_lanes[s->scalar], name, s->scalar);
+            if (s->mode == SCALAR_DECLARE) {
+                print_vreg_type(&b, w, f, s->scalar);
+                line(w, "%s %s%d;", b.data, name, s->scalar);
+                b.len = 0;
+            }
             strbuf_printf(&b, "memcpy(&%s%d, %s + ", name, s->scalar,
                           f->views[s->value->view].name);
             print_index(&x, &s->value->index);
             line(w, "%s, sizeof %s%d);", b.data, name, s->scalar);
             break;
         }
-        if (s->mode == SCALAR_DECLARE)
-            strbuf_printf(&b, "%s_vec%d ", w->prefix, f->vreg_lanes[s->scalar]);
+        if (s->mode == SCALAR_DECLARE) {
+            print_vreg_type(&b, w, f, s->scalar);
+            strbuf_printf(&b, " ");
+        }
         strbuf_printf(&b, "%s%d %s ", name, s->scalar, s->mode == SCALAR_ADD ? "+=" : "=");
         print_expr(&x, s->value);
         line(w, "%s;", b.data);
         break;
     }
     case IRS_VSTORE:
+        if (f->views[s->view].type == IR_I8 && f->vreg_types[s->scalar] == IR_I32) {
+            /* int32 lanes (clamped) narrowed to int8 */
+            strbuf_printf(&b, "%s_store8x%d%s(%s + ", w->prefix, f->vreg_lanes[s->scalar],
+                          w->suffix, f->views[s->view].name);
+            print_index(&x, &s->index);
+            line(w, "%s, %s%d);", b.data, f->vreg_names[s->scalar], s->scalar);
+            break;
+        }
         strbuf_printf(&b, "memcpy(%s + ", f->views[s->view].name);
         print_index(&x, &s->index);
         line(w, "%s, &%s%d, sizeof %s%d);", b.data, f->vreg_names[s->scalar], s->scalar,
@@ -383,6 +446,12 @@ static void print_views(Writer *w, const IrFunc *f)
             print_view_pointer(w, v, qual, "arena");
             break;
         case VIEW_PARAMS: print_view_pointer(w, v, qual, inference ? params : "params"); break;
+        case VIEW_PACKED: {
+            char *packed = joined(w->prefix, v->type == IR_I8 ? "_qpacked" : "_qvbias");
+            print_view_pointer(w, v, qual, packed);
+            free(packed);
+            break;
+        }
         case VIEW_TRAIN: print_view_pointer(w, v, qual, "train"); break;
         case VIEW_TARGET:
             uses_target = true;
@@ -567,7 +636,8 @@ static int64_t target_size(const Model *m)
 }
 
 static void emit_c_header_q(FILE *out, const Model *m, const EmitOptions *o);
-static void emit_c_source_q(FILE *out, const Model *m, const IrProgram *p, const EmitOptions *o);
+static void emit_c_source_q(FILE *out, const Model *m, const IrProgram *programs, int nprograms,
+                            const EmitOptions *o);
 
 /* OUT.h's first lines: the banner, the include guard, stddef.h. */
 static void open_header(Writer *w, const Model *m, const EmitOptions *o)
@@ -1798,7 +1868,7 @@ void emit_c_source(FILE *out, const Model *m, const IrProgram *programs, int npr
                    const EmitOptions *o)
 {
     if (o->qplan) {
-        emit_c_source_q(out, m, &programs[0], o);
+        emit_c_source_q(out, m, programs, nprograms, o);
         return;
     }
     char *P = upper(o->prefix);
@@ -2082,17 +2152,19 @@ static void emit_requantize(Writer *w)
     blank(w);
 }
 
+/* predict_q of one program: the public one, or with clones clone k's. */
 static void emit_predict_q(Writer *w, const Model *m, const IrProgram *p, const EmitOptions *o)
 {
     const char *x = w->prefix;
-    line(w, "void %s_predict_q(const int8_t *input, %s *output)", x, q_output_type(o));
+    line(w, "%svoid %s_predict_q%s(const int8_t *input, %s *output)", w->suffix[0] ? "static " : "",
+         x, w->suffix, q_output_type(o));
     line(w, "{");
     w->indent++;
     line(w, "int8_t *arena = %s_arena;", x);
     line(w, "(void)arena;   /* unused by some models */");
     int calls = 0;
     for (int i = 0; i < p->nfuncs; i++, calls++)
-        line(w, "%s_%s(input, output, arena);", x, p->funcs[i]->name);
+        line(w, "%s_%s%s(input, output, arena);", x, p->funcs[i]->name, w->suffix);
     if (m->nlayers == 0 || calls == 0)
         line(w, "memcpy(output, input, %s_INPUT_SIZE);", w->macro_prefix);
     w->indent--;
@@ -2100,13 +2172,77 @@ static void emit_predict_q(Writer *w, const Model *m, const IrProgram *p, const 
     blank(w);
 }
 
+/* PREFIX_quantize: round(x / scale) + zero, clamped, in double as the
+ * reference computes it (the sign times floor(|v| + 0.5); NaN to -128).
+ * A clone's (w->suffix) is static, in its instruction set. */
 static void emit_quantize_input(Writer *w)
 {
     const char *x = w->prefix, *P = w->macro_prefix;
-    line(w, "void %s_quantize(const float *input, int8_t *output)", x);
+    line(w, "%svoid %s_quantize%s(const float *input, int8_t *output)",
+         w->suffix[0] ? "static " : "", x, w->suffix);
     line(w, "{");
     w->indent++;
     line(w, "for (int i = 0; i < %s_INPUT_SIZE; i++) {", P);
+    line(w, "    double v = (double)input[i] / %s_INPUT_SCALE;", P);
+    line(w, "    v = (v < 0 ? -floor(-v + 0.5) : floor(v + 0.5)) + %s_INPUT_ZERO_POINT;", P);
+    line(w, "    output[i] = (int8_t)(!(v > -128) ? -128 : v > 127 ? 127 : v);");
+    line(w, "}");
+    w->indent--;
+    line(w, "}");
+    blank(w);
+}
+
+/* A vector clone's PREFIX_quantize, 8 (AVX-512) or 4 (AVX2) inputs at a
+ * time, each step the scalar one's in double: floor(|v| + 0.5) capped at
+ * 256 (NaN too, then set to -512: -128 once clamped), its sign put back,
+ * the zero point added, clamped; the inputs past the last whole vector go
+ * the scalar way. */
+static void emit_quantize_vector(Writer *w, bool avx512)
+{
+    const char *x = w->prefix, *P = w->macro_prefix;
+    const char *pd = avx512 ? "_mm512" : "_mm256", *D = avx512 ? "__m512d" : "__m256d";
+    int step = avx512 ? 8 : 4;
+    line(w, "static%s void %s_quantize%s(const float *input, int8_t *output)", w->target, x,
+         w->suffix);
+    line(w, "{");
+    w->indent++;
+    line(w, "const %s scale = %s_set1_pd(%s_INPUT_SCALE), half = %s_set1_pd(0.5);", D, pd, P, pd);
+    line(w, "const %s cap = %s_set1_pd(256.0), sign = %s_set1_pd(-0.0), low = %s_set1_pd(-512.0);",
+         D, pd, pd, pd);
+    line(w, "int i = 0;");
+    line(w, "for (; i + %d <= %s_INPUT_SIZE; i += %d) {", step, P, step);
+    w->indent++;
+    if (avx512) {
+        line(w, "__m512d v = _mm512_div_pd(_mm512_cvtps_pd(_mm256_loadu_ps(input + i)), scale);");
+        line(w, "__m512d a = _mm512_min_pd(_mm512_add_pd(_mm512_andnot_pd(sign, v), half), cap);");
+        line(w, "__m512d t = _mm512_roundscale_pd(a, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);");
+        line(w, "t = _mm512_or_pd(t, _mm512_and_pd(v, sign));");
+        line(w, "t = _mm512_mask_mov_pd(t, _mm512_cmp_pd_mask(v, v, _CMP_UNORD_Q), low);");
+        line(w,
+             "__m256i r = _mm256_add_epi32(_mm512_cvttpd_epi32(t), "
+             "_mm256_set1_epi32(%s_INPUT_ZERO_POINT));",
+             P);
+        line(w, "r = _mm256_min_epi32(_mm256_max_epi32(r, _mm256_set1_epi32(-128)), "
+                "_mm256_set1_epi32(127));");
+        line(w, "_mm_storel_epi64((__m128i *)(void *)(output + i), _mm256_cvtepi32_epi8(r));");
+    } else {
+        line(w, "__m256d v = _mm256_div_pd(_mm256_cvtps_pd(_mm_loadu_ps(input + i)), scale);");
+        line(w, "__m256d a = _mm256_min_pd(_mm256_add_pd(_mm256_andnot_pd(sign, v), half), cap);");
+        line(w, "__m256d t = _mm256_round_pd(a, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);");
+        line(w, "t = _mm256_or_pd(t, _mm256_and_pd(v, sign));");
+        line(w, "t = _mm256_blendv_pd(t, low, _mm256_cmp_pd(v, v, _CMP_UNORD_Q));");
+        line(w,
+             "__m128i r = _mm_add_epi32(_mm256_cvttpd_epi32(t), "
+             "_mm_set1_epi32(%s_INPUT_ZERO_POINT));",
+             P);
+        line(w, "r = _mm_min_epi32(_mm_max_epi32(r, _mm_set1_epi32(-128)), _mm_set1_epi32(127));");
+        line(w, "r = _mm_packs_epi16(_mm_packs_epi32(r, r), r);");
+        line(w, "int32_t four = _mm_cvtsi128_si32(r);");
+        line(w, "memcpy(output + i, &four, 4);");
+    }
+    w->indent--;
+    line(w, "}");
+    line(w, "for (; i < %s_INPUT_SIZE; i++) {", P);
     line(w, "    double v = (double)input[i] / %s_INPUT_SCALE;", P);
     line(w, "    v = (v < 0 ? -floor(-v + 0.5) : floor(v + 0.5)) + %s_INPUT_ZERO_POINT;", P);
     line(w, "    output[i] = (int8_t)(!(v > -128) ? -128 : v > 127 ? 127 : v);");
@@ -2176,7 +2312,7 @@ static void emit_quantize_and_predict(Writer *w, const EmitOptions *o)
     line(w, "%s_predict_q(q, y);", x);
 }
 
-static void emit_predict_float_q(Writer *w, const EmitOptions *o)
+static void emit_predict_float_q(Writer *w, const EmitOptions *o, bool clones)
 {
     const char *x = w->prefix, *P = w->macro_prefix;
     bool head = o->qplan->head >= 0;
@@ -2201,7 +2337,10 @@ static void emit_predict_float_q(Writer *w, const EmitOptions *o)
     blank(w);
     line(w, "const char *%s_isa(void)", x);
     line(w, "{");
-    line(w, "    return \"int8\";");
+    if (clones)
+        line(w, "    return %s_clone_in_use()->name;", x);
+    else
+        line(w, "    return \"scalar\";");
     line(w, "}");
 }
 
@@ -2233,10 +2372,388 @@ static void emit_main_q(Writer *w, const Model *m, const EmitOptions *o)
     line(w, "}");
 }
 
-static void emit_c_source_q(FILE *out, const Model *m, const IrProgram *p, const EmitOptions *o)
+/* ---- int8 clones (docs/int8.md) ------------------------------------------
+ * The int8 model is lowered once per clone of emit_clones_q: AVX-512 VNNI
+ * and AVX2 kernels through target attributes and intrinsics on x86-64
+ * with gcc or clang, whatever -march says, and the plain loops everywhere
+ * (the only clone elsewhere, with other compilers, and with
+ * -DCNNGEN_PORTABLE).  -DCNNGEN_ONLY_VNNI (_AVX2) builds that clone alone.
+ * The first clone the CPU runs is chosen at the first call; CNNGEN_ISA
+ * names another (if the CPU runs it). */
+
+static const char *const qclone_targets[EMIT_QCLONE_COUNT] = {
+    "__attribute__((target(\"avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma\")))",
+    "__attribute__((target(\"avx2,fma\")))",
+    "",
+};
+
+static void emit_q_clone_selection(Writer *w)
+{
+    const char *P = w->macro_prefix;
+    static const struct {
+        const char *condition;
+        int x86, with[EMIT_QCLONE_COUNT];
+    } branches[] = {
+        {"#if defined(CNNGEN_ONLY_VNNI)", 1, {1, 0, 0}},
+        {"#elif defined(CNNGEN_ONLY_AVX2)", 1, {0, 1, 0}},
+        {"#elif defined(CNNGEN_PORTABLE) || !defined(__GNUC__) || !defined(__x86_64__) || \\\n"
+         "    (defined(__clang__) && __clang_major__ < 7) || \\\n"
+         "    (!defined(__clang__) && __GNUC__ < 9)",
+         0,
+         {0, 0, 1}},
+        {"#elif defined(__AVX512VNNI__) && defined(__AVX512BW__) && defined(__AVX512DQ__) && \\\n"
+         "    defined(__AVX512VL__)",
+         1,
+         {1, 0, 0}},
+        {"#elif defined(__AVX2__)", 1, {1, 1, 0}},
+        {"#else", 1, {1, 1, 1}},
+    };
+    line(w, "/* Instruction sets: the clones this compiler builds (see %s_isa): on", w->prefix);
+    line(w, " * x86-64 with gcc 9 or clang 7 and later, AVX-512 VNNI and AVX2 kernels");
+    line(w, " * whatever -march says, and the plain loops unless the compiler targets");
+    line(w, " * AVX2; the plain loops alone elsewhere (a Cortex-M). */");
+    for (size_t b = 0; b < sizeof branches / sizeof branches[0]; b++) {
+        line(w, "%s", branches[b].condition);
+        line(w, "#define %s_X86 %d", P, branches[b].x86);
+        for (int k = 0; k < EMIT_QCLONE_COUNT; k++)
+            clone_macro(w, emit_clones_q[k].name, branches[b].with[k]);
+    }
+    line(w, "#endif");
+    for (int k = 0; k < EMIT_QCLONE_COUNT; k++)
+        if (qclone_targets[k][0]) {
+            char *N = upper(emit_clones_q[k].name);
+            line(w, "#define %s_TARGET_%s %s", P, N, qclone_targets[k]);
+            free(N);
+        }
+    line(w, "#define %s_KERNELS (%s_WITH_VNNI || %s_WITH_AVX2)", P, P, P);
+    line(w, "#if %s_KERNELS", P);
+    line(w, "#include <immintrin.h>");
+    line(w, "#endif");
+    blank(w);
+}
+
+/* Whether a program has int32 vectors of `lanes`. */
+static bool uses_int_lanes(const IrProgram *p, int lanes)
+{
+    for (int i = 0; i < p->nfuncs; i++)
+        for (int v = 0; v < p->funcs[i]->nvregs; v++)
+            if (p->funcs[i]->vreg_types[v] == IR_I32 && p->funcs[i]->vreg_lanes[v] == lanes)
+                return true;
+    return false;
+}
+
+/* The kernels' GNU C vectors: int32 sums, the int8 weights of four inputs
+ * a lane, the int64 steps of the requantization, and the int8 outputs. */
+static void emit_q_vector_types(Writer *w, const IrProgram *programs, int nprograms)
+{
+    const char *x = w->prefix;
+    line(w, "#if %s_KERNELS", w->macro_prefix);
+    for (int lanes = 4; lanes <= 16; lanes *= 2) {
+        bool used = false;
+        for (int k = 0; k < nprograms; k++)
+            used |= uses_int_lanes(&programs[k], lanes);
+        if (!used)
+            continue;
+        line(w, "typedef int32_t %s_i32x%d __attribute__((vector_size(%d)));", x, lanes, 4 * lanes);
+        line(w, "typedef int64_t %s_i64x%d __attribute__((vector_size(%d)));", x, lanes, 8 * lanes);
+        line(w, "typedef int8_t %s_i8x%d __attribute__((vector_size(%d)));", x, 4 * lanes,
+             4 * lanes);
+        line(w, "typedef int8_t %s_q8x%d __attribute__((vector_size(%d)));", x, lanes, lanes);
+    }
+    line(w, "#endif");
+    blank(w);
+}
+
+/* IRE_VDOT4 of `lanes` in clone k: vpdpbusd on the input's bytes as
+ * unsigned (x ^ 0x80: x + 128), or AVX2's vpmaddubsw on |x| and the
+ * weights with x's sign, then vpmaddwd adding the pairs. */
+static void emit_q_dot4(Writer *w, int k, int lanes, const char *sig)
+{
+    static const char *const vnni[] = {"_mm_dpbusd_epi32(", "_mm256_dpbusd_epi32(",
+                                       "_mm512_dpbusd_epi32("};
+    static const char *const kinds[] = {"__m128i", "__m256i", "__m512i"};
+    static const char *const sets[] = {"_mm_set1_epi32", "_mm256_set1_epi32", "_mm512_set1_epi32"};
+    int wide = lanes == 4 ? 0 : lanes == 8 ? 1 : 2;
+    const char *x = w->prefix;
+    line(w, "%s", sig);
+    line(w, "{");
+    line(w, "    uint32_t x4;");
+    line(w, "    memcpy(&x4, x, 4);");
+    if (emit_clones_q[k].dot_offset) {
+        line(w, "    return (%s_i32x%d)%s(%s)acc, %s((int32_t)(x4 ^ 0x80808080u)), (%s)w);", x,
+             lanes, vnni[wide], kinds[wide], sets[wide], kinds[wide]);
+    } else {
+        const char *pre = wide == 0 ? "_mm" : "_mm256";
+        line(w, "    %s v = %s_set1_epi32((int32_t)x4);", kinds[wide], pre);
+        line(w, "    %s pairs = %s_maddubs_epi16(%s_abs_epi8(v), %s_sign_epi8((%s)w, v));",
+             kinds[wide], pre, pre, pre, kinds[wide]);
+        line(w, "    return acc + (%s_i32x%d)%s_madd_epi16(pairs, %s_set1_epi16(1));", x, lanes,
+             pre, pre);
+    }
+    line(w, "}");
+    blank(w);
+}
+
+/* The vector requantization, lane for lane the scalar PREFIX_requantize,
+ * in intrinsics (gcc scalarised GNU C's int64 vectors of 16 lanes):
+ * a left shift that saturates where shifting back does not give x; the
+ * doubling high product (x * multiplier + 2^30) >> 31 in 64 bits, even
+ * lanes then odd (the multiplier is positive: never INT32_MIN); then
+ * TFLite's division by 2^right, rounded half away from zero.  The
+ * `_right` one is for layers whose shifts are all at most 0. */
+static void emit_q_requantize(Writer *w, const char *attrs, int lanes, bool right_only)
+{
+    const char *x = w->prefix, *sfx = w->suffix;
+    bool wide = lanes == 16; /* AVX-512: compares give masks */
+    const char *mm = lanes == 16 ? "_mm512" : lanes == 8 ? "_mm256" : "_mm";
+    const char *T = lanes == 16 ? "__m512i" : lanes == 8 ? "__m256i" : "__m128i";
+    const char *all = lanes == 16 ? "0xAAAA" : lanes == 8 ? "0xAA" : "0xA";
+    line(w, "%s %s_i32x%d %s_vrequant%s%d%s(%s_i32x%d v, %s_i32x%d multiplier, %s_i32x%d shift)",
+         attrs, x, lanes, x, right_only ? "_right" : "", lanes, sfx, x, lanes, x, lanes, x, lanes);
+    line(w, "{");
+    w->indent++;
+    line(w, "%s a = (%s)v, m = (%s)multiplier, s = (%s)shift;", T, T, T, T);
+    line(w, "const %s zero = %s_setzero_si%d(), one = %s_set1_epi32(1);", T, mm, 32 * lanes, mm);
+    if (!right_only) {
+        line(w, "%s left = %s_max_epi32(s, zero), shifted = %s_sllv_epi32(a, left);", T, mm, mm);
+        line(w, "%s saturated = %s_xor_si%d(%s_set1_epi32(INT32_MAX), %s_srai_epi32(a, 31));", T,
+             mm, 32 * lanes, mm, mm);
+        if (wide)
+            line(w,
+                 "a = %s_mask_blend_epi32(%s_cmpneq_epi32_mask(%s_srav_epi32(shifted, left), a), "
+                 "shifted, saturated);",
+                 mm, mm, mm);
+        else
+            line(w,
+                 "a = %s_blendv_epi8(saturated, shifted, %s_cmpeq_epi32(%s_srav_epi32(shifted, "
+                 "left), a));",
+                 mm, mm, mm);
+    }
+    line(w, "%s right = %s_max_epi32(%s_sub_epi32(zero, s), zero);", T, mm, mm);
+    line(w, "const %s nudge = %s_set1_epi64%s((int64_t)1 << 30);", T, mm, wide ? "" : "x");
+    line(w, "%s even = %s_srli_epi64(%s_add_epi64(%s_mul_epi32(a, m), nudge), 31);", T, mm, mm, mm);
+    line(w, "%s odd = %s_mul_epi32(%s_srli_epi64(a, 32), %s_srli_epi64(m, 32));", T, mm, mm, mm);
+    line(w, "odd = %s_slli_epi64(%s_add_epi64(odd, nudge), 1);   /* bits 31..62 up high */", mm,
+         mm);
+    if (wide)
+        line(w, "%s h = %s_mask_blend_epi32(%s, even, odd);", T, mm, all);
+    else
+        line(w, "%s h = %s_blend_epi32(even, odd, %s);", T, mm, all);
+    line(w, "%s mask = %s_sub_epi32(%s_sllv_epi32(one, right), one);", T, mm, mm);
+    line(w, "%s threshold = %s_add_epi32(%s_srli_epi32(mask, 1), %s_srli_epi32(h, 31));", T, mm, mm,
+         mm);
+    line(w, "%s r = %s_srav_epi32(h, right);", T, mm);
+    if (wide)
+        line(w,
+             "return (%s_i32x%d)%s_mask_add_epi32(r, %s_cmpgt_epi32_mask(%s_and_si%d(h, mask), "
+             "threshold), r, one);",
+             x, lanes, mm, mm, mm, 32 * lanes);
+    else
+        line(w,
+             "return (%s_i32x%d)%s_sub_epi32(r, %s_cmpgt_epi32(%s_and_si%d(h, mask), threshold));",
+             x, lanes, mm, mm, mm, 32 * lanes);
+    w->indent--;
+    line(w, "}");
+    blank(w);
+}
+
+/* Clone k's helpers for its int32 vectors of `lanes`: the dot products,
+ * the requantization, clamps and the narrowing store. */
+static void emit_q_helpers(Writer *w, int k, int lanes)
+{
+    const char *x = w->prefix, *sfx = w->suffix;
+    char *N = upper(emit_clones_q[k].name);
+    char attrs[160], sig[320];
+    snprintf(attrs, sizeof attrs, "static inline __attribute__((always_inline)) %s_TARGET_%s",
+             w->macro_prefix, N);
+    snprintf(sig, sizeof sig,
+             "%s %s_i32x%d %s_dot4x%d%s(%s_i32x%d acc, const int8_t *x, %s_i8x%d w)", attrs, x,
+             lanes, x, lanes, sfx, x, lanes, x, 4 * lanes);
+    emit_q_dot4(w, k, lanes, sig);
+    emit_q_requantize(w, attrs, lanes, false);
+    emit_q_requantize(w, attrs, lanes, true);
+    static const char *const ops[2][2] = {{"max", ">"}, {"min", "<"}};
+    for (int o = 0; o < 2; o++) {
+        line(w, "%s %s_i32x%d %s_v%s%d%s(%s_i32x%d a, int32_t b)", attrs, x, lanes, x, ops[o][0],
+             lanes, sfx, x, lanes);
+        line(w, "{");
+        line(w, "    %s_i32x%d v = {0}, pick;", x, lanes);
+        line(w, "    v += b;");
+        line(w, "    pick = a %s v;", ops[o][1]);
+        line(w, "    return (a & pick) | (v & ~pick);");
+        line(w, "}");
+        blank(w);
+    }
+    line(w, "%s void %s_store8x%d%s(int8_t *to, %s_i32x%d v)", attrs, x, lanes, sfx, x, lanes);
+    line(w, "{");
+    line(w, "    %s_q8x%d q = __builtin_convertvector(v, %s_q8x%d);", x, lanes, x, lanes);
+    line(w, "    memcpy(to, &q, sizeof q);");
+    line(w, "}");
+    blank(w);
+    free(N);
+}
+
+/* The packed kernels and vector biases of the vector clones. */
+static void emit_q_packed(Writer *w, const QuantWeights *qw)
+{
+    const char *x = w->prefix, *P = w->macro_prefix;
+    if (qw->npacked == 0)
+        return;
+    line(w, "#if %s_KERNELS", P);
+    line(w, "/* The vector kernels': each map's int8 kernel packed four inputs to a lane, and");
+    line(w, " * per channel its bias with the input's zero point folded in, for the VNNI");
+    line(w, " * clone (inputs as unsigned bytes), then for the AVX2 one. */");
+    overlength_strings(w, true);
+    line(w, "static const union {");
+    line(w, "    unsigned char bytes[%lld];", (long long)qw->npacked + 1);
+    line(w, "    int8_t values[%lld];", (long long)qw->npacked + 1);
+    line(w, "} %s_packed %s_ALIGNED = {", x, P);
+    emit_blob_lines(w, (const unsigned char *)qw->packed, qw->npacked);
+    line(w, "};");
+    overlength_strings(w, false);
+    line(w, "static const int8_t *const %s_qpacked = %s_packed.values;", x, x);
+    line(w, "static const int32_t %s_qvbias[%lld] %s_ALIGNED = {", x, (long long)qw->nvbias + 1, P);
+    StrBuf b = {0};
+    for (int64_t i = 0; i < qw->nvbias; i++) {
+        strbuf_printf(&b, "%s%ld,", i % 8 ? " " : "", (long)qw->vbias[i]);
+        if (i % 8 == 7 || i == qw->nvbias - 1) {
+            line(w, "    %s", b.data);
+            b.len = 0;
+            b.data[0] = '\0';
+        }
+    }
+    strbuf_free(&b);
+    line(w, "    0");
+    line(w, "};");
+    line(w, "#endif");
+    blank(w);
+}
+
+/* The table of the clones built, the choice, and predict_q through it. */
+static void emit_q_dispatch(Writer *w, const EmitOptions *o)
+{
+    const char *x = w->prefix, *P = w->macro_prefix;
+    line(w, "typedef struct {");
+    line(w, "    const char *name;");
+    line(w, "    void (*predict_q)(const int8_t *, %s *);", q_output_type(o));
+    line(w, "    void (*quantize)(const float *, int8_t *);");
+    line(w, "} %s_clone;", x);
+    blank(w);
+    line(w, "static const %s_clone %s_clones[] = {", x, x);
+    for (int k = 0; k < EMIT_QCLONE_COUNT; k++) {
+        char *N = upper(emit_clones_q[k].name);
+        line(w, "#if %s_WITH_%s", P, N);
+        line(w, "    {\"%s\", %s_predict_q_%s, %s_quantize_%s},", emit_clones_q[k].name, x,
+             emit_clones_q[k].name, x, emit_clones_q[k].name);
+        line(w, "#endif");
+        free(N);
+    }
+    line(w, "};");
+    blank(w);
+    line(w, "#if %s_X86", P);
+    line(w, "/* Whether this CPU runs a clone (and its OS keeps the registers). */");
+    line(w, "static int %s_cpu_runs(const char *name)", x);
+    line(w, "{");
+    line(w, "    __builtin_cpu_init();");
+    line(w, "    if (strcmp(name, \"vnni\") == 0)");
+    line(w, "        return __builtin_cpu_supports(\"avx512f\") && "
+            "__builtin_cpu_supports(\"avx512bw\") &&");
+    line(w, "               __builtin_cpu_supports(\"avx512dq\") && "
+            "__builtin_cpu_supports(\"avx512vl\") &&");
+    line(w, "               __builtin_cpu_supports(\"avx512vnni\");");
+    line(w, "    if (strcmp(name, \"avx2\") == 0)");
+    line(w, "        return __builtin_cpu_supports(\"avx2\") && __builtin_cpu_supports(\"fma\");");
+    line(w, "    return 1;");
+    line(w, "}");
+    blank(w);
+    line(w, "/* CNNGEN_ISA's clone if it is built here and this CPU runs it, else the");
+    line(w, " * first (the best) that the CPU runs; the last is the compiler's own. */");
+    line(w, "static const %s_clone *%s_pick_clone(void)", x, x);
+    line(w, "{");
+    w->indent++;
+    line(w, "const size_t count = sizeof %s_clones / sizeof %s_clones[0];", x, x);
+    line(w, "const char *wanted = getenv(\"CNNGEN_ISA\");");
+    line(w, "const %s_clone *best = &%s_clones[count - 1];", x, x);
+    line(w, "for (size_t i = count; i-- > 0;)");
+    line(w, "    if (%s_cpu_runs(%s_clones[i].name)) {", x, x);
+    line(w, "        if (wanted && strcmp(wanted, %s_clones[i].name) == 0)", x);
+    line(w, "            return &%s_clones[i];", x);
+    line(w, "        if (!wanted || strcmp(wanted, best->name) != 0)");
+    line(w, "            best = &%s_clones[i];", x);
+    line(w, "    }");
+    line(w, "return best;");
+    w->indent--;
+    line(w, "}");
+    line(w, "#endif");
+    blank(w);
+    line(w, "static const %s_clone *%s_clone_in_use(void)", x, x);
+    line(w, "{");
+    line(w, "#if !%s_X86", P);
+    line(w, "    return &%s_clones[0]; /* the one clone built: nothing to choose */", x);
+    line(w, "#else");
+    line(w, "    static const %s_clone *chosen;", x);
+    line(w, "    const %s_clone *c = __atomic_load_n(&chosen, __ATOMIC_ACQUIRE);", x);
+    line(w, "    if (!c) {");
+    line(w, "        c = %s_pick_clone();", x);
+    line(w, "        __atomic_store_n(&chosen, c, __ATOMIC_RELEASE);");
+    line(w, "    }");
+    line(w, "    return c;");
+    line(w, "#endif");
+    line(w, "}");
+    blank(w);
+    line(w, "void %s_predict_q(const int8_t *input, %s *output)", x, q_output_type(o));
+    line(w, "{");
+    line(w, "    %s_clone_in_use()->predict_q(input, output);", x);
+    line(w, "}");
+    blank(w);
+    line(w, "void %s_quantize(const float *input, int8_t *output)", x);
+    line(w, "{");
+    line(w, "    %s_clone_in_use()->quantize(input, output);", x);
+    line(w, "}");
+    blank(w);
+}
+
+/* Clone k's program (k < 0: the only one): its helpers, layer functions
+ * and predict_q. */
+static void emit_q_program(Writer *w, const Model *m, const IrProgram *p, int k,
+                           const EmitOptions *o)
+{
+    char suffix[32] = "", target[160] = "";
+    char *N = k >= 0 ? upper(emit_clones_q[k].name) : NULL;
+    if (k >= 0) {
+        snprintf(suffix, sizeof suffix, "_%s", emit_clones_q[k].name);
+        if (qclone_targets[k][0])
+            snprintf(target, sizeof target, " %s_TARGET_%s", w->macro_prefix, N);
+        line(w, "#if %s_WITH_%s", w->macro_prefix, N);
+        blank(w);
+    }
+    w->suffix = suffix;
+    w->target = target;
+    w->program = p;
+    for (int lanes = 4; lanes <= 16 && k >= 0; lanes *= 2)
+        if (uses_int_lanes(p, lanes))
+            emit_q_helpers(w, k, lanes);
+    for (int i = 0; i < p->nfuncs; i++)
+        print_function(w, p->funcs[i]);
+    emit_predict_q(w, m, p, o);
+    if (k >= 0 && qclone_targets[k][0])
+        emit_quantize_vector(w, emit_clones_q[k].lanes == 16);
+    else if (k >= 0)
+        emit_quantize_input(w);
+    if (k >= 0) {
+        line(w, "#endif /* %s_WITH_%s */", w->macro_prefix, N);
+        blank(w);
+    }
+    w->suffix = w->target = "";
+    free(N);
+}
+
+static void emit_c_source_q(FILE *out, const Model *m, const IrProgram *programs, int nprograms,
+                            const EmitOptions *o)
 {
     char *P = upper(o->prefix);
-    Writer w = {out, 0, o->prefix, P, "", "", false, false, false, m->nlayers, p};
+    Writer w = {out, 0, o->prefix, P, "", "", false, false, false, m->nlayers, &programs[0]};
+    bool clones = nprograms > 1;
     open_source(&w, m, o);
     blank(&w);
     line(&w, "#if defined(__GNUC__)");
@@ -2248,18 +2765,26 @@ static void emit_c_source_q(FILE *out, const Model *m, const IrProgram *p, const
     line(&w, "#endif");
     line(&w, "#define %s_UNROLL4", P);
     blank(&w);
+    if (clones)
+        emit_q_clone_selection(&w);
     line(&w, "/* Activations of one sample, int8; buffers share space where lifetimes allow. */");
     line(&w, "static int8_t %s_arena[%s_ARENA_BYTES + 1] %s_ALIGNED;", o->prefix, P, P);
     emit_q_constants(&w, o->qweights, P);
     blank(&w);
+    if (clones) {
+        emit_q_packed(&w, o->qweights);
+        emit_q_vector_types(&w, programs, nprograms);
+    }
     emit_requantize(&w);
-    for (int i = 0; i < p->nfuncs; i++)
-        print_function(&w, p->funcs[i]);
-    emit_predict_q(&w, m, p, o);
-    emit_quantize_input(&w);
+    for (int k = 0; k < nprograms; k++)
+        emit_q_program(&w, m, &programs[k], clones ? k : -1, o);
+    if (clones)
+        emit_q_dispatch(&w, o);
+    else
+        emit_quantize_input(&w);
     if (o->qplan->head >= 0)
         emit_float_head(&w, m, o->qplan, o->qweights);
-    emit_predict_float_q(&w, o);
+    emit_predict_float_q(&w, o, clones);
     if (o->main)
         emit_main_q(&w, m, o);
     free(P);

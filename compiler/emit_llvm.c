@@ -407,6 +407,7 @@ static LLVMValueRef expr_value(FuncGen *x, const IrExpr *e)
     switch (e->kind) {
     case IRE_ICONST: return i32c(g, e->ivalue);
     case IRE_REQUANT: return requantize_call(x, e);
+    case IRE_VDOT4: unreachable(); /* objects get the int8 plain loops (main.c) */
     case IRE_CONST: return LLVMConstReal(g->f32, (double)e->value);
     case IRE_LOAD: {
         IrType type = x->f->views[e->view].type;
@@ -682,7 +683,8 @@ static LLVMValueRef view_base(Gen *g, const IrView *v, const Bases *at)
     case VIEW_PARAMS:
         return v->type == IR_I8 ? g->qweights : v->type == IR_I32 ? g->qconsts : g->params;
     case VIEW_TRAIN: return g->train;
-    case VIEW_LOCAL: break;
+    case VIEW_LOCAL:
+    case VIEW_PACKED: break; /* the int8 vector kernels: C only (main.c) */
     }
     unreachable();
 }

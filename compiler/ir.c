@@ -114,12 +114,20 @@ int ir_typed_view(IrProgram *p, IrFunc *f, const char *name, ViewBase base, int6
     return v;
 }
 
-int ir_vreg(IrProgram *p, IrFunc *f, const char *name, int lanes)
+int ir_typed_vreg(IrProgram *p, IrFunc *f, const char *name, int lanes, IrType type)
 {
     f->vreg_lanes =
         grow_array(&p->arena, f->vreg_lanes, f->nvregs, &f->vreg_lanes_cap, sizeof *f->vreg_lanes);
     f->vreg_lanes[f->nvregs] = lanes;
+    f->vreg_types =
+        grow_array(&p->arena, f->vreg_types, f->nvregs, &f->vreg_types_cap, sizeof *f->vreg_types);
+    f->vreg_types[f->nvregs] = type;
     return add_name(p, &f->vreg_names, &f->nvregs, &f->vregs_cap, name);
+}
+
+int ir_vreg(IrProgram *p, IrFunc *f, const char *name, int lanes)
+{
+    return ir_typed_vreg(p, f, name, lanes, IR_F32);
 }
 
 /* ---- indices ------------------------------------------------------------ */
@@ -214,8 +222,11 @@ bool ir_expr_is_int(const IrFunc *f, const IrExpr *e)
 {
     switch (e->kind) {
     case IRE_ICONST:
-    case IRE_REQUANT: return true;
-    case IRE_LOAD: return f->views[e->view].type != IR_F32;
+    case IRE_REQUANT:
+    case IRE_VDOT4: return true;
+    case IRE_LOAD:
+    case IRE_VLOAD: return f->views[e->view].type != IR_F32;
+    case IRE_VREG: return f->vreg_types[e->scalar] != IR_F32;
     case IRE_SCALAR: return f->scalar_types[e->scalar] != IR_F32;
     case IRE_ADD:
     case IRE_SUB:
@@ -365,6 +376,18 @@ IrExpr *ir_vpairs(IrProgram *p, int view, IrIndex index, int lanes)
     return e;
 }
 
+IrExpr *ir_vdot4(IrProgram *p, IrExpr *acc, int x, IrIndex index, int w, int lanes, int offset)
+{
+    IrExpr *e = new_expr(p, IRE_VDOT4);
+    e->a = acc;
+    e->view = x;
+    e->index = index;
+    e->b = ir_vref(p, w);
+    e->lanes = lanes;
+    e->ivalue = offset;
+    return e;
+}
+
 void ir_vset(IrProgram *p, IrBlock *b, int vreg, ScalarMode mode, IrExpr *value)
 {
     IrStmt *s = append(p, b, IRS_VSET);
@@ -388,7 +411,8 @@ void ir_vstore(IrProgram *p, IrBlock *b, int view, IrIndex index, int vreg)
 /* Whether e reads view[index] (its view and index fields mean something). */
 static bool expr_reads_view(const IrExpr *e)
 {
-    return e->kind == IRE_LOAD || e->kind == IRE_VLOAD || e->kind == IRE_VPAIRS;
+    return e->kind == IRE_LOAD || e->kind == IRE_VLOAD || e->kind == IRE_VPAIRS ||
+           e->kind == IRE_VDOT4;
 }
 
 typedef struct {
@@ -462,7 +486,8 @@ static void subst_stmt(const Subst *s, const IrStmt *st, IrBlock *to)
         IrExpr *value = subst_expr(s, st->value);
         if (st->mode == SCALAR_DECLARE)
             s->vreg_map[st->scalar] =
-                ir_vreg(s->p, s->f, s->f->vreg_names[st->scalar], s->f->vreg_lanes[st->scalar]);
+                ir_typed_vreg(s->p, s->f, s->f->vreg_names[st->scalar],
+                              s->f->vreg_lanes[st->scalar], s->f->vreg_types[st->scalar]);
         ir_vset(s->p, to, s->vreg_map[st->scalar], st->mode, value);
         break;
     }

@@ -66,7 +66,14 @@ typedef enum {
      * int32 view, an IRE_ICONST, an int32 scalar and the arithmetic of
      * them are int32; IRE_DIV of them divides toward zero. */
     IRE_ICONST,  /* ivalue */
-    IRE_REQUANT, /* TFLite's MultiplyByQuantizedMultiplier(a, multiplier b, shift c) */
+    IRE_REQUANT, /* TFLite's MultiplyByQuantizedMultiplier(a, multiplier b, shift c);
+                  * ivalue 1: every shift is at most 0 (no left shift) */
+    /* int8 vector kernels: `lanes` int32 sums, a (an int32 vector), each
+     * plus the dot product of the four int8 values view[index..index+3],
+     * each plus ivalue (128 or 0), with its own four int8 weights of b (an
+     * int8 vector of 4 * lanes: lane l's at 4l..4l+3).  With 128, what
+     * AVX-512 VNNI's vpdpbusd computes (the input as unsigned bytes). */
+    IRE_VDOT4,
 } IrExprKind;
 
 /* What a view's elements, and a scalar, are. */
@@ -77,10 +84,10 @@ struct IrExpr {
     IrExprKind kind;
     float value;       /* CONST */
     int32_t ivalue;    /* ICONST */
-    int view;          /* LOAD, VLOAD, VPAIRS */
-    IrIndex index;     /* LOAD, VLOAD, VPAIRS */
+    int view;          /* LOAD, VLOAD, VPAIRS, VDOT4 */
+    IrIndex index;     /* LOAD, VLOAD, VPAIRS, VDOT4 */
     int scalar;        /* SCALAR; VREG: the vector */
-    int lanes;         /* VZERO, VLOAD, VPAIRS, VUNPAIR: floats in the vector */
+    int lanes;         /* VZERO, VLOAD, VPAIRS, VUNPAIR, VDOT4: elements in the vector */
     IrExpr *a, *b, *c; /* operands */
 };
 
@@ -132,6 +139,7 @@ typedef enum {
     VIEW_LOCAL,  /* an array local to the function */
     VIEW_TRAIN,  /* training: the static training arena (graph.h, TrainPlan) */
     VIEW_TARGET, /* training: the batch's targets (const) */
+    VIEW_PACKED, /* int8 vector kernels: the packed kernels (int8), vector biases (int32) */
 } ViewBase;
 
 typedef struct {
@@ -179,8 +187,10 @@ typedef struct {
     int scalar_types_cap;
     const char **vreg_names; /* vector temporaries */
     int nvregs, vregs_cap;
-    int *vreg_lanes; /* floats in each vector temporary */
+    int *vreg_lanes; /* elements in each vector temporary */
     int vreg_lanes_cap;
+    IrType *vreg_types; /* each one's elements: IR_F32, or IR_I32 and IR_I8 in an int8 program */
+    int vreg_types_cap;
     IrBlock body;
 } IrFunc;
 
@@ -237,6 +247,7 @@ typedef struct {
      * head's int32 sums (output_type). */
     bool quantized;
     IrType output_type;
+    int dot_offset; /* an int8 program's IRE_VDOT4 offset: 128 (VNNI) or 0 */
 } IrProgram;
 
 IrFunc *ir_func(IrProgram *p, const char *name, const char *comment);
@@ -266,6 +277,8 @@ int ir_typed_view(IrProgram *p, IrFunc *f, const char *name, ViewBase base, int6
                   int64_t size, bool written, IrType type);
 /* A vector temporary of `lanes` floats. */
 int ir_vreg(IrProgram *p, IrFunc *f, const char *name, int lanes);
+/* A vector temporary of `lanes` elements of the type. */
+int ir_typed_vreg(IrProgram *p, IrFunc *f, const char *name, int lanes, IrType type);
 
 /* Affine indices. */
 IrIndex ix_const(int64_t c);
@@ -302,6 +315,9 @@ IrExpr *ir_vlane(IrProgram *p, int vreg, int lane);
 IrExpr *ir_vload(IrProgram *p, int view, IrIndex index, int lanes);
 IrExpr *ir_vpairs(IrProgram *p, int view, IrIndex index, int lanes);
 IrExpr *ir_vunpair(IrProgram *p, int vreg, int lanes);
+/* acc + the dot products of x[index..index+3] (+ offset) with vector w's
+ * four bytes a lane (IRE_VDOT4). */
+IrExpr *ir_vdot4(IrProgram *p, IrExpr *acc, int x, IrIndex index, int w, int lanes, int offset);
 void ir_vset(IrProgram *p, IrBlock *b, int vreg, ScalarMode mode, IrExpr *value);
 void ir_vstore(IrProgram *p, IrBlock *b, int view, IrIndex index, int vreg);
 

@@ -156,5 +156,18 @@ int lower_q_node(const LowerCtx *c, int e, const Layer *l);
 /* An element-wise kind's int8 function of its own: its epilogue_q over
  * every element. */
 void lower_q_elementwise(LowerCtx *c);
+/* The int8 vector kernels (docs/int8.md).  Whether c's layer has them in
+ * this program (a program with vectors, and a packed kernel). */
+bool lower_q_has_vectors(const LowerCtx *c);
+/* Views of its packed kernel and of its vector biases for the program's
+ * IRE_VDOT4 offset. */
+void lower_q_vector_views(LowerCtx *c, int *packed, int *bias);
+/* Whether its sums can go out as vectors: the float head's, or a layer's
+ * with no fused followers (their epilogues are element by element: the
+ * caller then stores the sums and runs lower_q_epilogue on each). */
+bool lower_q_vectors_out(const LowerCtx *c);
+/* A vector of `lanes` int32 sums of channels from `channel` to the
+ * output at ix: requantized, clamped, narrowed (the head's as they are). */
+void lower_q_vector_out(LowerCtx *c, IrBlock *b, int sums, int lanes, IrIndex ix, IrIndex channel);
 
 #endif

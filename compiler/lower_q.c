@@ -124,6 +124,63 @@ void lower_q_elementwise(LowerCtx *c)
              l->kind->epilogue_q(c, 0, l, ir_load(p, c->in[0], at), ix_var(k, 1)), false);
 }
 
+bool lower_q_has_vectors(const LowerCtx *c)
+{
+    return c->p->vector_width > 0 && c->q->qw->packed_at[c->index] >= 0;
+}
+
+void lower_q_vector_views(LowerCtx *c, int *packed, int *bias)
+{
+    const QuantWeights *qw = c->q->qw;
+    const Layer *l = c->l;
+    int64_t padded = quant_padded_channels(l->out.dim[l->out.rank - 1]);
+    *packed = ir_typed_view(c->p, c->f, "wp", VIEW_PACKED, qw->packed_at[c->index],
+                            l->kind->packed_size_q(l), false, IR_I8);
+    *bias = ir_typed_view(c->p, c->f, "bp", VIEW_PACKED,
+                          qw->vbias_at[c->index] + (c->p->dot_offset ? 0 : padded), padded, false,
+                          IR_I32);
+}
+
+/* Whether every channel's shift of layer c is at most 0: the vector
+ * requantization then has no left shift to saturate. */
+static bool shifts_right_only(const LowerCtx *c)
+{
+    const Layer *l = c->l;
+    int64_t channels = l->out.dim[l->out.rank - 1];
+    const int32_t *shift = c->q->qw->consts + c->q->qw->consts_at[c->index] + 2 * channels;
+    for (int64_t k = 0; k < channels; k++)
+        if (shift[k] > 0)
+            return false;
+    return true;
+}
+
+bool lower_q_vectors_out(const LowerCtx *c)
+{
+    return c->index == c->q->plan->head || c->nepi == 0;
+}
+
+void lower_q_vector_out(LowerCtx *c, IrBlock *b, int sums, int lanes, IrIndex ix, IrIndex channel)
+{
+    IrProgram *p = c->p;
+    IrFunc *f = c->f;
+    const QuantPlan *plan = c->q->plan;
+    if (c->index == plan->head) {
+        ir_vstore(p, b, c->out, ix, sums);
+        return;
+    }
+    int m = ir_typed_vreg(p, f, "qm", lanes, IR_I32), s = ir_typed_vreg(p, f, "qs", lanes, IR_I32);
+    ir_vset(p, b, m, SCALAR_DECLARE, ir_vload(p, c->q->multiplier, channel, lanes));
+    ir_vset(p, b, s, SCALAR_DECLARE, ir_vload(p, c->q->shift, channel, lanes));
+    IrExpr *r = ir_requant(p, ir_vref(p, sums), ir_vref(p, m), ir_vref(p, s));
+    r->ivalue = shifts_right_only(c);
+    int32_t zero = plan->nodes[c->index + 1].zero;
+    IrExpr *v = lower_q_clamp(c, ir_op(p, IRE_ADD, r, ir_int(p, zero)),
+                              c->l->activation == ACT_RELU && zero > Q_MIN ? zero : Q_MIN);
+    int y = ir_typed_vreg(p, f, "y", lanes, IR_I32);
+    ir_vset(p, b, y, SCALAR_DECLARE, v);
+    ir_vstore(p, b, c->out, ix, y);
+}
+
 /* The function of layer `index`, as lower.c's lower_layer_function: the
  * float head writes its int32 sums to the caller's output, with no
  * epilogue (its activation is the float predict's). */

@@ -611,8 +611,8 @@ static int llvm_vector_width(const Options *o)
 /* --quantize: the int8 plan of the model from the ranges, its constants
  * from the baked weights, and its one lowering; false after saying why. */
 static bool lower_quantized(const Options *o, const Model *m, const float *weights, Diag *diag,
-                            Arena *arena, QuantPlan *plan, QuantWeights *qw, IrProgram *p,
-                            int *status)
+                            Arena *arena, QuantPlan *plan, QuantWeights *qw, IrProgram *programs,
+                            int *nprograms, int *status)
 {
     float *ranges = load_ranges(m, o->quantize, status);
     if (!ranges)
@@ -625,7 +625,14 @@ static bool lower_quantized(const Options *o, const Model *m, const float *weigh
         return false;
     }
     quant_weights(m, plan, weights, arena, qw);
-    compile_lower_q(m, plan, qw, p);
+    /* C: a lowering per clone, chosen at run time; an LLVM object: the
+     * plain loops (no vector kernels in that backend yet) */
+    *nprograms = o->emit == EMIT_C && o->vector_width < 0 ? EMIT_QCLONE_COUNT : 1;
+    for (int k = 0; k < *nprograms; k++) {
+        const EmitClone *clone = &emit_clones_q[*nprograms > 1 ? k : EMIT_QCLONE_COUNT - 1];
+        CompileOptions co = {clone->lanes, clone->registers, false, false, false};
+        compile_lower_q(m, plan, qw, &co, clone->dot_offset, &programs[k]);
+    }
     return true;
 }
 
@@ -654,7 +661,8 @@ static int generate(const Options *o, const Model *m, Diag *diag, int argc, char
     QuantPlan plan;
     QuantWeights qw;
     if (o->quantize) {
-        if (!lower_quantized(o, m, weights, diag, &qarena, &plan, &qw, &programs[0], &status)) {
+        if (!lower_quantized(o, m, weights, diag, &qarena, &plan, &qw, programs, &nprograms,
+                             &status)) {
             arena_free(&qarena);
             free(weights);
             ir_program_free(&programs[0]);

@@ -326,6 +326,65 @@ static void quantize_batchnorm(const Model *m, const QuantPlan *plan, const floa
     free(shift);
 }
 
+int64_t quant_padded_channels(int64_t channels)
+{
+    return (channels + QUANT_LANES - 1) / QUANT_LANES * QUANT_LANES;
+}
+
+/* The two vector biases of layer i's channels: its int32 bias less the
+ * input's zero point (plus 128 for the unsigned form) times the sum of
+ * the channel's weights, in wrapping int32 arithmetic as the kernels sum
+ * (the final sum is the scalar code's, which fits). */
+static void vector_biases(const Model *m, const QuantPlan *plan, QuantWeights *qw, int i)
+{
+    const Layer *l = m->layers[i];
+    int64_t channels = l->out.dim[l->out.rank - 1], padded = quant_padded_channels(channels);
+    int64_t n = quant_kernel_size(m, plan, i);
+    const int8_t *kernel = qw->weights + qw->weights_at[i];
+    const int32_t *bias = qw->consts + qw->consts_at[i];
+    int32_t *out = qw->vbias + qw->vbias_at[i];
+    int64_t zero = plan->nodes[l->srcs[0]].zero;
+    for (int64_t c = 0; c < channels; c++) {
+        int64_t sum = 0;
+        for (int64_t j = c; j < n; j += channels)
+            sum += kernel[j];
+        out[c] = (int32_t)(uint32_t)((uint64_t)(int64_t)bias[c] - (uint64_t)((128 + zero) * sum));
+        out[padded + c] = (int32_t)(uint32_t)((uint64_t)(int64_t)bias[c] - (uint64_t)(zero * sum));
+    }
+}
+
+/* Each linear map's packed kernel and vector biases, where its kind has a
+ * vector form for it. */
+static void pack_vectors(const Model *m, const QuantPlan *plan, Arena *arena, QuantWeights *qw)
+{
+    qw->packed_at = arena_alloc(arena, sizeof *qw->packed_at * (size_t)(m->nlayers + 1));
+    qw->vbias_at = arena_alloc(arena, sizeof *qw->vbias_at * (size_t)(m->nlayers + 1));
+    for (int i = 0; i < m->nlayers; i++) {
+        const Layer *l = m->layers[i];
+        int64_t size =
+            l->kind->quant == QUANT_LINEAR_MAP && l->kind->packed_size_q && qw->weights_at[i] >= 0
+                ? l->kind->packed_size_q(l)
+                : 0;
+        qw->packed_at[i] = qw->vbias_at[i] = -1;
+        if (size == 0)
+            continue;
+        qw->packed_at[i] = qw->npacked;
+        qw->vbias_at[i] = qw->nvbias;
+        qw->npacked += size;
+        qw->nvbias += 2 * quant_padded_channels(l->out.dim[l->out.rank - 1]);
+    }
+    qw->packed = arena_alloc(arena, (size_t)qw->npacked + 1);
+    qw->vbias = arena_alloc(arena, sizeof *qw->vbias * (size_t)(qw->nvbias + 1));
+    memset(qw->packed, 0, (size_t)qw->npacked + 1);
+    memset(qw->vbias, 0, sizeof *qw->vbias * (size_t)(qw->nvbias + 1));
+    for (int i = 0; i < m->nlayers; i++)
+        if (qw->packed_at[i] >= 0) {
+            const Layer *l = m->layers[i];
+            l->kind->pack_q(l, qw->weights + qw->weights_at[i], qw->packed + qw->packed_at[i]);
+            vector_biases(m, plan, qw, i);
+        }
+}
+
 void quant_weights(const Model *m, const QuantPlan *plan, const float *params, Arena *arena,
                    QuantWeights *qw)
 {
@@ -357,4 +416,5 @@ void quant_weights(const Model *m, const QuantPlan *plan, const float *params, A
             else
                 quantize_batchnorm(m, plan, params, qw, i);
         }
+    pack_vectors(m, plan, arena, qw);
 }

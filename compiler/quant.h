@@ -71,7 +71,24 @@ typedef struct {
     int64_t *weights_at; /* per layer: where its kernel starts in weights, or -1 */
     int64_t *consts_at;  /* per layer: bias[C], multiplier[C], shift[C] in consts, or -1 */
     double *head_scales; /* per channel of the float head's output */
+    /* The vector kernels' (docs/int8.md, LayerKind.pack_q): each linear
+     * map with a vector form gets its kernel packed four inputs to a lane
+     * and, per output channel (padded to a multiple of QUANT_LANES, the
+     * padding zero), two int32 biases with the input's zero point folded
+     * in: bias - (128 + zero) * sum(w) for sums of (x + 128) * w (VNNI's
+     * unsigned bytes), then bias - zero * sum(w) for sums of x * w. */
+    int8_t *packed;
+    int64_t npacked;
+    int64_t *packed_at; /* per layer: where its packed kernel starts, or -1 */
+    int32_t *vbias;
+    int64_t nvbias;
+    int64_t *vbias_at; /* per layer: its two runs of padded channels, or -1 */
 } QuantWeights;
+
+/* The widest int32 vector of the kernels: a layer's channels are padded
+ * to a multiple of it in the packed kernel and the vector biases. */
+enum { QUANT_LANES = 16 };
+int64_t quant_padded_channels(int64_t channels);
 
 /* The int8 kernel's elements of layer i: a linear map's kernel, a
  * batchnorm of its own's one weight a channel; 0: it has no constants. */

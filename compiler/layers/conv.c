@@ -544,9 +544,237 @@ static void conv_lower(LowerCtx *c)
     lower_output_softmax(c);
 }
 
+/* ---- int8 vector kernels (docs/int8.md) --------------------------------
+ * A row of the window, the last axis's taps times the input channels, is
+ * contiguous in the input when the last axis has no dilation: four of its
+ * bytes are one 32-bit broadcast, dotted with four weights in each int32
+ * lane (IRE_VDOT4).  The kernel is packed [outer taps][row in groups of
+ * four][cout][4], a row padded to whole groups with zero weights.  The
+ * input is first copied into a local array padded with its zero point, so
+ * that every window is whole: each channel's sum then has the same zero
+ * point correction, folded into its vector bias (quant.c). */
+static bool conv_has_vectors_q(const Layer *l)
+{
+    return l->kind->variant == CONV_PLAIN && l->dilation[l->nd - 1] == 1 &&
+           l->out.dim[l->nd] % 4 == 0;
+}
+
+static int64_t conv_row_q(const Layer *l)
+{
+    return l->kernel[l->nd - 1] * l->cin;
+}
+
+static int64_t conv_groups_q(const Layer *l)
+{
+    return (conv_row_q(l) + 3) / 4;
+}
+
+static int64_t conv_outer_taps_q(const Layer *l)
+{
+    int64_t taps = 1;
+    for (int a = 0; a < l->nd - 1; a++)
+        taps *= l->kernel[a];
+    return taps;
+}
+
+static int64_t conv_packed_size_q(const Layer *l)
+{
+    if (!conv_has_vectors_q(l))
+        return 0;
+    return conv_outer_taps_q(l) * conv_groups_q(l) * l->out.dim[l->nd] * 4;
+}
+
+static void conv_pack_q(const Layer *l, const int8_t *kernel, int8_t *packed)
+{
+    int64_t row = conv_row_q(l), groups = conv_groups_q(l), cout = l->out.dim[l->nd];
+    for (int64_t t = 0; t < conv_outer_taps_q(l); t++)
+        for (int64_t g = 0; g < groups; g++)
+            for (int64_t co = 0; co < cout; co++)
+                for (int64_t j = 0; j < 4; j++) {
+                    int64_t r = 4 * g + j;
+                    *packed++ = r < row ? kernel[(t * row + r) * cout + co] : 0;
+                }
+}
+
+/* The input as the kernels read it, and its strides: a local copy
+ * padded with the zero point (and 4 bytes past its end, which a row's last
+ * group may read) where the layer pads or a row is not whole groups;
+ * else the input itself. */
+typedef struct {
+    int view;
+    int64_t dims[3], strides[3];
+} ConvPadded;
+
+static ConvPadded conv_padded_input_q(LowerCtx *c)
+{
+    IrProgram *p = c->p;
+    IrFunc *f = c->f;
+    const Layer *l = c->l;
+    int nd = l->nd;
+    Shape in = layer_spatial_shape(l, c->in_shape[0]);
+    ConvPadded x = {.view = c->in[0]};
+    bool pads = conv_row_q(l) % 4 != 0;
+    for (int a = 0; a < nd; a++) {
+        int64_t reach =
+            (l->out.dim[a] - 1) * l->stride[a] + (l->kernel[a] - 1) * l->dilation[a] + 1;
+        int64_t held = in.dim[a] + l->pad_before[a];
+        x.dims[a] = reach > held ? reach : held;
+        pads |= l->pad_before[a] > 0 || x.dims[a] > in.dim[a];
+    }
+    layer_axis_strides(x.dims, nd, l->cin, x.strides);
+    if (!pads) {
+        layer_axis_strides(in.dim, nd, l->cin, x.strides);
+        return x;
+    }
+    int64_t size = x.strides[0] * x.dims[0] + 4;
+    x.view = ir_typed_view(p, f, "xp", VIEW_LOCAL, 0, size, true, IR_I8);
+    int i = ir_var(p, f, "i");
+    ir_store(p, &ir_for(p, &f->body, i, 0, size)->body, x.view, ix_var(i, 1),
+             ir_int(p, lower_q_zero(c, l->srcs[0])), false);
+    int64_t xs[3];
+    layer_axis_strides(in.dim, nd, l->cin, xs);
+    IrIndex from = ix_const(0), to = ix_const(0);
+    IrBlock *b = &f->body;
+    for (int a = 0; a < nd - 1; a++) {
+        int o = ir_var(p, f, arena_printf(&p->arena, "i%d", a));
+        b = &ir_for(p, b, o, 0, in.dim[a])->body;
+        from = ix_add_var(from, o, xs[a]);
+        to = ix_add_var(to, o, x.strides[a]);
+    }
+    for (int a = 0; a < nd; a++)
+        to = ix_add(to, ix_const(l->pad_before[a] * x.strides[a]));
+    int j = ir_var(p, f, "j");
+    b = &ir_for(p, b, j, 0, in.dim[nd - 1] * l->cin)->body;
+    ir_store(p, b, x.view, ix_add_var(to, j, 1), ir_load(p, c->in[0], ix_add_var(from, j, 1)),
+             false);
+    return x;
+}
+
+typedef struct {
+    LowerCtx *c;
+    ConvPadded x;
+    int packed, bias;
+    int lanes, chunk; /* int32 lanes a vector; vectors of channels a pass */
+} ConvQ;
+
+/* `block` positions from the block's first (x at x_ix, y at y_ix): for
+ * each pass over `chunk` vectors of channels, their sums over the window
+ * in registers, then out (requantized, or through acc for the followers'
+ * epilogues). */
+static void conv_block_q(const ConvQ *k, IrBlock *b, IrIndex x_ix, IrIndex y_ix, int block)
+{
+    LowerCtx *c = k->c;
+    IrProgram *p = c->p;
+    IrFunc *f = c->f;
+    const Layer *l = c->l;
+    int nd = l->nd, last = nd - 1, lanes = k->lanes, chunk = k->chunk;
+    int64_t cout = l->out.dim[nd], groups = conv_groups_q(l);
+    int64_t step = l->stride[last] * l->cin; /* from one position to the next in x */
+    int cv = ir_var(p, f, "cv");
+    IrBlock *pass = &ir_for(p, b, cv, 0, cout / (lanes * chunk))->body;
+    IrIndex co = ix_var(cv, (int64_t)lanes * chunk);
+    int acc[CONV_MAX_BLOCK][4], wv[4];
+    for (int r = 0; r < block; r++)
+        for (int v = 0; v < chunk; v++) {
+            acc[r][v] = ir_typed_vreg(p, f, "a", lanes, IR_I32);
+            ir_vset(p, pass, acc[r][v], SCALAR_DECLARE,
+                    ir_vload(p, k->bias, ix_add(co, ix_const(v * lanes)), lanes));
+        }
+    /* the outer taps, then the row's groups */
+    IrBlock *taps = pass;
+    IrIndex xk = x_ix, wk = ix_scale(co, 4);
+    int64_t tap_strides[3]; /* the packed kernel's, of each outer tap */
+    tap_strides[nd > 1 ? nd - 2 : 0] = groups * cout * 4;
+    for (int a = nd - 3; a >= 0; a--)
+        tap_strides[a] = tap_strides[a + 1] * l->kernel[a + 1];
+    for (int a = 0; a < nd - 1; a++) {
+        int t = ir_var(p, f, layer_tap_name(nd, a));
+        taps = &ir_for(p, taps, t, 0, l->kernel[a])->body;
+        xk = ix_add_var(xk, t, l->dilation[a] * k->x.strides[a]);
+        wk = ix_add_var(wk, t, tap_strides[a]);
+    }
+    int g = ir_var(p, f, "g");
+    IrStmt *run = ir_for(p, taps, g, 0, groups);
+    run->unroll = groups <= 4;
+    IrBlock *body = &run->body;
+    xk = ix_add_var(xk, g, 4);
+    wk = ix_add_var(wk, g, cout * 4);
+    for (int v = 0; v < chunk; v++) {
+        wv[v] = ir_typed_vreg(p, f, "w", 4 * lanes, IR_I8);
+        ir_vset(p, body, wv[v], SCALAR_DECLARE,
+                ir_vload(p, k->packed, ix_add(wk, ix_const(v * lanes * 4)), 4 * lanes));
+    }
+    for (int r = 0; r < block; r++)
+        for (int v = 0; v < chunk; v++)
+            ir_vset(p, body, acc[r][v], SCALAR_SET,
+                    ir_vdot4(p, ir_vref(p, acc[r][v]), k->x.view, ix_add(xk, ix_const(r * step)),
+                             wv[v], lanes, p->dot_offset));
+    bool vector_out = lower_q_vectors_out(c);
+    for (int r = 0; r < block; r++)
+        for (int v = 0; v < chunk; v++) {
+            IrIndex ch = ix_add(co, ix_const(v * lanes));
+            if (vector_out)
+                lower_q_vector_out(c, pass, acc[r][v], lanes,
+                                   ix_add(ix_add(y_ix, ix_const(r * cout)), ch), ch);
+            else
+                ir_vstore(p, pass, c->acc, ix_add(ch, ix_const(r * cout)), acc[r][v]);
+        }
+    if (!vector_out)
+        conv_block_out(c, b, y_ix, block);
+}
+
+/* How many output positions a block holds: its accumulators, a kernel
+ * vector a pass's vector and the broadcast input in the registers. */
+static int conv_block_size_q(const LowerCtx *c, int chunk)
+{
+    int most = (c->p->vector_registers - chunk - 2) / chunk;
+    int cap = chunk == 1 ? 12 : 8;
+    return most < 1 ? 1 : most > cap ? cap : most;
+}
+
+static void conv_lower_q_vectors(LowerCtx *c)
+{
+    IrProgram *p = c->p;
+    const Layer *l = c->l;
+    int nd = l->nd, last = nd - 1;
+    int64_t cout = l->out.dim[nd];
+    ConvQ k = {.c = c, .lanes = lower_lanes_dividing(p, cout)};
+    int64_t vectors = cout / k.lanes;
+    k.chunk = vectors % 4 == 0 ? 4 : vectors % 3 == 0 ? 3 : vectors % 2 == 0 ? 2 : 1;
+    int most = conv_block_size_q(c, k.chunk);
+    int64_t n = l->out.dim[last], blocks = (n + most - 1) / most;
+    int block = (int)((n + blocks - 1) / blocks);
+    c->acc = lower_acc_local(c, "acc", cout * block);
+    lower_epilogue_setup(c);
+    lower_q_vector_views(c, &k.packed, &k.bias);
+    k.x = conv_padded_input_q(c);
+    int64_t ys[3];
+    layer_axis_strides(l->out.dim, nd, cout, ys);
+    IrIndex x_ix = ix_const(0), y_ix = ix_const(0);
+    IrBlock *b = &c->f->body;
+    for (int a = 0; a < last; a++) {
+        int o = ir_var(p, c->f, arena_printf(&p->arena, "o%d", a));
+        b = &ir_for(p, b, o, 0, l->out.dim[a])->body;
+        x_ix = ix_add_var(x_ix, o, l->stride[a] * k.x.strides[a]);
+        y_ix = ix_add_var(y_ix, o, ys[a]);
+    }
+    int64_t whole = n / block, step = l->stride[last] * l->cin;
+    int ob = ir_var(p, c->f, "blk");
+    IrBlock *each = &ir_for(p, b, ob, 0, whole)->body;
+    conv_block_q(&k, each, ix_add_var(x_ix, ob, block * step), ix_add_var(y_ix, ob, block * cout),
+                 block);
+    if (n % block)
+        conv_block_q(&k, b, ix_add(x_ix, ix_const(whole * block * step)),
+                     ix_add(y_ix, ix_const(whole * block * cout)), (int)(n % block));
+}
+
 /* int8: the sums of each position in int32 (docs/int8.md). */
 static void conv_lower_q(LowerCtx *c)
 {
+    if (lower_q_has_vectors(c) && lower_lanes_dividing(c->p, c->l->out.dim[c->l->nd])) {
+        conv_lower_q_vectors(c);
+        return;
+    }
     Shape in = layer_spatial_shape(c->l, c->in_shape[0]);
     c->acc = lower_acc_local(c, "acc", c->l->out.dim[c->l->nd]);
     lower_epilogue_setup(c);
@@ -858,6 +1086,7 @@ static void conv_backward(const LowerCtx *base)
         .param_names = layer_linear_map_params, .train_transposed_kernel = transposed, \
         .quant = QUANT_LINEAR_MAP, .configure = conv_configure, .infer = conv_infer, \
         .flops = conv_flops, .lower = conv_lower, .lower_q = conv_lower_q, \
+        .packed_size_q = conv_packed_size_q, .pack_q = conv_pack_q, \
         .lower_backward = conv_backward \
     }
 

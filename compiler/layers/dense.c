@@ -238,11 +238,114 @@ static void dense_store_outputs(LowerCtx *c, int acc, int64_t units)
  * column): their int32 sums would take too much of the stack. */
 enum { DENSE_Q_LOCAL_UNITS = 4096 };
 
+/* ---- int8 vector kernels (docs/int8.md) ----------------------------------
+ * W packed [inputs in groups of four][units padded to QUANT_LANES][4]:
+ * four inputs are one 32-bit broadcast, dotted with four weights in each
+ * int32 lane (IRE_VDOT4); the inputs past the last whole group have zero
+ * weights, and read a local copy of x padded to whole groups. */
+static int64_t dense_inputs(const Layer *l)
+{
+    return shape_size(&l->params[0].shape) / l->units;
+}
+
+static int64_t dense_packed_size_q(const Layer *l)
+{
+    int64_t padded = quant_padded_channels(l->units);
+    if (padded > DENSE_Q_LOCAL_UNITS)
+        return 0;
+    return (dense_inputs(l) + 3) / 4 * padded * 4;
+}
+
+static void dense_pack_q(const Layer *l, const int8_t *kernel, int8_t *packed)
+{
+    int64_t in = dense_inputs(l), units = l->units, padded = quant_padded_channels(units);
+    for (int64_t g = 0; g < (in + 3) / 4; g++)
+        for (int64_t u = 0; u < padded; u++)
+            for (int64_t j = 0; j < 4; j++) {
+                int64_t i = 4 * g + j;
+                *packed++ = i < in && u < units ? kernel[i * units + u] : 0;
+            }
+}
+
+/* x, or where its inputs are not whole groups of four a copy padded. */
+static int dense_grouped_input_q(LowerCtx *c, int64_t in)
+{
+    IrProgram *p = c->p;
+    IrFunc *f = c->f;
+    if (in % 4 == 0)
+        return c->in[0];
+    int64_t size = (in + 3) / 4 * 4;
+    int x = ir_typed_view(p, f, "xp", VIEW_LOCAL, 0, size, true, IR_I8);
+    int i = ir_var(p, f, "i");
+    ir_store(p, &ir_for(p, &f->body, i, 0, size)->body, x, ix_var(i, 1),
+             ir_load(p, c->in[0], ix_var(i, 1)), false);
+    /* the spare bytes: zero weights, but read */
+    for (int64_t k = in; k < size; k++)
+        ir_store(p, &f->body, x, ix_const(k), ir_int(p, 0), false);
+    return x;
+}
+
+static void dense_lower_q_vectors(LowerCtx *c)
+{
+    IrProgram *p = c->p;
+    IrFunc *f = c->f;
+    int64_t in = shape_size(c->in_shape[0]), units = c->l->units;
+    int64_t padded = quant_padded_channels(units), groups = (in + 3) / 4;
+    int lanes = p->vector_width;
+    int64_t vectors = padded / lanes;
+    int chunk = vectors % 4 == 0 ? 4 : vectors % 2 == 0 ? 2 : 1;
+    int acc = lower_acc_local(c, "acc", padded), packed, bias;
+    lower_epilogue_setup(c);
+    lower_q_vector_views(c, &packed, &bias);
+    int x = dense_grouped_input_q(c, in);
+    int cv = ir_var(p, f, "cv");
+    IrBlock *pass = &ir_for(p, &f->body, cv, 0, vectors / chunk)->body;
+    IrIndex co = ix_var(cv, (int64_t)lanes * chunk);
+    int a[4], w[4];
+    for (int v = 0; v < chunk; v++) {
+        a[v] = ir_typed_vreg(p, f, "a", lanes, IR_I32);
+        ir_vset(p, pass, a[v], SCALAR_DECLARE,
+                ir_vload(p, bias, ix_add(co, ix_const(v * lanes)), lanes));
+    }
+    int g = ir_var(p, f, "g");
+    IrBlock *body = &ir_for(p, pass, g, 0, groups)->body;
+    for (int v = 0; v < chunk; v++) {
+        w[v] = ir_typed_vreg(p, f, "w", 4 * lanes, IR_I8);
+        ir_vset(p, body, w[v], SCALAR_DECLARE,
+                ir_vload(p, packed,
+                         ix_add_var(ix_scale(ix_add(co, ix_const(v * lanes)), 4), g, padded * 4),
+                         4 * lanes));
+        ir_vset(p, body, a[v], SCALAR_SET,
+                ir_vdot4(p, ir_vref(p, a[v]), x, ix_var(g, 4), w[v], lanes, p->dot_offset));
+    }
+    for (int v = 0; v < chunk; v++)
+        ir_vstore(p, pass, acc, ix_add(co, ix_const(v * lanes)), a[v]);
+    /* out: whole vectors of units requantized as vectors, the rest one by one */
+    int64_t first = lower_q_vectors_out(c) ? units / lanes * lanes : 0;
+    if (first > 0) {
+        int uv = ir_var(p, f, "uv");
+        IrStmt *each = ir_for(p, &f->body, uv, 0, units / lanes);
+        int t = ir_typed_vreg(p, f, "t", lanes, IR_I32);
+        ir_vset(p, &each->body, t, SCALAR_DECLARE, ir_vload(p, acc, ix_var(uv, lanes), lanes));
+        lower_q_vector_out(c, &each->body, t, lanes, ix_var(uv, lanes), ix_var(uv, lanes));
+    }
+    if (first < units) {
+        int u = ir_var(p, f, "u");
+        IrStmt *out = ir_for(p, &f->body, u, first, units);
+        ir_store(p, &out->body, c->out, ix_var(u, 1),
+                 lower_epilogue(c, ir_load(p, acc, ix_var(u, 1)), ix_var(u, 1)), false);
+    }
+}
+
 static void dense_lower_q(LowerCtx *c)
 {
     IrProgram *p = c->p;
     IrFunc *f = c->f;
     int64_t in = shape_size(c->in_shape[0]), units = c->l->units;
+    if (lower_q_has_vectors(c)) {
+        dense_lower_q_vectors(c);
+        return;
+    }
     if (units > DENSE_Q_LOCAL_UNITS) {
         lower_epilogue_setup(c);
         dense_lower_units(c, in, units, c->out);
@@ -799,6 +902,8 @@ const LayerKind dense_kinds[] = {
      .flops = dense_flops,
      .lower = dense_lower,
      .lower_q = dense_lower_q,
+     .packed_size_q = dense_packed_size_q,
+     .pack_q = dense_pack_q,
      .lower_block = dense_lower_block_samples,
      .lower_train = dense_train,
      .lower_backward = dense_backward},

@@ -68,6 +68,12 @@ struct LayerKind {
      * int8 constants finds their views in c->epi_views[e] (kernel, bias,
      * multiplier, shift). */
     IrExpr *(*epilogue_q)(LowerCtx *c, int e, const Layer *l, IrExpr *v, IrIndex channel);
+    /* A linear map's int8 vector kernels (docs/int8.md): the bytes of its
+     * kernel packed four inputs to an int32 lane (0: no vector form for
+     * this layer), and the packing of its int8 kernel into them (the
+     * padding zero).  Its lower_q uses them in a program with vectors. */
+    int64_t (*packed_size_q)(const Layer *l);
+    void (*pack_q)(const Layer *l, const int8_t *kernel, int8_t *packed);
 
     bool (*configure)(Layer *l, ArgReader *r);
     /* ins[i] is the shape of srcs[i]; sets l->out and l->params. */

@@ -25,7 +25,9 @@ standalone C file, and the LLVM backend's object where it is built in):
 on inputs that reach past the calibrated range, its predict --raw
 integers (int8 outputs, or a float head's int32 sums) equal the
 reference's predict --quantize --raw bit for bit, and its float outputs
-the reference's to 1e-5.
+the reference's to 1e-5.  The C file runs once per instruction-set clone
+(CNNGEN_ISA: the VNNI and AVX2 kernels, the plain loops), whatever the
+CPU would pick; a clone this CPU cannot run is reported as skipped.
 """
 
 import argparse
@@ -38,12 +40,25 @@ import shlex
 import sys
 import tempfile
 
-from e2e_common import (WARNINGS, add_build_arguments, build_with_runtime, has_llvm,
+from e2e_common import (WARNINGS, add_build_arguments, build_with_runtime, cpu_flags, has_llvm,
                         model_files, oracle_batch, read_safetensors, run, sanitizer_flags,
                         write_safetensors, write_train_data)
 
 PERCENTILE = 99.9
 BINS = 2048
+# The int8 C file's clones (CNNGEN_ISA) and the CPU flags each needs.
+INT8_CLONES = {'vnni': ['avx512f', 'avx512bw', 'avx512dq', 'avx512vl', 'avx512_vnni'],
+               'avx2': ['avx2', 'fma'], 'scalar': []}
+
+
+def runnable_clones():
+    """(the int8 clones this CPU runs, those it cannot) on x86-64; the
+    plain loops alone elsewhere."""
+    flags = cpu_flags()
+    if os.uname().machine not in ('x86_64', 'amd64'):
+        return ['scalar'], []
+    can = [c for c, needs in INT8_CLONES.items() if all(f in flags for f in needs)]
+    return can, [c for c in INT8_CLONES if c not in can]
 
 
 def write_series(path, window, rng):
@@ -153,14 +168,17 @@ def int8_predict(args, d):
         problems, q = int8_build(args, d, backend)
         if problems:
             return problems, results
-        outputs = []
-        for extra in (['--raw'], []):
-            r = run([q, 'predict'] + extra + [os.path.join(d, 'x.txt')])
-            if r.returncode != 0:
-                return [f'{backend}: predict {" ".join(extra)} failed ({r.returncode}):\n'
-                        f'{r.stderr}'], results
-            outputs.append(r.stdout)
-        results.append((backend, outputs[0], outputs[1]))
+        for clone in args.int8_clones if backend == 'c' else [None]:
+            env = dict(os.environ, CNNGEN_ISA=clone) if clone else None
+            name = f'{backend} ({clone})' if clone else backend
+            outputs = []
+            for extra in (['--raw'], []):
+                r = run([q, 'predict'] + extra + [os.path.join(d, 'x.txt')], env=env)
+                if r.returncode != 0:
+                    return [f'{name}: predict {" ".join(extra)} failed ({r.returncode}):\n'
+                            f'{r.stderr}'], results
+                outputs.append(r.stdout)
+            results.append((name, outputs[0], outputs[1]))
     return [], results
 
 
@@ -256,6 +274,7 @@ def main():
     # the LLVM backend's int8 objects too, where it is built in (not under
     # the sanitizers: the objects are not instrumented)
     args.int8_backends = ['c'] + (['llvm'] if has_llvm(args.cnngen) and not args.sanitize else [])
+    args.int8_clones, skipped_clones = runnable_clones()
     files = model_files(args.paths)
     rng = random.Random(2468)
     q = shlex.quote
@@ -351,7 +370,10 @@ def main():
         errors = error_checks(args, work)
         for p in errors:
             print('FAIL ' + p.replace('\n', '\n  '))
-    backends = ' and '.join(args.int8_backends)
+    backends = ' and '.join(f'c ({", ".join(args.int8_clones)})' if b == 'c' else b
+                            for b in args.int8_backends)
+    if skipped_clones:
+        print(f'SKIPPED the int8 clones this CPU cannot run: {", ".join(skipped_clones)}')
     print(f'{len(cases)} models calibrated, {tensors} tensors; {quantized} int8 plans, the '
           f'others the same errors; {predictors} int8 predictors ({backends}) bit for bit the '
           f'reference\'s; the command\'s errors: '

@@ -26,9 +26,14 @@ static void emit_int8(const Model *m, const QuantPlan *plan, FILE *sink)
         weights[k] = (float)(k % 7 - 3) * 0.25f;
     Arena arena = {0};
     QuantWeights qw;
-    IrProgram p = {0};
+    IrProgram p[EMIT_QCLONE_COUNT];
+    memset(p, 0, sizeof p);
     quant_weights(m, plan, weights, &arena, &qw);
-    compile_lower_q(m, plan, &qw, &p);
+    for (int k = 0; k < EMIT_QCLONE_COUNT; k++) {
+        const EmitClone *clone = &emit_clones_q[k];
+        CompileOptions co = {clone->lanes, clone->registers, false, false, false};
+        compile_lower_q(m, plan, &qw, &co, clone->dot_offset, &p[k]);
+    }
     EmitOptions eo = {.prefix = "fuzz",
                       .command_line = "cnngen",
                       .weights = weights,
@@ -36,8 +41,9 @@ static void emit_int8(const Model *m, const QuantPlan *plan, FILE *sink)
                       .no_train = true,
                       .qplan = plan,
                       .qweights = &qw};
-    emit_c_source(sink, m, &p, 1, &eo);
-    ir_program_free(&p);
+    emit_c_source(sink, m, p, EMIT_QCLONE_COUNT, &eo);
+    for (int k = 0; k < EMIT_QCLONE_COUNT; k++)
+        ir_program_free(&p[k]);
     arena_free(&arena);
     free(weights);
 }

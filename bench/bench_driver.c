@@ -3,7 +3,8 @@
  * own after a warm-up, at least MIN_CALLS calls and MIN_TIME seconds;
  * prints the median and the minimum per call as one JSON line.  Built
  * with -DBENCH_PROFILE against code from cnngen --profile, it then prints
- * the profile of the timed calls (on stderr).
+ * the profile of the timed calls (on stderr).  With -DBENCH_BAKED the
+ * weights are the predictor's own (cnngen --weights, or --quantize).
  *   bench_driver BATCH [MIN_TIME] [MIN_CALLS] */
 #define _POSIX_C_SOURCE 199309L
 #include <stdio.h>
@@ -17,12 +18,14 @@ int main(int argc, char **argv)
     int batch = argc > 1 ? atoi(argv[1]) : 1;
     double min_time = argc > 2 ? atof(argv[2]) : 1.0;
     int min_calls = argc > 3 ? atoi(argv[3]) : 21;
+#ifndef BENCH_BAKED /* (-DBENCH_BAKED: weights baked in, or an int8 predictor's) */
     float *params = bench_model_params_data();
     unsigned state = 12345;
     for (long i = 0; i < BENCH_MODEL_PARAM_COUNT; i++) {
         state = state * 1103515245u + 12345u;
         params[i] = ((float)(state >> 8) / 16777216.0f - 0.5f) * 0.1f;
     }
+#endif
     float *x = malloc(sizeof(float) * (size_t)batch * BENCH_MODEL_INPUT_SIZE);
     float *y = malloc(sizeof(float) * (size_t)batch * BENCH_MODEL_OUTPUT_SIZE);
     for (long i = 0; i < (long)batch * BENCH_MODEL_INPUT_SIZE; i++)

@@ -226,6 +226,73 @@ def profile_agrees(args, name, work, flags, driver_ms):
     print('    ' + p.stderr.strip().replace('\n', '\n    '))
 
 
+def int8_artifacts(name, work):
+    """Weights (the reference's init) and calibrated ranges (the
+    reference's calibrate on 64 random samples in [0, 1)) for bench/NAME."""
+    model = os.path.join(HERE, f'{name}.cnn')
+    oracle = os.path.join(ROOT, 'tests', 'reference', 'cnnref_quant.py')
+    weights, ranges = (os.path.join(work, f'{name}.{k}.safetensors') for k in ('w', 'r'))
+    run(['/usr/bin/python3', oracle, 'init', model, '--seed', '1', '--out', weights])
+    summary = json.loads(run(['/usr/bin/python3', oracle, 'summary', '--json', model]))
+    inputs = 1
+    for d in summary['input']:
+        inputs *= d
+    outputs = 1
+    for d in summary['output']:
+        outputs *= d
+    data = os.path.join(work, f'{name}.csv')
+    state = 12345
+    with open(data, 'w') as f:
+        for _ in range(64):
+            row = []
+            for _ in range(inputs):
+                state = (state * 1103515245 + 12345) % 2**32
+                row.append('%.4f' % ((state >> 8) / 16777216.0))
+            f.write(','.join(row + ['0'] * outputs) + '\n')
+    run(['/usr/bin/python3', oracle, 'calibrate', model, '--data', data, '--weights', weights,
+         '--save', ranges])
+    return weights, ranges
+
+
+def build_baked(args, name, work, cflags, tag, options):
+    """bench_driver on a predictor with its weights baked in (float, or
+    int8 with --quantize)."""
+    model = os.path.join(HERE, f'{name}.cnn')
+    src = generate(args, model, work, 'c', list(options))
+    exe = os.path.join(work, f'{name}_baked{tag}_bench')
+    run([args.cc] + shlex.split(cflags) + ['-DBENCH_BAKED', src,
+        os.path.join(HERE, 'bench_driver.c'), '-I', work, '-o', exe, '-lm'])
+    return exe
+
+
+def int8_speed(args, flag_sets, peaks):
+    """The int8 predictors (issue 17) against the float ones, same weights,
+    same run: batch 1 and 64, one thread, each set of flags."""
+    names = [n for n in args.int8_models.split(',') if n]
+    if not names:
+        return
+    print(f'\nint8 against float (cnngen --weights W [--quantize R], one thread; the CPU: '
+          f'{cpu_name()}, FMA peak {peaks_text(peaks)}): microseconds per sample, median of '
+          f'the fastest of {args.rounds} rounds; int8 clone in use')
+    print(f'model    flags                  batch |   float us |    int8 us  clone  | '
+          f'float/int8')
+    with tempfile.TemporaryDirectory() as work:
+        for name in names:
+            weights, ranges = int8_artifacts(name, work)
+            for k, flags in enumerate(flag_sets):
+                f_exe = build_baked(args, name, work, flags, f'f{k}', ['--weights', weights])
+                q_exe = build_baked(args, name, work, flags, f'q{k}',
+                                    ['--weights', weights, '--quantize', ranges])
+                for batch in (int(b) for b in args.batches.split(',')):
+                    fl, q8 = fastest_of_rounds(args, [
+                        lambda exe=exe: time_inference(exe, batch, 1, args)
+                        for exe in (f_exe, q_exe)])
+                    f_us, q_us = (1e3 * r['ms_median'] / batch for r in (fl, q8))
+                    print(f'{name:8} {flags:22} {batch:5} | {f_us:10.2f} | {q_us:10.2f} '
+                          f'{q8["isa"]:>6} | {f_us / q_us:6.2f}x', flush=True)
+    print('(float/int8 above 1: the int8 predictor is faster; the goal is 2x)')
+
+
 def onnx2c(args, flag_sets):
     """The closest peer, in the same run: bench/peers/onnx2c/run.sh with the
     same models and flag sets, or a line that says why it is missing."""
@@ -264,6 +331,8 @@ def main():
                     help='cnngen\'s figures: the fastest of this many rounds, builds alternated')
     ap.add_argument('--batches', default='1,64')
     ap.add_argument('--train-models', default='fashion,lenet')
+    ap.add_argument('--int8-models', default='lenet,fashion,video3d',
+                    help='int8 predictors against the float ones (empty: none)')
     ap.add_argument('--no-llvm', action='store_true', help='skip the LLVM backend\'s figures')
     ap.add_argument('--onnx2c', default=os.environ.get('ONNX2C', ''),
                     help='an onnx2c executable, or its source tree (built with '
@@ -344,6 +413,7 @@ def main():
             if batch == 1 and threads == 1:
                 profile_agrees(args, name, work, flag_sets[0], ours[0]['ms_median'])
     onnx2c(args, flag_sets)
+    int8_speed(args, flag_sets, peaks)
     if not args.train_models:
         return
     with tempfile.TemporaryDirectory() as work:

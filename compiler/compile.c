@@ -52,6 +52,7 @@ void compile_lower_q(const Model *m, const QuantPlan *plan, const QuantWeights *
     p->vector_width = o->vector_width;
     p->vector_registers = o->vector_registers;
     p->dot_offset = dot_offset;
+    p->blocks = o->blocks && m->block_samples > 0;
     lower_model_q(m, plan, qw, p);
     ir_unroll(p, 8);
 }

@@ -40,7 +40,7 @@ typedef struct {
 
 static const char *c_type(IrType t)
 {
-    return t == IR_I8 ? "int8_t" : t == IR_I32 ? "int32_t" : "float";
+    return t == IR_I8 ? "int8_t" : t == IR_U8 ? "uint8_t" : t == IR_I32 ? "int32_t" : "float";
 }
 
 static void line(Writer *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -1029,11 +1029,13 @@ static int emit_block_samples(Writer *w, const IrProgram *p, int from)
     if (calls == 0)
         return to;
     const char *P = w->macro_prefix;
+    bool q = p->quantized;
     line(w, "for (int s = 0; s < n; s++) {");
     w->indent++;
-    line(w, "const float *in = input + (size_t)s * %s_INPUT_SIZE;", P);
-    line(w, "float *out = output + (size_t)s * %s_OUTPUT_SIZE;", P);
-    line(w, "float *sample = arena + (size_t)s * %s_BLOCK_STRIDE;", P);
+    line(w, "const %s *in = input + (size_t)s * %s_INPUT_SIZE;", q ? "int8_t" : "float", P);
+    line(w, "%s *out = output + (size_t)s * %s_OUTPUT_SIZE;", q ? c_type(p->output_type) : "float",
+         P);
+    line(w, "%s *sample = arena + (size_t)s * %s_BLOCK_STRIDE;", q ? "int8_t" : "float", P);
     for (int i = from; i < end; i++)
         if (p->funcs[i]->phase == PHASE_PREDICT)
             line(w, "%s_%s%s(in, out, sample);", w->prefix, p->funcs[i]->name, w->suffix);
@@ -1048,10 +1050,10 @@ static int emit_block_samples(Writer *w, const IrProgram *p, int from)
  * sample by sample in between. */
 static void emit_forward_block(Writer *w, const IrProgram *p)
 {
-    line(w,
-         "static%s void %s_forward_block%s(float *arena, const float *input, float *output, "
-         "int n)",
-         w->target, w->prefix, w->suffix);
+    bool q = p->quantized;
+    line(w, "static%s void %s_forward_block%s(%s *arena, const %s *input, %s *output, int n)",
+         w->target, w->prefix, w->suffix, q ? "int8_t" : "float", q ? "int8_t" : "float",
+         q ? c_type(p->output_type) : "float");
     line(w, "{");
     w->indent++;
     for (int i = emit_block_samples(w, p, 0); i < p->nfuncs; i = emit_block_samples(w, p, i + 1))
@@ -2163,8 +2165,11 @@ static void emit_predict_q(Writer *w, const Model *m, const IrProgram *p, const 
     line(w, "int8_t *arena = %s_arena;", x);
     line(w, "(void)arena;   /* unused by some models */");
     int calls = 0;
-    for (int i = 0; i < p->nfuncs; i++, calls++)
-        line(w, "%s_%s%s(input, output, arena);", x, p->funcs[i]->name, w->suffix);
+    for (int i = 0; i < p->nfuncs; i++)
+        if (p->funcs[i]->phase == PHASE_PREDICT) {
+            line(w, "%s_%s%s(input, output, arena);", x, p->funcs[i]->name, w->suffix);
+            calls++;
+        }
     if (m->nlayers == 0 || calls == 0)
         line(w, "memcpy(output, input, %s_INPUT_SIZE);", w->macro_prefix);
     w->indent--;
@@ -2312,29 +2317,77 @@ static void emit_quantize_and_predict(Writer *w, const EmitOptions *o)
     line(w, "%s_predict_q(q, y);", x);
 }
 
-static void emit_predict_float_q(Writer *w, const EmitOptions *o, bool clones)
+/* predict_q's outputs in float: dequantized, or the float head's. */
+static void emit_float_outputs(Writer *w, const EmitOptions *o)
 {
     const char *x = w->prefix, *P = w->macro_prefix;
-    bool head = o->qplan->head >= 0;
+    line(w, "static void %s_float_outputs(const %s *y, float *output)", x, q_output_type(o));
+    line(w, "{");
+    if (o->qplan->head >= 0) {
+        line(w, "    %s_float_head(y, output);", x);
+    } else {
+        line(w, "    for (int i = 0; i < %s_OUTPUT_SIZE; i++)", P);
+        line(w,
+             "        output[i] = (float)(y[i] - %s_OUTPUT_ZERO_POINT) * (float)%s_OUTPUT_SCALE;",
+             P, P);
+    }
+    line(w, "}");
+    blank(w);
+}
+
+/* predict_batch in blocks of BLOCK_SAMPLES: the inputs quantized, the
+ * clone's block (its large layers a block at a time), the outputs back. */
+static void emit_predict_batch_blocks_q(Writer *w, const EmitOptions *o)
+{
+    const char *x = w->prefix, *P = w->macro_prefix;
+    line(w, "void %s_predict_batch(const float *input, float *output, int n)", x);
+    line(w, "{");
+    w->indent++;
+    line(w, "static int8_t q[%s_BLOCK_SAMPLES * %s_INPUT_SIZE];", P, P);
+    line(w, "static %s y[%s_BLOCK_SAMPLES * %s_OUTPUT_SIZE];", q_output_type(o), P, P);
+    line(w, "const %s_clone *clone = %s_clone_in_use();", x, x);
+    line(w, "for (int i = 0; i < n; i += %s_BLOCK_SAMPLES) {", P);
+    w->indent++;
+    line(w, "int m = n - i < %s_BLOCK_SAMPLES ? n - i : %s_BLOCK_SAMPLES;", P, P);
+    line(w, "for (int s = 0; s < m; s++)");
+    line(w,
+         "    clone->quantize(input + (size_t)(i + s) * %s_INPUT_SIZE, q + (size_t)s * "
+         "%s_INPUT_SIZE);",
+         P, P);
+    line(w, "clone->forward_block(%s_block_arena, q, y, m);", x);
+    line(w, "for (int s = 0; s < m; s++)");
+    line(w,
+         "    %s_float_outputs(y + (size_t)s * %s_OUTPUT_SIZE, output + (size_t)(i + s) * "
+         "%s_OUTPUT_SIZE);",
+         x, P, P);
+    w->indent--;
+    line(w, "}");
+    w->indent--;
+    line(w, "}");
+    blank(w);
+}
+
+static void emit_predict_float_q(Writer *w, const EmitOptions *o, bool clones, bool blocks)
+{
+    const char *x = w->prefix;
+    emit_float_outputs(w, o);
     line(w, "void %s_predict(const float *input, float *output)", x);
     line(w, "{");
     w->indent++;
     emit_quantize_and_predict(w, o);
-    if (head) {
-        line(w, "%s_float_head(y, output);", x);
-    } else {
-        line(w, "for (int i = 0; i < %s_OUTPUT_SIZE; i++)", P);
-        line(w, "    output[i] = (float)(y[i] - %s_OUTPUT_ZERO_POINT) * (float)%s_OUTPUT_SCALE;", P,
-             P);
-    }
+    line(w, "%s_float_outputs(y, output);", x);
     w->indent--;
     line(w, "}");
     blank(w);
-    line(w, "void %s_predict_batch(const float *input, float *output, int n)", x);
-    line(w, "{");
-    emit_batch_loop(w);
-    line(w, "}");
-    blank(w);
+    if (blocks) {
+        emit_predict_batch_blocks_q(w, o);
+    } else {
+        line(w, "void %s_predict_batch(const float *input, float *output, int n)", x);
+        line(w, "{");
+        emit_batch_loop(w);
+        line(w, "}");
+        blank(w);
+    }
     line(w, "const char *%s_isa(void)", x);
     line(w, "{");
     if (clones)
@@ -2464,9 +2517,10 @@ static void emit_q_vector_types(Writer *w, const IrProgram *programs, int nprogr
     blank(w);
 }
 
-/* IRE_VDOT4 of `lanes` in clone k: vpdpbusd on the input's bytes as
- * unsigned (x ^ 0x80: x + 128), or AVX2's vpmaddubsw on |x| and the
- * weights with x's sign, then vpmaddwd adding the pairs. */
+/* IRE_VDOT4 of `lanes` in clone k: vpdpbusd on unsigned bytes (the
+ * kernels' copy of their input, x + 128), or AVX2's vpmaddubsw on |x|
+ * and the weights with x's sign (no pair of products then saturates 16
+ * bits), then vpmaddwd adding the pairs. */
 static void emit_q_dot4(Writer *w, int k, int lanes, const char *sig)
 {
     static const char *const vnni[] = {"_mm_dpbusd_epi32(", "_mm256_dpbusd_epi32(",
@@ -2480,8 +2534,8 @@ static void emit_q_dot4(Writer *w, int k, int lanes, const char *sig)
     line(w, "    uint32_t x4;");
     line(w, "    memcpy(&x4, x, 4);");
     if (emit_clones_q[k].dot_offset) {
-        line(w, "    return (%s_i32x%d)%s(%s)acc, %s((int32_t)(x4 ^ 0x80808080u)), (%s)w);", x,
-             lanes, vnni[wide], kinds[wide], sets[wide], kinds[wide]);
+        line(w, "    return (%s_i32x%d)%s(%s)acc, %s((int32_t)x4), (%s)w);", x, lanes, vnni[wide],
+             kinds[wide], sets[wide], kinds[wide]);
     } else {
         const char *pre = wide == 0 ? "_mm" : "_mm256";
         line(w, "    %s v = %s_set1_epi32((int32_t)x4);", kinds[wide], pre);
@@ -2566,9 +2620,8 @@ static void emit_q_helpers(Writer *w, int k, int lanes)
     char attrs[160], sig[320];
     snprintf(attrs, sizeof attrs, "static inline __attribute__((always_inline)) %s_TARGET_%s",
              w->macro_prefix, N);
-    snprintf(sig, sizeof sig,
-             "%s %s_i32x%d %s_dot4x%d%s(%s_i32x%d acc, const int8_t *x, %s_i8x%d w)", attrs, x,
-             lanes, x, lanes, sfx, x, lanes, x, 4 * lanes);
+    snprintf(sig, sizeof sig, "%s %s_i32x%d %s_dot4x%d%s(%s_i32x%d acc, const void *x, %s_i8x%d w)",
+             attrs, x, lanes, x, lanes, sfx, x, lanes, x, 4 * lanes);
     emit_q_dot4(w, k, lanes, sig);
     emit_q_requantize(w, attrs, lanes, false);
     emit_q_requantize(w, attrs, lanes, true);
@@ -2630,21 +2683,28 @@ static void emit_q_packed(Writer *w, const QuantWeights *qw)
 }
 
 /* The table of the clones built, the choice, and predict_q through it. */
-static void emit_q_dispatch(Writer *w, const EmitOptions *o)
+static void emit_q_dispatch(Writer *w, const EmitOptions *o, bool blocks)
 {
     const char *x = w->prefix, *P = w->macro_prefix;
     line(w, "typedef struct {");
     line(w, "    const char *name;");
     line(w, "    void (*predict_q)(const int8_t *, %s *);", q_output_type(o));
     line(w, "    void (*quantize)(const float *, int8_t *);");
+    if (blocks)
+        line(w, "    void (*forward_block)(int8_t *, const int8_t *, %s *, int);",
+             q_output_type(o));
     line(w, "} %s_clone;", x);
     blank(w);
     line(w, "static const %s_clone %s_clones[] = {", x, x);
     for (int k = 0; k < EMIT_QCLONE_COUNT; k++) {
         char *N = upper(emit_clones_q[k].name);
         line(w, "#if %s_WITH_%s", P, N);
-        line(w, "    {\"%s\", %s_predict_q_%s, %s_quantize_%s},", emit_clones_q[k].name, x,
-             emit_clones_q[k].name, x, emit_clones_q[k].name);
+        const char *name = emit_clones_q[k].name;
+        if (blocks)
+            line(w, "    {\"%s\", %s_predict_q_%s, %s_quantize_%s, %s_forward_block_%s},", name, x,
+                 name, x, name, x, name);
+        else
+            line(w, "    {\"%s\", %s_predict_q_%s, %s_quantize_%s},", name, x, name, x, name);
         line(w, "#endif");
         free(N);
     }
@@ -2716,7 +2776,7 @@ static void emit_q_dispatch(Writer *w, const EmitOptions *o)
 /* Clone k's program (k < 0: the only one): its helpers, layer functions
  * and predict_q. */
 static void emit_q_program(Writer *w, const Model *m, const IrProgram *p, int k,
-                           const EmitOptions *o)
+                           const EmitOptions *o, bool blocks)
 {
     char suffix[32] = "", target[160] = "";
     char *N = k >= 0 ? upper(emit_clones_q[k].name) : NULL;
@@ -2736,6 +2796,8 @@ static void emit_q_program(Writer *w, const Model *m, const IrProgram *p, int k,
     for (int i = 0; i < p->nfuncs; i++)
         print_function(w, p->funcs[i]);
     emit_predict_q(w, m, p, o);
+    if (k >= 0 && blocks)
+        emit_forward_block(w, p);
     if (k >= 0 && qclone_targets[k][0])
         emit_quantize_vector(w, emit_clones_q[k].lanes == 16);
     else if (k >= 0)
@@ -2776,15 +2838,24 @@ static void emit_c_source_q(FILE *out, const Model *m, const IrProgram *programs
         emit_q_vector_types(&w, programs, nprograms);
     }
     emit_requantize(&w);
+    bool blocks = clones && has_block_functions(programs, nprograms);
+    if (blocks) {
+        line(&w, "/* predict_batch's blocks: an arena a sample, BLOCK_STRIDE bytes apart. */");
+        line(&w, "#define %s_BLOCK_SAMPLES %d", P, m->block_samples);
+        line(&w, "#define %s_BLOCK_STRIDE %lld", P, (long long)m->block_stride);
+        line(&w, "static int8_t %s_block_arena[%s_BLOCK_SAMPLES * %s_BLOCK_STRIDE] %s_ALIGNED;",
+             o->prefix, P, P, P);
+        blank(&w);
+    }
     for (int k = 0; k < nprograms; k++)
-        emit_q_program(&w, m, &programs[k], clones ? k : -1, o);
+        emit_q_program(&w, m, &programs[k], clones ? k : -1, o, blocks);
     if (clones)
-        emit_q_dispatch(&w, o);
+        emit_q_dispatch(&w, o, blocks);
     else
         emit_quantize_input(&w);
     if (o->qplan->head >= 0)
         emit_float_head(&w, m, o->qplan, o->qweights);
-    emit_predict_float_q(&w, o, clones);
+    emit_predict_float_q(&w, o, clones, blocks);
     if (o->main)
         emit_main_q(&w, m, o);
     free(P);

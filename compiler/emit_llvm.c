@@ -212,7 +212,7 @@ static LLVMValueRef float_array(Gen *g, const char *name, int64_t count)
 /* A view's or scalar's element type (ir.h's IrType). */
 static LLVMTypeRef element_type(const Gen *g, IrType t)
 {
-    return t == IR_I8 ? g->i8 : t == IR_I32 ? g->i32 : g->f32;
+    return t == IR_I8 || t == IR_U8 ? g->i8 : t == IR_I32 ? g->i32 : g->f32;
 }
 
 /* ptr + offset elements of the type */
@@ -413,7 +413,9 @@ static LLVMValueRef expr_value(FuncGen *x, const IrExpr *e)
         IrType type = x->f->views[e->view].type;
         LLVMValueRef v =
             LLVMBuildLoad2(g->b, element_type(g, type), element(x, e->view, &e->index), "");
-        LLVMSetAlignment(v, type == IR_I8 ? 1 : 4);
+        LLVMSetAlignment(v, type == IR_I8 || type == IR_U8 ? 1 : 4);
+        if (type == IR_U8)
+            return LLVMBuildZExt(g->b, v, g->i32, "");
         return type == IR_I8 ? LLVMBuildSExt(g->b, v, g->i32, "") : v; /* int8 reads as int32 */
     }
     case IRE_SCALAR:
@@ -573,16 +575,18 @@ static void stmt(FuncGen *x, const IrStmt *s)
         LLVMValueRef ptr = element(x, s->view, &s->index), v;
         if (s->accumulate) {
             LLVMValueRef old = LLVMBuildLoad2(g->b, element_type(g, type), ptr, "");
-            LLVMSetAlignment(old, type == IR_I8 ? 1 : 4);
+            LLVMSetAlignment(old, type == IR_I8 || type == IR_U8 ? 1 : 4);
             if (type == IR_I8)
                 old = LLVMBuildSExt(g->b, old, g->i32, "");
+            else if (type == IR_U8)
+                old = LLVMBuildZExt(g->b, old, g->i32, "");
             v = accumulated(x, old, s->value);
         } else {
             v = expr_value(x, s->value);
         }
-        if (type == IR_I8) /* the lowering clamped it */
+        if (type == IR_I8 || type == IR_U8) /* the lowering clamped it */
             v = LLVMBuildTrunc(g->b, v, g->i8, "");
-        LLVMSetAlignment(LLVMBuildStore(g->b, v, ptr), type == IR_I8 ? 1 : 4);
+        LLVMSetAlignment(LLVMBuildStore(g->b, v, ptr), type == IR_I8 || type == IR_U8 ? 1 : 4);
         break;
     }
     case IRS_SCALAR: set_temporary(x, x->scalar[s->scalar], scalar_type(x, s->scalar), s); break;

@@ -376,7 +376,7 @@ IrExpr *ir_vpairs(IrProgram *p, int view, IrIndex index, int lanes)
     return e;
 }
 
-IrExpr *ir_vdot4(IrProgram *p, IrExpr *acc, int x, IrIndex index, int w, int lanes, int offset)
+IrExpr *ir_vdot4(IrProgram *p, IrExpr *acc, int x, IrIndex index, int w, int lanes)
 {
     IrExpr *e = new_expr(p, IRE_VDOT4);
     e->a = acc;
@@ -384,7 +384,6 @@ IrExpr *ir_vdot4(IrProgram *p, IrExpr *acc, int x, IrIndex index, int w, int lan
     e->index = index;
     e->b = ir_vref(p, w);
     e->lanes = lanes;
-    e->ivalue = offset;
     return e;
 }
 

@@ -69,15 +69,16 @@ typedef enum {
     IRE_REQUANT, /* TFLite's MultiplyByQuantizedMultiplier(a, multiplier b, shift c);
                   * ivalue 1: every shift is at most 0 (no left shift) */
     /* int8 vector kernels: `lanes` int32 sums, a (an int32 vector), each
-     * plus the dot product of the four int8 values view[index..index+3],
-     * each plus ivalue (128 or 0), with its own four int8 weights of b (an
-     * int8 vector of 4 * lanes: lane l's at 4l..4l+3).  With 128, what
-     * AVX-512 VNNI's vpdpbusd computes (the input as unsigned bytes). */
+     * plus the dot product of the four bytes view[index..index+3] (int8,
+     * or unsigned: what AVX-512 VNNI's vpdpbusd takes) with its own four
+     * int8 weights of b (an int8 vector of 4 * lanes: lane l's at
+     * 4l..4l+3). */
     IRE_VDOT4,
 } IrExprKind;
 
-/* What a view's elements, and a scalar, are. */
-typedef enum { IR_F32, IR_I8, IR_I32 } IrType;
+/* What a view's elements, and a scalar, are.  IR_U8: unsigned bytes, the
+ * VNNI kernels' copy of their input (x + 128). */
+typedef enum { IR_F32, IR_I8, IR_I32, IR_U8 } IrType;
 
 typedef struct IrExpr IrExpr;
 struct IrExpr {
@@ -247,7 +248,8 @@ typedef struct {
      * head's int32 sums (output_type). */
     bool quantized;
     IrType output_type;
-    int dot_offset; /* an int8 program's IRE_VDOT4 offset: 128 (VNNI) or 0 */
+    int dot_offset; /* an int8 program's kernels read their inputs plus this:
+                     * 128 (VNNI: unsigned bytes) or 0 */
 } IrProgram;
 
 IrFunc *ir_func(IrProgram *p, const char *name, const char *comment);
@@ -315,9 +317,9 @@ IrExpr *ir_vlane(IrProgram *p, int vreg, int lane);
 IrExpr *ir_vload(IrProgram *p, int view, IrIndex index, int lanes);
 IrExpr *ir_vpairs(IrProgram *p, int view, IrIndex index, int lanes);
 IrExpr *ir_vunpair(IrProgram *p, int vreg, int lanes);
-/* acc + the dot products of x[index..index+3] (+ offset) with vector w's
- * four bytes a lane (IRE_VDOT4). */
-IrExpr *ir_vdot4(IrProgram *p, IrExpr *acc, int x, IrIndex index, int w, int lanes, int offset);
+/* acc + the dot products of x[index..index+3] with vector w's four bytes
+ * a lane (IRE_VDOT4). */
+IrExpr *ir_vdot4(IrProgram *p, IrExpr *acc, int x, IrIndex index, int w, int lanes);
 void ir_vset(IrProgram *p, IrBlock *b, int vreg, ScalarMode mode, IrExpr *value);
 void ir_vstore(IrProgram *p, IrBlock *b, int view, IrIndex index, int vreg);
 

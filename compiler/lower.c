@@ -199,7 +199,7 @@ IrIndex lower_sample_index(const LowerCtx *c, int v, int s, IrIndex ix)
 /* In a block function, each view of a sample's values moves by a whole
  * sample's from one sample to the next: the caller's input and output, or
  * one sample's arena in predict_batch's block of them. */
-static void set_block_strides(LowerCtx *c)
+void lower_block_strides(LowerCtx *c)
 {
     const Model *m = c->m;
     for (int v = 0; v < c->f->nviews; v++) {
@@ -227,7 +227,7 @@ static void lower_layer_function(const Model *m, IrProgram *p, int index, bool b
         c.params[k] = ir_view(p, f, lower_param_name(l, k), VIEW_PARAMS, l->params[k].offset,
                               shape_size(&l->params[k].shape), false);
     if (block) {
-        set_block_strides(&c);
+        lower_block_strides(&c);
         l->kind->lower_block(&c);
     } else {
         l->kind->lower(&c);

@@ -86,6 +86,9 @@ void lower_softmax_grad(LowerCtx *c, IrBlock *b, int grad, int y, int64_t positi
  * of this many (a register block over the samples), then the rest one
  * at a time. */
 enum { LOWER_BLOCK_GROUP = 4 };
+/* A block function's views of each sample's values: their sample strides
+ * (the caller's input and output, or a sample's arena in the block). */
+void lower_block_strides(LowerCtx *c);
 /* Index ix of sample s (a loop variable) in view v of a block function. */
 IrIndex lower_sample_index(const LowerCtx *c, int v, int s, IrIndex ix);
 

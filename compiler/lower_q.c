@@ -184,11 +184,13 @@ void lower_q_vector_out(LowerCtx *c, IrBlock *b, int sums, int lanes, IrIndex ix
 /* The function of layer `index`, as lower.c's lower_layer_function: the
  * float head writes its int32 sums to the caller's output, with no
  * epilogue (its activation is the float predict's). */
-static void lower_layer_q(const Model *m, LowerQuant *q, IrProgram *p, int index)
+static void lower_layer_q(const Model *m, LowerQuant *q, IrProgram *p, int index, bool block)
 {
     const Layer *l = m->layers[index];
-    char *fname = arena_printf(&p->arena, "layer_%s", l->name);
-    IrFunc *f = ir_func(p, fname, lower_layer_comment(&p->arena, m, l, NULL));
+    char *fname = arena_printf(&p->arena, "layer_%s%s", l->name, block ? "_block" : "");
+    char *comment = lower_layer_comment(&p->arena, m, l, NULL);
+    IrFunc *f = block ? ir_train_func(p, fname, comment, PHASE_PREDICT_BLOCK, false)
+                      : ir_func(p, fname, comment);
     bool head = index == q->plan->head;
     LowerCtx c = lower_layer_ctx(p, f, m, index);
     c.q = q;
@@ -208,10 +210,21 @@ static void lower_layer_q(const Model *m, LowerQuant *q, IrProgram *p, int index
         q->multiplier = views[2];
         q->shift = views[3];
     }
+    if (block)
+        lower_block_strides(&c);
     if (l->kind->lower_q)
         l->kind->lower_q(&c);
     else
         l->kind->lower(&c);
+}
+
+/* Whether layer i also gets a block function (its lower_q over a block of
+ * samples): a program with vector kernels and blocks, a layer whose
+ * parameters outgrow the caches (as the float program's) with a vector
+ * form, and a kind whose lower_q computes blocks (it has lower_block). */
+static bool runs_in_blocks_q(const Model *m, const QuantWeights *qw, const IrProgram *p, int i)
+{
+    return p->blocks && p->vector_width > 0 && qw->packed_at[i] >= 0 && layer_runs_in_blocks(m, i);
 }
 
 void lower_model_q(const Model *m, const QuantPlan *plan, const QuantWeights *qw, IrProgram *p)
@@ -225,7 +238,9 @@ void lower_model_q(const Model *m, const QuantPlan *plan, const QuantWeights *qw
         q->plan = plan;
         q->qw = qw;
         int from = p->nfuncs;
-        lower_layer_q(m, q, p, i);
+        lower_layer_q(m, q, p, i, false);
+        if (runs_in_blocks_q(m, qw, p, i))
+            lower_layer_q(m, q, p, i, true);
         ir_tag_layer(p, from, i);
     }
 }

@@ -630,7 +630,7 @@ static bool lower_quantized(const Options *o, const Model *m, const float *weigh
     *nprograms = o->emit == EMIT_C && o->vector_width < 0 ? EMIT_QCLONE_COUNT : 1;
     for (int k = 0; k < *nprograms; k++) {
         const EmitClone *clone = &emit_clones_q[*nprograms > 1 ? k : EMIT_QCLONE_COUNT - 1];
-        CompileOptions co = {clone->lanes, clone->registers, false, false, false};
+        CompileOptions co = {clone->lanes, clone->registers, false, *nprograms > 1, false};
         compile_lower_q(m, plan, qw, &co, clone->dot_offset, &programs[k]);
     }
     return true;

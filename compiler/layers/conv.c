@@ -598,7 +598,8 @@ static void conv_pack_q(const Layer *l, const int8_t *kernel, int8_t *packed)
 
 /* The input as the kernels read it, and its strides: a local copy
  * padded with the zero point (and 4 bytes past its end, which a row's last
- * group may read) where the layer pads or a row is not whole groups;
+ * group may read) where the layer pads or a row is not whole groups, and
+ * always in a VNNI program, whose copy holds x + 128 as unsigned bytes;
  * else the input itself. */
 typedef struct {
     int view;
@@ -613,7 +614,8 @@ static ConvPadded conv_padded_input_q(LowerCtx *c)
     int nd = l->nd;
     Shape in = layer_spatial_shape(l, c->in_shape[0]);
     ConvPadded x = {.view = c->in[0]};
-    bool pads = conv_row_q(l) % 4 != 0;
+    int offset = p->dot_offset;
+    bool pads = conv_row_q(l) % 4 != 0 || offset;
     for (int a = 0; a < nd; a++) {
         int64_t reach =
             (l->out.dim[a] - 1) * l->stride[a] + (l->kernel[a] - 1) * l->dilation[a] + 1;
@@ -627,10 +629,10 @@ static ConvPadded conv_padded_input_q(LowerCtx *c)
         return x;
     }
     int64_t size = x.strides[0] * x.dims[0] + 4;
-    x.view = ir_typed_view(p, f, "xp", VIEW_LOCAL, 0, size, true, IR_I8);
+    x.view = ir_typed_view(p, f, "xp", VIEW_LOCAL, 0, size, true, offset ? IR_U8 : IR_I8);
     int i = ir_var(p, f, "i");
     ir_store(p, &ir_for(p, &f->body, i, 0, size)->body, x.view, ix_var(i, 1),
-             ir_int(p, lower_q_zero(c, l->srcs[0])), false);
+             ir_int(p, lower_q_zero(c, l->srcs[0]) + offset), false);
     int64_t xs[3];
     layer_axis_strides(in.dim, nd, l->cin, xs);
     IrIndex from = ix_const(0), to = ix_const(0);
@@ -645,8 +647,9 @@ static ConvPadded conv_padded_input_q(LowerCtx *c)
         to = ix_add(to, ix_const(l->pad_before[a] * x.strides[a]));
     int j = ir_var(p, f, "j");
     b = &ir_for(p, b, j, 0, in.dim[nd - 1] * l->cin)->body;
-    ir_store(p, b, x.view, ix_add_var(to, j, 1), ir_load(p, c->in[0], ix_add_var(from, j, 1)),
-             false);
+    IrExpr *v = ir_load(p, c->in[0], ix_add_var(from, j, 1));
+    ir_store(p, b, x.view, ix_add_var(to, j, 1),
+             offset ? ir_op(p, IRE_ADD, v, ir_int(p, offset)) : v, false);
     return x;
 }
 
@@ -708,7 +711,7 @@ static void conv_block_q(const ConvQ *k, IrBlock *b, IrIndex x_ix, IrIndex y_ix,
         for (int v = 0; v < chunk; v++)
             ir_vset(p, body, acc[r][v], SCALAR_SET,
                     ir_vdot4(p, ir_vref(p, acc[r][v]), k->x.view, ix_add(xk, ix_const(r * step)),
-                             wv[v], lanes, p->dot_offset));
+                             wv[v], lanes));
     bool vector_out = lower_q_vectors_out(c);
     for (int r = 0; r < block; r++)
         for (int v = 0; v < chunk; v++) {

@@ -267,18 +267,22 @@ static void dense_pack_q(const Layer *l, const int8_t *kernel, int8_t *packed)
             }
 }
 
-/* x, or where its inputs are not whole groups of four a copy padded. */
+/* x, or a copy padded to whole groups of four where its inputs are not,
+ * and always in a VNNI program, whose copy holds x + 128 as unsigned
+ * bytes. */
 static int dense_grouped_input_q(LowerCtx *c, int64_t in)
 {
     IrProgram *p = c->p;
     IrFunc *f = c->f;
-    if (in % 4 == 0)
+    int offset = p->dot_offset;
+    if (in % 4 == 0 && !offset)
         return c->in[0];
     int64_t size = (in + 3) / 4 * 4;
-    int x = ir_typed_view(p, f, "xp", VIEW_LOCAL, 0, size, true, IR_I8);
+    int x = ir_typed_view(p, f, "xp", VIEW_LOCAL, 0, size, true, offset ? IR_U8 : IR_I8);
     int i = ir_var(p, f, "i");
-    ir_store(p, &ir_for(p, &f->body, i, 0, size)->body, x, ix_var(i, 1),
-             ir_load(p, c->in[0], ix_var(i, 1)), false);
+    IrExpr *v = ir_load(p, c->in[0], ix_var(i, 1));
+    ir_store(p, &ir_for(p, &f->body, i, 0, in)->body, x, ix_var(i, 1),
+             offset ? ir_op(p, IRE_ADD, v, ir_int(p, offset)) : v, false);
     /* the spare bytes: zero weights, but read */
     for (int64_t k = in; k < size; k++)
         ir_store(p, &f->body, x, ix_const(k), ir_int(p, 0), false);
@@ -316,7 +320,7 @@ static void dense_lower_q_vectors(LowerCtx *c)
                          ix_add_var(ix_scale(ix_add(co, ix_const(v * lanes)), 4), g, padded * 4),
                          4 * lanes));
         ir_vset(p, body, a[v], SCALAR_SET,
-                ir_vdot4(p, ir_vref(p, a[v]), x, ix_var(g, 4), w[v], lanes, p->dot_offset));
+                ir_vdot4(p, ir_vref(p, a[v]), x, ix_var(g, 4), w[v], lanes));
     }
     for (int v = 0; v < chunk; v++)
         ir_vstore(p, pass, acc, ix_add(co, ix_const(v * lanes)), a[v]);
@@ -337,11 +341,117 @@ static void dense_lower_q_vectors(LowerCtx *c)
     }
 }
 
+/* predict_batch's block of samples (PHASE_PREDICT_BLOCK; docs/int8.md):
+ * `samples` of them from sample `first` at once, each kernel vector
+ * loaded once for all (a large layer's kernel outgrows the caches: one
+ * sample at a time it was read once a sample).  Each sample's inputs are
+ * copied (plus the program's offset) into whole groups of four. */
+typedef struct {
+    int packed, bias; /* the kernel's views */
+    int x, acc;       /* locals: the samples' inputs, whole groups of four; their sums */
+} DenseBlockQ;
+
+static void dense_block_group_q(LowerCtx *c, const DenseBlockQ *d, IrBlock *b, IrIndex first,
+                                int samples)
+{
+    IrProgram *p = c->p;
+    IrFunc *f = c->f;
+    int64_t in = shape_size(c->in_shape[0]), units = c->l->units;
+    int64_t padded = quant_padded_channels(units), groups = (in + 3) / 4;
+    int lanes = p->vector_width, offset = p->dot_offset;
+    int64_t vectors = padded / lanes, xs = c->f->views[c->in[0]].sample_stride;
+    int64_t ys = c->f->views[c->out].sample_stride;
+    int chunk = vectors % 4 == 0 && samples <= 4 ? 4 : vectors % 2 == 0 ? 2 : 1;
+    int x = d->x, acc = d->acc;
+    IrIndex at[LOWER_BLOCK_GROUP];
+    for (int k = 0; k < samples; k++) {
+        at[k] = ix_add(first, ix_const(k));
+        int i = ir_var(p, f, "i");
+        IrExpr *v = ir_load(p, c->in[0], ix_add_var(ix_scale(at[k], xs), i, 1));
+        ir_store(p, &ir_for(p, b, i, 0, in)->body, x, ix_add_var(ix_const(k * groups * 4), i, 1),
+                 offset ? ir_op(p, IRE_ADD, v, ir_int(p, offset)) : v, false);
+        for (int64_t j = in; j < groups * 4; j++) /* zero weights, but read */
+            ir_store(p, b, x, ix_const(k * groups * 4 + j), ir_int(p, 0), false);
+    }
+    int cv = ir_var(p, f, "cv");
+    IrBlock *pass = &ir_for(p, b, cv, 0, vectors / chunk)->body;
+    IrIndex co = ix_var(cv, (int64_t)lanes * chunk);
+    int a[LOWER_BLOCK_GROUP][4], w[4];
+    for (int k = 0; k < samples; k++)
+        for (int v = 0; v < chunk; v++) {
+            a[k][v] = ir_typed_vreg(p, f, "a", lanes, IR_I32);
+            ir_vset(p, pass, a[k][v], SCALAR_DECLARE,
+                    ir_vload(p, d->bias, ix_add(co, ix_const(v * lanes)), lanes));
+        }
+    int g = ir_var(p, f, "g");
+    IrBlock *body = &ir_for(p, pass, g, 0, groups)->body;
+    for (int v = 0; v < chunk; v++) {
+        w[v] = ir_typed_vreg(p, f, "w", 4 * lanes, IR_I8);
+        ir_vset(p, body, w[v], SCALAR_DECLARE,
+                ir_vload(p, d->packed,
+                         ix_add_var(ix_scale(ix_add(co, ix_const(v * lanes)), 4), g, padded * 4),
+                         4 * lanes));
+        for (int k = 0; k < samples; k++)
+            ir_vset(p, body, a[k][v], SCALAR_SET,
+                    ir_vdot4(p, ir_vref(p, a[k][v]), x,
+                             ix_add(ix_var(g, 4), ix_const(k * groups * 4)), w[v], lanes));
+    }
+    for (int k = 0; k < samples; k++)
+        for (int v = 0; v < chunk; v++)
+            ir_vstore(p, pass, acc, ix_add(co, ix_const(k * padded + v * lanes)), a[k][v]);
+    int64_t whole = lower_q_vectors_out(c) ? units / lanes * lanes : 0;
+    for (int k = 0; k < samples; k++) {
+        IrIndex y = ix_scale(at[k], ys);
+        if (whole > 0) {
+            int uv = ir_var(p, f, "uv");
+            IrStmt *each = ir_for(p, b, uv, 0, whole / lanes);
+            int t = ir_typed_vreg(p, f, "t", lanes, IR_I32);
+            ir_vset(p, &each->body, t, SCALAR_DECLARE,
+                    ir_vload(p, acc, ix_add_var(ix_const(k * padded), uv, lanes), lanes));
+            lower_q_vector_out(c, &each->body, t, lanes, ix_add_var(y, uv, lanes),
+                               ix_var(uv, lanes));
+        }
+        if (whole < units) {
+            int u = ir_var(p, f, "u");
+            IrStmt *out = ir_for(p, b, u, whole, units);
+            ir_store(p, &out->body, c->out, ix_add_var(y, u, 1),
+                     lower_epilogue(c, ir_load(p, acc, ix_add_var(ix_const(k * padded), u, 1)),
+                                    ix_var(u, 1)),
+                     false);
+        }
+    }
+}
+
+static void dense_lower_q_block(LowerCtx *c)
+{
+    IrProgram *p = c->p;
+    IrFunc *f = c->f;
+    int64_t in = shape_size(c->in_shape[0]), padded = quant_padded_channels(c->l->units);
+    DenseBlockQ d;
+    d.x = ir_typed_view(p, f, "xq", VIEW_LOCAL, 0, LOWER_BLOCK_GROUP * ((in + 3) / 4 * 4), true,
+                        p->dot_offset ? IR_U8 : IR_I8);
+    d.acc = lower_acc_local(c, "acc", LOWER_BLOCK_GROUP * padded);
+    lower_epilogue_setup(c);
+    lower_q_vector_views(c, &d.packed, &d.bias);
+    int gv = ir_var(p, f, "grp");
+    IrStmt *groups = ir_for_batch_groups(p, &f->body, gv, LOWER_BLOCK_GROUP);
+    dense_block_group_q(c, &d, &groups->body, ix_var(gv, LOWER_BLOCK_GROUP), LOWER_BLOCK_GROUP);
+    int sv = ir_var(p, f, "s");
+    IrStmt *rest = ir_for_batch_tail(p, &f->body, sv, LOWER_BLOCK_GROUP);
+    dense_block_group_q(c, &d, &rest->body, ix_var(sv, 1), 1);
+}
+
+/* int8 (docs/int8.md): vector kernels where the program has them (a
+ * block function's over its samples), else plain loops. */
 static void dense_lower_q(LowerCtx *c)
 {
     IrProgram *p = c->p;
     IrFunc *f = c->f;
     int64_t in = shape_size(c->in_shape[0]), units = c->l->units;
+    if (f->phase == PHASE_PREDICT_BLOCK) {
+        dense_lower_q_block(c);
+        return;
+    }
     if (lower_q_has_vectors(c)) {
         dense_lower_q_vectors(c);
         return;

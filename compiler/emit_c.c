@@ -201,6 +201,15 @@ static void print_expr(ExprCtx *x, const IrExpr *e)
     case IRE_DIV: print_binary(x, "/", e); break;
     case IRE_MAX:
     case IRE_MIN:
+        if (e->a->kind == IRE_VREG && x->f->vreg_types[e->a->scalar] == IR_I8) { /* int8 vectors */
+            strbuf_printf(x->b, "%s_v%s8x%d%s(", x->w->prefix, e->kind == IRE_MAX ? "max" : "min",
+                          x->f->vreg_lanes[e->a->scalar], x->w->suffix);
+            print_expr(x, e->a);
+            strbuf_printf(x->b, ", ");
+            print_expr(x, e->b);
+            strbuf_printf(x->b, ")");
+            break;
+        }
         if (int_vector_lanes(x->f, e)) { /* an int32 vector and a constant */
             strbuf_printf(x->b, "%s_v%s%d%s(", x->w->prefix, e->kind == IRE_MAX ? "max" : "min",
                           int_vector_lanes(x->f, e), x->w->suffix);
@@ -2201,7 +2210,10 @@ static void emit_quantize_input(Writer *w)
  * time, each step the scalar one's in double: floor(|v| + 0.5) capped at
  * 256 (NaN too, then set to -512: -128 once clamped), its sign put back,
  * the zero point added, clamped; the inputs past the last whole vector go
- * the scalar way. */
+ * the scalar way.  v is x times 1 / scale (a division took most of the
+ * time): within a few units in the last place of x / scale, which moves
+ * floor(|v| + 0.5) only where |v| + 0.5 is that close to an integer; a
+ * vector with such a lane is done again with the division. */
 static void emit_quantize_vector(Writer *w, bool avx512)
 {
     const char *x = w->prefix, *P = w->macro_prefix;
@@ -2211,16 +2223,29 @@ static void emit_quantize_vector(Writer *w, bool avx512)
          w->suffix);
     line(w, "{");
     w->indent++;
-    line(w, "const %s scale = %s_set1_pd(%s_INPUT_SCALE), half = %s_set1_pd(0.5);", D, pd, P, pd);
-    line(w, "const %s cap = %s_set1_pd(256.0), sign = %s_set1_pd(-0.0), low = %s_set1_pd(-512.0);",
-         D, pd, pd, pd);
+    line(w,
+         "const %s scale = %s_set1_pd(%s_INPUT_SCALE), inverse = %s_set1_pd(1.0 / %s_INPUT_SCALE);",
+         D, pd, P, pd, P);
+    line(w, "const %s half = %s_set1_pd(0.5), cap = %s_set1_pd(256.0), sign = %s_set1_pd(-0.0);", D,
+         pd, pd, pd);
+    line(
+        w,
+        "const %s low = %s_set1_pd(-512.0), near = %s_set1_pd(1e-9), far = %s_set1_pd(1.0 - 1e-9);",
+        D, pd, pd, pd);
     line(w, "int i = 0;");
     line(w, "for (; i + %d <= %s_INPUT_SIZE; i += %d) {", step, P, step);
     w->indent++;
     if (avx512) {
-        line(w, "__m512d v = _mm512_div_pd(_mm512_cvtps_pd(_mm256_loadu_ps(input + i)), scale);");
-        line(w, "__m512d a = _mm512_min_pd(_mm512_add_pd(_mm512_andnot_pd(sign, v), half), cap);");
-        line(w, "__m512d t = _mm512_roundscale_pd(a, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);");
+        line(w, "__m512d in = _mm512_cvtps_pd(_mm256_loadu_ps(input + i)), v, a, t;");
+        line(w, "for (int exact = 0; exact < 2; exact++) {");
+        line(w, "    v = exact ? _mm512_div_pd(in, scale) : _mm512_mul_pd(in, inverse);");
+        line(w, "    a = _mm512_min_pd(_mm512_add_pd(_mm512_andnot_pd(sign, v), half), cap);");
+        line(w, "    t = _mm512_roundscale_pd(a, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);");
+        line(w, "    __m512d d = _mm512_sub_pd(a, t);");
+        line(w, "    if (!(_mm512_cmp_pd_mask(d, near, _CMP_LT_OQ) | "
+                "_mm512_cmp_pd_mask(d, far, _CMP_GT_OQ)))");
+        line(w, "        break;");
+        line(w, "}");
         line(w, "t = _mm512_or_pd(t, _mm512_and_pd(v, sign));");
         line(w, "t = _mm512_mask_mov_pd(t, _mm512_cmp_pd_mask(v, v, _CMP_UNORD_Q), low);");
         line(w,
@@ -2231,9 +2256,16 @@ static void emit_quantize_vector(Writer *w, bool avx512)
                 "_mm256_set1_epi32(127));");
         line(w, "_mm_storel_epi64((__m128i *)(void *)(output + i), _mm256_cvtepi32_epi8(r));");
     } else {
-        line(w, "__m256d v = _mm256_div_pd(_mm256_cvtps_pd(_mm_loadu_ps(input + i)), scale);");
-        line(w, "__m256d a = _mm256_min_pd(_mm256_add_pd(_mm256_andnot_pd(sign, v), half), cap);");
-        line(w, "__m256d t = _mm256_round_pd(a, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);");
+        line(w, "__m256d in = _mm256_cvtps_pd(_mm_loadu_ps(input + i)), v, a, t;");
+        line(w, "for (int exact = 0; exact < 2; exact++) {");
+        line(w, "    v = exact ? _mm256_div_pd(in, scale) : _mm256_mul_pd(in, inverse);");
+        line(w, "    a = _mm256_min_pd(_mm256_add_pd(_mm256_andnot_pd(sign, v), half), cap);");
+        line(w, "    t = _mm256_round_pd(a, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);");
+        line(w, "    __m256d d = _mm256_sub_pd(a, t);");
+        line(w, "    if (!_mm256_movemask_pd(_mm256_or_pd(_mm256_cmp_pd(d, near, _CMP_LT_OQ), "
+                "_mm256_cmp_pd(d, far, _CMP_GT_OQ))))");
+        line(w, "        break;");
+        line(w, "}");
         line(w, "t = _mm256_or_pd(t, _mm256_and_pd(v, sign));");
         line(w, "t = _mm256_blendv_pd(t, low, _mm256_cmp_pd(v, v, _CMP_UNORD_Q));");
         line(w,
@@ -2485,21 +2517,28 @@ static void emit_q_clone_selection(Writer *w)
     blank(w);
 }
 
-/* Whether a program has int32 vectors of `lanes`. */
-static bool uses_int_lanes(const IrProgram *p, int lanes)
+/* Whether a program has vectors of `lanes` elements of the type. */
+static bool uses_typed_lanes(const IrProgram *p, IrType type, int lanes)
 {
     for (int i = 0; i < p->nfuncs; i++)
         for (int v = 0; v < p->funcs[i]->nvregs; v++)
-            if (p->funcs[i]->vreg_types[v] == IR_I32 && p->funcs[i]->vreg_lanes[v] == lanes)
+            if (p->funcs[i]->vreg_types[v] == type && p->funcs[i]->vreg_lanes[v] == lanes)
                 return true;
     return false;
 }
 
-/* The kernels' GNU C vectors: int32 sums, the int8 weights of four inputs
- * a lane, the int64 steps of the requantization, and the int8 outputs. */
+static bool uses_int_lanes(const IrProgram *p, int lanes)
+{
+    return uses_typed_lanes(p, IR_I32, lanes);
+}
+
+/* The kernels' GNU C vectors: int32 sums and the int64 steps of their
+ * requantization; int8 vectors of the weights (four a lane), of the
+ * outputs (one a lane) and of max pooling. */
 static void emit_q_vector_types(Writer *w, const IrProgram *programs, int nprograms)
 {
     const char *x = w->prefix;
+    bool bytes[65] = {false};
     line(w, "#if %s_KERNELS", w->macro_prefix);
     for (int lanes = 4; lanes <= 16; lanes *= 2) {
         bool used = false;
@@ -2507,14 +2546,38 @@ static void emit_q_vector_types(Writer *w, const IrProgram *programs, int nprogr
             used |= uses_int_lanes(&programs[k], lanes);
         if (!used)
             continue;
+        bytes[lanes] = bytes[4 * lanes] = true;
         line(w, "typedef int32_t %s_i32x%d __attribute__((vector_size(%d)));", x, lanes, 4 * lanes);
         line(w, "typedef int64_t %s_i64x%d __attribute__((vector_size(%d)));", x, lanes, 8 * lanes);
-        line(w, "typedef int8_t %s_i8x%d __attribute__((vector_size(%d)));", x, 4 * lanes,
-             4 * lanes);
-        line(w, "typedef int8_t %s_q8x%d __attribute__((vector_size(%d)));", x, lanes, lanes);
+    }
+    for (int lanes = 4; lanes <= 64; lanes *= 2) {
+        for (int k = 0; k < nprograms; k++)
+            bytes[lanes] |= uses_typed_lanes(&programs[k], IR_I8, lanes);
+        if (bytes[lanes])
+            line(w, "typedef int8_t %s_i8x%d __attribute__((vector_size(%d)));", x, lanes, lanes);
     }
     line(w, "#endif");
     blank(w);
+}
+
+/* Clone k's max and min of int8 vectors of `lanes` (max pooling). */
+static void emit_q_byte_helpers(Writer *w, int k, int lanes)
+{
+    const char *x = w->prefix, *sfx = w->suffix;
+    char *N = upper(emit_clones_q[k].name);
+    static const char *const ops[2][2] = {{"max", ">"}, {"min", "<"}};
+    for (int o = 0; o < 2; o++) {
+        line(w,
+             "static inline __attribute__((always_inline)) %s_TARGET_%s %s_i8x%d "
+             "%s_v%s8x%d%s(%s_i8x%d a, %s_i8x%d b)",
+             w->macro_prefix, N, x, lanes, x, ops[o][0], lanes, sfx, x, lanes, x, lanes);
+        line(w, "{");
+        line(w, "    %s_i8x%d pick = a %s b;", x, lanes, ops[o][1]);
+        line(w, "    return (a & pick) | (b & ~pick);");
+        line(w, "}");
+        blank(w);
+    }
+    free(N);
 }
 
 /* IRE_VDOT4 of `lanes` in clone k: vpdpbusd on unsigned bytes (the
@@ -2639,7 +2702,7 @@ static void emit_q_helpers(Writer *w, int k, int lanes)
     }
     line(w, "%s void %s_store8x%d%s(int8_t *to, %s_i32x%d v)", attrs, x, lanes, sfx, x, lanes);
     line(w, "{");
-    line(w, "    %s_q8x%d q = __builtin_convertvector(v, %s_q8x%d);", x, lanes, x, lanes);
+    line(w, "    %s_i8x%d q = __builtin_convertvector(v, %s_i8x%d);", x, lanes, x, lanes);
     line(w, "    memcpy(to, &q, sizeof q);");
     line(w, "}");
     blank(w);
@@ -2793,6 +2856,9 @@ static void emit_q_program(Writer *w, const Model *m, const IrProgram *p, int k,
     for (int lanes = 4; lanes <= 16 && k >= 0; lanes *= 2)
         if (uses_int_lanes(p, lanes))
             emit_q_helpers(w, k, lanes);
+    for (int lanes = 4; lanes <= 64 && k >= 0; lanes *= 2)
+        if (uses_typed_lanes(p, IR_I8, lanes))
+            emit_q_byte_helpers(w, k, lanes);
     for (int i = 0; i < p->nfuncs; i++)
         print_function(w, p->funcs[i]);
     emit_predict_q(w, m, p, o);

@@ -146,13 +146,63 @@ static void pool_region(LowerCtx *c, const WindowSegment *region)
     ir_store(p, &out->body, c->out, ix_add_var(r.y_ix, c3, 1), v, false);
 }
 
+/* int8 max pooling in an int8 program with vectors: the channels in
+ * vectors of int8 lanes (the widest that divides them, from the
+ * program's vector bytes, four a lane of its int32 vectors, down to 4;
+ * 0: no such width, or not this kind). */
+static int pool_q_lanes(const LowerCtx *c)
+{
+    if (!c->q || c->p->vector_width == 0 || c->l->kind->variant != POOL_MAX)
+        return 0;
+    for (int lanes = 4 * c->p->vector_width; lanes >= 4; lanes /= 2)
+        if (c->l->cin % lanes == 0)
+            return lanes;
+    return 0;
+}
+
+/* The window's first tap's vector, then the max with every tap's (max is
+ * exact, and the first again changes nothing): no array, no -128. */
+static void pool_region_q_vectors(LowerCtx *c, const WindowSegment *region)
+{
+    IrProgram *p = c->p;
+    IrFunc *f = c->f;
+    int lanes = pool_q_lanes(c);
+    PoolRegion r = pool_region_loops(c, region);
+    IrIndex first = r.x_ix;
+    for (int a = 0; a < c->l->nd; a++)
+        first = ix_add(first, ix_const(region[a].klo * r.xs[a]));
+    int cv = ir_var(p, f, "cv");
+    IrStmt *chunks = ir_for(p, r.body, cv, 0, r.ch / lanes);
+    chunks->unroll = true;
+    r.body = &chunks->body;
+    IrIndex at = ix_var(cv, lanes);
+    int m = ir_typed_vreg(p, f, "m", lanes, IR_I8);
+    ir_vset(p, r.body, m, SCALAR_DECLARE, ir_vload(p, c->in[0], ix_add(first, at), lanes));
+    IrBlock *taps = pool_tap_loops(c, region, &r, r.count <= POOL_UNROLLED_TAPS);
+    int t = ir_typed_vreg(p, f, "t", lanes, IR_I8);
+    ir_vset(p, taps, t, SCALAR_DECLARE, ir_vload(p, c->in[0], ix_add(r.x_ix, at), lanes));
+    ir_vset(p, taps, m, SCALAR_SET, ir_op(p, IRE_MAX, ir_vref(p, m), ir_vref(p, t)));
+    ir_vstore(p, &chunks->body, c->out, ix_add(r.y_ix, at), m);
+}
+
+static void pool_region_any(LowerCtx *c, const WindowSegment *region)
+{
+    int64_t count = 1;
+    for (int a = 0; a < c->l->nd; a++)
+        count *= region[a].khi - region[a].klo;
+    if (count > 0 && pool_q_lanes(c))
+        pool_region_q_vectors(c, region);
+    else
+        pool_region(c, region);
+}
+
 /* Floats; int8 values with int32 sums and rounded means (docs/int8.md). */
 static void pool_lower(LowerCtx *c)
 {
     Shape in = layer_spatial_shape(c->l, c->in_shape[0]);
     c->in_shape[0] = &in;
     c->acc = lower_acc_local(c, "acc", c->l->cin);
-    layer_for_each_region(c, c->l, &in, pool_region);
+    layer_for_each_region(c, c->l, &in, pool_region_any);
 }
 
 /* Over every position, the channel innermost; the mean divides the sum by

@@ -210,9 +210,10 @@ static void print_expr(ExprCtx *x, const IrExpr *e)
             strbuf_printf(x->b, ")");
             break;
         }
-        if (int_vector_lanes(x->f, e)) { /* an int32 vector and a constant */
-            strbuf_printf(x->b, "%s_v%s%d%s(", x->w->prefix, e->kind == IRE_MAX ? "max" : "min",
-                          int_vector_lanes(x->f, e), x->w->suffix);
+        if (int_vector_lanes(x->f, e)) { /* int32 vectors, or one and a constant */
+            strbuf_printf(x->b, "%s_v%s%s%d%s(", x->w->prefix, e->kind == IRE_MAX ? "max" : "min",
+                          int_vector_lanes(x->f, e->b) ? "v" : "", int_vector_lanes(x->f, e),
+                          x->w->suffix);
             print_expr(x, e->a);
             strbuf_printf(x->b, ", ");
             print_expr(x, e->b);
@@ -2697,6 +2698,13 @@ static void emit_q_helpers(Writer *w, int k, int lanes)
         line(w, "    v += b;");
         line(w, "    pick = a %s v;", ops[o][1]);
         line(w, "    return (a & pick) | (v & ~pick);");
+        line(w, "}");
+        blank(w);
+        line(w, "%s %s_i32x%d %s_v%sv%d%s(%s_i32x%d a, %s_i32x%d b)", attrs, x, lanes, x, ops[o][0],
+             lanes, sfx, x, lanes, x, lanes);
+        line(w, "{");
+        line(w, "    %s_i32x%d pick = a %s b;", x, lanes, ops[o][1]);
+        line(w, "    return (a & pick) | (b & ~pick);");
         line(w, "}");
         blank(w);
     }

@@ -20,6 +20,11 @@ typedef struct {
     const QuantPlan *plan;
     const QuantWeights *qw;
     int multiplier, shift;
+    /* A max pooling layer right after, which the layer's vector kernels
+     * may take in (the max of the sums, requantized once), or -1; `pooled`
+     * says they did (the pool then has no function of its own). */
+    int pool;
+    bool pooled;
 } LowerQuant;
 
 typedef struct {
@@ -49,7 +54,7 @@ typedef struct {
     int wt;           /* conv: the kernel transposed to [k..., cout, cin] */
     bool logits_grad; /* dout already is the gradient of the logits (the loss made it) */
 
-    const LowerQuant *q; /* an int8 function (lower_q.c); NULL in a float one */
+    LowerQuant *q; /* an int8 function (lower_q.c); NULL in a float one */
 } LowerCtx;
 
 /* Lower the whole model: one function per layer that computes something
@@ -165,6 +170,8 @@ bool lower_q_has_vectors(const LowerCtx *c);
 /* Views of its packed kernel and of its vector biases for the program's
  * IRE_VDOT4 offset. */
 void lower_q_vector_views(LowerCtx *c, int *packed, int *bias);
+/* A vector of the least int32s, where a max of sums starts. */
+int lower_q_floor_view(LowerCtx *c);
 /* Whether its sums can go out as vectors: the float head's, or a layer's
  * with no fused followers (their epilogues are element by element: the
  * caller then stores the sums and runs lower_q_epilogue on each). */

@@ -141,6 +141,11 @@ void lower_q_vector_views(LowerCtx *c, int *packed, int *bias)
                           IR_I32);
 }
 
+int lower_q_floor_view(LowerCtx *c)
+{
+    return ir_typed_view(c->p, c->f, "least", VIEW_PACKED, 0, QUANT_LANES, false, IR_I32);
+}
+
 /* Whether every channel's shift of layer c is at most 0: the vector
  * requantization then has no left shift to saturate. */
 static bool shifts_right_only(const LowerCtx *c)
@@ -227,20 +232,45 @@ static bool runs_in_blocks_q(const Model *m, const QuantWeights *qw, const IrPro
     return p->blocks && p->vector_width > 0 && qw->packed_at[i] >= 0 && layer_runs_in_blocks(m, i);
 }
 
+/* The max pooling layer right after layer i that its vector kernels may
+ * take in: a max pool without padding, the only reader of layer i's
+ * output, which has no batchnorm folded in; -1: none. */
+static int pool_after(const Model *m, const QuantPlan *plan, int i)
+{
+    if (i + 1 >= m->nlayers || plan->fold[i] >= 0 || i == plan->head)
+        return -1;
+    const Layer *pool = m->layers[i + 1];
+    if (!pool->kind->max_pool || pool->nsrcs != 1 || pool->srcs[0] != i + 1)
+        return -1;
+    for (int a = 0; a < pool->nd; a++)
+        if (pool->pad_before[a] || pool->pad_after[a] || pool->dilation[a] != 1)
+            return -1;
+    for (int j = 0; j < m->nlayers; j++)
+        for (int s = 0; s < m->layers[j]->nsrcs; s++)
+            if (j != i + 1 && m->layers[j]->srcs[s] == i + 1)
+                return -1;
+    return i + 1;
+}
+
 void lower_model_q(const Model *m, const QuantPlan *plan, const QuantWeights *qw, IrProgram *p)
 {
     p->quantized = true;
     p->output_type = plan->head >= 0 ? IR_I32 : IR_I8;
+    int pooled = -1; /* a pool the layer before took in */
     for (int i = 0; i < m->nlayers; i++) {
-        if (m->layers[i]->alias_of >= 0 || (plan->head >= 0 && i > plan->head))
+        if (m->layers[i]->alias_of >= 0 || (plan->head >= 0 && i > plan->head) || i == pooled)
             continue;
         LowerQuant *q = arena_alloc(&p->arena, sizeof *q);
         q->plan = plan;
         q->qw = qw;
+        q->pool = p->vector_width > 0 ? pool_after(m, plan, i) : -1;
+        q->pooled = false;
         int from = p->nfuncs;
         lower_layer_q(m, q, p, i, false);
         if (runs_in_blocks_q(m, qw, p, i))
             lower_layer_q(m, q, p, i, true);
         ir_tag_layer(p, from, i);
+        if (q->pooled)
+            pooled = q->pool;
     }
 }

@@ -359,6 +359,7 @@ static void pack_vectors(const Model *m, const QuantPlan *plan, Arena *arena, Qu
 {
     qw->packed_at = arena_alloc(arena, sizeof *qw->packed_at * (size_t)(m->nlayers + 1));
     qw->vbias_at = arena_alloc(arena, sizeof *qw->vbias_at * (size_t)(m->nlayers + 1));
+    qw->nvbias = QUANT_LANES; /* the least int32s first */
     for (int i = 0; i < m->nlayers; i++) {
         const Layer *l = m->layers[i];
         int64_t size =
@@ -377,6 +378,8 @@ static void pack_vectors(const Model *m, const QuantPlan *plan, Arena *arena, Qu
     qw->vbias = arena_alloc(arena, sizeof *qw->vbias * (size_t)(qw->nvbias + 1));
     memset(qw->packed, 0, (size_t)qw->npacked + 1);
     memset(qw->vbias, 0, sizeof *qw->vbias * (size_t)(qw->nvbias + 1));
+    for (int k = 0; k < QUANT_LANES; k++)
+        qw->vbias[k] = INT32_MIN;
     for (int i = 0; i < m->nlayers; i++)
         if (qw->packed_at[i] >= 0) {
             const Layer *l = m->layers[i];

@@ -80,7 +80,7 @@ typedef struct {
     int8_t *packed;
     int64_t npacked;
     int64_t *packed_at; /* per layer: where its packed kernel starts, or -1 */
-    int32_t *vbias;
+    int32_t *vbias;     /* first QUANT_LANES of INT32_MIN: where a max of sums starts */
     int64_t nvbias;
     int64_t *vbias_at; /* per layer: its two runs of padded channels, or -1 */
 } QuantWeights;

@@ -599,14 +599,15 @@ static void conv_pack_q(const Layer *l, const int8_t *kernel, int8_t *packed)
 /* The input as the kernels read it, and its strides: a local copy
  * padded with the zero point (and 4 bytes past its end, which a row's last
  * group may read) where the layer pads or a row is not whole groups, and
- * always in a VNNI program, whose copy holds x + 128 as unsigned bytes;
- * else the input itself. */
+ * always in a VNNI program, whose copy holds x + 128 as unsigned bytes,
+ * or where asked (a pool taken in: its output may be where the input
+ * was, in the memory plan); else the input itself. */
 typedef struct {
     int view;
     int64_t dims[3], strides[3];
 } ConvPadded;
 
-static ConvPadded conv_padded_input_q(LowerCtx *c)
+static ConvPadded conv_padded_input_q(LowerCtx *c, bool copy)
 {
     IrProgram *p = c->p;
     IrFunc *f = c->f;
@@ -615,7 +616,7 @@ static ConvPadded conv_padded_input_q(LowerCtx *c)
     Shape in = layer_spatial_shape(l, c->in_shape[0]);
     ConvPadded x = {.view = c->in[0]};
     int offset = p->dot_offset;
-    bool pads = conv_row_q(l) % 4 != 0 || offset;
+    bool pads = conv_row_q(l) % 4 != 0 || offset || copy;
     for (int a = 0; a < nd; a++) {
         int64_t reach =
             (l->out.dim[a] - 1) * l->stride[a] + (l->kernel[a] - 1) * l->dilation[a] + 1;
@@ -657,13 +658,18 @@ typedef struct {
     LowerCtx *c;
     ConvPadded x;
     int packed, bias;
-    int lanes, chunk; /* int32 lanes a vector; vectors of channels a pass */
+    int lanes, chunk;  /* int32 lanes a vector; vectors of channels a pass */
+    const Layer *pool; /* the max pooling taken in (LowerQuant.pool), or NULL */
+    int least;         /* then: the view of the least int32s, where each max starts */
 } ConvQ;
 
 /* `block` positions from the block's first (x at x_ix, y at y_ix): for
  * each pass over `chunk` vectors of channels, their sums over the window
  * in registers, then out (requantized, or through acc for the followers'
- * epilogues). */
+ * epilogues).  With a max pool taken in, a position is the pool's: the
+ * sums of each conv position of its window, their max requantized once
+ * (the requantization and clamps never decrease: the max of the int8
+ * outputs). */
 static void conv_block_q(const ConvQ *k, IrBlock *b, IrIndex x_ix, IrIndex y_ix, int block)
 {
     LowerCtx *c = k->c;
@@ -672,20 +678,38 @@ static void conv_block_q(const ConvQ *k, IrBlock *b, IrIndex x_ix, IrIndex y_ix,
     const Layer *l = c->l;
     int nd = l->nd, last = nd - 1, lanes = k->lanes, chunk = k->chunk;
     int64_t cout = l->out.dim[nd], groups = conv_groups_q(l);
-    int64_t step = l->stride[last] * l->cin; /* from one position to the next in x */
+    /* from one position to the next in x */
+    int64_t step = (k->pool ? k->pool->stride[last] : 1) * l->stride[last] * l->cin;
     int cv = ir_var(p, f, "cv");
     IrBlock *pass = &ir_for(p, b, cv, 0, cout / (lanes * chunk))->body;
     IrIndex co = ix_var(cv, (int64_t)lanes * chunk);
-    int acc[CONV_MAX_BLOCK][4], wv[4];
+    int acc[CONV_MAX_BLOCK][4], best[CONV_MAX_BLOCK][4], wv[4];
+    IrBlock *sums = pass;
+    IrIndex xk = x_ix;
+    if (k->pool) { /* the pool window's conv positions */
+        for (int r = 0; r < block; r++)
+            for (int v = 0; v < chunk; v++) {
+                best[r][v] = ir_typed_vreg(p, f, "m", lanes, IR_I32);
+                ir_vset(p, pass, best[r][v], SCALAR_DECLARE,
+                        ir_vload(p, k->least, ix_const(0), lanes));
+            }
+        for (int a = 0; a < nd; a++) {
+            int wp = ir_var(p, f, arena_printf(&p->arena, "p%d", a));
+            IrStmt *window = ir_for(p, sums, wp, 0, k->pool->kernel[a]);
+            window->unroll = true;
+            sums = &window->body;
+            xk = ix_add_var(xk, wp, l->stride[a] * k->x.strides[a]);
+        }
+    }
     for (int r = 0; r < block; r++)
         for (int v = 0; v < chunk; v++) {
             acc[r][v] = ir_typed_vreg(p, f, "a", lanes, IR_I32);
-            ir_vset(p, pass, acc[r][v], SCALAR_DECLARE,
+            ir_vset(p, sums, acc[r][v], SCALAR_DECLARE,
                     ir_vload(p, k->bias, ix_add(co, ix_const(v * lanes)), lanes));
         }
     /* the outer taps, then the row's groups */
-    IrBlock *taps = pass;
-    IrIndex xk = x_ix, wk = ix_scale(co, 4);
+    IrBlock *taps = sums;
+    IrIndex wk = ix_scale(co, 4);
     int64_t tap_strides[3]; /* the packed kernel's, of each outer tap */
     tap_strides[nd > 1 ? nd - 2 : 0] = groups * cout * 4;
     for (int a = nd - 3; a >= 0; a--)
@@ -712,12 +736,17 @@ static void conv_block_q(const ConvQ *k, IrBlock *b, IrIndex x_ix, IrIndex y_ix,
             ir_vset(p, body, acc[r][v], SCALAR_SET,
                     ir_vdot4(p, ir_vref(p, acc[r][v]), k->x.view, ix_add(xk, ix_const(r * step)),
                              wv[v], lanes));
+    if (k->pool)
+        for (int r = 0; r < block; r++)
+            for (int v = 0; v < chunk; v++)
+                ir_vset(p, sums, best[r][v], SCALAR_SET,
+                        ir_op(p, IRE_MAX, ir_vref(p, best[r][v]), ir_vref(p, acc[r][v])));
     bool vector_out = lower_q_vectors_out(c);
     for (int r = 0; r < block; r++)
         for (int v = 0; v < chunk; v++) {
             IrIndex ch = ix_add(co, ix_const(v * lanes));
             if (vector_out)
-                lower_q_vector_out(c, pass, acc[r][v], lanes,
+                lower_q_vector_out(c, pass, k->pool ? best[r][v] : acc[r][v], lanes,
                                    ix_add(ix_add(y_ix, ix_const(r * cout)), ch), ch);
             else
                 ir_vstore(p, pass, c->acc, ix_add(ch, ix_const(r * cout)), acc[r][v]);
@@ -735,6 +764,9 @@ static int conv_block_size_q(const LowerCtx *c, int chunk)
     return most < 1 ? 1 : most > cap ? cap : most;
 }
 
+/* The positions are the conv's, or with a max pool taken in the pool's:
+ * the function then writes the pool's output. */
+enum { CONV_POOL_MAX_STEPS = 64 };
 static void conv_lower_q_vectors(LowerCtx *c)
 {
     IrProgram *p = c->p;
@@ -742,26 +774,42 @@ static void conv_lower_q_vectors(LowerCtx *c)
     int nd = l->nd, last = nd - 1;
     int64_t cout = l->out.dim[nd];
     ConvQ k = {.c = c, .lanes = lower_lanes_dividing(p, cout)};
+    /* Only where a requantization costs as much as the sums: with more
+     * than CONV_POOL_MAX_STEPS dot products a vector, the sums of a pool
+     * window's positions and their max took more registers than the
+     * requantizations saved (fashion's 32 to 64 channels: 60 -> 80 us). */
+    if (c->q->pool >= 0 && lower_q_vectors_out(c) &&
+        conv_outer_taps_q(l) * conv_groups_q(l) <= CONV_POOL_MAX_STEPS) {
+        k.pool = c->m->layers[c->q->pool];
+        c->q->pooled = true;
+    }
+    const Shape *out = k.pool ? &k.pool->out : &l->out;
     int64_t vectors = cout / k.lanes;
     k.chunk = vectors % 4 == 0 ? 4 : vectors % 3 == 0 ? 3 : vectors % 2 == 0 ? 2 : 1;
-    int most = conv_block_size_q(c, k.chunk);
-    int64_t n = l->out.dim[last], blocks = (n + most - 1) / most;
+    int most = conv_block_size_q(c, k.chunk * (k.pool ? 2 : 1));
+    int64_t n = out->dim[last], blocks = (n + most - 1) / most;
     int block = (int)((n + blocks - 1) / blocks);
     c->acc = lower_acc_local(c, "acc", cout * block);
     lower_epilogue_setup(c);
     lower_q_vector_views(c, &k.packed, &k.bias);
-    k.x = conv_padded_input_q(c);
-    int64_t ys[3];
-    layer_axis_strides(l->out.dim, nd, cout, ys);
+    if (k.pool) {
+        k.least = lower_q_floor_view(c);
+        c->out = lower_node_view(c, lower_output_node(k.pool, c->q->pool), "y", true);
+    }
+    k.x = conv_padded_input_q(c, k.pool != NULL);
+    int64_t ys[3], per[3]; /* y's strides; a position's conv positions along each axis */
+    layer_axis_strides(out->dim, nd, cout, ys);
+    for (int a = 0; a < nd; a++)
+        per[a] = k.pool ? k.pool->stride[a] : 1;
     IrIndex x_ix = ix_const(0), y_ix = ix_const(0);
     IrBlock *b = &c->f->body;
     for (int a = 0; a < last; a++) {
         int o = ir_var(p, c->f, arena_printf(&p->arena, "o%d", a));
-        b = &ir_for(p, b, o, 0, l->out.dim[a])->body;
-        x_ix = ix_add_var(x_ix, o, l->stride[a] * k.x.strides[a]);
+        b = &ir_for(p, b, o, 0, out->dim[a])->body;
+        x_ix = ix_add_var(x_ix, o, per[a] * l->stride[a] * k.x.strides[a]);
         y_ix = ix_add_var(y_ix, o, ys[a]);
     }
-    int64_t whole = n / block, step = l->stride[last] * l->cin;
+    int64_t whole = n / block, step = per[last] * l->stride[last] * l->cin;
     int ob = ir_var(p, c->f, "blk");
     IrBlock *each = &ir_for(p, b, ob, 0, whole)->body;
     conv_block_q(&k, each, ix_add_var(x_ix, ob, block * step), ix_add_var(y_ix, ob, block * cout),

@@ -73,6 +73,10 @@ struct LayerKind {
      * this layer), and the packing of its int8 kernel into them (the
      * padding zero).  Its lower_q uses them in a program with vectors. */
     int64_t (*packed_size_q)(const Layer *l);
+    /* It takes the max of each window (max pooling): a linear map right
+     * before it may take the max of its int32 sums and requantize once
+     * (docs/int8.md). */
+    bool max_pool;
     void (*pack_q)(const Layer *l, const int8_t *kernel, int8_t *packed);
 
     bool (*configure)(Layer *l, ArgReader *r);

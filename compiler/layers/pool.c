@@ -334,8 +334,8 @@ static void global_pool_backward(const LowerCtx *base)
     { \
         .name = kind_name, .variant = kind_variant, .nd = kind_nd, .positional = pool_positional, \
         .named = pool_named, .channel_scratch = true, .quant = kind_quant, \
-        .configure = pool_configure, .infer = pool_infer, .lower = pool_lower, \
-        .lower_backward = pool_backward \
+        .max_pool = kind_variant == POOL_MAX, .configure = pool_configure, .infer = pool_infer, \
+        .lower = pool_lower, .lower_backward = pool_backward \
     }
 #define GLOBAL_POOL_KIND(kind_name, kind_variant, kind_quant) \
     { \

@@ -37,6 +37,7 @@ import math
 import os
 import random
 import shlex
+import struct
 import sys
 import tempfile
 
@@ -128,12 +129,29 @@ def compare_plans(args, d, ref_code):
     return []
 
 
-def write_inputs(path, size, rng, rows=6):
+def float32_step(x, up):
+    """The float32 next to x (a nonzero float32) upward or downward."""
+    bits = struct.unpack('<i', struct.pack('<f', x))[0]
+    bits += 1 if (x > 0) == up else -1
+    return struct.unpack('<f', struct.pack('<i', bits))[0]
+
+
+def write_inputs(path, size, rng, scale, rows=6):
     """Samples for predict, a few reaching past the calibrated [-1, 1]
-    (the input's clamps)."""
+    (the input's clamps); then two of values at and next to halves of the
+    input's scale, (k + 1/2) * scale as a float and the floats either
+    side, where rounding x / scale is decided in its last bits (the
+    vector clones multiply by 1 / scale and must divide there)."""
     with open(path, 'w') as f:
         for _ in range(rows):
             f.write(','.join('%.6g' % rng.uniform(-1.25, 1.25) for _ in range(size)) + '\n')
+        for _ in range(2):
+            values = []
+            for _ in range(size):
+                half = struct.unpack('<f', struct.pack('<f', (rng.randint(-140, 140) + 0.5) * scale))[0]
+                values.append(rng.choice([half, float32_step(half, True),
+                                          float32_step(half, False)]))
+            f.write(','.join('%.9g' % v for v in values) + '\n')
 
 
 def int8_build(args, d, backend):
@@ -350,7 +368,9 @@ def main():
         int8_lines = []
         for source, d in int8_cases:
             with open(os.path.join(d, 'plan.out')) as f:
-                write_inputs(os.path.join(d, 'x.txt'), math.prod(json.load(f)['input']), rng)
+                plan = json.load(f)
+            scale = next(n['scale'] for n in plan['int8']['nodes'] if n['name'] == 'input')
+            write_inputs(os.path.join(d, 'x.txt'), math.prod(plan['input']), rng, scale)
             common = (f'--weights {q(d)}/w0.safetensors --quantize {q(d)}/ours.safetensors '
                       f'{q(d)}/model.cnn {q(d)}/x.txt')
             int8_lines += [f'{q(d)}/qraw.out {q(d)}/qraw.err predict --raw {common}',

@@ -2207,72 +2207,102 @@ static void emit_quantize_input(Writer *w)
     blank(w);
 }
 
-/* A vector clone's PREFIX_quantize, 8 (AVX-512) or 4 (AVX2) inputs at a
- * time, each step the scalar one's in double: floor(|v| + 0.5) capped at
- * 256 (NaN too, then set to -512: -128 once clamped), its sign put back,
- * the zero point added, clamped; the inputs past the last whole vector go
- * the scalar way.  v is x times 1 / scale (a division took most of the
- * time): within a few units in the last place of x / scale, which moves
- * floor(|v| + 0.5) only where |v| + 0.5 is that close to an integer; a
- * vector with such a lane is done again with the division. */
+/* A vector clone's PREFIX_quantize, each step the scalar one's in double:
+ * floor(|v| + 0.5) capped (NaN too, then set to -512: -128 once clamped),
+ * its sign put back, the zero point added, clamped; the inputs past the
+ * last whole vector go the scalar way.  The division took most of the
+ * time: AVX-512 takes 16 inputs in float, v = x * (1 / scale) within
+ * 1e-7 of x / scale relative, and AVX2 4 in double times the inverse,
+ * within a few units in the last place; either moves floor(|v| + 0.5)
+ * only where |v| + 0.5 is that close to an integer (or capped), and a
+ * vector with such a lane is done again with the division in double. */
+static void emit_quantize_exact(Writer *w, bool avx512, const char *in, const char *out)
+{
+    const char *pd = avx512 ? "_mm512" : "_mm256", *D = avx512 ? "__m512d" : "__m256d";
+    line(w, "{");
+    w->indent++;
+    line(w, "%s v = %s_div_pd(%s, scale);", D, pd, in);
+    line(w, "%s t = %s_min_pd(%s_add_pd(%s_andnot_pd(sign, v), half), cap);", D, pd, pd, pd);
+    if (avx512) {
+        line(w, "t = _mm512_roundscale_pd(t, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);");
+        line(w, "t = _mm512_or_pd(t, _mm512_and_pd(v, sign));");
+        line(w,
+             "%s = _mm512_cvttpd_epi32(_mm512_mask_mov_pd(t, _mm512_cmp_pd_mask(v, v, "
+             "_CMP_UNORD_Q), low));",
+             out);
+    } else {
+        line(w, "t = _mm256_round_pd(t, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);");
+        line(w, "t = _mm256_or_pd(t, _mm256_and_pd(v, sign));");
+        line(w,
+             "%s = _mm256_cvttpd_epi32(_mm256_blendv_pd(t, low, _mm256_cmp_pd(v, v, "
+             "_CMP_UNORD_Q)));",
+             out);
+    }
+    w->indent--;
+    line(w, "}");
+}
+
 static void emit_quantize_vector(Writer *w, bool avx512)
 {
     const char *x = w->prefix, *P = w->macro_prefix;
     const char *pd = avx512 ? "_mm512" : "_mm256", *D = avx512 ? "__m512d" : "__m256d";
-    int step = avx512 ? 8 : 4;
+    int step = avx512 ? 16 : 4;
     line(w, "static%s void %s_quantize%s(const float *input, int8_t *output)", w->target, x,
          w->suffix);
     line(w, "{");
     w->indent++;
+    line(w, "const %s scale = %s_set1_pd(%s_INPUT_SCALE), half = %s_set1_pd(0.5);", D, pd, P, pd);
     line(w,
-         "const %s scale = %s_set1_pd(%s_INPUT_SCALE), inverse = %s_set1_pd(1.0 / %s_INPUT_SCALE);",
-         D, pd, P, pd, P);
-    line(w, "const %s half = %s_set1_pd(0.5), cap = %s_set1_pd(256.0), sign = %s_set1_pd(-0.0);", D,
-         pd, pd, pd);
-    line(
-        w,
-        "const %s low = %s_set1_pd(-512.0), near = %s_set1_pd(1e-9), far = %s_set1_pd(1.0 - 1e-9);",
-        D, pd, pd, pd);
+         "const %s cap = %s_set1_pd(1024.0), sign = %s_set1_pd(-0.0), low = %s_set1_pd(-2048.0);",
+         D, pd, pd, pd);
+    if (avx512) {
+        line(w, "const __m512 inverse = _mm512_set1_ps((float)(1.0 / %s_INPUT_SCALE));", P);
+        line(w, "const __m512 half32 = _mm512_set1_ps(0.5f), cap32 = _mm512_set1_ps(1024.0f);");
+        line(w, "const __m512 sign32 = _mm512_set1_ps(-0.0f), near = _mm512_set1_ps(1e-3f), "
+                "far = _mm512_set1_ps(1.0f - 1e-3f);");
+    } else {
+        line(w, "const __m256d inverse = _mm256_set1_pd(1.0 / %s_INPUT_SCALE);", P);
+        line(w, "const __m256d near = _mm256_set1_pd(1e-9), far = _mm256_set1_pd(1.0 - 1e-9);");
+    }
     line(w, "int i = 0;");
     line(w, "for (; i + %d <= %s_INPUT_SIZE; i += %d) {", step, P, step);
     w->indent++;
     if (avx512) {
-        line(w, "__m512d in = _mm512_cvtps_pd(_mm256_loadu_ps(input + i)), v, a, t;");
-        line(w, "for (int exact = 0; exact < 2; exact++) {");
-        line(w, "    v = exact ? _mm512_div_pd(in, scale) : _mm512_mul_pd(in, inverse);");
-        line(w, "    a = _mm512_min_pd(_mm512_add_pd(_mm512_andnot_pd(sign, v), half), cap);");
-        line(w, "    t = _mm512_roundscale_pd(a, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);");
-        line(w, "    __m512d d = _mm512_sub_pd(a, t);");
-        line(w, "    if (!(_mm512_cmp_pd_mask(d, near, _CMP_LT_OQ) | "
-                "_mm512_cmp_pd_mask(d, far, _CMP_GT_OQ)))");
-        line(w, "        break;");
+        line(w, "__m512 in = _mm512_loadu_ps(input + i), v = _mm512_mul_ps(in, inverse);");
+        line(w, "__m512 a = _mm512_min_ps(_mm512_add_ps(_mm512_andnot_ps(sign32, v), half32), "
+                "cap32);");
+        line(w, "__m512 t = _mm512_roundscale_ps(a, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);");
+        line(w, "__m512 d = _mm512_sub_ps(a, t);");
+        line(w, "__m512i r;");
+        line(w, "if (!(_mm512_cmp_ps_mask(d, near, _CMP_LT_OQ) | _mm512_cmp_ps_mask(d, far, "
+                "_CMP_GT_OQ))) {");
+        line(w, "    r = _mm512_cvttps_epi32(_mm512_or_ps(t, _mm512_and_ps(v, sign32)));");
+        line(w, "} else {");
+        w->indent++;
+        line(w, "__m256i lo, hi;");
+        emit_quantize_exact(w, true, "_mm512_cvtps_pd(_mm512_castps512_ps256(in))", "lo");
+        emit_quantize_exact(
+            w, true,
+            "_mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(in), 1)))",
+            "hi");
+        line(w, "r = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);");
+        w->indent--;
         line(w, "}");
-        line(w, "t = _mm512_or_pd(t, _mm512_and_pd(v, sign));");
-        line(w, "t = _mm512_mask_mov_pd(t, _mm512_cmp_pd_mask(v, v, _CMP_UNORD_Q), low);");
-        line(w,
-             "__m256i r = _mm256_add_epi32(_mm512_cvttpd_epi32(t), "
-             "_mm256_set1_epi32(%s_INPUT_ZERO_POINT));",
-             P);
-        line(w, "r = _mm256_min_epi32(_mm256_max_epi32(r, _mm256_set1_epi32(-128)), "
-                "_mm256_set1_epi32(127));");
-        line(w, "_mm_storel_epi64((__m128i *)(void *)(output + i), _mm256_cvtepi32_epi8(r));");
+        line(w, "r = _mm512_add_epi32(r, _mm512_set1_epi32(%s_INPUT_ZERO_POINT));", P);
+        line(w, "r = _mm512_min_epi32(_mm512_max_epi32(r, _mm512_set1_epi32(-128)), "
+                "_mm512_set1_epi32(127));");
+        line(w, "_mm_storeu_si128((__m128i *)(void *)(output + i), _mm512_cvtepi32_epi8(r));");
     } else {
-        line(w, "__m256d in = _mm256_cvtps_pd(_mm_loadu_ps(input + i)), v, a, t;");
-        line(w, "for (int exact = 0; exact < 2; exact++) {");
-        line(w, "    v = exact ? _mm256_div_pd(in, scale) : _mm256_mul_pd(in, inverse);");
-        line(w, "    a = _mm256_min_pd(_mm256_add_pd(_mm256_andnot_pd(sign, v), half), cap);");
-        line(w, "    t = _mm256_round_pd(a, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);");
-        line(w, "    __m256d d = _mm256_sub_pd(a, t);");
-        line(w, "    if (!_mm256_movemask_pd(_mm256_or_pd(_mm256_cmp_pd(d, near, _CMP_LT_OQ), "
+        line(w, "__m256d in = _mm256_cvtps_pd(_mm_loadu_ps(input + i)), v = _mm256_mul_pd(in, "
+                "inverse);");
+        line(w, "__m256d a = _mm256_min_pd(_mm256_add_pd(_mm256_andnot_pd(sign, v), half), cap);");
+        line(w, "__m256d t = _mm256_round_pd(a, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);");
+        line(w, "__m256d d = _mm256_sub_pd(a, t);");
+        line(w, "__m128i r = _mm256_cvttpd_epi32(_mm256_or_pd(t, _mm256_and_pd(v, sign)));");
+        line(w, "if (_mm256_movemask_pd(_mm256_or_pd(_mm256_cmp_pd(d, near, _CMP_LT_OQ), "
                 "_mm256_cmp_pd(d, far, _CMP_GT_OQ))))");
-        line(w, "        break;");
-        line(w, "}");
-        line(w, "t = _mm256_or_pd(t, _mm256_and_pd(v, sign));");
-        line(w, "t = _mm256_blendv_pd(t, low, _mm256_cmp_pd(v, v, _CMP_UNORD_Q));");
-        line(w,
-             "__m128i r = _mm_add_epi32(_mm256_cvttpd_epi32(t), "
-             "_mm_set1_epi32(%s_INPUT_ZERO_POINT));",
-             P);
+        emit_quantize_exact(w, false, "in", "r");
+        line(w, "r = _mm_add_epi32(r, _mm_set1_epi32(%s_INPUT_ZERO_POINT));", P);
         line(w, "r = _mm_min_epi32(_mm_max_epi32(r, _mm_set1_epi32(-128)), _mm_set1_epi32(127));");
         line(w, "r = _mm_packs_epi16(_mm_packs_epi32(r, r), r);");
         line(w, "int32_t four = _mm_cvtsi128_si32(r);");

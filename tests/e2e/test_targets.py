@@ -671,7 +671,8 @@ def int8_prepare(args, m):
 
 def int8_functions(code):
     """{function: its disassembly} of objdump -d -r's text, for the
-    functions of the int8 layers and predict_q."""
+    functions of the int8 layers and predict_q (and its clone's,
+    model_predict_q_scalar on a Cortex-M)."""
     functions, name = {}, None
     for line in code.splitlines():
         head = re.match(r'^[0-9a-f]+ <([^>]+)>:$', line)
@@ -681,7 +682,7 @@ def int8_functions(code):
         elif name:
             functions[name].append(line)
     return {k: '\n'.join(v) for k, v in functions.items()
-            if k.startswith('model_layer_') or k == 'model_predict_q'}
+            if k.startswith(('model_layer_', 'model_predict_q'))}
 
 
 # the LLVM backend's triples for the FPU-less CPUs

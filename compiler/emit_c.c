@@ -1674,51 +1674,34 @@ static void emit_clone_selection(Writer *w)
     blank(w);
 }
 
-/* The table of the clones built, the choice, and the public entry points
- * that go through it. */
-static void emit_dispatch(Writer *w, bool training, bool blocks)
+/* The choice of a clone at run time, after the table PREFIX_clones:
+ * whether this CPU runs each (`needs`: a clone's name, then the CPU
+ * features it needs; a clone not named needs none), CNNGEN_ISA's or the
+ * first it runs, chosen once. */
+typedef struct {
+    const char *name;
+    const char *features[6];
+} CloneNeeds;
+
+static void emit_clone_choice(Writer *w, const CloneNeeds *needs, int n)
 {
     const char *x = w->prefix, *P = w->macro_prefix;
-    line(w, "typedef struct {");
-    line(w, "    const char *name;");
-    line(w, "    void (*forward)(void *, const float *, float *);");
-    if (blocks)
-        line(w, "    void (*forward_block)(float *, const float *, float *, int);");
-    if (training) {
-        line(w, "    double (*train_batch)(const float *, const float *, int, float *);");
-        line(w, "    double (*eval_batch)(const float *, const float *, int, float *);");
-    }
-    line(w, "} %s_clone;", x);
-    blank(w);
-    line(w, "static const %s_clone %s_clones[] = {", x, x);
-    for (int k = 0; k < EMIT_CLONE_COUNT; k++) {
-        const char *name = emit_clones[k].name;
-        char *N = upper(name);
-        line(w, "#if %s_WITH_%s", P, N);
-        StrBuf b = {0};
-        strbuf_printf(&b, "    {\"%s\", %s_forward_%s", name, x, name);
-        if (blocks)
-            strbuf_printf(&b, ", %s_forward_block_%s", x, name);
-        if (training)
-            strbuf_printf(&b, ", %s_train_batch_%s, %s_eval_batch_%s", x, name, x, name);
-        line(w, "%s},", b.data);
-        strbuf_free(&b);
-        line(w, "#endif");
-        free(N);
-    }
-    line(w, "};");
-    blank(w);
     line(w, "#if %s_X86", P);
     line(w, "/* Whether this CPU runs a clone (and its OS keeps the registers). */");
     line(w, "static int %s_cpu_runs(const char *name)", x);
     line(w, "{");
     line(w, "    __builtin_cpu_init();");
-    line(w, "    if (strcmp(name, \"avx512\") == 0)");
-    line(w, "        return __builtin_cpu_supports(\"avx512f\") && "
-            "__builtin_cpu_supports(\"avx512vl\") &&");
-    line(w, "               __builtin_cpu_supports(\"fma\");");
-    line(w, "    if (strcmp(name, \"avx2\") == 0)");
-    line(w, "        return __builtin_cpu_supports(\"avx2\") && __builtin_cpu_supports(\"fma\");");
+    for (int k = 0; k < n; k++) {
+        line(w, "    if (strcmp(name, \"%s\") == 0)", needs[k].name);
+        StrBuf b = {0};
+        for (int f = 0; needs[k].features[f]; f++) {
+            if (f > 0)
+                strbuf_printf(&b, f % 2 ? " && " : " &&\n               ");
+            strbuf_printf(&b, "__builtin_cpu_supports(\"%s\")", needs[k].features[f]);
+        }
+        line(w, "        return %s;", b.data);
+        strbuf_free(&b);
+    }
     line(w, "    return 1;");
     line(w, "}");
     blank(w);
@@ -1759,6 +1742,45 @@ static void emit_dispatch(Writer *w, bool training, bool blocks)
     line(w, "#endif");
     line(w, "}");
     blank(w);
+}
+
+/* The table of the clones built, the choice, and the public entry points
+ * that go through it. */
+static void emit_dispatch(Writer *w, bool training, bool blocks)
+{
+    const char *x = w->prefix, *P = w->macro_prefix;
+    line(w, "typedef struct {");
+    line(w, "    const char *name;");
+    line(w, "    void (*forward)(void *, const float *, float *);");
+    if (blocks)
+        line(w, "    void (*forward_block)(float *, const float *, float *, int);");
+    if (training) {
+        line(w, "    double (*train_batch)(const float *, const float *, int, float *);");
+        line(w, "    double (*eval_batch)(const float *, const float *, int, float *);");
+    }
+    line(w, "} %s_clone;", x);
+    blank(w);
+    line(w, "static const %s_clone %s_clones[] = {", x, x);
+    for (int k = 0; k < EMIT_CLONE_COUNT; k++) {
+        const char *name = emit_clones[k].name;
+        char *N = upper(name);
+        line(w, "#if %s_WITH_%s", P, N);
+        StrBuf b = {0};
+        strbuf_printf(&b, "    {\"%s\", %s_forward_%s", name, x, name);
+        if (blocks)
+            strbuf_printf(&b, ", %s_forward_block_%s", x, name);
+        if (training)
+            strbuf_printf(&b, ", %s_train_batch_%s, %s_eval_batch_%s", x, name, x, name);
+        line(w, "%s},", b.data);
+        strbuf_free(&b);
+        line(w, "#endif");
+        free(N);
+    }
+    line(w, "};");
+    blank(w);
+    static const CloneNeeds needs[] = {{"avx512", {"avx512f", "avx512vl", "fma"}},
+                                       {"avx2", {"avx2", "fma"}}};
+    emit_clone_choice(w, needs, 2);
     line(w, "const char *%s_isa(void)", x);
     line(w, "{");
     line(w, "    return %s_clone_in_use()->name;", x);
@@ -2811,57 +2833,10 @@ static void emit_q_dispatch(Writer *w, const EmitOptions *o, bool blocks)
     }
     line(w, "};");
     blank(w);
-    line(w, "#if %s_X86", P);
-    line(w, "/* Whether this CPU runs a clone (and its OS keeps the registers). */");
-    line(w, "static int %s_cpu_runs(const char *name)", x);
-    line(w, "{");
-    line(w, "    __builtin_cpu_init();");
-    line(w, "    if (strcmp(name, \"vnni\") == 0)");
-    line(w, "        return __builtin_cpu_supports(\"avx512f\") && "
-            "__builtin_cpu_supports(\"avx512bw\") &&");
-    line(w, "               __builtin_cpu_supports(\"avx512dq\") && "
-            "__builtin_cpu_supports(\"avx512vl\") &&");
-    line(w, "               __builtin_cpu_supports(\"avx512vnni\");");
-    line(w, "    if (strcmp(name, \"avx2\") == 0)");
-    line(w, "        return __builtin_cpu_supports(\"avx2\") && __builtin_cpu_supports(\"fma\");");
-    line(w, "    return 1;");
-    line(w, "}");
-    blank(w);
-    line(w, "/* CNNGEN_ISA's clone if it is built here and this CPU runs it, else the");
-    line(w, " * first (the best) that the CPU runs; the last is the compiler's own. */");
-    line(w, "static const %s_clone *%s_pick_clone(void)", x, x);
-    line(w, "{");
-    w->indent++;
-    line(w, "const size_t count = sizeof %s_clones / sizeof %s_clones[0];", x, x);
-    line(w, "const char *wanted = getenv(\"CNNGEN_ISA\");");
-    line(w, "const %s_clone *best = &%s_clones[count - 1];", x, x);
-    line(w, "for (size_t i = count; i-- > 0;)");
-    line(w, "    if (%s_cpu_runs(%s_clones[i].name)) {", x, x);
-    line(w, "        if (wanted && strcmp(wanted, %s_clones[i].name) == 0)", x);
-    line(w, "            return &%s_clones[i];", x);
-    line(w, "        if (!wanted || strcmp(wanted, best->name) != 0)");
-    line(w, "            best = &%s_clones[i];", x);
-    line(w, "    }");
-    line(w, "return best;");
-    w->indent--;
-    line(w, "}");
-    line(w, "#endif");
-    blank(w);
-    line(w, "static const %s_clone *%s_clone_in_use(void)", x, x);
-    line(w, "{");
-    line(w, "#if !%s_X86", P);
-    line(w, "    return &%s_clones[0]; /* the one clone built: nothing to choose */", x);
-    line(w, "#else");
-    line(w, "    static const %s_clone *chosen;", x);
-    line(w, "    const %s_clone *c = __atomic_load_n(&chosen, __ATOMIC_ACQUIRE);", x);
-    line(w, "    if (!c) {");
-    line(w, "        c = %s_pick_clone();", x);
-    line(w, "        __atomic_store_n(&chosen, c, __ATOMIC_RELEASE);");
-    line(w, "    }");
-    line(w, "    return c;");
-    line(w, "#endif");
-    line(w, "}");
-    blank(w);
+    static const CloneNeeds needs[] = {
+        {"vnni", {"avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512vnni"}},
+        {"avx2", {"avx2", "fma"}}};
+    emit_clone_choice(w, needs, 2);
     line(w, "void %s_predict_q(const int8_t *input, %s *output)", x, q_output_type(o));
     line(w, "{");
     line(w, "    %s_clone_in_use()->predict_q(input, output);", x);

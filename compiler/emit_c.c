@@ -1627,17 +1627,41 @@ static void clone_macro(Writer *w, const char *name, int on)
     free(N);
 }
 
+/* One #if branch of a clone selection: its condition, whether it is
+ * x86-64 (the clones are chosen at run time), and which clones it builds. */
+typedef struct {
+    const char *condition;
+    int x86, with[EMIT_CLONE_COUNT];
+} CloneBranch;
+
+/* The branches' macros (PREFIX_X86, PREFIX_WITH_<CLONE>), then each
+ * clone's target attributes (PREFIX_TARGET_<CLONE>). */
+static void emit_clone_branches(Writer *w, const CloneBranch *branches, size_t nbranches,
+                                const EmitClone *clones, const char *const *targets, int nclones)
+{
+    const char *P = w->macro_prefix;
+    for (size_t b = 0; b < nbranches; b++) {
+        line(w, "%s", branches[b].condition);
+        line(w, "#define %s_X86 %d", P, branches[b].x86);
+        for (int k = 0; k < nclones; k++)
+            clone_macro(w, clones[k].name, branches[b].with[k]);
+    }
+    line(w, "#endif");
+    for (int k = 0; k < nclones; k++)
+        if (targets[k][0]) {
+            char *N = upper(clones[k].name);
+            line(w, "#define %s_TARGET_%s %s", P, N, targets[k]);
+            free(N);
+        }
+}
+
 /* PREFIX_WITH_<CLONE>: 1 for the clones this compiler builds here.
  * -DCNNGEN_ONLY_AVX512 (_AVX2, _GENERIC) builds that clone alone, for a
  * known CPU or a test; -DCNNGEN_PORTABLE the plain loops alone. */
 static void emit_clone_selection(Writer *w)
 {
-    const char *P = w->macro_prefix;
     /* which clones, per branch: avx512, avx2, generic, scalar */
-    static const struct {
-        const char *condition;
-        int x86, with[EMIT_CLONE_COUNT];
-    } branches[] = {
+    static const CloneBranch branches[] = {
         {"#if defined(CNNGEN_ONLY_AVX512)", 1, {1, 0, 0, 0}},
         {"#elif defined(CNNGEN_ONLY_AVX2)", 1, {0, 1, 0, 0}},
         {"#elif defined(CNNGEN_ONLY_GENERIC)", 0, {0, 0, 1, 0}},
@@ -1658,19 +1682,8 @@ static void emit_clone_selection(Writer *w)
     line(w, " * unless the compiler targets more; GNU C's 4-float vectors on other");
     line(w, " * targets with 4-float registers; plain loops on the rest (a Cortex-M)");
     line(w, " * and for other compilers. */");
-    for (size_t b = 0; b < sizeof branches / sizeof branches[0]; b++) {
-        line(w, "%s", branches[b].condition);
-        line(w, "#define %s_X86 %d", P, branches[b].x86);
-        for (int k = 0; k < EMIT_CLONE_COUNT; k++)
-            clone_macro(w, emit_clones[k].name, branches[b].with[k]);
-    }
-    line(w, "#endif");
-    for (int k = 0; k < EMIT_CLONE_COUNT; k++)
-        if (clone_targets[k][0]) {
-            char *N = upper(emit_clones[k].name);
-            line(w, "#define %s_TARGET_%s %s", P, N, clone_targets[k]);
-            free(N);
-        }
+    emit_clone_branches(w, branches, sizeof branches / sizeof branches[0], emit_clones,
+                        clone_targets, EMIT_CLONE_COUNT);
     blank(w);
 }
 
@@ -1867,22 +1880,45 @@ static void emit_vector_types(Writer *w, const IrProgram *programs, int nprogram
         blank(w);
 }
 
-/* The layer functions, forward pass and training step of one program:
- * clone k of emit_clones, or (k < 0) the only one. */
-static void emit_program(Writer *w, const Model *m, const IrProgram *p, int k, bool training,
-                         bool blocks)
+/* The start of a clone's functions (NULL: the only version): its #if,
+ * and the writer's suffix ("_avx2") and target attributes (attrs: the
+ * clone's, or "") in the caller's suffix and target.  Returns the
+ * clone's name in capitals (NULL for the only version), for end_clone. */
+static char *begin_clone(Writer *w, const EmitClone *clone, const char *attrs, char suffix[32],
+                         char target[160])
 {
-    char suffix[32] = "", target[160] = "";
-    char *N = k >= 0 ? upper(emit_clones[k].name) : NULL;
-    if (k >= 0) {
-        snprintf(suffix, sizeof suffix, "_%s", emit_clones[k].name);
-        if (clone_targets[k][0])
-            snprintf(target, sizeof target, " %s_TARGET_%s", w->macro_prefix, N);
+    suffix[0] = target[0] = '\0';
+    char *N = clone ? upper(clone->name) : NULL;
+    if (clone) {
+        snprintf(suffix, 32, "_%s", clone->name);
+        if (attrs[0])
+            snprintf(target, 160, " %s_TARGET_%s", w->macro_prefix, N);
         line(w, "#if %s_WITH_%s", w->macro_prefix, N);
         blank(w);
     }
     w->suffix = suffix;
     w->target = target;
+    return N;
+}
+
+static void end_clone(Writer *w, char *N)
+{
+    if (N) {
+        line(w, "#endif /* %s_WITH_%s */", w->macro_prefix, N);
+        blank(w);
+    }
+    w->suffix = w->target = "";
+    free(N);
+}
+
+/* The layer functions, forward pass and training step of one program:
+ * clone k of emit_clones, or (k < 0) the only one. */
+static void emit_program(Writer *w, const Model *m, const IrProgram *p, int k, bool training,
+                         bool blocks)
+{
+    char suffix[32], target[160];
+    char *N = begin_clone(w, k >= 0 ? &emit_clones[k] : NULL, k >= 0 ? clone_targets[k] : "",
+                          suffix, target);
     for (int i = 0; i < p->nfuncs; i++)
         print_function(w, p->funcs[i]);
     emit_forward(w, m, p, k >= 0, w->inline_all);
@@ -1890,12 +1926,7 @@ static void emit_program(Writer *w, const Model *m, const IrProgram *p, int k, b
         emit_forward_block(w, p);
     if (training)
         emit_step_functions(w, p, k >= 0);
-    if (k >= 0) {
-        line(w, "#endif /* %s_WITH_%s */", w->macro_prefix, N);
-        blank(w);
-    }
-    w->suffix = w->target = "";
-    free(N);
+    end_clone(w, N);
 }
 
 void emit_c_source(FILE *out, const Model *m, const IrProgram *programs, int nprograms,
@@ -2113,29 +2144,33 @@ static void emit_c_header_q(FILE *out, const Model *m, const EmitOptions *o)
     free(P);
 }
 
-/* (A model with no linear map has none: pooling and merges only.) */
-static void emit_q_constants(Writer *w, const QuantWeights *qw, const char *P)
+/* PREFIX_<blob>: n int8 constants as a string (a union: written as
+ * bytes), on a cache line, and its int8_t pointer PREFIX_<pointer>. */
+static void emit_int8_constants(Writer *w, const char *blob, const char *pointer,
+                                const int8_t *values, int64_t n)
 {
     const char *x = w->prefix;
-    if (qw->nconsts == 0)
-        return;
-    line(w, "/* The int8 kernels, per output channel symmetric (docs/int8.md). */");
     overlength_strings(w, true);
     line(w, "static const union {");
-    line(w, "    unsigned char bytes[%lld];", (long long)qw->nweights + 1);
-    line(w, "    int8_t values[%lld];", (long long)qw->nweights + 1);
-    line(w, "} %s_kernels %s_ALIGNED = {", x, P);
-    emit_blob_lines(w, (const unsigned char *)qw->weights, qw->nweights);
+    line(w, "    unsigned char bytes[%lld];", (long long)n + 1);
+    line(w, "    int8_t values[%lld];", (long long)n + 1);
+    line(w, "} %s_%s %s_ALIGNED = {", x, blob, w->macro_prefix);
+    emit_blob_lines(w, (const unsigned char *)values, n);
     line(w, "};");
     overlength_strings(w, false);
-    line(w, "static const int8_t *const %s_qweights = %s_kernels.values;", x, x);
-    line(w, "/* Per output channel of each map: the int32 bias, then the requantization's");
-    line(w, " * multiplier and shift. */");
-    line(w, "static const int32_t %s_qconsts[%lld] = {", x, (long long)qw->nconsts + 1);
+    line(w, "static const int8_t *const %s_%s = %s_%s.values;", x, pointer, x, blob);
+}
+
+/* PREFIX_<name>: n int32 constants (attributes attrs), eight a line, and
+ * a 0 (never an empty array). */
+static void emit_int32_constants(Writer *w, const char *name, const char *attrs,
+                                 const int32_t *values, int64_t n)
+{
+    line(w, "static const int32_t %s_%s[%lld]%s = {", w->prefix, name, (long long)n + 1, attrs);
     StrBuf b = {0};
-    for (int64_t i = 0; i < qw->nconsts; i++) {
-        strbuf_printf(&b, "%s%ld,", i % 8 ? " " : "", (long)qw->consts[i]);
-        if (i % 8 == 7 || i == qw->nconsts - 1) {
+    for (int64_t i = 0; i < n; i++) {
+        strbuf_printf(&b, "%s%ld,", i % 8 ? " " : "", (long)values[i]);
+        if (i % 8 == 7 || i == n - 1) {
             line(w, "    %s", b.data);
             b.len = 0;
             b.data[0] = '\0';
@@ -2144,6 +2179,18 @@ static void emit_q_constants(Writer *w, const QuantWeights *qw, const char *P)
     strbuf_free(&b);
     line(w, "    0");
     line(w, "};");
+}
+
+/* (A model with no linear map has none: pooling and merges only.) */
+static void emit_q_constants(Writer *w, const QuantWeights *qw)
+{
+    if (qw->nconsts == 0)
+        return;
+    line(w, "/* The int8 kernels, per output channel symmetric (docs/int8.md). */");
+    emit_int8_constants(w, "kernels", "qweights", qw->weights, qw->nweights);
+    line(w, "/* Per output channel of each map: the int32 bias, then the requantization's");
+    line(w, " * multiplier and shift. */");
+    emit_int32_constants(w, "qconsts", "", qw->consts, qw->nconsts);
 }
 
 static void emit_requantize(Writer *w)
@@ -2528,10 +2575,7 @@ static const char *const qclone_targets[EMIT_QCLONE_COUNT] = {
 static void emit_q_clone_selection(Writer *w)
 {
     const char *P = w->macro_prefix;
-    static const struct {
-        const char *condition;
-        int x86, with[EMIT_QCLONE_COUNT];
-    } branches[] = {
+    static const CloneBranch branches[] = {
         {"#if defined(CNNGEN_ONLY_VNNI)", 1, {1, 0, 0}},
         {"#elif defined(CNNGEN_ONLY_AVX2)", 1, {0, 1, 0}},
         {"#elif defined(CNNGEN_PORTABLE) || !defined(__GNUC__) || !defined(__x86_64__) || \\\n"
@@ -2550,19 +2594,8 @@ static void emit_q_clone_selection(Writer *w)
     line(w, " * x86-64 with gcc 9 or clang 7 and later, AVX-512 VNNI and AVX2 kernels");
     line(w, " * whatever -march says, and the plain loops unless the compiler targets");
     line(w, " * AVX2; the plain loops alone elsewhere (a Cortex-M). */");
-    for (size_t b = 0; b < sizeof branches / sizeof branches[0]; b++) {
-        line(w, "%s", branches[b].condition);
-        line(w, "#define %s_X86 %d", P, branches[b].x86);
-        for (int k = 0; k < EMIT_QCLONE_COUNT; k++)
-            clone_macro(w, emit_clones_q[k].name, branches[b].with[k]);
-    }
-    line(w, "#endif");
-    for (int k = 0; k < EMIT_QCLONE_COUNT; k++)
-        if (qclone_targets[k][0]) {
-            char *N = upper(emit_clones_q[k].name);
-            line(w, "#define %s_TARGET_%s %s", P, N, qclone_targets[k]);
-            free(N);
-        }
+    emit_clone_branches(w, branches, sizeof branches / sizeof branches[0], emit_clones_q,
+                        qclone_targets, EMIT_QCLONE_COUNT);
     line(w, "#define %s_KERNELS (%s_WITH_VNNI || %s_WITH_AVX2)", P, P, P);
     line(w, "#if %s_KERNELS", P);
     line(w, "#include <immintrin.h>");
@@ -2772,35 +2805,17 @@ static void emit_q_helpers(Writer *w, int k, int lanes)
 /* The packed kernels and vector biases of the vector clones. */
 static void emit_q_packed(Writer *w, const QuantWeights *qw)
 {
-    const char *x = w->prefix, *P = w->macro_prefix;
+    const char *P = w->macro_prefix;
     if (qw->npacked == 0)
         return;
     line(w, "#if %s_KERNELS", P);
     line(w, "/* The vector kernels': each map's int8 kernel packed four inputs to a lane, and");
     line(w, " * per channel its bias with the input's zero point folded in, for the VNNI");
     line(w, " * clone (inputs as unsigned bytes), then for the AVX2 one. */");
-    overlength_strings(w, true);
-    line(w, "static const union {");
-    line(w, "    unsigned char bytes[%lld];", (long long)qw->npacked + 1);
-    line(w, "    int8_t values[%lld];", (long long)qw->npacked + 1);
-    line(w, "} %s_packed %s_ALIGNED = {", x, P);
-    emit_blob_lines(w, (const unsigned char *)qw->packed, qw->npacked);
-    line(w, "};");
-    overlength_strings(w, false);
-    line(w, "static const int8_t *const %s_qpacked = %s_packed.values;", x, x);
-    line(w, "static const int32_t %s_qvbias[%lld] %s_ALIGNED = {", x, (long long)qw->nvbias + 1, P);
-    StrBuf b = {0};
-    for (int64_t i = 0; i < qw->nvbias; i++) {
-        strbuf_printf(&b, "%s%ld,", i % 8 ? " " : "", (long)qw->vbias[i]);
-        if (i % 8 == 7 || i == qw->nvbias - 1) {
-            line(w, "    %s", b.data);
-            b.len = 0;
-            b.data[0] = '\0';
-        }
-    }
-    strbuf_free(&b);
-    line(w, "    0");
-    line(w, "};");
+    emit_int8_constants(w, "packed", "qpacked", qw->packed, qw->npacked);
+    char attrs[64];
+    snprintf(attrs, sizeof attrs, " %s_ALIGNED", P);
+    emit_int32_constants(w, "qvbias", attrs, qw->vbias, qw->nvbias);
     line(w, "#endif");
     blank(w);
 }
@@ -2854,17 +2869,9 @@ static void emit_q_dispatch(Writer *w, const EmitOptions *o, bool blocks)
 static void emit_q_program(Writer *w, const Model *m, const IrProgram *p, int k,
                            const EmitOptions *o, bool blocks)
 {
-    char suffix[32] = "", target[160] = "";
-    char *N = k >= 0 ? upper(emit_clones_q[k].name) : NULL;
-    if (k >= 0) {
-        snprintf(suffix, sizeof suffix, "_%s", emit_clones_q[k].name);
-        if (qclone_targets[k][0])
-            snprintf(target, sizeof target, " %s_TARGET_%s", w->macro_prefix, N);
-        line(w, "#if %s_WITH_%s", w->macro_prefix, N);
-        blank(w);
-    }
-    w->suffix = suffix;
-    w->target = target;
+    char suffix[32], target[160];
+    char *N = begin_clone(w, k >= 0 ? &emit_clones_q[k] : NULL, k >= 0 ? qclone_targets[k] : "",
+                          suffix, target);
     w->program = p;
     for (int lanes = 4; lanes <= 16 && k >= 0; lanes *= 2)
         if (uses_int_lanes(p, lanes))
@@ -2881,12 +2888,7 @@ static void emit_q_program(Writer *w, const Model *m, const IrProgram *p, int k,
         emit_quantize_vector(w, emit_clones_q[k].lanes == 16);
     else if (k >= 0)
         emit_quantize_input(w);
-    if (k >= 0) {
-        line(w, "#endif /* %s_WITH_%s */", w->macro_prefix, N);
-        blank(w);
-    }
-    w->suffix = w->target = "";
-    free(N);
+    end_clone(w, N);
 }
 
 static void emit_c_source_q(FILE *out, const Model *m, const IrProgram *programs, int nprograms,
@@ -2910,7 +2912,7 @@ static void emit_c_source_q(FILE *out, const Model *m, const IrProgram *programs
         emit_q_clone_selection(&w);
     line(&w, "/* Activations of one sample, int8; buffers share space where lifetimes allow. */");
     line(&w, "static int8_t %s_arena[%s_ARENA_BYTES + 1] %s_ALIGNED;", o->prefix, P, P);
-    emit_q_constants(&w, o->qweights, P);
+    emit_q_constants(&w, o->qweights);
     blank(&w);
     if (clones) {
         emit_q_packed(&w, o->qweights);

@@ -607,6 +607,28 @@ typedef struct {
     int64_t dims[3], strides[3];
 } ConvPadded;
 
+/* The copy's bytes at most (it is on the stack): a larger input takes
+ * the plain loops. */
+enum { CONV_Q_MAX_COPY = 1 << 20 };
+
+/* The padded input's dims and strides, and its bytes; whether the layer
+ * pads (or reads past its input). */
+static int64_t conv_padded_dims_q(const LowerCtx *c, ConvPadded *x, bool *pads)
+{
+    const Layer *l = c->l;
+    Shape in = layer_spatial_shape(l, c->in_shape[0]);
+    *pads = conv_row_q(l) % 4 != 0;
+    for (int a = 0; a < l->nd; a++) {
+        int64_t reach =
+            (l->out.dim[a] - 1) * l->stride[a] + (l->kernel[a] - 1) * l->dilation[a] + 1;
+        int64_t held = in.dim[a] + l->pad_before[a];
+        x->dims[a] = reach > held ? reach : held;
+        *pads |= l->pad_before[a] > 0 || x->dims[a] > in.dim[a];
+    }
+    layer_axis_strides(x->dims, l->nd, l->cin, x->strides);
+    return x->strides[0] * x->dims[0] + 4;
+}
+
 static ConvPadded conv_padded_input_q(LowerCtx *c, bool copy)
 {
     IrProgram *p = c->p;
@@ -616,20 +638,12 @@ static ConvPadded conv_padded_input_q(LowerCtx *c, bool copy)
     Shape in = layer_spatial_shape(l, c->in_shape[0]);
     ConvPadded x = {.view = c->in[0]};
     int offset = p->dot_offset;
-    bool pads = conv_row_q(l) % 4 != 0 || offset || copy;
-    for (int a = 0; a < nd; a++) {
-        int64_t reach =
-            (l->out.dim[a] - 1) * l->stride[a] + (l->kernel[a] - 1) * l->dilation[a] + 1;
-        int64_t held = in.dim[a] + l->pad_before[a];
-        x.dims[a] = reach > held ? reach : held;
-        pads |= l->pad_before[a] > 0 || x.dims[a] > in.dim[a];
-    }
-    layer_axis_strides(x.dims, nd, l->cin, x.strides);
-    if (!pads) {
+    bool pads;
+    int64_t size = conv_padded_dims_q(c, &x, &pads);
+    if (!pads && !offset && !copy) {
         layer_axis_strides(in.dim, nd, l->cin, x.strides);
         return x;
     }
-    int64_t size = x.strides[0] * x.dims[0] + 4;
     x.view = ir_typed_view(p, f, "xp", VIEW_LOCAL, 0, size, true, offset ? IR_U8 : IR_I8);
     int i = ir_var(p, f, "i");
     ir_store(p, &ir_for(p, &f->body, i, 0, size)->body, x.view, ix_var(i, 1),
@@ -822,7 +836,10 @@ static void conv_lower_q_vectors(LowerCtx *c)
 /* int8: the sums of each position in int32 (docs/int8.md). */
 static void conv_lower_q(LowerCtx *c)
 {
-    if (lower_q_has_vectors(c) && lower_lanes_dividing(c->p, c->l->out.dim[c->l->nd])) {
+    ConvPadded copy;
+    bool pads;
+    if (lower_q_has_vectors(c) && lower_lanes_dividing(c->p, c->l->out.dim[c->l->nd]) &&
+        conv_padded_dims_q(c, &copy, &pads) <= CONV_Q_MAX_COPY) {
         conv_lower_q_vectors(c);
         return;
     }

@@ -248,10 +248,15 @@ static int64_t dense_inputs(const Layer *l)
     return shape_size(&l->params[0].shape) / l->units;
 }
 
+/* The copy of a block's inputs is on the stack: past this many bytes a
+ * layer takes the plain loops. */
+enum { DENSE_Q_MAX_COPY = 1 << 20 };
+
 static int64_t dense_packed_size_q(const Layer *l)
 {
     int64_t padded = quant_padded_channels(l->units);
-    if (padded > DENSE_Q_LOCAL_UNITS)
+    if (padded > DENSE_Q_LOCAL_UNITS ||
+        LOWER_BLOCK_GROUP * ((dense_inputs(l) + 3) / 4 * 4) > DENSE_Q_MAX_COPY)
         return 0;
     return (dense_inputs(l) + 3) / 4 * padded * 4;
 }

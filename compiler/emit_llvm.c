@@ -76,6 +76,8 @@ typedef struct {
     LLVMTypeRef f32, f64, i8, i32, i64, lng, vd, pf32, pi8;
     LLVMValueRef arena, train, params; /* as float pointers (an int8 module's arena: int8) */
     LLVMValueRef qweights, qconsts;    /* an int8 module's constants (int8, int32 pointers) */
+    LLVMValueRef qpacked, qvbias;      /* and its vector kernels' (quant.h), or NULL */
+    LLVMValueRef vrequant[2][17];      /* the vector requantizations made: [right only][lanes] */
     LLVMValueRef requantize;           /* its requantization (emit_requantize), once made */
     LLVMValueRef block_arena;          /* predict_batch's blocks' (graph_plan_blocks) */
     LLVMValueRef train_seed, train_step, train_lr;
@@ -261,13 +263,10 @@ static LLVMTypeRef vector_type(Gen *g, int lanes)
 
 static LLVMTypeRef vreg_type(FuncGen *x, int vreg)
 {
-    return vector_type(x->g, x->f->vreg_lanes[vreg]);
-}
-
-static LLVMValueRef vector_pointer(FuncGen *x, int view, const IrIndex *ix, int lanes)
-{
-    return LLVMBuildBitCast(x->g->b, element(x, view, ix),
-                            LLVMPointerType(vector_type(x->g, lanes), 0), "");
+    IrType t = x->f->vreg_types[vreg];
+    if (t == IR_F32)
+        return vector_type(x->g, x->f->vreg_lanes[vreg]);
+    return LLVMVectorType(t == IR_I32 ? x->g->i32 : x->g->i8, (unsigned)x->f->vreg_lanes[vreg]);
 }
 
 /* IRE_VPAIRS: the two floats at the index as one i64, splat and seen as
@@ -292,10 +291,10 @@ static bool is_vector(LLVMValueRef v)
     return LLVMGetTypeKind(LLVMTypeOf(v)) == LLVMVectorTypeKind;
 }
 
-/* A scalar as a vector of `lanes` floats (GNU C's scalar * vector). */
+/* A scalar as a vector of `lanes` of its type (GNU C's scalar * vector). */
 static LLVMValueRef splat(Gen *g, LLVMValueRef v, unsigned lanes)
 {
-    LLVMTypeRef type = vector_type(g, (int)lanes);
+    LLVMTypeRef type = LLVMVectorType(LLVMTypeOf(v), lanes);
     LLVMValueRef one = LLVMBuildInsertElement(g->b, LLVMGetUndef(type), v, i32c(g, 0), "");
     LLVMValueRef mask = LLVMConstNull(LLVMVectorType(g->i32, lanes));
     return LLVMBuildShuffleVector(g->b, one, LLVMGetUndef(type), mask, "");
@@ -360,6 +359,7 @@ static LLVMValueRef int_binary(FuncGen *x, const IrExpr *e)
 {
     Gen *g = x->g;
     LLVMValueRef a = expr_value(x, e->a), b = expr_value(x, e->b);
+    same_shape(g, &a, &b);
     switch (e->kind) {
     case IRE_ADD: return LLVMBuildNSWAdd(g->b, a, b, "");
     case IRE_SUB: return LLVMBuildNSWSub(g->b, a, b, "");
@@ -376,6 +376,7 @@ static LLVMValueRef int_binary(FuncGen *x, const IrExpr *e)
 }
 
 static LLVMValueRef requantize_call(FuncGen *x, const IrExpr *e);
+static LLVMValueRef dot4(FuncGen *x, const IrExpr *e);
 
 static LLVMValueRef binary(FuncGen *x, const IrExpr *e)
 {
@@ -407,7 +408,7 @@ static LLVMValueRef expr_value(FuncGen *x, const IrExpr *e)
     switch (e->kind) {
     case IRE_ICONST: return i32c(g, e->ivalue);
     case IRE_REQUANT: return requantize_call(x, e);
-    case IRE_VDOT4: unreachable(); /* objects get the int8 plain loops (main.c) */
+    case IRE_VDOT4: return dot4(x, e);
     case IRE_CONST: return LLVMConstReal(g->f32, (double)e->value);
     case IRE_LOAD: {
         IrType type = x->f->views[e->view].type;
@@ -455,9 +456,12 @@ static LLVMValueRef expr_value(FuncGen *x, const IrExpr *e)
     case IRE_VPAIRS: return pairs(x, e);
     case IRE_VUNPAIR: return unpair(x, e);
     case IRE_VLOAD: {
-        LLVMValueRef v = LLVMBuildLoad2(g->b, vector_type(g, e->lanes),
-                                        vector_pointer(x, e->view, &e->index, e->lanes), "");
-        LLVMSetAlignment(v, 4);
+        IrType t = x->f->views[e->view].type;
+        LLVMTypeRef type = LLVMVectorType(element_type(g, t), (unsigned)e->lanes);
+        LLVMValueRef ptr =
+            LLVMBuildBitCast(g->b, element(x, e->view, &e->index), LLVMPointerType(type, 0), "");
+        LLVMValueRef v = LLVMBuildLoad2(g->b, type, ptr, "");
+        LLVMSetAlignment(v, t == IR_F32 || t == IR_I32 ? 4 : 1);
         return v;
     }
     }
@@ -593,8 +597,13 @@ static void stmt(FuncGen *x, const IrStmt *s)
     case IRS_VSET: set_temporary(x, x->vreg[s->scalar], vreg_type(x, s->scalar), s); break;
     case IRS_VSTORE: {
         LLVMValueRef v = LLVMBuildLoad2(g->b, vreg_type(x, s->scalar), x->vreg[s->scalar], "");
-        int lanes = x->f->vreg_lanes[s->scalar];
-        LLVMSetAlignment(LLVMBuildStore(g->b, v, vector_pointer(x, s->view, &s->index, lanes)), 4);
+        unsigned lanes = (unsigned)x->f->vreg_lanes[s->scalar];
+        IrType t = x->f->views[s->view].type;
+        if (t == IR_I8 && x->f->vreg_types[s->scalar] == IR_I32) /* clamped: narrowed */
+            v = LLVMBuildTrunc(g->b, v, LLVMVectorType(g->i8, lanes), "");
+        LLVMValueRef ptr = LLVMBuildBitCast(g->b, element(x, s->view, &s->index),
+                                            LLVMPointerType(LLVMTypeOf(v), 0), "");
+        LLVMSetAlignment(LLVMBuildStore(g->b, v, ptr), t == IR_F32 || t == IR_I32 ? 4 : 1);
         break;
     }
     case IRS_COMMENT: break;
@@ -687,8 +696,8 @@ static LLVMValueRef view_base(Gen *g, const IrView *v, const Bases *at)
     case VIEW_PARAMS:
         return v->type == IR_I8 ? g->qweights : v->type == IR_I32 ? g->qconsts : g->params;
     case VIEW_TRAIN: return g->train;
-    case VIEW_LOCAL:
-    case VIEW_PACKED: break; /* the int8 vector kernels: C only (main.c) */
+    case VIEW_PACKED: return v->type == IR_I8 ? g->qpacked : g->qvbias;
+    case VIEW_LOCAL: break;
     }
     unreachable();
 }
@@ -1993,11 +2002,85 @@ static LLVMTypeRef requantize_type(const Gen *g)
     return LLVMFunctionType(g->i32, params, 3, 0);
 }
 
+/* A vector of `lanes` int64 constants. */
+static LLVMValueRef i64_lanes(Gen *g, long long value, unsigned lanes)
+{
+    LLVMValueRef one[16];
+    for (unsigned k = 0; k < lanes; k++)
+        one[k] = i64c(g, value);
+    return LLVMConstVector(one, lanes);
+}
+
+static LLVMValueRef pick_i64(Gen *g, LLVMIntPredicate op, LLVMValueRef a, LLVMValueRef b,
+                             LLVMValueRef then, LLVMValueRef otherwise)
+{
+    return LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, op, a, b, ""), then, otherwise, "");
+}
+
+/* The requantization of int32 lanes, lane for lane the scalar one in int64
+ * lanes (as emit_c.c's intrinsics compute it): a left shift saturated
+ * (unless every shift is at most 0: ivalue), the doubling high product
+ * (x * multiplier + 2^30) >> 31 (the multiplier is positive), and the
+ * division by 2^right rounded half away from zero. */
+static LLVMValueRef vector_requantize(Gen *g, const IrExpr *e, LLVMValueRef v, LLVMValueRef m,
+                                      LLVMValueRef s)
+{
+    unsigned lanes = LLVMGetVectorSize(LLVMTypeOf(v));
+    LLVMTypeRef wide = LLVMVectorType(g->i64, lanes);
+    LLVMValueRef a = LLVMBuildSExt(g->b, v, wide, ""), shift = LLVMBuildSExt(g->b, s, wide, "");
+    LLVMValueRef zero = i64_lanes(g, 0, lanes);
+    if (!e->ivalue) {
+        LLVMValueRef left = pick_i64(g, LLVMIntSGT, shift, zero, shift, zero);
+        LLVMValueRef most = i64_lanes(g, 32, lanes);
+        left = pick_i64(g, LLVMIntSGT, left, most, most, left);
+        a = LLVMBuildShl(g->b, a, left, "");
+        LLVMValueRef top = i64_lanes(g, INT32_MAX, lanes), bottom = i64_lanes(g, INT32_MIN, lanes);
+        a = pick_i64(g, LLVMIntSGT, a, top, top, a);
+        a = pick_i64(g, LLVMIntSLT, a, bottom, bottom, a);
+    }
+    LLVMValueRef right = pick_i64(g, LLVMIntSLT, shift, zero, LLVMBuildNeg(g->b, shift, ""), zero);
+    LLVMValueRef ab = LLVMBuildMul(g->b, a, LLVMBuildSExt(g->b, m, wide, ""), "");
+    LLVMValueRef h = LLVMBuildAShr(g->b, LLVMBuildAdd(g->b, ab, i64_lanes(g, 1LL << 30, lanes), ""),
+                                   i64_lanes(g, 31, lanes), "");
+    LLVMValueRef half = LLVMBuildAShr(g->b, LLVMBuildShl(g->b, i64_lanes(g, 1, lanes), right, ""),
+                                      i64_lanes(g, 1, lanes), "");
+    LLVMValueRef down = LLVMBuildAnd(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, h, zero, ""),
+                                     LLVMBuildICmp(g->b, LLVMIntSGT, right, zero, ""), "");
+    LLVMValueRef nudged =
+        LLVMBuildAdd(g->b, LLVMBuildAdd(g->b, h, half, ""),
+                     LLVMBuildSelect(g->b, down, i64_lanes(g, -1, lanes), zero, ""), "");
+    return LLVMBuildTrunc(g->b, LLVMBuildAShr(g->b, nudged, right, ""),
+                          LLVMVectorType(g->i32, lanes), "");
+}
+
 static LLVMValueRef requantize_call(FuncGen *x, const IrExpr *e)
 {
     Gen *g = x->g;
     LLVMValueRef args[3] = {expr_value(x, e->a), expr_value(x, e->b), expr_value(x, e->c)};
+    if (is_vector(args[0]))
+        return vector_requantize(g, e, args[0], args[1], args[2]);
     return call(g, g->requantize, requantize_type(g), args, 3);
+}
+
+/* IRE_VDOT4 as AVX-512 VNNI's vpdpbusd: the four bytes at the index (the
+ * kernels' copy of their input, unsigned) splat to every lane.  main.c
+ * gives an int8 object vector kernels only for a host with VNNI. */
+static LLVMValueRef dot4(FuncGen *x, const IrExpr *e)
+{
+    Gen *g = x->g;
+    unsigned lanes = (unsigned)e->lanes;
+    LLVMTypeRef v32 = LLVMVectorType(g->i32, lanes);
+    LLVMValueRef acc = expr_value(x, e->a), w = expr_value(x, e->b);
+    LLVMValueRef at =
+        LLVMBuildBitCast(g->b, element(x, e->view, &e->index), LLVMPointerType(g->i32, 0), "");
+    LLVMValueRef four = LLVMBuildLoad2(g->b, g->i32, at, "");
+    LLVMSetAlignment(four, 1);
+    char name[48];
+    snprintf(name, sizeof name, "llvm.x86.avx512.vpdpbusd.%u", 32 * lanes);
+    LLVMTypeRef params[3] = {v32, v32, v32};
+    LLVMTypeRef type = LLVMFunctionType(v32, params, 3, 0);
+    LLVMValueRef args[3] = {acc, splat(g, four, lanes), LLVMBuildBitCast(g->b, w, v32, "")};
+    return call(g, external(g, name, type), type, args, 3);
 }
 
 static LLVMValueRef select_i64(Gen *g, LLVMIntPredicate op, LLVMValueRef a, long long b,
@@ -2079,6 +2162,20 @@ static void q_constants(Gen *g)
     g->qconsts = typed_global(g, "qconsts", g->i32, 0,
                               LLVMConstArray(g->i32, values, (unsigned)(qw->nconsts + 1)));
     free(values);
+    if (qw->npacked > 0 && g->p->vector_width > 0) { /* the vector kernels' */
+        bytes = xcalloc((size_t)qw->npacked + 1, 1);
+        memcpy(bytes, qw->packed, (size_t)qw->npacked);
+        g->qpacked =
+            typed_global(g, "packed", g->i8, 0,
+                         LLVMConstStringInContext(g->ctx, bytes, (unsigned)(qw->npacked + 1), 1));
+        free(bytes);
+        values = xcalloc((size_t)qw->nvbias + 1, sizeof *values);
+        for (int64_t i = 0; i <= qw->nvbias; i++)
+            values[i] = i32c(g, i < qw->nvbias ? qw->vbias[i] : 0);
+        g->qvbias = typed_global(g, "qvbias", g->i32, 0,
+                                 LLVMConstArray(g->i32, values, (unsigned)(qw->nvbias + 1)));
+        free(values);
+    }
     g->arena = typed_global(g, "arena", g->i8, g->m->arena_floats + 1, NULL);
 }
 
@@ -2353,7 +2450,7 @@ static void build_module_q(Gen *g)
     emit_quantize(g);
     LLVMValueRef batch = emit_predict_float(g);
     begin_function(g, "isa", g->pi8, NULL, 0, false);
-    LLVMBuildRet(g->b, string_constant(g, "int8"));
+    LLVMBuildRet(g->b, string_constant(g, g->p->vector_width > 0 ? "vnni" : "scalar"));
     if (g->o->main)
         emit_main_q(g, batch);
     free_versions(g);
@@ -2379,6 +2476,16 @@ int emit_llvm_host_vector_width(void)
                                                                                       : 4;
     LLVMDisposeMessage(features);
     return width;
+}
+
+bool emit_llvm_host_has_vnni(void)
+{
+    char *features = LLVMGetHostCPUFeatures();
+    bool vnni = has_feature(features, "avx512f") && has_feature(features, "avx512bw") &&
+                has_feature(features, "avx512dq") && has_feature(features, "avx512vl") &&
+                has_feature(features, "avx512vnni");
+    LLVMDisposeMessage(features);
+    return vnni;
 }
 
 static void set_types(Gen *g)

@@ -27,6 +27,9 @@ typedef struct {
 
 /* Floats per vector for this machine's CPU: 16 with AVX-512 (F and VL),
  * 8 with AVX2 and FMA, else 4. */
+/* Whether the host CPU has AVX-512 VNNI (with BW, DQ, VL): an int8
+ * object for it gets the VNNI clone's vector kernels (docs/int8.md). */
+bool emit_llvm_host_has_vnni(void);
 int emit_llvm_host_vector_width(void);
 
 /* Floats per vector for TRIPLE: 0 on a 32-bit ARM (a Cortex-M has no

@@ -608,6 +608,18 @@ static int llvm_vector_width(const Options *o)
 #endif
 }
 
+/* Whether an int8 object is for this machine (the LLVM backend, no
+ * --target, the vector width auto) and the machine has AVX-512 VNNI. */
+static bool llvm_host_vnni(const Options *o)
+{
+#ifdef CNNGEN_HAVE_LLVM
+    return o->emit != EMIT_C && !o->target && o->vector_width < 0 && emit_llvm_host_has_vnni();
+#else
+    (void)o;
+    return false;
+#endif
+}
+
 /* --quantize: the int8 plan of the model from the ranges, its constants
  * from the baked weights, and its one lowering; false after saying why. */
 static bool lower_quantized(const Options *o, const Model *m, const float *weights, Diag *diag,
@@ -625,11 +637,14 @@ static bool lower_quantized(const Options *o, const Model *m, const float *weigh
         return false;
     }
     quant_weights(m, plan, weights, arena, qw);
-    /* C: a lowering per clone, chosen at run time; an LLVM object: the
-     * plain loops (no vector kernels in that backend yet) */
+    /* C: a lowering per clone, chosen at run time; an LLVM object for
+     * this machine: the VNNI kernels where it has them, else (and for
+     * other targets) the plain loops */
     *nprograms = o->emit == EMIT_C && o->vector_width < 0 ? EMIT_QCLONE_COUNT : 1;
     for (int k = 0; k < *nprograms; k++) {
         const EmitClone *clone = &emit_clones_q[*nprograms > 1 ? k : EMIT_QCLONE_COUNT - 1];
+        if (llvm_host_vnni(o))
+            clone = &emit_clones_q[0];
         CompileOptions co = {clone->lanes, clone->registers, false, *nprograms > 1, false};
         compile_lower_q(m, plan, qw, &co, clone->dot_offset, &programs[k]);
     }

@@ -22,6 +22,11 @@ flag sets taking turns within a round, a round's figure the driver's
 median: on a shared machine a busy neighbour slows whole stretches of a
 run, and one pass gave whichever build ran then a figure 20-40% too slow.
 
+Then the int8 predictors (--int8-models, issue 17): each model's int8
+predictor (cnngen --weights W --quantize R: the reference's init and its
+calibrate on 64 random samples) against its float one with the same
+weights, batch 1 and 64, one thread, each set of flags, and the ratio.
+
 Then training (--train-models): a step of batch 64 (forward, loss,
 backward, SGD with momentum 0.9, as the peers' train mode does) timed by
 bench_train_driver.c, in samples/s and as a share of the peak (the step

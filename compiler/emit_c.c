@@ -2654,7 +2654,7 @@ static void emit_q_byte_helpers(Writer *w, int k, int lanes)
     static const char *const ops[2][2] = {{"max", ">"}, {"min", "<"}};
     for (int o = 0; o < 2; o++) {
         line(w,
-             "static inline __attribute__((always_inline)) %s_TARGET_%s %s_i8x%d "
+             "static inline __attribute__((always_inline, unused)) %s_TARGET_%s %s_i8x%d "
              "%s_v%s8x%d%s(%s_i8x%d a, %s_i8x%d b)",
              w->macro_prefix, N, x, lanes, x, ops[o][0], lanes, sfx, x, lanes, x, lanes);
         line(w, "{");
@@ -2761,14 +2761,17 @@ static void emit_q_requantize(Writer *w, const char *attrs, int lanes, bool righ
 }
 
 /* Clone k's helpers for its int32 vectors of `lanes`: the dot products,
- * the requantization, clamps and the narrowing store. */
+ * the requantization, clamps and the narrowing store.  `unused`: a layer
+ * may need only some of them, and clang warns of a static inline function
+ * left unused. */
 static void emit_q_helpers(Writer *w, int k, int lanes)
 {
     const char *x = w->prefix, *sfx = w->suffix;
     char *N = upper(emit_clones_q[k].name);
     char attrs[160], sig[320];
-    snprintf(attrs, sizeof attrs, "static inline __attribute__((always_inline)) %s_TARGET_%s",
-             w->macro_prefix, N);
+    snprintf(attrs, sizeof attrs,
+             "static inline __attribute__((always_inline, unused)) %s_TARGET_%s", w->macro_prefix,
+             N);
     snprintf(sig, sizeof sig, "%s %s_i32x%d %s_dot4x%d%s(%s_i32x%d acc, const void *x, %s_i8x%d w)",
              attrs, x, lanes, x, lanes, sfx, x, lanes, x, 4 * lanes);
     emit_q_dot4(w, k, lanes, sig);

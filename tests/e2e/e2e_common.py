@@ -68,6 +68,19 @@ ISA_ONLY = {'avx512': (['-DCNNGEN_ONLY_AVX512'], ['--vector-width', '16']),
 # What the CPU needs for a clone (its flags in /proc/cpuinfo).
 ISA_NEEDS = {'avx512': ['avx512f', 'avx512vl', 'fma'], 'avx2': ['avx2', 'fma']}
 SKIP = 77   # ctest's SKIP_RETURN_CODE for these tests
+# An int8 C file's clones (CNNGEN_ISA) and the CPU flags each needs.
+INT8_CLONES = {'vnni': ['avx512f', 'avx512bw', 'avx512dq', 'avx512vl', 'avx512_vnni'],
+               'avx2': ['avx2', 'fma'], 'scalar': []}
+
+
+def int8_clones():
+    """(the int8 clones this CPU runs, {each one it cannot: the flags it
+    lacks}): on x86-64 by /proc/cpuinfo, elsewhere the plain loops alone."""
+    if os.uname().machine not in ('x86_64', 'amd64'):
+        return ['scalar'], {}
+    flags = cpu_flags()
+    lacks = {c: [f for f in needs if f not in flags] for c, needs in INT8_CLONES.items()}
+    return [c for c in INT8_CLONES if not lacks[c]], {c: m for c, m in lacks.items() if m}
 
 
 def isa_cflags(args):

@@ -41,25 +41,12 @@ import struct
 import sys
 import tempfile
 
-from e2e_common import (WARNINGS, add_build_arguments, build_with_runtime, cpu_flags, has_llvm,
+from e2e_common import (WARNINGS, add_build_arguments, build_with_runtime, has_llvm, int8_clones,
                         model_files, oracle_batch, read_safetensors, run, sanitizer_flags,
                         write_safetensors, write_train_data)
 
 PERCENTILE = 99.9
 BINS = 2048
-# The int8 C file's clones (CNNGEN_ISA) and the CPU flags each needs.
-INT8_CLONES = {'vnni': ['avx512f', 'avx512bw', 'avx512dq', 'avx512vl', 'avx512_vnni'],
-               'avx2': ['avx2', 'fma'], 'scalar': []}
-
-
-def runnable_clones():
-    """(the int8 clones this CPU runs, those it cannot) on x86-64; the
-    plain loops alone elsewhere."""
-    flags = cpu_flags()
-    if os.uname().machine not in ('x86_64', 'amd64'):
-        return ['scalar'], []
-    can = [c for c, needs in INT8_CLONES.items() if all(f in flags for f in needs)]
-    return can, [c for c in INT8_CLONES if c not in can]
 
 
 def write_series(path, window, rng):
@@ -292,7 +279,7 @@ def main():
     # the LLVM backend's int8 objects too, where it is built in (not under
     # the sanitizers: the objects are not instrumented)
     args.int8_backends = ['c'] + (['llvm'] if has_llvm(args.cnngen) and not args.sanitize else [])
-    args.int8_clones, skipped_clones = runnable_clones()
+    args.int8_clones, skipped_clones = int8_clones()
     files = model_files(args.paths)
     rng = random.Random(2468)
     q = shlex.quote

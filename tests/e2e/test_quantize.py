@@ -17,11 +17,9 @@ import subprocess
 import sys
 import tempfile
 
-from e2e_common import cpu_flags, run, write_safetensors
+from e2e_common import int8_clones, run, write_safetensors
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-CLONES = {'vnni': ['avx512f', 'avx512bw', 'avx512dq', 'avx512vl', 'avx512_vnni'],
-          'avx2': ['avx2', 'fma'], 'scalar': []}
 
 
 def main():
@@ -51,14 +49,11 @@ def main():
         if r.returncode != 0:
             print(f'FAIL the check does not build:\n{r.stderr}')
             return 1
-        flags, x86 = cpu_flags(), os.uname().machine in ('x86_64', 'amd64')
+        runs, lacks = int8_clones()
+        for clone, missing in lacks.items():
+            print(f'SKIPPED {clone}: this CPU has no {", ".join(missing)}')
         failures = 0
-        for clone, needs in CLONES.items():
-            if not x86 and clone != 'scalar':
-                continue
-            if not all(f in flags for f in needs):
-                print(f'SKIPPED {clone}: this CPU has no {", ".join(f for f in needs if f not in flags)}')
-                continue
+        for clone in runs:
             r = run([exe, str(args.rounds)], env=dict(os.environ, CNNGEN_ISA=clone))
             ran = r.stdout.split(':')[0]
             if ran != clone:

@@ -27,6 +27,12 @@
 #ifdef CNNGEN_HAVE_LLVM
 #include "emit_llvm.h"
 #endif
+#ifdef CNNGEN_HAVE_ONNX
+#include "onnx.h"
+static const bool onnx_built_in = true;
+#else
+static const bool onnx_built_in = false;
+#endif
 #include "source.h"
 #include "quant.h"
 #include "summary.h"
@@ -41,12 +47,22 @@
 #define CNNGEN_INSTALL_INCLUDEDIR "include"
 #endif
 
-typedef enum { EMIT_C, EMIT_LLVM, EMIT_OBJ, EMIT_DOT, EMIT_SVG, EMIT_PNG, EMIT_FILTERS } EmitKind;
+typedef enum {
+    EMIT_C,
+    EMIT_LLVM,
+    EMIT_OBJ,
+    EMIT_DOT,
+    EMIT_SVG,
+    EMIT_PNG,
+    EMIT_FILTERS,
+    EMIT_ONNX
+} EmitKind;
 
 /* the file name extension of each; the diagrams are EMIT_DOT to EMIT_PNG,
  * and EMIT_FILTERS writes a directory of pictures */
-static const char *const emit_names[] = {"c", "llvm", "obj", "dot", "svg", "png", "filters"};
-static const char *const emit_extensions[] = {"c", "ll", "o", "dot", "svg", "png", ""};
+static const char *const emit_names[] = {"c",   "llvm", "obj",     "dot",
+                                         "svg", "png",  "filters", "onnx"};
+static const char *const emit_extensions[] = {"c", "ll", "o", "dot", "svg", "png", "", "onnx"};
 
 typedef struct {
     const char *model;
@@ -76,6 +92,7 @@ static const char usage_text[] =
     "  --emit=c|llvm|obj  C source (default), LLVM IR text, or a native object\n"
     "  --emit=dot|svg|png the network as a diagram (Graphviz; FILE.dot, .svg, .png)\n"
     "  --emit=filters     each convolution's kernels as a PNG, in the directory -o DIR\n"
+    "  --emit=onnx        the model and its weights as ONNX (opset 13; FILE.onnx)\n"
     "  --target TRIPLE    with --emit=llvm|obj: for this target (default: this machine)\n"
     "  --cpu NAME         with --target: its CPU (cortex-m7; default: the triple's)\n"
     "  --fp-contract=on|off  with --emit=llvm|obj: fuse multiply-adds where the\n"
@@ -145,10 +162,11 @@ static int parse_options(int argc, char **argv, Options *o)
             return 0;
         } else if (strcmp(a, "--version") == 0) {
 #ifdef CNNGEN_HAVE_LLVM
-            printf("cnngen %s (LLVM backend: LLVM %s)\n", CNNGEN_VERSION, emit_llvm_version());
+            printf("cnngen %s (LLVM backend: LLVM %s; ", CNNGEN_VERSION, emit_llvm_version());
 #else
-            printf("cnngen %s (LLVM backend: not built in)\n", CNNGEN_VERSION);
+            printf("cnngen %s (LLVM backend: not built in; ", CNNGEN_VERSION);
 #endif
+            printf("ONNX: %s)\n", onnx_built_in ? "import and export" : "not built in");
             return 0;
         } else if (strcmp(a, "-o") == 0) {
             if (i + 1 >= argc)
@@ -158,13 +176,13 @@ static int parse_options(int argc, char **argv, Options *o)
             o->output = a + 2;
         } else if (is_option(a, "--emit")) {
             if (!(v = option_value(argc, argv, &i, "--emit")))
-                return usage_error("%s needs c, llvm, obj, dot, svg, png or filters", a);
+                return usage_error("%s needs c, llvm, obj, dot, svg, png, filters or onnx", a);
             int k = 0;
-            while (k <= EMIT_FILTERS && strcmp(v, emit_names[k]) != 0)
+            while (k <= EMIT_ONNX && strcmp(v, emit_names[k]) != 0)
                 k++;
-            if (k > EMIT_FILTERS)
-                return usage_error("--emit takes c, llvm, obj, dot, svg, png or filters, not '%s'",
-                                   v);
+            if (k > EMIT_ONNX)
+                return usage_error(
+                    "--emit takes c, llvm, obj, dot, svg, png, filters or onnx, not '%s'", v);
             o->emit = (EmitKind)k;
         } else if (is_option(a, "--target")) {
             if (!(v = option_value(argc, argv, &i, "--target")))
@@ -445,6 +463,54 @@ static int write_filters(const Options *o, const Model *m)
     free(learned);
     free(params);
     return status;
+}
+
+/* --emit=onnx: the model with the weights of --weights or, without, the
+ * ones its program starts from (the literals, the init rules with the
+ * train block's seed), as predict without --weights uses. */
+static int write_onnx(const Options *o, const Model *m)
+{
+#ifdef CNNGEN_HAVE_ONNX
+    int status = 0;
+    float *params = NULL;
+    if (o->weights && !(params = load_baked_weights(m, o->weights, &status)))
+        return status;
+    if (!params) {
+        EmitOptions eo = {0};
+        params = xcalloc((size_t)m->param_floats + 1, sizeof *params);
+        cnnrt_init_spec *specs = xcalloc((size_t)m->nparams + 1, sizeof *specs);
+        for (int k = 0; k < m->nparams; k++) {
+            const Param *p = m->params[k];
+            for (int64_t j = 0; j < shape_size(&p->shape); j++)
+                params[p->offset + j] = emit_param_value(p, &eo, j);
+            specs[k] = (cnnrt_init_spec){(long)p->offset, (long)shape_size(&p->shape),
+                                         emit_runtime_init(p, &(const char *){NULL}),
+                                         (long)p->fan_in, (long)p->fan_out};
+        }
+        cnnrt_init_params(specs, m->nparams, params, (unsigned long long)m->train.seed);
+        free(specs);
+    }
+    unsigned char *bytes = NULL;
+    size_t len = 0;
+    status = onnx_export(m, params, CNNGEN_VERSION, &bytes, &len);
+    free(params);
+    if (status == 0 && strcmp(o->output, "-") == 0) {
+        status = fwrite(bytes, 1, len, stdout) == len ? 0 : 2;
+    } else if (status == 0) {
+        char *path, *h_path, *h_name;
+        output_names(o->output, output_extension(o), &path, &h_path, &h_name);
+        status = write_outputs(&(OutputFile){path, (char *)bytes, len}, 1);
+        free(path);
+        free(h_path);
+        free(h_name);
+    }
+    free(bytes);
+    return status;
+#else
+    (void)o;
+    (void)m;
+    return 2; /* main said why before reading the model */
+#endif
 }
 
 /* --emit=dot|svg|png: the network as a picture, written whole as the code
@@ -847,6 +913,11 @@ int main(int argc, char **argv)
     }
 #endif
 
+    if (o.emit == EMIT_ONNX && !o.summary && !o.check && !onnx_built_in) {
+        fprintf(stderr, "cnngen: error: --emit=onnx needs ONNX support, and this cnngen was built "
+                        "without it (protobuf-c and libonnx-dev; CNNGEN_ONNX)\n");
+        return 2;
+    }
     if (!o.summary && !o.check && (status = check_outputs(&o)) != 0)
         return status;
     Source src;
@@ -856,6 +927,8 @@ int main(int argc, char **argv)
         status = print_summary(&o, m, diag);
     } else if (m && !o.check && o.emit == EMIT_FILTERS) {
         status = write_filters(&o, m);
+    } else if (m && !o.check && o.emit == EMIT_ONNX) {
+        status = write_onnx(&o, m);
     } else if (m && !o.check && o.emit >= EMIT_DOT) {
         status = write_diagram(&o, m);
     } else if (m && !o.check) {

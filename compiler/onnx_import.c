@@ -1,0 +1,1 @@
+#include "onnx.h"

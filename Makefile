@@ -63,12 +63,12 @@ fuzz:
 	@scripts/install-deps --fuzz
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCNNGEN_FUZZ=ON -DCNNGEN_TESTS=OFF -DCNNGEN_LLVM=OFF >/dev/null
 	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_frontend fuzz_safetensors fuzz_data \
-	    fuzz_predict_lines fuzz_program_args
+	    fuzz_predict_lines fuzz_program_args fuzz_onnx
 	sh tests/fuzz/run_fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 	@# the lines of each reader its corpus reaches (clang's source coverage)
 	CC=clang cmake -S . -B $(FUZZ_BUILD)/coverage -DCNNGEN_COVERAGE=ON -DCNNGEN_LLVM=OFF >/dev/null
 	cmake --build $(FUZZ_BUILD)/coverage -j $(JOBS) --target replay_frontend replay_safetensors \
-	    replay_data replay_predict_lines replay_program_args >/dev/null
+	    replay_data replay_predict_lines replay_program_args replay_onnx >/dev/null
 	sh tests/fuzz/coverage.sh $(FUZZ_BUILD)/coverage $(FUZZ_BUILD)
 
 format:

@@ -35,6 +35,7 @@ static const bool onnx_built_in = false;
 #endif
 #include "source.h"
 #include "quant.h"
+#include "sema.h"
 #include "summary.h"
 
 #ifndef CNNGEN_VERSION
@@ -83,6 +84,7 @@ typedef struct {
 
 static const char usage_text[] =
     "usage: cnngen MODEL.cnn -o OUT.c [options]\n"
+    "       cnngen import MODEL.onnx [-o OUT.cnn]   (OUT.cnn and OUT.safetensors)\n"
     "       cnngen MODEL.cnn --summary [--json]\n"
     "       cnngen MODEL.cnn --check\n"
     "\n"
@@ -869,8 +871,116 @@ static int print_build_flags(bool cflags, bool libs)
     return 0;
 }
 
+/* The model name of an imported model: its file's name, made a C
+ * identifier that is not a C keyword or reserved word. */
+static char *imported_model_name(const char *cnn_path)
+{
+    const char *base = strrchr(cnn_path, '/') ? strrchr(cnn_path, '/') + 1 : cnn_path;
+    size_t len = strcspn(base, ".");
+    char *name = xmalloc(len + 8);
+    size_t n = 0;
+    for (size_t k = 0; k < len; k++) {
+        char ch = base[k];
+        bool word = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                    (ch >= '0' && ch <= '9') || ch == '_';
+        if (word && !(n == 0 && ch >= '0' && ch <= '9'))
+            name[n++] = ch;
+        else if (n && name[n - 1] != '_')
+            name[n++] = '_';
+    }
+    name[n] = '\0';
+    if (n == 0)
+        strcpy(name, "model");
+    else if (sema_name_is_taken(name))
+        strcat(name, "_net");
+    return name;
+}
+
+/* cnngen import MODEL.onnx [-o OUT.cnn]: OUT.cnn and OUT.safetensors,
+ * both written or neither. */
+static int import_command(int argc, char **argv)
+{
+    const char *path = NULL, *output = NULL;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
+            output = argv[++i];
+        else if (strncmp(argv[i], "-o", 2) == 0 && argv[i][2])
+            output = argv[i] + 2;
+        else if (argv[i][0] == '-' && argv[i][1])
+            return usage_error("import takes MODEL.onnx and -o OUT.cnn, not '%s'", argv[i]);
+        else if (path)
+            return usage_error("import takes one model, and '%s' is a second", argv[i]);
+        else
+            path = argv[i];
+    }
+    if (!path)
+        return usage_error("%s", "import needs an ONNX model: cnngen import MODEL.onnx -o OUT.cnn");
+    if (!onnx_built_in) {
+        fprintf(stderr, "cnngen: error: import needs ONNX support, and this cnngen was built "
+                        "without it (protobuf-c and libonnx-dev; CNNGEN_ONNX)\n");
+        return 2;
+    }
+#ifdef CNNGEN_HAVE_ONNX
+    /* OUT.cnn and OUT.safetensors: from -o, else beside the model */
+    const char *base = output ? output : path;
+    size_t len = strlen(base);
+    const char *dot = strrchr(base, '.'), *slash = strrchr(base, '/');
+    if (dot && (!slash || dot > slash) &&
+        (strcmp(dot, ".cnn") == 0 || (!output && strcmp(dot, ".onnx") == 0)))
+        len = (size_t)(dot - base);
+    char *cnn_path = xmalloc(len + 16), *weights_path = xmalloc(len + 16);
+    snprintf(cnn_path, len + 16, "%.*s.cnn", (int)len, base);
+    snprintf(weights_path, len + 16, "%.*s.safetensors", (int)len, base);
+    const char *source = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    char *name = imported_model_name(cnn_path);
+    OnnxImportOptions io = {path, name, source};
+    OnnxImport imp;
+    int status = onnx_import(&io, &imp);
+    if (status == ONNX_IMPORT_BUG)
+        status = 1;
+    if (status == 0) {
+        cnnrt_tensor_spec *specs = xcalloc((size_t)imp.ntensors + 1, sizeof *specs);
+        long floats = 0;
+        for (int k = 0; k < imp.ntensors; k++) {
+            specs[k].name = imp.tensors[k].name;
+            specs[k].rank = imp.tensors[k].rank;
+            specs[k].offset = floats;
+            long count = 1;
+            for (int d = 0; d < imp.tensors[k].rank; d++)
+                count *= (long)(specs[k].shape[d] = (int)imp.tensors[k].dim[d]);
+            floats += count;
+        }
+        float *params = xcalloc((size_t)floats + 1, sizeof *params);
+        for (int k = 0; k < imp.ntensors; k++)
+            memcpy(params + specs[k].offset, imp.tensors[k].values,
+                   (size_t)(k + 1 < imp.ntensors ? specs[k + 1].offset - specs[k].offset
+                                                 : floats - specs[k].offset) *
+                       sizeof *params);
+        char error[1024];
+        if (cnnrt_save_safetensors(weights_path, specs, imp.ntensors, params, error,
+                                   sizeof error) != 0) {
+            fprintf(stderr, "cnngen: %s\n", error);
+            status = 2;
+        } else {
+            status = write_outputs(&(OutputFile){cnn_path, imp.cnn, strlen(imp.cnn)}, 1);
+        }
+        free(params);
+        free(specs);
+        onnx_import_free(&imp);
+    }
+    free(name);
+    free(cnn_path);
+    free(weights_path);
+    return status;
+#else
+    return 2;
+#endif
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "import") == 0)
+        return import_command(argc, argv);
     Options o = {.vector_width = -1};
     int status = parse_options(argc, argv, &o);
     if (status >= 0)

@@ -47,7 +47,9 @@ typedef struct {
 /* Reads an ONNX model and writes it as .cnn text and weights.  Every
  * node the language cannot express is reported on stderr (all of them,
  * each with its name, operator and attribute).  Returns 0; 1 for a model
- * that cannot be imported; 2 for an unreadable file. */
+ * that cannot be imported; 2 for an unreadable file; ONNX_IMPORT_BUG when
+ * the text written does not check (the importer's bug, said on stderr). */
+enum { ONNX_IMPORT_BUG = 70 };
 int onnx_import(const OnnxImportOptions *o, OnnxImport *out);
 void onnx_import_free(OnnxImport *imp);
 

@@ -207,9 +207,8 @@ static const char *expanded_input(Exporter *x, const Layer *l, const char *in, c
     if (s->rank >= 2) {
         int64_t perm[SHAPE_MAX_RANK + 1];
         channels_last_perm(onnx_rank(s), perm);
-        Onnx__NodeProto *t =
-            node_add(x, "Transpose", ex_name(x, l->name, "/to_nhwc"),
-                     ex_name(x, l->name, "/nhwc"), (const char *[]){in, NULL});
+        Onnx__NodeProto *t = node_add(x, "Transpose", ex_name(x, l->name, "/to_nhwc"),
+                                      ex_name(x, l->name, "/nhwc"), (const char *[]){in, NULL});
         node_ints(x, t, "perm", perm, onnx_rank(s));
         in = t->output[0];
     }
@@ -291,7 +290,8 @@ static void export_conv(Exporter *x, const Layer *l, bool depthwise)
     int64_t taps = 1;
     for (int a = 0; a < nd; a++)
         taps *= p->shape.dim[a];
-    int64_t cin = p->shape.dim[nd], cout = depthwise ? cin * p->shape.dim[nd + 1] : p->shape.dim[nd + 1];
+    int64_t cin = p->shape.dim[nd],
+            cout = depthwise ? cin * p->shape.dim[nd + 1] : p->shape.dim[nd + 1];
     int64_t dims[SHAPE_MAX_RANK] = {cout, depthwise ? 1 : cin};
     for (int a = 0; a < nd; a++)
         dims[2 + a] = p->shape.dim[a];
@@ -381,11 +381,12 @@ static void export_pool(Exporter *x, const Layer *l)
 static void export_global_pool(Exporter *x, const Layer *l)
 {
     bool is_max = strcmp(l->kind->name, "global_maxpool") == 0;
-    Onnx__NodeProto *n = node_add(x, is_max ? "GlobalMaxPool" : "GlobalAveragePool", l->name,
-                                  ex_name(x, l->name, "/pooled"),
-                                  (const char *[]){layer_input(x, l, 0), NULL});
-    node_int(x, node_add(x, "Flatten", ex_name(x, l->name, "/flatten"), l->name,
-                         (const char *[]){n->output[0], NULL}),
+    Onnx__NodeProto *n =
+        node_add(x, is_max ? "GlobalMaxPool" : "GlobalAveragePool", l->name,
+                 ex_name(x, l->name, "/pooled"), (const char *[]){layer_input(x, l, 0), NULL});
+    node_int(x,
+             node_add(x, "Flatten", ex_name(x, l->name, "/flatten"), l->name,
+                      (const char *[]){n->output[0], NULL}),
              "axis", 1);
 }
 
@@ -410,7 +411,7 @@ static void export_upsample(Exporter *x, const Layer *l)
 static void export_batchnorm(Exporter *x, const Layer *l)
 {
     const char *inputs[] = {layer_input(x, l, 0), init_param(x, l, 0), init_param(x, l, 1),
-                            init_param(x, l, 2), init_param(x, l, 3), NULL};
+                            init_param(x, l, 2),  init_param(x, l, 3), NULL};
     Onnx__NodeProto *n = node_add(x, "BatchNormalization", l->name, l->name, inputs);
     node_float(x, n, "epsilon", l->epsilon);
     node_float(x, n, "momentum", l->momentum);

@@ -47,6 +47,11 @@ static bool in_words(const char *const *words, const char *name)
     return false;
 }
 
+bool sema_name_is_taken(const char *name)
+{
+    return in_words(c_keywords, name) || in_words(reserved_words, name);
+}
+
 /* ---- nodes ------------------------------------------------------------- */
 
 static int add_node(Sema *s)

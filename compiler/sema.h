@@ -15,5 +15,7 @@
 
 /* The model, or NULL when there were errors (all reported to diag). */
 Model *sema_check(Ast *ast, Diag *diag, const char *filename);
+/* Whether a model name cannot be used: a C keyword or a reserved word. */
+bool sema_name_is_taken(const char *name);
 
 #endif

@@ -16,7 +16,8 @@ files_safetensors="runtime/src/safetensors.c"
 files_data="runtime/src/data.c"
 files_predict_lines="runtime/src/predict_lines.c"
 files_program_args="runtime/src/train.c runtime/src/predict_lines.c"
-for target in frontend safetensors data predict_lines program_args; do
+files_onnx="compiler/onnx_import.c"
+for target in frontend safetensors data predict_lines program_args onnx; do
     rm -f "$cov"/*.profraw
     (cd "$cov" && LLVM_PROFILE_FILE="$cov/$target-%p.profraw" \
         "$cov/replay_$target" "$fuzz/corpus/$target" >/dev/null 2>&1) || true

@@ -11,7 +11,7 @@ set -eu
 build=$(cd "$1" && pwd)
 seconds=${2:-300}
 shift 2 || true
-targets=${*:-frontend safetensors data predict_lines program_args}
+targets=${*:-frontend safetensors data predict_lines program_args onnx}
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$build/findings"
 status=0

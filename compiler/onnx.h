@@ -19,8 +19,9 @@
 enum { ONNX_EXPORT_OPSET = 13 };
 
 /* The model with its parameters (m->param_floats floats, at each Param's
- * offset) as a serialized ONNX ModelProto in *bytes (malloc'd).  Every
- * model cnngen compiles has one; returns 0. */
+ * offset) as a serialized ONNX ModelProto in *bytes (malloc'd).  Returns
+ * 0, or 1 (said on stderr) for a layer family without an ONNX form;
+ * every family cnngen has today has one. */
 int onnx_export(const Model *m, const float *params, const char *producer_version,
                 unsigned char **bytes, size_t *len);
 

@@ -23,8 +23,9 @@ typedef struct {
     const float *params;
     Arena arena;
     PtrVec nodes, inits;
-    const char **values; /* per cnngen node: its ONNX value (channels-first) */
-    bool input_expanded; /* ONNX's input has the channel its readers add */
+    const char **values;      /* per cnngen node: its ONNX value (channels-first) */
+    bool input_expanded;      /* ONNX's input has the channel its readers add */
+    const Layer *unsupported; /* the first layer of a kind with no ONNX form */
 } Exporter;
 
 static void *ex_alloc(Exporter *x, size_t size)
@@ -458,8 +459,10 @@ static void export_layer(Exporter *x, const Layer *l)
         export_dropout(x, l);
     else if (strcmp(kind, "add") == 0 || strcmp(kind, "concat") == 0)
         export_merge(x, l, kind[0] == 'c');
-    else
+    else if (l->kind->activation != ACT_NONE)
         activation_node(x, l->activation, l->alpha, l->name, layer_input(x, l, 0), l->name);
+    else if (!x->unsupported)
+        x->unsupported = l; /* a family without ONNX nodes yet */
 }
 
 /* ---- the model --------------------------------------------------------- */
@@ -589,9 +592,17 @@ int onnx_export(const Model *m, const float *params, const char *producer_versio
     g.n_input = g.n_output = 1;
     g.input = inputs;
     g.output = outputs;
-    pack(&x, &g, producer_version, bytes, len);
+    int status = 0;
+    if (x.unsupported) {
+        fprintf(stderr, "%s:%d:%d: error: layer '%s' (%s) has no ONNX form in this cnngen\n",
+                m->filename, x.unsupported->loc.line, x.unsupported->loc.col, x.unsupported->name,
+                x.unsupported->kind->name);
+        status = 1;
+    } else {
+        pack(&x, &g, producer_version, bytes, len);
+    }
     ptrvec_free(&x.nodes);
     ptrvec_free(&x.inits);
     arena_free(&x.arena);
-    return 0;
+    return status;
 }

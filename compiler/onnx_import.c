@@ -83,6 +83,10 @@ typedef struct {
     int ntensors, captensors;
     StrMap names; /* labels taken */
     Shape input;
+    /* How the .cnn's input and output read ONNX's: in the same order, or
+     * with the channels moved last (said in the .cnn's first comment). */
+    const char *input_name, *output_name;
+    bool input_in_order, output_in_order;
     Value args[17]; /* node_value's copies: vals moves as it grows */
     /* Written by cnngen's export: a node named as a layer (no '/') is one,
      * so the model comes back statement for statement. */
@@ -1276,25 +1280,45 @@ static void import_reshape(Importer *im, const Onnx__NodeProto *node)
     flatten_value(im, node, x);
 }
 
+/* Which of the two transposes between the layouts a Transpose is, for a
+ * value of this rank (batch included): to channels-last
+ * [0, 2, ..., r-1, 1], back to channels-first [0, r-1, 1, ..., r-2]
+ * (for rank 3 the same [0, 2, 1], so both bits), or neither (0). */
+enum { PERM_TO_LAST = 1, PERM_TO_FIRST = 2 };
+
+static int perm_kind(const Onnx__NodeProto *node, int rank)
+{
+    const Onnx__AttributeProto *a = attr(node, "perm");
+    if (!a || (int)a->n_ints != rank || rank < 3)
+        return 0;
+    bool to_last = true, to_first = true;
+    for (int k = 0; k < rank; k++) {
+        to_last &= a->ints[k] == (k == 0 ? 0 : k == rank - 1 ? 1 : k + 1);
+        to_first &= a->ints[k] == (k == 0 ? 0 : k == 1 ? rank - 1 : k - 1);
+    }
+    return (to_last ? PERM_TO_LAST : 0) | (to_first ? PERM_TO_FIRST : 0);
+}
+
+/* To channels-last (before a flatten, as cnngen's flatten) and back to
+ * channels-first (after a channels-last input, as Keras' exports begin). */
 static void import_transpose(Importer *im, const Onnx__NodeProto *node)
 {
     const Value *x = node_value(im, node, 0);
     if (!x)
         return mark_outputs_bad(im, node);
-    int rank = value_rank(im, x);
-    int64_t perm[8];
-    bool to_last = x->layout == CHANNELS_FIRST && rank >= 3 && rank <= 8 &&
-                   attr_ints(im, node, "perm", rank, -1, perm);
-    for (int a = 0; to_last && a < rank; a++)
-        to_last = perm[a] == (a == 0 ? 0 : a == rank - 1 ? 1 : a + 1);
-    if (!to_last) {
+    int perm = perm_kind(node, value_rank(im, x));
+    Layout layout = x->layout;
+    if (layout == CHANNELS_FIRST && (perm & PERM_TO_LAST))
+        layout = CHANNELS_LAST;
+    else if (layout == CHANNELS_LAST && (perm & PERM_TO_FIRST))
+        layout = CHANNELS_FIRST;
+    if (layout == x->layout) {
         import_error(im, node,
-                     "attribute perm: cnngen's tensors are channels-last, and only "
-                     "the transpose to that order (before a flatten or a window layer that "
-                     "adds a channel) is expressible");
+                     "attribute perm: cnngen's tensors are channels-last, and only the "
+                     "transposes between that order and ONNX's channels-first are expressible");
         return mark_outputs_bad(im, node);
     }
-    value_set(im, node->output[0], (Value){.tensor = x->tensor, .layout = CHANNELS_LAST});
+    value_set(im, node->output[0], (Value){.tensor = x->tensor, .layout = layout});
 }
 
 /* Unsqueeze at axis 1 of a value in cnngen's order: the channel that a
@@ -1595,8 +1619,23 @@ static bool import_input(Importer *im, const Onnx__GraphProto *g)
                                            strcmp(op_name(n), "MaxPool") == 0 ||
                                            strcmp(op_name(n), "AveragePool") == 0);
     }
+    /* channels-last, when every reader transposes it to channels-first
+     * (Keras' models, exported by tf2onnx, begin so) */
+    bool channels_last = rank >= 2;
+    for (size_t k = 0; channels_last && k < g->n_node; k++) {
+        const Onnx__NodeProto *n = g->node[k];
+        for (size_t i = 0; i < n->n_input; i++)
+            if (n->input[i] && strcmp(n->input[i], in->name) == 0)
+                channels_last &= strcmp(op_name(n), "Transpose") == 0 &&
+                                 (perm_kind(n, rank + 1) & PERM_TO_FIRST);
+    }
     Layout layout = CHANNELS_FIRST;
-    if (windows_only) {
+    im->input_name = in->name;
+    im->input_in_order = rank == 1 || channels_last || windows_only || dims[0] == 1;
+    if (channels_last) {
+        memcpy(s.dim, dims, (size_t)rank * sizeof *dims);
+        layout = CHANNELS_LAST;
+    } else if (windows_only) {
         s.rank = rank - 1;
         for (int a = 0; a < s.rank; a++)
             s.dim[a] = dims[a + 1];
@@ -1737,6 +1776,10 @@ static char *print_model(Importer *im)
     strbuf_printf(&b, ", opset %lld.\n", (long long)im->opset);
     strbuf_printf(&b, "# Layers are named after the ONNX nodes; the weights are in the "
                       ".safetensors beside this file.\n");
+    strbuf_printf(&b, "# Input: ONNX's '%s', %s.\n# Output: ONNX's '%s', %s.\n", im->input_name,
+                  im->input_in_order ? "in this order" : "with its channels moved last",
+                  im->output_name,
+                  im->output_in_order ? "in this order" : "with its channels moved last");
     strbuf_printf(&b, "model %s\n\ninput [", im->o->model_name);
     for (int a = 0; a < im->input.rank; a++)
         strbuf_printf(&b, "%s%lld", a ? ", " : "", (long long)im->input.dim[a]);
@@ -1852,26 +1895,32 @@ static void import_graph(Importer *im)
         return;
     }
     const Shape *s = tensor_shape(im, v.tensor);
-    bool ordered = v.layout == CHANNELS_FIRST || v.layout == POOLED ||
-                   (v.layout == FLAT_NCHW && (s->rank == 1 || s->dim[s->rank - 1] == 1 ||
-                                              shape_size(s) == s->dim[s->rank - 1]));
-    if (v.tensor == 0 && ordered) {
-        /* the input itself (through identities): a model of one linear layer */
-        stmt_add(im, g->node[g->n_node - 1], "linear", 0, s);
+    im->output_name = out;
+    /* cnngen's order, or ONNX's channels-first one with the channels moved
+     * last; a channels-first flatten has neither, unless its order is
+     * trivially both */
+    bool trivial = s->rank == 1 || s->dim[s->rank - 1] == 1 || shape_size(s) == s->dim[s->rank - 1];
+    if (v.layout == FLAT_NCHW && !trivial) {
+        import_error(im, NULL,
+                     "the graph's output '%s' is a channels-first tensor flattened: not "
+                     "expressible, as cnngen flattens channels-last (a flatten before a dense "
+                     "layer is, by permuting the dense layer's rows)",
+                     out);
         return;
     }
-    if (!ordered)
-        import_error(im, NULL,
-                     "the graph's output '%s' is %s: not expressible, as cnngen's "
-                     "tensors are channels-last (%s)",
-                     out,
-                     v.layout == FLAT_NCHW ? "a channels-first tensor flattened"
-                                           : "not in channels-first order",
-                     v.layout == FLAT_NCHW ? "a flatten before a dense layer is, by permuting "
-                                             "its rows"
-                                           : "only ONNX's channels-first values are outputs");
-    else if (v.tensor != im->nstmts - 1)
+    im->output_in_order = v.layout != CHANNELS_FIRST || trivial;
+    if (v.tensor == 0) {
+        /* the input itself (through identities): a model of one linear layer */
+        char *outputs[1] = {(char *)out};
+        Onnx__NodeProto identity = ONNX__NODE_PROTO__INIT;
+        identity.name = (char *)out;
+        identity.op_type = "Identity";
+        identity.n_output = 1;
+        identity.output = outputs;
+        stmt_add(im, &identity, "linear", 0, s);
+    } else if (v.tensor != im->nstmts - 1) {
         import_error(im, NULL, "the graph's output '%s' is not its last layer's", out);
+    }
 }
 
 int onnx_import(const OnnxImportOptions *o, OnnxImport *out)

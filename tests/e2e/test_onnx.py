@@ -66,6 +66,18 @@ def channels_last(array):
     return np.moveaxis(array, 1, -1) if array.ndim > 2 else array
 
 
+def layouts(cnn_text, x, y):
+    """An ONNX input and output as an imported model reads and gives them:
+    as they are, or with the channels moved last, as its first comment
+    says (`# Input: ONNX's 'x', in this order.`)."""
+    x_in = x if "# Input: ONNX's" in cnn_text and \
+        cnn_text.split("# Input: ONNX's", 1)[1].split('\n', 1)[0].endswith('in this order.') \
+        else channels_last(x)
+    out_line = cnn_text.split("# Output: ONNX's", 1)[1].split('\n', 1)[0]
+    y_out = y if out_line.endswith('in this order.') else channels_last(y)
+    return x_in, y_out.reshape(len(y), -1)
+
+
 def parse_outputs(text):
     return np.array([[float(v) for v in line.replace(',', ' ').split()]
                      for line in text.strip().splitlines()])
@@ -261,12 +273,13 @@ class Suite:
             if missing:
                 failures += fail(f'pytorch {name}: the .cnn lacks {missing}:\n{text}')
                 continue
-            got = self.predict_c(cnn, cnn[:-4] + '.safetensors', channels_last(x), name)
+            x_in, y_want = layouts(text, x, y)
+            got = self.predict_c(cnn, cnn[:-4] + '.safetensors', x_in, name)
             if isinstance(got, str):
                 failures += fail(f'pytorch {name}: {got}')
-            elif not close(got, channels_last(y).reshape(len(y), -1)):
+            elif not close(got, y_want):
                 failures += fail(f'pytorch {name}: differs from PyTorch by '
-                                 f'{np.abs(got - channels_last(y).reshape(len(y), -1)).max():.3g}')
+                                 f'{np.abs(got - y_want).max():.3g}')
         print(f'pytorch: {count - failures} of {count} PyTorch models imported, compiled and '
               f'within {TOLERANCE} of PyTorch')
         return failures
@@ -329,8 +342,9 @@ class Suite:
                 t = onnx.TensorProto()
                 t.ParseFromString(open(os.path.join(s, 'output_0.pb'), 'rb').read())
                 y = numpy_helper.to_array(t)
-                got = self.predict_c(cnn, cnn[:-4] + '.safetensors', channels_last(x), 'node')
-                if isinstance(got, str) or not close(got, channels_last(y).reshape(len(y), -1)):
+                x_in, y_want = layouts(open(cnn).read(), x, y)
+                got = self.predict_c(cnn, cnn[:-4] + '.safetensors', x_in, 'node')
+                if isinstance(got, str) or not close(got, y_want):
                     failures += fail(f'node test {case} ({os.path.basename(s)}): '
                                      f'{got if isinstance(got, str) else "outputs differ"}')
                     ok = False

@@ -3,7 +3,7 @@ with torch.onnx.export, and ONNX files it must refuse (tests/e2e/
 test_onnx.py).
 
 export_all(dir) -> [(name, x, y, fragments)]: DIR/NAME.onnx written, x the
-    input (ONNX's channels-first order), y PyTorch's output, fragments what
+    input as the ONNX model takes it, y PyTorch's output, fragments what
     the imported .cnn must say (so a test fails if the importer maps a node
     to the wrong layer, even where the numbers would agree).
 bad_models(dir) -> [(what, path, needles)]: files with the words each
@@ -147,6 +147,20 @@ class ChannelsLast(nn.Module):
         return self.fc(x.permute(0, 2, 3, 1).flatten(1))
 
 
+class KerasStyle(nn.Module):
+    """A channels-last input, transposed to channels-first first and back
+    before the flatten, as Keras models exported by tf2onnx are."""
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 4, 3, padding=1)
+        self.pool = nn.MaxPool2d(2)
+        self.fc = nn.Linear(4 * 3 * 3, 3)
+
+    def forward(self, x):
+        x = self.pool(torch.relu(self.conv(x.permute(0, 3, 1, 2))))
+        return torch.softmax(self.fc(x.permute(0, 2, 3, 1).reshape(-1, 36)), dim=1)
+
+
 # name, module, input shape (batch first), export options, what the .cnn says
 MODELS = [
     ('series', Series, [3, 2, 16], {},
@@ -170,6 +184,9 @@ MODELS = [
      ['upsample2d((2, 3))', 'conv2d(2, 3)']),
     ('channels_last', ChannelsLast, [2, 1, 6, 6], {},
      ['input [6, 6]', 'flatten', 'dense(2)']),
+    ('keras_style', KerasStyle, [2, 6, 6, 2], {},
+     ['input [6, 6, 2]', 'conv2d(4, 3, padding=1, activation=relu)', 'flatten',
+      'dense(3, activation=softmax)']),
 ]
 
 

@@ -24,21 +24,4 @@ printf 'test images: '
 # The trained weights baked into a program that needs nothing but libm.
 "$cnngen" "$model" --weights "$work/$name.safetensors" --no-train --main -o "$work/${name}_alone.c"
 cc -O2 "$work/${name}_alone.c" -lm -o "$work/${name}_alone"
-python3 - "$data" "$work" <<'PY'
-import gzip, sys
-data, work = sys.argv[1], sys.argv[2]
-images = gzip.open(f'{data}/t10k-images-idx3-ubyte.gz').read()[16:]
-labels = gzip.open(f'{data}/t10k-labels-idx1-ubyte.gz').read()[8:]
-with open(f'{work}/six.txt', 'w') as f, open(f'{work}/six.labels', 'w') as g:
-    for k in range(6):
-        f.write(' '.join('%.6g' % (b / 255) for b in images[784 * k:784 * (k + 1)]) + '\n')
-        g.write(f'{labels[k]}\n')
-PY
-"$work/${name}_alone" predict "$work/six.txt" >"$work/six.out"
-echo "six test images through the standalone predictor ($(wc -c <"$work/${name}_alone") bytes):"
-awk -F, -v labels="$work/six.labels" '
-    BEGIN { split("T-shirt/top Trouser Pullover Dress Coat Sandal Shirt Sneaker Bag Ankle-boot", names, " ") }
-    { best = 1; for (i = 2; i <= NF; i++) if ($i + 0 > $best + 0) best = i
-      getline truth <labels
-      printf "  image %d: %-12s (p = %.3f)   truth: %s\n", NR, names[best], $best, names[truth + 1] }' \
-    "$work/six.out"
+sh "$(dirname "$0")/classify_six.sh" "$work/${name}_alone" "$work"

@@ -31,7 +31,7 @@ expect 2 "unknown option '--frobnicate'" -- "$m" --frobnicate
 expect 2 "cannot read '$work/missing.cnn'" -- "$work/missing.cnn" --summary
 expect 2 'one model file at a time' -- "$m" "$m" --summary
 expect 2 'nothing to do' -- "$m"
-expect 2 "--emit takes c, llvm, obj, dot, svg, png or filters, not 'wasm'" -- "$m" --emit=wasm -o "$work/x.c"
+expect 2 "--emit takes c, llvm, obj, dot, svg, png, filters or onnx, not 'wasm'" -- "$m" --emit=wasm -o "$work/x.c"
 if "$cnngen" --version | grep -q 'LLVM backend: LLVM'; then
     expect 0 '^cnngen [0-9.]* (LLVM backend: LLVM 1[0-9]' -- --version
     expect 0 '' -- "$m" --emit=llvm -o "$work/x.ll"
@@ -47,10 +47,28 @@ if "$cnngen" --version | grep -q 'LLVM backend: LLVM'; then
     expect 2 'unknown target' -- "$m" --emit=obj --target nosuch-cpu-os -o "$work/z.o"
     expect 2 '--fp-contract takes on or off' -- "$m" --emit=obj --fp-contract=fast -o "$work/z.o"
 else
-    expect 0 '^cnngen [0-9.]* (LLVM backend: not built in)' -- --version
+    expect 0 '^cnngen [0-9.]* (LLVM backend: not built in;' -- --version
     expect 2 'built without LLVM' -- "$m" --emit=llvm -o "$work/x.ll"
     expect 2 'built without LLVM' -- "$m" --emit obj -o "$work/x.o"
 fi
+# ONNX (docs/onnx.md): optional like LLVM
+if "$cnngen" --version | grep -q 'ONNX: import and export'; then
+    expect 0 '' -- "$m" --emit=onnx -o "$work/m"
+    [ -s "$work/m.onnx" ] && [ ! -e "$work/m.c" ] \
+        && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL: --emit=onnx -o m wrote no m.onnx"; }
+    "$cnngen" import "$work/m.onnx" -o "$work/back.cnn" && [ -s "$work/back.cnn" ] &&
+        [ -s "$work/back.safetensors" ] \
+        && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL: import wrote no back.cnn"; }
+    expect 0 '^Total params: 42$' -- "$work/back.cnn" --summary
+    expect 2 "cannot read '$work/none.onnx'" -- import "$work/none.onnx"
+    expect 1 'not an ONNX model' -- import "$m" -o "$work/not.cnn"
+else
+    expect 0 'ONNX: not built in)' -- --version
+    expect 2 'built without it' -- "$m" --emit=onnx -o "$work/m"
+    expect 2 'import needs ONNX support' -- import "$work/m.onnx"
+fi
+expect 2 'import needs an ONNX model' -- import
+expect 2 "import takes MODEL.onnx and -o OUT.cnn, not '--frobnicate'" -- import --frobnicate
 expect 2 '--target goes with --emit=llvm' -- "$m" --target x86_64-linux-gnu -o "$work/x.c"
 expect 2 '--cpu goes with --target' -- "$m" --cpu cortex-m7 -o "$work/x.c"
 expect 2 '--fp-contract goes with --emit=llvm' -- "$m" --fp-contract=off -o "$work/x.c"

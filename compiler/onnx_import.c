@@ -26,7 +26,6 @@
 #define _DEFAULT_SOURCE /* realpath */
 #include <errno.h>
 #include <limits.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,13 +74,15 @@ typedef struct {
     StrMap values; /* ONNX value name -> index in vals */
     Value *vals;
     int nvals, capvals;
-    StrMap constants; /* name -> index in model.graph.initializer, or -1 - Constant node */
+    StrMap constants; /* name -> its TensorProto (an initializer's or a Constant node's) */
     StrMap uses;      /* value name -> nodes reading it */
     Statement *stmts; /* stmts[0]: the model input */
     int nstmts, capstmts;
     OnnxTensor *tensors;
     int ntensors, captensors;
-    StrMap names; /* labels taken */
+    StrMap names;       /* labels taken */
+    StrMap next_suffix; /* a label's base -> the next _N to try */
+    StrMap kind_counts; /* while printing: layers of each kind so far */
     Shape input;
     /* How the .cnn's input and output read ONNX's: in the same order, or
      * with the channels moved last (said in the .cnn's first comment). */
@@ -100,8 +101,14 @@ typedef struct {
 static void import_error(Importer *im, const Onnx__NodeProto *node, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* At most this many are printed (a hostile file may hold millions of bad
+ * nodes); the rest are counted, as the model's diagnostics are. */
+enum { IMPORT_MAX_ERRORS = 50 };
+
 static void import_error(Importer *im, const Onnx__NodeProto *node, const char *fmt, ...)
 {
+    if (im->errors++ >= IMPORT_MAX_ERRORS)
+        return;
     fprintf(stderr, "%s: error: ", im->o->path);
     if (node)
         fprintf(stderr, "node '%s' (%s): ", node->name && *node->name ? node->name : "(unnamed)",
@@ -111,7 +118,6 @@ static void import_error(Importer *im, const Onnx__NodeProto *node, const char *
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
-    im->errors++;
 }
 
 /* ---- reading the file -------------------------------------------------- */
@@ -513,9 +519,11 @@ static char *label_for(Importer *im, const Onnx__NodeProto *node, const char *ki
         if (strcmp(base, reserved[k]) == 0)
             base = arena_printf(&im->arena, "%s_", base);
     char *name = base;
-    intptr_t taken;
-    for (int n = 2; strmap_get(&im->names, name, &taken); n++)
-        name = arena_printf(&im->arena, "%s_%d", base, n);
+    intptr_t taken, n = 2;
+    strmap_get(&im->next_suffix, base, &n);
+    while (strmap_get(&im->names, name, &taken))
+        name = arena_printf(&im->arena, "%s_%ld", base, (long)n++);
+    strmap_put(&im->next_suffix, base, n);
     strmap_put(&im->names, name, 1);
     return name;
 }
@@ -523,12 +531,13 @@ static char *label_for(Importer *im, const Onnx__NodeProto *node, const char *ki
 static int stmt_add(Importer *im, const Onnx__NodeProto *node, const char *kind, int src,
                     const Shape *out)
 {
+    Shape shape = *out; /* out may point into stmts, which may move */
     if (im->nstmts == im->capstmts) {
         im->capstmts = im->capstmts ? 2 * im->capstmts : 32;
         im->stmts = xrealloc(im->stmts, (size_t)im->capstmts * sizeof *im->stmts);
     }
     Statement *s = &im->stmts[im->nstmts];
-    *s = (Statement){.kind = kind, .src = src, .out = *out, .first_tensor = im->ntensors};
+    *s = (Statement){.kind = kind, .src = src, .out = shape, .first_tensor = im->ntensors};
     s->name = label_for(im, node, kind);
     value_set(im, node->output[0], (Value){.tensor = im->nstmts, .layout = CHANNELS_FIRST});
     s->uses = uses_of(im, node->output[0]);
@@ -544,14 +553,14 @@ static float *tensor_add(Importer *im, int st, const char *suffix, const int64_t
     }
     OnnxTensor *t = &im->tensors[im->ntensors++];
     im->stmts[st].ntensors++;
-    t->name = NULL; /* named when the statement's name is final (import_finish) */
+    const char *layer = im->stmts[st].name;
+    t->name = xmalloc(strlen(layer) + strlen(suffix) + 2);
+    sprintf(t->name, "%s.%s", layer, suffix);
     t->rank = rank;
     int64_t count = 1;
     for (int d = 0; d < rank; d++)
         count *= (t->dim[d] = dims[d]);
     t->values = xcalloc((size_t)count + 1, sizeof *t->values);
-    /* the suffix is kept in name until then */
-    t->name = xstrdup(suffix);
     return t->values;
 }
 
@@ -722,14 +731,12 @@ static void tuple_arg(StrBuf *b, const char *name, const int64_t *v, int nd, int
     strbuf_printf(b, ")");
 }
 
-static void window_out_shape(const Shape *in, int nd, const int64_t *sizes, int64_t channels,
-                             Shape *out)
+static void window_out_shape(int nd, const int64_t *sizes, int64_t channels, Shape *out)
 {
     out->rank = nd + 1;
     for (int a = 0; a < nd; a++)
         out->dim[a] = sizes[a];
     out->dim[nd] = channels;
-    (void)in;
 }
 
 /* ---- the operators ----------------------------------------------------- */
@@ -799,7 +806,7 @@ static void import_conv(Importer *im, const Onnx__NodeProto *node)
     if (!padding)
         return mark_outputs_bad(im, node);
     Shape out;
-    window_out_shape(&in, nd, sizes, cout, &out);
+    window_out_shape(nd, sizes, cout, &out);
     int st = stmt_add(im, node, depthwise ? "depthwise_conv2d" : conv_kinds[nd], x->tensor, &out);
     Statement *s = &im->stmts[st];
     s->linear_map = true;
@@ -1126,7 +1133,7 @@ static void import_pool(Importer *im, const Onnx__NodeProto *node, bool is_max)
         return mark_outputs_bad(im, node);
     }
     Shape out;
-    window_out_shape(&in, nd, sizes, in.dim[nd], &out);
+    window_out_shape(nd, sizes, in.dim[nd], &out);
     int st = stmt_add(im, node, pool_kinds[is_max][nd], x->tensor, &out);
     Statement *s = &im->stmts[st];
     tuple_arg(&s->args, NULL, kernel, nd, 0);
@@ -1710,13 +1717,14 @@ static bool *live_nodes(Importer *im, const Onnx__GraphProto *g)
 
 /* cnngen's automatic name of statement st: its kind and its count among
  * the layers of that kind. */
+/* Called once per statement, in order: counts the kinds as it goes. */
 static bool is_auto_name(Importer *im, int st)
 {
-    int count = 0;
-    for (int k = 1; k <= st; k++)
-        count += strcmp(im->stmts[k].kind, im->stmts[st].kind) == 0;
+    intptr_t count = 0;
+    strmap_get(&im->kind_counts, im->stmts[st].kind, &count);
+    strmap_put(&im->kind_counts, im->stmts[st].kind, ++count);
     char buf[64];
-    snprintf(buf, sizeof buf, "%s_%d", im->stmts[st].kind, count);
+    snprintf(buf, sizeof buf, "%s_%ld", im->stmts[st].kind, (long)count);
     return strcmp(buf, im->stmts[st].name) == 0;
 }
 
@@ -1791,24 +1799,12 @@ static char *print_model(Importer *im)
         for (int n = 2; strmap_get(&im->names, input_alias, &taken); n++)
             input_alias = arena_printf(&im->arena, "x_%d", n);
         strbuf_printf(&b, "%s: linear\n", input_alias);
+        strmap_put(&im->kind_counts, "linear", 1); /* cnngen counts it among the linears */
     }
     /* tensor 0 is now the alias: the current tensor, and named */
     for (int st = 1; st < im->nstmts; st++)
         print_stmt(im, &b, st, input_alias);
     return b.data;
-}
-
-/* The final names of the tensors: the statement's name and suffix. */
-static void name_tensors(Importer *im)
-{
-    for (int st = 1; st < im->nstmts; st++)
-        for (int k = 0; k < im->stmts[st].ntensors; k++) {
-            OnnxTensor *t = &im->tensors[im->stmts[st].first_tensor + k];
-            char *full = xmalloc(strlen(im->stmts[st].name) + strlen(t->name) + 2);
-            sprintf(full, "%s.%s", im->stmts[st].name, t->name);
-            free(t->name);
-            t->name = full;
-        }
 }
 
 /* The text compiles, and its tensors are the model's, name for name and
@@ -1945,8 +1941,9 @@ int onnx_import(const OnnxImportOptions *o, OnnxImport *out)
     im.from_cnngen = im.model->producer_name && strcmp(im.model->producer_name, "cnngen") == 0;
     im.opset = model_opset(im.model);
     import_graph(&im);
+    if (im.errors > IMPORT_MAX_ERRORS)
+        fprintf(stderr, "%s: %d more errors not shown\n", o->path, im.errors - IMPORT_MAX_ERRORS);
     if (im.errors == 0) {
-        name_tensors(&im);
         out->cnn = print_model(&im);
         if (!check_written(&im, out->cnn))
             status = ONNX_IMPORT_BUG;
@@ -1973,6 +1970,8 @@ int onnx_import(const OnnxImportOptions *o, OnnxImport *out)
     strmap_free(&im.constants);
     strmap_free(&im.uses);
     strmap_free(&im.names);
+    strmap_free(&im.next_suffix);
+    strmap_free(&im.kind_counts);
     onnx__model_proto__free_unpacked(im.model, NULL);
     arena_free(&im.arena);
     return status;

@@ -311,6 +311,10 @@ class Suite:
             failures += self.expect_error(what, path, needles)
         print(f'errors: {len(cases) - failures} of {len(cases)} bad or hostile files rejected '
               f'with their message, nothing written')
+        cnn = self.path('long.cnn')
+        r = self.cnngen('import', onnx_models.long_chain(self.tmp), '-o', cnn)
+        if r.returncode != 0 or open(cnn).read().count(': relu\n') != 3000:
+            failures += fail(f'a chain of 3000 ReLUs named alike: exit {r.returncode} {r.stderr}')
         return failures
 
     # ---- Debian's ONNX node tests --------------------------------------

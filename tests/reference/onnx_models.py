@@ -289,4 +289,20 @@ def bad_models(directory):
                ['N', 2, 5, 5], ['N', 4, 3, 3])
     cases.append(('data shorter than its shape', _save(directory, 'short', m),
                   ["tensor 'w' holds 64 bytes, not the 288 of its shape"]))
+    # thousands of refused nodes: the first 50 printed, the rest counted
+    nodes = [helper.make_node('Mul', ['x', 'x'], [f'm{k}'], name=f'mul{k}') for k in range(3000)]
+    nodes.append(helper.make_node('Sum', [f'm{k}' for k in range(3000)], ['y'], name='sum'))
+    cases.append(('3000 refused nodes', _save(directory, 'many', _model(nodes, [], ['N', 4],
+                                                                          ['N', 4])),
+                  ["node 'mul49' (Mul)", '2950 more errors not shown']))
     return cases
+
+
+def long_chain(directory, length=3000):
+    """A model of `length` ReLUs all named alike: the importer's tables
+    grow many times, and the names are made unique without a quadratic
+    search."""
+    nodes = [helper.make_node('Relu', ['x' if k == 0 else f'v{k - 1}'], [f'v{k}'], name='same')
+             for k in range(length)]
+    nodes.append(helper.make_node('Identity', [f'v{length - 1}'], ['y'], name='out'))
+    return _save(directory, 'long', _model(nodes, [], ['N', 4], ['N', 4]))

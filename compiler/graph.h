@@ -111,6 +111,8 @@ typedef struct Layer {
     int64_t cin;
 
     int64_t filters, multiplier, units;
+    int perm[SHAPE_MAX_RANK - 1]; /* permute: output axis a is input axis perm[a] */
+    int nperm;
     bool use_bias, trainable;
     InitKind init;
     Literal weights, bias_values;

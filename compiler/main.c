@@ -84,7 +84,7 @@ typedef struct {
 
 static const char usage_text[] =
     "usage: cnngen MODEL.cnn -o OUT.c [options]\n"
-    "       cnngen import MODEL.onnx [-o OUT.cnn]   (OUT.cnn and OUT.safetensors)\n"
+    "       cnngen import MODEL.onnx [-o OUT.cnn] [--input-layout nchw|nhwc]\n"
     "       cnngen MODEL.cnn --summary [--json]\n"
     "       cnngen MODEL.cnn --check\n"
     "\n"
@@ -900,14 +900,23 @@ static char *imported_model_name(const char *cnn_path)
  * both written or neither. */
 static int import_command(int argc, char **argv)
 {
-    const char *path = NULL, *output = NULL;
+    const char *path = NULL, *output = NULL, *v;
+    bool onnx_order = false;
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
             output = argv[++i];
-        else if (strncmp(argv[i], "-o", 2) == 0 && argv[i][2])
+        else if (is_option(argv[i], "--input-layout")) {
+            if (!(v = option_value(argc, argv, &i, "--input-layout")) ||
+                (strcmp(v, "nchw") != 0 && strcmp(v, "nhwc") != 0))
+                return usage_error("%s takes nchw (ONNX's order, as the model has it) or nhwc "
+                                   "(cnngen's, the default)",
+                                   "--input-layout");
+            onnx_order = strcmp(v, "nchw") == 0;
+        } else if (strncmp(argv[i], "-o", 2) == 0 && argv[i][2])
             output = argv[i] + 2;
         else if (argv[i][0] == '-' && argv[i][1])
-            return usage_error("import takes MODEL.onnx and -o OUT.cnn, not '%s'", argv[i]);
+            return usage_error("import takes MODEL.onnx, -o OUT.cnn and --input-layout, not '%s'",
+                               argv[i]);
         else if (path)
             return usage_error("import takes one model, and '%s' is a second", argv[i]);
         else
@@ -933,7 +942,7 @@ static int import_command(int argc, char **argv)
     snprintf(weights_path, len + 16, "%.*s.safetensors", (int)len, base);
     const char *source = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     char *name = imported_model_name(cnn_path);
-    OnnxImportOptions io = {path, name, source};
+    OnnxImportOptions io = {path, name, source, onnx_order};
     OnnxImport imp;
     int status = onnx_import(&io, &imp);
     if (status == ONNX_IMPORT_BUG)

@@ -29,6 +29,8 @@ typedef struct {
     const char *path;        /* the .onnx file */
     const char *model_name;  /* the .cnn's model name (a C identifier) */
     const char *source_name; /* named in the .cnn's first comment */
+    bool input_onnx_order;   /* --input-layout nchw: input as ONNX has it, then
+                              * permute((2, ..., 1)) */
 } OnnxImportOptions;
 
 /* One weights tensor of an imported model, channels-last. */

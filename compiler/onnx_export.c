@@ -425,6 +425,26 @@ static void export_dropout(Exporter *x, const Layer *l)
     node_add(x, "Dropout", l->name, l->name, (const char *[]){x->values[l->srcs[0]], ratio, NULL});
 }
 
+/* The ONNX axis (batch 0) of axis a of a rank-k cnngen tensor, as
+ * channels_first lays it out: the last (channels) at 1, the others after. */
+static int64_t onnx_axis(int a, int k)
+{
+    return k == 1 ? 1 : a == k - 1 ? 1 : a + 2;
+}
+
+/* permute: a Transpose of the channels-first values, the permutation
+ * carried through both layouts. */
+static void export_permute(Exporter *x, const Layer *l)
+{
+    int k = l->nperm;
+    int64_t perm[SHAPE_MAX_RANK] = {0};
+    for (int a = 0; a < k; a++)
+        perm[onnx_axis(a, k)] = onnx_axis(l->perm[a], k);
+    Onnx__NodeProto *n =
+        node_add(x, "Transpose", l->name, l->name, (const char *[]){x->values[l->srcs[0]], NULL});
+    node_ints(x, n, "perm", perm, k + 1);
+}
+
 /* add: Add for two tensors, Sum for more; concat along the channels. */
 static void export_merge(Exporter *x, const Layer *l, bool concat)
 {
@@ -459,6 +479,8 @@ static void export_layer(Exporter *x, const Layer *l)
         export_dropout(x, l);
     else if (strcmp(kind, "add") == 0 || strcmp(kind, "concat") == 0)
         export_merge(x, l, kind[0] == 'c');
+    else if (strcmp(kind, "permute") == 0)
+        export_permute(x, l);
     else if (l->kind->activation != ACT_NONE)
         activation_node(x, l->activation, l->alpha, l->name, layer_input(x, l, 0), l->name);
     else if (!x->unsupported)

@@ -1306,8 +1306,32 @@ static int perm_kind(const Onnx__NodeProto *node, int rank)
     return (to_last ? PERM_TO_LAST : 0) | (to_first ? PERM_TO_FIRST : 0);
 }
 
+/* A Transpose as cnngen's permute: perm (batch included) of a
+ * channels-first value of a rank-k tensor, turned into dims over the
+ * tensor's own axes (0-based in dims); false unless the batch stays. */
+static bool permute_dims(const Onnx__AttributeProto *perm, int k, int *dims)
+{
+    if (!perm || (int)perm->n_ints != k + 1 || perm->ints[0] != 0)
+        return false;
+    bool seen[SHAPE_MAX_RANK + 1] = {false};
+    for (int t = 0; t <= k; t++) {
+        if (perm->ints[t] < 0 || perm->ints[t] > k || seen[perm->ints[t]])
+            return false;
+        seen[perm->ints[t]] = true;
+    }
+    /* ONNX axis 1 holds cnngen's last axis, axis t > 1 its axis t - 2 */
+    for (int a = 0; a < k; a++) {
+        int64_t from = perm->ints[k == 1 ? 1 : a == k - 1 ? 1 : a + 2];
+        dims[a] = k == 1 ? 0 : from == 1 ? k - 1 : (int)from - 2;
+    }
+    return true;
+}
+
 /* To channels-last (before a flatten, as cnngen's flatten) and back to
- * channels-first (after a channels-last input, as Keras' exports begin). */
+ * channels-first (after a channels-last input, as Keras' exports begin):
+ * how the value is seen.  Any other permutation of a channels-first
+ * value, and every Transpose that cnngen's export wrote as a layer, is
+ * cnngen's permute. */
 static void import_transpose(Importer *im, const Onnx__NodeProto *node)
 {
     const Value *x = node_value(im, node, 0);
@@ -1315,17 +1339,32 @@ static void import_transpose(Importer *im, const Onnx__NodeProto *node)
         return mark_outputs_bad(im, node);
     int perm = perm_kind(node, value_rank(im, x));
     Layout layout = x->layout;
-    if (layout == CHANNELS_FIRST && (perm & PERM_TO_LAST))
+    bool a_layer = im->from_cnngen && !is_layer_part(node);
+    if (!a_layer && layout == CHANNELS_FIRST && (perm & PERM_TO_LAST))
         layout = CHANNELS_LAST;
-    else if (layout == CHANNELS_LAST && (perm & PERM_TO_FIRST))
+    else if (!a_layer && layout == CHANNELS_LAST && (perm & PERM_TO_FIRST))
         layout = CHANNELS_FIRST;
-    if (layout == x->layout) {
+    if (layout != x->layout) {
+        value_set(im, node->output[0], (Value){.tensor = x->tensor, .layout = layout});
+        return;
+    }
+    const Shape *in = tensor_shape(im, x->tensor);
+    int dims[SHAPE_MAX_RANK];
+    if (x->layout != CHANNELS_FIRST || !permute_dims(attr(node, "perm"), in->rank, dims)) {
         import_error(im, node,
-                     "attribute perm: cnngen's tensors are channels-last, and only the "
-                     "transposes between that order and ONNX's channels-first are expressible");
+                     "attribute perm: a permutation that keeps the batch first, of a "
+                     "channels-first value, is cnngen's permute; this one is not");
         return mark_outputs_bad(im, node);
     }
-    value_set(im, node->output[0], (Value){.tensor = x->tensor, .layout = layout});
+    Shape out = {in->rank, {0}};
+    for (int a = 0; a < in->rank; a++)
+        out.dim[a] = in->dim[dims[a]];
+    int st = stmt_add(im, node, "permute", x->tensor, &out);
+    StrBuf *args = &im->stmts[st].args;
+    strbuf_printf(args, "(");
+    for (int a = 0; a < out.rank; a++)
+        strbuf_printf(args, "%s%d", a ? ", " : "", dims[a] + 1);
+    strbuf_printf(args, "%s)", out.rank == 1 ? "," : "");
 }
 
 /* Unsqueeze at axis 1 of a value in cnngen's order: the channel that a
@@ -1561,6 +1600,28 @@ static bool is_constant_name(Importer *im, const char *name)
     return const_find(im, name, &t);
 }
 
+/* --input-layout nchw: the model takes ONNX's channels-first input as it
+ * is, input [C, d...], and its first layer makes it cnngen's order. */
+static void permute_input(Importer *im, const char *name, const int64_t *dims, int rank)
+{
+    Shape onnx = {rank, {0}};
+    memcpy(onnx.dim, dims, (size_t)rank * sizeof *dims);
+    Shape last = im->input;
+    im->input = im->stmts[0].out = onnx;
+    char *outputs[1] = {(char *)name};
+    Onnx__NodeProto node = ONNX__NODE_PROTO__INIT;
+    node.name = "channels_last";
+    node.op_type = "Transpose";
+    node.n_output = 1;
+    node.output = outputs;
+    int st = stmt_add(im, &node, "permute", 0, &last);
+    strbuf_printf(&im->stmts[st].args, "(");
+    for (int a = 1; a < rank; a++)
+        strbuf_printf(&im->stmts[st].args, "%d, ", a + 1);
+    strbuf_printf(&im->stmts[st].args, "1)");
+    im->input_in_order = true;
+}
+
 /* The one graph input that is not an initializer: float32 [N, dims...]
  * with every dim but the batch fixed; channels-first unless every node
  * reading it is a window of its rank with one channel (then cnngen's
@@ -1654,6 +1715,8 @@ static bool import_input(Importer *im, const Onnx__GraphProto *g)
     im->stmts[0] = (Statement){.kind = "input", .name = "input", .out = s, .src = -1};
     im->nstmts = 1;
     value_set(im, in->name, (Value){.tensor = 0, .layout = layout});
+    if (im->o->input_onnx_order && !im->input_in_order)
+        permute_input(im, in->name, dims, rank);
     return true;
 }
 

@@ -8,7 +8,8 @@
 
 /* Every family's table: a new family is one line here. */
 static const LayerKind *const families[] = {
-    conv_kinds, pool_kinds, dense_kinds, norm_kinds, activation_kinds, merge_kinds, upsample_kinds,
+    conv_kinds,       pool_kinds,  dense_kinds,    norm_kinds,
+    activation_kinds, merge_kinds, upsample_kinds, permute_kinds,
 };
 
 const char *const layer_no_names[] = {NULL};

@@ -158,6 +158,6 @@ void layer_for_each_region(LowerCtx *c, const Layer *l, const Shape *in,
 
 /* The family tables, one per file. */
 extern const LayerKind conv_kinds[], pool_kinds[], dense_kinds[], norm_kinds[], activation_kinds[],
-    merge_kinds[], upsample_kinds[];
+    merge_kinds[], upsample_kinds[], permute_kinds[];
 
 #endif

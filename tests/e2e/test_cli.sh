@@ -68,7 +68,8 @@ else
     expect 2 'import needs ONNX support' -- import "$work/m.onnx"
 fi
 expect 2 'import needs an ONNX model' -- import
-expect 2 "import takes MODEL.onnx and -o OUT.cnn, not '--frobnicate'" -- import --frobnicate
+expect 2 "import takes MODEL.onnx, -o OUT.cnn and --input-layout, not '--frobnicate'" -- import --frobnicate
+expect 2 '--input-layout takes nchw' -- import x.onnx --input-layout nhcw
 expect 2 '--target goes with --emit=llvm' -- "$m" --target x86_64-linux-gnu -o "$work/x.c"
 expect 2 '--cpu goes with --target' -- "$m" --cpu cortex-m7 -o "$work/x.c"
 expect 2 '--fp-contract goes with --emit=llvm' -- "$m" --fp-contract=off -o "$work/x.c"

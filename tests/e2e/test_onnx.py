@@ -260,15 +260,21 @@ class Suite:
     def pytorch(self):
         import onnx_models
         failures, count = 0, 0
-        for name, x, y, cnn_expect in onnx_models.export_all(self.tmp):
+        for (name, x, y, cnn_expect), layout in [(m, layout) for m in onnx_models.export_all(self.tmp)
+                                                 for layout in ('nhwc', 'nchw')]:
             count += 1
             o = self.path(f'{name}.onnx')
-            cnn = self.path(f'{name}.cnn')
-            imp = self.cnngen('import', o, '-o', cnn)
+            cnn = self.path(f'{name}_{layout}.cnn')
+            imp = self.cnngen('import', o, '--input-layout', layout, '-o', cnn)
+            name = f'{name} (--input-layout {layout})'
             if imp.returncode != 0:
                 failures += fail(f'pytorch {name}: import: {imp.stderr}')
                 continue
             text = open(cnn).read()
+            if layout == 'nchw':
+                # ONNX's input as it is, then cnngen's order
+                cnn_expect = [s for s in cnn_expect if not s.startswith('input [')] + \
+                    ["# Input: ONNX's 'x', in this order."]
             missing = [s for s in cnn_expect if s not in text]
             if missing:
                 failures += fail(f'pytorch {name}: the .cnn lacks {missing}:\n{text}')
@@ -280,8 +286,8 @@ class Suite:
             elif not close(got, y_want):
                 failures += fail(f'pytorch {name}: differs from PyTorch by '
                                  f'{np.abs(got - y_want).max():.3g}')
-        print(f'pytorch: {count - failures} of {count} PyTorch models imported, compiled and '
-              f'within {TOLERANCE} of PyTorch')
+        print(f'pytorch: {count - failures} of {count} imports of PyTorch models (each input '
+              f'layout) compiled and within {TOLERANCE} of PyTorch')
         return failures
 
     # ---- errors and hostile files --------------------------------------

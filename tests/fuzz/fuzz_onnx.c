@@ -26,7 +26,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char beside[512];
     snprintf(beside, sizeof beside, "%s/w.bin", fuzz_scratch_dir());
     fuzz_write_once(beside, weights, sizeof weights);
-    OnnxImportOptions o = {path, "fuzz", "m.onnx"};
+    /* both input layouts, by the last byte */
+    OnnxImportOptions o = {path, "fuzz", "m.onnx", size && data[size - 1] % 2};
     OnnxImport imp;
     int status = onnx_import(&o, &imp);
     if (status == ONNX_IMPORT_BUG)

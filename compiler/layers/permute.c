@@ -50,8 +50,8 @@ static bool permute_infer(Layer *l, const Shape *ins, InferCtx *ctx)
         StrBuf s = {0};
         shape_format(&ins[0], &s);
         diag_error(ctx->diag, l->loc,
-                   "'%s': dims must name each axis of its input %s once (1 to %d)", l->name,
-                   s.data, ins[0].rank);
+                   "'%s': dims must name each axis of its input %s once (1 to %d)", l->name, s.data,
+                   ins[0].rank);
         strbuf_free(&s);
         return false;
     }

@@ -972,6 +972,8 @@ static int import_command(int argc, char **argv)
             status = 2;
         } else {
             status = write_outputs(&(OutputFile){cnn_path, imp.cnn, strlen(imp.cnn)}, 1);
+            if (status != 0)
+                unlink(weights_path); /* both or neither */
         }
         free(params);
         free(specs);

@@ -26,6 +26,7 @@
 #define _DEFAULT_SOURCE /* realpath */
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -305,6 +306,12 @@ static bool const_read(Importer *im, const Onnx__NodeProto *node, const Onnx__Te
                            : t->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__INT64
                                ? (double)t->int64_data[k]
                                : t->int32_data[k];
+        if (!isfinite(c->values[k])) {
+            /* cnngen's weights files hold finite numbers only */
+            import_error(im, node, "tensor '%s' holds a value that is not a finite number",
+                         t->name);
+            return false;
+        }
     }
     return true;
 }
@@ -536,6 +543,16 @@ static int stmt_add(Importer *im, const Onnx__NodeProto *node, const char *kind,
         im->capstmts = im->capstmts ? 2 * im->capstmts : 32;
         im->stmts = xrealloc(im->stmts, (size_t)im->capstmts * sizeof *im->stmts);
     }
+    bool empty = false;
+    for (int d = 0; d < shape.rank; d++)
+        empty |= shape.dim[d] < 1;
+    if (empty || shape_size(&shape) > SHAPE_MAX_ELEMENTS) {
+        StrBuf text = {0};
+        shape_format(&shape, &text);
+        import_error(im, node, "its output would be %s: %s", text.data,
+                     empty ? "empty" : "past 2^31-1 elements, cnngen's limit for a tensor");
+        strbuf_free(&text);
+    }
     Statement *s = &im->stmts[im->nstmts];
     *s = (Statement){.kind = kind, .src = src, .out = shape, .first_tensor = im->ntensors};
     s->name = label_for(im, node, kind);
@@ -611,8 +628,22 @@ static const char *window_padding(Importer *im, const Onnx__NodeProto *node, con
                                   const int64_t *dilation, bool conv, int64_t *out)
 {
     int64_t pads[6] = {0};
+    for (int a = 0; a < nd; a++)
+        if (kernel[a] < 1 || stride[a] < 1 || dilation[a] < 1 || kernel[a] > SHAPE_MAX_ELEMENTS ||
+            stride[a] > SHAPE_MAX_ELEMENTS || dilation[a] > SHAPE_MAX_ELEMENTS) {
+            import_error(im, node,
+                         "attributes kernel_shape, strides and dilations must be from 1 to "
+                         "2^31-1");
+            return NULL;
+        }
     const char *auto_pad = attr_string(im, node, "auto_pad", "NOTSET");
     if (strcmp(auto_pad, "SAME_UPPER") == 0 || strcmp(auto_pad, "VALID") == 0) {
+        for (int a = 0; a < nd; a++)
+            if (auto_pad[0] == 'V' && in->dim[a] < dilation[a] * (kernel[a] - 1) + 1) {
+                import_error(im, node, "its window (%lld) is larger than its input (%lld)",
+                             (long long)(dilation[a] * (kernel[a] - 1) + 1), (long long)in->dim[a]);
+                return NULL;
+            }
         for (int a = 0; a < nd; a++)
             out[a] = auto_pad[0] == 'S'
                          ? (in->dim[a] + stride[a] - 1) / stride[a]
@@ -644,8 +675,14 @@ static const char *window_padding(Importer *im, const Onnx__NodeProto *node, con
     bool zero = true, symmetric = true, same = true, causal = conv && nd == 1;
     for (int a = 0; a < nd; a++) {
         int64_t b = pads[a], e = pads[nd + a];
-        if (b < 0 || e < 0) {
-            import_error(im, node, "attribute pads has a negative value");
+        if (b < 0 || e < 0 || b > SHAPE_MAX_ELEMENTS || e > SHAPE_MAX_ELEMENTS) {
+            import_error(im, node, "attribute pads must be from 0 to 2^31-1");
+            return NULL;
+        }
+        if (in->dim[a] + b + e < dilation[a] * (kernel[a] - 1) + 1) {
+            import_error(im, node, "its window (%lld) is larger than its padded input (%lld)",
+                         (long long)(dilation[a] * (kernel[a] - 1) + 1),
+                         (long long)(in->dim[a] + b + e));
             return NULL;
         }
         out[a] = (in->dim[a] + b + e - dilation[a] * (kernel[a] - 1) - 1) / stride[a] + 1;
@@ -1075,6 +1112,10 @@ static void import_activation(Importer *im, const Onnx__NodeProto *node, const c
     if (!x || (strcmp(kind, "softmax") == 0 && !softmax_fits(im, node, x)))
         return mark_outputs_bad(im, node);
     double alpha = attr_float(node, "alpha", 0.01);
+    if (!isfinite(alpha)) {
+        import_error(im, node, "attribute alpha is not a finite number");
+        return mark_outputs_bad(im, node);
+    }
     Statement *prev = x->tensor > 0 ? &im->stmts[x->tensor] : NULL;
     /* folded into the conv or dense layer before it: activation= (which
      * uses leaky_relu's default alpha) */
@@ -1185,11 +1226,18 @@ static void import_batchnorm(Importer *im, const Onnx__NodeProto *node)
                          "graphs");
             return mark_outputs_bad(im, node);
         }
+    double momentum = attr_float(node, "momentum", 0.9),
+           epsilon = attr_float(node, "epsilon", 1e-5);
+    if (!(momentum >= 0 && momentum <= 1) || !(epsilon > 0 && isfinite(epsilon))) {
+        import_error(im, node,
+                     "attributes momentum=%g and epsilon=%g: cnngen's batchnorm takes a "
+                     "momentum in [0, 1] and an epsilon above 0",
+                     momentum, epsilon);
+        return mark_outputs_bad(im, node);
+    }
     int st = stmt_add(im, node, "batchnorm", x->tensor, s);
     im->vals[im->nvals - 1].layout = x->layout;
     Statement *b = &im->stmts[st];
-    double momentum = attr_float(node, "momentum", 0.9),
-           epsilon = attr_float(node, "epsilon", 1e-5);
     /* cnngen's defaults (Keras') are left out */
     if ((float)momentum != 0.99f)
         strbuf_printf(&b->args, "momentum=%s", float_text(im, momentum));
@@ -1225,6 +1273,10 @@ static void import_dropout(Importer *im, const Onnx__NodeProto *node)
     }
     if (node->n_input > 2 && node->input[2] && *node->input[2]) {
         import_error(im, node, "input training_mode: cnngen imports inference graphs");
+        return mark_outputs_bad(im, node);
+    }
+    if (!(rate >= 0 && rate < 1)) {
+        import_error(im, node, "its ratio is %g: cnngen's dropout takes a rate in [0, 1)", rate);
         return mark_outputs_bad(im, node);
     }
     int st = stmt_add(im, node, "dropout", x->tensor, tensor_shape(im, x->tensor));
@@ -1425,8 +1477,10 @@ static void import_resize(Importer *im, const Onnx__NodeProto *node)
     bool integers = scales.values[0] == 1 && scales.values[1] == 1;
     int64_t size[3];
     for (int a = 0; a < nd; a++) {
-        size[a] = (int64_t)scales.values[2 + a];
-        integers &= scales.values[2 + a] == (double)size[a] && size[a] >= 1;
+        double v = scales.values[2 + a];
+        /* converted only where it fits: a float past int64 has no value */
+        size[a] = v >= 1 && v <= (double)SHAPE_MAX_ELEMENTS ? (int64_t)v : 0;
+        integers &= v == (double)size[a];
     }
     /* with integer factors, half_pixel and round_prefer_floor pick the
      * same inputs as asymmetric and floor */
@@ -1780,6 +1834,18 @@ static bool *live_nodes(Importer *im, const Onnx__GraphProto *g)
 
 /* cnngen's automatic name of statement st: its kind and its count among
  * the layers of that kind. */
+/* A string of the file as it may stand in a comment of the .cnn: printable
+ * ASCII only (a newline would end the comment, and the .cnn is UTF-8),
+ * other bytes as '?', at most 200 of them. */
+static const char *comment_text(Importer *im, const char *s)
+{
+    char *out = arena_strndup(&im->arena, s ? s : "", s ? strnlen(s, 200) : 0);
+    for (char *p = out; *p; p++)
+        if (*p < 0x20 || *p > 0x7e)
+            *p = '?';
+    return out;
+}
+
 /* Called once per statement, in order: counts the kinds as it goes. */
 static bool is_auto_name(Importer *im, int st)
 {
@@ -1838,18 +1904,19 @@ static char *print_model(Importer *im)
             im->stmts[s->merge[k]].referenced = true;
     }
     mark_linear_chains(im);
-    strbuf_printf(&b, "# Imported by cnngen from %s", im->o->source_name);
+    strbuf_printf(&b, "# Imported by cnngen from %s", comment_text(im, im->o->source_name));
     const Onnx__ModelProto *m = im->model;
     if (m->producer_name && *m->producer_name)
-        strbuf_printf(&b, " (written by %s%s%s)", m->producer_name,
+        strbuf_printf(&b, " (written by %s%s%s)", comment_text(im, m->producer_name),
                       m->producer_version && *m->producer_version ? " " : "",
-                      m->producer_version ? m->producer_version : "");
+                      comment_text(im, m->producer_version));
     strbuf_printf(&b, ", opset %lld.\n", (long long)im->opset);
     strbuf_printf(&b, "# Layers are named after the ONNX nodes; the weights are in the "
                       ".safetensors beside this file.\n");
-    strbuf_printf(&b, "# Input: ONNX's '%s', %s.\n# Output: ONNX's '%s', %s.\n", im->input_name,
+    strbuf_printf(&b, "# Input: ONNX's '%s', %s.\n# Output: ONNX's '%s', %s.\n",
+                  comment_text(im, im->input_name),
                   im->input_in_order ? "in this order" : "with its channels moved last",
-                  im->output_name,
+                  comment_text(im, im->output_name),
                   im->output_in_order ? "in this order" : "with its channels moved last");
     strbuf_printf(&b, "model %s\n\ninput [", im->o->model_name);
     for (int a = 0; a < im->input.rank; a++)

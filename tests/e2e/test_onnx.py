@@ -317,6 +317,12 @@ class Suite:
             failures += self.expect_error(what, path, needles)
         print(f'errors: {len(cases) - failures} of {len(cases)} bad or hostile files rejected '
               f'with their message, nothing written')
+        # a producer name that would end the .cnn's first comment early
+        r = self.cnngen('import', onnx_models.hostile_producer(self.tmp), '-o',
+                        self.path('producer.cnn'))
+        if r.returncode != 0 or '(written by evil?model other?input [1]??' not in \
+                open(self.path('producer.cnn')).read():
+            failures += fail(f'a producer name with newlines: exit {r.returncode} {r.stderr}')
         cnn = self.path('long.cnn')
         r = self.cnngen('import', onnx_models.long_chain(self.tmp), '-o', cnn)
         if r.returncode != 0 or open(cnn).read().count(': relu\n') != 3000:

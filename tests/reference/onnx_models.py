@@ -289,6 +289,23 @@ def bad_models(directory):
                ['N', 2, 5, 5], ['N', 4, 3, 3])
     cases.append(('data shorter than its shape', _save(directory, 'short', m),
                   ["tensor 'w' holds 64 bytes, not the 288 of its shape"]))
+    # values the language has no room for (found by fuzz_onnx)
+    c = rng.standard_normal([2]).astype(np.float32)
+    stats = [_tensor(n, v) for n, v in (('s', c), ('b', c), ('m', c), ('v', np.abs(c) + 1))]
+    m = _model([helper.make_node('BatchNormalization', ['x', 's', 'b', 'm', 'v'], ['y'],
+                                 name='bn', momentum=-0.9)], stats, ['N', 2, 4], ['N', 2, 4])
+    cases.append(('a negative momentum', _save(directory, 'momentum', m),
+                  ["node 'bn' (BatchNormalization): attributes momentum=-0.9"]))
+    nan = rng.standard_normal([4, 2, 3, 3]).astype(np.float32)
+    nan[1, 1, 1, 1] = np.nan
+    m = _model([helper.make_node('Conv', ['x', 'w'], ['y'], name='nan')], [_tensor('w', nan)],
+               ['N', 2, 5, 5], ['N', 4, 3, 3])
+    cases.append(('a NaN weight', _save(directory, 'nan', m),
+                  ["tensor 'w' holds a value that is not a finite number"]))
+    m = _model([helper.make_node('MaxPool', ['x'], ['y'], name='wide', kernel_shape=[7],
+                                 strides=[2])], [], ['N', 2, 4], ['N', 2, 1])
+    cases.append(('a window wider than its input', _save(directory, 'wide', m),
+                  ["node 'wide' (MaxPool): its window (7) is larger than its padded input (4)"]))
     # thousands of refused nodes: the first 50 printed, the rest counted
     nodes = [helper.make_node('Mul', ['x', 'x'], [f'm{k}'], name=f'mul{k}') for k in range(3000)]
     nodes.append(helper.make_node('Sum', [f'm{k}' for k in range(3000)], ['y'], name='sum'))
@@ -306,3 +323,11 @@ def long_chain(directory, length=3000):
              for k in range(length)]
     nodes.append(helper.make_node('Identity', [f'v{length - 1}'], ['y'], name='out'))
     return _save(directory, 'long', _model(nodes, [], ['N', 4], ['N', 4]))
+
+
+def hostile_producer(directory):
+    """A good model whose producer name holds newlines and a byte that is
+    not UTF-8: the .cnn's first comment must stay one comment."""
+    m = _model([helper.make_node('Relu', ['x'], ['y'], name='r')], [], ['N', 4], ['N', 4])
+    m.producer_name = 'evil\nmodel other\ninput [1]\n\u00ff'
+    return _save(directory, 'producer', m)

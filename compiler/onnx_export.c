@@ -201,18 +201,25 @@ static void channels_last_perm(int rank, int64_t *perm)
     perm[rank - 1] = 1;
 }
 
+/* Value in (a tensor of shape s) in cnngen's order, for layer l: a
+ * Transpose to channels-last where it has channels (rank > 1). */
+static const char *to_channels_last(Exporter *x, const Layer *l, const char *in, const Shape *s)
+{
+    if (s->rank < 2)
+        return in;
+    int64_t perm[SHAPE_MAX_RANK + 1];
+    channels_last_perm(onnx_rank(s), perm);
+    Onnx__NodeProto *t = node_add(x, "Transpose", ex_name(x, l->name, "/to_nhwc"),
+                                  ex_name(x, l->name, "/nhwc"), (const char *[]){in, NULL});
+    node_ints(x, t, "perm", perm, onnx_rank(s));
+    return t->output[0];
+}
+
 /* A layer reads a tensor of rank d as [*spatial, 1] (Layer.expand): in
  * ONNX, its values in cnngen's order with a channel axis of 1 in front. */
 static const char *expanded_input(Exporter *x, const Layer *l, const char *in, const Shape *s)
 {
-    if (s->rank >= 2) {
-        int64_t perm[SHAPE_MAX_RANK + 1];
-        channels_last_perm(onnx_rank(s), perm);
-        Onnx__NodeProto *t = node_add(x, "Transpose", ex_name(x, l->name, "/to_nhwc"),
-                                      ex_name(x, l->name, "/nhwc"), (const char *[]){in, NULL});
-        node_ints(x, t, "perm", perm, onnx_rank(s));
-        in = t->output[0];
-    }
+    in = to_channels_last(x, l, in, s);
     int64_t axis = 1;
     const char *axes = init_int64s(x, ex_name(x, l->name, "/expand_axes"), &axis, 1);
     return node_add(x, "Unsqueeze", ex_name(x, l->name, "/expand"),
@@ -353,16 +360,8 @@ static void export_dense(Exporter *x, const Layer *l)
  * first (the importer reads Transpose then Flatten as this layer). */
 static void export_flatten(Exporter *x, const Layer *l)
 {
-    const Shape *in = model_node_shape(x->m, l->srcs[0]);
-    const char *v = x->values[l->srcs[0]];
-    if (in->rank > 1) {
-        int64_t perm[SHAPE_MAX_RANK + 1];
-        channels_last_perm(onnx_rank(in), perm);
-        Onnx__NodeProto *t = node_add(x, "Transpose", ex_name(x, l->name, "/to_nhwc"),
-                                      ex_name(x, l->name, "/nhwc"), (const char *[]){v, NULL});
-        node_ints(x, t, "perm", perm, onnx_rank(in));
-        v = t->output[0];
-    }
+    const char *v =
+        to_channels_last(x, l, x->values[l->srcs[0]], model_node_shape(x->m, l->srcs[0]));
     node_int(x, node_add(x, "Flatten", l->name, l->name, (const char *[]){v, NULL}), "axis", 1);
 }
 

@@ -84,7 +84,6 @@ typedef struct {
     StrMap names;       /* labels taken */
     StrMap next_suffix; /* a label's base -> the next _N to try */
     StrMap kind_counts; /* while printing: layers of each kind so far */
-    Shape input;
     /* How the .cnn's input and output read ONNX's: in the same order, or
      * with the channels moved last (said in the .cnn's first comment). */
     const char *input_name, *output_name;
@@ -1126,14 +1125,8 @@ static void import_activation(Importer *im, const Onnx__NodeProto *node, const c
         value_set(im, node->output[0], *x);
         return;
     }
-    if (x->layout == FLAT_NCHW && strcmp(kind, "softmax") != 0) {
-        /* element-wise: still the channels-first flatten of the same tensor */
-        int st = stmt_add(im, node, kind, x->tensor, tensor_shape(im, x->tensor));
-        im->vals[im->nvals - 1].layout = FLAT_NCHW;
-        if (strcmp(kind, "leaky_relu") == 0 && (float)alpha != 0.01f)
-            strbuf_printf(&im->stmts[st].args, "alpha=%s", float_text(im, alpha));
-        return;
-    }
+    /* element-wise: the value keeps its layout (a channels-first flatten
+     * stays one) */
     int st = stmt_add(im, node, kind, x->tensor, tensor_shape(im, x->tensor));
     im->vals[im->nvals - 1].layout = x->layout;
     if (strcmp(kind, "leaky_relu") == 0 && (float)alpha != 0.01f)
@@ -1517,39 +1510,6 @@ static void import_identity(Importer *im, const Onnx__NodeProto *node)
     value_set(im, node->output[0], *x);
 }
 
-static bool is_known_op(const char *op)
-{
-    static const char *const ops[] = {"Conv",
-                                      "Gemm",
-                                      "MatMul",
-                                      "Add",
-                                      "Sum",
-                                      "Concat",
-                                      "Relu",
-                                      "Sigmoid",
-                                      "Tanh",
-                                      "Softmax",
-                                      "LeakyRelu",
-                                      "MaxPool",
-                                      "AveragePool",
-                                      "GlobalMaxPool",
-                                      "GlobalAveragePool",
-                                      "BatchNormalization",
-                                      "Dropout",
-                                      "Flatten",
-                                      "Reshape",
-                                      "Transpose",
-                                      "Unsqueeze",
-                                      "Resize",
-                                      "Upsample",
-                                      "Identity",
-                                      NULL};
-    for (int k = 0; ops[k]; k++)
-        if (strcmp(op, ops[k]) == 0)
-            return true;
-    return false;
-}
-
 /* What a node's attributes alone rule out, whatever its inputs: checked
  * first, so a node after a refused one is still reported for its own. */
 static bool attrs_expressible(Importer *im, const Onnx__NodeProto *node, const char *op)
@@ -1593,16 +1553,75 @@ static bool reads_bad_value(Importer *im, const Onnx__NodeProto *node)
     return false;
 }
 
+/* The operators with a form in cnngen (docs/onnx.md), each with the
+ * function that writes it. */
+static void import_activation_node(Importer *im, const Onnx__NodeProto *node)
+{
+    import_activation(im, node, activation_kind(op_name(node)));
+}
+
+static void import_max_pool(Importer *im, const Onnx__NodeProto *node)
+{
+    import_pool(im, node, true);
+}
+
+static void import_average_pool(Importer *im, const Onnx__NodeProto *node)
+{
+    import_pool(im, node, false);
+}
+
+static void import_global_max_pool(Importer *im, const Onnx__NodeProto *node)
+{
+    import_global_pool(im, node, true);
+}
+
+static void import_global_average_pool(Importer *im, const Onnx__NodeProto *node)
+{
+    import_global_pool(im, node, false);
+}
+
+static const struct {
+    const char *op;
+    void (*import)(Importer *im, const Onnx__NodeProto *node);
+} operators[] = {
+    {"Conv", import_conv},
+    {"Gemm", import_gemm},
+    {"MatMul", import_matmul},
+    {"Add", import_add},
+    {"Sum", import_add},
+    {"Concat", import_concat},
+    {"Relu", import_activation_node},
+    {"Sigmoid", import_activation_node},
+    {"Tanh", import_activation_node},
+    {"Softmax", import_activation_node},
+    {"LeakyRelu", import_activation_node},
+    {"MaxPool", import_max_pool},
+    {"AveragePool", import_average_pool},
+    {"GlobalMaxPool", import_global_max_pool},
+    {"GlobalAveragePool", import_global_average_pool},
+    {"BatchNormalization", import_batchnorm},
+    {"Dropout", import_dropout},
+    {"Flatten", import_flatten},
+    {"Reshape", import_reshape},
+    {"Transpose", import_transpose},
+    {"Unsqueeze", import_unsqueeze},
+    {"Resize", import_resize},
+    {"Upsample", import_resize},
+    {"Identity", import_identity},
+};
+
 static void import_node(Importer *im, const Onnx__NodeProto *node)
 {
     const char *op = op_name(node);
-    const char *act = activation_kind(op);
     if (node->domain && *node->domain && strcmp(node->domain, "ai.onnx") != 0) {
         import_error(im, node, "operator domain '%s': cnngen reads the default domain",
                      node->domain);
         return mark_outputs_bad(im, node);
     }
-    if (!is_known_op(op)) {
+    size_t k = 0, n = sizeof operators / sizeof *operators;
+    while (k < n && strcmp(op, operators[k].op) != 0)
+        k++;
+    if (k == n) {
         import_error(im, node, "operator %s is not supported (docs/onnx.md lists what is)", op);
         return mark_outputs_bad(im, node);
     }
@@ -1612,38 +1631,7 @@ static void import_node(Importer *im, const Onnx__NodeProto *node)
     }
     if (!attrs_expressible(im, node, op) || reads_bad_value(im, node))
         return mark_outputs_bad(im, node);
-    if (strcmp(op, "Conv") == 0)
-        import_conv(im, node);
-    else if (strcmp(op, "Gemm") == 0)
-        import_gemm(im, node);
-    else if (strcmp(op, "MatMul") == 0)
-        import_matmul(im, node);
-    else if (strcmp(op, "Add") == 0 || strcmp(op, "Sum") == 0)
-        import_add(im, node);
-    else if (strcmp(op, "Concat") == 0)
-        import_concat(im, node);
-    else if (act)
-        import_activation(im, node, act);
-    else if (strcmp(op, "MaxPool") == 0 || strcmp(op, "AveragePool") == 0)
-        import_pool(im, node, op[0] == 'M');
-    else if (strcmp(op, "GlobalMaxPool") == 0 || strcmp(op, "GlobalAveragePool") == 0)
-        import_global_pool(im, node, op[6] == 'M');
-    else if (strcmp(op, "BatchNormalization") == 0)
-        import_batchnorm(im, node);
-    else if (strcmp(op, "Dropout") == 0)
-        import_dropout(im, node);
-    else if (strcmp(op, "Flatten") == 0)
-        import_flatten(im, node);
-    else if (strcmp(op, "Reshape") == 0)
-        import_reshape(im, node);
-    else if (strcmp(op, "Transpose") == 0)
-        import_transpose(im, node);
-    else if (strcmp(op, "Unsqueeze") == 0)
-        import_unsqueeze(im, node);
-    else if (strcmp(op, "Resize") == 0 || strcmp(op, "Upsample") == 0)
-        import_resize(im, node);
-    else
-        import_identity(im, node);
+    operators[k].import(im, node);
 }
 
 /* ---- the graph --------------------------------------------------------- */
@@ -1654,26 +1642,61 @@ static bool is_constant_name(Importer *im, const char *name)
     return const_find(im, name, &t);
 }
 
+/* A statement that no node of the file makes: written as if by a node of
+ * this name and operator (for its label), whose output is `output`. */
+static int stmt_add_synthetic(Importer *im, const char *name, const char *op, const char *output,
+                              const char *kind, int src, const Shape *out)
+{
+    char *outputs[1] = {(char *)output};
+    Onnx__NodeProto node = ONNX__NODE_PROTO__INIT;
+    node.name = (char *)name;
+    node.op_type = (char *)op;
+    node.n_output = 1;
+    node.output = outputs;
+    return stmt_add(im, &node, kind, src, out);
+}
+
 /* --input-layout nchw: the model takes ONNX's channels-first input as it
  * is, input [C, d...], and its first layer makes it cnngen's order. */
 static void permute_input(Importer *im, const char *name, const int64_t *dims, int rank)
 {
     Shape onnx = {rank, {0}};
     memcpy(onnx.dim, dims, (size_t)rank * sizeof *dims);
-    Shape last = im->input;
-    im->input = im->stmts[0].out = onnx;
-    char *outputs[1] = {(char *)name};
-    Onnx__NodeProto node = ONNX__NODE_PROTO__INIT;
-    node.name = "channels_last";
-    node.op_type = "Transpose";
-    node.n_output = 1;
-    node.output = outputs;
-    int st = stmt_add(im, &node, "permute", 0, &last);
+    Shape last = im->stmts[0].out;
+    im->stmts[0].out = onnx;
+    int st = stmt_add_synthetic(im, "channels_last", "Transpose", name, "permute", 0, &last);
     strbuf_printf(&im->stmts[st].args, "(");
     for (int a = 1; a < rank; a++)
         strbuf_printf(&im->stmts[st].args, "%d, ", a + 1);
     strbuf_printf(&im->stmts[st].args, "1)");
     im->input_in_order = true;
+}
+
+/* Whether every node reading value `name` (of ONNX rank `rank` without
+ * the batch) reads it as `fits` says, at input index i. */
+static bool every_reader(const Onnx__GraphProto *g, const char *name, int rank,
+                         bool (*fits)(const Onnx__NodeProto *n, size_t i, int rank))
+{
+    for (size_t k = 0; k < g->n_node; k++) {
+        const Onnx__NodeProto *n = g->node[k];
+        for (size_t i = 0; i < n->n_input; i++)
+            if (n->input[i] && strcmp(n->input[i], name) == 0 && !fits(n, i, rank))
+                return false;
+    }
+    return true;
+}
+
+static bool reads_as_window(const Onnx__NodeProto *n, size_t i, int rank)
+{
+    (void)rank;
+    return i == 0 && (strcmp(op_name(n), "Conv") == 0 || strcmp(op_name(n), "MaxPool") == 0 ||
+                      strcmp(op_name(n), "AveragePool") == 0);
+}
+
+static bool transposes_to_first(const Onnx__NodeProto *n, size_t i, int rank)
+{
+    (void)i;
+    return strcmp(op_name(n), "Transpose") == 0 && (perm_kind(n, rank + 1) & PERM_TO_FIRST);
 }
 
 /* The one graph input that is not an initializer: float32 [N, dims...]
@@ -1732,25 +1755,11 @@ static bool import_input(Importer *im, const Onnx__GraphProto *g)
         s.dim[rank - 1] = dims[0];
     }
     /* read with one channel: [N, 1, d...] -> input [d...] */
-    bool windows_only = rank >= 2 && dims[0] == 1;
-    for (size_t k = 0; windows_only && k < g->n_node; k++) {
-        const Onnx__NodeProto *n = g->node[k];
-        for (size_t i = 0; i < n->n_input; i++)
-            if (n->input[i] && strcmp(n->input[i], in->name) == 0)
-                windows_only &= i == 0 && (strcmp(op_name(n), "Conv") == 0 ||
-                                           strcmp(op_name(n), "MaxPool") == 0 ||
-                                           strcmp(op_name(n), "AveragePool") == 0);
-    }
+    bool windows_only =
+        rank >= 2 && dims[0] == 1 && every_reader(g, in->name, rank, reads_as_window);
     /* channels-last, when every reader transposes it to channels-first
      * (Keras' models, exported by tf2onnx, begin so) */
-    bool channels_last = rank >= 2;
-    for (size_t k = 0; channels_last && k < g->n_node; k++) {
-        const Onnx__NodeProto *n = g->node[k];
-        for (size_t i = 0; i < n->n_input; i++)
-            if (n->input[i] && strcmp(n->input[i], in->name) == 0)
-                channels_last &= strcmp(op_name(n), "Transpose") == 0 &&
-                                 (perm_kind(n, rank + 1) & PERM_TO_FIRST);
-    }
+    bool channels_last = rank >= 2 && every_reader(g, in->name, rank, transposes_to_first);
     Layout layout = CHANNELS_FIRST;
     im->input_name = in->name;
     im->input_in_order = rank == 1 || channels_last || windows_only || dims[0] == 1;
@@ -1763,7 +1772,6 @@ static bool import_input(Importer *im, const Onnx__GraphProto *g)
             s.dim[a] = dims[a + 1];
         layout = EXPANDED;
     }
-    im->input = s;
     im->stmts = xcalloc(32, sizeof *im->stmts);
     im->capstmts = 32;
     im->stmts[0] = (Statement){.kind = "input", .name = "input", .out = s, .src = -1};
@@ -1919,8 +1927,9 @@ static char *print_model(Importer *im)
                   comment_text(im, im->output_name),
                   im->output_in_order ? "in this order" : "with its channels moved last");
     strbuf_printf(&b, "model %s\n\ninput [", im->o->model_name);
-    for (int a = 0; a < im->input.rank; a++)
-        strbuf_printf(&b, "%s%lld", a ? ", " : "", (long long)im->input.dim[a]);
+    const Shape *input = &im->stmts[0].out;
+    for (int a = 0; a < input->rank; a++)
+        strbuf_printf(&b, "%s%lld", a ? ", " : "", (long long)input->dim[a]);
     strbuf_printf(&b, "]\n");
     if (im->stmts[0].referenced) {
         /* the input cannot be named: a linear layer right after it can */
@@ -2037,13 +2046,7 @@ static void import_graph(Importer *im)
     im->output_in_order = v.layout != CHANNELS_FIRST || trivial;
     if (v.tensor == 0) {
         /* the input itself (through identities): a model of one linear layer */
-        char *outputs[1] = {(char *)out};
-        Onnx__NodeProto identity = ONNX__NODE_PROTO__INIT;
-        identity.name = (char *)out;
-        identity.op_type = "Identity";
-        identity.n_output = 1;
-        identity.output = outputs;
-        stmt_add(im, &identity, "linear", 0, s);
+        stmt_add_synthetic(im, out, "Identity", out, "linear", 0, s);
     } else if (v.tensor != im->nstmts - 1) {
         import_error(im, NULL, "the graph's output '%s' is not its last layer's", out);
     }

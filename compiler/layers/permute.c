@@ -4,8 +4,6 @@
  * channels-first [C, H, W] into cnngen's [H, W, C].  No parameters; in
  * int8 a copy at its input's scale.
  */
-#include <string.h>
-
 #include "layers.h"
 
 static const char *const permute_positional[] = {"dims", NULL};

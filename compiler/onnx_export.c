@@ -428,7 +428,7 @@ static void export_dropout(Exporter *x, const Layer *l)
  * channels_first lays it out: the last (channels) at 1, the others after. */
 static int64_t onnx_axis(int a, int k)
 {
-    return k == 1 ? 1 : a == k - 1 ? 1 : a + 2;
+    return a == k - 1 ? 1 : a + 2;
 }
 
 /* permute: a Transpose of the channels-first values, the permutation

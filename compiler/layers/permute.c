@@ -67,11 +67,8 @@ static IrBlock *permute_loops(LowerCtx *c, IrIndex *x_ix, IrIndex *y_ix)
     const Layer *l = c->l;
     const Shape *in = c->in_shape[0];
     int64_t xs[SHAPE_MAX_RANK], ys[SHAPE_MAX_RANK];
-    xs[in->rank - 1] = ys[in->rank - 1] = 1;
-    for (int a = in->rank - 2; a >= 0; a--) {
-        xs[a] = xs[a + 1] * in->dim[a + 1];
-        ys[a] = ys[a + 1] * l->out.dim[a + 1];
-    }
+    layer_axis_strides(in->dim, in->rank, 1, xs);
+    layer_axis_strides(l->out.dim, l->nperm, 1, ys);
     IrBlock *b = &c->f->body;
     *x_ix = *y_ix = ix_const(0);
     for (int a = 0; a < l->nperm; a++) {

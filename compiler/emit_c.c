@@ -1306,10 +1306,10 @@ static void print_step(Writer *w, const IrProgram *p, const IrStep *s)
         break;
     case STEP_COMMENT: line(w, "/* %s */", s->text); break;
     case STEP_ZERO:
-        line(w, "memset(%s_train + %lld, 0, sizeof(float) * (size_t)n * %lld);", x, offset, count);
+        line(w, "%s_zero_floats(%s_train + %lld, (size_t)n * %lld);", x, x, offset, count);
         break;
     case STEP_ZERO_PARAM_GRADS:
-        line(w, "memset(%s_train + %lld, 0, sizeof(float) * %s_PARAM_COUNT);", x, offset, P);
+        line(w, "%s_zero_floats(%s_train + %lld, %s_PARAM_COUNT);", x, x, offset, P);
         break;
     case STEP_OUTPUTS:
         if (s->offset < 0)
@@ -1373,6 +1373,19 @@ static void emit_training_state(Writer *w, const Model *m)
     line(w, "void %s_set_learning_rate(double lr)", x);
     line(w, "{");
     line(w, "    %s_train_lr = lr;", x);
+    line(w, "}");
+    blank(w);
+    /* The gradients' zeroing is megabytes a step: on one thread it kept
+     * two-thread training of the bench's fashion at 1.7x one thread. */
+    line(w, "/* count floats at p set to zero, on OpenMP's threads in 16 KB pieces */");
+    line(w, "static void %s_zero_floats(float *p, size_t count)", x);
+    line(w, "{");
+    line(w, "    long pieces = (long)((count + 4095) / 4096);");
+    line(w, "    %s_PARALLEL_FOR", w->macro_prefix);
+    line(w, "    for (long k = 0; k < pieces; k++) {");
+    line(w, "        size_t at = (size_t)k * 4096;");
+    line(w, "        memset(p + at, 0, sizeof(float) * (count - at < 4096 ? count - at : 4096));");
+    line(w, "    }");
     line(w, "}");
     blank(w);
     line(w, "static double %s_mean_loss(int n)", x);

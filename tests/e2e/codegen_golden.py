@@ -86,7 +86,7 @@ def run(cnngen, work, args):
 
 def llvm_version(cnngen):
     text = subprocess.run([cnngen, '--version'], capture_output=True, text=True).stdout
-    m = re.search(r'LLVM (\d[\d.]*)\)', text)
+    m = re.search(r'LLVM backend: LLVM (\d[\d.]*)', text)
     return m.group(1) if m else None
 
 

@@ -321,7 +321,7 @@ static void print_stmt(Writer *w, const IrFunc *f, const IrStmt *s)
     switch (s->kind) {
     case IRS_FOR:
         if (s->parallel)
-            line(w, "%s_PARALLEL_FOR", w->macro_prefix);
+            line(w, "%s_PARALLEL_FOR%s", w->macro_prefix, s->collapse ? "2" : "");
         if (s->unroll_hint && s->hi - s->lo > 4)
             line(w, "%s_UNROLL4", w->macro_prefix);
         if (s->to_batch)
@@ -2039,8 +2039,12 @@ void emit_c_source(FILE *out, const Model *m, const IrProgram *programs, int npr
         line(&w, " * floats run on OMP_NUM_THREADS threads; sums stay in one thread, in order. */");
         line(&w, "#ifdef _OPENMP");
         line(&w, "#define %s_PARALLEL_FOR _Pragma(\"omp parallel for schedule(static)\")", P);
+        line(&w,
+             "#define %s_PARALLEL_FOR2 _Pragma(\"omp parallel for collapse(2) schedule(static)\")",
+             P);
         line(&w, "#else");
         line(&w, "#define %s_PARALLEL_FOR", P);
+        line(&w, "#define %s_PARALLEL_FOR2", P);
         line(&w, "#endif");
     }
     blank(&w);

@@ -464,6 +464,7 @@ static void subst_stmt(const Subst *s, const IrStmt *st, IrBlock *to)
         loop->group = st->group;
         loop->batch_tail = st->batch_tail;
         loop->parallel = st->parallel;
+        loop->collapse = st->collapse;
         loop->unroll_hint = st->unroll_hint;
         subst_block(s, &st->body, &loop->body);
         break;

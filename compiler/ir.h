@@ -121,6 +121,8 @@ struct IrStmt {
                        * the last whole group, n / group * group to n */
     bool batch_tail;
     bool parallel;    /* FOR: iterations write disjoint floats (threads may share them) */
+    bool collapse;    /* FOR, parallel: its body is one loop, and the threads share the
+                       * iterations of both (OpenMP's collapse(2)) */
     bool unroll_hint; /* FOR: worth unrolling by 4 (the C backend asks gcc to) */
     IrBlock body;     /* FOR */
     int view;         /* STORE */

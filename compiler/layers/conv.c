@@ -1023,6 +1023,86 @@ static void conv_input_grad_region(LowerCtx *c, const WindowSegment *region)
     conv_in_blocks(c, region, block, conv_input_grad_block);
 }
 
+/* The kernel's gradient of a layer with few input channels (a network's
+ * first), when the rows of its last tap axis, every input channel, fit
+ * the registers at once: each g vector loaded then serves them all, where
+ * the general form below loads it again for every row.  The threads share
+ * the other tap axes, with 2-D's output vectors as a second axis; the two
+ * are collapsed into one space, so that three or five taps still split
+ * evenly over the threads.  Each row stays one thread's and sums the
+ * samples, then the positions, in order.  False: they do not fit. */
+static bool conv_params_grad_rows_at_once(LowerCtx *c, const WindowSegment *region, int dw,
+                                          const int64_t *xs, const int64_t *ws, const int64_t *ys,
+                                          int width)
+{
+    IrProgram *p = c->p;
+    IrFunc *f = c->f;
+    const Layer *l = c->l;
+    int nd = l->nd, last = nd - 1;
+    int64_t cin = l->cin, cout = l->out.dim[nd], nvec = cout / width;
+    int64_t taps = region[last].khi - region[last].klo;
+    bool vectors_shared = nd == 2 && nvec >= 2; /* the threads' second axis */
+    int64_t row_vecs = vectors_shared ? 1 : nvec, rows = taps * cin * row_vecs;
+    if (nd < 2 || rows > 24 || rows + row_vecs + 2 > p->vector_registers)
+        return false;
+    IrIndex x_tap = ix_const(0), w_ix = ix_const(0), co = ix_const(0);
+    IrBlock *b = &f->body;
+    IrStmt *outer = NULL, *second = NULL;
+    for (int a = 0; a < last; a++) {
+        int k = ir_var(p, f, layer_tap_name(nd, a));
+        IrStmt *loop = ir_for(p, b, k, region[a].klo, region[a].khi);
+        *(outer ? &second : &outer) = loop;
+        b = &loop->body;
+        x_tap = ix_add_var(x_tap, k, l->dilation[a] * xs[a]);
+        w_ix = ix_add_var(w_ix, k, ws[a]);
+    }
+    if (vectors_shared) {
+        int cv = ir_var(p, f, "cv");
+        second = ir_for(p, b, cv, 0, nvec);
+        b = &second->body;
+        co = ix_var(cv, width);
+    }
+    outer->parallel = true;
+    /* (a loop of one iteration is unrolled away, and would leave none to collapse) */
+    outer->collapse = second && second->hi - second->lo > 1;
+    int s = ir_var(p, f, "s");
+    IrBlock *row = &ir_for_batch(p, b, s)->body;
+    int acc[24];
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t t = r / (cin * row_vecs), ci = r / row_vecs % cin, v = r % row_vecs;
+        IrIndex at = ix_add(ix_add(w_ix, co),
+                            ix_const((region[last].klo + t) * ws[last] + ci * cout + v * width));
+        acc[r] = ir_vreg(p, f, "dw", width);
+        ir_vset(p, row, acc[r], SCALAR_DECLARE, ir_vload(p, dw, at, width));
+    }
+    IrIndex x_ix = lower_sample_index(c, c->in[0], s, x_tap);
+    IrIndex y_ix = lower_sample_index(c, c->dout, s, co);
+    IrBlock *pos = layer_position_loops_in(c, row, region, nd, xs, ys, &x_ix, &y_ix);
+    int g[24];
+    for (int64_t v = 0; v < row_vecs; v++) {
+        g[v] = ir_vreg(p, f, "g", width);
+        ir_vset(p, pos, g[v], SCALAR_DECLARE,
+                ir_vload(p, c->dout, ix_add(y_ix, ix_const(v * width)), width));
+    }
+    for (int64_t r = 0; r < rows; r += row_vecs) {
+        int64_t t = r / (cin * row_vecs), ci = r / row_vecs % cin;
+        int xv = ir_scalar(p, f, "x");
+        int64_t tap = (region[last].klo + t) * l->dilation[last] * xs[last];
+        ir_set(p, pos, xv, SCALAR_DECLARE, ir_load(p, c->in[0], ix_add(x_ix, ix_const(tap + ci))));
+        for (int64_t v = 0; v < row_vecs; v++)
+            ir_vset(p, pos, acc[r + v], SCALAR_ADD,
+                    ir_op(p, IRE_MUL, ir_ref(p, xv), ir_vref(p, g[v])));
+    }
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t t = r / (cin * row_vecs), ci = r / row_vecs % cin, v = r % row_vecs;
+        ir_vstore(p, row, dw,
+                  ix_add(ix_add(w_ix, co),
+                         ix_const((region[last].klo + t) * ws[last] + ci * cout + v * width)),
+                  acc[r]);
+    }
+    return true;
+}
+
 /* The kernel's gradient with its rows in registers, over the whole
  * batch: for each sample, tap and input channel, the row dW[tap][ci][:]
  * (vectors of output channels) accumulates x[s][position + tap][ci] *
@@ -1056,6 +1136,8 @@ static void conv_params_grad_region(LowerCtx *c, const WindowSegment *region)
                  true);
     }
     if (dw < 0 || !region_has_taps(l, region))
+        return;
+    if (cin < 8 && conv_params_grad_rows_at_once(c, region, dw, xs, ws, ys, width))
         return;
     /* The threads share the rows (in quarters of the input channels, or
      * with few of those by the first tap axis); inside, the samples in

@@ -335,7 +335,7 @@ def main():
     ap.add_argument('--rounds', type=int, default=3,
                     help='cnngen\'s figures: the fastest of this many rounds, builds alternated')
     ap.add_argument('--batches', default='1,64')
-    ap.add_argument('--train-models', default='fashion,lenet')
+    ap.add_argument('--train-models', default='fashion,video3d,lenet')
     ap.add_argument('--int8-models', default='lenet,fashion,video3d',
                     help='int8 predictors against the float ones (empty: none)')
     ap.add_argument('--no-llvm', action='store_true', help='skip the LLVM backend\'s figures')

@@ -1068,12 +1068,13 @@ static bool conv_params_grad_rows_at_once(LowerCtx *c, const WindowSegment *regi
     int s = ir_var(p, f, "s");
     IrBlock *row = &ir_for_batch(p, b, s)->body;
     int acc[24];
+    IrIndex at[24]; /* row r: tap t of the last axis, input channel ci, vector v */
     for (int64_t r = 0; r < rows; r++) {
         int64_t t = r / (cin * row_vecs), ci = r / row_vecs % cin, v = r % row_vecs;
-        IrIndex at = ix_add(ix_add(w_ix, co),
-                            ix_const((region[last].klo + t) * ws[last] + ci * cout + v * width));
+        at[r] = ix_add(ix_add(w_ix, co),
+                       ix_const((region[last].klo + t) * ws[last] + ci * cout + v * width));
         acc[r] = ir_vreg(p, f, "dw", width);
-        ir_vset(p, row, acc[r], SCALAR_DECLARE, ir_vload(p, dw, at, width));
+        ir_vset(p, row, acc[r], SCALAR_DECLARE, ir_vload(p, dw, at[r], width));
     }
     IrIndex x_ix = lower_sample_index(c, c->in[0], s, x_tap);
     IrIndex y_ix = lower_sample_index(c, c->dout, s, co);
@@ -1093,13 +1094,8 @@ static bool conv_params_grad_rows_at_once(LowerCtx *c, const WindowSegment *regi
             ir_vset(p, pos, acc[r + v], SCALAR_ADD,
                     ir_op(p, IRE_MUL, ir_ref(p, xv), ir_vref(p, g[v])));
     }
-    for (int64_t r = 0; r < rows; r++) {
-        int64_t t = r / (cin * row_vecs), ci = r / row_vecs % cin, v = r % row_vecs;
-        ir_vstore(p, row, dw,
-                  ix_add(ix_add(w_ix, co),
-                         ix_const((region[last].klo + t) * ws[last] + ci * cout + v * width)),
-                  acc[r]);
-    }
+    for (int64_t r = 0; r < rows; r++)
+        ir_vstore(p, row, dw, at[r], acc[r]);
     return true;
 }
 

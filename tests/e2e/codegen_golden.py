@@ -12,8 +12,8 @@ generator does not change them).  Variants of each: the C with training,
 loops, baked weights (examples and bench: deterministic values through a
 safetensors file this script writes) and, where this cnngen has the LLVM
 backend of the version the hashes were recorded with, the LLVM IR for a
-fixed target (no host CPU features in it) of all but the generated and
-the fashion models: one version at 4 floats, and for lenet and residual
+fixed target (no host CPU features in it) of all but the generated
+models and those whose C passes 1 MB (fashion's and video3d's): one version at 4 floats, and for lenet and residual
 the multiversioned module.
 
 Each command runs in a scratch folder on a copy named after the model, so
@@ -45,7 +45,7 @@ LLVM = ['--emit=llvm', '--target', TARGET, '--vector-width', '4', '-o', '-']
 LLVM_MULTI = ['--emit=llvm', '--target', TARGET, '-o', '-']
 MULTIVERSIONED = {'bench/lenet.cnn', 'examples/residual.cnn'}
 # LLVM IR for all but the fixed generated models and the models whose C
-# passes LLVM_MAX_C bytes (the fashion ones): their C pins the loop IR,
+# passes LLVM_MAX_C bytes (fashion's, video3d's): their C pins the loop IR,
 # and the LLVM printer of the same IR is pinned by the others' modules.
 # Those took 1.5 of the test's 2 minutes on CI's 2 cores.
 C_ONLY = 'tests/golden/codegen/'

@@ -2719,6 +2719,17 @@ static int struct_layout(LLVMTypeRef (*type_of)(const Gen *), int fields,
     return fields;
 }
 
+/* What the module exports: its only symbol with default visibility (the
+ * build hides the rest, the compiler's own code linked in included). */
+__attribute__((visibility("default"))) const LlvmBackend cnngen_llvm_backend = {
+    emit_llvm_version,
+    emit_llvm_host_has_vnni,
+    emit_llvm_host_vector_width,
+    emit_llvm_target_vector_width,
+    emit_llvm_target_multiversioned,
+    emit_llvm,
+};
+
 int emit_llvm_model_layout(unsigned long long *offsets, int max, unsigned long long *size)
 {
     return struct_layout(model_type, MODEL_FIELDS, offsets, max, size);

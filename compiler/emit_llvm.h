@@ -4,7 +4,8 @@
  * the C backend's public symbols with the same ABI, so the same OUT.h
  * (emit_c_header) and the same runtime work with it.
  *
- * Built only with CNNGEN_HAVE_LLVM (CMake option CNNGEN_LLVM).
+ * Built only with CNNGEN_HAVE_LLVM (CMake option CNNGEN_LLVM), as a module
+ * of its own that cnngen loads when it needs it (llvm_plugin.h).
  */
 #ifndef CNNGEN_EMIT_LLVM_H
 #define CNNGEN_EMIT_LLVM_H
@@ -51,6 +52,20 @@ bool emit_llvm_target_multiversioned(const char *triple);
  * *error (malloc'd). */
 char *emit_llvm(const Model *m, const IrProgram *programs, int nprograms, const EmitOptions *o,
                 const LlvmOptions *lo, size_t *len, char **error);
+
+/* The backend's entry points as cnngen calls them: one table, the one
+ * symbol (LLVM_BACKEND_SYMBOL) the module cnngen-llvm.so exports
+ * (llvm_plugin.h loads it). */
+typedef struct {
+    const char *(*version)(void);
+    bool (*host_has_vnni)(void);
+    int (*host_vector_width)(void);
+    int (*target_vector_width)(const char *triple);
+    bool (*target_multiversioned)(const char *triple);
+    char *(*emit)(const Model *m, const IrProgram *programs, int nprograms, const EmitOptions *o,
+                  const LlvmOptions *lo, size_t *len, char **error);
+} LlvmBackend;
+#define LLVM_BACKEND_SYMBOL "cnngen_llvm_backend"
 
 /* The fields of cnnrt_model as the glue lays it out for this machine:
  * each field's offset in offsets (at most max), the size in *size.

@@ -24,9 +24,7 @@
 #include "util.h"
 #include "diag.h"
 #include "emit_c.h"
-#ifdef CNNGEN_HAVE_LLVM
-#include "emit_llvm.h"
-#endif
+#include "llvm_plugin.h"
 #ifdef CNNGEN_HAVE_ONNX
 #include "onnx.h"
 static const bool onnx_built_in = true;
@@ -80,6 +78,7 @@ typedef struct {
     int vector_width;     /* floats per vector in register blocks; 0: none; -1: auto */
     int vector_registers; /* the target's vector registers; 0: from the width */
     bool summary, json, check, no_train, main, md, cflags, libs, profile;
+    const LlvmBackend *llvm; /* loaded for --emit=llvm|obj (llvm_plugin.h) */
 } Options;
 
 static const char usage_text[] =
@@ -154,6 +153,95 @@ static bool is_c_identifier(const char *s)
     return true;
 }
 
+/* Where this cnngen's runtime header, libraries and LLVM module are: the
+ * build tree it sits in, or the prefix it is installed in (found from the
+ * executable's own path, so an install can be moved).  False after
+ * saying why. */
+typedef struct {
+    char include[4200], libdir[4200], modules[4200];
+} InstallDirs;
+
+static bool find_install_dirs(InstallDirs *d)
+{
+    char exe[4096], build[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) {
+        fprintf(stderr, "cnngen: error: cannot find where cnngen is installed\n");
+        return false;
+    }
+    exe[n] = '\0';
+    *strrchr(exe, '/') = '\0'; /* the directory cnngen is in */
+    if (realpath(CNNGEN_BUILD_DIR, build) && strcmp(build, exe) == 0) {
+        snprintf(d->include, sizeof d->include, "%s/runtime/include", CNNGEN_SOURCE_DIR);
+        snprintf(d->libdir, sizeof d->libdir, "%s", CNNGEN_BUILD_DIR);
+        snprintf(d->modules, sizeof d->modules, "%s", CNNGEN_BUILD_DIR);
+        return true;
+    }
+    char *slash = strrchr(exe, '/'); /* PREFIX/bin -> PREFIX */
+    if (slash)
+        *slash = '\0';
+    snprintf(d->include, sizeof d->include, "%s/%s", exe, CNNGEN_INSTALL_INCLUDEDIR);
+    snprintf(d->libdir, sizeof d->libdir, "%s/%s", exe, CNNGEN_INSTALL_LIBDIR);
+    snprintf(d->modules, sizeof d->modules, "%s/%s/cnngen", exe, CNNGEN_INSTALL_LIBDIR);
+    return true;
+}
+
+/* --cflags and --libs, as llvm-config gives them. */
+static int print_build_flags(bool cflags, bool libs)
+{
+    InstallDirs d;
+    if (!find_install_dirs(&d))
+        return 2;
+    if (cflags)
+        printf("-I%s%s", d.include, libs ? " " : "\n");
+    /* The static library by name: the program then runs without a search
+     * path for a shared one. */
+    if (libs)
+        printf("%s/libcnnrt.a -lz -lm\n", d.libdir);
+    return 0;
+}
+
+/* The LLVM backend, or NULL after saying why it cannot be loaded. */
+static const LlvmBackend *load_llvm(const Options *o)
+{
+#ifdef CNNGEN_HAVE_LLVM
+    (void)o;
+    InstallDirs d;
+    if (!find_install_dirs(&d))
+        return NULL;
+    char *error = NULL;
+    const LlvmBackend *llvm = llvm_plugin_load(d.modules, &error);
+    if (!llvm) {
+        fprintf(stderr, "cnngen: error: %s\n", error);
+        free(error);
+    }
+    return llvm;
+#else
+    if (o)
+        fprintf(stderr,
+                "cnngen: error: --emit=%s needs the LLVM backend, and this cnngen was "
+                "built without LLVM\n",
+                o->emit == EMIT_LLVM ? "llvm" : "obj");
+    return NULL;
+#endif
+}
+
+/* --version: with the LLVM the backend was built with (loading it). */
+static void print_version(void)
+{
+    printf("cnngen %s (LLVM backend: ", CNNGEN_VERSION);
+#ifdef CNNGEN_HAVE_LLVM
+    const LlvmBackend *llvm = load_llvm(NULL);
+    if (llvm)
+        printf("LLVM %s; ", llvm->version());
+    else
+        printf("built in, but its module cannot be loaded; ");
+#else
+    printf("not built in; ");
+#endif
+    printf("ONNX: %s)\n", onnx_built_in ? "import and export" : "not built in");
+}
+
 /* Returns -1 when the options are fine, else the exit status. */
 static int parse_options(int argc, char **argv, Options *o)
 {
@@ -163,12 +251,7 @@ static int parse_options(int argc, char **argv, Options *o)
             fputs(usage_text, stdout);
             return 0;
         } else if (strcmp(a, "--version") == 0) {
-#ifdef CNNGEN_HAVE_LLVM
-            printf("cnngen %s (LLVM backend: LLVM %s; ", CNNGEN_VERSION, emit_llvm_version());
-#else
-            printf("cnngen %s (LLVM backend: not built in; ", CNNGEN_VERSION);
-#endif
-            printf("ONNX: %s)\n", onnx_built_in ? "import and export" : "not built in");
+            print_version();
             return 0;
         } else if (strcmp(a, "-o") == 0) {
             if (i + 1 >= argc)
@@ -633,21 +716,16 @@ static char *generate_code(const Options *o, const Model *m, const IrProgram *pr
         fclose(c);
         return text;
     }
-#ifdef CNNGEN_HAVE_LLVM
     char *error = NULL;
     LlvmOptions lo = {o->emit == EMIT_LLVM ? LLVM_EMIT_IR : LLVM_EMIT_OBJECT, o->target, o->cpu,
                       !o->no_contract};
-    char *code = emit_llvm(m, programs, nprograms, eo, &lo, len, &error);
+    char *code = o->llvm->emit(m, programs, nprograms, eo, &lo, len, &error);
     if (!code) {
         fprintf(stderr, "cnngen: error: %s\n", error);
         free(error);
         *status = 2;
     }
     return code;
-#else
-    *status = 2;
-    return NULL;
-#endif
 }
 
 /* --vector-width auto through LLVM for an x86-64 target without a CPU
@@ -655,37 +733,22 @@ static char *generate_code(const Options *o, const Model *m, const IrProgram *pr
  * clones of the C output, one picked at run time. */
 static bool llvm_multiversioned(const Options *o)
 {
-#ifdef CNNGEN_HAVE_LLVM
     return o->emit != EMIT_C && o->vector_width < 0 && o->target && !o->cpu &&
-           emit_llvm_target_multiversioned(o->target);
-#else
-    (void)o;
-    return false;
-#endif
+           o->llvm->target_multiversioned(o->target);
 }
 
 /* --vector-width auto through LLVM: what the host's CPU has, or the
  * target's: 4 floats (SSE, NEON), none on a 32-bit ARM (a Cortex-M). */
 static int llvm_vector_width(const Options *o)
 {
-#ifdef CNNGEN_HAVE_LLVM
-    return o->target ? emit_llvm_target_vector_width(o->target) : emit_llvm_host_vector_width();
-#else
-    (void)o;
-    return 4;
-#endif
+    return o->target ? o->llvm->target_vector_width(o->target) : o->llvm->host_vector_width();
 }
 
 /* Whether an int8 object is for this machine (the LLVM backend, no
  * --target, the vector width auto) and the machine has AVX-512 VNNI. */
 static bool llvm_host_vnni(const Options *o)
 {
-#ifdef CNNGEN_HAVE_LLVM
-    return o->emit != EMIT_C && !o->target && o->vector_width < 0 && emit_llvm_host_has_vnni();
-#else
-    (void)o;
-    return false;
-#endif
+    return o->emit != EMIT_C && !o->target && o->vector_width < 0 && o->llvm->host_has_vnni();
 }
 
 /* --quantize: the int8 plan of the model from the ranges, its constants
@@ -833,42 +896,6 @@ static int generate(const Options *o, const Model *m, Diag *diag, int argc, char
         ir_program_free(&programs[k]);
     arena_free(&qarena);
     return status;
-}
-
-/* --cflags and --libs, as llvm-config gives them: for the runtime of the
- * build tree this cnngen sits in, or of the prefix it is installed in
- * (found from the executable's own path, so an install can be moved). */
-static int print_build_flags(bool cflags, bool libs)
-{
-    char exe[4096], build[4096];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) {
-        fprintf(stderr, "cnngen: error: cannot find where cnngen is installed\n");
-        return 2;
-    }
-    exe[n] = '\0';
-    *strrchr(exe, '/') = '\0'; /* the directory cnngen is in */
-    const char *include, *libdir;
-    char prefix_include[4200], prefix_lib[4200];
-    if (realpath(CNNGEN_BUILD_DIR, build) && strcmp(build, exe) == 0) {
-        include = CNNGEN_SOURCE_DIR "/runtime/include";
-        libdir = CNNGEN_BUILD_DIR;
-    } else {
-        char *slash = strrchr(exe, '/'); /* PREFIX/bin -> PREFIX */
-        if (slash)
-            *slash = '\0';
-        snprintf(prefix_include, sizeof prefix_include, "%s/%s", exe, CNNGEN_INSTALL_INCLUDEDIR);
-        snprintf(prefix_lib, sizeof prefix_lib, "%s/%s", exe, CNNGEN_INSTALL_LIBDIR);
-        include = prefix_include;
-        libdir = prefix_lib;
-    }
-    if (cflags)
-        printf("-I%s%s", include, libs ? " " : "\n");
-    /* The static library by name: the program then runs without a search
-     * path for a shared one. */
-    if (libs)
-        printf("%s/libcnnrt.a -lz -lm\n", libdir);
-    return 0;
 }
 
 /* The model name of an imported model: its file's name, made a C
@@ -1024,15 +1051,8 @@ int main(int argc, char **argv)
     if (o.fp_contract_given && !emits_llvm(&o))
         return usage_error("%s", "--fp-contract goes with --emit=llvm or --emit=obj (for C, the C "
                                  "compiler's -ffp-contract decides)");
-#ifndef CNNGEN_HAVE_LLVM
-    if (emits_llvm(&o) && !o.summary && !o.check) {
-        fprintf(stderr,
-                "cnngen: error: --emit=%s needs the LLVM backend, and this cnngen was "
-                "built without LLVM\n",
-                o.emit == EMIT_LLVM ? "llvm" : "obj");
+    if (emits_llvm(&o) && !o.summary && !o.check && !(o.llvm = load_llvm(&o)))
         return 2;
-    }
-#endif
 
     if (o.emit == EMIT_ONNX && !o.summary && !o.check && !onnx_built_in) {
         fprintf(stderr, "cnngen: error: --emit=onnx needs ONNX support, and this cnngen was built "

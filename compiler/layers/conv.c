@@ -215,16 +215,17 @@ enum { CONV_MAX_BLOCK = 16 };
  * accumulated in registers over the taps and input channels, stored into
  * the accumulator array. */
 static void conv_channel_group(LowerCtx *c, const WindowSegment *region, IrBlock *b, IrIndex x_ix,
-                               int block, int width, IrIndex base, int chunk)
+                               int block, int along, int width, IrIndex base, int chunk)
 {
     IrProgram *p = c->p;
     IrFunc *f = c->f;
     const Layer *l = c->l;
     int nd = l->nd, last = nd - 1;
     Shape in = layer_spatial_shape(l, c->in_shape[0]);
-    int64_t cin = l->cin, cout = l->out.dim[nd], s = l->stride[last];
+    int64_t cin = l->cin, cout = l->out.dim[nd];
     int64_t xs[3], ws[3];
     layer_axis_strides(in.dim, nd, cin, xs);
+    int64_t step = l->stride[along] * xs[along]; /* from one position of the block to the next */
     layer_axis_strides(l->kernel, nd, cin * cout, ws);
     int acc[CONV_MAX_BLOCK][4], wv[4];
     for (int r = 0; r < block; r++)
@@ -262,7 +263,7 @@ static void conv_channel_group(LowerCtx *c, const WindowSegment *region, IrBlock
                     ir_vload(p, c->params[0], ix_add(wk, ix_const(v * width)), width));
         }
         for (int r = 0; r < block; r++) {
-            IrExpr *x = ir_load(p, c->in[0], ix_add(xk, ix_const(r * s * xs[last])));
+            IrExpr *x = ir_load(p, c->in[0], ix_add(xk, ix_const(r * step)));
             for (int v = 0; v < chunk; v++)
                 ir_vset(p, body, acc[r][v], SCALAR_ADD, ir_op(p, IRE_MUL, x, ir_vref(p, wv[v])));
         }
@@ -273,34 +274,35 @@ static void conv_channel_group(LowerCtx *c, const WindowSegment *region, IrBlock
 }
 
 /* The loops over a region's positions down to its blocks of `block`
- * along the last axis: returns their body, with *x_ix and *y_ix at the
- * block's first position (position r of block ob is lo + ob*block + r). */
-static IrBlock *conv_block_loops(LowerCtx *c, const WindowSegment *region, int block, IrIndex *x_ix,
-                                 IrIndex *y_ix)
+ * along axis `along`: returns their body, with *x_ix and *y_ix at the
+ * block's first position (position r of block ob is lo + ob*block + r on
+ * that axis). */
+static IrBlock *conv_block_loops(LowerCtx *c, const WindowSegment *region, int block, int along,
+                                 IrIndex *x_ix, IrIndex *y_ix)
 {
     IrProgram *p = c->p;
     const Layer *l = c->l;
-    int nd = l->nd, last = nd - 1;
+    int nd = l->nd;
     Shape in = layer_spatial_shape(l, c->in_shape[0]);
     int64_t xs[3], ys[3];
     layer_axis_strides(in.dim, nd, l->cin, xs);
     layer_axis_strides(l->out.dim, nd, l->out.dim[nd], ys);
-    int64_t nblocks = (region[last].hi - region[last].lo) / block;
+    int64_t nblocks = (region[along].hi - region[along].lo) / block;
     *x_ix = *y_ix = ix_const(0);
-    IrBlock *b = layer_position_loops(c, region, last, xs, ys, x_ix, y_ix);
+    IrBlock *b = layer_position_loops_but(c, region, along, xs, ys, x_ix, y_ix);
     int ob = ir_var(p, c->f, "blk");
     b = &ir_for(p, b, ob, 0, nblocks)->body;
-    int64_t lo = region[last].lo, s = l->stride[last];
+    int64_t lo = region[along].lo, s = l->stride[along];
     *x_ix =
-        ix_add(*x_ix, ix_scale(ix_add_var(ix_const(lo * s - l->pad_before[last]), ob, block * s),
-                               xs[last]));
-    *y_ix = ix_add(*y_ix, ix_scale(ix_add_var(ix_const(lo), ob, block), ys[last]));
+        ix_add(*x_ix, ix_scale(ix_add_var(ix_const(lo * s - l->pad_before[along]), ob, block * s),
+                               xs[along]));
+    *y_ix = ix_add(*y_ix, ix_scale(ix_add_var(ix_const(lo), ob, block), ys[along]));
     return b;
 }
 
 /* The activation on the way out, position by position: the block's
- * `block` positions from the accumulator array to y. */
-static void conv_block_out(LowerCtx *c, IrBlock *b, IrIndex y_ix, int block)
+ * `block` positions, `step` apart in y, from the accumulator array. */
+static void conv_block_out(LowerCtx *c, IrBlock *b, IrIndex y_ix, int block, int64_t step)
 {
     IrProgram *p = c->p;
     IrFunc *f = c->f;
@@ -310,17 +312,17 @@ static void conv_block_out(LowerCtx *c, IrBlock *b, IrIndex y_ix, int block)
     int co = ir_var(p, f, "co");
     IrStmt *out = ir_for(p, &rows->body, co, 0, cout);
     ir_store(
-        p, &out->body, c->out, ix_add_var(ix_add_var(y_ix, r, cout), co, 1),
+        p, &out->body, c->out, ix_add_var(ix_add_var(y_ix, r, step), co, 1),
         lower_epilogue(c, ir_load(p, c->acc, ix_add_var(ix_var(r, cout), co, 1)), ix_var(co, 1)),
         false);
 }
 
-/* Register blocks: `block` output positions along the last spatial axis
+/* Register blocks: `block` output positions along spatial axis `along`
  * times up to four vectors of output channels are accumulated in vector
  * registers over all taps and input channels; each kernel vector is loaded
  * once and used for every position of the block.  Needs the output
  * channels in whole vectors. */
-static void conv_region_vector(LowerCtx *c, const WindowSegment *region, int block)
+static void conv_region_vector(LowerCtx *c, const WindowSegment *region, int block, int along)
 {
     IrProgram *p = c->p;
     IrFunc *f = c->f;
@@ -328,7 +330,9 @@ static void conv_region_vector(LowerCtx *c, const WindowSegment *region, int blo
     int64_t cout = l->out.dim[l->nd];
     int width = lower_lanes_dividing(p, cout);
     IrIndex x_ix, y_ix;
-    IrBlock *b = conv_block_loops(c, region, block, &x_ix, &y_ix);
+    IrBlock *b = conv_block_loops(c, region, block, along, &x_ix, &y_ix);
+    int64_t ys[3];
+    layer_axis_strides(l->out.dim, l->nd, cout, ys);
 
     /* Four vectors of output channels at a time; a loop over such groups
      * when there are more than four, so the code stays small however many
@@ -337,30 +341,31 @@ static void conv_region_vector(LowerCtx *c, const WindowSegment *region, int blo
     if (groups > 4) {
         int g = ir_var(p, f, "group");
         IrStmt *loop = ir_for(p, b, g, 0, groups);
-        conv_channel_group(c, region, &loop->body, x_ix, block, width, ix_var(g, 4 * width), 4);
+        conv_channel_group(c, region, &loop->body, x_ix, block, along, width, ix_var(g, 4 * width),
+                           4);
         first = groups * 4;
     }
     for (; first < nvec; first += 4) {
         int chunk = (int)(nvec - first < 4 ? nvec - first : 4);
-        conv_channel_group(c, region, b, x_ix, block, width, ix_const(first * width), chunk);
+        conv_channel_group(c, region, b, x_ix, block, along, width, ix_const(first * width), chunk);
     }
-    conv_block_out(c, b, y_ix, block);
+    conv_block_out(c, b, y_ix, block, ys[along]);
 }
 
-/* A region's positions along the last axis in blocks of `block` (each),
+/* A region's positions along axis `along` in blocks of `block` (each),
  * the few left over in one smaller block. */
-static void conv_in_blocks(LowerCtx *c, const WindowSegment *region, int block,
-                           void (*each)(LowerCtx *c, const WindowSegment *region, int block))
+static void conv_in_blocks(LowerCtx *c, const WindowSegment *region, int block, int along,
+                           void (*each)(LowerCtx *c, const WindowSegment *region, int block,
+                                        int along))
 {
-    int last = c->l->nd - 1;
-    int64_t n = region[last].hi - region[last].lo;
+    int64_t n = region[along].hi - region[along].lo;
     if (n >= block)
-        each(c, region, block);
+        each(c, region, block, along);
     if (n % block) {
         WindowSegment tail[3];
         memcpy(tail, region, sizeof tail);
-        tail[last].lo = region[last].hi - n % block;
-        each(c, tail, (int)(n % block));
+        tail[along].lo = region[along].hi - n % block;
+        each(c, tail, (int)(n % block), along);
     }
 }
 
@@ -419,8 +424,9 @@ static void conv_pairs_setup(LowerCtx *c, int *wpair, int *bpair)
                  ir_load(p, c->params[1], ix_var(co2, 1)), false);
 }
 
-/* `block` (even) positions of a region as block/2 interleaved pairs. */
-static void conv_region_pairs(LowerCtx *c, const WindowSegment *region, int block)
+/* `block` (even) positions of a region as block/2 interleaved pairs
+ * (along the last axis: a pair is two adjacent inputs). */
+static void conv_region_pairs(LowerCtx *c, const WindowSegment *region, int block, int along)
 {
     IrProgram *p = c->p;
     IrFunc *f = c->f;
@@ -432,7 +438,7 @@ static void conv_region_pairs(LowerCtx *c, const WindowSegment *region, int bloc
     layer_axis_strides(in.dim, nd, 1, xs);
     layer_axis_strides(l->kernel, nd, 2 * cout, ws);
     IrIndex x_ix, y_ix;
-    IrBlock *b = conv_block_loops(c, region, block, &x_ix, &y_ix);
+    IrBlock *b = conv_block_loops(c, region, block, along, &x_ix, &y_ix);
 
     int acc[CONV_MAX_BLOCK];
     for (int m = 0; m < npairs; m++) {
@@ -461,7 +467,7 @@ static void conv_region_pairs(LowerCtx *c, const WindowSegment *region, int bloc
         ir_vset(p, b, acc[m], SCALAR_SET, ir_vunpair(p, acc[m], width));
         ir_vstore(p, b, c->acc, ix_const(m * width), acc[m]);
     }
-    conv_block_out(c, b, y_ix, block);
+    conv_block_out(c, b, y_ix, block, cout);
 }
 
 /* The region's even part in blocks of pairs, an odd last position alone. */
@@ -476,7 +482,7 @@ static void conv_region_in_pairs(LowerCtx *c, const WindowSegment *region)
         WindowSegment part[3];
         memcpy(part, region, sizeof part);
         part[last].hi = region[last].lo + even;
-        conv_in_blocks(c, part, (int)block, conv_region_pairs);
+        conv_in_blocks(c, part, (int)block, last, conv_region_pairs);
     }
     if (n % 2) {
         WindowSegment one[3];
@@ -506,10 +512,25 @@ static int conv_block_size(const LowerCtx *c)
     return block < 2 ? 0 : block > most ? most : (int)block;
 }
 
-/* A region's positions along the last axis go to register blocks of
- * nearly equal size (26 positions at most 16: 13 and 13, not 16 and 10):
- * each accumulator's sum is a chain of dependent adds, so a block takes
- * at least the chain's time however few positions it holds, and a small
+/* The axis a region's register blocks run along: the last, unless another
+ * holds more of the region's positions.  A padded 2-D conv's left and
+ * right edges are regions one column wide; along the last axis their
+ * blocks held one position, whose few accumulators left the FMA units
+ * waiting on each other (fashion's conv2d_2: a fifth of its work at half
+ * the speed of the rest).  Down the column they fill whole blocks. */
+static int conv_block_axis(const Layer *l, const WindowSegment *region)
+{
+    int along = l->nd - 1;
+    for (int a = l->nd - 2; a >= 0; a--)
+        if (region[a].hi - region[a].lo > region[along].hi - region[along].lo)
+            along = a;
+    return along;
+}
+
+/* A region's positions along one axis go to register blocks of nearly
+ * equal size (26 positions at most 16: 13 and 13, not 16 and 10): each
+ * accumulator's sum is a chain of dependent adds, so a block takes at
+ * least the chain's time however few positions it holds, and a small
  * last block cost as much as a full one.  A layer whose output channels
  * do not fill whole vectors is done position by position. */
 static void conv_region(LowerCtx *c, const WindowSegment *region)
@@ -519,8 +540,8 @@ static void conv_region(LowerCtx *c, const WindowSegment *region)
         return;
     }
     int most = conv_block_size(c);
-    int last = c->l->nd - 1;
-    int64_t n = region[last].hi - region[last].lo;
+    int along = conv_block_axis(c->l, region);
+    int64_t n = region[along].hi - region[along].lo;
     if (most == 0) {
         conv_region_scalar(c, region);
         return;
@@ -528,7 +549,7 @@ static void conv_region(LowerCtx *c, const WindowSegment *region)
     if (n == 0)
         return;
     int64_t blocks = (n + most - 1) / most;
-    conv_in_blocks(c, region, (int)((n + blocks - 1) / blocks), conv_region_vector);
+    conv_in_blocks(c, region, (int)((n + blocks - 1) / blocks), along, conv_region_vector);
 }
 
 static void conv_lower(LowerCtx *c)
@@ -780,7 +801,7 @@ static void conv_block_q(const ConvQ *k, IrBlock *b, IrIndex x_ix, IrIndex y_ix,
                 ir_vstore(p, pass, c->acc, ix_add(ch, ix_const(r * cout)), acc[r][v]);
         }
     if (!vector_out)
-        conv_block_out(c, b, y_ix, block);
+        conv_block_out(c, b, y_ix, block, cout);
 }
 
 /* How many output positions a block holds: its accumulators, a kernel
@@ -945,34 +966,28 @@ static void conv_backward_region(LowerCtx *c, const WindowSegment *region)
  * g[position][co] * WT[tap][co][ci], with vectors of input channels
  * accumulated in registers over the output channels (like the forward
  * pass; no sums across the lanes of a vector), `block` positions along
- * the last axis at a time: each vector of WT, loaded once, serves them
+ * axis `along` at a time: each vector of WT, loaded once, serves them
  * all (one position at a time read the whole transposed kernel from the
  * second-level cache for every position: fashion's conv2d_2 spent a
  * quarter of the step there at 37% of the peak).  For a tap the block's
  * positions write distinct inputs.  Needs the input channels in whole
  * vectors. */
-static void conv_input_grad_block(LowerCtx *c, const WindowSegment *region, int block)
+static void conv_input_grad_block(LowerCtx *c, const WindowSegment *region, int block, int along)
 {
     IrProgram *p = c->p;
     IrFunc *f = c->f;
     const Layer *l = c->l;
-    int nd = l->nd, last = nd - 1;
+    int nd = l->nd;
     Shape in = layer_spatial_shape(l, c->in_shape[0]);
-    int64_t cin = l->cin, cout = l->out.dim[nd], st = l->stride[last];
+    int64_t cin = l->cin, cout = l->out.dim[nd];
     int width = lower_lanes_dividing(p, cin);
     int64_t xs[3], ws[3], ys[3];
     layer_axis_strides(in.dim, nd, cin, xs);
     layer_axis_strides(l->kernel, nd, cin * cout, ws);
     layer_axis_strides(l->out.dim, nd, cout, ys);
+    int64_t xstep = l->stride[along] * xs[along]; /* from one position of the block to the next */
     IrIndex x_ix = ix_const(0), y_ix = ix_const(0), w_ix = ix_const(0);
-    IrBlock *b = layer_position_loops(c, region, last, xs, ys, &x_ix, &y_ix);
-    int64_t lo = region[last].lo, nblocks = (region[last].hi - lo) / block;
-    int ob = ir_var(p, f, "blk");
-    b = &ir_for(p, b, ob, 0, nblocks)->body;
-    x_ix =
-        ix_add(x_ix, ix_scale(ix_add_var(ix_const(lo * st - l->pad_before[last]), ob, block * st),
-                              xs[last]));
-    y_ix = ix_add(y_ix, ix_scale(ix_add_var(ix_const(lo), ob, block), ys[last]));
+    IrBlock *b = conv_block_loops(c, region, block, along, &x_ix, &y_ix);
     IrBlock *taps = conv_window_loops(c, region, nd, b, xs, ws, &x_ix, &w_ix, false);
     int64_t nvec = cin / width;
     int most = (int)(nvec < 4 ? nvec : 4);
@@ -982,7 +997,7 @@ static void conv_input_grad_block(LowerCtx *c, const WindowSegment *region, int 
         for (int r = 0; r < block; r++)
             for (int v = 0; v < chunk; v++) {
                 acc[r][v] = ir_vreg(p, f, "acc", width);
-                IrIndex at = ix_add(x_ix, ix_const(r * st * xs[last] + (first + v) * width));
+                IrIndex at = ix_add(x_ix, ix_const(r * xstep + (first + v) * width));
                 ir_vset(p, taps, acc[r][v], SCALAR_DECLARE, ir_vload(p, c->din[0], at, width));
             }
         int co = ir_var(p, f, "co");
@@ -996,7 +1011,7 @@ static void conv_input_grad_block(LowerCtx *c, const WindowSegment *region, int 
         for (int r = 0; r < block; r++) {
             int gs = ir_scalar(p, f, "g");
             ir_set(p, body, gs, SCALAR_DECLARE,
-                   ir_load(p, c->dout, ix_add_var(ix_add(y_ix, ix_const(r * ys[last])), co, 1)));
+                   ir_load(p, c->dout, ix_add_var(ix_add(y_ix, ix_const(r * ys[along])), co, 1)));
             for (int v = 0; v < chunk; v++)
                 ir_vset(p, body, acc[r][v], SCALAR_ADD,
                         ir_op(p, IRE_MUL, ir_ref(p, gs), ir_vref(p, wv[v])));
@@ -1004,8 +1019,7 @@ static void conv_input_grad_block(LowerCtx *c, const WindowSegment *region, int 
         for (int r = 0; r < block; r++)
             for (int v = 0; v < chunk; v++)
                 ir_vstore(p, taps, c->din[0],
-                          ix_add(x_ix, ix_const(r * st * xs[last] + (first + v) * width)),
-                          acc[r][v]);
+                          ix_add(x_ix, ix_const(r * xstep + (first + v) * width)), acc[r][v]);
     }
 }
 
@@ -1020,7 +1034,7 @@ static void conv_input_grad_region(LowerCtx *c, const WindowSegment *region)
     int64_t chunk = nvec < 4 ? nvec : 4;
     int64_t most = (c->p->vector_registers - 1 - chunk) / chunk;
     int block = most < 1 ? 1 : most > 4 ? 4 : (int)most;
-    conv_in_blocks(c, region, block, conv_input_grad_block);
+    conv_in_blocks(c, region, block, conv_block_axis(l, region), conv_input_grad_block);
 }
 
 /* The kernel's gradient of a layer with few input channels (a network's

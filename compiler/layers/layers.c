@@ -258,6 +258,24 @@ void layer_axis_strides(const int64_t *dims, int nd, int64_t channels, int64_t *
     }
 }
 
+/* The loops of layer_position_loops_in, on axes [0, axes) but skip. */
+static IrBlock *position_loops(LowerCtx *c, IrBlock *b, const WindowSegment *region, int axes,
+                               int skip, const int64_t *xs, const int64_t *ys, IrIndex *x_ix,
+                               IrIndex *y_ix)
+{
+    const Layer *l = c->l;
+    for (int a = 0; a < axes; a++) {
+        if (a == skip)
+            continue;
+        int o = ir_var(c->p, c->f, out_names[l->nd - 1][a]);
+        b = &ir_for(c->p, b, o, region[a].lo, region[a].hi)->body;
+        *x_ix = ix_add(*x_ix,
+                       ix_scale(ix_add_var(ix_const(-l->pad_before[a]), o, l->stride[a]), xs[a]));
+        *y_ix = ix_add_var(*y_ix, o, ys[a]);
+    }
+    return b;
+}
+
 IrBlock *layer_position_loops(LowerCtx *c, const WindowSegment *region, int axes, const int64_t *xs,
                               const int64_t *ys, IrIndex *x_ix, IrIndex *y_ix)
 {
@@ -267,15 +285,14 @@ IrBlock *layer_position_loops(LowerCtx *c, const WindowSegment *region, int axes
 IrBlock *layer_position_loops_in(LowerCtx *c, IrBlock *b, const WindowSegment *region, int axes,
                                  const int64_t *xs, const int64_t *ys, IrIndex *x_ix, IrIndex *y_ix)
 {
-    const Layer *l = c->l;
-    for (int a = 0; a < axes; a++) {
-        int o = ir_var(c->p, c->f, out_names[l->nd - 1][a]);
-        b = &ir_for(c->p, b, o, region[a].lo, region[a].hi)->body;
-        *x_ix = ix_add(*x_ix,
-                       ix_scale(ix_add_var(ix_const(-l->pad_before[a]), o, l->stride[a]), xs[a]));
-        *y_ix = ix_add_var(*y_ix, o, ys[a]);
-    }
-    return b;
+    return position_loops(c, b, region, axes, -1, xs, ys, x_ix, y_ix);
+}
+
+IrBlock *layer_position_loops_but(LowerCtx *c, const WindowSegment *region, int skip,
+                                  const int64_t *xs, const int64_t *ys, IrIndex *x_ix,
+                                  IrIndex *y_ix)
+{
+    return position_loops(c, &c->f->body, region, c->l->nd, skip, xs, ys, x_ix, y_ix);
 }
 
 /* The taps of output position o that read real input, [*klo, *khi). */

@@ -148,6 +148,10 @@ IrBlock *layer_position_loops(LowerCtx *c, const WindowSegment *region, int axes
 IrBlock *layer_position_loops_in(LowerCtx *c, IrBlock *b, const WindowSegment *region, int axes,
                                  const int64_t *xs, const int64_t *ys, IrIndex *x_ix,
                                  IrIndex *y_ix);
+/* The loops of layer_position_loops over every spatial axis but skip. */
+IrBlock *layer_position_loops_but(LowerCtx *c, const WindowSegment *region, int skip,
+                                  const int64_t *xs, const int64_t *ys, IrIndex *x_ix,
+                                  IrIndex *y_ix);
 /* The loop variable name of tap axis a of an nd-dimensional window. */
 const char *layer_tap_name(int nd, int a);
 

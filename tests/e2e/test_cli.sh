@@ -46,6 +46,15 @@ if "$cnngen" --version | grep -q 'LLVM backend: LLVM'; then
         && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL: --target aarch64 is no AArch64 object"; }
     expect 2 'unknown target' -- "$m" --emit=obj --target nosuch-cpu-os -o "$work/z.o"
     expect 2 '--fp-contract takes on or off' -- "$m" --emit=obj --fp-contract=fast -o "$work/z.o"
+    # The backend is a module (compiler/llvm_plugin.h): a cnngen copied
+    # away from it still compiles to C, and says what it cannot load.
+    mkdir -p "$work/moved/bin" && cp "$cnngen" "$work/moved/bin/cnngen"
+    "$work/moved/bin/cnngen" "$m" -o "$work/moved/m.c" && [ -s "$work/moved/m.c" ] \
+        && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL: a moved cnngen writes no C"; }
+    "$work/moved/bin/cnngen" "$m" --emit=obj -o "$work/moved/m.o" >"$work/out" 2>&1
+    [ $? -eq 2 ] && [ ! -e "$work/moved/m.o" ] &&
+        grep -q "^cnngen: error: cannot load the LLVM backend $work/moved/lib[a-z0-9_-]*/cnngen/cnngen-llvm.so: .*No such file" "$work/out" \
+        && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL: a moved cnngen's --emit=obj:"; cat "$work/out"; }
 else
     expect 0 '^cnngen [0-9.]* (LLVM backend: not built in;' -- --version
     expect 2 'built without LLVM' -- "$m" --emit=llvm -o "$work/x.ll"

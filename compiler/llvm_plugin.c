@@ -2,7 +2,6 @@
 #include "llvm_plugin.h"
 
 #include <dlfcn.h>
-#include <stdlib.h>
 
 #include "util.h"
 

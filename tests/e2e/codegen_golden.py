@@ -13,8 +13,9 @@ loops, baked weights (examples and bench: deterministic values through a
 safetensors file this script writes) and, where this cnngen has the LLVM
 backend of the version the hashes were recorded with, the LLVM IR for a
 fixed target (no host CPU features in it) of all but the generated
-models and those whose C passes 1 MB (fashion's and video3d's): one version at 4 floats, and for lenet and residual
-the multiversioned module.
+models and those whose C passes 1 MB (fashion's and video3d's): one
+version at 4 floats, and for lenet and residual the multiversioned
+module.
 
 Each command runs in a scratch folder on a copy named after the model, so
 the banner's command line is the same on every machine.

@@ -228,6 +228,12 @@ static void print_expr(ExprCtx *x, const IrExpr *e)
             strbuf_printf(x->b, ")");
             break;
         }
+        if (e->kind == IRE_MAX && e->b->kind == IRE_VZERO) { /* relu of a float vector */
+            strbuf_printf(x->b, "%s_RELU%d(", x->w->macro_prefix, e->b->lanes);
+            print_expr(x, e->a);
+            strbuf_printf(x->b, ")");
+            break;
+        }
         /* a > b ? a : b: what a vector max instruction computes. */
         print_conditional(x, e->a, e->kind == IRE_MAX ? ">" : "<", e->b, e->a, e->b);
         break;
@@ -1861,8 +1867,19 @@ static void emit_pairs_macro(Writer *w, int lanes, bool first)
     strbuf_free(&b);
 }
 
+/* relu of a vector: its lanes above 0, the others +0 (as the scalar
+ * a > 0 ? a : 0, NaN and -0 included).  C has no ?: of vectors; a
+ * comparison gives a mask of all-ones lanes. */
+static void emit_relu_macro(Writer *w, int lanes)
+{
+    const char *P = w->macro_prefix, *p = w->prefix;
+    line(w, "typedef int %s_mask%d __attribute__((vector_size(%d)));", p, lanes, 4 * lanes);
+    line(w, "#define %s_RELU%d(v) ((%s_vec%d)((%s_mask%d)(v) & ((v) > (%s_vec%d){0})))", P, lanes,
+         p, lanes, p, lanes, p, lanes);
+}
+
 /* GNU C vector types of every width some function uses, and the pairs'
- * macros of each width some function pairs in. */
+ * and relu's macros of each width some function uses them at. */
 static void emit_vector_types(Writer *w, const IrProgram *programs, int nprograms)
 {
     bool any = false, pairs = false;
@@ -1886,6 +1903,11 @@ static void emit_vector_types(Writer *w, const IrProgram *programs, int nprogram
         if (paired)
             emit_pairs_macro(w, lanes, !pairs);
         pairs |= paired;
+        bool relu = false;
+        for (int k = 0; k < nprograms; k++)
+            relu |= ir_uses_vector_relu(&programs[k], lanes);
+        if (relu)
+            emit_relu_macro(w, lanes);
     }
     if (any && nprograms > 1)
         line(w, "#endif");

@@ -628,10 +628,25 @@ static bool is_pairs(const IrExpr *e, int lanes)
     return e->kind == IRE_VPAIRS && e->lanes == lanes;
 }
 
-bool ir_uses_pairs(const IrProgram *p, int lanes)
+static bool program_any(const IrProgram *p, bool (*hit)(const IrExpr *e, int arg), int arg)
 {
     for (int k = 0; k < p->nfuncs; k++)
-        if (block_any(&p->funcs[k]->body, false, is_pairs, lanes))
+        if (block_any(&p->funcs[k]->body, false, hit, arg))
             return true;
     return false;
+}
+
+bool ir_uses_pairs(const IrProgram *p, int lanes)
+{
+    return program_any(p, is_pairs, lanes);
+}
+
+static bool is_vector_relu(const IrExpr *e, int lanes)
+{
+    return e->kind == IRE_MAX && e->b->kind == IRE_VZERO && e->b->lanes == lanes;
+}
+
+bool ir_uses_vector_relu(const IrProgram *p, int lanes)
+{
+    return program_any(p, is_vector_relu, lanes);
 }

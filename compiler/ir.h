@@ -50,7 +50,8 @@ typedef enum {
      * whose channels do not fill the program's widest vector uses a
      * narrower one.  IRE_VREG and IRE_VZERO are vectors; a scalar times a
      * vector is a vector; IRE_VLOAD, `lanes` floats from view[index],
-     * appears only as the value of an IRS_VSET of a vector as wide. */
+     * appears only as the value of an IRS_VSET of a vector as wide.
+     * IRE_MAX of a float vector takes only IRE_VZERO as b (relu). */
     IRE_VREG,
     IRE_VZERO,
     IRE_VLOAD,
@@ -334,6 +335,9 @@ void ir_views_written(const IrFunc *f, bool *written);
 bool ir_has_phase(const IrProgram *p, IrPhase phase);
 /* Whether a function of the program has an IRE_VPAIRS of `lanes`. */
 bool ir_uses_pairs(const IrProgram *p, int lanes);
+/* Whether a function of the program has a vector relu of `lanes`
+ * (IRE_MAX of a vector and IRE_VZERO). */
+bool ir_uses_vector_relu(const IrProgram *p, int lanes);
 /* Whether a block reads the batch's n (a loop to it, or IRE_BATCH). */
 bool ir_uses_batch_size(const IrBlock *b);
 

@@ -129,6 +129,28 @@ IrExpr *lower_epilogue(LowerCtx *c, IrExpr *v, IrIndex channel)
     return v;
 }
 
+bool lower_epilogue_in_vectors(const LowerCtx *c)
+{
+    if (c->q || (c->act != ACT_NONE && c->act != ACT_LINEAR && c->act != ACT_RELU))
+        return false;
+    for (int e = 0; e < c->nepi; e++) {
+        const LayerKind *k = c->m->layers[c->l->epilogue[e] - 1]->kind;
+        if (k->activation != ACT_RELU && k->activation != ACT_LINEAR)
+            return false;
+    }
+    return true;
+}
+
+/* relu once however many there are (relu of relu is relu). */
+IrExpr *lower_epilogue_vector(LowerCtx *c, int vreg, int lanes)
+{
+    bool relu = c->act == ACT_RELU;
+    for (int e = 0; e < c->nepi; e++)
+        relu |= c->m->layers[c->l->epilogue[e] - 1]->kind->activation == ACT_RELU;
+    IrExpr *v = ir_vref(c->p, vreg);
+    return relu ? ir_op(c->p, IRE_MAX, v, ir_vzero(c->p, lanes)) : v;
+}
+
 LowerCtx lower_layer_ctx(IrProgram *p, IrFunc *f, const Model *m, int index)
 {
     const Layer *l = m->layers[index];

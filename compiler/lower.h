@@ -114,6 +114,15 @@ void lower_softmax(LowerCtx *c, IrBlock *b, int view, int64_t positions, int64_t
  * function, then the value of each output at the given channel. */
 void lower_epilogue_setup(LowerCtx *c);
 IrExpr *lower_epilogue(LowerCtx *c, IrExpr *v, IrIndex channel);
+/* Whether the epilogue has a vector form: a float function whose
+ * activation and fused followers are relu or linear.  A register block
+ * then stores its vectors straight to the output, through
+ * lower_epilogue_vector (the vector register's value on the way out),
+ * not through an accumulator array read back element by element: gcc -O2
+ * left that array in memory, its 64-byte stores read back in 32-byte
+ * halves (lenet's first conv at 50% of the peak, 78% at -O3). */
+bool lower_epilogue_in_vectors(const LowerCtx *c);
+IrExpr *lower_epilogue_vector(LowerCtx *c, int vreg, int lanes);
 /* Apply the layer's activation in place to its output (softmax or none). */
 void lower_output_softmax(LowerCtx *c);
 int lower_local(LowerCtx *c, const char *name, int64_t size);

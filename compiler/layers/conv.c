@@ -211,11 +211,28 @@ static void conv_region_scalar(LowerCtx *c, const WindowSegment *region)
  * a block of pairs (conv_pairs_most). */
 enum { CONV_MAX_BLOCK = 16 };
 
+/* A register block's vector on its way out: to the output at y_ix
+ * through the epilogue's vector form, or else to the accumulator array
+ * at acc_ix for conv_block_out. */
+static void conv_vector_out(LowerCtx *c, IrBlock *b, int vreg, int width, IrIndex y_ix,
+                            IrIndex acc_ix)
+{
+    if (!lower_epilogue_in_vectors(c)) {
+        ir_vstore(c->p, b, c->acc, acc_ix, vreg);
+        return;
+    }
+    IrExpr *v = lower_epilogue_vector(c, vreg, width);
+    if (v->kind != IRE_VREG)
+        ir_vset(c->p, b, vreg, SCALAR_SET, v);
+    ir_vstore(c->p, b, c->out, y_ix, vreg);
+}
+
 /* CHUNK vectors of output channels from BASE for BLOCK positions:
- * accumulated in registers over the taps and input channels, stored into
- * the accumulator array. */
+ * accumulated in registers over the taps and input channels, then out
+ * (conv_vector_out; position r at y_ix + r * ystep). */
 static void conv_channel_group(LowerCtx *c, const WindowSegment *region, IrBlock *b, IrIndex x_ix,
-                               int block, int along, int width, IrIndex base, int chunk)
+                               IrIndex y_ix, int64_t ystep, int block, int along, int width,
+                               IrIndex base, int chunk)
 {
     IrProgram *p = c->p;
     IrFunc *f = c->f;
@@ -270,7 +287,9 @@ static void conv_channel_group(LowerCtx *c, const WindowSegment *region, IrBlock
     }
     for (int r = 0; r < block; r++)
         for (int v = 0; v < chunk; v++)
-            ir_vstore(p, b, c->acc, ix_add(base, ix_const(r * cout + v * width)), acc[r][v]);
+            conv_vector_out(c, b, acc[r][v], width,
+                            ix_add(ix_add(y_ix, base), ix_const(r * ystep + v * width)),
+                            ix_add(base, ix_const(r * cout + v * width)));
 }
 
 /* The loops over a region's positions down to its blocks of `block`
@@ -341,15 +360,17 @@ static void conv_region_vector(LowerCtx *c, const WindowSegment *region, int blo
     if (groups > 4) {
         int g = ir_var(p, f, "group");
         IrStmt *loop = ir_for(p, b, g, 0, groups);
-        conv_channel_group(c, region, &loop->body, x_ix, block, along, width, ix_var(g, 4 * width),
-                           4);
+        conv_channel_group(c, region, &loop->body, x_ix, y_ix, ys[along], block, along, width,
+                           ix_var(g, 4 * width), 4);
         first = groups * 4;
     }
     for (; first < nvec; first += 4) {
         int chunk = (int)(nvec - first < 4 ? nvec - first : 4);
-        conv_channel_group(c, region, b, x_ix, block, along, width, ix_const(first * width), chunk);
+        conv_channel_group(c, region, b, x_ix, y_ix, ys[along], block, along, width,
+                           ix_const(first * width), chunk);
     }
-    conv_block_out(c, b, y_ix, block, ys[along]);
+    if (!lower_epilogue_in_vectors(c))
+        conv_block_out(c, b, y_ix, block, ys[along]);
 }
 
 /* A region's positions along axis `along` in blocks of `block` (each),
@@ -462,12 +483,15 @@ static void conv_region_pairs(LowerCtx *c, const WindowSegment *region, int bloc
             ir_vset(p, &run->body, acc[m], SCALAR_ADD, ir_op(p, IRE_MUL, x, ir_vref(p, wv)));
         }
     }
-    /* Back in position order, then the activation on the way out. */
+    /* Back in position order (two positions' channels, adjacent in the
+     * output), then the activation on the way out. */
     for (int m = 0; m < npairs; m++) {
         ir_vset(p, b, acc[m], SCALAR_SET, ir_vunpair(p, acc[m], width));
-        ir_vstore(p, b, c->acc, ix_const(m * width), acc[m]);
+        conv_vector_out(c, b, acc[m], width, ix_add(y_ix, ix_const(m * width)),
+                        ix_const(m * width));
     }
-    conv_block_out(c, b, y_ix, block, cout);
+    if (!lower_epilogue_in_vectors(c))
+        conv_block_out(c, b, y_ix, block, cout);
 }
 
 /* The region's even part in blocks of pairs, an odd last position alone. */

@@ -30,7 +30,7 @@ for model in "$src"/examples/*.cnn "$src"/examples/*/*.cnn "$src"/bench/*.cnn "$
     fi
 done
 for name in lenet fashion video3d; do
-    if grep -q '<8 x float>' "$work/$name.ll"; then
+    if grep -qE '<(4|8|16) x float>' "$work/$name.ll"; then
         pass=$((pass + 1))
     else
         fail=$((fail + 1)); echo "FAIL: no vector code in the IR of bench/$name.cnn"

@@ -13,8 +13,9 @@ named, when this CPU can run it, and another one when it cannot; the same
 file built with -DCNNGEN_ONLY_<CLONE> (and -DCNNGEN_PORTABLE: plain
 loops) must run that clone alone; -O3 -march=native must build too.
 Every build's outputs must agree with the 4-float clone's to 1e-5
-relative.  A small model (seed42) has one inlined version: every build
-of it must say 'inline'.  A clone this CPU cannot run is reported as skipped, never as
+relative.  A small model (seed42) is one inlined version, 'inline',
+and built without FMA on x86-64 another for AVX2 and FMA, 'inline_avx2',
+which the CPU picks when it can run it.  A clone this CPU cannot run is reported as skipped, never as
 passed.  Each compiler named (gcc, clang) builds all of it.
 
 Where cnngen has the LLVM backend and the machine is x86-64, the same
@@ -71,6 +72,25 @@ def multiversioned_object(cnngen, cc, model, work, src, include, lib, problems):
     return exe
 
 
+def small_versions(cc, build, check, skipped):
+    """A small model's versions: the compiler's ('inline'), and built with
+    -O2 (no FMA) one for AVX2 and FMA ('inline_avx2') that the CPU picks
+    when it can run it; CNNGEN_ISA=inline keeps the compiler's."""
+    plain = build(cc, 'small', ['-O2'])
+    if plain:
+        check(plain, f'{cc} -O2 CNNGEN_ISA=inline', 'inline', 'inline')
+        runs_avx2 = not missing_for('avx2', cpu_flags())
+        if not runs_avx2:
+            skipped.add('inline_avx2')
+        check(plain, f'{cc} -O2', 'inline_avx2' if runs_avx2 else 'inline')
+        check(plain, f'{cc} -O2 CNNGEN_ISA=avx2', 'inline_avx2' if runs_avx2 else 'inline',
+              'avx2')
+    for flags in (['-O2', '-DCNNGEN_PORTABLE'], ['-O3', '-march=native']):
+        exe = build(cc, 'small' + flags[-1], flags)
+        if exe:
+            check(exe, f'{cc} {" ".join(flags)}', 'inline')
+
+
 def widest(flags):
     """The clone a CPU with these flags picks by itself."""
     return next(c for c in CLONES if not missing_for(c, flags))
@@ -108,8 +128,6 @@ def main():
 
             def check(exe, label, want, isa_env=None):
                 nonlocal checked
-                if small:
-                    want = 'inline'
                 env = dict(os.environ)
                 env.pop('CNNGEN_ISA', None)
                 if isa_env is not None:
@@ -134,9 +152,9 @@ def main():
                     continue
                 r = run([ref])
                 reference = r.stdout.split('\n', 1)[1] if r.returncode == 0 else ''
-                check(ref, f'{cc} -DCNNGEN_ONLY_GENERIC', 'generic')
+                check(ref, f'{cc} -DCNNGEN_ONLY_GENERIC', 'inline' if small else 'generic')
                 if small:
-                    check(build(cc, 'small', ['-O2']), f'{cc} -O2 CNNGEN_ISA=avx2', None, 'avx2')
+                    small_versions(cc, build, check, skipped)
                     continue
                 plain = build(cc, 'plain', ['-O2'])
                 if plain:
@@ -169,8 +187,9 @@ def main():
                             skipped.add(clone)
                         check(exe, f'{label} CNNGEN_ISA={clone}', clone if runs else None, clone)
     for clone in sorted(skipped):
+        needs = ISA_NEEDS[clone.replace('inline_', '')]
         print(f'SKIPPED: the {clone} clone: this CPU cannot run it '
-              f'(needs {", ".join(ISA_NEEDS[clone])}); checked only that it is never picked')
+              f'(needs {", ".join(needs)}); checked only that it is never picked')
     for p in problems:
         print('FAIL:', p)
     print(f'{checked} runs checked, {len(problems)} problems')

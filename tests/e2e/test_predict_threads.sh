@@ -9,7 +9,10 @@
 # in turn (CNNGEN_ISA; one this CPU cannot run is reported as skipped),
 # built with gcc and with clang, the plain loops (-DCNNGEN_PORTABLE), and
 # the LLVM backend's multiversioned object (--target x86_64-pc-linux-gnu:
-# its AVX-512, AVX2 and SSE clones, forced the same way).
+# its AVX-512, AVX2 and SSE clones, forced the same way).  seed42 is a
+# small model: its own version and, built without FMA, its AVX2 one
+# (clang runs a batch through the model inlined into a loop), each forced
+# the same way, with gcc and with clang.
 #   test_predict_threads.sh CNNGEN SOURCE_DIR RUNTIME_LIB_DIR
 set -eu
 cnngen=$1 src=$2 lib=$3
@@ -48,7 +51,30 @@ clones() {
         done
     done
 }
-for model in bench/lenet.cnn examples/residual.cnn examples/series_filters.cnn \
+# clang with OpenMP, or nothing
+with_clang() {
+    if clang -fopenmp "$work/t.c" -o "$work/t" 2>/dev/null; then
+        # shellcheck disable=SC2086
+        clang -std=c99 -O2 -fopenmp $inc "$driver" "$work/m.c" $libs -o "$work/omp"
+        "$@"
+    else
+        echo "SKIPPED $name (clang): no clang with OpenMP here"
+    fi
+}
+# a small model's versions (the C's own and AVX2's), on 1 and 3 threads
+small_versions() {
+    for isa in inline inline_avx2; do
+        for t in 1 3; do
+            out=$(CNNGEN_ISA=$isa OMP_NUM_THREADS=$t "$work/omp" 2 2>&1) || true
+            case $out in
+            "$isa:"*) check "$name ($1): $isa, OMP_NUM_THREADS=$t" \
+                env CNNGEN_ISA=$isa OMP_NUM_THREADS=$t "$work/omp" 2 ;;
+            *) echo "SKIPPED $name ($1): $isa: this CPU does not run it (ran ${out%%:*})" ;;
+            esac
+        done
+    done
+}
+for model in bench/lenet.cnn bench/seed42.cnn examples/residual.cnn examples/series_filters.cnn \
     tests/models/dense_blocks.cnn; do
     name=$(basename "$model" .cnn)
     "$cnngen" "$src/$model" --prefix m -o "$work/m.c"
@@ -64,15 +90,13 @@ for model in bench/lenet.cnn examples/residual.cnn examples/series_filters.cnn \
     for t in 1 2 3; do
         check "$name: -fopenmp, OMP_NUM_THREADS=$t" env OMP_NUM_THREADS=$t "$work/omp" 8
     done
+    if [ "$name" = seed42 ]; then
+        small_versions gcc
+        with_clang small_versions clang
+    fi
     if [ "$name" = dense_blocks ]; then
         clones gcc
-        if clang -fopenmp "$work/t.c" -o "$work/t" 2>/dev/null; then
-            # shellcheck disable=SC2086
-            clang -std=c99 -O2 -fopenmp $inc "$driver" "$work/m.c" $libs -o "$work/omp"
-            clones clang
-        else
-            echo "SKIPPED $name (clang): no clang with OpenMP here"
-        fi
+        with_clang clones clang
         # shellcheck disable=SC2086
         cc -std=c99 -O2 -fopenmp -DCNNGEN_PORTABLE $inc "$driver" "$work/m.c" $libs -o "$work/omp"
         check "$name: plain loops, OMP_NUM_THREADS=2" env OMP_NUM_THREADS=2 "$work/omp" 2

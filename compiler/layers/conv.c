@@ -1069,9 +1069,32 @@ static void conv_input_grad_region(LowerCtx *c, const WindowSegment *region)
  * are collapsed into one space, so that three or five taps still split
  * evenly over the threads.  Each row stays one thread's and sums the
  * samples, then the positions, in order.  False: they do not fit. */
-static bool conv_params_grad_rows_at_once(LowerCtx *c, const WindowSegment *region, int dw,
-                                          const int64_t *xs, const int64_t *ws, const int64_t *ys,
-                                          int width)
+/* Samples in a group: a group's g at most CONV_GRAD_GROUP_BYTES, when the
+ * whole batch's (a region's positions, at the training batch) is more
+ * than twice that; else 0, no groups.  Each thread's rows read all of g
+ * once per row; video3d's first conv (g: 33 MB a batch) read it from
+ * memory nine times, at 40% of the peak.  A group's stays in the cache
+ * while the rows pass, and the parallel loops run once a group. */
+enum { CONV_GRAD_GROUP_BYTES = 2 << 20 };
+
+static int64_t conv_grad_sample_group(const LowerCtx *c, const WindowSegment *region)
+{
+    const Layer *l = c->l;
+    int64_t sample_bytes = 4 * l->out.dim[l->nd];
+    for (int a = 0; a < l->nd; a++)
+        sample_bytes *= region[a].hi - region[a].lo;
+    if (sample_bytes * c->m->tp.batch <= 2 * CONV_GRAD_GROUP_BYTES)
+        return 0;
+    int64_t group = CONV_GRAD_GROUP_BYTES / sample_bytes;
+    return group < 1 ? 1 : group;
+}
+
+/* The rows of conv_params_grad_rows_at_once in `parent`, for the
+ * samples of group g (`group` of them; with g < 0 the samples past the
+ * last whole group, or with group 0 all of them). */
+static void conv_params_grad_rows(LowerCtx *c, const WindowSegment *region, int dw,
+                                  const int64_t *xs, const int64_t *ws, const int64_t *ys,
+                                  int width, IrBlock *parent, int g, int64_t group)
 {
     IrProgram *p = c->p;
     IrFunc *f = c->f;
@@ -1081,10 +1104,8 @@ static bool conv_params_grad_rows_at_once(LowerCtx *c, const WindowSegment *regi
     int64_t taps = region[last].khi - region[last].klo;
     bool vectors_shared = nd == 2 && nvec >= 2; /* the threads' second axis */
     int64_t row_vecs = vectors_shared ? 1 : nvec, rows = taps * cin * row_vecs;
-    if (nd < 2 || rows > 24 || rows + row_vecs + 2 > p->vector_registers)
-        return false;
     IrIndex x_tap = ix_const(0), w_ix = ix_const(0), co = ix_const(0);
-    IrBlock *b = &f->body;
+    IrBlock *b = parent;
     IrStmt *outer = NULL, *second = NULL;
     for (int a = 0; a < last; a++) {
         int k = ir_var(p, f, layer_tap_name(nd, a));
@@ -1104,7 +1125,9 @@ static bool conv_params_grad_rows_at_once(LowerCtx *c, const WindowSegment *regi
     /* (a loop of one iteration is unrolled away, and would leave none to collapse) */
     outer->collapse = second && second->hi - second->lo > 1;
     int s = ir_var(p, f, "s");
-    IrBlock *row = &ir_for_batch(p, b, s)->body;
+    IrBlock *row = group == 0 ? &ir_for_batch(p, b, s)->body
+                   : g >= 0   ? &ir_for(p, b, s, 0, group)->body
+                              : &ir_for_batch_tail(p, b, s, group)->body;
     int acc[24];
     IrIndex at[24]; /* row r: tap t of the last axis, input channel ci, vector v */
     for (int64_t r = 0; r < rows; r++) {
@@ -1116,11 +1139,15 @@ static bool conv_params_grad_rows_at_once(LowerCtx *c, const WindowSegment *regi
     }
     IrIndex x_ix = lower_sample_index(c, c->in[0], s, x_tap);
     IrIndex y_ix = lower_sample_index(c, c->dout, s, co);
+    if (group && g >= 0) { /* sample g * group + s */
+        x_ix = ix_add_var(x_ix, g, group * f->views[c->in[0]].sample_stride);
+        y_ix = ix_add_var(y_ix, g, group * f->views[c->dout].sample_stride);
+    }
     IrBlock *pos = layer_position_loops_in(c, row, region, nd, xs, ys, &x_ix, &y_ix);
-    int g[24];
+    int gv[24];
     for (int64_t v = 0; v < row_vecs; v++) {
-        g[v] = ir_vreg(p, f, "g", width);
-        ir_vset(p, pos, g[v], SCALAR_DECLARE,
+        gv[v] = ir_vreg(p, f, "g", width);
+        ir_vset(p, pos, gv[v], SCALAR_DECLARE,
                 ir_vload(p, c->dout, ix_add(y_ix, ix_const(v * width)), width));
     }
     for (int64_t r = 0; r < rows; r += row_vecs) {
@@ -1130,10 +1157,34 @@ static bool conv_params_grad_rows_at_once(LowerCtx *c, const WindowSegment *regi
         ir_set(p, pos, xv, SCALAR_DECLARE, ir_load(p, c->in[0], ix_add(x_ix, ix_const(tap + ci))));
         for (int64_t v = 0; v < row_vecs; v++)
             ir_vset(p, pos, acc[r + v], SCALAR_ADD,
-                    ir_op(p, IRE_MUL, ir_ref(p, xv), ir_vref(p, g[v])));
+                    ir_op(p, IRE_MUL, ir_ref(p, xv), ir_vref(p, gv[v])));
     }
     for (int64_t r = 0; r < rows; r++)
         ir_vstore(p, row, dw, at[r], acc[r]);
+}
+
+static bool conv_params_grad_rows_at_once(LowerCtx *c, const WindowSegment *region, int dw,
+                                          const int64_t *xs, const int64_t *ws, const int64_t *ys,
+                                          int width)
+{
+    IrProgram *p = c->p;
+    const Layer *l = c->l;
+    int nd = l->nd, last = nd - 1;
+    int64_t nvec = l->out.dim[nd] / width;
+    int64_t taps = region[last].khi - region[last].klo;
+    bool vectors_shared = nd == 2 && nvec >= 2;
+    int64_t row_vecs = vectors_shared ? 1 : nvec, rows = taps * l->cin * row_vecs;
+    if (nd < 2 || rows > 24 || rows + row_vecs + 2 > p->vector_registers)
+        return false;
+    int64_t group = conv_grad_sample_group(c, region);
+    if (group == 0) {
+        conv_params_grad_rows(c, region, dw, xs, ws, ys, width, &c->f->body, -1, 0);
+        return true;
+    }
+    int g = ir_var(p, c->f, "sg");
+    IrStmt *groups = ir_for_batch_groups(p, &c->f->body, g, group);
+    conv_params_grad_rows(c, region, dw, xs, ws, ys, width, &groups->body, g, group);
+    conv_params_grad_rows(c, region, dw, xs, ws, ys, width, &c->f->body, -1, group);
     return true;
 }
 

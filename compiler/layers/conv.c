@@ -1061,14 +1061,6 @@ static void conv_input_grad_region(LowerCtx *c, const WindowSegment *region)
     conv_in_blocks(c, region, block, conv_block_axis(l, region), conv_input_grad_block);
 }
 
-/* The kernel's gradient of a layer with few input channels (a network's
- * first), when the rows of its last tap axis, every input channel, fit
- * the registers at once: each g vector loaded then serves them all, where
- * the general form below loads it again for every row.  The threads share
- * the other tap axes, with 2-D's output vectors as a second axis; the two
- * are collapsed into one space, so that three or five taps still split
- * evenly over the threads.  Each row stays one thread's and sums the
- * samples, then the positions, in order.  False: they do not fit. */
 /* Samples in a group: a group's g at most CONV_GRAD_GROUP_BYTES, when the
  * whole batch's (a region's positions, at the training batch) is more
  * than twice that; else 0, no groups.  Each thread's rows read all of g
@@ -1089,6 +1081,20 @@ static int64_t conv_grad_sample_group(const LowerCtx *c, const WindowSegment *re
     return group < 1 ? 1 : group;
 }
 
+/* conv_params_grad_rows_at_once's rows: each a tap of the last axis, an
+ * input channel and row_vecs output vectors (all, or with 2-D's vectors
+ * shared by the threads one); returns how many. */
+static int64_t conv_grad_rows(const LowerCtx *c, const WindowSegment *region, int width,
+                              bool *vectors_shared, int64_t *row_vecs)
+{
+    const Layer *l = c->l;
+    int nd = l->nd, last = nd - 1;
+    int64_t nvec = l->out.dim[nd] / width;
+    *vectors_shared = nd == 2 && nvec >= 2; /* the threads' second axis */
+    *row_vecs = *vectors_shared ? 1 : nvec;
+    return (region[last].khi - region[last].klo) * l->cin * *row_vecs;
+}
+
 /* The rows of conv_params_grad_rows_at_once in `parent`, for the
  * samples of group g (`group` of them; with g < 0 the samples past the
  * last whole group, or with group 0 all of them). */
@@ -1100,10 +1106,9 @@ static void conv_params_grad_rows(LowerCtx *c, const WindowSegment *region, int 
     IrFunc *f = c->f;
     const Layer *l = c->l;
     int nd = l->nd, last = nd - 1;
-    int64_t cin = l->cin, cout = l->out.dim[nd], nvec = cout / width;
-    int64_t taps = region[last].khi - region[last].klo;
-    bool vectors_shared = nd == 2 && nvec >= 2; /* the threads' second axis */
-    int64_t row_vecs = vectors_shared ? 1 : nvec, rows = taps * cin * row_vecs;
+    int64_t cin = l->cin, cout = l->out.dim[nd], row_vecs;
+    bool vectors_shared;
+    int64_t rows = conv_grad_rows(c, region, width, &vectors_shared, &row_vecs);
     IrIndex x_tap = ix_const(0), w_ix = ix_const(0), co = ix_const(0);
     IrBlock *b = parent;
     IrStmt *outer = NULL, *second = NULL;
@@ -1117,7 +1122,7 @@ static void conv_params_grad_rows(LowerCtx *c, const WindowSegment *region, int 
     }
     if (vectors_shared) {
         int cv = ir_var(p, f, "cv");
-        second = ir_for(p, b, cv, 0, nvec);
+        second = ir_for(p, b, cv, 0, cout / width);
         b = &second->body;
         co = ix_var(cv, width);
     }
@@ -1163,18 +1168,22 @@ static void conv_params_grad_rows(LowerCtx *c, const WindowSegment *region, int 
         ir_vstore(p, row, dw, at[r], acc[r]);
 }
 
+/* The kernel's gradient of a layer with few input channels (a network's
+ * first), when the rows of its last tap axis, every input channel, fit
+ * the registers at once: each g vector loaded then serves them all, where
+ * the general form below loads it again for every row.  The threads share
+ * the other tap axes, with 2-D's output vectors as a second axis; the two
+ * are collapsed into one space, so that three or five taps still split
+ * evenly over the threads.  Each row stays one thread's and sums the
+ * samples, then the positions, in order.  False: they do not fit. */
 static bool conv_params_grad_rows_at_once(LowerCtx *c, const WindowSegment *region, int dw,
                                           const int64_t *xs, const int64_t *ws, const int64_t *ys,
                                           int width)
 {
     IrProgram *p = c->p;
-    const Layer *l = c->l;
-    int nd = l->nd, last = nd - 1;
-    int64_t nvec = l->out.dim[nd] / width;
-    int64_t taps = region[last].khi - region[last].klo;
-    bool vectors_shared = nd == 2 && nvec >= 2;
-    int64_t row_vecs = vectors_shared ? 1 : nvec, rows = taps * l->cin * row_vecs;
-    if (nd < 2 || rows > 24 || rows + row_vecs + 2 > p->vector_registers)
+    bool vectors_shared;
+    int64_t row_vecs, rows = conv_grad_rows(c, region, width, &vectors_shared, &row_vecs);
+    if (c->l->nd < 2 || rows > 24 || rows + row_vecs + 2 > p->vector_registers)
         return false;
     int64_t group = conv_grad_sample_group(c, region);
     if (group == 0) {

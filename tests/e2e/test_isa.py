@@ -15,8 +15,9 @@ loops) must run that clone alone; -O3 -march=native must build too.
 Every build's outputs must agree with the 4-float clone's to 1e-5
 relative.  A small model (seed42) is one inlined version, 'inline',
 and built without FMA on x86-64 another for AVX2 and FMA, 'inline_avx2',
-which the CPU picks when it can run it.  A clone this CPU cannot run is reported as skipped, never as
-passed.  Each compiler named (gcc, clang) builds all of it.
+which the CPU picks when it can run it.  A clone this CPU cannot run is
+reported as skipped, never as passed.  Each compiler named (gcc, clang)
+builds all of it.
 
 Where cnngen has the LLVM backend and the machine is x86-64, the same
 models' multiversioned object (--emit=obj --target x86_64-pc-linux-gnu:

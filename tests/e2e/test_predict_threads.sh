@@ -36,11 +36,12 @@ check() { # label, command...
 tsan=yes
 printf 'int main(void){return 0;}\n' >"$work/t.c"
 cc -fsanitize=thread "$work/t.c" -o "$work/t" 2>/dev/null && "$work/t" 2>/dev/null || tsan=no
-# every clone of a build: what built it, the program and its thread
-# counts (default: the OpenMP build, on 1 and 3 threads)
+# every clone of a build: what built it, the program, its thread counts
+# (default: the OpenMP build, on 1 and 3 threads) and the clones' names
+# (default: the C's clones; a small model's are inline and inline_avx2)
 clones() {
     prog=${2:-$work/omp}
-    for isa in avx512 avx2 generic; do
+    for isa in ${4:-avx512 avx2 generic}; do
         for t in ${3:-1 3}; do
             out=$(CNNGEN_ISA=$isa OMP_NUM_THREADS=$t "$prog" 2 2>&1) || true
             case $out in
@@ -61,19 +62,6 @@ with_clang() {
         echo "SKIPPED $name (clang): no clang with OpenMP here"
     fi
 }
-# a small model's versions (the C's own and AVX2's), on 1 and 3 threads
-small_versions() {
-    for isa in inline inline_avx2; do
-        for t in 1 3; do
-            out=$(CNNGEN_ISA=$isa OMP_NUM_THREADS=$t "$work/omp" 2 2>&1) || true
-            case $out in
-            "$isa:"*) check "$name ($1): $isa, OMP_NUM_THREADS=$t" \
-                env CNNGEN_ISA=$isa OMP_NUM_THREADS=$t "$work/omp" 2 ;;
-            *) echo "SKIPPED $name ($1): $isa: this CPU does not run it (ran ${out%%:*})" ;;
-            esac
-        done
-    done
-}
 for model in bench/lenet.cnn bench/seed42.cnn examples/residual.cnn examples/series_filters.cnn \
     tests/models/dense_blocks.cnn; do
     name=$(basename "$model" .cnn)
@@ -91,8 +79,8 @@ for model in bench/lenet.cnn bench/seed42.cnn examples/residual.cnn examples/ser
         check "$name: -fopenmp, OMP_NUM_THREADS=$t" env OMP_NUM_THREADS=$t "$work/omp" 8
     done
     if [ "$name" = seed42 ]; then
-        small_versions gcc
-        with_clang small_versions clang
+        clones gcc "$work/omp" "1 3" "inline inline_avx2"
+        with_clang clones clang "$work/omp" "1 3" "inline inline_avx2"
     fi
     if [ "$name" = dense_blocks ]; then
         clones gcc

@@ -1024,6 +1024,37 @@ static void emit_forward(Writer *w, const Model *m, const IrProgram *p, bool clo
     blank(w);
 }
 
+/* A clone's name and the CPU features it needs (a clone not named needs
+ * none). */
+typedef struct {
+    const char *name;
+    const char *features[6];
+} CloneNeeds;
+
+/* PREFIX_cpu_runs(name): whether this CPU runs a clone of `needs`. */
+static void emit_cpu_runs(Writer *w, const CloneNeeds *needs, int n)
+{
+    const char *x = w->prefix;
+    line(w, "/* Whether this CPU runs a clone (and its OS keeps the registers). */");
+    line(w, "static int %s_cpu_runs(const char *name)", x);
+    line(w, "{");
+    line(w, "    __builtin_cpu_init();");
+    for (int k = 0; k < n; k++) {
+        line(w, "    if (strcmp(name, \"%s\") == 0)", needs[k].name);
+        StrBuf b = {0};
+        for (int f = 0; needs[k].features[f]; f++) {
+            if (f > 0)
+                strbuf_printf(&b, f % 2 ? " && " : " &&\n               ");
+            strbuf_printf(&b, "__builtin_cpu_supports(\"%s\")", needs[k].features[f]);
+        }
+        line(w, "        return %s;", b.data);
+        strbuf_free(&b);
+    }
+    line(w, "    return 1;");
+    line(w, "}");
+    blank(w);
+}
+
 /* With clang, predict_batch runs a version's model inlined into a loop
  * over the samples: clang vectorises it across them, each sample's
  * operations the same (seed42 at batch 64: 0.52 us a call in calls,
@@ -1072,6 +1103,8 @@ static void emit_small_versions(Writer *w)
     line(w, "}");
     blank(w);
     emit_small_batch(w, true);
+    static const CloneNeeds needs[] = {{"inline_avx2", {"avx2", "fma"}}};
+    emit_cpu_runs(w, needs, 1);
     line(w, "/* Whether the AVX2 version runs: chosen at the first call. */");
     line(w, "static int %s_inline_avx2(void)", x);
     line(w, "{");
@@ -1080,9 +1113,10 @@ static void emit_small_versions(Writer *w)
     line(w, "    if (!c) {");
     line(w, "        const char *wanted = getenv(\"CNNGEN_ISA\");");
     line(w, "        c = 2;");
-    line(w, "        if ((!wanted || strcmp(wanted, \"inline\") != 0) && "
-            "__builtin_cpu_supports(\"avx2\") &&");
-    line(w, "            __builtin_cpu_supports(\"fma\"))");
+    line(
+        w,
+        "        if ((!wanted || strcmp(wanted, \"inline\") != 0) && %s_cpu_runs(\"inline_avx2\"))",
+        x);
     line(w, "            c = 1;");
     line(w, "        __atomic_store_n(&chosen, c, __ATOMIC_RELEASE);");
     line(w, "    }");
@@ -1824,33 +1858,11 @@ static void emit_clone_selection(Writer *w)
  * whether this CPU runs each (`needs`: a clone's name, then the CPU
  * features it needs; a clone not named needs none), CNNGEN_ISA's or the
  * first it runs, chosen once. */
-typedef struct {
-    const char *name;
-    const char *features[6];
-} CloneNeeds;
-
 static void emit_clone_choice(Writer *w, const CloneNeeds *needs, int n)
 {
     const char *x = w->prefix, *P = w->macro_prefix;
     line(w, "#if %s_X86", P);
-    line(w, "/* Whether this CPU runs a clone (and its OS keeps the registers). */");
-    line(w, "static int %s_cpu_runs(const char *name)", x);
-    line(w, "{");
-    line(w, "    __builtin_cpu_init();");
-    for (int k = 0; k < n; k++) {
-        line(w, "    if (strcmp(name, \"%s\") == 0)", needs[k].name);
-        StrBuf b = {0};
-        for (int f = 0; needs[k].features[f]; f++) {
-            if (f > 0)
-                strbuf_printf(&b, f % 2 ? " && " : " &&\n               ");
-            strbuf_printf(&b, "__builtin_cpu_supports(\"%s\")", needs[k].features[f]);
-        }
-        line(w, "        return %s;", b.data);
-        strbuf_free(&b);
-    }
-    line(w, "    return 1;");
-    line(w, "}");
-    blank(w);
+    emit_cpu_runs(w, needs, n);
     line(w, "/* CNNGEN_ISA's clone if it is built here and this CPU runs it, else the");
     line(w, " * first (the widest) that the CPU runs; the last is the compiler's own. */");
     line(w, "static const %s_clone *%s_pick_clone(void)", x, x);

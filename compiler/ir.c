@@ -1,6 +1,7 @@
 /* ir.c - building the loop IR, and the passes over it. */
 #include "ir.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -389,6 +390,8 @@ IrExpr *ir_vdot4(IrProgram *p, IrExpr *acc, int x, IrIndex index, int w, int lan
 
 void ir_vset(IrProgram *p, IrBlock *b, int vreg, ScalarMode mode, IrExpr *value)
 {
+    /* the C printer's load is a memcpy: a load to add goes through a vector of its own */
+    assert(mode != SCALAR_ADD || value->kind != IRE_VLOAD);
     IrStmt *s = append(p, b, IRS_VSET);
     s->scalar = vreg;
     s->mode = mode;

@@ -1089,10 +1089,10 @@ enum { CONV_GRAD_GROUP_BYTES = 2 << 20 };
 
 static int64_t conv_grad_sample_group(const LowerCtx *c, const WindowSegment *region)
 {
-    int64_t sample_bytes = conv_grad_region_bytes(c, region) / c->m->tp.batch;
-    if (sample_bytes * c->m->tp.batch <= 2 * CONV_GRAD_GROUP_BYTES)
+    int64_t bytes = conv_grad_region_bytes(c, region);
+    if (bytes <= 2 * CONV_GRAD_GROUP_BYTES)
         return 0;
-    int64_t group = CONV_GRAD_GROUP_BYTES / sample_bytes;
+    int64_t group = CONV_GRAD_GROUP_BYTES / (bytes / c->m->tp.batch);
     return group < 1 ? 1 : group;
 }
 

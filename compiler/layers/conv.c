@@ -1096,6 +1096,71 @@ static int64_t conv_grad_sample_group(const LowerCtx *c, const WindowSegment *re
     return group < 1 ? 1 : group;
 }
 
+/* Rows of a kernel gradient in registers at once: `channels` input
+ * channels (consecutive) times `taps` taps of the last axis, each row
+ * `vectors` vectors of output channels; every g vector loaded serves them
+ * all. */
+typedef struct {
+    int64_t channels, taps, vectors;
+    bool last_taps; /* the rows hold the last axis's taps (else its loop is outside) */
+    int samples;    /* the sample loop's variable; -1: the loop is outside the rows */
+    int64_t group;  /* with samples: 0, the batch; else `group` samples, or with
+                     * tail the samples past the last whole group of them */
+    bool tail;
+} ConvGradRows;
+
+/* The rows of g from channel x_ix's (and w_first's), `chunk` output
+ * vectors from y_ix's: loaded, summed over the region's positions (and
+ * with g->samples, over those samples first), stored.  Each row's sum
+ * keeps its order. */
+static void conv_grad_rows_sum(LowerCtx *c, const WindowSegment *region, const ConvGradRows *g,
+                               IrBlock *row, IrIndex x_ix, IrIndex y_ix, IrIndex w_first, int chunk,
+                               const int64_t *xs, const int64_t *ws, const int64_t *ys, int width)
+{
+    IrProgram *p = c->p;
+    IrFunc *f = c->f;
+    const Layer *l = c->l;
+    int nd = l->nd, last = nd - 1;
+    int64_t cout = l->out.dim[nd], klo = g->last_taps ? region[last].klo : 0;
+    int64_t rows = g->channels * g->taps;
+    int acc[32]; /* row r's vector v: acc[r * chunk + v]; they fit the registers */
+    IrIndex at[32];
+    for (int64_t r = 0; r < rows; r++) { /* row r: tap klo + r / channels, channel r % channels */
+        int64_t t = klo + r / g->channels, ci = r % g->channels;
+        at[r] = ix_add(w_first, ix_const((g->last_taps ? t * ws[last] : 0) + ci * cout));
+        for (int v = 0; v < chunk; v++) {
+            acc[r * chunk + v] = ir_vreg(p, f, "dw", width);
+            ir_vset(p, row, acc[r * chunk + v], SCALAR_DECLARE,
+                    ir_vload(p, c->dparams[0], ix_add(at[r], ix_const((int64_t)v * width)), width));
+        }
+    }
+    IrBlock *samples = row;
+    if (g->samples >= 0)
+        samples = g->group == 0 ? &ir_for_batch(p, row, g->samples)->body
+                  : g->tail     ? &ir_for_batch_tail(p, row, g->samples, g->group)->body
+                                : &ir_for(p, row, g->samples, 0, g->group)->body;
+    IrBlock *pos = layer_position_loops_in(c, samples, region, nd, xs, ys, &x_ix, &y_ix);
+    int gv[32];
+    for (int v = 0; v < chunk; v++) {
+        gv[v] = ir_vreg(p, f, "g", width);
+        ir_vset(p, pos, gv[v], SCALAR_DECLARE,
+                ir_vload(p, c->dout, ix_add(y_ix, ix_const((int64_t)v * width)), width));
+    }
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t t = klo + r / g->channels, ci = r % g->channels;
+        int64_t tap = (g->last_taps ? t * l->dilation[last] * xs[last] : 0) + ci;
+        int xv = ir_scalar(p, f, "x");
+        ir_set(p, pos, xv, SCALAR_DECLARE, ir_load(p, c->in[0], ix_add(x_ix, ix_const(tap))));
+        for (int v = 0; v < chunk; v++)
+            ir_vset(p, pos, acc[r * chunk + v], SCALAR_ADD,
+                    ir_op(p, IRE_MUL, ir_ref(p, xv), ir_vref(p, gv[v])));
+    }
+    for (int64_t r = 0; r < rows; r++)
+        for (int v = 0; v < chunk; v++)
+            ir_vstore(p, row, c->dparams[0], ix_add(at[r], ix_const((int64_t)v * width)),
+                      acc[r * chunk + v]);
+}
+
 /* conv_params_grad_rows_at_once's rows: each a tap of the last axis, an
  * input channel and row_vecs output vectors (all, or with 2-D's vectors
  * shared by the threads one); returns how many. */
@@ -1113,9 +1178,9 @@ static int64_t conv_grad_rows(const LowerCtx *c, const WindowSegment *region, in
 /* The rows of conv_params_grad_rows_at_once in `parent`, for the
  * samples of group g (`group` of them; with g < 0 the samples past the
  * last whole group, or with group 0 all of them). */
-static void conv_params_grad_rows(LowerCtx *c, const WindowSegment *region, int dw,
-                                  const int64_t *xs, const int64_t *ws, const int64_t *ys,
-                                  int width, IrBlock *parent, int g, int64_t group)
+static void conv_params_grad_rows(LowerCtx *c, const WindowSegment *region, const int64_t *xs,
+                                  const int64_t *ws, const int64_t *ys, int width, IrBlock *parent,
+                                  int g, int64_t group)
 {
     IrProgram *p = c->p;
     IrFunc *f = c->f;
@@ -1123,7 +1188,7 @@ static void conv_params_grad_rows(LowerCtx *c, const WindowSegment *region, int 
     int nd = l->nd, last = nd - 1;
     int64_t cin = l->cin, cout = l->out.dim[nd], row_vecs;
     bool vectors_shared;
-    int64_t rows = conv_grad_rows(c, region, width, &vectors_shared, &row_vecs);
+    conv_grad_rows(c, region, width, &vectors_shared, &row_vecs);
     IrIndex x_tap = ix_const(0), w_ix = ix_const(0), co = ix_const(0);
     IrBlock *b = parent;
     IrStmt *outer = NULL, *second = NULL;
@@ -1144,43 +1209,17 @@ static void conv_params_grad_rows(LowerCtx *c, const WindowSegment *region, int 
     outer->parallel = true;
     /* (a loop of one iteration is unrolled away, and would leave none to collapse) */
     outer->collapse = second && second->hi - second->lo > 1;
-    int acc[24];
-    IrIndex at[24]; /* row r: tap t of the last axis, input channel ci, vector v */
-    for (int64_t r = 0; r < rows; r++) { /* in registers across the samples */
-        int64_t t = r / (cin * row_vecs), ci = r / row_vecs % cin, v = r % row_vecs;
-        at[r] = ix_add(ix_add(w_ix, co),
-                       ix_const((region[last].klo + t) * ws[last] + ci * cout + v * width));
-        acc[r] = ir_vreg(p, f, "dw", width);
-        ir_vset(p, b, acc[r], SCALAR_DECLARE, ir_vload(p, dw, at[r], width));
-    }
     int s = ir_var(p, f, "s");
-    IrBlock *row = group == 0 ? &ir_for_batch(p, b, s)->body
-                   : g >= 0   ? &ir_for(p, b, s, 0, group)->body
-                              : &ir_for_batch_tail(p, b, s, group)->body;
     IrIndex x_ix = lower_sample_index(c, c->in[0], s, x_tap);
     IrIndex y_ix = lower_sample_index(c, c->dout, s, co);
     if (group && g >= 0) { /* sample g * group + s */
         x_ix = ix_add_var(x_ix, g, group * f->views[c->in[0]].sample_stride);
         y_ix = ix_add_var(y_ix, g, group * f->views[c->dout].sample_stride);
     }
-    IrBlock *pos = layer_position_loops_in(c, row, region, nd, xs, ys, &x_ix, &y_ix);
-    int gv[24];
-    for (int64_t v = 0; v < row_vecs; v++) {
-        gv[v] = ir_vreg(p, f, "g", width);
-        ir_vset(p, pos, gv[v], SCALAR_DECLARE,
-                ir_vload(p, c->dout, ix_add(y_ix, ix_const(v * width)), width));
-    }
-    for (int64_t r = 0; r < rows; r += row_vecs) {
-        int64_t t = r / (cin * row_vecs), ci = r / row_vecs % cin;
-        int xv = ir_scalar(p, f, "x");
-        int64_t tap = (region[last].klo + t) * l->dilation[last] * xs[last];
-        ir_set(p, pos, xv, SCALAR_DECLARE, ir_load(p, c->in[0], ix_add(x_ix, ix_const(tap + ci))));
-        for (int64_t v = 0; v < row_vecs; v++)
-            ir_vset(p, pos, acc[r + v], SCALAR_ADD,
-                    ir_op(p, IRE_MUL, ir_ref(p, xv), ir_vref(p, gv[v])));
-    }
-    for (int64_t r = 0; r < rows; r++)
-        ir_vstore(p, b, dw, at[r], acc[r]);
+    /* the accumulators in registers across the samples */
+    ConvGradRows blk = {cin, region[last].khi - region[last].klo, row_vecs, true, s, group, g < 0};
+    conv_grad_rows_sum(c, region, &blk, b, x_ix, y_ix, ix_add(w_ix, co), (int)row_vecs, xs, ws, ys,
+                       width);
 }
 
 /* The kernel's gradient of a layer with few input channels (a network's
@@ -1191,7 +1230,7 @@ static void conv_params_grad_rows(LowerCtx *c, const WindowSegment *region, int 
  * are collapsed into one space, so that three or five taps still split
  * evenly over the threads.  Each row stays one thread's and sums the
  * samples, then the positions, in order.  False: they do not fit. */
-static bool conv_params_grad_rows_at_once(LowerCtx *c, const WindowSegment *region, int dw,
+static bool conv_params_grad_rows_at_once(LowerCtx *c, const WindowSegment *region,
                                           const int64_t *xs, const int64_t *ws, const int64_t *ys,
                                           int width)
 {
@@ -1202,13 +1241,13 @@ static bool conv_params_grad_rows_at_once(LowerCtx *c, const WindowSegment *regi
         return false;
     int64_t group = conv_grad_sample_group(c, region);
     if (group == 0) {
-        conv_params_grad_rows(c, region, dw, xs, ws, ys, width, &c->f->body, -1, 0);
+        conv_params_grad_rows(c, region, xs, ws, ys, width, &c->f->body, -1, 0);
         return true;
     }
     int g = ir_var(p, c->f, "sg");
     IrStmt *groups = ir_for_batch_groups(p, &c->f->body, g, group);
-    conv_params_grad_rows(c, region, dw, xs, ws, ys, width, &groups->body, g, group);
-    conv_params_grad_rows(c, region, dw, xs, ws, ys, width, &c->f->body, -1, group);
+    conv_params_grad_rows(c, region, xs, ws, ys, width, &groups->body, g, group);
+    conv_params_grad_rows(c, region, xs, ws, ys, width, &c->f->body, -1, group);
     return true;
 }
 
@@ -1239,80 +1278,28 @@ static void conv_bias_grad_region(LowerCtx *c, const WindowSegment *region, int 
     ir_vstore(p, &vectors->body, db, co, acc);
 }
 
-/* The general kernel gradient's rows in registers at once: `channels`
- * input channels (consecutive, in one thread's share) times `taps` taps
- * of the last axis (all of the region's, or 1), each row `vectors`
- * vectors of output channels.  One row at a time, fashion's second conv
- * had 4 accumulators (and video3d's 2) whose multiply-adds waited on each
+/* The general kernel gradient's rows at once: input channels of one
+ * thread's share times the last axis's taps (all of the region's, or 1),
+ * up to the registers.  One row at a time, fashion's second conv had 4
+ * accumulators (and video3d's 2) whose multiply-adds waited on each
  * other: 50% and 29% of the peak. */
-typedef struct {
-    int64_t channels, taps, vectors;
-    int samples; /* >= 0: the sample loop's variable, the loop inside the rows */
-} ConvGradRows;
-
 static ConvGradRows conv_grad_rows_blocked(const LowerCtx *c, const WindowSegment *region,
                                            int64_t share, int64_t nvec, int first_axis)
 {
     int last = c->l->nd - 1;
-    ConvGradRows g = {1, 1, nvec < 8 ? nvec : 8, -1};
+    ConvGradRows g = {1, 1, nvec < 8 ? nvec : 8, false, -1, 0, false};
     int64_t budget = c->p->vector_registers - 2 - g.vectors; /* accumulators */
     int64_t taps = region[last].khi - region[last].klo;
-    if (last >= first_axis && taps * g.vectors <= budget)
+    if (last >= first_axis && taps * g.vectors <= budget) {
         g.taps = taps;
+        g.last_taps = taps > 1;
+    }
     for (int64_t r = share < 8 ? share : 8; r > 1; r--)
         if (share % r == 0 && r * g.taps * g.vectors <= budget) {
             g.channels = r;
             break;
         }
     return g;
-}
-
-/* The rows of g from channel x_ix's (and w_first's), `chunk` output
- * vectors from y_ix's: loaded, summed over the region's positions (and
- * with g->samples, over the samples first), stored.  Each row's sum keeps
- * its order. */
-static void conv_grad_rows_sum(LowerCtx *c, const WindowSegment *region, const ConvGradRows *g,
-                               IrBlock *row, IrIndex x_ix, IrIndex y_ix, IrIndex w_first, int chunk,
-                               const int64_t *xs, const int64_t *ws, const int64_t *ys, int width)
-{
-    IrProgram *p = c->p;
-    IrFunc *f = c->f;
-    const Layer *l = c->l;
-    int nd = l->nd, last = nd - 1;
-    int64_t cout = l->out.dim[nd], klo = g->taps > 1 ? region[last].klo : 0;
-    int64_t rows = g->channels * g->taps;
-    int acc[32][8]; /* rows * chunk accumulators fit the registers */
-    IrIndex at[32];
-    for (int64_t r = 0; r < rows; r++) { /* row r: tap klo + r / channels, channel r % channels */
-        int64_t t = klo + r / g->channels, ci = r % g->channels;
-        at[r] = ix_add(w_first, ix_const((g->taps > 1 ? t * ws[last] : 0) + ci * cout));
-        for (int v = 0; v < chunk; v++) {
-            acc[r][v] = ir_vreg(p, f, "dw", width);
-            ir_vset(p, row, acc[r][v], SCALAR_DECLARE,
-                    ir_vload(p, c->dparams[0], ix_add(at[r], ix_const((int64_t)v * width)), width));
-        }
-    }
-    IrBlock *samples = g->samples < 0 ? row : &ir_for_batch(p, row, g->samples)->body;
-    IrBlock *pos = layer_position_loops_in(c, samples, region, nd, xs, ys, &x_ix, &y_ix);
-    int gv[8];
-    for (int v = 0; v < chunk; v++) {
-        gv[v] = ir_vreg(p, f, "g", width);
-        ir_vset(p, pos, gv[v], SCALAR_DECLARE,
-                ir_vload(p, c->dout, ix_add(y_ix, ix_const((int64_t)v * width)), width));
-    }
-    for (int64_t r = 0; r < rows; r++) {
-        int64_t t = klo + r / g->channels, ci = r % g->channels;
-        int64_t tap = (g->taps > 1 ? t * l->dilation[last] * xs[last] : 0) + ci;
-        int xv = ir_scalar(p, f, "x");
-        ir_set(p, pos, xv, SCALAR_DECLARE, ir_load(p, c->in[0], ix_add(x_ix, ix_const(tap))));
-        for (int v = 0; v < chunk; v++)
-            ir_vset(p, pos, acc[r][v], SCALAR_ADD,
-                    ir_op(p, IRE_MUL, ir_ref(p, xv), ir_vref(p, gv[v])));
-    }
-    for (int64_t r = 0; r < rows; r++)
-        for (int v = 0; v < chunk; v++)
-            ir_vstore(p, row, c->dparams[0], ix_add(at[r], ix_const((int64_t)v * width)),
-                      acc[r][v]);
 }
 
 /* The kernel's gradient with its rows in registers, over the whole
@@ -1341,7 +1328,7 @@ static void conv_params_grad_region(LowerCtx *c, const WindowSegment *region)
         conv_bias_grad_region(c, region, db, xs, ys, width);
     if (dw < 0 || !region_has_taps(l, region))
         return;
-    if (cin < 8 && conv_params_grad_rows_at_once(c, region, dw, xs, ws, ys, width))
+    if (cin < 8 && conv_params_grad_rows_at_once(c, region, xs, ws, ys, width))
         return;
     /* The threads share the rows (in quarters of the input channels, or
      * with few of those by the first tap axis); inside, the samples in
@@ -1368,7 +1355,7 @@ static void conv_params_grad_region(LowerCtx *c, const WindowSegment *region)
     int64_t nvec = cout / width;
     ConvGradRows g = conv_grad_rows_blocked(c, region, share, nvec, first_axis);
     g.samples = samples_inside ? s : -1;
-    for (int a = first_axis; a < nd - (g.taps > 1); a++) {
+    for (int a = first_axis; a < nd - g.last_taps; a++) {
         int k = ir_var(p, f, layer_tap_name(nd, a));
         row = &ir_for(p, row, k, region[a].klo, region[a].khi)->body;
         x_tap = ix_add_var(x_tap, k, l->dilation[a] * xs[a]);

@@ -36,6 +36,15 @@ typedef struct {
     bool timing;              /* printing a step whose calls are timed (train_batch) */
     int nlayers;              /* the model's: the profile's loss entry */
     const IrProgram *program; /* the functions being printed: an int8 one's types */
+    /* A small model's inference functions write their multiply-adds out
+     * with this macro (PREFIX_FMA, PREFIX_FMA_AVX2), or NULL: contraction
+     * left to the compiler (emit_small_fma). */
+    const char *fma;
+    /* Printing a small model's samples in vector lanes (emit_small_layers):
+     * the vector type of a value that varies from sample to sample
+     * (PREFIX_lanes), or NULL; and the vector multiply-add macro. */
+    const char *lanes;
+    const char *lanes_fma;
 } Writer;
 
 static const char *c_type(IrType t)
@@ -119,6 +128,71 @@ static void print_index(ExprCtx *x, const IrIndex *ix)
 
 static void print_expr(ExprCtx *x, const IrExpr *e);
 
+/* Printing samples in lanes: whether e varies from sample to sample (it
+ * reads an activation or a temporary: a vector), or is the same in every
+ * lane (constants and parameters: a float). */
+static bool lanes_value(const ExprCtx *x, const IrExpr *e)
+{
+    if (!x->w->lanes || !e)
+        return false;
+    switch (e->kind) {
+    case IRE_LOAD: return x->f->views[e->view].base != VIEW_PARAMS;
+    case IRE_SCALAR: return true;
+    case IRE_CONST: return false;
+    default: return lanes_value(x, e->a) || lanes_value(x, e->b) || lanes_value(x, e->c);
+    }
+}
+
+/* e as a vector of lanes: a float broadcast to every lane. */
+static void print_lanes_operand(ExprCtx *x, const IrExpr *e)
+{
+    if (lanes_value(x, e)) {
+        print_expr(x, e);
+        return;
+    }
+    strbuf_printf(x->b, "%s_SPLAT(", x->w->macro_prefix);
+    print_expr(x, e);
+    strbuf_printf(x->b, ")");
+}
+
+/* a * b + c, fused or not as the macro of the version says, never as
+ * the compiler chooses (emit_small_fma); in lanes, a vector's. */
+static void print_fma(ExprCtx *x, const IrExpr *a, const IrExpr *b, const IrExpr *c)
+{
+    bool lanes = lanes_value(x, a) || lanes_value(x, b) || lanes_value(x, c);
+    const IrExpr *operands[3] = {a, b, c};
+    strbuf_printf(x->b, "%s(", lanes ? x->w->lanes_fma : x->w->fma);
+    for (int i = 0; i < 3; i++) {
+        if (i > 0)
+            strbuf_printf(x->b, ", ");
+        if (lanes)
+            print_lanes_operand(x, operands[i]);
+        else
+            print_expr(x, operands[i]);
+    }
+    strbuf_printf(x->b, ")");
+}
+
+/* (a OP b ? then : otherwise) in lanes, b NULL for zero: a compare and
+ * a mask (GNU C has no vector ?: in C), the same bits lane by lane. */
+static void print_lanes_pick(ExprCtx *x, const IrExpr *a, const char *op, const IrExpr *b,
+                             const IrExpr *then, const IrExpr *otherwise)
+{
+    const char *P = x->w->macro_prefix;
+    strbuf_printf(x->b, "%s_LANES_PICK(", P);
+    print_lanes_operand(x, a);
+    strbuf_printf(x->b, " %s ", op);
+    if (b)
+        print_lanes_operand(x, b);
+    else
+        strbuf_printf(x->b, "%s_SPLAT(0.0f)", P);
+    strbuf_printf(x->b, ", ");
+    print_lanes_operand(x, then);
+    strbuf_printf(x->b, ", ");
+    print_lanes_operand(x, otherwise);
+    strbuf_printf(x->b, ")");
+}
+
 static void print_binary(ExprCtx *x, const char *op, const IrExpr *e)
 {
     strbuf_printf(x->b, "(");
@@ -130,7 +204,10 @@ static void print_binary(ExprCtx *x, const char *op, const IrExpr *e)
 
 static void print_call(ExprCtx *x, const char *fn, const IrExpr *e)
 {
-    strbuf_printf(x->b, "%s(", fn);
+    if (lanes_value(x, e->a)) /* the function lane by lane */
+        strbuf_printf(x->b, "%s_LANES_MAP(%s, ", x->w->macro_prefix, fn);
+    else
+        strbuf_printf(x->b, "%s(", fn);
     print_expr(x, e->a);
     strbuf_printf(x->b, ")");
 }
@@ -195,7 +272,14 @@ static void print_expr(ExprCtx *x, const IrExpr *e)
         strbuf_printf(x->b, "]");
         break;
     case IRE_SCALAR: strbuf_printf(x->b, "%s%d", x->f->scalar_names[e->scalar], e->scalar); break;
-    case IRE_ADD: print_binary(x, "+", e); break;
+    case IRE_ADD:
+        if (x->w->fma && e->a->kind == IRE_MUL)
+            print_fma(x, e->a->a, e->a->b, e->b);
+        else if (x->w->fma && e->b->kind == IRE_MUL)
+            print_fma(x, e->b->a, e->b->b, e->a);
+        else
+            print_binary(x, "+", e);
+        break;
     case IRE_SUB: print_binary(x, "-", e); break;
     case IRE_MUL: print_binary(x, "*", e); break;
     case IRE_DIV: print_binary(x, "/", e); break;
@@ -226,6 +310,10 @@ static void print_expr(ExprCtx *x, const IrExpr *e)
             strbuf_printf(x->b, ", ");
             print_expr(x, e->b);
             strbuf_printf(x->b, ")");
+            break;
+        }
+        if (lanes_value(x, e)) {
+            print_lanes_pick(x, e->a, e->kind == IRE_MAX ? ">" : "<", e->b, e->a, e->b);
             break;
         }
         if (e->kind == IRE_MAX && e->b->kind == IRE_VZERO) { /* relu of a float vector */
@@ -265,7 +353,9 @@ static void print_expr(ExprCtx *x, const IrExpr *e)
         strbuf_printf(x->b, ")");
         break;
     case IRE_SELECT_POS:
-        if (ir_expr_is_int(x->f, e->a)) {
+        if (lanes_value(x, e)) {
+            print_lanes_pick(x, e->a, ">", NULL, e->b, e->c);
+        } else if (ir_expr_is_int(x->f, e->a)) {
             IrExpr zero = {.kind = IRE_ICONST};
             print_conditional(x, e->a, ">", &zero, e->b, e->c);
         } else {
@@ -307,6 +397,23 @@ static void print_expr(ExprCtx *x, const IrExpr *e)
 
 static void print_block(Writer *w, const IrFunc *f, const IrBlock *b);
 
+/* " = value" or " += value" into target (a store's or a scalar's): a
+ * product added is a multiply-add where they are written out, and in
+ * lanes a float is broadcast. */
+static void print_assigned(ExprCtx *x, const IrExpr *target, bool accumulate, const IrExpr *value)
+{
+    if (accumulate && x->w->fma && value->kind == IRE_MUL) {
+        strbuf_printf(x->b, " = ");
+        print_fma(x, value->a, value->b, target);
+        return;
+    }
+    strbuf_printf(x->b, " %s ", accumulate ? "+=" : "=");
+    if (x->w->lanes)
+        print_lanes_operand(x, value);
+    else
+        print_expr(x, value);
+}
+
 /* A loop to the batch's n: over it, its whole groups, or what they leave. */
 static void print_batch_loop(Writer *w, const IrFunc *f, const IrStmt *s)
 {
@@ -340,21 +447,24 @@ static void print_stmt(Writer *w, const IrFunc *f, const IrStmt *s)
         w->indent--;
         line(w, "}");
         break;
-    case IRS_STORE:
+    case IRS_STORE: {
+        IrExpr target = {.kind = IRE_LOAD, .view = s->view, .index = s->index};
         strbuf_printf(&b, "%s[", f->views[s->view].name);
         print_index(&x, &s->index);
-        strbuf_printf(&b, "] %s ", s->accumulate ? "+=" : "=");
-        print_expr(&x, s->value);
+        strbuf_printf(&b, "]");
+        print_assigned(&x, &target, s->accumulate, s->value);
         line(w, "%s;", b.data);
         break;
-    case IRS_SCALAR:
-        strbuf_printf(&b, "%s%s%s%d %s ",
-                      s->mode == SCALAR_DECLARE ? c_type(f->scalar_types[s->scalar]) : "",
-                      s->mode == SCALAR_DECLARE ? " " : "", f->scalar_names[s->scalar], s->scalar,
-                      s->mode == SCALAR_ADD ? "+=" : "=");
-        print_expr(&x, s->value);
+    }
+    case IRS_SCALAR: {
+        IrExpr target = {.kind = IRE_SCALAR, .scalar = s->scalar};
+        const char *type = w->lanes ? w->lanes : c_type(f->scalar_types[s->scalar]);
+        strbuf_printf(&b, "%s%s%s%d", s->mode == SCALAR_DECLARE ? type : "",
+                      s->mode == SCALAR_DECLARE ? " " : "", f->scalar_names[s->scalar], s->scalar);
+        print_assigned(&x, &target, s->mode == SCALAR_ADD, s->value);
         line(w, "%s;", b.data);
         break;
+    }
     case IRS_COMMENT: line(w, "/* %s */", s->text); break;
     case IRS_VSET: {
         const char *name = f->vreg_names[s->scalar];
@@ -413,11 +523,17 @@ static char *joined(const char *a, const char *b)
     return s;
 }
 
+/* A view's elements in C: in lanes, an activation's are vectors. */
+static const char *view_type(const Writer *w, const IrView *v)
+{
+    return w->lanes && v->base != VIEW_PARAMS ? w->lanes : c_type(v->type);
+}
+
 /* "base + offset".  Training functions get the training arena and the
  * parameters as arguments. */
 static void print_view_pointer(Writer *w, const IrView *v, const char *qual, const char *base)
 {
-    line(w, "%s%s *restrict %s = %s + %lld;", qual, c_type(v->type), v->name, base,
+    line(w, "%s%s *restrict %s = %s + %lld;", qual, view_type(w, v), v->name, base,
          (long long)v->offset);
 }
 
@@ -455,7 +571,7 @@ static void print_views(Writer *w, const IrFunc *f)
             break;
         case VIEW_OUTPUT:
             uses_output = true;
-            line(w, "%s%s *restrict %s = output;", qual, c_type(v->type), v->name);
+            line(w, "%s%s *restrict %s = output;", qual, view_type(w, v), v->name);
             break;
         case VIEW_ARENA:
             uses_arena = true;
@@ -474,7 +590,7 @@ static void print_views(Writer *w, const IrFunc *f)
             print_view_pointer(w, v, "const ", "target");
             break;
         case VIEW_LOCAL:
-            line(w, "%s %s[%lld];", c_type(v->type), v->name, (long long)(v->size ? v->size : 1));
+            line(w, "%s %s[%lld];", view_type(w, v), v->name, (long long)(v->size ? v->size : 1));
             break;
         }
         free(params);
@@ -605,12 +721,13 @@ static void print_function(Writer *w, const IrFunc *f)
     if (f->comment)
         line(w, "/* %s */", f->comment);
     bool q = w->program && w->program->quantized;
+    const char *value = w->lanes ? w->lanes : q ? "int8_t" : "float";
     if (is_inference(f))
         line(w,
              "%s_LAYER%s void %s_%s%s(const %s *restrict input, %s *restrict output, "
              "%s *restrict arena%s)",
-             w->macro_prefix, w->target, w->prefix, f->name, w->suffix, q ? "int8_t" : "float",
-             q ? c_type(w->program->output_type) : "float", q ? "int8_t" : "float",
+             w->macro_prefix, w->target, w->prefix, f->name, w->suffix, value,
+             q ? c_type(w->program->output_type) : value, value,
              f->phase == PHASE_PREDICT_BLOCK ? ", int n" : "");
     else
         line(w, "%s_STEP%s void %s_%s%s(float *restrict train, float *restrict params,",
@@ -697,7 +814,8 @@ void emit_c_header(FILE *out, const Model *m, const EmitOptions *o)
         return;
     }
     char *P = upper(o->prefix);
-    Writer w = {out, 0, o->prefix, P, "", "", o->inline_all, o->profile, false, m->nlayers, NULL};
+    Writer w = {out,        0,     o->prefix,  P,    "",   "",   o->inline_all,
+                o->profile, false, m->nlayers, NULL, NULL, NULL, NULL};
     open_header(&w, m, o);
     if (o->profile)
         line(&w, "#include <stdio.h>");
@@ -1055,26 +1173,211 @@ static void emit_cpu_runs(Writer *w, const CloneNeeds *needs, int n)
     blank(w);
 }
 
-/* With clang, predict_batch runs a version's model inlined into a loop
- * over the samples: clang vectorises it across them, each sample's
- * operations the same (seed42 at batch 64: 0.52 us a call in calls,
- * 0.15 this way).  gcc reloaded every weight each sample there (the
- * output might be one of them), left the sums scalar, and fused other
- * multiplies and adds than in predict: calls, for gcc. */
-static void emit_small_batch(Writer *w, bool avx2)
+/* A small model's multiply-adds, written out (print_fma): PREFIX_FMA
+ * fuses them where the compiler targets FMA, and the AVX2 copy's
+ * PREFIX_FMA_AVX2 always; contraction is off for the rest (the pragmas
+ * of emit_c_source).  Left to gcc, which products it fused depended on
+ * its vectoriser: seed42's predict multiplied the last layer's four
+ * inputs in one vector and added them apart, while the samples in lanes
+ * fused them, and the two gave other bits. */
+static void emit_small_fma(Writer *w)
+{
+    const char *P = w->macro_prefix;
+    line(w, "/* Multiply-adds as the source writes them, fused where the CPU fuses. */");
+    line(w, "#if defined(__GNUC__) && \\");
+    line(w, "    (defined(__FP_FAST_FMAF) || defined(__FMA__) || defined(__ARM_FEATURE_FMA))");
+    line(w, "#define %s_FMA(a, b, c) __builtin_fmaf(a, b, c)", P);
+    line(w, "#elif !defined(__GNUC__) && defined(FP_FAST_FMAF)");
+    line(w, "#define %s_FMA(a, b, c) fmaf(a, b, c)", P);
+    line(w, "#else");
+    line(w, "#define %s_FMA(a, b, c) ((a) * (b) + (c))", P);
+    line(w, "#endif");
+    blank(w);
+}
+
+/* clang moved eight samples into lanes value by value (seed42 at batch
+ * 64: 0.18 us against gcc's 0.10, which shuffles whole vectors): for
+ * clang, 8 x 8 blocks transposed in vector shuffles (0.09 us).  gcc's
+ * __builtin_shuffle there took 0.26. */
+static void emit_lanes_transpose(Writer *w)
+{
+    const char *x = w->prefix;
+    line(w, "/* r[j] = float j of the eight rows at row, row + stride, ...: unpacks, then");
+    line(w, " * pairs, then halves, as AVX's 8 x 8 transpose */");
+    line(w, "static inline __attribute__((always_inline, unused)) void %s_transpose8(", x);
+    line(w, "    %s_lanes *restrict r, const float *restrict row, size_t stride)", x);
+    line(w, "{");
+    line(w, "    %s_lanes a[8], t[8];", x);
+    line(w, "    for (int i = 0; i < 8; i++)");
+    line(w, "        memcpy(&a[i], row + (size_t)i * stride, sizeof a[i]);");
+    line(w, "    for (int i = 0; i < 8; i += 2) {");
+    line(w, "        t[i] = __builtin_shufflevector(a[i], a[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);");
+    line(w,
+         "        t[i + 1] = __builtin_shufflevector(a[i], a[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);");
+    line(w, "    }");
+    line(w, "    for (int i = 0; i < 8; i += 4)");
+    line(w, "        for (int h = 0; h < 2; h++) {");
+    line(w, "            a[i + 2 * h] = __builtin_shufflevector(t[i + h], t[i + h + 2], 0, 1, 8, "
+            "9, 4, 5, 12, 13);");
+    line(w, "            a[i + 2 * h + 1] =");
+    line(w, "                __builtin_shufflevector(t[i + h], t[i + h + 2], 2, 3, 10, 11, 6, 7, "
+            "14, 15);");
+    line(w, "        }");
+    line(w, "    for (int j = 0; j < 4; j++) {");
+    line(w, "        r[j] = __builtin_shufflevector(a[j], a[j + 4], 0, 1, 2, 3, 8, 9, 10, 11);");
+    line(w,
+         "        r[j + 4] = __builtin_shufflevector(a[j], a[j + 4], 4, 5, 6, 7, 12, 13, 14, 15);");
+    line(w, "    }");
+    line(w, "}");
+}
+
+/* predict_batch's samples in vector lanes: eight samples at once, sample
+ * i's values in lane i of GNU C vectors, the parameters broadcast; each
+ * lane computes what predict computes for its sample, operation for
+ * operation (the same bits).  A batch then runs the model's operations
+ * once per eight samples with no shuffles: seed42 at batch 64 took 0.26
+ * us in gcc's calls sample by sample, 0.15 in clang's loop it vectorised
+ * itself, 0.10 in lanes.  x86-64 only: the vector multiply-add is its
+ * builtin.  gcc's 128-bit preference for the model (emit_c_source) left
+ * moving the samples into lanes at 0.19 us: 256 there (PREFIX_LANES_TUNE). */
+static void emit_small_lanes_types(Writer *w)
 {
     const char *x = w->prefix, *P = w->macro_prefix;
-    line(w, "#if defined(__clang__)");
-    line(w, "static%s%s%s void %s_forward_batch%s(const float *input, float *output, int n)",
-         avx2 ? " " : "", avx2 ? P : "", avx2 ? "_TARGET_INLINE_AVX2" : "", x, avx2 ? "_avx2" : "");
-    line(w, "{");
-    line(w, "    for (int i = 0; i < n; i++)");
+    line(w, "/* predict_batch: eight samples at once, sample i in lane i of each vector. */");
+    line(w, "#if defined(__GNUC__) && defined(__x86_64__) && !defined(CNNGEN_PORTABLE)");
+    line(w, "#define %s_WITH_LANES 1", P);
+    line(w, "#define %s_LANES 8", P);
+    line(w, "typedef float %s_lanes __attribute__((vector_size(32)));", x);
+    line(w, "typedef int %s_lane_masks __attribute__((vector_size(32)));", x);
+    line(w, "#define %s_SPLAT(c) ((%s_lanes){c, c, c, c, c, c, c, c})", P, x);
+    line(w, "/* cond ? then : otherwise, lane by lane (cond: a vector comparison) */");
+    line(w, "#define %s_LANES_PICK(cond, then, otherwise) \\", P);
     line(w,
-         "        %s_forward(0, input + (size_t)i * %s_INPUT_SIZE, output + (size_t)i * "
-         "%s_OUTPUT_SIZE);",
-         x, P, P);
-    line(w, "}");
+         "    ((%s_lanes)(((%s_lane_masks)(then) & (cond)) | ((%s_lane_masks)(otherwise) & "
+         "~(cond))))",
+         x, x, x);
+    line(w, "/* f(v), lane by lane */");
+    line(w, "#define %s_LANES_MAP(f, v) __extension__({ \\", P);
+    line(w, "    %s_lanes m_ = (v); \\", x);
+    line(w, "    for (int l_ = 0; l_ < %s_LANES; l_++) \\", P);
+    line(w, "        m_[l_] = f(m_[l_]); \\");
+    line(w, "    m_; })");
+    line(w, "#if defined(__FMA__)");
+    line(w, "#define %s_LANES_FMA(a, b, c) __builtin_ia32_vfmaddps256(a, b, c)", P);
+    line(w, "#else");
+    line(w, "#define %s_LANES_FMA(a, b, c) ((a) * (b) + (c))", P);
     line(w, "#endif");
+    line(w, "#if defined(__clang__)");
+    emit_lanes_transpose(w);
+    line(w, "#else");
+    line(w, "#define %s_LANES_TUNE __attribute__((target(\"prefer-vector-width=256\")))", P);
+    line(w, "#endif");
+    line(w, "#else");
+    line(w, "#define %s_WITH_LANES 0", P);
+    line(w, "#endif");
+    line(w, "#ifndef %s_LANES_TUNE", P);
+    line(w, "#define %s_LANES_TUNE", P);
+    line(w, "#endif");
+    blank(w);
+}
+
+/* Whether predict_batch runs the small model in lanes: it has layers,
+ * no profile (whose clock marks are per sample), and an input and an
+ * output no larger than its activations may be, for eight samples of
+ * them on the stack (a 3D max pooling of 98,304 inputs overflowed it). */
+static bool small_lanes(const Writer *w, const Model *m, const IrProgram *p)
+{
+    return !w->profile && ir_has_phase(p, PHASE_PREDICT) &&
+           shape_size(&m->input) <= MODEL_SMALL_ACTIVATIONS &&
+           shape_size(model_output_shape(m)) <= MODEL_SMALL_ACTIVATIONS;
+}
+
+/* A version's layer functions (w->suffix, w->target), their
+ * multiply-adds written with the macro `fma`; in lanes, with lanes_fma,
+ * and the function that moves eight samples into lanes and back. */
+static void emit_small_layers(Writer *w, const Model *m, const IrProgram *p, const char *fma,
+                              const char *lanes_fma)
+{
+    const char *x = w->prefix, *P = w->macro_prefix, *version = w->suffix;
+    char *lanes_type = joined(x, "_lanes"), *lanes_suffix = joined("_lanes", version);
+    w->fma = fma;
+    if (lanes_fma) {
+        w->lanes = lanes_type;
+        w->lanes_fma = lanes_fma;
+        w->suffix = lanes_suffix;
+    }
+    for (int i = 0; i < p->nfuncs; i++)
+        if (p->funcs[i]->phase == PHASE_PREDICT)
+            print_function(w, p->funcs[i]);
+    if (lanes_fma) {
+        line(w, "/* Eight samples: into lanes, through the model, and back. */");
+        line(w, "%s_LAYER%s void %s_forward%s(const float *restrict input, float *restrict output)",
+             P, w->target, x, lanes_suffix);
+        line(w, "{");
+        line(w, "    %s_lanes in[%s_INPUT_SIZE], out[%s_OUTPUT_SIZE], arena[%s_ARENA_FLOATS + 1];",
+             x, P, P, P);
+        if (shape_size(&m->input) >= 8) {
+            line(w, "#if defined(__clang__)");
+            line(w, "    for (int k = 0; k + 8 <= %s_INPUT_SIZE; k += 8)", P);
+            line(w, "        %s_transpose8(in + k, input + k, %s_INPUT_SIZE);", x, P);
+            line(w, "    if (%s_INPUT_SIZE %% 8 != 0)", P);
+            line(w,
+                 "        %s_transpose8(in + %s_INPUT_SIZE - 8, input + %s_INPUT_SIZE - 8, "
+                 "%s_INPUT_SIZE);",
+                 x, P, P, P);
+            line(w, "#else");
+        }
+        /* through floats: a vector's lanes set one by one read as the
+         * rest of it uninitialised to gcc -Wmaybe-uninitialized */
+        line(w, "    float floats_in[%s_INPUT_SIZE][%s_LANES];", P, P);
+        line(w, "    for (int k = 0; k < %s_INPUT_SIZE; k++)", P);
+        line(w, "        for (int i = 0; i < %s_LANES; i++)", P);
+        line(w, "            floats_in[k][i] = input[(size_t)i * %s_INPUT_SIZE + k];", P);
+        line(w, "    memcpy(in, floats_in, sizeof in);");
+        if (shape_size(&m->input) >= 8)
+            line(w, "#endif");
+        for (int i = 0; i < p->nfuncs; i++)
+            if (p->funcs[i]->phase == PHASE_PREDICT)
+                line(w, "    %s_%s%s(in, out, arena);", x, p->funcs[i]->name, lanes_suffix);
+        /* through floats: clang took out[k][i] lane by lane through memory
+         * when it did not unroll the loop (seed42, SSE: 1.48 us a batch
+         * of 64, 0.23 this way) */
+        line(w, "    float floats_out[%s_OUTPUT_SIZE][%s_LANES];", P, P);
+        line(w, "    memcpy(floats_out, out, sizeof floats_out);");
+        line(w, "    for (int k = 0; k < %s_OUTPUT_SIZE; k++)", P);
+        line(w, "        for (int i = 0; i < %s_LANES; i++)", P);
+        line(w, "            output[(size_t)i * %s_OUTPUT_SIZE + k] = floats_out[k][i];", P);
+        line(w, "}");
+        blank(w);
+    }
+    w->fma = w->lanes = w->lanes_fma = NULL;
+    w->suffix = version;
+    free(lanes_type);
+    free(lanes_suffix);
+}
+
+/* A version's batch: eight samples at a time in lanes, the rest one by
+ * one; attrs: the function's attributes (" PREFIX_LANES_TUNE"), or "". */
+static void emit_small_batch(Writer *w, bool lanes, const char *attrs)
+{
+    const char *x = w->prefix, *P = w->macro_prefix, *version = w->suffix;
+    line(w, "static%s void %s_forward_batch%s(const float *input, float *output, int n)", attrs, x,
+         version);
+    line(w, "{");
+    line(w, "    int i = 0;");
+    if (lanes) {
+        line(w, "#if %s_WITH_LANES", P);
+        line(w, "    for (; i + %s_LANES <= n; i += %s_LANES)", P, P);
+        line(w, "        %s_forward_lanes%s(input + (size_t)i * %s_INPUT_SIZE,", x, version, P);
+        line(w, "                      output + (size_t)i * %s_OUTPUT_SIZE);", P);
+        line(w, "#endif");
+    }
+    line(w, "    for (; i < n; i++)");
+    line(w,
+         "        %s_forward%s(0, input + (size_t)i * %s_INPUT_SIZE, output + (size_t)i * "
+         "%s_OUTPUT_SIZE);",
+         x, version, P, P);
+    line(w, "}");
     blank(w);
 }
 
@@ -1082,27 +1385,55 @@ static void emit_small_batch(Writer *w, bool avx2)
  * FMA on x86-64 (the README's plain cc -O2), one built for AVX2 and FMA,
  * picked at run time when the CPU has them (seed42 at batch 64: 5.2-6.1
  * ns a sample with separate multiplies and adds, 4.4 with FMA).  A
- * version is the whole model inlined into one function (and with
- * clang into a loop over a batch: emit_small_batch).  CNNGEN_ISA=inline
- * keeps the compiler's. */
-static void emit_small_versions(Writer *w)
+ * version is the whole model inlined into one function, and its batch
+ * (emit_small_batch).  CNNGEN_ISA=inline keeps the compiler's. */
+static void emit_small_versions(Writer *w, const Model *m, const IrProgram *p)
 {
     const char *x = w->prefix, *P = w->macro_prefix;
+    bool lanes = small_lanes(w, m, p);
+    if (lanes) {
+        line(w, "#if %s_WITH_LANES", P);
+        blank(w);
+        char *fma = joined(P, "_FMA"), *lanes_fma = joined(P, "_LANES_FMA");
+        emit_small_layers(w, m, p, fma, lanes_fma);
+        free(fma);
+        free(lanes_fma);
+        line(w, "#endif /* %s_WITH_LANES */", P);
+        blank(w);
+    }
+    char tune[64] = "";
+    if (lanes)
+        snprintf(tune, sizeof tune, " %s_LANES_TUNE", P);
+    emit_small_batch(w, lanes, tune);
     line(w, "#if defined(__GNUC__) && defined(__x86_64__) && !defined(__FMA__) && \\");
     line(w, "    !defined(CNNGEN_PORTABLE) && !defined(CNNGEN_ONLY_AVX512) && \\");
     line(w, "    !defined(CNNGEN_ONLY_AVX2) && !defined(CNNGEN_ONLY_GENERIC)");
     line(w, "#define %s_WITH_INLINE_AVX2 1", P);
     line(w, "#define %s_TARGET_INLINE_AVX2 __attribute__((target(\"avx2,fma\")))", P);
+    line(w, "#define %s_FMA_AVX2(a, b, c) __builtin_fmaf(a, b, c)", P);
+    if (lanes)
+        line(w, "#define %s_LANES_FMA_AVX2(a, b, c) __builtin_ia32_vfmaddps256(a, b, c)", P);
     blank(w);
-    line(w,
-         "static %s_TARGET_INLINE_AVX2 void %s_forward_avx2(void *workspace, const float *input, "
-         "float *output)",
-         P, x);
-    line(w, "{");
-    line(w, "    %s_forward(workspace, input, output);", x);
-    line(w, "}");
-    blank(w);
-    emit_small_batch(w, true);
+    char target[64];
+    snprintf(target, sizeof target, " %s_TARGET_INLINE_AVX2", P);
+    w->suffix = "_avx2";
+    w->target = target;
+    char *fma = joined(P, "_FMA_AVX2"), *lanes_fma = joined(P, "_LANES_FMA_AVX2");
+    emit_small_layers(w, m, p, fma, NULL);
+    emit_forward(w, m, p, true, true);
+    if (lanes) {
+        line(w, "#if %s_WITH_LANES", P);
+        blank(w);
+        emit_small_layers(w, m, p, fma, lanes_fma);
+        line(w, "#endif /* %s_WITH_LANES */", P);
+        blank(w);
+    }
+    free(fma);
+    free(lanes_fma);
+    char attrs[128];
+    snprintf(attrs, sizeof attrs, "%s%s", target, tune);
+    emit_small_batch(w, lanes, attrs);
+    w->suffix = w->target = "";
     static const CloneNeeds needs[] = {{"inline_avx2", {"avx2", "fma"}}};
     emit_cpu_runs(w, needs, 1);
     line(w, "/* Whether the AVX2 version runs: chosen at the first call. */");
@@ -1126,7 +1457,6 @@ static void emit_small_versions(Writer *w)
     line(w, "#define %s_WITH_INLINE_AVX2 0", P);
     line(w, "#endif");
     blank(w);
-    emit_small_batch(w, false);
     line(w, "void %s_predict_ws(void *workspace, const float *input, float *output)", x);
     line(w, "{");
     line(w, "#if %s_WITH_INLINE_AVX2", P);
@@ -1272,6 +1602,41 @@ static void emit_batch_loop(Writer *w)
          w->prefix, P, P);
 }
 
+/* A small model's batch: its version's (emit_small_batch); under OpenMP,
+ * in runs of 1024 samples on the threads, each computed as alone. */
+static void emit_small_predict_batch(Writer *w, long long min_samples)
+{
+    const char *x = w->prefix, *P = w->macro_prefix;
+    line(w, "static void %s_batch(const float *input, float *output, int n)", x);
+    line(w, "{");
+    line(w, "#if %s_WITH_INLINE_AVX2", P);
+    line(w, "    if (%s_inline_avx2()) {", x);
+    line(w, "        %s_forward_batch_avx2(input, output, n);", x);
+    line(w, "        return;");
+    line(w, "    }");
+    line(w, "#endif");
+    line(w, "    %s_forward_batch(input, output, n);", x);
+    line(w, "}");
+    blank(w);
+    line(w, "void %s_predict_batch(const float *input, float *output, int n)", x);
+    line(w, "{");
+    if (!w->profile) {
+        line(w, "#ifdef _OPENMP");
+        line(w, "    if (n >= %lld) {", min_samples);
+        line(w, "#pragma omp parallel for schedule(static)");
+        line(w, "        for (int run = 0; run < (n + 1023) / 1024; run++) {");
+        line(w, "            int first = run * 1024, count = n - first < 1024 ? n - first : 1024;");
+        line(w, "            %s_batch(input + (size_t)first * %s_INPUT_SIZE,", x, P);
+        line(w, "                     output + (size_t)first * %s_OUTPUT_SIZE, count);", P);
+        line(w, "        }");
+        line(w, "        return;");
+        line(w, "    }");
+        line(w, "#endif");
+    }
+    line(w, "    %s_batch(input, output, n);", x);
+    line(w, "}");
+}
+
 /* predict through the static arena, and a batch: sample by sample, on
  * OpenMP's threads when built with -fopenmp and the batch holds enough
  * work to pay for them (a parallel region costs microseconds), each
@@ -1290,6 +1655,10 @@ static void emit_predict_batch(Writer *w, const Model *m, const char *P, bool bl
     blank(w);
     if (blocks) {
         emit_predict_blocks(w, P, clones, min_samples);
+        return;
+    }
+    if (w->inline_all) {
+        emit_small_predict_batch(w, min_samples);
         return;
     }
     /* with --profile one thread: the profile's counters are one thread's */
@@ -1314,27 +1683,7 @@ static void emit_predict_batch(Writer *w, const Model *m, const char *P, bool bl
         line(w, "    }");
         line(w, "#endif");
     }
-    if (w->inline_all) {
-        line(w, "#if %s_WITH_INLINE_AVX2", P);
-        line(w, "    if (%s_inline_avx2()) {", x);
-        line(w, "#if defined(__clang__)");
-        line(w, "        %s_forward_batch_avx2(input, output, n);", x);
-        line(w, "#else");
-        line(w, "        for (int i = 0; i < n; i++)");
-        line(w, "            %s_forward_avx2(0, input + (size_t)i * %s_INPUT_SIZE,", x, P);
-        line(w, "                            output + (size_t)i * %s_OUTPUT_SIZE);", P);
-        line(w, "#endif");
-        line(w, "        return;");
-        line(w, "    }");
-        line(w, "#endif");
-        line(w, "#if defined(__clang__)");
-        line(w, "    %s_forward_batch(input, output, n);", x);
-        line(w, "#else");
-        emit_batch_loop(w);
-        line(w, "#endif");
-    } else {
-        emit_batch_loop(w);
-    }
+    emit_batch_loop(w);
     line(w, "}");
 }
 
@@ -2080,11 +2429,16 @@ static void emit_program(Writer *w, const Model *m, const IrProgram *p, int k, b
     char suffix[32], target[160];
     char *N = begin_clone(w, k >= 0 ? &emit_clones[k] : NULL, k >= 0 ? clone_targets[k] : "",
                           suffix, target);
-    for (int i = 0; i < p->nfuncs; i++)
+    char *fma = joined(w->macro_prefix, "_FMA");
+    for (int i = 0; i < p->nfuncs; i++) {
+        w->fma = w->inline_all && is_inference(p->funcs[i]) ? fma : NULL;
         print_function(w, p->funcs[i]);
+    }
+    w->fma = NULL;
+    free(fma);
     emit_forward(w, m, p, k >= 0, w->inline_all);
     if (w->inline_all)
-        emit_small_versions(w);
+        emit_small_versions(w, m, p);
     if (blocks)
         emit_forward_block(w, p);
     if (training)
@@ -2100,7 +2454,8 @@ void emit_c_source(FILE *out, const Model *m, const IrProgram *programs, int npr
         return;
     }
     char *P = upper(o->prefix);
-    Writer w = {out, 0, o->prefix, P, "", "", o->inline_all, o->profile, false, m->nlayers, NULL};
+    Writer w = {out,        0,     o->prefix,  P,    "",   "",   o->inline_all,
+                o->profile, false, m->nlayers, NULL, NULL, NULL, NULL};
     bool clones = nprograms > 1, training = emit_includes_training(m, o);
     bool blocks = has_block_functions(programs, nprograms);
     open_source(&w, m, o);
@@ -2137,11 +2492,22 @@ void emit_c_source(FILE *out, const Model *m, const IrProgram *programs, int npr
      * 15 accumulators it spilled, and video3d's first conv (3 channels in)
      * ran at half speed.  The loads it saves are an FMA's free operand.
      * And multiply-adds fused whatever -std says: in ISO C modes (-std=c99)
-     * gcc fuses none, and lenet's clones had not one FMA. */
+     * gcc fuses none, and lenet's clones had not one FMA.  A small
+     * model's are written out (emit_small_fma): none left to fuse. */
     line(&w, "#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 8");
-    line(&w, "#pragma GCC optimize(\"no-predictive-commoning\", \"fp-contract=fast\")");
+    line(&w, "#pragma GCC optimize(\"no-predictive-commoning\", \"fp-contract=%s\")",
+         o->inline_all ? "off" : "fast");
+    if (o->inline_all) {
+        line(&w, "#else");
+        line(&w, "#pragma STDC FP_CONTRACT OFF");
+    }
     line(&w, "#endif");
     emit_vector_types(&w, programs, nprograms);
+    if (o->inline_all) {
+        emit_small_fma(&w);
+        if (small_lanes(&w, m, &programs[0]))
+            emit_small_lanes_types(&w);
+    }
     /* Each layer is a function of its own: inlined into predict, large
      * layers leave gcc's register allocator too little room.  A small
      * model's are inlined: its activations may then stay in registers. */
@@ -2269,7 +2635,8 @@ static const char *q_output_type(const EmitOptions *o)
 static void emit_c_header_q(FILE *out, const Model *m, const EmitOptions *o)
 {
     char *P = upper(o->prefix);
-    Writer w = {out, 0, o->prefix, P, "", "", false, false, false, m->nlayers, NULL};
+    Writer w = {out,   0,     o->prefix,  P,    "",   "",   false,
+                false, false, m->nlayers, NULL, NULL, NULL, NULL};
     const QuantPlan *plan = o->qplan;
     const QuantWeights *qw = o->qweights;
     open_header(&w, m, o);
@@ -3084,7 +3451,8 @@ static void emit_c_source_q(FILE *out, const Model *m, const IrProgram *programs
                             const EmitOptions *o)
 {
     char *P = upper(o->prefix);
-    Writer w = {out, 0, o->prefix, P, "", "", false, false, false, m->nlayers, &programs[0]};
+    Writer w = {out,   0,          o->prefix,    P,    "",   "",  false, false,
+                false, m->nlayers, &programs[0], NULL, NULL, NULL};
     bool clones = nprograms > 1;
     open_source(&w, m, o);
     blank(&w);

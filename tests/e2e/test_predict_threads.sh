@@ -9,10 +9,11 @@
 # in turn (CNNGEN_ISA; one this CPU cannot run is reported as skipped),
 # built with gcc and with clang, the plain loops (-DCNNGEN_PORTABLE), and
 # the LLVM backend's multiversioned object (--target x86_64-pc-linux-gnu:
-# its AVX-512, AVX2 and SSE clones, forced the same way).  seed42 is a
-# small model: its own version and, built without FMA, its AVX2 one
-# (clang runs a batch through the model inlined into a loop), each forced
-# the same way, with gcc and with clang.
+# its AVX-512, AVX2 and SSE clones, forced the same way).  seed42 and
+# small_lanes are small models: their own version and, built without FMA,
+# their AVX2 one (a batch runs eight samples at once in vector lanes),
+# each forced the same way, with gcc and with clang; and a batch large
+# enough for OpenMP's threads (40,000 samples, in runs of 1024).
 #   test_predict_threads.sh CNNGEN SOURCE_DIR RUNTIME_LIB_DIR
 set -eu
 cnngen=$1 src=$2 lib=$3
@@ -63,7 +64,7 @@ with_clang() {
     fi
 }
 for model in bench/lenet.cnn bench/seed42.cnn examples/residual.cnn examples/series_filters.cnn \
-    tests/models/dense_blocks.cnn; do
+    tests/models/small_lanes.cnn tests/models/dense_blocks.cnn; do
     name=$(basename "$model" .cnn)
     "$cnngen" "$src/$model" --prefix m -o "$work/m.c"
     if [ $tsan = yes ]; then
@@ -78,9 +79,12 @@ for model in bench/lenet.cnn bench/seed42.cnn examples/residual.cnn examples/ser
     for t in 1 2 3; do
         check "$name: -fopenmp, OMP_NUM_THREADS=$t" env OMP_NUM_THREADS=$t "$work/omp" 8
     done
-    if [ "$name" = seed42 ]; then
+    if [ "$name" = seed42 ] || [ "$name" = small_lanes ]; then
         clones gcc "$work/omp" "1 3" "inline inline_avx2"
         with_clang clones clang "$work/omp" "1 3" "inline inline_avx2"
+        # shellcheck disable=SC2086
+        cc -std=c99 -O2 -fopenmp -DSAMPLES=40000 $inc "$driver" "$work/m.c" $libs -o "$work/big"
+        clones "gcc, 40,000 samples" "$work/big" 2 "inline inline_avx2"
     fi
     if [ "$name" = dense_blocks ]; then
         clones gcc

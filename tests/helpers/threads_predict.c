@@ -15,8 +15,12 @@
 #include "m.h"
 
 /* more samples than a block of predict_batch holds (64): blocks, their
- * groups of 4 and the samples left over all run */
-enum { SAMPLES = 70, ROUNDS = 4, MAX_THREADS = 64 };
+ * groups of 4 and the samples left over all run; -DSAMPLES=N for more
+ * (a small model's batch goes to OpenMP's threads from 34189 samples) */
+#ifndef SAMPLES
+#define SAMPLES 70
+#endif
+enum { ROUNDS = 4, MAX_THREADS = 64 };
 
 static float inputs[SAMPLES][M_INPUT_SIZE];
 static float expected[SAMPLES][M_OUTPUT_SIZE];

@@ -814,8 +814,14 @@ void emit_c_header(FILE *out, const Model *m, const EmitOptions *o)
         return;
     }
     char *P = upper(o->prefix);
-    Writer w = {out,        0,     o->prefix,  P,    "",   "",   o->inline_all,
-                o->profile, false, m->nlayers, NULL, NULL, NULL, NULL};
+    Writer w = {.out = out,
+                .prefix = o->prefix,
+                .macro_prefix = P,
+                .suffix = "",
+                .target = "",
+                .inline_all = o->inline_all,
+                .profile = o->profile,
+                .nlayers = m->nlayers};
     open_header(&w, m, o);
     if (o->profile)
         line(&w, "#include <stdio.h>");
@@ -2454,8 +2460,14 @@ void emit_c_source(FILE *out, const Model *m, const IrProgram *programs, int npr
         return;
     }
     char *P = upper(o->prefix);
-    Writer w = {out,        0,     o->prefix,  P,    "",   "",   o->inline_all,
-                o->profile, false, m->nlayers, NULL, NULL, NULL, NULL};
+    Writer w = {.out = out,
+                .prefix = o->prefix,
+                .macro_prefix = P,
+                .suffix = "",
+                .target = "",
+                .inline_all = o->inline_all,
+                .profile = o->profile,
+                .nlayers = m->nlayers};
     bool clones = nprograms > 1, training = emit_includes_training(m, o);
     bool blocks = has_block_functions(programs, nprograms);
     open_source(&w, m, o);
@@ -2635,8 +2647,12 @@ static const char *q_output_type(const EmitOptions *o)
 static void emit_c_header_q(FILE *out, const Model *m, const EmitOptions *o)
 {
     char *P = upper(o->prefix);
-    Writer w = {out,   0,     o->prefix,  P,    "",   "",   false,
-                false, false, m->nlayers, NULL, NULL, NULL, NULL};
+    Writer w = {.out = out,
+                .prefix = o->prefix,
+                .macro_prefix = P,
+                .suffix = "",
+                .target = "",
+                .nlayers = m->nlayers};
     const QuantPlan *plan = o->qplan;
     const QuantWeights *qw = o->qweights;
     open_header(&w, m, o);
@@ -3451,8 +3467,13 @@ static void emit_c_source_q(FILE *out, const Model *m, const IrProgram *programs
                             const EmitOptions *o)
 {
     char *P = upper(o->prefix);
-    Writer w = {out,   0,          o->prefix,    P,    "",   "",  false, false,
-                false, m->nlayers, &programs[0], NULL, NULL, NULL};
+    Writer w = {.out = out,
+                .prefix = o->prefix,
+                .macro_prefix = P,
+                .suffix = "",
+                .target = "",
+                .nlayers = m->nlayers,
+                .program = &programs[0]};
     bool clones = nprograms > 1;
     open_source(&w, m, o);
     blank(&w);

@@ -1387,6 +1387,23 @@ static void emit_small_batch(Writer *w, bool lanes, const char *attrs)
     blank(w);
 }
 
+/* A function's body that calls a small model's version of fn(args): the
+ * AVX2 one where it is built and chosen, else the compiler's. */
+static void emit_small_choice(Writer *w, const char *fn, const char *args)
+{
+    const char *x = w->prefix;
+    line(w, "{");
+    line(w, "#if %s_WITH_INLINE_AVX2", w->macro_prefix);
+    line(w, "    if (%s_inline_avx2()) {", x);
+    line(w, "        %s_%s_avx2(%s);", x, fn, args);
+    line(w, "        return;");
+    line(w, "    }");
+    line(w, "#endif");
+    line(w, "    %s_%s(%s);", x, fn, args);
+    line(w, "}");
+    blank(w);
+}
+
 /* A small model's versions: the compiler's, and where it does not target
  * FMA on x86-64 (the README's plain cc -O2), one built for AVX2 and FMA,
  * picked at run time when the CPU has them (seed42 at batch 64: 5.2-6.1
@@ -1464,16 +1481,7 @@ static void emit_small_versions(Writer *w, const Model *m, const IrProgram *p)
     line(w, "#endif");
     blank(w);
     line(w, "void %s_predict_ws(void *workspace, const float *input, float *output)", x);
-    line(w, "{");
-    line(w, "#if %s_WITH_INLINE_AVX2", P);
-    line(w, "    if (%s_inline_avx2()) {", x);
-    line(w, "        %s_forward_avx2(workspace, input, output);", x);
-    line(w, "        return;");
-    line(w, "    }");
-    line(w, "#endif");
-    line(w, "    %s_forward(workspace, input, output);", x);
-    line(w, "}");
-    blank(w);
+    emit_small_choice(w, "forward", "workspace, input, output");
     line(w, "const char *%s_isa(void)", x);
     line(w, "{");
     line(w, "#if %s_WITH_INLINE_AVX2", P);
@@ -1614,16 +1622,7 @@ static void emit_small_predict_batch(Writer *w, long long min_samples)
 {
     const char *x = w->prefix, *P = w->macro_prefix;
     line(w, "static void %s_batch(const float *input, float *output, int n)", x);
-    line(w, "{");
-    line(w, "#if %s_WITH_INLINE_AVX2", P);
-    line(w, "    if (%s_inline_avx2()) {", x);
-    line(w, "        %s_forward_batch_avx2(input, output, n);", x);
-    line(w, "        return;");
-    line(w, "    }");
-    line(w, "#endif");
-    line(w, "    %s_forward_batch(input, output, n);", x);
-    line(w, "}");
-    blank(w);
+    emit_small_choice(w, "forward_batch", "input, output, n");
     line(w, "void %s_predict_batch(const float *input, float *output, int n)", x);
     line(w, "{");
     if (!w->profile) {
@@ -2435,13 +2434,14 @@ static void emit_program(Writer *w, const Model *m, const IrProgram *p, int k, b
     char suffix[32], target[160];
     char *N = begin_clone(w, k >= 0 ? &emit_clones[k] : NULL, k >= 0 ? clone_targets[k] : "",
                           suffix, target);
-    char *fma = joined(w->macro_prefix, "_FMA");
-    for (int i = 0; i < p->nfuncs; i++) {
-        w->fma = w->inline_all && is_inference(p->funcs[i]) ? fma : NULL;
-        print_function(w, p->funcs[i]);
+    if (w->inline_all) { /* its multiply-adds written out, as its AVX2 copy's */
+        char *fma = joined(w->macro_prefix, "_FMA");
+        emit_small_layers(w, m, p, fma, NULL);
+        free(fma);
     }
-    w->fma = NULL;
-    free(fma);
+    for (int i = 0; i < p->nfuncs; i++)
+        if (!w->inline_all || p->funcs[i]->phase != PHASE_PREDICT)
+            print_function(w, p->funcs[i]);
     emit_forward(w, m, p, k >= 0, w->inline_all);
     if (w->inline_all)
         emit_small_versions(w, m, p);

@@ -355,7 +355,7 @@ def main():
               ' (bench/peers/fma_peak.c)', flush=True)
         print(f'compiler: {args.cc}; flag sets: ' + ' | '.join(flag_sets))
         rows, obj_rows = [], []
-        for m, name in enumerate(args.models.split(',')):
+        for m, name in enumerate(n for n in args.models.split(',') if n):
             if m:  # (the first model's: the one just measured)
                 peaks = fma_peak(work, peaks)
             built = [build(args, name, work, cflags=f, tag=str(k)) for k, f in enumerate(flag_sets)]

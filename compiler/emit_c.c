@@ -339,7 +339,9 @@ static void print_expr(ExprCtx *x, const IrExpr *e)
         strbuf_printf(x->b, "%s%d[%lld]", x->f->vreg_names[e->scalar], e->scalar,
                       (long long)e->index.c);
         break;
-    case IRE_VZERO: strbuf_printf(x->b, "(%s_vec%d){0}", x->w->prefix, e->lanes); break;
+    case IRE_VZERO:
+        strbuf_printf(x->b, e->ivalue ? "(%s_i32x%d){0}" : "(%s_vec%d){0}", x->w->prefix, e->lanes);
+        break;
     case IRE_VLOAD: unreachable(); /* only as the value of a vector assignment */
     case IRE_VPAIRS:
         strbuf_printf(x->b, "%s_PAIRS%d(%s + ", x->w->macro_prefix, e->lanes,
@@ -369,12 +371,15 @@ static void print_expr(ExprCtx *x, const IrExpr *e)
             strbuf_printf(x->b, e->ivalue < 0 ? "(%ld)" : "%ld", (long)e->ivalue);
         break;
     case IRE_VDOT4:
-        strbuf_printf(x->b, "%s_dot4x%d%s(", x->w->prefix, e->lanes, x->w->suffix);
+        strbuf_printf(x->b, "%s_dot4x%d%s%s(", x->w->prefix, e->lanes, e->ivalue ? "p" : "",
+                      x->w->suffix);
         print_expr(x, e->a);
         strbuf_printf(x->b, ", %s + ", x->f->views[e->view].name);
         print_index(x, &e->index);
         strbuf_printf(x->b, ", ");
         print_expr(x, e->b);
+        if (e->ivalue)
+            strbuf_printf(x->b, ", %d", (int)e->ivalue);
         strbuf_printf(x->b, ")");
         break;
     case IRE_REQUANT:
@@ -468,6 +473,18 @@ static void print_stmt(Writer *w, const IrFunc *f, const IrStmt *s)
     case IRS_COMMENT: line(w, "/* %s */", s->text); break;
     case IRS_VSET: {
         const char *name = f->vreg_names[s->scalar];
+        if (s->value->kind == IRE_VLOAD && s->value->ivalue) { /* the half twice */
+            if (s->mode == SCALAR_DECLARE)
+                print_vreg_type(&b, w, f, s->scalar);
+            int bits = f->vreg_lanes[s->scalar] * (f->vreg_types[s->scalar] == IR_I32 ? 32 : 8);
+            strbuf_printf(&b, "%s%s%d = (", s->mode == SCALAR_DECLARE ? " " : "", name, s->scalar);
+            print_vreg_type(&b, w, f, s->scalar);
+            strbuf_printf(&b, ")%s_twice%d%s(%s + ", w->prefix, bits, w->suffix,
+                          f->views[s->value->view].name);
+            print_index(&x, &s->value->index);
+            line(w, "%s);", b.data);
+            break;
+        }
         if (s->value->kind == IRE_VLOAD) {
             /* memcpy: an unaligned load with no aliasing question */
             if (s->mode == SCALAR_DECLARE) {
@@ -2710,6 +2727,11 @@ static void emit_int8_constants(Writer *w, const char *blob, const char *pointer
     emit_blob_lines(w, (const unsigned char *)values, n);
     line(w, "};");
     overlength_strings(w, false);
+    /* unused where only vector clones are built and every layer has a
+     * vector form (-march with VNNI: the kernels are the packed ones) */
+    line(w, "#if defined(__GNUC__)");
+    line(w, "__attribute__((unused))");
+    line(w, "#endif");
     line(w, "static const int8_t *const %s_%s = %s_%s.values;", x, pointer, x, blob);
 }
 
@@ -3267,6 +3289,42 @@ static void emit_q_dot4(Writer *w, int k, int lanes, const char *sig)
     blank(w);
 }
 
+/* IRE_VDOT4 of a pair of positions (`lanes` of 8 or 16): the 8 bytes at x
+ * broadcast, and shuffled so that the low half's lanes see bytes 0..3 and
+ * the high half's bytes step..step+3; then as emit_q_dot4. */
+static void emit_q_dot4_pair(Writer *w, int k, int lanes, const char *sig)
+{
+    bool wide = lanes == 16;
+    const char *x = w->prefix, *mm = wide ? "_mm512" : "_mm256", *T = wide ? "__m512i" : "__m256i";
+    line(w, "%s", sig);
+    line(w, "{");
+    line(w, "    uint64_t x8;");
+    line(w, "    memcpy(&x8, x, 8);");
+    line(w, "    const int32_t low = 0x03020100, high = low + 0x01010101 * step;");
+    if (wide)
+        line(w,
+             "    %s pick = _mm512_inserti64x4(_mm512_set1_epi32(low), _mm256_set1_epi32(high), "
+             "1);",
+             T);
+    else
+        line(w,
+             "    %s pick = _mm256_inserti128_si256(_mm256_set1_epi32(low), "
+             "_mm_set1_epi32(high), 1);",
+             T);
+    line(w, "    %s v = %s_shuffle_epi8(%s_set1_epi64%s((long long)x8), pick);", T, mm, mm,
+         wide ? "" : "x");
+    if (emit_clones_q[k].dot_offset) {
+        line(w, "    return (%s_i32x%d)%s_dpbusd_epi32((%s)acc, v, (%s)w);", x, lanes, mm, T, T);
+    } else {
+        line(w, "    %s pairs = %s_maddubs_epi16(%s_abs_epi8(v), %s_sign_epi8((%s)w, v));", T, mm,
+             mm, mm, T);
+        line(w, "    return acc + (%s_i32x%d)%s_madd_epi16(pairs, %s_set1_epi16(1));", x, lanes, mm,
+             mm);
+    }
+    line(w, "}");
+    blank(w);
+}
+
 /* The vector requantization, lane for lane the scalar PREFIX_requantize,
  * in intrinsics (gcc scalarised GNU C's int64 vectors of 16 lanes):
  * a left shift that saturates where shifting back does not give x; the
@@ -3344,6 +3402,22 @@ static void emit_q_helpers(Writer *w, int k, int lanes)
     snprintf(sig, sizeof sig, "%s %s_i32x%d %s_dot4x%d%s(%s_i32x%d acc, const void *x, %s_i8x%d w)",
              attrs, x, lanes, x, lanes, sfx, x, lanes, x, 4 * lanes);
     emit_q_dot4(w, k, lanes, sig);
+    if (w->program->pair_lanes & (unsigned)lanes) {
+        snprintf(sig, sizeof sig,
+                 "%s %s_i32x%d %s_dot4x%dp%s(%s_i32x%d acc, const void *x, %s_i8x%d w, int step)",
+                 attrs, x, lanes, x, lanes, sfx, x, lanes, x, 4 * lanes);
+        emit_q_dot4_pair(w, k, lanes, sig);
+        /* a pair's weights, biases and multipliers: the channels' twice */
+        const char *T = x86_integer_type(32 * lanes);
+        line(w, "%s %s %s_twice%d%s(const void *p)", attrs, T, x, 32 * lanes, sfx);
+        line(w, "{");
+        if (lanes == 16)
+            line(w, "    return _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)p));");
+        else
+            line(w, "    return _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)p));");
+        line(w, "}");
+        blank(w);
+    }
     emit_q_requantize(w, attrs, lanes, false);
     emit_q_requantize(w, attrs, lanes, true);
     /* The clamps and pooling maxima as vpmaxsd and vpminsd: gcc -O2 made

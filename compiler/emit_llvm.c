@@ -448,7 +448,9 @@ static LLVMValueRef expr_value(FuncGen *x, const IrExpr *e)
         return conditional(g, LLVMRealOGT, expr_value(x, e->a), LLVMConstReal(g->f32, 0),
                            expr_value(x, e->b), expr_value(x, e->c));
     case IRE_VREG: return LLVMBuildLoad2(g->b, vreg_type(x, e->scalar), x->vreg[e->scalar], "");
-    case IRE_VZERO: return LLVMConstNull(vector_type(g, e->lanes));
+    case IRE_VZERO:
+        return LLVMConstNull(e->ivalue ? LLVMVectorType(g->i32, (unsigned)e->lanes)
+                                       : vector_type(g, e->lanes));
     case IRE_VLANE: {
         LLVMValueRef v = LLVMBuildLoad2(g->b, vreg_type(x, e->scalar), x->vreg[e->scalar], "");
         return LLVMBuildExtractElement(g->b, v, i32c(g, e->index.c), "");
@@ -457,12 +459,19 @@ static LLVMValueRef expr_value(FuncGen *x, const IrExpr *e)
     case IRE_VUNPAIR: return unpair(x, e);
     case IRE_VLOAD: {
         IrType t = x->f->views[e->view].type;
-        LLVMTypeRef type = LLVMVectorType(element_type(g, t), (unsigned)e->lanes);
+        unsigned lanes = (unsigned)e->lanes, loaded = e->ivalue ? lanes / 2 : lanes;
+        LLVMTypeRef type = LLVMVectorType(element_type(g, t), loaded);
         LLVMValueRef ptr =
             LLVMBuildBitCast(g->b, element(x, e->view, &e->index), LLVMPointerType(type, 0), "");
         LLVMValueRef v = LLVMBuildLoad2(g->b, type, ptr, "");
         LLVMSetAlignment(v, t == IR_F32 || t == IR_I32 ? 4 : 1);
-        return v;
+        if (!e->ivalue)
+            return v;
+        LLVMValueRef twice[64]; /* the half in both halves */
+        for (unsigned i = 0; i < lanes; i++)
+            twice[i] = i32c(g, (int)(i % loaded));
+        return LLVMBuildShuffleVector(g->b, v, LLVMGetUndef(type), LLVMConstVector(twice, lanes),
+                                      "");
     }
     }
     unreachable();
@@ -2063,7 +2072,8 @@ static LLVMValueRef requantize_call(FuncGen *x, const IrExpr *e)
 }
 
 /* IRE_VDOT4 as AVX-512 VNNI's vpdpbusd: the four bytes at the index (the
- * kernels' copy of their input, unsigned) splat to every lane.  main.c
+ * kernels' copy of their input, unsigned) splat to every lane, or for a
+ * pair the 8 bytes there shuffled to the two halves.  main.c
  * gives an int8 object vector kernels only for a host with VNNI. */
 static LLVMValueRef dot4(FuncGen *x, const IrExpr *e)
 {
@@ -2071,15 +2081,32 @@ static LLVMValueRef dot4(FuncGen *x, const IrExpr *e)
     unsigned lanes = (unsigned)e->lanes;
     LLVMTypeRef v32 = LLVMVectorType(g->i32, lanes);
     LLVMValueRef acc = expr_value(x, e->a), w = expr_value(x, e->b);
-    LLVMValueRef at =
-        LLVMBuildBitCast(g->b, element(x, e->view, &e->index), LLVMPointerType(g->i32, 0), "");
-    LLVMValueRef four = LLVMBuildLoad2(g->b, g->i32, at, "");
-    LLVMSetAlignment(four, 1);
+    LLVMValueRef xs;
+    if (e->ivalue) { /* a pair: 8 bytes, the high half's lanes from `step` on */
+        LLVMTypeRef v8 = LLVMVectorType(g->i8, 8);
+        LLVMValueRef at =
+            LLVMBuildBitCast(g->b, element(x, e->view, &e->index), LLVMPointerType(v8, 0), "");
+        LLVMValueRef eight = LLVMBuildLoad2(g->b, v8, at, "");
+        LLVMSetAlignment(eight, 1);
+        LLVMValueRef pick[64];
+        for (unsigned i = 0; i < 4 * lanes; i++)
+            pick[i] = i32c(g, (int)(i % 4) + (i >= 2 * lanes ? e->ivalue : 0));
+        xs = LLVMBuildBitCast(g->b,
+                              LLVMBuildShuffleVector(g->b, eight, LLVMGetUndef(v8),
+                                                     LLVMConstVector(pick, 4 * lanes), ""),
+                              v32, "");
+    } else {
+        LLVMValueRef at =
+            LLVMBuildBitCast(g->b, element(x, e->view, &e->index), LLVMPointerType(g->i32, 0), "");
+        LLVMValueRef four = LLVMBuildLoad2(g->b, g->i32, at, "");
+        LLVMSetAlignment(four, 1);
+        xs = splat(g, four, lanes);
+    }
     char name[48];
     snprintf(name, sizeof name, "llvm.x86.avx512.vpdpbusd.%u", 32 * lanes);
     LLVMTypeRef params[3] = {v32, v32, v32};
     LLVMTypeRef type = LLVMFunctionType(v32, params, 3, 0);
-    LLVMValueRef args[3] = {acc, splat(g, four, lanes), LLVMBuildBitCast(g->b, w, v32, "")};
+    LLVMValueRef args[3] = {acc, xs, LLVMBuildBitCast(g->b, w, v32, "")};
     return call(g, external(g, name, type), type, args, 3);
 }
 

@@ -225,6 +225,7 @@ bool ir_expr_is_int(const IrFunc *f, const IrExpr *e)
     case IRE_ICONST:
     case IRE_REQUANT:
     case IRE_VDOT4: return true;
+    case IRE_VZERO: return e->ivalue != 0;
     case IRE_LOAD:
     case IRE_VLOAD: return f->views[e->view].type != IR_F32;
     case IRE_VREG: return f->vreg_types[e->scalar] != IR_F32;
@@ -353,12 +354,26 @@ IrExpr *ir_vzero(IrProgram *p, int lanes)
     return e;
 }
 
+IrExpr *ir_vzero_int(IrProgram *p, int lanes)
+{
+    IrExpr *e = ir_vzero(p, lanes);
+    e->ivalue = 1;
+    return e;
+}
+
 IrExpr *ir_vload(IrProgram *p, int view, IrIndex index, int lanes)
 {
     IrExpr *e = new_expr(p, IRE_VLOAD);
     e->view = view;
     e->index = index;
     e->lanes = lanes;
+    return e;
+}
+
+IrExpr *ir_vload_halves(IrProgram *p, int view, IrIndex index, int lanes)
+{
+    IrExpr *e = ir_vload(p, view, index, lanes);
+    e->ivalue = 1;
     return e;
 }
 
@@ -385,6 +400,15 @@ IrExpr *ir_vdot4(IrProgram *p, IrExpr *acc, int x, IrIndex index, int w, int lan
     e->index = index;
     e->b = ir_vref(p, w);
     e->lanes = lanes;
+    return e;
+}
+
+IrExpr *ir_vdot4_pair(IrProgram *p, IrExpr *acc, int x, IrIndex index, int w, int lanes, int step)
+{
+    assert(step > 0 && step <= 4 && lanes % 2 == 0);
+    IrExpr *e = ir_vdot4(p, acc, x, index, w, lanes);
+    e->ivalue = step;
+    p->pair_lanes |= (unsigned)lanes;
     return e;
 }
 

@@ -73,7 +73,9 @@ typedef enum {
      * plus the dot product of the four bytes view[index..index+3] (int8,
      * or unsigned: what AVX-512 VNNI's vpdpbusd takes) with its own four
      * int8 weights of b (an int8 vector of 4 * lanes: lane l's at
-     * 4l..4l+3). */
+     * 4l..4l+3).  ivalue above 0: a pair of positions, the low half's
+     * lanes with view[index..index+3], the high half's with the four bytes
+     * ivalue on (at most 4: one 8-byte load). */
     IRE_VDOT4,
 } IrExprKind;
 
@@ -85,7 +87,8 @@ typedef struct IrExpr IrExpr;
 struct IrExpr {
     IrExprKind kind;
     float value;       /* CONST */
-    int32_t ivalue;    /* ICONST */
+    int32_t ivalue;    /* ICONST; VDOT4: a pair's step; VLOAD 1: lanes / 2 elements,
+                        * the same in both halves; VZERO 1: of int32s */
     int view;          /* LOAD, VLOAD, VPAIRS, VDOT4 */
     IrIndex index;     /* LOAD, VLOAD, VPAIRS, VDOT4 */
     int scalar;        /* SCALAR; VREG: the vector */
@@ -251,8 +254,9 @@ typedef struct {
      * head's int32 sums (output_type). */
     bool quantized;
     IrType output_type;
-    int dot_offset; /* an int8 program's kernels read their inputs plus this:
+    int dot_offset;      /* an int8 program's kernels read their inputs plus this:
                      * 128 (VNNI: unsigned bytes) or 0 */
+    unsigned pair_lanes; /* the lanes (as bits: 8, 16) of its IRE_VDOT4 pairs */
 } IrProgram;
 
 IrFunc *ir_func(IrProgram *p, const char *name, const char *comment);
@@ -316,13 +320,19 @@ void ir_set(IrProgram *p, IrBlock *b, int scalar, ScalarMode mode, IrExpr *value
 void ir_comment(IrProgram *p, IrBlock *b, const char *text);
 IrExpr *ir_vref(IrProgram *p, int vreg);
 IrExpr *ir_vzero(IrProgram *p, int lanes);
+IrExpr *ir_vzero_int(IrProgram *p, int lanes);
 IrExpr *ir_vlane(IrProgram *p, int vreg, int lane);
 IrExpr *ir_vload(IrProgram *p, int view, IrIndex index, int lanes);
+/* lanes / 2 elements at view[index], in both halves of the vector. */
+IrExpr *ir_vload_halves(IrProgram *p, int view, IrIndex index, int lanes);
 IrExpr *ir_vpairs(IrProgram *p, int view, IrIndex index, int lanes);
 IrExpr *ir_vunpair(IrProgram *p, int vreg, int lanes);
 /* acc + the dot products of x[index..index+3] with vector w's four bytes
  * a lane (IRE_VDOT4). */
 IrExpr *ir_vdot4(IrProgram *p, IrExpr *acc, int x, IrIndex index, int w, int lanes);
+/* The same for two positions, `step` bytes apart (at most 4), one in each
+ * half of the lanes: w holds the channels' weights twice. */
+IrExpr *ir_vdot4_pair(IrProgram *p, IrExpr *acc, int x, IrIndex index, int w, int lanes, int step);
 void ir_vset(IrProgram *p, IrBlock *b, int vreg, ScalarMode mode, IrExpr *value);
 void ir_vstore(IrProgram *p, IrBlock *b, int view, IrIndex index, int vreg);
 

@@ -186,7 +186,9 @@ int lower_q_floor_view(LowerCtx *c);
  * caller then stores the sums and runs lower_q_epilogue on each). */
 bool lower_q_vectors_out(const LowerCtx *c);
 /* A vector of `lanes` int32 sums of channels from `channel` to the
- * output at ix: requantized, clamped, narrowed (the head's as they are). */
-void lower_q_vector_out(LowerCtx *c, IrBlock *b, int sums, int lanes, IrIndex ix, IrIndex channel);
+ * output at ix: requantized, clamped, narrowed (the head's as they are).
+ * A pair's vector holds two positions of lanes / 2 channels each. */
+void lower_q_vector_out(LowerCtx *c, IrBlock *b, int sums, int lanes, IrIndex ix, IrIndex channel,
+                        bool pair);
 
 #endif

@@ -164,7 +164,8 @@ bool lower_q_vectors_out(const LowerCtx *c)
     return c->index == c->q->plan->head || c->nepi == 0;
 }
 
-void lower_q_vector_out(LowerCtx *c, IrBlock *b, int sums, int lanes, IrIndex ix, IrIndex channel)
+void lower_q_vector_out(LowerCtx *c, IrBlock *b, int sums, int lanes, IrIndex ix, IrIndex channel,
+                        bool pair)
 {
     IrProgram *p = c->p;
     IrFunc *f = c->f;
@@ -174,8 +175,9 @@ void lower_q_vector_out(LowerCtx *c, IrBlock *b, int sums, int lanes, IrIndex ix
         return;
     }
     int m = ir_typed_vreg(p, f, "qm", lanes, IR_I32), s = ir_typed_vreg(p, f, "qs", lanes, IR_I32);
-    ir_vset(p, b, m, SCALAR_DECLARE, ir_vload(p, c->q->multiplier, channel, lanes));
-    ir_vset(p, b, s, SCALAR_DECLARE, ir_vload(p, c->q->shift, channel, lanes));
+    IrExpr *(*load)(IrProgram *, int, IrIndex, int) = pair ? ir_vload_halves : ir_vload;
+    ir_vset(p, b, m, SCALAR_DECLARE, load(p, c->q->multiplier, channel, lanes));
+    ir_vset(p, b, s, SCALAR_DECLARE, load(p, c->q->shift, channel, lanes));
     IrExpr *r = ir_requant(p, ir_vref(p, sums), ir_vref(p, m), ir_vref(p, s));
     r->ivalue = shifts_right_only(c);
     int32_t zero = plan->nodes[c->index + 1].zero;

@@ -656,9 +656,9 @@ typedef struct {
  * the plain loops. */
 enum { CONV_Q_MAX_COPY = 1 << 20 };
 
-/* The padded input's dims and strides, and its bytes; whether the layer
- * pads (or reads past its input). */
-static int64_t conv_padded_dims_q(const LowerCtx *c, ConvPadded *x, bool *pads)
+/* The padded input's dims and strides, and its bytes (with `slack` past
+ * its end); whether the layer pads (or reads past its input). */
+static int64_t conv_padded_dims_q(const LowerCtx *c, ConvPadded *x, bool *pads, int slack)
 {
     const Layer *l = c->l;
     Shape in = layer_spatial_shape(l, c->in_shape[0]);
@@ -671,10 +671,12 @@ static int64_t conv_padded_dims_q(const LowerCtx *c, ConvPadded *x, bool *pads)
         *pads |= l->pad_before[a] > 0 || x->dims[a] > in.dim[a];
     }
     layer_axis_strides(x->dims, l->nd, l->cin, x->strides);
-    return x->strides[0] * x->dims[0] + 4;
+    return x->strides[0] * x->dims[0] + slack;
 }
 
-static ConvPadded conv_padded_input_q(LowerCtx *c, bool copy)
+/* slack: the bytes past the end that the kernels may read (4 for a row's
+ * last group, 8 for a pair's load). */
+static ConvPadded conv_padded_input_q(LowerCtx *c, bool copy, int slack)
 {
     IrProgram *p = c->p;
     IrFunc *f = c->f;
@@ -684,7 +686,7 @@ static ConvPadded conv_padded_input_q(LowerCtx *c, bool copy)
     ConvPadded x = {.view = c->in[0]};
     int offset = p->dot_offset;
     bool pads;
-    int64_t size = conv_padded_dims_q(c, &x, &pads);
+    int64_t size = conv_padded_dims_q(c, &x, &pads, slack);
     if (!pads && !offset && !copy) {
         layer_axis_strides(in.dim, nd, l->cin, x.strides);
         return x;
@@ -706,9 +708,17 @@ static ConvPadded conv_padded_input_q(LowerCtx *c, bool copy)
     IrIndex from = ix_const(0), to = ix_const(0);
     IrBlock *b = &f->body;
     if (same_layout) {
-        IrExpr *v = ir_load(p, c->in[0], ix_var(i, 1));
-        ir_store(p, &ir_for(p, b, i, 0, whole)->body, x.view, ix_var(i, 1),
-                 offset ? ir_op(p, IRE_ADD, v, ir_int(p, offset)) : v, false);
+        /* whole 64-byte vectors, then the rest: gcc -O2 vectorizes a loop
+         * only in vectors that divide its count (lenet's second conv: 1352
+         * bytes, 8 at a time) */
+        int64_t split = whole / 64 * 64, ends[3] = {0, split, whole};
+        for (int run = 0; run < 2; run++) {
+            if (ends[run] == ends[run + 1])
+                continue;
+            IrExpr *v = ir_load(p, c->in[0], ix_var(i, 1));
+            ir_store(p, &ir_for(p, b, i, ends[run], ends[run + 1])->body, x.view, ix_var(i, 1),
+                     offset ? ir_op(p, IRE_ADD, v, ir_int(p, offset)) : v, false);
+        }
         return x;
     }
     for (int a = 0; a < nd - 1; a++) {
@@ -732,6 +742,7 @@ typedef struct {
     ConvPadded x;
     int packed, bias;
     int lanes, chunk;  /* int32 lanes a vector; vectors of channels a pass */
+    bool pairs;        /* two positions a vector (conv_pairs_q): its lanes, 2 * lanes */
     const Layer *pool; /* the max pooling taken in (LowerQuant.pool), or NULL */
     int least;         /* then: the view of the least int32s, where each max starts */
 } ConvQ;
@@ -742,7 +753,9 @@ typedef struct {
  * epilogues).  With a max pool taken in, a position is the pool's: the
  * sums of each conv position of its window, their max requantized once
  * (the requantization and clamps never decrease: the max of the int8
- * outputs). */
+ * outputs).  With pairs, a vector holds two neighbouring positions (a
+ * last odd one has a vector of its own): their channels are the whole
+ * vector, so the pair's outputs are one run. */
 static void conv_block_q(const ConvQ *k, IrBlock *b, IrIndex x_ix, IrIndex y_ix, int block)
 {
     LowerCtx *c = k->c;
@@ -753,18 +766,25 @@ static void conv_block_q(const ConvQ *k, IrBlock *b, IrIndex x_ix, IrIndex y_ix,
     int64_t cout = l->out.dim[nd], groups = conv_groups_q(l);
     /* from one position to the next in x */
     int64_t step = (k->pool ? k->pool->stride[last] : 1) * l->stride[last] * l->cin;
+    /* slot s: positions first[s] .. first[s] + count[s] - 1, in one vector each pass */
+    int per = k->pairs ? 2 : 1, slots = (block + per - 1) / per, first[CONV_MAX_BLOCK],
+        count[CONV_MAX_BLOCK];
+    for (int s = 0; s < slots; s++) {
+        first[s] = s * per;
+        count[s] = block - first[s] < per ? block - first[s] : per;
+    }
     int cv = ir_var(p, f, "cv");
     IrBlock *pass = &ir_for(p, b, cv, 0, cout / (lanes * chunk))->body;
     IrIndex co = ix_var(cv, (int64_t)lanes * chunk);
-    int acc[CONV_MAX_BLOCK][4], best[CONV_MAX_BLOCK][4], wv[4];
+    int acc[CONV_MAX_BLOCK][4], best[CONV_MAX_BLOCK][4], wv[2][4];
     IrBlock *sums = pass;
     IrIndex xk = x_ix;
     if (k->pool) { /* the pool window's conv positions */
-        for (int r = 0; r < block; r++)
+        for (int s = 0; s < slots; s++)
             for (int v = 0; v < chunk; v++) {
-                best[r][v] = ir_typed_vreg(p, f, "m", lanes, IR_I32);
-                ir_vset(p, pass, best[r][v], SCALAR_DECLARE,
-                        ir_vload(p, k->least, ix_const(0), lanes));
+                best[s][v] = ir_typed_vreg(p, f, "m", count[s] * lanes, IR_I32);
+                ir_vset(p, pass, best[s][v], SCALAR_DECLARE,
+                        ir_vload(p, k->least, ix_const(0), count[s] * lanes));
             }
         for (int a = 0; a < nd; a++) {
             int wp = ir_var(p, f, arena_printf(&p->arena, "p%d", a));
@@ -774,11 +794,13 @@ static void conv_block_q(const ConvQ *k, IrBlock *b, IrIndex x_ix, IrIndex y_ix,
             xk = ix_add_var(xk, wp, l->stride[a] * k->x.strides[a]);
         }
     }
-    for (int r = 0; r < block; r++)
+    for (int s = 0; s < slots; s++)
         for (int v = 0; v < chunk; v++) {
-            acc[r][v] = ir_typed_vreg(p, f, "a", lanes, IR_I32);
-            ir_vset(p, sums, acc[r][v], SCALAR_DECLARE,
-                    ir_vload(p, k->bias, ix_add(co, ix_const(v * lanes)), lanes));
+            acc[s][v] = ir_typed_vreg(p, f, "a", count[s] * lanes, IR_I32);
+            IrIndex at = ix_add(co, ix_const(v * lanes));
+            ir_vset(p, sums, acc[s][v], SCALAR_DECLARE,
+                    count[s] == 2 ? ir_vload_halves(p, k->bias, at, 2 * lanes)
+                                  : ir_vload(p, k->bias, at, lanes));
         }
     /* the outer taps, then the row's groups */
     IrBlock *taps = sums;
@@ -799,30 +821,44 @@ static void conv_block_q(const ConvQ *k, IrBlock *b, IrIndex x_ix, IrIndex y_ix,
     IrBlock *body = &run->body;
     xk = ix_add_var(xk, g, 4);
     wk = ix_add_var(wk, g, cout * 4);
-    for (int v = 0; v < chunk; v++) {
-        wv[v] = ir_typed_vreg(p, f, "w", 4 * lanes, IR_I8);
-        ir_vset(p, body, wv[v], SCALAR_DECLARE,
-                ir_vload(p, k->packed, ix_add(wk, ix_const(v * lanes * 4)), 4 * lanes));
+    /* the weights of a pass's vectors: [0] for one position, [1] twice for a pair */
+    for (int n = 1; n <= per; n++) {
+        bool used = false;
+        for (int s = 0; s < slots; s++)
+            used |= count[s] == n;
+        for (int v = 0; v < chunk && used; v++) {
+            IrIndex at = ix_add(wk, ix_const(v * lanes * 4));
+            wv[n - 1][v] = ir_typed_vreg(p, f, "w", 4 * n * lanes, IR_I8);
+            ir_vset(p, body, wv[n - 1][v], SCALAR_DECLARE,
+                    n == 2 ? ir_vload_halves(p, k->packed, at, 8 * lanes)
+                           : ir_vload(p, k->packed, at, 4 * lanes));
+        }
     }
-    for (int r = 0; r < block; r++)
-        for (int v = 0; v < chunk; v++)
-            ir_vset(p, body, acc[r][v], SCALAR_SET,
-                    ir_vdot4(p, ir_vref(p, acc[r][v]), k->x.view, ix_add(xk, ix_const(r * step)),
-                             wv[v], lanes));
+    for (int s = 0; s < slots; s++)
+        for (int v = 0; v < chunk; v++) {
+            IrIndex at = ix_add(xk, ix_const(first[s] * step));
+            IrExpr *sum = ir_vref(p, acc[s][v]);
+            ir_vset(p, body, acc[s][v], SCALAR_SET,
+                    count[s] == 2
+                        ? ir_vdot4_pair(p, sum, k->x.view, at, wv[1][v], 2 * lanes, (int)step)
+                        : ir_vdot4(p, sum, k->x.view, at, wv[0][v], lanes));
+        }
     if (k->pool)
-        for (int r = 0; r < block; r++)
+        for (int s = 0; s < slots; s++)
             for (int v = 0; v < chunk; v++)
-                ir_vset(p, sums, best[r][v], SCALAR_SET,
-                        ir_op(p, IRE_MAX, ir_vref(p, best[r][v]), ir_vref(p, acc[r][v])));
+                ir_vset(p, sums, best[s][v], SCALAR_SET,
+                        ir_op(p, IRE_MAX, ir_vref(p, best[s][v]), ir_vref(p, acc[s][v])));
     bool vector_out = lower_q_vectors_out(c);
-    for (int r = 0; r < block; r++)
+    for (int s = 0; s < slots; s++)
         for (int v = 0; v < chunk; v++) {
             IrIndex ch = ix_add(co, ix_const(v * lanes));
+            int sums_vreg = k->pool ? best[s][v] : acc[s][v];
             if (vector_out)
-                lower_q_vector_out(c, pass, k->pool ? best[r][v] : acc[r][v], lanes,
-                                   ix_add(ix_add(y_ix, ix_const(r * cout)), ch), ch);
+                lower_q_vector_out(c, pass, sums_vreg, count[s] * lanes,
+                                   ix_add(ix_add(y_ix, ix_const(first[s] * cout)), ch), ch,
+                                   count[s] == 2);
             else
-                ir_vstore(p, pass, c->acc, ix_add(ch, ix_const(r * cout)), acc[r][v]);
+                ir_vstore(p, pass, c->acc, ix_add(ch, ix_const(first[s] * cout)), acc[s][v]);
         }
     if (!vector_out)
         conv_block_out(c, b, y_ix, block, cout);
@@ -835,6 +871,18 @@ static int conv_block_size_q(const LowerCtx *c, int chunk)
     int most = (c->p->vector_registers - chunk - 2) / chunk;
     int cap = chunk == 1 ? 12 : 8;
     return most < 1 ? 1 : most > cap ? cap : most;
+}
+
+/* Whether two positions share a vector (ConvQ.pairs): where the channels
+ * fill half of the widest one (lenet's first conv: 8 of 16 lanes), so
+ * that the dot products and requantizations of a pair are one; and the
+ * two windows' first four bytes are in one 8-byte load (`stride` is the
+ * positions' in x). */
+static bool conv_pairs_q(const LowerCtx *c, int lanes, int64_t stride, int64_t positions)
+{
+    const Layer *l = c->l;
+    return l->out.dim[l->nd] == lanes && 2 * lanes <= c->p->vector_width && stride * l->cin <= 4 &&
+           positions >= 2;
 }
 
 /* The positions are the conv's, or with a max pool taken in the pool's:
@@ -859,8 +907,10 @@ static void conv_lower_q_vectors(LowerCtx *c)
     const Shape *out = k.pool ? &k.pool->out : &l->out;
     int64_t vectors = cout / k.lanes;
     k.chunk = vectors % 4 == 0 ? 4 : vectors % 3 == 0 ? 3 : vectors % 2 == 0 ? 2 : 1;
-    int most = conv_block_size_q(c, k.chunk * (k.pool ? 2 : 1));
-    int64_t n = out->dim[last], blocks = (n + most - 1) / most;
+    int64_t n = out->dim[last];
+    k.pairs = conv_pairs_q(c, k.lanes, (k.pool ? k.pool->stride[last] : 1) * l->stride[last], n);
+    int most = conv_block_size_q(c, k.chunk * (k.pool ? 2 : 1)) * (k.pairs ? 2 : 1);
+    int64_t blocks = (n + most - 1) / most;
     int block = (int)((n + blocks - 1) / blocks);
     c->acc = lower_acc_local(c, "acc", cout * block);
     lower_epilogue_setup(c);
@@ -869,7 +919,7 @@ static void conv_lower_q_vectors(LowerCtx *c)
         k.least = lower_q_floor_view(c);
         c->out = lower_node_view(c, lower_output_node(k.pool, c->q->pool), "y", true);
     }
-    k.x = conv_padded_input_q(c, k.pool != NULL);
+    k.x = conv_padded_input_q(c, k.pool != NULL || k.pairs, k.pairs ? 8 : 4);
     int64_t ys[3], per[3]; /* y's strides; a position's conv positions along each axis */
     layer_axis_strides(out->dim, nd, cout, ys);
     for (int a = 0; a < nd; a++)
@@ -898,7 +948,7 @@ static void conv_lower_q(LowerCtx *c)
     ConvPadded copy;
     bool pads;
     if (lower_q_has_vectors(c) && lower_lanes_dividing(c->p, c->l->out.dim[c->l->nd]) &&
-        conv_padded_dims_q(c, &copy, &pads) <= CONV_Q_MAX_COPY) {
+        conv_padded_dims_q(c, &copy, &pads, 8) <= CONV_Q_MAX_COPY) {
         conv_lower_q_vectors(c);
         return;
     }

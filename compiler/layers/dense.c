@@ -310,25 +310,53 @@ static void dense_lower_q_vectors(LowerCtx *c)
     int cv = ir_var(p, f, "cv");
     IrBlock *pass = &ir_for(p, &f->body, cv, 0, vectors / chunk)->body;
     IrIndex co = ix_var(cv, (int64_t)lanes * chunk);
-    int a[4], w[4];
-    for (int v = 0; v < chunk; v++) {
-        a[v] = ir_typed_vreg(p, f, "a", lanes, IR_I32);
-        ir_vset(p, pass, a[v], SCALAR_DECLARE,
-                ir_vload(p, bias, ix_add(co, ix_const(v * lanes)), lanes));
-    }
-    int g = ir_var(p, f, "g");
-    IrBlock *body = &ir_for(p, pass, g, 0, groups)->body;
-    for (int v = 0; v < chunk; v++) {
-        w[v] = ir_typed_vreg(p, f, "w", 4 * lanes, IR_I8);
-        ir_vset(p, body, w[v], SCALAR_DECLARE,
-                ir_vload(p, packed,
-                         ix_add_var(ix_scale(ix_add(co, ix_const(v * lanes)), 4), g, padded * 4),
-                         4 * lanes));
-        ir_vset(p, body, a[v], SCALAR_SET,
-                ir_vdot4(p, ir_vref(p, a[v]), x, ix_var(g, 4), w[v], lanes));
-    }
+    /* With fewer than four vectors of units, each sums in parts (every
+     * parts-th group) that start from zero, so that the dot products are
+     * not one chain of vpdpbusd latencies (lenet's 10 units: 100 in a
+     * row); the bias is added last.  The parts' sum is the int32 sum of
+     * the products, which the 65,536-product limit keeps in range. */
+    int parts = chunk == 1 && groups >= 4 ? 4 : chunk == 2 && groups >= 2 ? 2 : 1;
+    int a[4][4], w[4];
     for (int v = 0; v < chunk; v++)
-        ir_vstore(p, pass, acc, ix_add(co, ix_const(v * lanes)), a[v]);
+        for (int j = 0; j < parts; j++) {
+            a[v][j] = ir_typed_vreg(p, f, "a", lanes, IR_I32);
+            ir_vset(p, pass, a[v][j], SCALAR_DECLARE,
+                    parts > 1 ? ir_vzero_int(p, lanes)
+                              : ir_vload(p, bias, ix_add(co, ix_const(v * lanes)), lanes));
+        }
+    int g = ir_var(p, f, "g");
+    int64_t whole = groups / parts;
+    for (int run = 0; run < 2; run++) { /* whole rounds of parts, then the groups left to part 0 */
+        int64_t lo = run ? whole * parts : 0, hi = run ? groups : whole;
+        if (lo == hi)
+            continue;
+        IrBlock *body = &ir_for(p, pass, g, run ? lo : 0, run ? hi : whole)->body;
+        for (int j = 0; j < (run ? 1 : parts); j++) {
+            IrIndex group = run ? ix_var(g, 1) : ix_add(ix_var(g, parts), ix_const(j));
+            for (int v = 0; v < chunk; v++) {
+                w[v] = ir_typed_vreg(p, f, "w", 4 * lanes, IR_I8);
+                ir_vset(p, body, w[v], SCALAR_DECLARE,
+                        ir_vload(p, packed,
+                                 ix_add(ix_scale(ix_add(co, ix_const(v * lanes)), 4),
+                                        ix_scale(group, padded * 4)),
+                                 4 * lanes));
+                ir_vset(p, body, a[v][j], SCALAR_SET,
+                        ir_vdot4(p, ir_vref(p, a[v][j]), x, ix_scale(group, 4), w[v], lanes));
+            }
+        }
+    }
+    for (int v = 0; v < chunk; v++) {
+        if (parts > 1) {
+            IrExpr *sum = ir_vref(p, a[v][0]);
+            for (int j = 1; j < parts; j++)
+                sum = ir_op(p, IRE_ADD, sum, ir_vref(p, a[v][j]));
+            int b = ir_typed_vreg(p, f, "b", lanes, IR_I32);
+            ir_vset(p, pass, b, SCALAR_DECLARE,
+                    ir_vload(p, bias, ix_add(co, ix_const(v * lanes)), lanes));
+            ir_vset(p, pass, a[v][0], SCALAR_SET, ir_op(p, IRE_ADD, ir_vref(p, b), sum));
+        }
+        ir_vstore(p, pass, acc, ix_add(co, ix_const(v * lanes)), a[v][0]);
+    }
     /* out: whole vectors of units requantized as vectors, the rest one by one */
     int64_t first = lower_q_vectors_out(c) ? units / lanes * lanes : 0;
     if (first > 0) {
@@ -336,7 +364,7 @@ static void dense_lower_q_vectors(LowerCtx *c)
         IrStmt *each = ir_for(p, &f->body, uv, 0, units / lanes);
         int t = ir_typed_vreg(p, f, "t", lanes, IR_I32);
         ir_vset(p, &each->body, t, SCALAR_DECLARE, ir_vload(p, acc, ix_var(uv, lanes), lanes));
-        lower_q_vector_out(c, &each->body, t, lanes, ix_var(uv, lanes), ix_var(uv, lanes));
+        lower_q_vector_out(c, &each->body, t, lanes, ix_var(uv, lanes), ix_var(uv, lanes), false);
     }
     if (first < units) {
         int u = ir_var(p, f, "u");
@@ -414,7 +442,7 @@ static void dense_block_group_q(LowerCtx *c, const DenseBlockQ *d, IrBlock *b, I
             ir_vset(p, &each->body, t, SCALAR_DECLARE,
                     ir_vload(p, acc, ix_add_var(ix_const(k * padded), uv, lanes), lanes));
             lower_q_vector_out(c, &each->body, t, lanes, ix_add_var(y, uv, lanes),
-                               ix_var(uv, lanes));
+                               ix_var(uv, lanes), false);
         }
         if (whole < units) {
             int u = ir_var(p, f, "u");

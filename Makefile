@@ -58,8 +58,10 @@ check-long: build
 
 # Benchmarks against PyTorch on the peers' models, same run (minutes).
 # ONNX2C=PATH (an onnx2c executable or source tree) adds onnx2c beside them.
+# Then the int8 predictors on the Cortex-M boards, in instructions (QEMU).
 bench: build
 	/usr/bin/python3 bench/run_bench.py --cnngen $(BUILD)/cnngen $(if $(ONNX2C),--onnx2c $(ONNX2C))
+	/usr/bin/python3 bench/cortex_m_int8.py --cnngen $(BUILD)/cnngen
 
 # The int8 accuracy table of docs/int8.md: trains the models it needs
 # (about 25 minutes on two cores), then float against int8 (issue 17).

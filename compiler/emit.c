@@ -15,10 +15,13 @@ const EmitClone emit_clones[EMIT_CLONE_COUNT] = {
 
 /* vpdpbusd takes the input as unsigned bytes (x + 128, folded into the
  * biases); AVX2's vpmaddubsw takes it signed (its sign moved onto the
- * weight, so that no pair of products saturates 16 bits). */
+ * weight, so that no pair of products saturates 16 bits).  The Cortex-M
+ * DSP clone's "vectors" are one int32 sum each (a core register; four
+ * channels a pass), its dot products two SMLADs of sign-extended pairs. */
 const EmitClone emit_clones_q[EMIT_QCLONE_COUNT] = {
     {"vnni", 16, 32, 128},
     {"avx2", 8, 16, 0},
+    {"dsp", 1, 12, 0},
     {"scalar", 0, 16, 0},
 };
 

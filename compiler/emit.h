@@ -45,8 +45,9 @@ typedef struct {
 enum { EMIT_CLONE_COUNT = 4 };
 extern const EmitClone emit_clones[EMIT_CLONE_COUNT];
 /* An int8 predictor's clones (docs/int8.md), best first: AVX-512 VNNI,
- * AVX2, plain loops; lanes count int32 sums. */
-enum { EMIT_QCLONE_COUNT = 3 };
+ * AVX2, the Cortex-M DSP extension's SMLAD, plain loops; lanes count
+ * int32 sums. */
+enum { EMIT_QCLONE_COUNT = 4, EMIT_QCLONE_DSP = 2 };
 extern const EmitClone emit_clones_q[EMIT_QCLONE_COUNT];
 
 /* Whether the output has training code (not with baked weights or --no-train). */

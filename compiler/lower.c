@@ -13,6 +13,8 @@ int lower_local(LowerCtx *c, const char *name, int64_t size)
 
 int lower_lanes_dividing(const IrProgram *p, int64_t n)
 {
+    if (p->vector_width == 1) /* an int8 DSP clone's one sum a "vector" */
+        return 1;
     for (int lanes = p->vector_width; lanes >= 4; lanes /= 2)
         if (n % lanes == 0)
             return lanes;

@@ -3,8 +3,10 @@
  * commas, as the generated program's predict reads them), predicts each
  * with model_predict and prints its outputs on one line (%.9g).  With
  * --stack it also prints how many bytes of stack the predict call used,
- * measured by painting the stack before the call.  Without a file it
- * predicts one sample of zeros.
+ * measured by painting the stack before the call; with --ticks, how many
+ * SysTick ticks of the processor clock the calls took (under QEMU's
+ * -icount, a count of instructions: bench/cortex_m_int8.py).  Without a
+ * file it predicts one sample of zeros.
  *
  * The model comes from `cnngen MODEL.cnn --weights W.safetensors
  * --no-train --prefix model -o model.c`: its weights are constant data
@@ -86,31 +88,77 @@ __attribute__((noinline)) static long predict_measuring_stack(void)
         p++;
     return (long)((volatile char *)sp - (volatile char *)p);
 }
+
+/* SysTick (ARMv7-M) counting the processor clock down from 2^24 - 1. */
+#define SYST_CSR (*(volatile uint32_t *)0xE000E010u)
+#define SYST_RVR (*(volatile uint32_t *)0xE000E014u)
+#define SYST_CVR (*(volatile uint32_t *)0xE000E018u)
+
+static void ticks_start(void)
+{
+    SYST_RVR = 0xFFFFFFu;
+    SYST_CVR = 0;
+    SYST_CSR = 5; /* enabled, the processor clock, no interrupt */
+}
+
+static uint32_t ticks_now(void)
+{
+    return SYST_CVR;
+}
+
+/* predict's ticks (a call of at most 2^24 - 1: the counter wraps once
+ * past them, unseen; bench/cortex_m_int8.py's largest, video3d's float
+ * predictor on the M3, takes 10.7 million) */
+static long predict_ticks(void)
+{
+    uint32_t before = ticks_now();
+    predict();
+    return (long)((before - ticks_now()) & 0xFFFFFFu);
+}
 #else
 static long predict_measuring_stack(void)
 {
     predict();
     return -1; /* not measured on a host */
 }
+
+static void ticks_start(void)
+{
+}
+
+static long predict_ticks(void)
+{
+    predict();
+    return -1;
+}
 #endif
 
 int main(int argc, char **argv)
 {
     int stack = argc > 1 && strcmp(argv[1], "--stack") == 0;
-    const char *path = argc > 1 + stack ? argv[1 + stack] : NULL;
+    int ticks = argc > 1 && strcmp(argv[1], "--ticks") == 0;
+    const char *path = argc > 1 + stack + ticks ? argv[1 + stack + ticks] : NULL;
     FILE *f = path ? fopen(path, "r") : NULL;
-    long deepest = 0;
+    long deepest = 0, total = 0;
     if (path && !f) {
         fprintf(stderr, "predict: cannot read '%s'\n", path);
         return 1;
     }
+    if (ticks)
+        ticks_start();
     for (long n = 0; f ? read_sample(f) : n == 0; n++) {
-        long used = predict_measuring_stack();
-        deepest = used > deepest ? used : deepest;
+        if (ticks) {
+            total += predict_ticks();
+        } else {
+            long used = predict_measuring_stack();
+            deepest = used > deepest ? used : deepest;
+        }
         print_outputs();
     }
     if (stack)
         printf("stack: %ld bytes\n", deepest);
+    if (ticks)
+        printf("ticks: %ld\n", total);
     if (f)
         fclose(f);
     return 0;

@@ -28,7 +28,9 @@ int8:    every quantizable model's int8 predictor (cnngen --weights --quantize,
          the ranges the reference calibrates on random data; --oracle is then
          cnnref_quant.py) on the Cortex-M3 and M4F boards: its integer
          outputs (examples/cortex-m/predict.c with MODEL_INT8) equal the
-         host build's exactly.  Its object for the Cortex-M0+ and M3, CPUs
+         host build's exactly: the M3's plain loops, and on the M4F the DSP
+         extension's clone (SMLAD kernels, which its image must hold where
+         the C has them).  Its object for the Cortex-M0+ and M3, CPUs
          without an FPU (from gcc, and from the LLVM backend where it is in): the layer functions and model_predict_q use no
          floating point, no soft-float call (the quantize and dequantize
          around them may); its int8 kernels a quarter of the float weights'
@@ -743,6 +745,11 @@ def int8_board(args, m, board):
     if r.stdout != m.host:
         return [f'{m.name} on {board}: the int8 outputs differ from the host\'s:\n'
                 f'{r.stdout[:300]}\nthe host:\n{m.host[:300]}']
+    # the M4's DSP extension: its clone's dot products are SMLADs
+    with open(os.path.join(m.work, 'model.c')) as f:
+        dsp = board == 'cortex-m4f' and '= model_dot4x1_dsp(' in f.read()
+    if dsp and not re.search(r'\bsmlad\b', run(['arm-none-eabi-objdump', '-d', elf]).stdout):
+        return [f'{m.name} on {board}: its C has SMLAD kernels, its image no smlad']
     return []
 
 

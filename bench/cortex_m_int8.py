@@ -22,17 +22,11 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path.insert(0, HERE)
+sys.path[:0] = [HERE, os.path.join(ROOT, 'tests', 'e2e')]
 import run_bench  # noqa: E402  (int8_artifacts: the reference's weights and ranges)
+from test_targets import BOARDS  # noqa: E402  (each board's QEMU machine and gcc flags)
 
 EXAMPLE = os.path.join(ROOT, 'examples', 'cortex-m')
-BOARDS = {
-    'cortex-m4f': ('mps2-an386', ['-mcpu=cortex-m4', '-mthumb', '-mfloat-abi=hard',
-                                  '-mfpu=fpv4-sp-d16']),
-    'cortex-m7': ('mps2-an500', ['-mcpu=cortex-m7', '-mthumb', '-mfloat-abi=hard',
-                                 '-mfpu=fpv5-sp-d16']),
-    'cortex-m3': ('mps2-an385', ['-mcpu=cortex-m3', '-mthumb']),
-}
 
 
 def run(cmd, **kw):

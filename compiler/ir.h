@@ -255,7 +255,7 @@ typedef struct {
     bool quantized;
     IrType output_type;
     int dot_offset;      /* an int8 program's kernels read their inputs plus this:
-                     * 128 (VNNI: unsigned bytes) or 0 */
+                          * 128 (VNNI: unsigned bytes) or 0 */
     unsigned pair_lanes; /* the lanes (as bits: 8, 16) of its IRE_VDOT4 pairs */
 } IrProgram;
 

@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """The int8 predictors on Cortex-M boards under QEMU (issue 17): the
-float predictor, the int8 one as the file builds there (on a Cortex-M4
-or M7, the DSP extension's SMLAD clone) and the int8 plain loops
-(-DCNNGEN_PORTABLE), same weights and ranges as make bench's int8 table.
+float predictor, the int8 one as the file builds there (its packed
+kernels: SMLAD on the M4F and M7, plain multiply-adds on the M3) and the
+int8 plain loops (-DCNNGEN_PORTABLE), same weights and ranges as make
+bench's int8 table.
 
     cortex_m_int8.py --cnngen CNNGEN [--models lenet,...] [--samples N]
 
@@ -89,8 +90,8 @@ def main():
             return 0
     print('int8 on Cortex-M boards (QEMU -icount shift=0: SysTick ticks of instructions a '
           'sample, one thread, gcc -O2)')
-    print(f'{"model":8} {"board":11} | {"float":>10} | {"int8 plain":>10} | {"int8 dsp":>10} | '
-          f'{"float/plain":>11} {"plain/dsp":>10} {"float/dsp":>10}')
+    print(f'{"model":8} {"board":11} | {"float":>10} | {"int8 plain":>10} | {"int8 packed":>11} | '
+          f'{"float/plain":>11} {"plain/packed":>13} {"float/packed":>12}')
     with tempfile.TemporaryDirectory() as work:
         for name in (n for n in ARGS.models.split(',') if n):
             weights, ranges = run_bench.int8_artifacts(name, work)
@@ -107,13 +108,10 @@ def main():
                 fl = ticks(board, image(work, f_src, board, 'f', []), samples)
                 plain = ticks(board, image(work, q_src, board, 'qp', ['-DCNNGEN_PORTABLE']),
                               samples)
-                if board == 'cortex-m3':  # no DSP extension: the plain loops are its build
-                    print(f'{name:8} {board:11} | {fl:10.0f} | {plain:10.0f} | {"-":>10} | '
-                          f'{fl / plain:10.2f}x {"-":>10} {"-":>10}', flush=True)
-                    continue
-                dsp = ticks(board, image(work, q_src, board, 'q', []), samples)
-                print(f'{name:8} {board:11} | {fl:10.0f} | {plain:10.0f} | {dsp:10.0f} | '
-                      f'{fl / plain:10.2f}x {plain / dsp:9.2f}x {fl / dsp:9.2f}x', flush=True)
+                packed = ticks(board, image(work, q_src, board, 'q', []), samples)
+                print(f'{name:8} {board:11} | {fl:10.0f} | {plain:10.0f} | {packed:11.0f} | '
+                      f'{fl / plain:10.2f}x {plain / packed:12.2f}x {fl / packed:11.2f}x',
+                      flush=True)
     return 0
 
 

@@ -3172,10 +3172,8 @@ static void emit_q_clone_selection(Writer *w)
     static const CloneBranch branches[] = {
         {"#if defined(CNNGEN_ONLY_VNNI)", 1, {1, 0, 0, 0}},
         {"#elif defined(CNNGEN_ONLY_AVX2)", 1, {0, 1, 0, 0}},
-        {"#elif !defined(CNNGEN_PORTABLE) && defined(__ARM_FEATURE_DSP) && !defined(__aarch64__) "
-         "&& \\\n"
-         "    ((defined(__clang__) && __clang_major__ >= 11) || \\\n"
-         "     (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 10))",
+        {"#elif !defined(CNNGEN_PORTABLE) && defined(__GNUC__) && defined(__arm__) && "
+         "!defined(__aarch64__)",
          0,
          {0, 0, 1, 0}},
         {"#elif defined(CNNGEN_PORTABLE) || !defined(__GNUC__) || !defined(__x86_64__) || \\\n"
@@ -3193,17 +3191,25 @@ static void emit_q_clone_selection(Writer *w)
     line(w, "/* Instruction sets: the clones this compiler builds (see %s_isa): on", w->prefix);
     line(w, " * x86-64 with gcc 9 or clang 7 and later, AVX-512 VNNI and AVX2 kernels");
     line(w, " * whatever -march says, and the plain loops unless the compiler targets");
-    line(w, " * AVX2; on a Cortex-M with the DSP extension (M4, M7, M33) SMLAD kernels");
-    line(w, " * (gcc 10, clang 11 and later: ACLE's SIMD32 intrinsics); the plain loops");
-    line(w, " * alone elsewhere (a Cortex-M0+ or M3). */");
+    line(w, " * AVX2; on a 32-bit ARM with gcc or clang the packed kernels, with SMLAD");
+    line(w, " * where it has the DSP extension (a Cortex-M4, M7 or M33; gcc 10, clang 11");
+    line(w, " * and later: ACLE's SIMD32 intrinsics), plain multiply-adds elsewhere (an");
+    line(w, " * M0+ or M3); the plain loops alone elsewhere. */");
     emit_clone_branches(w, branches, sizeof branches / sizeof branches[0], emit_clones_q,
                         qclone_targets, EMIT_QCLONE_COUNT);
     line(w, "#define %s_KERNELS (%s_WITH_VNNI || %s_WITH_AVX2 || %s_WITH_DSP)", P, P, P, P);
     line(w, "#if %s_WITH_VNNI || %s_WITH_AVX2", P, P);
     line(w, "#include <immintrin.h>");
     line(w, "#endif");
-    line(w, "#if %s_WITH_DSP", P);
+    line(w, "#if %s_WITH_DSP && defined(__ARM_FEATURE_DSP) && \\", P);
+    line(w, "    ((defined(__clang__) && __clang_major__ >= 11) || \\");
+    line(w, "     (!defined(__clang__) && __GNUC__ >= 10))");
+    line(w, "#define %s_SMLAD 1", P);
+    line(w, "#define %s_DSP_NAME \"dsp\"", P);
     line(w, "#include <arm_acle.h>");
+    line(w, "#else");
+    line(w, "#define %s_SMLAD 0", P);
+    line(w, "#define %s_DSP_NAME \"packed\" /* the same kernels without SMLAD */", P);
     line(w, "#endif");
     blank(w);
 }
@@ -3482,14 +3488,16 @@ static void emit_q_helpers(Writer *w, int k, int lanes)
     free(N);
 }
 
-/* The DSP clone's helpers, its "vectors" one int32 sum: a dot product of
- * four bytes as two SMLADs of the sign-extended even and odd bytes (SXTB16,
- * and of the bytes rotated by 8), as CMSIS-NN does; the requantization,
- * clamps and maxima those of a scalar. */
+/* The 32-bit ARM clone's helpers, its "vectors" one int32 sum: a dot
+ * product of four bytes as two SMLADs of the sign-extended even and odd
+ * bytes (SXTB16, and of the bytes rotated by 8), as CMSIS-NN does, where
+ * the CPU has the DSP extension, else four multiply-adds; the
+ * requantization, clamps and maxima those of a scalar. */
 static void emit_q_helpers_dsp(Writer *w)
 {
-    const char *x = w->prefix, *sfx = w->suffix;
+    const char *x = w->prefix, *sfx = w->suffix, *P = w->macro_prefix;
     const char *attrs = "static inline __attribute__((always_inline, unused))";
+    line(w, "#if %s_SMLAD", P);
     /* SXTB16's rotation in the same instruction: gcc 12 writes the rotation
      * apart (a fifth of the dot product's instructions) */
     line(w, "%s int16x2_t %s_sxtb16_ror8(uint32_t v)", attrs, x);
@@ -3513,6 +3521,15 @@ static void emit_q_helpers_dsp(Writer *w)
     line(w, "    acc[0] = __smlad(%s_sxtb16_ror8(x4), %s_sxtb16_ror8(w4), even);", x, x);
     line(w, "    return acc;");
     line(w, "}");
+    line(w, "#else");
+    line(w, "%s %s_i32x1 %s_dot4x1%s(%s_i32x1 acc, const void *x, %s_i8x4 w)", attrs, x, x, sfx, x,
+         x);
+    line(w, "{");
+    line(w, "    const int8_t *b = (const int8_t *)x;");
+    line(w, "    acc[0] += b[0] * w[0] + b[1] * w[1] + b[2] * w[2] + b[3] * w[3];");
+    line(w, "    return acc;");
+    line(w, "}");
+    line(w, "#endif");
     blank(w);
     for (int right = 0; right < 2; right++) {
         line(w, "%s %s_i32x1 %s_vrequant%s1%s(%s_i32x1 v, %s_i32x1 multiplier, %s_i32x1 shift)",
@@ -3581,11 +3598,16 @@ static void emit_q_dispatch(Writer *w, const EmitOptions *o, bool blocks)
         char *N = upper(emit_clones_q[k].name);
         line(w, "#if %s_WITH_%s", P, N);
         const char *name = emit_clones_q[k].name;
+        char shown[64]; /* PREFIX_isa()'s: the ARM clone's says whether it has SMLAD */
+        if (k == EMIT_QCLONE_DSP)
+            snprintf(shown, sizeof shown, "%s_DSP_NAME", P);
+        else
+            snprintf(shown, sizeof shown, "\"%s\"", name);
         if (blocks)
-            line(w, "    {\"%s\", %s_predict_q_%s, %s_quantize_%s, %s_forward_block_%s},", name, x,
+            line(w, "    {%s, %s_predict_q_%s, %s_quantize_%s, %s_forward_block_%s},", shown, x,
                  name, x, name, x, name);
         else
-            line(w, "    {\"%s\", %s_predict_q_%s, %s_quantize_%s},", name, x, name, x, name);
+            line(w, "    {%s, %s_predict_q_%s, %s_quantize_%s},", shown, x, name, x, name);
         line(w, "#endif");
         free(N);
     }

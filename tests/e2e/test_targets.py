@@ -28,9 +28,9 @@ int8:    every quantizable model's int8 predictor (cnngen --weights --quantize,
          the ranges the reference calibrates on random data; --oracle is then
          cnnref_quant.py) on the Cortex-M3 and M4F boards: its integer
          outputs (examples/cortex-m/predict.c with MODEL_INT8) equal the
-         host build's exactly: the M3's plain loops, and on the M4F the DSP
-         extension's clone (SMLAD kernels, which its image must hold where
-         the C has them).  Its object for the Cortex-M0+ and M3, CPUs
+         host build's exactly: the packed kernels of the dsp clone, with
+         plain multiply-adds on the M3 and the DSP extension's SMLAD on
+         the M4F (which its image must hold where the C has them).  Its object for the Cortex-M0+ and M3, CPUs
          without an FPU (from gcc, and from the LLVM backend where it is in): the layer functions and model_predict_q use no
          floating point, no soft-float call (the quantize and dequantize
          around them may); its int8 kernels a quarter of the float weights'

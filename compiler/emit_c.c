@@ -47,6 +47,20 @@ typedef struct {
     const char *lanes_fma;
 } Writer;
 
+/* The writer of a whole file (header or source), P the prefix in capitals.
+ * (An int8 file's options never ask for inline_all or profile.) */
+static Writer file_writer(FILE *out, const Model *m, const EmitOptions *o, const char *P)
+{
+    return (Writer){.out = out,
+                    .prefix = o->prefix,
+                    .macro_prefix = P,
+                    .suffix = "",
+                    .target = "",
+                    .inline_all = o->inline_all,
+                    .profile = o->profile,
+                    .nlayers = m->nlayers};
+}
+
 static const char *c_type(IrType t)
 {
     return t == IR_I8 ? "int8_t" : t == IR_U8 ? "uint8_t" : t == IR_I32 ? "int32_t" : "float";
@@ -831,14 +845,7 @@ void emit_c_header(FILE *out, const Model *m, const EmitOptions *o)
         return;
     }
     char *P = upper(o->prefix);
-    Writer w = {.out = out,
-                .prefix = o->prefix,
-                .macro_prefix = P,
-                .suffix = "",
-                .target = "",
-                .inline_all = o->inline_all,
-                .profile = o->profile,
-                .nlayers = m->nlayers};
+    Writer w = file_writer(out, m, o, P);
     open_header(&w, m, o);
     if (o->profile)
         line(&w, "#include <stdio.h>");
@@ -2477,14 +2484,7 @@ void emit_c_source(FILE *out, const Model *m, const IrProgram *programs, int npr
         return;
     }
     char *P = upper(o->prefix);
-    Writer w = {.out = out,
-                .prefix = o->prefix,
-                .macro_prefix = P,
-                .suffix = "",
-                .target = "",
-                .inline_all = o->inline_all,
-                .profile = o->profile,
-                .nlayers = m->nlayers};
+    Writer w = file_writer(out, m, o, P);
     bool clones = nprograms > 1, training = emit_includes_training(m, o);
     bool blocks = has_block_functions(programs, nprograms);
     open_source(&w, m, o);
@@ -2664,12 +2664,7 @@ static const char *q_output_type(const EmitOptions *o)
 static void emit_c_header_q(FILE *out, const Model *m, const EmitOptions *o)
 {
     char *P = upper(o->prefix);
-    Writer w = {.out = out,
-                .prefix = o->prefix,
-                .macro_prefix = P,
-                .suffix = "",
-                .target = "",
-                .nlayers = m->nlayers};
+    Writer w = file_writer(out, m, o, P);
     const QuantPlan *plan = o->qplan;
     const QuantWeights *qw = o->qweights;
     open_header(&w, m, o);
@@ -3662,13 +3657,8 @@ static void emit_c_source_q(FILE *out, const Model *m, const IrProgram *programs
                             const EmitOptions *o)
 {
     char *P = upper(o->prefix);
-    Writer w = {.out = out,
-                .prefix = o->prefix,
-                .macro_prefix = P,
-                .suffix = "",
-                .target = "",
-                .nlayers = m->nlayers,
-                .program = &programs[0]};
+    Writer w = file_writer(out, m, o, P);
+    w.program = &programs[0];
     bool clones = nprograms > 1;
     open_source(&w, m, o);
     blank(&w);

@@ -15,6 +15,7 @@ cycles (a load's wait states, SMLAD's single cycle against MLA's).  The
 figures are SysTick ticks a sample and their ratios; the test
 (targets_int8) checks that the outputs are the host's, bit for bit."""
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -62,12 +63,11 @@ def ticks(board, elf, samples):
     return int(line[0].split()[1]) / samples[1]
 
 
-def samples_file(work, name, count):
+def samples_file(cnngen, work, name, count):
     """COUNT samples of the model's input, the first rows of make bench's
     calibration data (values in [0, 1)), without their targets."""
     inputs = 1
-    summary = run_bench.json.loads(run([ARGS.cnngen, os.path.join(HERE, f'{name}.cnn'),
-                                        '--summary', '--json']))
+    summary = json.loads(run([cnngen, os.path.join(HERE, f'{name}.cnn'), '--summary', '--json']))
     for d in summary['input']:
         inputs *= d
     path = os.path.join(work, f'{name}.samples')
@@ -78,32 +78,33 @@ def samples_file(work, name, count):
 
 
 def main():
-    global ARGS
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--cnngen', required=True)
     ap.add_argument('--models', default='lenet,video3d')
     ap.add_argument('--samples', type=int, default=4)
-    ARGS = ap.parse_args()
+    args = ap.parse_args()
     for tool in ('arm-none-eabi-gcc', 'qemu-system-arm'):
         if not shutil.which(tool):
             print(f'cortex_m_int8: skipped: no {tool}')
             return 0
-    print('int8 on Cortex-M boards (QEMU -icount shift=0: SysTick ticks of instructions a '
-          'sample, one thread, gcc -O2)')
+    qemu = run(['qemu-system-arm', '--version']).splitlines()[0]
+    gcc = run(['arm-none-eabi-gcc', '--version']).splitlines()[0]
+    print(f'int8 on Cortex-M boards ({qemu} -icount shift=0: SysTick ticks of instructions a '
+          f'sample, the same on any host CPU; {gcc} -O2)')
     print(f'{"model":8} {"board":11} | {"float":>10} | {"int8 plain":>10} | {"int8 packed":>11} | '
           f'{"float/plain":>11} {"plain/packed":>13} {"float/packed":>12}')
     with tempfile.TemporaryDirectory() as work:
-        for name in (n for n in ARGS.models.split(',') if n):
+        for name in (n for n in args.models.split(',') if n):
             weights, ranges = run_bench.int8_artifacts(name, work)
             model = os.path.join(HERE, f'{name}.cnn')
             f_src, q_src = (os.path.join(work, f'{name}_{k}', 'model.c') for k in ('f', 'q'))
             for src in (f_src, q_src):
                 os.makedirs(os.path.dirname(src), exist_ok=True)
-            run([ARGS.cnngen, model, '--no-train', '--weights', weights, '--prefix', 'model',
+            run([args.cnngen, model, '--no-train', '--weights', weights, '--prefix', 'model',
                  '-o', f_src])
-            run([ARGS.cnngen, model, '--no-train', '--weights', weights, '--quantize', ranges,
+            run([args.cnngen, model, '--no-train', '--weights', weights, '--quantize', ranges,
                  '--prefix', 'model', '-o', q_src])
-            samples = samples_file(work, name, ARGS.samples)
+            samples = samples_file(args.cnngen, work, name, args.samples)
             for board in BOARDS:
                 fl = ticks(board, image(work, f_src, board, 'f', []), samples)
                 plain = ticks(board, image(work, q_src, board, 'qp', ['-DCNNGEN_PORTABLE']),

@@ -6,6 +6,7 @@
 #include "ast.h"
 #include "lower.h"
 #include "parser.h"
+#include "quant.h"
 #include "sema.h"
 
 Model *compile_check(const char *filename, const char *text, size_t len, Diag *diag)
@@ -14,6 +15,10 @@ Model *compile_check(const char *filename, const char *text, size_t len, Diag *d
     parse_source(text, len, &ast, diag);
     Model *m = sema_check(&ast, diag, filename);
     ast_free(&ast);
+    if (m && m->train.quantize && !quant_plan_training(diag, m)) {
+        model_free(m);
+        return NULL;
+    }
     return m;
 }
 

@@ -315,7 +315,7 @@ void graph_plan_blocks(Model *m)
 
 void graph_plan_params(Model *m)
 {
-    int n = 0;
+    int n = m->nlayers + 1; /* room for the observers of quantize = int8 */
     for (int i = 0; i < m->nlayers; i++)
         n += m->layers[i]->nparams;
     m->params = arena_alloc(&m->arena, ((size_t)n + 1) * sizeof *m->params);
@@ -326,6 +326,13 @@ void graph_plan_params(Model *m)
             Param *p = &m->layers[i]->params[k];
             p->offset = offset;
             p->layer = i;
+            offset += shape_size(&p->shape);
+            m->params[m->nparams++] = p;
+        }
+    for (int node = 0; m->qat.observer && node <= m->nlayers; node++)
+        if (m->qat.observer[node]) {
+            Param *p = m->qat.observer[node];
+            p->offset = offset;
             offset += shape_size(&p->shape);
             m->params[m->nparams++] = p;
         }
@@ -380,6 +387,26 @@ static int64_t take(int64_t *top, int64_t n)
     return at;
 }
 
+/* quantize = int8: the fake-quantized values of each node the layers read
+ * so, its observer's scratch, and each fake-quantized kernel. */
+static void plan_fake_quantization(Model *m, int64_t *top, int64_t *acts)
+{
+    TrainPlan *tp = &m->tp;
+    for (int node = 0; m->qat.observer && node <= m->nlayers; node++) {
+        if (m->qat.fake[node]) {
+            int64_t size = mul_sat(shape_size(model_node_shape(m, node)), tp->batch);
+            tp->fq[node] = take(top, size);
+            *acts += size;
+        }
+        if (m->qat.observer[node])
+            tp->observe[node] = take(top, 5);
+        const Layer *l = node ? m->layers[node - 1] : NULL;
+        if (l && m->qat.kernel[node - 1])
+            tp->wq[node] =
+                take(top, shape_size(&l->params[0].shape) + 2 * l->out.dim[l->out.rank - 1]);
+    }
+}
+
 void graph_plan_training(Model *m)
 {
     TrainPlan *tp = &m->tp;
@@ -387,7 +414,8 @@ void graph_plan_training(Model *m)
     size_t count = (size_t)n + 1;
     tp->batch = m->train.batch;
     tp->owner = arena_alloc(&m->arena, count * sizeof *tp->owner);
-    int64_t **tables[] = {&tp->act, &tp->grad, &tp->pre, &tp->mask, &tp->stats, &tp->wt};
+    int64_t **tables[] = {&tp->act, &tp->grad, &tp->pre,     &tp->mask, &tp->stats,
+                          &tp->wt,  &tp->fq,   &tp->observe, &tp->wq};
     for (size_t t = 0; t < sizeof tables / sizeof *tables; t++) {
         *tables[t] = arena_alloc(&m->arena, count * sizeof **tables[t]);
         for (size_t i = 0; i < count; i++)
@@ -430,6 +458,7 @@ void graph_plan_training(Model *m)
             grads += k;
         }
     }
+    plan_fake_quantization(m, &top, &acts);
     int64_t params = m->param_floats;
     tp->loss = take(&top, batch);
     tp->param_grad = take(&top, params);

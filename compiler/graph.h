@@ -192,6 +192,8 @@ typedef struct {
     bool monitor_given;
     Augment augment[AUGMENT_MAX];
     int naugment;
+    bool quantize; /* quantize = int8: quantization-aware training (docs/int8.md) */
+    Loc quantize_loc;
 } TrainConfig;
 
 enum { MONITOR_VAL = 8 };
@@ -202,13 +204,20 @@ enum { MONITOR_VAL = 8 };
  * pass reads what the forward pass saved.  -1: the node has none. */
 typedef struct {
     int64_t batch;
-    int *owner;         /* per node: the node whose storage it shares (flatten, identities) */
-    int64_t *act;       /* per node: its values (node 0, the input, is the caller's) */
-    int64_t *grad;      /* per node: the loss's gradient with respect to it */
-    int64_t *pre;       /* per node: a conv or dense layer's values before its activation */
-    int64_t *mask;      /* per node: a mask (dropout's scaled keep mask) */
-    int64_t *stats;     /* per node: per-channel statistics (batchnorm's) */
-    int64_t *wt;        /* per node: its kernel transposed to [k..., cout, cin] (conv) */
+    int *owner;     /* per node: the node whose storage it shares (flatten, identities) */
+    int64_t *act;   /* per node: its values (node 0, the input, is the caller's) */
+    int64_t *grad;  /* per node: the loss's gradient with respect to it */
+    int64_t *pre;   /* per node: a conv or dense layer's values before its activation */
+    int64_t *mask;  /* per node: a mask (dropout's scaled keep mask) */
+    int64_t *stats; /* per node: per-channel statistics (batchnorm's) */
+    int64_t *wt;    /* per node: its kernel transposed to [k..., cout, cin] (conv) */
+    /* Quantization-aware training (Model.qat): per node, its fake-quantized
+     * values, which the layers after it read, and its observer's batch
+     * minimum and maximum, scale, 1 / scale and zero point (5 floats); per
+     * node of a linear map, its fake-quantized kernel (which the layers
+     * read in place of the kernel), then per output channel its scale and
+     * 1 / scale. */
+    int64_t *fq, *observe, *wq;
     int64_t loss;       /* batch floats: each sample's loss */
     int64_t param_grad; /* PARAM_COUNT floats, at the parameters' offsets */
     int64_t state[2];   /* optimizer state: SGD's velocity; Adam's m and v */
@@ -237,7 +246,17 @@ typedef struct {
     int block_samples;
     int64_t block_stride;
     TrainPlan tp; /* static training memory */
-    Arena arena;  /* owns everything above */
+    /* quantize = int8 in the train block (quant_plan_training): per node,
+     * the parameter [min, max, seen] of its observer, or NULL where the
+     * int8 plan has no range of its own; per layer, whether its kernel is
+     * fake-quantized (a linear map without a batchnorm folded in); and
+     * per node, whether the layers after it read it fake-quantized (all
+     * observed nodes but the model's output). */
+    struct {
+        Param **observer;
+        bool *kernel, *fake;
+    } qat;
+    Arena arena; /* owns everything above */
 } Model;
 
 const Shape *model_node_shape(const Model *m, int node);

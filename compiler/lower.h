@@ -74,6 +74,13 @@ void lower_training(const Model *m, IrProgram *p);
  * its sources, output, pre-activation, their gradients, the parameters
  * and their gradients, mask and statistics.  what ends its name. */
 LowerCtx lower_train_func(const LowerCtx *base, IrPhase phase, bool per_sample, const char *what);
+/* Quantization-aware training (lower_qat.c; nothing without quantize =
+ * int8): after node's producer, its observer and fake quantization; before
+ * the producer's backward pass, the gradient where the fake quantization
+ * passes it; before layer i's forward pass, its fake-quantized kernel. */
+void lower_qat_forward(IrProgram *p, const Model *m, int node);
+void lower_qat_backward(IrProgram *p, const Model *m, int node);
+void lower_qat_kernel(IrProgram *p, const Model *m, int i);
 /* The inference lowering of base's layer, as a training function of the
  * phase (the layers whose training forward pass is their inference one). */
 void lower_train_forward(const LowerCtx *base, IrPhase phase);

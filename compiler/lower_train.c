@@ -50,6 +50,12 @@ LowerCtx lower_train_func(const LowerCtx *base, IrPhase phase, bool per_sample, 
     const Layer *l = c.l;
     const TrainPlan *tp = &m->tp;
     int node = c.index + 1;
+    /* Quantization-aware training: evaluation reads the float values; in
+     * training, the forward and backward passes read the fake-quantized
+     * ones, so the shared forward pass is training's only. */
+    bool fake = m->qat.observer && phase != PHASE_FORWARD_EVAL;
+    if (fake && phase == PHASE_FORWARD)
+        phase = PHASE_FORWARD_TRAIN;
     c.f = ir_train_func(p, arena_printf(&p->arena, "train_%s_%s", l->name, what),
                         lower_layer_comment(&p->arena, m, l, what), phase, per_sample);
     c.nin = l->nsrcs;
@@ -57,7 +63,12 @@ LowerCtx lower_train_func(const LowerCtx *base, IrPhase phase, bool per_sample, 
     c.din = arena_alloc(&p->arena, (size_t)l->nsrcs * sizeof *c.din);
     c.in_shape = arena_alloc(&p->arena, (size_t)l->nsrcs * sizeof *c.in_shape);
     for (int i = 0; i < l->nsrcs; i++) {
-        c.in[i] = act_view(&c, l->srcs[i], lower_source_name(&p->arena, "x", i), false);
+        int src = tp->owner[l->srcs[i]];
+        int64_t size = node_size(m, l->srcs[i]);
+        c.in[i] = fake && tp->fq[src] >= 0
+                      ? ir_sample_view(p, c.f, lower_source_name(&p->arena, "x", i), VIEW_TRAIN,
+                                       tp->fq[src], size, false, size)
+                      : act_view(&c, l->srcs[i], lower_source_name(&p->arena, "x", i), false);
         /* A source met twice (add(a, a)) gets one view of its gradient:
          * two restrict pointers must not write the same floats. */
         int same = -1;
@@ -88,7 +99,9 @@ LowerCtx lower_train_func(const LowerCtx *base, IrPhase phase, bool per_sample, 
         const Param *par = &l->params[k];
         int64_t count = shape_size(&par->shape);
         const char *name = lower_param_name(l, k);
-        c.params[k] = ir_view(p, c.f, name, VIEW_PARAMS, par->offset, count, false);
+        c.params[k] = k == 0 && fake && tp->wq[node] >= 0
+                          ? ir_view(p, c.f, name, VIEW_TRAIN, tp->wq[node], count, false)
+                          : ir_view(p, c.f, name, VIEW_PARAMS, par->offset, count, false);
         c.dparams[k] = par->trainable
                            ? ir_view(p, c.f, arena_printf(&p->arena, "d%s", name), VIEW_TRAIN,
                                      tp->param_grad + par->offset, count, true)
@@ -547,18 +560,33 @@ static bool is_identity(const Model *m, int index)
     return m->tp.owner[index + 1] != index + 1;
 }
 
+/* Whether functions from `from` on include an evaluation forward pass. */
+static bool has_eval_forward(const IrProgram *p, int from)
+{
+    for (int k = from; k < p->nfuncs; k++)
+        if (p->funcs[k]->phase == PHASE_FORWARD_EVAL)
+            return true;
+    return false;
+}
+
 void lower_training(const Model *m, IrProgram *p)
 {
+    lower_qat_forward(p, m, 0);
     for (int i = 0; i < m->nlayers; i++) {
         if (is_identity(m, i))
             continue;
         const Layer *l = m->layers[i];
         LowerCtx base = {.p = p, .m = m, .l = l, .index = i};
         int from = p->nfuncs;
+        lower_qat_kernel(p, m, i);
         if (l->kind->lower_train)
             l->kind->lower_train(&base);
         else
             lower_train_forward(&base, PHASE_FORWARD);
+        /* quantize = int8 made the shared forward pass training's */
+        if (m->qat.observer && !has_eval_forward(p, from))
+            lower_train_forward(&base, PHASE_FORWARD_EVAL);
+        lower_qat_forward(p, m, i + 1);
         ir_tag_layer(p, from, i);
     }
     if (m->nlayers == 0)
@@ -579,6 +607,7 @@ void lower_training(const Model *m, IrProgram *p)
         bool final = node == m->nlayers;
         LowerCtx base = {.p = p, .m = m, .l = l, .index = i, .logits_grad = final && logits >= 0};
         int from = p->nfuncs;
+        lower_qat_backward(p, m, node);
         if (m->tp.pre[node] >= 0 && !(final && pre))
             lower_pre_grad(&base);
         l->kind->lower_backward(&base);

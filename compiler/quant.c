@@ -209,6 +209,70 @@ bool quant_plan(Diag *diag, const Model *m, const float *ranges, Arena *arena, Q
     return true;
 }
 
+/* ---- quantization-aware training -------------------------------------------
+ * The plan's structure does not depend on the ranges, so a plan from
+ * stand-in ranges says which nodes have scales of their own: those are
+ * observed (a folded batchnorm's output, where its map's is not). */
+
+static Param *observer_param(Model *m, int node)
+{
+    Param *p = arena_alloc(&m->arena, sizeof *p);
+    memset(p, 0, sizeof *p);
+    const char *name = node ? m->layers[node - 1]->name : "input";
+    p->name = arena_printf(&m->arena, "quantize.%s", name);
+    p->shape.rank = 1;
+    p->shape.dim[0] = 3;
+    p->init = INIT_ZEROS;
+    p->layer = node ? node - 1 : 0;
+    return p;
+}
+
+bool quant_plan_training(Diag *diag, Model *m)
+{
+    size_t nodes = (size_t)m->nlayers + 1;
+    float *ranges = xcalloc(2 * nodes, sizeof *ranges);
+    for (size_t k = 0; k < nodes; k++)
+        ranges[2 * k + 1] = 1;
+    Arena arena = {0};
+    QuantPlan plan;
+    int errors = diag_error_count(diag);
+    bool ok = quant_plan(diag, m, ranges, &arena, &plan);
+    free(ranges);
+    if (!ok) {
+        if (diag_error_count(diag) > errors)
+            diag_error(diag, m->train.quantize_loc,
+                       "quantize = int8: quantization-aware training needs an int8 form of "
+                       "every layer (see the error above)");
+        arena_free(&arena);
+        return false;
+    }
+    m->qat.observer = arena_alloc(&m->arena, nodes * sizeof *m->qat.observer);
+    m->qat.fake = arena_alloc(&m->arena, nodes * sizeof *m->qat.fake);
+    m->qat.kernel = arena_alloc(&m->arena, nodes * sizeof *m->qat.kernel);
+    memset(m->qat.observer, 0, nodes * sizeof *m->qat.observer);
+    memset(m->qat.fake, 0, nodes * sizeof *m->qat.fake);
+    memset(m->qat.kernel, 0, nodes * sizeof *m->qat.kernel);
+    m->qat.observer[0] = observer_param(m, 0);
+    for (int i = 0; i < m->nlayers; i++) {
+        const Layer *l = m->layers[i];
+        if (plan.nodes[i + 1].kind == QNODE_RANGE) {
+            int node = plan.fold[i] >= 0 ? plan.fold[i] + 1 : i + 1;
+            m->qat.observer[node] = observer_param(m, node);
+        }
+        m->qat.kernel[i] = l->kind->quant == QUANT_LINEAR_MAP && plan.fold[i] < 0;
+    }
+    /* The output is observed, for its range, but the loss sees it as it
+     * is; so does what shares its storage (a flatten at the end). */
+    int out = m->nlayers;
+    while (out > 0 && m->layers[out - 1]->kind->trains_as_identity &&
+           m->layers[out - 1]->kind->trains_as_identity(m->layers[out - 1]))
+        out = m->layers[out - 1]->srcs[0];
+    for (int node = 0; node < m->nlayers; node++)
+        m->qat.fake[node] = m->qat.observer[node] != NULL && node != out;
+    arena_free(&arena);
+    return true;
+}
+
 /* ---- the int8 constants ----------------------------------------------------
  * In float64, operation for operation as the reference computes them, so
  * that every int8 weight, bias and multiplier is the reference's. */

@@ -335,11 +335,19 @@ void train_read_entry(TrainReader *t, const Arg *entry, TrainConfig *c)
         }
     } else if (strcmp(key, "augment") == 0) {
         read_augment(t, entry, c);
+    } else if (strcmp(key, "quantize") == 0) {
+        static const char *const quantize_words[] = {"int8", NULL};
+        int index = 0;
+        if (args_word(&r, "quantize", quantize_words, &index)) {
+            c->quantize = true;
+            c->quantize_loc = entry->loc;
+        }
     } else {
-        diag_error(t->diag, entry->loc,
-                   "unknown train setting '%s' (loss, optimizer, batch, epochs, metrics, seed, "
-                   "schedule, warmup, validation_split, early_stopping, monitor, augment)",
-                   key);
+        diag_error(
+            t->diag, entry->loc,
+            "unknown train setting '%s' (loss, optimizer, batch, epochs, metrics, seed, "
+            "schedule, warmup, validation_split, early_stopping, monitor, augment, quantize)",
+            key);
     }
 }
 

@@ -3,7 +3,9 @@
 each schedule and the warmup, adamw, Adam's and SGD's decay under a
 schedule, validation from --val and from validation_split, early stopping
 on a training and on a validation value, the best epoch's weights, and
-every augmentation on images, clips and series.  Each case trains from
+every augmentation on images, clips and series, and quantization-aware
+training (quantize = int8: observers, fake-quantized values and kernels,
+a batchnorm folded, an add rescaled, a depthwise kernel).  Each case trains from
 the same starting weights, --no-shuffle; the epoch lines must agree (each
 number to 1e-4 relative, the learning rates to 1e-9), so must the lines
 after them (early stopping, the best epoch), and the saved weights (1e-4
@@ -37,6 +39,25 @@ SERIES = '''input [8, 1]
 conv1d(3, 3, activation=tanh)
 flatten
 dense(1)
+'''
+# quantize = int8: regression, whose output is observed but not
+# fake-quantized; and a block with each kind of int8 node
+QSERIES = '''input [8, 1]
+conv1d(3, 3, activation=relu)
+flatten
+dense(1)
+'''
+QBLOCK = '''input [6, 6, 2]
+stem: conv2d(4, 3, padding=same, activation=relu)
+conv2d(4, 3, padding=same, bias=false)
+batchnorm
+relu
+add(stem)
+maxpool2d(2)
+depthwise_conv2d(2, multiplier=2)
+flatten
+dense(3)
+softmax
 '''
 
 # name: (layers, train block lines, input kind, extra train options)
@@ -75,8 +96,15 @@ CASES = {
                            'schedule = cosine()', 'clip', []),
     'augment_series': (SERIES, 'optimizer = adam(lr=0.01)\naugment = [noise(0.1), scale(0.2)]',
                        'series', []),
+    'quantize_image': (IMAGE, 'optimizer = adam(lr=0.01)\nquantize = int8\nmetrics = [accuracy]',
+                       'image', []),
+    'quantize_series': (QSERIES, 'optimizer = sgd(lr=0.05, momentum=0.9)\nquantize = int8',
+                        'series', []),
+    'quantize_clip': (CLIP, 'optimizer = adam(lr=0.01)\nquantize = int8', 'clip', []),
+    'quantize_block': (QBLOCK, 'optimizer = adam(lr=0.01)\nquantize = int8\n'
+                               'validation_split = 0.3', 'image2', []),
 }
-SIZES = {'image': (36, 3), 'clip': (150, 3), 'series': (8, None)}
+SIZES = {'image': (36, 3), 'image2': (72, 3), 'clip': (150, 3), 'series': (8, None)}
 
 
 def data_file(path, kind, count, rng):

@@ -195,8 +195,9 @@ def requantize(acc, multipliers, zero, lo, hi):
 
 class QuantizeError(cnnref.Fail):
     def __init__(self, model, layer, why):
+        self.loc, self.message = layer.loc, f"'{layer.name}' cannot be quantized: {why}"
         super().__init__(f'{model.filename}:{layer.loc.line}:{layer.loc.col}: error: '
-                         f"'{layer.name}' cannot be quantized: {why}", 1)
+                         f'{self.message}', 1)
 
 
 class QuantizedModel:

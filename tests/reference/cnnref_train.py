@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.modules.setdefault('cnnref_train', sys.modules[__name__])  # one copy, run or imported
 import cnnref  # noqa: E402
 from cnnref import (Arg, Args, Call, CompileError, Fail, Name, Seq, bind_arguments,  # noqa: E402
                     fmt_g)
@@ -39,7 +40,7 @@ SCHEDULES = {'step_decay': ('every', 'gamma', 'per'), 'exponential': ('gamma', '
 TRANSFORMS = {'shift': 'pixels', 'crop': 'padding', 'flip': None, 'noise': 'stddev', 'scale': 'range'}
 MONITORS = ('loss', 'accuracy', 'mae', 'rmse', 'val_loss', 'val_accuracy', 'val_mae', 'val_rmse')
 KEYS = ('loss, optimizer, batch, epochs, metrics, seed, schedule, warmup, validation_split, '
-        'early_stopping, monitor, augment')
+        'early_stopping, monitor, augment, quantize')
 
 
 @dataclasses.dataclass
@@ -50,6 +51,7 @@ class TrainConfig(cnnref.TrainConfig):
     patience: int = 0
     monitor: str = 'val_loss'
     augment: tuple = ()             # ((kind, amount), ...)
+    quantize: bool = False          # quantize = int8: quantization-aware training
 
 
 def call_args(node, positional):
@@ -101,10 +103,27 @@ class Builder(cnnref.Builder):
                     self.monitor_loc = node.loc
                 elif key == 'augment':
                     config.augment = self.augment(node)
+                elif key == 'quantize':
+                    a.word(key, ('int8',))
+                    config.quantize = True
+                    self.quantize_loc = entry.loc
                 else:
                     raise CompileError(entry.loc, f"unknown train setting '{key}' ({KEYS})")
             except CompileError as error:
                 self.diag.error(error.loc, error.message)
+
+    def build(self, statements):
+        model = super().build(statements)
+        if model is not None and model.train.quantize:
+            import cnnref_quant
+            try:
+                model.qat = QatPlan(model)
+            except cnnref_quant.QuantizeError as error:
+                self.diag.error(error.loc, error.message)
+                self.diag.error(self.quantize_loc, 'quantize = int8: quantization-aware training '
+                                'needs an int8 form of every layer (see the error above)')
+                return None
+        return model
 
     def optimizer(self, node):
         name = node.name if isinstance(node, (Name, Call)) else None
@@ -368,6 +387,111 @@ def improves(name, value, best):
     return value > best if name.removeprefix('val_') == 'accuracy' else value < best
 
 
+# ---------------------------------------------------------------------------
+# Quantization-aware training (quantize = int8; docs/int8.md): PyTorch's
+# fake quantization at the tensors the int8 plan (cnnref_quant.py) gives
+# scales of their own, in training steps only.
+# ---------------------------------------------------------------------------
+
+AVERAGING_CONSTANT = 0.01     # MovingAverageMinMaxObserver's default
+
+
+def trains_as_identity(layer):
+    """flatten, a linear activation layer and dropout(0): cnngen's
+    training shares their input's storage (what the loss reads as is)."""
+    return layer.kind == 'flatten' or (layer.kind == 'linear') or \
+        (layer.kind == 'dropout' and layer.rate == 0)
+
+
+class QatPlan:
+    """Which nodes are observed (each with its parameter quantize.NAME
+    [min, max, seen]), which the layers after them read fake-quantized
+    (all but the output) and which layers' kernels are fake-quantized (the
+    linear maps without a batchnorm folded in)."""
+
+    def __init__(self, model):
+        import cnnref_quant
+        P = {spec.name: torch.zeros(spec.shape) for spec in model.params}
+        names = ['input'] + [layer.name for layer in model.layers]
+        plan = cnnref_quant.QuantizedModel(model, P, {name: (0.0, 1.0) for name in names})
+        self.observed = []
+        for k, node in enumerate(plan.summary()['nodes']):
+            if node['form'] == 'range':
+                self.observed.append(k + 1 if k and k - 1 in plan.folds else k)
+        self.observed.sort()
+        self.kernels = {i for i, layer in enumerate(model.layers)
+                        if layer.kind in cnnref.LINEAR_MAPS and i not in plan.folds}
+        out = len(model.layers)
+        while out > 0 and trains_as_identity(model.layers[out - 1]):
+            out = model.layers[out - 1].srcs[0]
+        self.fake = {k for k in self.observed if k != out and k < len(model.layers)}
+        self.names = {k: f'quantize.{names[k]}' for k in self.observed}
+        self.params = [cnnref.ParamSpec(self.names[k], (3,), False) for k in self.observed]
+
+
+def model_params(model):
+    """The layers' tensors, then quantization-aware training's observers."""
+    qat = getattr(model, 'qat', None)
+    return [p for layer in model.layers for p in layer.params] + (qat.params if qat else [])
+
+
+cnnref.Model.params = property(model_params)
+
+
+def observe(state, x):
+    """The observer's step on x: MovingAverageMinMaxObserver over the
+    state [min, max, seen] (updated in place), then its scale and zero
+    point for int8 in [-128, 127]."""
+    observer = torch.ao.quantization.MovingAverageMinMaxObserver(
+        averaging_constant=AVERAGING_CONSTANT, dtype=torch.qint8, quant_min=-128, quant_max=127)
+    if state[2] > 0:
+        observer.min_val.copy_(state[0])
+        observer.max_val.copy_(state[1])
+    observer(x.detach())
+    state[0], state[1], state[2] = observer.min_val, observer.max_val, 1.0
+    scale, zero = observer.calculate_qparams()
+    return scale, zero
+
+
+def fake_quantize_kernel(kernel, channels):
+    """Per output channel (the last axis; a depthwise kernel's last two),
+    symmetric, [-127, 127]: the scale of the channel's largest magnitude,
+    as the int8 plan takes it."""
+    flat = kernel.reshape(-1, channels)
+    amax = flat.detach().abs().amax(0)
+    scale = torch.max(amax / 127.0, torch.tensor(torch.finfo(torch.float32).eps))
+    zero = torch.zeros(channels, dtype=torch.int32)
+    return torch.fake_quantize_per_channel_affine(flat, scale, zero, 1, -127, 127) \
+        .reshape(kernel.shape)
+
+
+def qat_forward(model, P, x, ctx):
+    """cnnref.forward in a training step of quantization-aware training."""
+    qat = model.qat
+    values = [x.reshape((len(x),) + model.input_shape)]
+    reads = []
+
+    def after(node):
+        y = values[node]
+        if node in qat.names:
+            scale, zero = observe(P[qat.names[node]], y)
+            if node in qat.fake:
+                y = torch.fake_quantize_per_tensor_affine(y, float(scale), int(zero), -128, 127)
+        reads.append(y)
+
+    after(0)
+    pre = None
+    for i, layer in enumerate(model.layers):
+        Pl = P
+        if i in qat.kernels:    # a linear map: it does not write P
+            Pl = dict(P)
+            Pl[layer.kernel] = fake_quantize_kernel(P[layer.kernel], layer.out_shape[-1])
+        y, pre = layer.forward([reads[s] for s in layer.srcs], Pl, ctx)
+        values.append(y)
+        after(i + 1)
+    return values[-1], pre
+
+
 def train(model, P, x, t, config, seed, shuffle, out, quiet, val=None):
     """cnnref.train, with validation after each epoch, the schedule, early
     stopping, the best epoch's weights and augmentation."""
@@ -391,7 +515,8 @@ def train(model, P, x, t, config, seed, shuffle, out, quiet, val=None):
                 xb, tb = augment_batch(model, config, seed, epoch, start, xb, tb)
             lr = rate.lr()
             optimizer.lr = lr
-            y, pre = cnnref.forward(model, P, xb, ctx)
+            y, pre = qat_forward(model, P, xb, ctx) if config.quantize else \
+                cnnref.forward(model, P, xb, ctx)
             loss = cnnref.compute_loss(model, y, pre, tb)
             params = [P[name] for name in names]
             grads = torch.autograd.grad(loss, params, allow_unused=True) \

@@ -49,8 +49,8 @@ static IrExpr *round_even(IrProgram *p, IrExpr *x)
 }
 
 /* A scalar declared in b: its value, then clamped to [lo, hi]. */
-static int clamped(IrProgram *p, IrFunc *f, IrBlock *b, const char *name, IrExpr *value,
-                   IrExpr *lo, IrExpr *hi)
+static int clamped(IrProgram *p, IrFunc *f, IrBlock *b, const char *name, IrExpr *value, IrExpr *lo,
+                   IrExpr *hi)
 {
     int s = ir_scalar(p, f, name);
     ir_set(p, b, s, SCALAR_DECLARE, value);
@@ -64,9 +64,8 @@ static IrFunc *qat_func(IrProgram *p, const Model *m, int node, const char *what
 {
     const char *name = node_name(m, node);
     return ir_train_func(p, arena_printf(&p->arena, "train_%s_%s", name, what),
-                         arena_printf(&p->arena, "%s (%s), %s: quantization-aware training",
-                                      name, node ? m->layers[node - 1]->kind->name : "input",
-                                      what),
+                         arena_printf(&p->arena, "%s (%s), %s: quantization-aware training", name,
+                                      node ? m->layers[node - 1]->kind->name : "input", what),
                          phase, per_sample);
 }
 
@@ -120,8 +119,7 @@ static void lower_qparams(IrProgram *p, const Model *m, int node)
 {
     IrFunc *f = qat_func(p, m, node, "qparams", PHASE_FORWARD_TRAIN, false);
     int o = observer_view(p, f, m, node, true);
-    int state =
-        ir_view(p, f, "range", VIEW_PARAMS, m->qat.observer[node]->offset, 3, true);
+    int state = ir_view(p, f, "range", VIEW_PARAMS, m->qat.observer[node]->offset, 3, true);
     IrBlock *b = &f->body;
     int ends[2] = {OBS_MIN, OBS_MAX};
     for (int k = 0; k < 2; k++) {
@@ -140,10 +138,10 @@ static void lower_qparams(IrProgram *p, const Model *m, int node)
     ir_set(p, b, scale, SCALAR_SET, op(p, IRE_MAX, ir_ref(p, scale), num(p, FLT_EPSILON)));
     ir_store(p, b, o, ix_const(OBS_SCALE), ir_ref(p, scale), false);
     ir_store(p, b, o, ix_const(OBS_INVERSE), op(p, IRE_DIV, num(p, 1), ir_ref(p, scale)), false);
-    int zero = clamped(
-        p, f, b, "zero",
-        op(p, IRE_SUB, num(p, QMIN), round_even(p, op(p, IRE_DIV, ir_ref(p, lo), ir_ref(p, scale)))),
-        num(p, QMIN), num(p, QMAX));
+    int zero = clamped(p, f, b, "zero",
+                       op(p, IRE_SUB, num(p, QMIN),
+                          round_even(p, op(p, IRE_DIV, ir_ref(p, lo), ir_ref(p, scale)))),
+                       num(p, QMIN), num(p, QMAX));
     ir_store(p, b, o, ix_const(OBS_ZERO), ir_ref(p, zero), false);
 }
 
@@ -153,8 +151,7 @@ typedef struct {
     int lo, hi, lo1, hi1;
 } StepBounds;
 
-static StepBounds step_bounds(IrProgram *p, IrFunc *f, IrBlock *b, IrExpr *zero, int qmin,
-                              int qmax)
+static StepBounds step_bounds(IrProgram *p, IrFunc *f, IrBlock *b, IrExpr *zero, int qmin, int qmax)
 {
     StepBounds k;
     int *at[4] = {&k.lo, &k.hi, &k.lo1, &k.hi1};
@@ -173,8 +170,7 @@ static StepBounds step_bounds(IrProgram *p, IrFunc *f, IrBlock *b, IrExpr *zero,
 static int steps_of(IrProgram *p, IrFunc *f, IrBlock *b, IrExpr *x, IrExpr *inverse,
                     const StepBounds *k)
 {
-    int t = clamped(p, f, b, "t", op(p, IRE_MUL, x, inverse), ir_ref(p, k->lo1),
-                    ir_ref(p, k->hi1));
+    int t = clamped(p, f, b, "t", op(p, IRE_MUL, x, inverse), ir_ref(p, k->lo1), ir_ref(p, k->hi1));
     int r = ir_scalar(p, f, "r");
     ir_set(p, b, r, SCALAR_DECLARE, round_even(p, ir_ref(p, t)));
     return r;

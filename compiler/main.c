@@ -401,10 +401,53 @@ static float *load_tensors(const char *path, cnnrt_tensor_spec *specs, int n, in
     return values;
 }
 
+static cnnrt_tensor_spec *param_specs(const Model *m);
+
+/* A model that trains with quantize = int8 keeps its ranges in its
+ * observers (quantize.NAME: min, max, seen): from weights it saved, the
+ * ranges of the nodes the int8 plan reads (the others 0, 0); NULL, and
+ * nothing said, when path holds no such weights. */
+static float *observed_ranges(const Model *m, const char *path, int *status)
+{
+    float *params = xcalloc((size_t)m->param_floats + 1, sizeof *params);
+    cnnrt_tensor_spec *specs = param_specs(m);
+    char error[1024];
+    int rc = cnnrt_load_safetensors(path, specs, m->nparams, params, (long)m->param_floats, error,
+                                    sizeof error);
+    free(specs);
+    float *ranges = NULL;
+    for (int k = 0; rc == 0 && k <= m->nlayers; k++) {
+        const Param *obs = m->qat.observer[k];
+        ranges = ranges ? ranges : xcalloc(2 * (size_t)m->nlayers + 2, sizeof *ranges);
+        if (!obs)
+            continue;
+        const float *v = params + obs->offset;
+        if (v[2] != 1 || !(v[0] <= v[1])) {
+            fprintf(stderr, "%s: error: '%s' holds no range: train with quantize = int8 first\n",
+                    path, obs->name);
+            *status = cnnrt_exit_status(CNNRT_EBAD);
+            free(ranges);
+            ranges = NULL;
+            break;
+        }
+        ranges[2 * k] = v[0];
+        ranges[2 * k + 1] = v[1];
+    }
+    free(params);
+    return ranges;
+}
+
 /* The calibrated ranges of --quantize: min and max of the input, then of
- * each layer's output (ranges[2 * node]), as PROG calibrate saves them. */
+ * each layer's output (ranges[2 * node]), as PROG calibrate saves them;
+ * or a model's observers, from the weights quantization-aware training
+ * saved. */
 static float *load_ranges(const Model *m, const char *path, int *status)
 {
+    if (m->qat.observer) {
+        float *ranges = observed_ranges(m, path, status);
+        if (ranges || *status)
+            return ranges;
+    }
     cnnrt_tensor_spec *specs = xcalloc((size_t)m->nlayers + 1, sizeof *specs);
     for (int k = 0; k <= m->nlayers; k++)
         specs[k] = (cnnrt_tensor_spec){k ? m->layers[k - 1]->name : "input", 1, {2}, 2L * k};
@@ -446,8 +489,8 @@ static int print_summary(const Options *o, const Model *m, Diag *diag)
     return status;
 }
 
-/* The weights to bake, in the parameter block's order. */
-static float *load_baked_weights(const Model *m, const char *path, int *status)
+/* The model's tensors, as its weights files hold them. */
+static cnnrt_tensor_spec *param_specs(const Model *m)
 {
     cnnrt_tensor_spec *specs = xcalloc((size_t)m->nparams + 1, sizeof *specs);
     for (int k = 0; k < m->nparams; k++) {
@@ -458,7 +501,13 @@ static float *load_baked_weights(const Model *m, const char *path, int *status)
             specs[k].shape[d] = (int)p->shape.dim[d];
         specs[k].offset = (long)p->offset;
     }
-    return load_tensors(path, specs, m->nparams, m->param_floats, status);
+    return specs;
+}
+
+/* The weights to bake, in the parameter block's order. */
+static float *load_baked_weights(const Model *m, const char *path, int *status)
+{
+    return load_tensors(path, param_specs(m), m->nparams, m->param_floats, status);
 }
 
 /* Whether the file at path holds exactly text already: a regular file

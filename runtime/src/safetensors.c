@@ -515,6 +515,14 @@ static int known_name(const char *const *sorted, int count, const char *name)
     return bsearch(&name, sorted, (size_t)count, sizeof *sorted, compare_names) != NULL;
 }
 
+/* Quantization-aware training's observers (quantize.NAME) may be missing:
+ * a float model's weights start a quantization-aware run, whose observers
+ * then start unseen. */
+static int optional_tensor(const char *name)
+{
+    return strncmp(name, "quantize.", 9) == 0;
+}
+
 /* Match the model's tensors; the first mismatch in model order, then a
  * tensor the model lacks. */
 static int match_specs(const char *path, const Entry *entries, const Entry *const *sorted,
@@ -529,6 +537,8 @@ static int match_specs(const char *path, const Entry *entries, const Entry *cons
             dims[k] = s->shape[k];
         format_dims(want, sizeof want, dims, s->rank);
         const Entry *e = find_entry(sorted, count, s->name);
+        if (!e && optional_tensor(s->name))
+            continue;
         if (!e)
             return cnnrt_fail(error, size, CNNRT_EBAD, "%s: error: tensor '%s' %s is missing", path,
                               s->name, want);
@@ -818,6 +828,8 @@ static int parse_file(const char *path, const unsigned char *raw, size_t file_le
     const unsigned char *data = raw + 8 + hlen;
     for (int i = 0; i < nspecs; i++) {
         const Entry *e = find_entry(sorted, nentries, specs[i].name);
+        if (!e) /* an optional one */
+            continue;
         long long n = (e->end - e->begin) / 4;
         if (specs[i].offset < 0 || specs[i].offset + n > count) {
             cnnrt_fail(error, error_size, CNNRT_EBAD,
@@ -844,6 +856,8 @@ static int parse_file(const char *path, const unsigned char *raw, size_t file_le
     }
     for (int i = 0; i < nspecs; i++) {
         const Entry *e = find_entry(sorted, nentries, specs[i].name);
+        if (!e)
+            continue;
         long long n = (e->end - e->begin) / 4;
         for (long long k = 0; k < n; k++)
             params[specs[i].offset + k] = read_f32(data + e->begin + 4 * k);

@@ -103,6 +103,8 @@ CASES = {
     'quantize_clip': (CLIP, 'optimizer = adam(lr=0.01)\nquantize = int8', 'clip', []),
     'quantize_block': (QBLOCK, 'optimizer = adam(lr=0.01)\nquantize = int8\n'
                                'validation_split = 0.3', 'image2', []),
+    # from a float model's weights, without observers (they start unseen)
+    'quantize_image_from_float': (IMAGE, 'optimizer = sgd(lr=0.1)\nquantize = int8', 'image', []),
 }
 SIZES = {'image': (36, 3), 'image2': (72, 3), 'clip': (150, 3), 'series': (8, None)}
 
@@ -174,6 +176,8 @@ def main():
             model = os.path.join(d, 'm.cnn')
             with open(model, 'w') as f:
                 f.write(model_text(name, layers, block))
+            with open(os.path.join(d, 'float.cnn'), 'w') as f:
+                f.write(model_text(name, layers, block.replace('quantize = int8', '')))
             data_file(os.path.join(d, 'd.csv'), kind, 29, rng)
             data_file(os.path.join(d, 'v.csv'), kind, 11, rng)
             problem = build_with_runtime(args, model, os.path.join(d, 'm.c'), os.path.join(d, 'm'))
@@ -189,7 +193,8 @@ def main():
         batch = []
         for name, d, model, options in jobs:
             j = lambda f: os.path.join(d, f)  # noqa: E731
-            batch.append(shlex.join([j('i.out'), j('i.err'), 'init', model, '--seed', '3',
+            start = j('float.cnn') if name.endswith('_from_float') else model
+            batch.append(shlex.join([j('i.out'), j('i.err'), 'init', start, '--seed', '3',
                                      '--out', j('w0.st')]))
             batch.append(shlex.join([j('r.out'), j('r.err'), 'train', model, '--data', j('d.csv'),
                                      '--init', j('w0.st'), '--no-shuffle', '--save', j('ref.st')]

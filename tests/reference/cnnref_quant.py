@@ -428,8 +428,34 @@ class QuantizedModel:
         return cnnref.activate(activation, z).numpy()
 
 
+def observed_ranges(path, model):
+    """The ranges quantization-aware training's observers hold in the
+    weights it saved (quantize.NAME: min, max, seen), or None when path
+    holds no weights of the model."""
+    try:
+        P = cnnref.load_weights(path, model)
+    except cnnref.Fail:
+        return None
+    ranges = {}
+    for spec in model.qat.params:
+        lo, hi, seen = P[spec.name].astype(np.float64)
+        if seen != 1 or not lo <= hi:
+            raise cnnref.Fail(f"{path}: error: '{spec.name}' holds no range: train with "
+                              'quantize = int8 first', 1)
+        ranges[spec.name.removeprefix('quantize.')] = (lo, hi)
+    for name in ['input'] + [layer.name for layer in model.layers]:
+        ranges.setdefault(name, (0.0, 0.0))
+    return ranges
+
+
 def load_ranges(path, model):
-    """RANGES as calibrate writes it: {tensor name: (min, max)}."""
+    """RANGES as calibrate writes it: {tensor name: (min, max)}; or for a
+    model that trains with quantize = int8, its observers' (as cnngen
+    takes them)."""
+    if getattr(model, 'qat', None):
+        ranges = observed_ranges(path, model)
+        if ranges is not None:
+            return ranges
     tensors = cnnref.read_safetensors(path)
     ranges = {}
     for name, (dtype, shape, raw) in tensors.items():

@@ -1,0 +1,147 @@
+#!/usr/bin/python3
+"""From quantization-aware training to the int8 predictor, against the
+reference (tests/reference/cnnref_train.py and cnnref_quant.py).
+
+For each model with quantize = int8 (a classifier with a batchnorm
+folded, an add, a depthwise conv and a float head; a regression whose
+output is int8): the generated program trains from the reference's
+starting weights, then cnngen --weights W --quantize W makes the int8
+predictor from the weights it saved, whose observers hold the ranges.
+Its predict --raw integers must equal the reference's predict --quantize
+W --raw bit for bit (every instruction-set clone, and the LLVM object
+where it is built in), its floats the reference's to 1e-5.  Then the
+errors: --quantize with weights whose observers have seen nothing, word
+for word as the reference says it.  (Training itself is compared with
+the reference in compare_train_features.py.)
+
+    test_qat.py --cnngen BIN --oracle cnnref_train.py
+                --oracle-quant cnnref_quant.py --runtime-include DIR
+                --runtime-lib DIR [--sanitize]
+"""
+import argparse
+import os
+import random
+import sys
+import tempfile
+
+from e2e_common import add_build_arguments, build_with_runtime, has_llvm, int8_clones, run
+from test_calibrate import compare_int8, int8_predict, write_inputs
+
+BLOCK = '''model block
+input [6, 6, 2]
+stem: conv2d(4, 3, padding=same, activation=relu)
+conv2d(4, 3, padding=same, bias=false)
+batchnorm
+relu
+add(stem)
+maxpool2d(2)
+depthwise_conv2d(2, multiplier=2)
+flatten
+dense(3)
+softmax
+train {
+  optimizer = adam(lr=0.01)
+  batch = 8
+  epochs = 3
+  quantize = int8
+}
+'''
+SERIES = '''model series
+input [12, 1]
+conv1d(4, 3, activation=relu)
+maxpool1d(2)
+dense(1)
+train {
+  optimizer = sgd(lr=0.05, momentum=0.9)
+  batch = 8
+  epochs = 3
+  quantize = int8
+}
+'''
+MODELS = {'block': (BLOCK, 72, 3), 'series': (SERIES, 12, None)}
+
+
+def write_data(path, inputs, classes, rng, count=40):
+    with open(path, 'w') as f:
+        for _ in range(count):
+            x = [rng.uniform(-1, 1) for _ in range(inputs)]
+            t = rng.randrange(classes) if classes else sum(x[:3]) / 3
+            f.write(','.join(f'{v:.4f}' for v in x + [t]) + '\n')
+
+
+def check_model(args, work, name, rng):
+    text, inputs, classes = MODELS[name]
+    d = os.path.join(work, name)
+    os.makedirs(d)
+    j = lambda f: os.path.join(d, f)  # noqa: E731
+    with open(j('model.cnn'), 'w') as f:
+        f.write(text)
+    write_data(j('d.csv'), inputs, classes, rng)
+    r = run(['/usr/bin/python3', args.oracle, 'init', j('model.cnn'), '--seed', '5',
+             '--out', j('start.safetensors')])
+    if r.returncode != 0:
+        return [f'the reference init failed: {r.stderr}']
+    problem = build_with_runtime(args, j('model.cnn'), j('m.c'), j('m'))
+    if problem:
+        return [problem]
+    # before training, the observers have seen nothing
+    problems = []
+    quantize = ['--quantize', j('start.safetensors')]
+    for tool in ([args.cnngen, j('model.cnn'), '--weights', j('start.safetensors'), '-o',
+                  j('unseen.c')] + quantize,
+                 ['/usr/bin/python3', args.oracle_quant, 'predict', j('model.cnn'), '--weights',
+                  j('start.safetensors'), '--raw', j('d.csv')] + quantize):
+        e = run(tool)
+        want = f"{j('start.safetensors')}: error: 'quantize.input' holds no range: train with " \
+            'quantize = int8 first\n'
+        if e.returncode != 1 or e.stderr != want:
+            problems.append(f'{os.path.basename(tool[0])} --quantize of unseen observers: exit '
+                            f'{e.returncode}, said {e.stderr!r}; expected exit 1, {want!r}')
+    t = run([j('m'), 'train', '--data', j('d.csv'), '--init', j('start.safetensors'),
+             '--no-shuffle', '--quiet', '--save', j('w0.safetensors')])
+    if t.returncode != 0:
+        return problems + [f'train failed: {t.stderr}']
+    # test_calibrate's int8 helpers: the ranges file is the weights file
+    os.link(j('w0.safetensors'), j('ours.safetensors'))
+    write_inputs(j('x.txt'), inputs, rng, 2 / 255)
+    for out, extra in (('qraw.out', ['--raw']), ('qfloat.out', [])):
+        r = run(['/usr/bin/python3', args.oracle_quant, 'predict', j('model.cnn'), '--weights',
+                 j('w0.safetensors'), '--quantize', j('w0.safetensors')] + extra + [j('x.txt')])
+        if r.returncode != 0:
+            return problems + [f'the reference int8 predict failed: {r.stderr}']
+        with open(j(out), 'w') as f:
+            f.write(r.stdout)
+    more, results = int8_predict(args, d)
+    problems += more
+    for backend, raw, floats in results:
+        problems += [f'{backend}: {p}' for p in compare_int8(d, raw, floats)]
+    if not more:
+        print(f'{name}: the int8 predictor from its trained observers agrees '
+              f'({", ".join(backend for backend, _, _ in results)})')
+    return problems
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    add_build_arguments(ap, '-O1')
+    ap.add_argument('--oracle-quant', required=True)
+    args = ap.parse_args()
+    args.cnngen = os.path.abspath(args.cnngen)
+    args.int8_backends = ['c'] + (['llvm'] if has_llvm(args.cnngen) and not args.sanitize else [])
+    args.int8_clones, skipped = int8_clones()
+    if skipped:
+        print(f'SKIPPED the int8 clones this CPU cannot run: {", ".join(skipped)}')
+    rng = random.Random(17)
+    failures = 0
+    with tempfile.TemporaryDirectory() as work:
+        for name in MODELS:
+            problems = check_model(args, work, name, rng)
+            for p in problems:
+                print(f'FAIL {name}: ' + p.replace('\n', '\n  '))
+            failures += bool(problems)
+    print(f'{len(MODELS)} models, {failures} failed')
+    return 1 if failures else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """The int8 accuracy table (issue 17): each model's float accuracy beside
-its int8 predictor's, on held-out data.
+its int8 predictors', post-training and after quantization-aware
+training, on held-out data.
 
     accuracy.py CNNGEN RUNTIME_INCLUDE LIBCNNRT.a WORK_DIR [--quick-epochs N]
                 [--small-weights W.safetensors] [--models quick,small,temperature]
@@ -13,6 +14,12 @@ its int8 predictor's, on held-out data.
 - The temperature example (python3-vega-datasets' Seattle series): MAE on
   the last 20% of the days, the float predictor and the int8 one
   calibrated on the first 80%.
+
+Quantization-aware training fine-tunes each float model (its own train
+block with quantize = int8, from the float weights: --qat-epochs, 1 for
+Fashion-MNIST, 30 for the temperature model, whose early stopping keeps
+the best), and its int8 predictor takes the observers' ranges from the
+weights it saves.
 
 Prints a Markdown table (docs/int8.md keeps the last one).  Models that
 already have weights in WORK_DIR are not trained again."""
@@ -60,6 +67,27 @@ def int8_program(args, model, weights, ranges, name):
     return exe
 
 
+def qat_program(args, model, name):
+    """The model with quantize = int8 in its train block, and its program."""
+    with open(model) as f:
+        text = f.read()
+    qat = os.path.join(args.work, name + '.cnn')
+    with open(qat, 'w') as f:
+        f.write(text.replace('train {\n', 'train {\n  quantize = int8\n', 1))
+    return qat, float_program(args, qat, name)
+
+
+def qat_weights(args, model, name, data, weights, epochs):
+    """Fine-tuned with quantization-aware training from the float weights:
+    (the model with quantize = int8, its weights)."""
+    qat, prog = qat_program(args, model, name + '_qat')
+    out = os.path.join(args.work, name + '_qat.safetensors')
+    if not os.path.exists(out):
+        sh([prog, 'train', '--data', data, '--init', weights, '--save', out, '--epochs',
+            str(epochs)])
+    return qat, out
+
+
 def predictions(exe, samples):
     return [[float(v) for v in line.split(',')]
             for line in sh([exe, 'predict', samples]).splitlines()]
@@ -94,15 +122,18 @@ def fashion_rows(args, name, epochs, weights):
     out = sh([prog, 'eval', '--data', f'idx:{FASHION}/t10k', '--weights', weights])
     float_acc = float(out.split('accuracy: ')[1].split()[0])
     samples, labels = fashion_test(args.work)
-    rows = []
+    ints = []
     for method, extra in (('min-max', []), ('99.99%', ['--percentile', '99.99'])):
         ranges = os.path.join(args.work, f'{name}-{method[:2]}.ranges.safetensors')
         sh([prog, 'calibrate', '--data', f'idx:{FASHION}/train', '--weights', weights,
             '--save', ranges] + extra)
         q = int8_program(args, model, weights, ranges, f'{name}_int8')
-        rows.append((f'fashion {name}.cnn', f'accuracy, calibrated {method}',
-                     100 * float_acc, 100 * accuracy(predictions(q, samples), labels)))
-    return rows
+        ints.append(100 * accuracy(predictions(q, samples), labels))
+    qat, trained = qat_weights(args, model, name, f'idx:{FASHION}/train', weights,
+                               args.qat_epochs or 1)
+    q = int8_program(args, qat, trained, trained, f'{name}_qat_int8')
+    ints.append(100 * accuracy(predictions(q, samples), labels))
+    return [(f'fashion {name}.cnn', 'test accuracy (%)', 100 * float_acc, ints)]
 
 
 def temperature_rows(args):
@@ -131,15 +162,17 @@ def temperature_rows(args):
         return sum(abs(r[0] - y) for r, y in zip(rows, truth)) / len(truth)
 
     float_mae = mae(predictions(alone, windows))
-    rows = []
+    ints = []
+    data = f'series:{train}:temp_max:{WINDOW}'
     for method, extra in (('min-max', []), ('99.99%', ['--percentile', '99.99'])):
         ranges = os.path.join(args.work, f'temperature-{method[:2]}.ranges.safetensors')
-        sh([prog, 'calibrate', '--data', f'series:{train}:temp_max:{WINDOW}', '--weights',
-            weights, '--save', ranges] + extra)
+        sh([prog, 'calibrate', '--data', data, '--weights', weights, '--save', ranges] + extra)
         q = int8_program(args, model, weights, ranges, 'temperature_int8')
-        rows.append(('temperature', f'MAE (C), calibrated {method}', float_mae,
-                     mae(predictions(q, windows))))
-    return rows
+        ints.append(mae(predictions(q, windows)))
+    qat, trained = qat_weights(args, model, 'temperature', data, weights, args.qat_epochs or 30)
+    q = int8_program(args, qat, trained, trained, 'temperature_qat_int8')
+    ints.append(mae(predictions(q, windows)))
+    return [('temperature', 'test MAE (C)', float_mae, ints)]
 
 
 def main():
@@ -150,6 +183,9 @@ def main():
     ap.add_argument('work')
     ap.add_argument('--quick-epochs', type=int, default=3)
     ap.add_argument('--small-weights')
+    ap.add_argument('--qat-epochs', type=int,
+                    help='epochs of quantization-aware fine-tuning (default: 1 for '
+                         'Fashion-MNIST, 30 for the temperature model)')
     ap.add_argument('--models', default='quick,small,temperature',
                     help='which of quick, small and temperature (comma-separated)')
     args = ap.parse_args()
@@ -167,12 +203,18 @@ def main():
         rows += temperature_rows(args)
     elif not os.path.exists(SEATTLE):
         print(f'(no {SEATTLE}: apt-get install python3-vega-datasets)')
-    print('\n| model | measure | float | int8 | change |')
-    print('|---|---|---:|---:|---:|')
-    for model, measure, f, q in rows:
-        change = f'{q - f:+.2f} points' if 'accuracy' in measure else f'{100 * (q - f) / f:+.2f}%'
-        print(f'| {model} | {measure} | {f:.2f} | {q:.2f} | {change} |' if 'accuracy' in measure
-              else f'| {model} | {measure} | {f:.4f} | {q:.4f} | {change} |')
+    print('\n| model | measure | float | int8, calibrated min-max | int8, calibrated 99.99% '
+          '| int8 after QAT |')
+    print('|---|---|---:|---:|---:|---:|')
+    for model, measure, f, ints in rows:
+        cells = []
+        for q in ints:
+            change = f'{q - f:+.2f} points' if 'accuracy' in measure else \
+                f'{100 * (q - f) / f:+.2f}%'
+            cells.append(f'{q:.2f} ({change})' if 'accuracy' in measure else
+                         f'{q:.4f} ({change})')
+        value = f'{f:.2f}' if 'accuracy' in measure else f'{f:.4f}'
+        print(f'| {model} | {measure} | {value} | {" | ".join(cells)} |')
     return 0
 
 

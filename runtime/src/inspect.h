@@ -26,6 +26,12 @@ int cnnrt_command_load_data(const char *prog, const cnnrt_model *m, const char *
 void cnnrt_gather_batch(const cnnrt_data *d, const long *order, long first, int n, float *x,
                         float *t);
 
+/* Run prog (a predictor program: `prog predict FILE`) over d's samples:
+ * its outputs, output_size floats a sample, in *y (malloc'd).  0, or 1
+ * after saying why not (run_predictor.c). */
+int cnnrt_run_predictor(const char *self, const char *prog, const cnnrt_data *d, int output_size,
+                        float **y);
+
 /* PROG calibrate --data DATA --weights W [--save RANGES] [--percentile P]:
  * each tensor's range over the data (calibrate.c); the exit status. */
 int cnnrt_calibrate_main(int argc, char **argv, const cnnrt_model *m);

@@ -4,7 +4,7 @@
  *   PROG train   --data DATA [--val DATA] [--init W0.safetensors]
  *                [--save W.safetensors] [--epochs N] [--seed S] [--no-shuffle]
  *                [--quiet] [--checkpoint FILE] [--resume FILE] [--log FILE.csv]
- *   PROG eval    --data DATA --weights W.safetensors
+ *   PROG eval    --data DATA --weights W.safetensors [--int8 PROG]
  *
  * The model (generated code) does one batch at a time: forward, loss,
  * backward and the optimizer step in train_batch, the forward and loss in
@@ -150,7 +150,7 @@ static void progress(long epoch, long epochs, long done, long total, double star
 /* ---- commands ------------------------------------------------------------- */
 
 typedef struct {
-    const char *data, *init, *save, *weights, *val, *checkpoint, *resume, *log;
+    const char *data, *init, *save, *weights, *val, *checkpoint, *resume, *log, *int8;
     long epochs, seed;
     int no_shuffle, quiet, profile;
 } Args;
@@ -163,8 +163,9 @@ static const char TRAIN_USAGE[] =
 static int usage(const char *prog, const char *command, const char *message)
 {
     fprintf(stderr, "usage: %s %s\n%s %s: error: %s\n", prog,
-            strcmp(command, "train") == 0 ? TRAIN_USAGE
-                                          : "eval --data DATA --weights W.safetensors",
+            strcmp(command, "train") == 0
+                ? TRAIN_USAGE
+                : "eval --data DATA --weights W.safetensors [--int8 PROG]",
             prog, command, message);
     return 2;
 }
@@ -195,6 +196,7 @@ static const char **path_option(Args *a, const char *o, int train)
         {"--save", offsetof(Args, save), 1},     {"--weights", offsetof(Args, weights), 0},
         {"--val", offsetof(Args, val), 1},       {"--checkpoint", offsetof(Args, checkpoint), 1},
         {"--resume", offsetof(Args, resume), 1}, {"--log", offsetof(Args, log), 1},
+        {"--int8", offsetof(Args, int8), 0},
     };
     for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
         if (strcmp(o, options[i].name) == 0 && (options[i].train == 2 || options[i].train == train))
@@ -739,6 +741,67 @@ static int train_command(int argc, char **argv, const cnnrt_model *m)
     return status;
 }
 
+#define KERAS_EPSILON 1e-7 /* clipping of probabilities */
+
+static double clip_probability(double p)
+{
+    return p < KERAS_EPSILON ? KERAS_EPSILON : p > 1 - KERAS_EPSILON ? 1 - KERAS_EPSILON : p;
+}
+
+/* The loss of n samples' outputs y (a mean), from the outputs alone: for
+ * crossentropy and binary crossentropy from the probabilities, clipped as
+ * Keras does (the float model's own pass takes them from its logits). */
+static double output_loss(const cnnrt_model *m, const float *y, const float *t, long n)
+{
+    double sum = 0;
+    long terms = 0, out = m->output_size;
+    if (m->loss == CNNRT_LOSS_CROSSENTROPY) {
+        long positions = m->layout.positions, last = m->last_axis;
+        for (long s = 0; s < n; s++)
+            for (long p = 0; p < positions; p++, terms++)
+                sum -= log(clip_probability(y[s * out + p * last + (long)t[s * positions + p]]));
+        return sum / (double)terms;
+    }
+    for (long i = 0; i < n * out; i++, terms++) {
+        double d = (double)y[i] - (double)t[i], p = clip_probability(y[i]);
+        sum += m->loss == CNNRT_LOSS_MSE ? d * d
+               : m->loss == CNNRT_LOSS_MAE
+                   ? fabs(d)
+                   : -(t[i] * log(p + KERAS_EPSILON) + (1 - t[i]) * log(1 - p + KERAS_EPSILON));
+    }
+    return sum / (double)terms;
+}
+
+/* eval --int8 PROG: the int8 predictor's outputs over the same data, and
+ * its loss and metrics from them, on a line of their own. */
+static int eval_int8(const char *self, const cnnrt_model *m, const cnnrt_data *data,
+                     const char *prog)
+{
+    float *y, *t = malloc(sizeof(float) * (size_t)data->count * data->target_size + 1);
+    float *x = malloc(sizeof(float) * (size_t)data->input_size + 1);
+    if (!t || !x || cnnrt_run_predictor(self, prog, data, m->output_size, &y) != 0) {
+        if (!t || !x)
+            fprintf(stderr, "%s: error: out of memory\n", self);
+        free(t);
+        free(x);
+        return 1;
+    }
+    for (long s = 0; s < data->count; s++)
+        cnnrt_gather_batch(data, NULL, s, 1, x, t + s * data->target_size);
+    Meter meter = {0};
+    for (long first = 0; first < data->count; first += m->batch) {
+        int n = (int)(data->count - first < m->batch ? data->count - first : m->batch);
+        const float *ys = y + first * m->output_size, *ts = t + first * data->target_size;
+        meter_update(m, &meter, output_loss(m, ys, ts, n), ys, ts, n);
+    }
+    print_results(stdout, m, &meter, "int8_");
+    printf("\n");
+    free(y);
+    free(t);
+    free(x);
+    return 0;
+}
+
 static int eval_command(int argc, char **argv, const cnnrt_model *m)
 {
     Args a = {.epochs = -1, .seed = -1};
@@ -754,14 +817,19 @@ static int eval_command(int argc, char **argv, const cnnrt_model *m)
     long bad_batch;
     double bad_loss;
     status = run_batches(m, &data, NULL, NULL, &meter, 0, &bad_batch, &bad_loss);
-    cnnrt_free_data(&data);
     if (status) {
+        cnnrt_free_data(&data);
         fprintf(stderr, "%s: error: out of memory\n", argv[0]);
         return 1;
     }
     print_results(stdout, m, &meter, "");
     printf("\n");
-    return 0;
+    if (a.int8) {
+        fflush(stdout);
+        status = eval_int8(argv[0], m, &data, a.int8);
+    }
+    cnnrt_free_data(&data);
+    return status;
 }
 
 /* predict's --weights, for cnnrt_predict_command. */

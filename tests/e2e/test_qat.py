@@ -9,9 +9,11 @@ starting weights, then cnngen --weights W --quantize W makes the int8
 predictor from the weights it saved, whose observers hold the ranges.
 Its predict --raw integers must equal the reference's predict --quantize
 W --raw bit for bit (every instruction-set clone, and the LLVM object
-where it is built in), its floats the reference's to 1e-5.  Then the
-errors: --quantize with weights whose observers have seen nothing, word
-for word as the reference says it.  (Training itself is compared with
+where it is built in), its floats the reference's to 1e-5.  And the float
+program's eval --int8 Q (the int8 predictor's loss and metrics beside
+the float model's) against those computed from the reference's int8
+outputs.  Then the errors: --quantize with weights whose observers have
+seen nothing, word for word as the reference says it.  (Training itself is compared with
 the reference in compare_train_features.py.)
 
     test_qat.py --cnngen BIN --oracle cnnref_train.py
@@ -19,6 +21,7 @@ the reference in compare_train_features.py.)
                 --runtime-lib DIR [--sanitize]
 """
 import argparse
+import math
 import os
 import random
 import sys
@@ -44,6 +47,7 @@ train {
   batch = 8
   epochs = 3
   quantize = int8
+  metrics = [accuracy]
 }
 '''
 SERIES = '''model series
@@ -56,6 +60,7 @@ train {
   batch = 8
   epochs = 3
   quantize = int8
+  metrics = [mae]
 }
 '''
 MODELS = {'block': (BLOCK, 72, 3), 'series': (SERIES, 12, None)}
@@ -118,7 +123,48 @@ def check_model(args, work, name, rng):
     if not more:
         print(f'{name}: the int8 predictor from its trained observers agrees '
               f'({", ".join(backend for backend, _, _ in results)})')
+        problems += check_eval(args, d, classes)
     return problems
+
+
+def check_eval(args, d, classes):
+    """eval --int8: the int8 predictor's loss and metric over the data,
+    beside the float model's, from the reference int8 model's outputs."""
+    j = lambda f: os.path.join(d, f)  # noqa: E731
+    e = run([j('m'), 'eval', '--data', j('d.csv'), '--weights', j('w0.safetensors'), '--int8',
+             j('q_c')])
+    with open(j('d.csv')) as f:
+        rows = [[float(v) for v in line.split(',')] for line in f]
+    with open(j('x_eval.txt'), 'w') as f:
+        f.write(''.join(','.join(repr(v) for v in row[:-1]) + '\n' for row in rows))
+    r = run(['/usr/bin/python3', args.oracle_quant, 'predict', j('model.cnn'), '--weights',
+             j('w0.safetensors'), '--quantize', j('w0.safetensors'), j('x_eval.txt')])
+    ys = [[float(v) for v in line.split(',')] for line in r.stdout.splitlines()]
+    targets = [row[-1] for row in rows]
+    if classes:     # crossentropy from the probabilities, clipped as Keras does
+        clip = [min(max(y[int(t)], 1e-7), 1 - 1e-7) for y, t in zip(ys, targets)]
+        want = {'loss': sum(-math.log(p) for p in clip) / len(ys),
+                'accuracy': sum(max(range(classes), key=y.__getitem__) == int(t)
+                                for y, t in zip(ys, targets)) / len(ys)}
+    else:
+        want = {'loss': sum((y[0] - t) ** 2 for y, t in zip(ys, targets)) / len(ys),
+                'mae': sum(abs(y[0] - t) for y, t in zip(ys, targets)) / len(ys)}
+    lines = e.stdout.splitlines()
+    if e.returncode != 0 or len(lines) != 2 or not lines[1].startswith('int8_loss: '):
+        return [f'eval --int8: exit {e.returncode}, printed {e.stdout!r}, said {e.stderr!r}']
+    got = dict(item.split(': ') for item in lines[1].split(' - '))
+    for key, value in want.items():
+        mine = float(got[f'int8_{key}'])
+        if not abs(mine - value) <= 1e-5 * abs(value) + 1e-7:
+            return [f'eval --int8: int8_{key} {mine}, from the reference\'s outputs {value}']
+    print(f'  eval --int8: {lines[1]} (beside {lines[0]}), as the reference\'s outputs give')
+    # a program that is not there, and one that predicts for another model
+    for prog, why in ((j('absent'), 'could not be run'), ('/bin/true', 'printed 0 outputs')):
+        e = run([j('m'), 'eval', '--data', j('d.csv'), '--weights', j('w0.safetensors'),
+                 '--int8', prog])
+        if e.returncode != 1 or why not in e.stderr or len(e.stdout.splitlines()) != 1:
+            return [f'eval --int8 {prog}: exit {e.returncode}, said {e.stderr!r}']
+    return []
 
 
 def main():

@@ -9,8 +9,9 @@ training, on held-out data.
 - Fashion-MNIST (Debian's dataset-fashion-mnist): examples/fashion's
   quick.cnn (trained here, 3 epochs) and small.cnn (trained here, 20
   epochs, unless --small-weights gives its weights): test accuracy of the
-  float program (eval) and of the int8 predictor, calibrated on the
-  60,000 training images (min-max, and the middle 99.99%).
+  float program and of the int8 predictor side by side (eval --int8),
+  calibrated on the 60,000 training images (min-max, and the middle
+  99.99%).
 - The temperature example (python3-vega-datasets' Seattle series): MAE on
   the last 20% of the days, the float predictor and the int8 one
   calibrated on the first 80%.
@@ -24,10 +25,8 @@ weights it saves.
 Prints a Markdown table (docs/int8.md keeps the last one).  Models that
 already have weights in WORK_DIR are not trained again."""
 import argparse
-import gzip
 import os
 import shlex
-import struct
 import subprocess
 import sys
 
@@ -44,11 +43,6 @@ def sh(cmd, **kw):
     if r.returncode != 0:
         sys.exit(f'failed ({r.returncode}): {r.stderr[-2000:]}')
     return r.stdout
-
-
-def f32(x):
-    """x rounded to float32, as the program's readers hold it."""
-    return struct.unpack('f', struct.pack('f', x))[0]
 
 
 def float_program(args, model, name):
@@ -93,25 +87,6 @@ def predictions(exe, samples):
             for line in sh([exe, 'predict', samples]).splitlines()]
 
 
-def fashion_test(work):
-    """The 10,000 test images as sample lines (pixels / 255 in float32),
-    and their labels."""
-    path = os.path.join(work, 't10k.txt')
-    labels = list(gzip.open(f'{FASHION}/t10k-labels-idx1-ubyte.gz').read()[8:])
-    if not os.path.exists(path):
-        images = gzip.open(f'{FASHION}/t10k-images-idx3-ubyte.gz').read()[16:]
-        scaled = [repr(f32(f32(b) / f32(255))) for b in range(256)]
-        with open(path, 'w') as f:
-            for k in range(len(labels)):
-                f.write(','.join(scaled[b] for b in images[784 * k:784 * (k + 1)]) + '\n')
-    return path, labels
-
-
-def accuracy(rows, labels):
-    return sum(max(range(len(r)), key=r.__getitem__) == y for r, y in zip(rows, labels)) / \
-        len(labels)
-
-
 def fashion_rows(args, name, epochs, weights):
     model = os.path.join(EXAMPLES, 'fashion', name + '.cnn')
     prog = float_program(args, model, name)
@@ -119,21 +94,28 @@ def fashion_rows(args, name, epochs, weights):
     if not os.path.exists(weights):
         sh([prog, 'train', '--data', f'idx:{FASHION}/train', '--save', weights] +
            (['--epochs', str(epochs)] if epochs else []))
-    out = sh([prog, 'eval', '--data', f'idx:{FASHION}/t10k', '--weights', weights])
-    float_acc = float(out.split('accuracy: ')[1].split()[0])
-    samples, labels = fashion_test(args.work)
+    test = f'idx:{FASHION}/t10k'
+    float_acc = float(sh([prog, 'eval', '--data', test, '--weights', weights])
+                      .split('accuracy: ')[1].split()[0])
     ints = []
     for method, extra in (('min-max', []), ('99.99%', ['--percentile', '99.99'])):
         ranges = os.path.join(args.work, f'{name}-{method[:2]}.ranges.safetensors')
         sh([prog, 'calibrate', '--data', f'idx:{FASHION}/train', '--weights', weights,
             '--save', ranges] + extra)
         q = int8_program(args, model, weights, ranges, f'{name}_int8')
-        ints.append(100 * accuracy(predictions(q, samples), labels))
+        ints.append(100 * int8_accuracy(prog, test, weights, q))
     qat, trained = qat_weights(args, model, name, f'idx:{FASHION}/train', weights,
                                args.qat_epochs or 1)
     q = int8_program(args, qat, trained, trained, f'{name}_qat_int8')
-    ints.append(100 * accuracy(predictions(q, samples), labels))
+    ints.append(100 * int8_accuracy(qat_program(args, model, name + '_qat')[1], test, trained, q))
     return [(f'fashion {name}.cnn', 'test accuracy (%)', 100 * float_acc, ints)]
+
+
+def int8_accuracy(prog, data, weights, q):
+    """The int8 predictor q's accuracy, from eval --int8 (beside the float
+    model's, which it prints first)."""
+    out = sh([prog, 'eval', '--data', data, '--weights', weights, '--int8', q])
+    return float(out.split('int8_accuracy: ')[1].split()[0])
 
 
 def temperature_rows(args):

@@ -78,7 +78,7 @@ int64_t model_param_count(const Model *m, bool trainable)
 
 int64_t model_static_bytes(const Model *m, bool training)
 {
-    int64_t floats = model_param_count(m, true) + model_param_count(m, false);
+    int64_t floats = m->param_floats; /* the layers', and quantize = int8's observers */
     floats += m->arena_floats + (int64_t)m->block_samples * m->block_stride;
     floats += training ? m->tp.floats : 0;
     return mul_sat(4, floats);

@@ -53,8 +53,9 @@ static void print_row(FILE *out, const Row *row, const size_t *widths)
 }
 
 /* The train block as the program will run it, defaults included. */
-static void print_train_settings(FILE *out, const TrainConfig *tc)
+static void print_train_settings(FILE *out, const Model *m)
 {
+    const TrainConfig *tc = &m->train;
     fprintf(out, "Training: loss %s, %s(lr=%.9g", loss_names[tc->loss],
             optimizer_names[tc->optimizer], tc->lr);
     if (tc->optimizer == OPT_SGD) {
@@ -114,6 +115,17 @@ static void print_train_settings(FILE *out, const TrainConfig *tc)
     }
     if (tc->naugment)
         fputc('\n', out);
+    if (tc->quantize) {
+        int observed = 0, kernels = 0;
+        for (int node = 0; node <= m->nlayers; node++)
+            observed += m->qat.observer[node] != NULL;
+        for (int i = 0; i < m->nlayers; i++)
+            kernels += m->qat.kernel[i];
+        fprintf(out,
+                "  quantize: int8, %d tensors observed (%d floats of quantize.NAME, not "
+                "counted below), %d kernels fake-quantized\n",
+                observed, 3 * observed, kernels);
+    }
 }
 
 /* The stack: a small model runs in predict_ws with its activations (and
@@ -127,7 +139,7 @@ enum { BOARD_FRAME_BYTES = 48, BOARD_CALL_BYTES = 96 };
 
 SummaryBoard summary_board(const Model *m)
 {
-    SummaryBoard b = {4 * (model_param_count(m, true) + model_param_count(m, false) + 1),
+    SummaryBoard b = {4 * (m->param_floats + 1),
                       m->arena_floats ? 4 * ((long long)m->arena_floats + 1) : 0, 0};
     IrProgram plain = {0};
     compile_lower(m, &(CompileOptions){0, 16, false, false, false}, &plain);
@@ -205,7 +217,7 @@ void summary_print(const Model *m, const SummaryBoard *board, const QuantPlan *p
     format_int128(model_flops(m), flops);
     fprintf(out, "Forward FLOPs per sample: %s\n", flops);
     fprintf(out, "Static memory: parameters %lld bytes, activations %lld bytes\n",
-            (long long)(4 * (trainable + fixed)), (long long)(4 * m->arena_floats));
+            (long long)(4 * m->param_floats), (long long)(4 * m->arena_floats));
     fprintf(out,
             "On a board (--weights --no-train): flash %lld bytes of weights, RAM %lld bytes of "
             "arena, stack about %lld bytes\n",
@@ -219,7 +231,7 @@ void summary_print(const Model *m, const SummaryBoard *board, const QuantPlan *p
             (long long)tp->batch, (long long)mul_sat(4, tp->floats),
             (long long)mul_sat(4, tp->activation_floats),
             (long long)mul_sat(4, tp->gradient_floats), (long long)mul_sat(4, tp->state_floats));
-    print_train_settings(out, &m->train); /* before the totals, which end it as in Keras */
+    print_train_settings(out, m); /* before the totals, which end it as in Keras */
     fprintf(out, "Total params: %lld\nTrainable params: %lld\nFixed params: %lld\n",
             (long long)(trainable + fixed), (long long)trainable, (long long)fixed);
     arena_free(&a);

@@ -571,7 +571,9 @@ static bool has_eval_forward(const IrProgram *p, int from)
 
 void lower_training(const Model *m, IrProgram *p)
 {
+    int input_from = p->nfuncs;
     lower_qat_forward(p, m, 0);
+    ir_tag_layer(p, input_from, 0); /* the input's fake quantization: the first layer's time */
     for (int i = 0; i < m->nlayers; i++) {
         if (is_identity(m, i))
             continue;

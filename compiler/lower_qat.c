@@ -63,9 +63,11 @@ static IrFunc *qat_func(IrProgram *p, const Model *m, int node, const char *what
                         bool per_sample)
 {
     const char *name = node_name(m, node);
+    const char *title =
+        node ? lower_layer_comment(&p->arena, m, m->layers[node - 1], what)
+             : arena_printf(&p->arena, "input (line %d), %s", m->input_line, what);
     return ir_train_func(p, arena_printf(&p->arena, "train_%s_%s", name, what),
-                         arena_printf(&p->arena, "%s (%s), %s: quantization-aware training", name,
-                                      node ? m->layers[node - 1]->kind->name : "input", what),
+                         arena_printf(&p->arena, "%s; quantization-aware training", title),
                          phase, per_sample);
 }
 

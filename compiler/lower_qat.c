@@ -63,12 +63,11 @@ static IrFunc *qat_func(IrProgram *p, const Model *m, int node, const char *what
                         bool per_sample)
 {
     const char *name = node_name(m, node);
-    const char *title =
-        node ? lower_layer_comment(&p->arena, m, m->layers[node - 1], what)
-             : arena_printf(&p->arena, "input (line %d), %s", m->input_line, what);
+    const char *title = node ? lower_layer_comment(&p->arena, m, m->layers[node - 1], what)
+                             : arena_printf(&p->arena, "input (line %d), %s", m->input_line, what);
     return ir_train_func(p, arena_printf(&p->arena, "train_%s_%s", name, what),
-                         arena_printf(&p->arena, "%s; quantization-aware training", title),
-                         phase, per_sample);
+                         arena_printf(&p->arena, "%s; quantization-aware training", title), phase,
+                         per_sample);
 }
 
 /* The node's values as its producer wrote them, one sample's. */
@@ -178,19 +177,38 @@ static int steps_of(IrProgram *p, IrFunc *f, IrBlock *b, IrExpr *x, IrExpr *inve
     return r;
 }
 
+/* A per-sample function over the node's elements: its raw values x and
+ * observer o, the loop's body b at element `at`, and the element's steps
+ * r (its rounded x / scale) with their bounds k. */
+typedef struct {
+    IrFunc *f;
+    int x, o, r;
+    IrBlock *b;
+    IrIndex at;
+    StepBounds k;
+} ElementPass;
+
+static ElementPass element_pass(IrProgram *p, const Model *m, int node, const char *what,
+                                IrPhase phase)
+{
+    ElementPass e = {.f = qat_func(p, m, node, what, phase, true)};
+    e.x = raw_view(p, e.f, m, node);
+    e.o = observer_view(p, e.f, m, node, false);
+    e.k = step_bounds(p, e.f, &e.f->body, obs(p, e.o, OBS_ZERO), QMIN, QMAX);
+    int i = ir_var(p, e.f, "i");
+    e.b = &ir_for(p, &e.f->body, i, 0, shape_size(model_node_shape(m, node)))->body;
+    e.at = ix_var(i, 1);
+    e.r = steps_of(p, e.f, e.b, ir_load(p, e.x, e.at), obs(p, e.o, OBS_INVERSE), &e.k);
+    return e;
+}
+
 static void lower_fake_quant(IrProgram *p, const Model *m, int node)
 {
-    IrFunc *f = qat_func(p, m, node, "fake_quant", PHASE_FORWARD_TRAIN, true);
+    ElementPass e = element_pass(p, m, node, "fake_quant", PHASE_FORWARD_TRAIN);
     int64_t size = shape_size(model_node_shape(m, node));
-    int x = raw_view(p, f, m, node);
-    int y = ir_sample_view(p, f, "y", VIEW_TRAIN, m->tp.fq[node], size, true, size);
-    int o = observer_view(p, f, m, node, false);
-    StepBounds k = step_bounds(p, f, &f->body, obs(p, o, OBS_ZERO), QMIN, QMAX);
-    int i = ir_var(p, f, "i");
-    IrBlock *b = &ir_for(p, &f->body, i, 0, size)->body;
-    int r = steps_of(p, f, b, ir_load(p, x, ix_var(i, 1)), obs(p, o, OBS_INVERSE), &k);
-    int q = clamped(p, f, b, "q", ir_ref(p, r), ir_ref(p, k.lo), ir_ref(p, k.hi));
-    ir_store(p, b, y, ix_var(i, 1), op(p, IRE_MUL, ir_ref(p, q), obs(p, o, OBS_SCALE)), false);
+    int y = ir_sample_view(p, e.f, "y", VIEW_TRAIN, m->tp.fq[node], size, true, size);
+    int q = clamped(p, e.f, e.b, "q", ir_ref(p, e.r), ir_ref(p, e.k.lo), ir_ref(p, e.k.hi));
+    ir_store(p, e.b, y, e.at, op(p, IRE_MUL, ir_ref(p, q), obs(p, e.o, OBS_SCALE)), false);
 }
 
 void lower_qat_forward(IrProgram *p, const Model *m, int node)
@@ -209,23 +227,17 @@ void lower_qat_backward(IrProgram *p, const Model *m, int node)
 {
     if (!m->qat.observer || !m->qat.fake[node] || m->tp.grad[node] < 0)
         return;
-    IrFunc *f = qat_func(p, m, node, "fake_quant_backward", PHASE_BACKWARD, true);
+    ElementPass e = element_pass(p, m, node, "fake_quant_backward", PHASE_BACKWARD);
     int64_t size = shape_size(model_node_shape(m, node));
-    int x = raw_view(p, f, m, node);
-    int g = ir_sample_view(p, f, "dy", VIEW_TRAIN, m->tp.grad[node], size, true, size);
-    int o = observer_view(p, f, m, node, false);
-    StepBounds k = step_bounds(p, f, &f->body, obs(p, o, OBS_ZERO), QMIN, QMAX);
-    int i = ir_var(p, f, "i");
-    IrBlock *b = &ir_for(p, &f->body, i, 0, size)->body;
-    IrIndex at = ix_var(i, 1);
-    int r = steps_of(p, f, b, ir_load(p, x, at), obs(p, o, OBS_INVERSE), &k);
+    int g = ir_sample_view(p, e.f, "dy", VIEW_TRAIN, m->tp.grad[node], size, true, size);
     /* lo <= r <= hi, of whole numbers */
+    IrExpr *above_lo =
+        op(p, IRE_ADD, op(p, IRE_SUB, ir_ref(p, e.r), ir_ref(p, e.k.lo)), num(p, 0.5));
+    IrExpr *below_hi =
+        op(p, IRE_ADD, op(p, IRE_SUB, ir_ref(p, e.k.hi), ir_ref(p, e.r)), num(p, 0.5));
     IrExpr *inside = ir_select_pos(
-        p, op(p, IRE_ADD, op(p, IRE_SUB, ir_ref(p, r), ir_ref(p, k.lo)), num(p, 0.5)),
-        ir_select_pos(p, op(p, IRE_ADD, op(p, IRE_SUB, ir_ref(p, k.hi), ir_ref(p, r)), num(p, 0.5)),
-                      ir_load(p, g, at), num(p, 0)),
-        num(p, 0));
-    ir_store(p, b, g, at, inside, false);
+        p, above_lo, ir_select_pos(p, below_hi, ir_load(p, g, e.at), num(p, 0)), num(p, 0));
+    ir_store(p, e.b, g, e.at, inside, false);
 }
 
 /* Layer i's kernel, fake-quantized per output channel (the last axis):

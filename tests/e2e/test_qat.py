@@ -28,27 +28,17 @@ import sys
 import tempfile
 
 from e2e_common import add_build_arguments, build_with_runtime, has_llvm, int8_clones, run
+from compare_train_features import QBLOCK
 from test_calibrate import compare_int8, int8_predict, write_inputs
 
-BLOCK = '''model block
-input [6, 6, 2]
-stem: conv2d(4, 3, padding=same, activation=relu)
-conv2d(4, 3, padding=same, bias=false)
-batchnorm
-relu
-add(stem)
-maxpool2d(2)
-depthwise_conv2d(2, multiplier=2)
-flatten
-dense(3)
-softmax
-train {
+BLOCK = f'''model block
+{QBLOCK}train {{
   optimizer = adam(lr=0.01)
   batch = 8
   epochs = 3
   quantize = int8
   metrics = [accuracy]
-}
+}}
 '''
 SERIES = '''model series
 input [12, 1]

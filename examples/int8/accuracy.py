@@ -16,17 +16,19 @@ training, on held-out data.
   the last 20% of the days, the float predictor and the int8 one
   calibrated on the first 80%.
 
-Quantization-aware training fine-tunes each float model (its own train
-block with quantize = int8, from the float weights: --qat-epochs, 1 for
-Fashion-MNIST, 30 for the temperature model, whose early stopping keeps
-the best), and its int8 predictor takes the observers' ranges from the
-weights it saves.  The last column trains the float model as long again
-without quantization: what the extra epochs alone give.
+Quantization-aware training fine-tunes each float model from its
+weights: its own train block with quantize = int8, without a schedule,
+at a tenth of its learning rate (--qat-epochs: 1 for Fashion-MNIST, 30
+for the temperature model, whose early stopping keeps the best); its
+int8 predictor takes the observers' ranges from the weights it saves.
+The last column fine-tunes the float model the same way without
+quantization: what the extra epochs alone give.
 
 Prints a Markdown table (docs/int8.md keeps the last one).  Models that
 already have weights in WORK_DIR are not trained again."""
 import argparse
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -62,25 +64,35 @@ def int8_program(args, model, weights, ranges, name):
     return exe
 
 
-def qat_program(args, model, name):
-    """The model with quantize = int8 in its train block, and its program."""
+def finetune_model(args, model, name, quantize):
+    """The model as fine-tuning trains it: its train block without a
+    schedule or warmup, at a tenth of its learning rate (as the TensorFlow
+    Model Optimization guide fine-tunes), with quantize = int8 or
+    without; (its path, its program)."""
     with open(model) as f:
-        text = f.read()
-    qat = os.path.join(args.work, name + '.cnn')
-    with open(qat, 'w') as f:
-        f.write(text.replace('train {\n', 'train {\n  quantize = int8\n', 1))
-    return qat, float_program(args, qat, name)
+        lines = f.read().split('\n')
+    lines = [line for line in lines if not re.match(r'\s*(schedule|warmup)\s*=', line)]
+    text = re.sub(r'\blr=([0-9.eE+-]+)', lambda m: f'lr={float(m.group(1)) / 10:g}',
+                  '\n'.join(lines))
+    if quantize:
+        text = text.replace('train {\n', 'train {\n  quantize = int8\n', 1)
+    path = os.path.join(args.work, name + '.cnn')
+    with open(path, 'w') as f:
+        f.write(text)
+    return path, float_program(args, path, name)
 
 
-def qat_weights(args, model, name, data, weights, epochs):
-    """Fine-tuned with quantization-aware training from the float weights:
-    (the model with quantize = int8, its weights)."""
-    qat, prog = qat_program(args, model, name + '_qat')
-    out = os.path.join(args.work, name + '_qat.safetensors')
+def finetuned(args, model, name, data, weights, epochs, quantize):
+    """Fine-tuned from the float weights, with quantization-aware training
+    or (to see what the epochs alone give) without: (the model, its
+    program, the weights)."""
+    name += '_qat' if quantize else '_tuned'
+    path, prog = finetune_model(args, model, name, quantize)
+    out = os.path.join(args.work, name + '.safetensors')
     if not os.path.exists(out):
         sh([prog, 'train', '--data', data, '--init', weights, '--save', out, '--epochs',
             str(epochs)])
-    return qat, out
+    return path, prog, out
 
 
 def predictions(exe, samples):
@@ -105,25 +117,14 @@ def fashion_rows(args, name, epochs, weights):
             '--save', ranges] + extra)
         q = int8_program(args, model, weights, ranges, f'{name}_int8')
         ints.append(100 * int8_accuracy(prog, test, weights, q))
-    qat, trained = qat_weights(args, model, name, f'idx:{FASHION}/train', weights,
-                               args.qat_epochs or 1)
+    data, epochs = f'idx:{FASHION}/train', args.qat_epochs or 1
+    qat, qat_prog, trained = finetuned(args, model, name, data, weights, epochs, True)
     q = int8_program(args, qat, trained, trained, f'{name}_qat_int8')
-    ints.append(100 * int8_accuracy(qat_program(args, model, name + '_qat')[1], test, trained, q))
-    tuned = tuned_weights(prog, name, f'idx:{FASHION}/train', weights, args.qat_epochs or 1,
-                          args.work)
-    tuned_acc = float(sh([prog, 'eval', '--data', test, '--weights', tuned])
+    ints.append(100 * int8_accuracy(qat_prog, test, trained, q))
+    _, tuned_prog, tuned = finetuned(args, model, name, data, weights, epochs, False)
+    tuned_acc = float(sh([tuned_prog, 'eval', '--data', test, '--weights', tuned])
                       .split('accuracy: ')[1].split()[0])
     return [(f'fashion {name}.cnn', 'test accuracy (%)', 100 * float_acc, ints, 100 * tuned_acc)]
-
-
-def tuned_weights(prog, name, data, weights, epochs, work):
-    """The float model trained as long again as its quantization-aware
-    fine-tuning, without quantization: what the extra epochs alone give."""
-    out = os.path.join(work, name + '_tuned.safetensors')
-    if not os.path.exists(out):
-        sh([prog, 'train', '--data', data, '--init', weights, '--save', out, '--epochs',
-            str(epochs)])
-    return out
 
 
 def int8_accuracy(prog, data, weights, q):
@@ -167,11 +168,11 @@ def temperature_rows(args):
         q = int8_program(args, model, weights, ranges, 'temperature_int8')
         ints.append(mae(predictions(q, windows)))
     epochs = args.qat_epochs or 30
-    qat, trained = qat_weights(args, model, 'temperature', data, weights, epochs)
+    qat, _, trained = finetuned(args, model, 'temperature', data, weights, epochs, True)
     q = int8_program(args, qat, trained, trained, 'temperature_qat_int8')
     ints.append(mae(predictions(q, windows)))
-    tuned = tuned_weights(prog, 'temperature', data, weights, epochs, args.work)
-    sh([args.cnngen, model, '--weights', tuned, '--main', '-o', alone + '_tuned.c'])
+    tuned_model, _, tuned = finetuned(args, model, 'temperature', data, weights, epochs, False)
+    sh([args.cnngen, tuned_model, '--weights', tuned, '--main', '-o', alone + '_tuned.c'])
     sh(['cc', '-O2', alone + '_tuned.c', '-lm', '-o', alone + '_tuned'])
     return [('temperature', 'test MAE (C)', float_mae, ints,
              mae(predictions(alone + '_tuned', windows)))]

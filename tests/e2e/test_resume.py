@@ -102,6 +102,32 @@ def kill_after(cmd, epochs_done, env):
     return p.returncode
 
 
+def check_qat_resume(args, flags, tmp, failures):
+    """The model with quantize = int8: its observers are state too; a run
+    killed and resumed on one thread ends with the uninterrupted two-thread
+    run's weights and observers, byte for byte."""
+    j = lambda f: os.path.join(tmp, f)  # noqa: E731
+    with open(j('q.cnn'), 'w') as f:
+        f.write(MODEL.replace('model resumable', 'model resumable_qat')
+                .replace('train {\n', 'train {\n  quantize = int8\n'))
+    gen = run([args.cnngen, j('q.cnn'), '--main', '-o', j('q.c')])
+    cc = run([args.cc] + flags + [j('q.c'), '-I', args.runtime_include,
+              os.path.join(args.runtime_lib, 'libcnnrt.a'), '-lz', '-lm', '-o', j('q')])
+    if gen.returncode or cc.returncode:
+        check(False, f'quantize = int8: {gen.stderr}{cc.stderr}', failures)
+        return
+    train = [j('q'), 'train', '--data', j('d.csv')]
+    whole = run(train + ['--save', j('qa.st')], env=dict(os.environ, OMP_NUM_THREADS='2'))
+    one = dict(os.environ, OMP_NUM_THREADS='1')
+    kill_after(train + ['--checkpoint', j('qb.ck')], 3, one)
+    resumed = run(train + ['--resume', j('qb.ck'), '--save', j('qb.st')], env=one)
+    same = whole.returncode == 0 and resumed.returncode == 0 and \
+        open(j('qa.st'), 'rb').read() == open(j('qb.st'), 'rb').read()
+    check(same, f'quantize = int8: the resumed run\'s weights differ: {resumed.stderr}', failures)
+    if same:
+        print('quantize = int8: resumed, the same weights and observers byte for byte')
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--cnngen', required=True)
@@ -214,6 +240,7 @@ def main():
               f'a loss that explodes: exit {bad.returncode}, {bad.stderr.strip()}; the checkpoint '
               f'after: {kept.returncode} {kept.stderr.strip()}', failures)
         print(f'explosion: {bad.stderr.strip()}')
+        check_qat_resume(args, flags, tmp, failures)
     print('resume, log and guard: ' + ('FAILED' if failures else 'all hold'))
     return 1 if failures else 0
 

@@ -398,8 +398,8 @@ static void plan_fake_quantization(Model *m, int64_t *top, int64_t *acts)
             tp->fq[node] = take(top, size);
             *acts += size;
         }
-        if (m->qat.observer[node])
-            tp->observe[node] = take(top, 5);
+        if (m->qat.observer[node]) /* and each sample's minimum and maximum */
+            tp->observe[node] = take(top, 5 + 2 * tp->batch);
         const Layer *l = node ? m->layers[node - 1] : NULL;
         if (l && m->qat.kernel[node - 1])
             tp->wq[node] =

@@ -213,7 +213,8 @@ typedef struct {
     int64_t *wt;    /* per node: its kernel transposed to [k..., cout, cin] (conv) */
     /* Quantization-aware training (Model.qat): per node, its fake-quantized
      * values, which the layers after it read, and its observer's batch
-     * minimum and maximum, scale, 1 / scale and zero point (5 floats); per
+     * minimum and maximum, scale, 1 / scale and zero point (5 floats),
+     * then each sample's minimum and maximum (2 floats a sample); per
      * node of a linear map, its fake-quantized kernel (which the layers
      * read in place of the kernel), then per output channel its scale and
      * 1 / scale. */

@@ -90,27 +90,52 @@ static IrExpr *obs(IrProgram *p, int view, int which)
     return ir_load(p, view, ix_const(which));
 }
 
-/* The batch's minimum and maximum, sample after sample. */
+/* Each sample's minimum and maximum, samples in parallel: OBSERVE_LANES
+ * running minima and maxima side by side (a vector's worth, which
+ * compilers keep in registers; a min or max reduction of one scalar they
+ * do not vectorize without -ffinite-math-only), then across the lanes and
+ * the elements left over.  The batch's come from these in qparams. */
+enum { OBSERVE_LANES = 16 };
+
 static void lower_observe(IrProgram *p, const Model *m, int node)
 {
-    IrFunc *f = qat_func(p, m, node, "observe_start", PHASE_FORWARD_TRAIN, false);
-    int o = observer_view(p, f, m, node, true);
-    ir_store(p, &f->body, o, ix_const(OBS_MIN), num(p, INFINITY), false);
-    ir_store(p, &f->body, o, ix_const(OBS_MAX), num(p, -INFINITY), false);
-
-    f = qat_func(p, m, node, "observe", PHASE_FORWARD_TRAIN, true);
+    IrFunc *f = qat_func(p, m, node, "observe", PHASE_FORWARD_TRAIN, true);
+    int64_t size = shape_size(model_node_shape(m, node));
     int x = raw_view(p, f, m, node);
-    o = observer_view(p, f, m, node, true);
+    int out =
+        ir_sample_view(p, f, "minmax", VIEW_TRAIN, m->tp.observe[node] + OBS_FLOATS, 2, true, 2);
     int lo = ir_scalar(p, f, "lo"), hi = ir_scalar(p, f, "hi");
-    ir_set(p, &f->body, lo, SCALAR_DECLARE, obs(p, o, OBS_MIN));
-    ir_set(p, &f->body, hi, SCALAR_DECLARE, obs(p, o, OBS_MAX));
-    int i = ir_var(p, f, "i");
-    IrStmt *loop = ir_for(p, &f->body, i, 0, shape_size(model_node_shape(m, node)));
-    IrExpr *v = ir_load(p, x, ix_var(i, 1));
-    ir_set(p, &loop->body, lo, SCALAR_SET, op(p, IRE_MIN, ir_ref(p, lo), v));
-    ir_set(p, &loop->body, hi, SCALAR_SET, op(p, IRE_MAX, ir_ref(p, hi), v));
-    ir_store(p, &f->body, o, ix_const(OBS_MIN), ir_ref(p, lo), false);
-    ir_store(p, &f->body, o, ix_const(OBS_MAX), ir_ref(p, hi), false);
+    int64_t lanes = size >= OBSERVE_LANES ? OBSERVE_LANES : 0, rows = lanes ? size / lanes : 0;
+    int j = ir_var(p, f, "j"), i = ir_var(p, f, "i");
+    if (lanes) {
+        int part = ir_view(p, f, "part", VIEW_LOCAL, 0, 2 * lanes, true);
+        IrIndex lo_at = ix_var(j, 1), hi_at = ix_add_var(ix_const(lanes), j, 1);
+        IrBlock *b = &ir_for(p, &f->body, j, 0, lanes)->body;
+        ir_store(p, b, part, lo_at, ir_load(p, x, ix_var(j, 1)), false);
+        ir_store(p, b, part, hi_at, ir_load(p, x, ix_var(j, 1)), false);
+        b = &ir_for(p, &ir_for(p, &f->body, i, 1, rows)->body, j, 0, lanes)->body;
+        IrIndex at = ix_add_var(ix_var(i, lanes), j, 1);
+        ir_store(p, b, part, lo_at, op(p, IRE_MIN, ir_load(p, part, lo_at), ir_load(p, x, at)),
+                 false);
+        ir_store(p, b, part, hi_at, op(p, IRE_MAX, ir_load(p, part, hi_at), ir_load(p, x, at)),
+                 false);
+        ir_set(p, &f->body, lo, SCALAR_DECLARE, ir_load(p, part, ix_const(0)));
+        ir_set(p, &f->body, hi, SCALAR_DECLARE, ir_load(p, part, ix_const(lanes)));
+        b = &ir_for(p, &f->body, j, 1, lanes)->body;
+        ir_set(p, b, lo, SCALAR_SET, op(p, IRE_MIN, ir_ref(p, lo), ir_load(p, part, lo_at)));
+        ir_set(p, b, hi, SCALAR_SET, op(p, IRE_MAX, ir_ref(p, hi), ir_load(p, part, hi_at)));
+    } else {
+        ir_set(p, &f->body, lo, SCALAR_DECLARE, ir_load(p, x, ix_const(0)));
+        ir_set(p, &f->body, hi, SCALAR_DECLARE, ir_load(p, x, ix_const(0)));
+    }
+    int64_t first = lanes ? rows * lanes : 1;
+    if (first < size) {
+        IrBlock *b = &ir_for(p, &f->body, i, first, size)->body;
+        ir_set(p, b, lo, SCALAR_SET, op(p, IRE_MIN, ir_ref(p, lo), ir_load(p, x, ix_var(i, 1))));
+        ir_set(p, b, hi, SCALAR_SET, op(p, IRE_MAX, ir_ref(p, hi), ir_load(p, x, ix_var(i, 1))));
+    }
+    ir_store(p, &f->body, out, ix_const(0), ir_ref(p, lo), false);
+    ir_store(p, &f->body, out, ix_const(1), ir_ref(p, hi), false);
 }
 
 /* The moving range, then PyTorch's _calculate_qparams for int8 (quint8's
@@ -119,9 +144,21 @@ static void lower_observe(IrProgram *p, const Model *m, int node)
 static void lower_qparams(IrProgram *p, const Model *m, int node)
 {
     IrFunc *f = qat_func(p, m, node, "qparams", PHASE_FORWARD_TRAIN, false);
-    int o = observer_view(p, f, m, node, true);
+    int o = ir_view(p, f, "observer", VIEW_TRAIN, m->tp.observe[node], OBS_FLOATS + 2 * m->tp.batch,
+                    true);
     int state = ir_view(p, f, "range", VIEW_PARAMS, m->qat.observer[node]->offset, 3, true);
     IrBlock *b = &f->body;
+    /* the batch's minimum and maximum, from its samples' */
+    int s = ir_var(p, f, "s");
+    ir_store(p, b, o, ix_const(OBS_MIN), num(p, INFINITY), false);
+    ir_store(p, b, o, ix_const(OBS_MAX), num(p, -INFINITY), false);
+    IrBlock *each = &ir_for_batch(p, b, s)->body;
+    IrIndex sample_min = ix_add_var(ix_const(OBS_FLOATS), s, 2);
+    IrIndex sample_max = ix_add_var(ix_const(OBS_FLOATS + 1), s, 2);
+    ir_store(p, each, o, ix_const(OBS_MIN),
+             op(p, IRE_MIN, obs(p, o, OBS_MIN), ir_load(p, o, sample_min)), false);
+    ir_store(p, each, o, ix_const(OBS_MAX),
+             op(p, IRE_MAX, obs(p, o, OBS_MAX), ir_load(p, o, sample_max)), false);
     int ends[2] = {OBS_MIN, OBS_MAX};
     for (int k = 0; k < 2; k++) {
         IrExpr *old = ir_load(p, state, ix_const(k)), *now = obs(p, o, ends[k]);

@@ -289,7 +289,7 @@ void summary_print_json(const Model *m, const SummaryBoard *board, const QuantPl
             "%s],\n \"params\": %lld,\n \"trainable\": %lld,\n \"fixed\": %lld,\n"
             " \"flops\": %s,\n \"param_bytes\": %lld,\n \"activation_bytes\": %lld,\n",
             m->nlayers ? "\n " : "", (long long)(trainable + fixed), (long long)trainable,
-            (long long)fixed, flops, (long long)(4 * (trainable + fixed)),
+            (long long)fixed, flops, (long long)(4 * m->param_floats),
             (long long)(4 * m->arena_floats));
     fprintf(out,
             " \"board\": {\n  \"flash_weights_bytes\": %lld,\n  \"ram_arena_bytes\": %lld,\n"
@@ -300,7 +300,8 @@ void summary_print_json(const Model *m, const SummaryBoard *board, const QuantPl
     const TrainConfig *tc = &m->train;
     fprintf(out,
             " \"train\": {\n  \"loss\": \"%s\",\n  \"optimizer\": \"%s\",\n  \"batch\": %lld,\n"
-            "  \"epochs\": %lld,\n  \"memory_bytes\": %lld\n }\n}\n",
+            "  \"epochs\": %lld,\n%s  \"memory_bytes\": %lld\n }\n}\n",
             loss_names[tc->loss], optimizer_names[tc->optimizer], (long long)tc->batch,
-            (long long)tc->epochs, (long long)mul_sat(4, m->tp.floats));
+            (long long)tc->epochs, tc->quantize ? "  \"quantize\": \"int8\",\n" : "",
+            (long long)mul_sat(4, m->tp.floats));
 }

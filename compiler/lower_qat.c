@@ -24,6 +24,8 @@
 /* Rounding to the nearest integer, halves to even, of |x| < 2^22: the
  * float addition rounds, and nothing fuses through the clamp before it. */
 #define ROUND_MAGIC 12582912.0f /* 1.5 * 2^23 */
+/* MovingAverageMinMaxObserver's default: how far each batch moves the range */
+#define AVERAGING_CONSTANT 0.01
 
 enum { QMIN = -128, QMAX = 127, QWEIGHT = 127 };
 enum { OBS_MIN, OBS_MAX, OBS_SCALE, OBS_INVERSE, OBS_ZERO, OBS_FLOATS };
@@ -162,7 +164,8 @@ static void lower_qparams(IrProgram *p, const Model *m, int node)
     int ends[2] = {OBS_MIN, OBS_MAX};
     for (int k = 0; k < 2; k++) {
         IrExpr *old = ir_load(p, state, ix_const(k)), *now = obs(p, o, ends[k]);
-        IrExpr *moved = op(p, IRE_ADD, old, op(p, IRE_MUL, num(p, 0.01), op(p, IRE_SUB, now, old)));
+        IrExpr *moved = op(p, IRE_ADD, old,
+                           op(p, IRE_MUL, num(p, AVERAGING_CONSTANT), op(p, IRE_SUB, now, old)));
         ir_store(p, b, state, ix_const(k),
                  ir_select_pos(p, ir_load(p, state, ix_const(2)), moved, obs(p, o, ends[k])),
                  false);

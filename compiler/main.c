@@ -415,10 +415,13 @@ static float *observed_ranges(const Model *m, const char *path, int *status)
     int rc = cnnrt_load_safetensors(path, specs, m->nparams, params, (long)m->param_floats, error,
                                     sizeof error);
     free(specs);
-    float *ranges = NULL;
-    for (int k = 0; rc == 0 && k <= m->nlayers; k++) {
+    if (rc != 0) {
+        free(params);
+        return NULL;
+    }
+    float *ranges = xcalloc(2 * (size_t)m->nlayers + 2, sizeof *ranges);
+    for (int k = 0; k <= m->nlayers; k++) {
         const Param *obs = m->qat.observer[k];
-        ranges = ranges ? ranges : xcalloc(2 * (size_t)m->nlayers + 2, sizeof *ranges);
         if (!obs)
             continue;
         const float *v = params + obs->offset;

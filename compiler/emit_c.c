@@ -2846,9 +2846,9 @@ static void emit_quantize_input(Writer *w)
     w->indent++;
     line(w, "float f = input[i] * inverse;");
     line(w, "float a = (f < 0 ? -f : f) + 0.5f;");
+    line(w, "float fraction = a < 1024.0f ? a - (float)(int32_t)a : 0.0f; /* NaN: 0 */");
     line(w, "int32_t q;");
-    line(w, "if (a < 1024.0f && a - (float)(int32_t)a >= 1e-3f && "
-            "a - (float)(int32_t)a <= 1.0f - 1e-3f) {");
+    line(w, "if (fraction >= 1e-3f && fraction <= 1.0f - 1e-3f) {");
     line(w, "    q = (int32_t)a;");
     line(w, "    q = (f < 0 ? -q : q) + %s_INPUT_ZERO_POINT;", P);
     line(w, "} else {");

@@ -4,7 +4,7 @@
  * Each node with a scale of its own in the int8 plan (quant.c) has an
  * observer: a moving average of its batches' minimum and maximum
  * (MovingAverageMinMaxObserver, averaging constant 0.01; the first batch
- * sets them), kept in the parameter "quantize.NAME" [min, max, seen].
+ * sets them), kept in the parameter "NAME.quantize" [min, max, seen].
  * In a training step the node's values are observed, then the layers
  * after it read them fake-quantized with the scale and zero point of the
  * updated range, and the gradient passes back only where the value was

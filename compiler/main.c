@@ -404,7 +404,7 @@ static float *load_tensors(const char *path, cnnrt_tensor_spec *specs, int n, in
 static cnnrt_tensor_spec *param_specs(const Model *m);
 
 /* A model that trains with quantize = int8 keeps its ranges in its
- * observers (quantize.NAME: min, max, seen): from weights it saved, the
+ * observers (NAME.quantize: min, max, seen): from weights it saved, the
  * ranges of the nodes the int8 plan reads (the others 0, 0); NULL, and
  * nothing said, when path holds no such weights. */
 static float *observed_ranges(const Model *m, const char *path, int *status)

@@ -219,7 +219,7 @@ static Param *observer_param(Model *m, int node)
     Param *p = arena_alloc(&m->arena, sizeof *p);
     memset(p, 0, sizeof *p);
     const char *name = node ? m->layers[node - 1]->name : "input";
-    p->name = arena_printf(&m->arena, "quantize.%s", name);
+    p->name = arena_printf(&m->arena, "%s.quantize", name);
     p->shape.rank = 1;
     p->shape.dim[0] = 3;
     p->init = INIT_ZEROS;

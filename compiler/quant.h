@@ -111,7 +111,7 @@ bool quant_plan(Diag *diag, const Model *m, const float *ranges, Arena *arena, Q
 /* quantize = int8 in the train block: which nodes quantization-aware
  * training observes and fake-quantizes, and which kernels, as the int8
  * plan quantizes them (Model.qat; each observer a parameter
- * "quantize.NAME" [min, max, seen], which graph_plan_params places after
+ * "NAME.quantize" [min, max, seen], which graph_plan_params places after
  * the layers' own).  False after reporting why the model cannot be
  * quantized. */
 bool quant_plan_training(Diag *diag, Model *m);

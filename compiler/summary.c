@@ -122,7 +122,7 @@ static void print_train_settings(FILE *out, const Model *m)
         for (int i = 0; i < m->nlayers; i++)
             kernels += m->qat.kernel[i];
         fprintf(out,
-                "  quantize: int8, %d tensors observed (%d floats of quantize.NAME, not "
+                "  quantize: int8, %d tensors observed (%d floats of NAME.quantize, not "
                 "counted below), %d kernels fake-quantized\n",
                 observed, 3 * observed, kernels);
     }

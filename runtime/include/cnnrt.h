@@ -36,7 +36,7 @@ typedef struct {
 /* Load every spec'd tensor from a safetensors file into params (count
  * floats).  The file must hold exactly these tensors, as F32 with these
  * shapes, except that quantization-aware training's observers
- * (quantize.NAME) may be missing and keep their values; the first mismatch (in spec order, then a tensor the model
+ * (NAME.quantize) may be missing and keep their values; the first mismatch (in spec order, then a tensor the model
  * lacks) is the error.  Returns 0, or with a message ("FILE: error: ...")
  * in error CNNRT_EBAD (-1) for a bad file and CNNRT_EIO (-2) for one that
  * cannot be read; params is untouched on failure. */

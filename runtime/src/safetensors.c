@@ -515,12 +515,13 @@ static int known_name(const char *const *sorted, int count, const char *name)
     return bsearch(&name, sorted, (size_t)count, sizeof *sorted, compare_names) != NULL;
 }
 
-/* Quantization-aware training's observers (quantize.NAME) may be missing:
+/* Quantization-aware training's observers (NAME.quantize) may be missing:
  * a float model's weights start a quantization-aware run, whose observers
- * then start unseen. */
+ * then start unseen.  No layer has a tensor of that suffix. */
 static int optional_tensor(const char *name)
 {
-    return strncmp(name, "quantize.", 9) == 0;
+    size_t n = strlen(name), k = strlen(".quantize");
+    return n > k && strcmp(name + n - k, ".quantize") == 0;
 }
 
 /* Match the model's tensors; the first mismatch in model order, then a

@@ -4,8 +4,9 @@ reference (tests/reference/cnnref_train.py and cnnref_quant.py).
 
 For each model with quantize = int8 (a classifier with a batchnorm
 folded, an add, a depthwise conv and a float head; a regression whose
-output is int8): the generated program trains from the reference's
-starting weights, then cnngen --weights W --quantize W makes the int8
+output is int8, with a layer named quantize: its tensors quantize.kernel
+and quantize.bias, its observer quantize.quantize): the generated
+program trains from the reference's starting weights, then cnngen --weights W --quantize W makes the int8
 predictor from the weights it saved, whose observers hold the ranges.
 Its predict --raw integers must equal the reference's predict --quantize
 W --raw bit for bit (every instruction-set clone, and the LLVM object
@@ -13,7 +14,8 @@ where it is built in), its floats the reference's to 1e-5.  And the float
 program's eval --int8 Q (the int8 predictor's loss and metrics beside
 the float model's) against those computed from the reference's int8
 outputs.  Then the errors: --quantize with weights whose observers have
-seen nothing, word for word as the reference says it.  (Training itself is compared with
+seen nothing, word for word as the reference says it; and weights
+without a layer's tensor, which only an observer may leave out.  (Training itself is compared with
 the reference in compare_train_features.py.)
 
     test_qat.py --cnngen BIN --oracle cnnref_train.py
@@ -27,7 +29,8 @@ import random
 import sys
 import tempfile
 
-from e2e_common import add_build_arguments, build_with_runtime, has_llvm, int8_clones, run
+from e2e_common import (add_build_arguments, build_with_runtime, has_llvm, int8_clones,
+                        read_tensors, run, write_safetensors)
 from compare_train_features import QBLOCK
 from test_calibrate import compare_int8, int8_predict, write_inputs
 
@@ -42,7 +45,7 @@ BLOCK = f'''model block
 '''
 SERIES = '''model series
 input [12, 1]
-conv1d(4, 3, activation=relu)
+quantize: conv1d(4, 3, activation=relu)
 maxpool1d(2)
 dense(1)
 train {
@@ -72,6 +75,8 @@ def check_model(args, work, name, rng):
     with open(j('model.cnn'), 'w') as f:
         f.write(text)
     write_data(j('d.csv'), inputs, classes, rng)
+    with open(j('x_missing.txt'), 'w') as f:
+        f.write(','.join(['0.5'] * inputs) + '\n')
     r = run(['/usr/bin/python3', args.oracle, 'init', j('model.cnn'), '--seed', '5',
              '--out', j('start.safetensors')])
     if r.returncode != 0:
@@ -87,7 +92,7 @@ def check_model(args, work, name, rng):
                  ['/usr/bin/python3', args.oracle_quant, 'predict', j('model.cnn'), '--weights',
                   j('start.safetensors'), '--raw', j('d.csv')] + quantize):
         e = run(tool)
-        want = f"{j('start.safetensors')}: error: 'quantize.input' holds no range: train with " \
+        want = f"{j('start.safetensors')}: error: 'input.quantize' holds no range: train with " \
             'quantize = int8 first\n'
         if e.returncode != 1 or e.stderr != want:
             problems.append(f'{os.path.basename(tool[0])} --quantize of unseen observers: exit '
@@ -96,6 +101,7 @@ def check_model(args, work, name, rng):
              '--no-shuffle', '--quiet', '--save', j('w0.safetensors')])
     if t.returncode != 0:
         return problems + [f'train failed: {t.stderr}']
+    problems += check_missing(j, name)
     # test_calibrate's int8 helpers: the ranges file is the weights file
     os.link(j('w0.safetensors'), j('ours.safetensors'))
     write_inputs(j('x.txt'), inputs, rng, 2 / 255)
@@ -114,6 +120,24 @@ def check_model(args, work, name, rng):
         print(f'{name}: the int8 predictor from its trained observers agrees '
               f'({", ".join(backend for backend, _, _ in results)})')
         problems += check_eval(args, d, classes)
+    return problems
+
+
+def check_missing(j, name):
+    """The trained weights without the input's observer load (it starts
+    unseen); without the first layer's kernel they do not."""
+    tensors = read_tensors(j('w0.safetensors'))
+    kernel = next(k for k in tensors if k.endswith('.kernel'))
+    problems = []
+    for left_out, loads in (('input.quantize', True), (kernel, False)):
+        path = j('without.safetensors')
+        write_safetensors(path, [(k, shape, values) for k, (shape, values) in tensors.items()
+                                 if k != left_out])
+        r = run([j('m'), 'predict', '--weights', path, j('x_missing.txt')])
+        if (r.returncode == 0) != loads or (not loads and f"'{left_out}'" not in r.stderr):
+            problems.append(f'weights without {left_out}: exit {r.returncode}, said {r.stderr!r}')
+    if not problems:
+        print(f'{name}: weights may leave out an observer, not {kernel}')
     return problems
 
 

@@ -430,7 +430,7 @@ class QuantizedModel:
 
 def observed_ranges(path, model):
     """The ranges quantization-aware training's observers hold in the
-    weights it saved (quantize.NAME: min, max, seen), or None when path
+    weights it saved (NAME.quantize: min, max, seen), or None when path
     holds no weights of the model."""
     try:
         P = cnnref.load_weights(path, model)
@@ -442,7 +442,7 @@ def observed_ranges(path, model):
         if seen != 1 or not lo <= hi:
             raise cnnref.Fail(f"{path}: error: '{spec.name}' holds no range: train with "
                               'quantize = int8 first', 1)
-        ranges[spec.name.removeprefix('quantize.')] = (lo, hi)
+        ranges[spec.name.removesuffix('.quantize')] = (lo, hi)
     for name in ['input'] + [layer.name for layer in model.layers]:
         ranges.setdefault(name, (0.0, 0.0))
     return ranges

@@ -404,7 +404,7 @@ def trains_as_identity(layer):
 
 
 class QatPlan:
-    """Which nodes are observed (each with its parameter quantize.NAME
+    """Which nodes are observed (each with its parameter NAME.quantize
     [min, max, seen]), which the layers after them read fake-quantized
     (all but the output) and which layers' kernels are fake-quantized (the
     linear maps without a batchnorm folded in)."""
@@ -425,7 +425,7 @@ class QatPlan:
         while out > 0 and trains_as_identity(model.layers[out - 1]):
             out = model.layers[out - 1].srcs[0]
         self.fake = {k for k in self.observed if k != out and k < len(model.layers)}
-        self.names = {k: f'quantize.{names[k]}' for k in self.observed}
+        self.names = {k: f'{names[k]}.quantize' for k in self.observed}
         self.params = [cnnref.ParamSpec(self.names[k], (3,), False) for k in self.observed]
 
 
